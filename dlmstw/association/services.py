@@ -1,0 +1,387 @@
+"""The xDLMS services of an established association: GET, SET and ACTION in
+all their forms, with block transfer in both directions (Green Book 9.3.x).
+
+One ``ServiceHandler`` per association: its block-transfer state never leaks
+into another connection, and every new request, error or association starts
+the block numbering afresh.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable, Iterable, Iterator
+
+from ..codec import axdr, services
+from ..codec.axdr import Data
+from ..codec.services import (ActionRequestNextPblock, ActionRequestNormal, ActionRequestWithFirstPblock,
+                              ActionRequestWithList, ActionRequestWithListAndFirstPblock, ActionRequestWithPblock,
+                              ActionResponseNextPblock, ActionResponseNormal, ActionResponseWithList,
+                              ActionResponseWithPblock, ExceptionResponse, GetRequestNext, GetRequestNormal,
+                              GetRequestWithList, GetResponseNormal, GetResponseWithDatablock,
+                              GetResponseWithList, SetRequestNormal, SetRequestWithDatablock,
+                              SetRequestWithFirstDatablock, SetRequestWithList,
+                              SetRequestWithListAndFirstDatablock, SetResponseDatablock, SetResponseLastDatablock,
+                              SetResponseLastDatablockWithList, SetResponseNormal, SetResponseWithList)
+from ..enums import ActionResult, ApduTag, Conformance, DataAccessResult, ServiceError, StateError
+from ..errors import DecodeError
+from ..interfaces import IObjectDirectory
+
+#: Bytes of a GET-Response-With-Datablock around its raw data, at the most:
+#: tag, type, invoke-id, last-block, block-number (4), choice, length (3).
+DATABLOCK_OVERHEAD = 12
+#: A longer value is never accepted by SET or ACTION block transfer (memory bound).
+MAX_INCOMING_BLOCKS_LENGTH = 1 << 16
+#: The xDLMS requests of LN referencing; another tag is an unknown service.
+REQUEST_TAGS = frozenset({ApduTag.GET_REQUEST, ApduTag.SET_REQUEST, ApduTag.ACTION_REQUEST})
+#: An answer with no limit from the client is still cut at the A-XDR length's practical bound.
+UNLIMITED_PDU = 0xFFFF
+
+
+def _exception(state: StateError, error: ServiceError) -> bytes:
+    return services.encode_response(ExceptionResponse(state, error))
+
+
+NOT_SUPPORTED = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.SERVICE_NOT_SUPPORTED)
+UNKNOWN_SERVICE = _exception(StateError.SERVICE_UNKNOWN, ServiceError.SERVICE_NOT_SUPPORTED)
+MALFORMED = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.OTHER_REASON)
+
+REQUIRED_CONFORMANCE: dict[type, Conformance] = {
+    GetRequestNormal: Conformance.GET,
+    GetRequestNext: Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ,
+    GetRequestWithList: Conformance.GET | Conformance.MULTIPLE_REFERENCES,
+    SetRequestNormal: Conformance.SET,
+    SetRequestWithList: Conformance.SET | Conformance.MULTIPLE_REFERENCES,
+    SetRequestWithFirstDatablock: Conformance.SET | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE,
+    SetRequestWithDatablock: Conformance.SET | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE,
+    SetRequestWithListAndFirstDatablock: (Conformance.SET | Conformance.MULTIPLE_REFERENCES
+                                          | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE),
+    ActionRequestNormal: Conformance.ACTION,
+    ActionRequestWithList: Conformance.ACTION | Conformance.MULTIPLE_REFERENCES,
+    ActionRequestNextPblock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
+    ActionRequestWithFirstPblock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
+    ActionRequestWithPblock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
+    ActionRequestWithListAndFirstPblock: (Conformance.ACTION | Conformance.MULTIPLE_REFERENCES
+                                          | Conformance.BLOCK_TRANSFER_WITH_ACTION),
+}
+
+
+class OutgoingBlocks:
+    """A long answer cut into blocks of at most ``size`` bytes, pulled
+    lazily from its chunks (Green Book 9.3.x, "transferring long data")."""
+
+    __slots__ = ("chunks", "pending", "size", "block_number", "exhausted")
+
+    def __init__(self, head: bytes, chunks: Iterator[bytes], size: int) -> None:
+        self.chunks = chunks
+        self.pending = bytearray(head)
+        self.size = size
+        self.block_number = 0
+        self.exhausted = False
+
+    def next_block(self) -> tuple[bool, int, bytes]:
+        """(last block?, block number, raw data) of the next block."""
+        while not self.exhausted and len(self.pending) <= self.size:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                self.exhausted = True
+            else:
+                self.pending += chunk
+        data = bytes(self.pending[:self.size])
+        del self.pending[:self.size]
+        self.block_number += 1
+        return self.exhausted and not self.pending, self.block_number, data
+
+
+class IncomingBlocks:
+    """Blocks of a long SET or ACTION parameter, gathered up to a bound."""
+
+    __slots__ = ("request", "data", "block_number")
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.data = bytearray(request.raw_data)
+        self.block_number = request.block_number
+
+    def add(self, block_number: int, raw_data: bytes) -> bool:
+        """Append the next block; False when it is out of order or too long."""
+        if block_number != self.block_number + 1 or len(self.data) + len(raw_data) > MAX_INCOMING_BLOCKS_LENGTH:
+            return False
+        self.data += raw_data
+        self.block_number = block_number
+        return True
+
+
+def _decode_values(data: bytes, count: int | None) -> list[Data] | None:
+    """One Data, or a SEQUENCE OF ``count`` Data with its A-XDR length, from gathered blocks."""
+    try:
+        if count is None:
+            value, end = axdr.decode_data(data, 0)
+            return [value] if end == len(data) else None
+        length, offset = axdr.decode_length(data, 0)
+        if length != count:
+            return None
+        values = []
+        for _ in range(length):
+            value, offset = axdr.decode_data(data, offset)
+            values.append(value)
+        return values if offset == len(data) else None
+    except DecodeError:
+        return None
+
+
+class ServiceHandler:
+    """Serves the xDLMS requests of one association."""
+
+    def __init__(self, directory: IObjectDirectory, association: Any, log: Callable[[str], None]) -> None:
+        self.directory = directory
+        self.association = association
+        self.log = log
+        self.conformance = Conformance(association.conformance)
+        max_pdu = association.client_max_receive_pdu_size or UNLIMITED_PDU
+        self.max_pdu = min(max_pdu, UNLIMITED_PDU)
+        self.block_size = max(self.max_pdu - DATABLOCK_OVERHEAD, 1)
+        self.long_get: OutgoingBlocks | None = None
+        self.long_action: OutgoingBlocks | None = None
+        self.long_set: IncomingBlocks | None = None
+        self.long_action_parameters: IncomingBlocks | None = None
+        self.dispatch: dict[type, Callable[[Any], bytes]] = {
+            GetRequestNormal: self.get_normal,
+            GetRequestNext: self.get_next,
+            GetRequestWithList: self.get_with_list,
+            SetRequestNormal: self.set_normal,
+            SetRequestWithList: self.set_with_list,
+            SetRequestWithFirstDatablock: self.set_first_block,
+            SetRequestWithListAndFirstDatablock: self.set_first_block,
+            SetRequestWithDatablock: self.set_block,
+            ActionRequestNormal: self.action_normal,
+            ActionRequestWithList: self.action_with_list,
+            ActionRequestNextPblock: self.action_next_block,
+            ActionRequestWithFirstPblock: self.action_first_block,
+            ActionRequestWithListAndFirstPblock: self.action_first_block,
+            ActionRequestWithPblock: self.action_block,
+        }
+
+    def handle(self, apdu: bytes) -> bytes:
+        try:
+            request = services.decode_request(apdu)
+        except DecodeError as error:
+            self.log(f"malformed request: {error}")
+            return UNKNOWN_SERVICE if apdu[:1] and apdu[0] not in REQUEST_TAGS else MALFORMED
+        required = REQUIRED_CONFORMANCE[type(request)]
+        if required & self.conformance != required:
+            return NOT_SUPPORTED
+        return self.dispatch[type(request)](request)
+
+    # -- GET -------------------------------------------------------------------
+
+    def _read(self, attribute: Any, selective: Any) -> bytes | Iterable[bytes] | DataAccessResult:
+        if selective is not None and not self.conformance & Conformance.SELECTIVE_ACCESS:
+            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        try:
+            return self.directory.get(attribute, selective, self.association)
+        except Exception:
+            self.log("GET failed:\n" + traceback.format_exc())
+            return DataAccessResult.OTHER_REASON
+
+    def _first_block(self, invoke: int, head: bytes, chunks: Iterator[bytes]) -> bytes:
+        if not self.conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
+            return services.encode_response(GetResponseNormal(invoke, DataAccessResult.OTHER_REASON))
+        self.long_get = OutgoingBlocks(head, chunks, self.block_size)
+        return self._send_block(invoke)
+
+    def _send_block(self, invoke: int) -> bytes:
+        blocks = self.long_get
+        assert blocks is not None
+        try:
+            last, number, data = blocks.next_block()
+        except Exception:
+            self.log("GET block failed:\n" + traceback.format_exc())
+            self.long_get = None
+            return services.encode_response(GetResponseWithDatablock(
+                invoke, True, blocks.block_number + 1, DataAccessResult.OTHER_REASON))
+        if last:
+            self.long_get = None
+        return services.encode_response(GetResponseWithDatablock(invoke, last, number, data))
+
+    def get_normal(self, request: GetRequestNormal) -> bytes:
+        self.long_get = None
+        invoke = request.invoke_id_and_priority
+        result = self._read(request.attribute, request.access_selection)
+        if isinstance(result, (bytes, DataAccessResult)):
+            if isinstance(result, DataAccessResult) or len(result) + 4 <= self.max_pdu:
+                return services.encode_response(GetResponseNormal(invoke, result))
+            return self._first_block(invoke, result, iter(()))
+        chunks = iter(result)
+        head = bytearray()
+        for chunk in chunks:
+            head += chunk
+            if len(head) + 4 > self.max_pdu:
+                return self._first_block(invoke, bytes(head), chunks)
+        return services.encode_response(GetResponseNormal(invoke, bytes(head)))
+
+    def get_next(self, request: GetRequestNext) -> bytes:
+        invoke = request.invoke_id_and_priority
+        blocks = self.long_get
+        if blocks is None:
+            return services.encode_response(GetResponseWithDatablock(
+                invoke, True, request.block_number, DataAccessResult.NO_LONG_GET_IN_PROGRESS))
+        if request.block_number != blocks.block_number:
+            self.long_get = None
+            return services.encode_response(GetResponseWithDatablock(
+                invoke, True, request.block_number, DataAccessResult.DATA_BLOCK_NUMBER_INVALID))
+        return self._send_block(invoke)
+
+    def get_with_list(self, request: GetRequestWithList) -> bytes:
+        """Each result in full; a list too long for one PDU goes in blocks
+        whose raw data is the SEQUENCE OF Get-Data-Result (Green Book 9.3.x)."""
+        self.long_get = None
+        invoke = request.invoke_id_and_priority
+        results: list[bytes | DataAccessResult] = []
+        for attribute, selective in request.items:
+            result = self._read(attribute, selective)
+            if not isinstance(result, (bytes, DataAccessResult)):
+                result = b"".join(result)
+            results.append(result)
+        response = services.encode_response(GetResponseWithList(invoke, tuple(results)))
+        if len(response) <= self.max_pdu:
+            return response
+        return self._first_block(invoke, response[3:], iter(()))
+
+    # -- SET -------------------------------------------------------------------
+
+    def _write(self, attribute: Any, selective: Any, value: Data) -> DataAccessResult:
+        try:
+            return self.directory.set(attribute, selective, value, self.association)
+        except Exception:
+            self.log("SET failed:\n" + traceback.format_exc())
+            return DataAccessResult.OTHER_REASON
+
+    def set_normal(self, request: SetRequestNormal) -> bytes:
+        self.long_set = None
+        result = self._write(request.attribute, request.access_selection, request.value)
+        return services.encode_response(SetResponseNormal(request.invoke_id_and_priority, result))
+
+    def set_with_list(self, request: SetRequestWithList) -> bytes:
+        self.long_set = None
+        results = tuple(self._write(attribute, selective, value)
+                        for (attribute, selective), value in zip(request.items, request.values))
+        return services.encode_response(SetResponseWithList(request.invoke_id_and_priority, results))
+
+    def set_first_block(self, request: SetRequestWithFirstDatablock | SetRequestWithListAndFirstDatablock) -> bytes:
+        self.long_set = IncomingBlocks(request)
+        return self._set_progress(request.invoke_id_and_priority, request.last_block)
+
+    def set_block(self, request: SetRequestWithDatablock) -> bytes:
+        invoke = request.invoke_id_and_priority
+        blocks = self.long_set
+        if blocks is None:
+            return services.encode_response(SetResponseLastDatablock(
+                invoke, DataAccessResult.NO_LONG_SET_IN_PROGRESS, request.block_number))
+        if not blocks.add(request.block_number, request.raw_data):
+            self.long_set = None
+            return services.encode_response(SetResponseLastDatablock(
+                invoke, DataAccessResult.DATA_BLOCK_NUMBER_INVALID, request.block_number))
+        return self._set_progress(invoke, request.last_block)
+
+    def _set_progress(self, invoke: int, last: bool) -> bytes:
+        blocks = self.long_set
+        assert blocks is not None
+        if not last:
+            return services.encode_response(SetResponseDatablock(invoke, blocks.block_number))
+        self.long_set = None
+        first = blocks.request
+        if isinstance(first, SetRequestWithFirstDatablock):
+            values = _decode_values(bytes(blocks.data), None)
+            result = (DataAccessResult.TYPE_UNMATCHED if values is None
+                      else self._write(first.attribute, first.access_selection, values[0]))
+            return services.encode_response(SetResponseLastDatablock(invoke, result, blocks.block_number))
+        values = _decode_values(bytes(blocks.data), len(first.items))
+        if values is None:
+            results = tuple(DataAccessResult.TYPE_UNMATCHED for _ in first.items)
+        else:
+            results = tuple(self._write(attribute, selective, value)
+                            for (attribute, selective), value in zip(first.items, values))
+        return services.encode_response(SetResponseLastDatablockWithList(invoke, results, blocks.block_number))
+
+    # -- ACTION ----------------------------------------------------------------
+
+    def _invoke(self, method: Any, parameters: Data | None) -> tuple[ActionResult, bytes | None]:
+        try:
+            return self.directory.action(method, parameters, self.association)
+        except Exception:
+            self.log("ACTION failed:\n" + traceback.format_exc())
+            return ActionResult.OTHER_REASON, None
+
+    def _action_answer(self, invoke: int, result: ActionResult, data: bytes | None) -> bytes:
+        """ACTION-Response-Normal, or with pblocks when the return data is too long."""
+        response = services.encode_response(ActionResponseNormal(invoke, result, data))
+        if len(response) <= self.max_pdu or data is None:
+            return response
+        if not self.conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
+            return services.encode_response(ActionResponseNormal(invoke, ActionResult.OTHER_REASON, None))
+        self.long_action = OutgoingBlocks(data, iter(()), self.block_size)
+        return self._send_action_block(invoke)
+
+    def _send_action_block(self, invoke: int) -> bytes:
+        blocks = self.long_action
+        assert blocks is not None
+        last, number, data = blocks.next_block()
+        if last:
+            self.long_action = None
+        return services.encode_response(ActionResponseWithPblock(invoke, last, number, data))
+
+    def action_normal(self, request: ActionRequestNormal) -> bytes:
+        self.long_action = self.long_action_parameters = None
+        result, data = self._invoke(request.method, request.parameters)
+        return self._action_answer(request.invoke_id_and_priority, result, data)
+
+    def action_with_list(self, request: ActionRequestWithList) -> bytes:
+        self.long_action = self.long_action_parameters = None
+        results = tuple(self._invoke(method, parameters)
+                        for method, parameters in zip(request.methods, request.parameters))
+        return services.encode_response(ActionResponseWithList(request.invoke_id_and_priority, results))
+
+    def action_next_block(self, request: ActionRequestNextPblock) -> bytes:
+        invoke = request.invoke_id_and_priority
+        blocks = self.long_action
+        if blocks is None or request.block_number != blocks.block_number:
+            self.long_action = None
+            return services.encode_response(ActionResponseNormal(invoke, ActionResult.NO_LONG_ACTION_IN_PROGRESS
+                                                                 if blocks is None
+                                                                 else ActionResult.LONG_ACTION_ABORTED, None))
+        return self._send_action_block(invoke)
+
+    def action_first_block(self, request: ActionRequestWithFirstPblock | ActionRequestWithListAndFirstPblock) -> bytes:
+        self.long_action = None
+        self.long_action_parameters = IncomingBlocks(request)
+        return self._action_progress(request.invoke_id_and_priority, request.last_block)
+
+    def action_block(self, request: ActionRequestWithPblock) -> bytes:
+        invoke = request.invoke_id_and_priority
+        blocks = self.long_action_parameters
+        if blocks is None or not blocks.add(request.block_number, request.raw_data):
+            self.long_action_parameters = None
+            return services.encode_response(ActionResponseNormal(invoke, ActionResult.NO_LONG_ACTION_IN_PROGRESS
+                                                                 if blocks is None
+                                                                 else ActionResult.LONG_ACTION_ABORTED, None))
+        return self._action_progress(invoke, request.last_block)
+
+    def _action_progress(self, invoke: int, last: bool) -> bytes:
+        blocks = self.long_action_parameters
+        assert blocks is not None
+        if not last:
+            return services.encode_response(ActionResponseNextPblock(invoke, blocks.block_number))
+        self.long_action_parameters = None
+        first = blocks.request
+        if isinstance(first, ActionRequestWithFirstPblock):
+            values = _decode_values(bytes(blocks.data), None)
+            if values is None:
+                return services.encode_response(ActionResponseNormal(invoke, ActionResult.TYPE_UNMATCHED, None))
+            result, data = self._invoke(first.method, values[0])
+            return self._action_answer(invoke, result, data)
+        values = _decode_values(bytes(blocks.data), len(first.methods))
+        if values is None:
+            results = tuple((ActionResult.TYPE_UNMATCHED, None) for _ in first.methods)
+        else:
+            results = tuple(self._invoke(method, value) for method, value in zip(first.methods, values))
+        return services.encode_response(ActionResponseWithList(invoke, results))

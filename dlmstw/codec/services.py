@@ -1,0 +1,1179 @@
+"""xDLMS GET, SET, ACTION and EXCEPTION APDUs with logical name referencing (Green Book 9.5).
+
+Both roles: the meter calls :func:`decode_request` and :func:`encode_response`,
+the client simulator :func:`encode_request` and :func:`decode_response`.
+Results that carry COSEM Data (Get-Data-Result data [0], ACTION return
+parameters) are already-encoded A-XDR bytes: the meter encodes values once and
+the codec only frames them. Decoders raise :class:`DecodeError`; encoders raise
+ValueError for a field out of its range and TypeError for a non-message.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from dlmstw.codec.axdr import Data, decode_data, decode_length, encode_data, encode_length
+from dlmstw.enums import (
+    ActionRequestType,
+    ActionResponseType,
+    ActionResult,
+    ApduTag,
+    DataAccessResult,
+    GetRequestType,
+    GetResponseType,
+    ServiceError,
+    SetRequestType,
+    SetResponseType,
+    StateError,
+)
+from dlmstw.errors import DecodeError
+
+# ---------------------------------------------------------------------------
+# Building blocks
+
+
+@dataclass(frozen=True, slots=True)
+class CosemAttributeDescriptor:
+    """Cosem-Attribute-Descriptor: class-id Unsigned16, instance-id OCTET STRING
+    (SIZE(6)), attribute-id Integer8 (Green Book 9.5)."""
+
+    class_id: int
+    instance_id: bytes
+    attribute_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CosemMethodDescriptor:
+    """Cosem-Method-Descriptor: class-id, instance-id, method-id Integer8 (Green Book 9.5)."""
+
+    class_id: int
+    instance_id: bytes
+    method_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SelectiveAccess:
+    """Selective-Access-Descriptor: access-selector Unsigned8, access-parameters Data."""
+
+    selector: int
+    parameters: Data
+
+
+AttributeWithSelection: TypeAlias = tuple[CosemAttributeDescriptor, SelectiveAccess | None]
+"""Cosem-Attribute-Descriptor-With-Selection (Green Book 9.5)."""
+
+GetDataResult: TypeAlias = bytes | DataAccessResult
+"""Get-Data-Result CHOICE: data [0] as encoded A-XDR bytes, or data-access-result [1]."""
+
+ActionReturn: TypeAlias = bytes | DataAccessResult | None
+"""Optional return-parameters of an action: a Get-Data-Result, or None when absent."""
+
+
+# ---------------------------------------------------------------------------
+# GET (Green Book 9.5, Get-Request / Get-Response)
+
+
+@dataclass(frozen=True, slots=True)
+class GetRequestNormal:
+    """Get-Request-Normal."""
+
+    invoke_id_and_priority: int
+    attribute: CosemAttributeDescriptor
+    access_selection: SelectiveAccess | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetRequestNext:
+    """Get-Request-Next: asks for the block after ``block_number``."""
+
+    invoke_id_and_priority: int
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetRequestWithList:
+    """Get-Request-With-List."""
+
+    invoke_id_and_priority: int
+    items: tuple[AttributeWithSelection, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetResponseNormal:
+    """Get-Response-Normal; ``result`` is encoded Data or a Data-Access-Result."""
+
+    invoke_id_and_priority: int
+    result: GetDataResult
+
+
+@dataclass(frozen=True, slots=True)
+class GetResponseWithDatablock:
+    """Get-Response-With-Datablock (DataBlock-G: raw-data [0] or data-access-result [1])."""
+
+    invoke_id_and_priority: int
+    last_block: bool
+    block_number: int
+    raw_data: bytes | DataAccessResult
+
+
+@dataclass(frozen=True, slots=True)
+class GetResponseWithList:
+    """Get-Response-With-List: one Get-Data-Result per requested attribute."""
+
+    invoke_id_and_priority: int
+    results: tuple[GetDataResult, ...]
+
+
+# ---------------------------------------------------------------------------
+# SET (Green Book 9.5, Set-Request / Set-Response; blocks are DataBlock-SA)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequestNormal:
+    """Set-Request-Normal."""
+
+    invoke_id_and_priority: int
+    attribute: CosemAttributeDescriptor
+    access_selection: SelectiveAccess | None
+    value: Data
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequestWithFirstDatablock:
+    """Set-Request-With-First-Datablock."""
+
+    invoke_id_and_priority: int
+    attribute: CosemAttributeDescriptor
+    access_selection: SelectiveAccess | None
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequestWithDatablock:
+    """Set-Request-With-Datablock."""
+
+    invoke_id_and_priority: int
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequestWithList:
+    """Set-Request-With-List: as many values as attributes."""
+
+    invoke_id_and_priority: int
+    items: tuple[AttributeWithSelection, ...]
+    values: tuple[Data, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequestWithListAndFirstDatablock:
+    """Set-Request-With-List-And-First-Datablock."""
+
+    invoke_id_and_priority: int
+    items: tuple[AttributeWithSelection, ...]
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetResponseNormal:
+    """Set-Response-Normal."""
+
+    invoke_id_and_priority: int
+    result: DataAccessResult
+
+
+@dataclass(frozen=True, slots=True)
+class SetResponseDatablock:
+    """Set-Response-Datablock: acknowledges block ``block_number``."""
+
+    invoke_id_and_priority: int
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetResponseLastDatablock:
+    """Set-Response-Last-Datablock."""
+
+    invoke_id_and_priority: int
+    result: DataAccessResult
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetResponseLastDatablockWithList:
+    """Set-Response-Last-Datablock-With-List."""
+
+    invoke_id_and_priority: int
+    results: tuple[DataAccessResult, ...]
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetResponseWithList:
+    """Set-Response-With-List."""
+
+    invoke_id_and_priority: int
+    results: tuple[DataAccessResult, ...]
+
+
+# ---------------------------------------------------------------------------
+# ACTION (Green Book 9.5, Action-Request / Action-Response; pblocks are DataBlock-SA)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestNormal:
+    """Action-Request-Normal; ``parameters`` None when method-invocation-parameters is absent."""
+
+    invoke_id_and_priority: int
+    method: CosemMethodDescriptor
+    parameters: Data | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestNextPblock:
+    """Action-Request-Next-Pblock."""
+
+    invoke_id_and_priority: int
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestWithList:
+    """Action-Request-With-List: as many parameters as methods."""
+
+    invoke_id_and_priority: int
+    methods: tuple[CosemMethodDescriptor, ...]
+    parameters: tuple[Data, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestWithFirstPblock:
+    """Action-Request-With-First-Pblock."""
+
+    invoke_id_and_priority: int
+    method: CosemMethodDescriptor
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestWithListAndFirstPblock:
+    """Action-Request-With-List-And-First-Pblock."""
+
+    invoke_id_and_priority: int
+    methods: tuple[CosemMethodDescriptor, ...]
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequestWithPblock:
+    """Action-Request-With-Pblock."""
+
+    invoke_id_and_priority: int
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResponseNormal:
+    """Action-Response-Normal (Action-Response-With-Optional-Data)."""
+
+    invoke_id_and_priority: int
+    result: ActionResult
+    return_parameters: ActionReturn
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResponseWithPblock:
+    """Action-Response-With-Pblock."""
+
+    invoke_id_and_priority: int
+    last_block: bool
+    block_number: int
+    raw_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResponseWithList:
+    """Action-Response-With-List: (result, return parameters) per method."""
+
+    invoke_id_and_priority: int
+    results: tuple[tuple[ActionResult, ActionReturn], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResponseNextPblock:
+    """Action-Response-Next-Pblock."""
+
+    invoke_id_and_priority: int
+    block_number: int
+
+
+# ---------------------------------------------------------------------------
+# EXCEPTION-Response (Green Book 9.5)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionResponse:
+    """EXCEPTION-Response; ``invocation_counter`` is present exactly when
+    ``service_error`` is invocation-counter-error [6] (Unsigned32)."""
+
+    state_error: StateError
+    service_error: ServiceError
+    invocation_counter: int | None = None
+
+
+Request: TypeAlias = (
+    GetRequestNormal
+    | GetRequestNext
+    | GetRequestWithList
+    | SetRequestNormal
+    | SetRequestWithFirstDatablock
+    | SetRequestWithDatablock
+    | SetRequestWithList
+    | SetRequestWithListAndFirstDatablock
+    | ActionRequestNormal
+    | ActionRequestNextPblock
+    | ActionRequestWithList
+    | ActionRequestWithFirstPblock
+    | ActionRequestWithListAndFirstPblock
+    | ActionRequestWithPblock
+)
+Response: TypeAlias = (
+    GetResponseNormal
+    | GetResponseWithDatablock
+    | GetResponseWithList
+    | SetResponseNormal
+    | SetResponseDatablock
+    | SetResponseLastDatablock
+    | SetResponseLastDatablockWithList
+    | SetResponseWithList
+    | ActionResponseNormal
+    | ActionResponseWithPblock
+    | ActionResponseWithList
+    | ActionResponseNextPblock
+    | ExceptionResponse
+)
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+_DESCRIPTOR = struct.Struct(">H6sb")
+_DATABLOCK_HEAD = struct.Struct(">?I")
+_U32 = struct.Struct(">I")
+_GET_RESPONSE_NORMAL_HEADS = {i: bytes((ApduTag.GET_RESPONSE, GetResponseType.NORMAL, i, 0)) for i in range(256)}
+
+
+def _head(tag: int, choice: int, invoke_id_and_priority: int) -> bytes:
+    return bytes((tag, choice, invoke_id_and_priority))
+
+
+def _enc_descriptor(class_id: int, instance_id: bytes, member_id: int) -> bytes:
+    if len(instance_id) != 6:
+        raise ValueError(f"instance-id needs 6 octets, got {len(instance_id)}")
+    return _DESCRIPTOR.pack(class_id, instance_id, member_id)
+
+
+def _enc_attribute(attribute: CosemAttributeDescriptor, selection: SelectiveAccess | None) -> bytes:
+    """Cosem-Attribute-Descriptor then the OPTIONAL Selective-Access-Descriptor."""
+    head = _enc_descriptor(attribute.class_id, attribute.instance_id, attribute.attribute_id)
+    if selection is None:
+        return head + b"\x00"
+    return head + bytes((1, selection.selector)) + encode_data(selection.parameters)
+
+
+def _enc_method(method: CosemMethodDescriptor) -> bytes:
+    return _enc_descriptor(method.class_id, method.instance_id, method.method_id)
+
+
+def _enc_attribute_list(items: tuple[AttributeWithSelection, ...]) -> bytes:
+    return encode_length(len(items)) + b"".join(_enc_attribute(attribute, sel) for attribute, sel in items)
+
+
+def _enc_method_list(methods: tuple[CosemMethodDescriptor, ...]) -> bytes:
+    return encode_length(len(methods)) + b"".join(_enc_method(method) for method in methods)
+
+
+def _enc_datablock(last_block: bool, block_number: int, raw_data: bytes) -> bytes:
+    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING."""
+    return _DATABLOCK_HEAD.pack(last_block, block_number) + encode_length(len(raw_data)) + raw_data
+
+
+def _enc_dar(result: int) -> int:
+    return int(DataAccessResult(result))
+
+
+def _enc_get_data_result(result: GetDataResult) -> bytes:
+    """Get-Data-Result CHOICE: data [0] (encoded Data) or data-access-result [1]."""
+    if isinstance(result, int):
+        return bytes((1, _enc_dar(result)))
+    return b"\x00" + result
+
+
+def _enc_action_return(result: int, parameters: ActionReturn) -> bytes:
+    """Action-Response-With-Optional-Data: result, OPTIONAL Get-Data-Result."""
+    head = int(ActionResult(result))
+    if parameters is None:
+        return bytes((head, 0))
+    return bytes((head, 1)) + _enc_get_data_result(parameters)
+
+
+def _enc_dar_list(results: tuple[DataAccessResult, ...]) -> bytes:
+    return encode_length(len(results)) + bytes(_enc_dar(result) for result in results)
+
+
+def _check_pairs(what: str, left: int, right: int) -> None:
+    if left != right:
+        raise ValueError(f"{what}: {left} descriptors but {right} values")
+
+
+_GET_REQUEST = ApduTag.GET_REQUEST
+_SET_REQUEST = ApduTag.SET_REQUEST
+_ACTION_REQUEST = ApduTag.ACTION_REQUEST
+_GET_RESPONSE = ApduTag.GET_RESPONSE
+_SET_RESPONSE = ApduTag.SET_RESPONSE
+_ACTION_RESPONSE = ApduTag.ACTION_RESPONSE
+
+
+def _enc_get_request_normal(m: GetRequestNormal) -> bytes:
+    return _head(_GET_REQUEST, GetRequestType.NORMAL, m.invoke_id_and_priority) + _enc_attribute(
+        m.attribute, m.access_selection
+    )
+
+
+def _enc_get_request_next(m: GetRequestNext) -> bytes:
+    return _head(_GET_REQUEST, GetRequestType.NEXT, m.invoke_id_and_priority) + _U32.pack(m.block_number)
+
+
+def _enc_get_request_with_list(m: GetRequestWithList) -> bytes:
+    return _head(_GET_REQUEST, GetRequestType.WITH_LIST, m.invoke_id_and_priority) + _enc_attribute_list(m.items)
+
+
+def _enc_set_request_normal(m: SetRequestNormal) -> bytes:
+    return (
+        _head(_SET_REQUEST, SetRequestType.NORMAL, m.invoke_id_and_priority)
+        + _enc_attribute(m.attribute, m.access_selection)
+        + encode_data(m.value)
+    )
+
+
+def _enc_set_request_with_first_datablock(m: SetRequestWithFirstDatablock) -> bytes:
+    return (
+        _head(_SET_REQUEST, SetRequestType.WITH_FIRST_DATABLOCK, m.invoke_id_and_priority)
+        + _enc_attribute(m.attribute, m.access_selection)
+        + _enc_datablock(m.last_block, m.block_number, m.raw_data)
+    )
+
+
+def _enc_set_request_with_datablock(m: SetRequestWithDatablock) -> bytes:
+    return _head(_SET_REQUEST, SetRequestType.WITH_DATABLOCK, m.invoke_id_and_priority) + _enc_datablock(
+        m.last_block, m.block_number, m.raw_data
+    )
+
+
+def _enc_set_request_with_list(m: SetRequestWithList) -> bytes:
+    _check_pairs("set-request-with-list", len(m.items), len(m.values))
+    return (
+        _head(_SET_REQUEST, SetRequestType.WITH_LIST, m.invoke_id_and_priority)
+        + _enc_attribute_list(m.items)
+        + encode_length(len(m.values))
+        + b"".join(encode_data(value) for value in m.values)
+    )
+
+
+def _enc_set_request_with_list_and_first_datablock(m: SetRequestWithListAndFirstDatablock) -> bytes:
+    return (
+        _head(_SET_REQUEST, SetRequestType.WITH_LIST_AND_FIRST_DATABLOCK, m.invoke_id_and_priority)
+        + _enc_attribute_list(m.items)
+        + _enc_datablock(m.last_block, m.block_number, m.raw_data)
+    )
+
+
+def _enc_action_request_normal(m: ActionRequestNormal) -> bytes:
+    head = _head(_ACTION_REQUEST, ActionRequestType.NORMAL, m.invoke_id_and_priority) + _enc_method(m.method)
+    if m.parameters is None:
+        return head + b"\x00"
+    return head + b"\x01" + encode_data(m.parameters)
+
+
+def _enc_action_request_next_pblock(m: ActionRequestNextPblock) -> bytes:
+    return _head(_ACTION_REQUEST, ActionRequestType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(
+        m.block_number
+    )
+
+
+def _enc_action_request_with_list(m: ActionRequestWithList) -> bytes:
+    _check_pairs("action-request-with-list", len(m.methods), len(m.parameters))
+    return (
+        _head(_ACTION_REQUEST, ActionRequestType.WITH_LIST, m.invoke_id_and_priority)
+        + _enc_method_list(m.methods)
+        + encode_length(len(m.parameters))
+        + b"".join(encode_data(value) for value in m.parameters)
+    )
+
+
+def _enc_action_request_with_first_pblock(m: ActionRequestWithFirstPblock) -> bytes:
+    return (
+        _head(_ACTION_REQUEST, ActionRequestType.WITH_FIRST_PBLOCK, m.invoke_id_and_priority)
+        + _enc_method(m.method)
+        + _enc_datablock(m.last_block, m.block_number, m.raw_data)
+    )
+
+
+def _enc_action_request_with_list_and_first_pblock(m: ActionRequestWithListAndFirstPblock) -> bytes:
+    return (
+        _head(_ACTION_REQUEST, ActionRequestType.WITH_LIST_AND_FIRST_PBLOCK, m.invoke_id_and_priority)
+        + _enc_method_list(m.methods)
+        + _enc_datablock(m.last_block, m.block_number, m.raw_data)
+    )
+
+
+def _enc_action_request_with_pblock(m: ActionRequestWithPblock) -> bytes:
+    return _head(_ACTION_REQUEST, ActionRequestType.WITH_PBLOCK, m.invoke_id_and_priority) + _enc_datablock(
+        m.last_block, m.block_number, m.raw_data
+    )
+
+
+def _enc_get_response_normal(m: GetResponseNormal) -> bytes:
+    result = m.result
+    if type(result) is bytes:
+        head = _GET_RESPONSE_NORMAL_HEADS.get(m.invoke_id_and_priority)
+        if head is not None:
+            return head + result
+    return _head(_GET_RESPONSE, GetResponseType.NORMAL, m.invoke_id_and_priority) + _enc_get_data_result(result)
+
+
+def _enc_get_response_with_datablock(m: GetResponseWithDatablock) -> bytes:
+    head = _head(_GET_RESPONSE, GetResponseType.WITH_DATABLOCK, m.invoke_id_and_priority) + _DATABLOCK_HEAD.pack(
+        m.last_block, m.block_number
+    )
+    raw = m.raw_data
+    if isinstance(raw, int):
+        return head + bytes((1, _enc_dar(raw)))
+    return head + b"\x00" + encode_length(len(raw)) + raw
+
+
+def _enc_get_response_with_list(m: GetResponseWithList) -> bytes:
+    return (
+        _head(_GET_RESPONSE, GetResponseType.WITH_LIST, m.invoke_id_and_priority)
+        + encode_length(len(m.results))
+        + b"".join(_enc_get_data_result(result) for result in m.results)
+    )
+
+
+def _enc_set_response_normal(m: SetResponseNormal) -> bytes:
+    return bytes((_SET_RESPONSE, SetResponseType.NORMAL, m.invoke_id_and_priority, _enc_dar(m.result)))
+
+
+def _enc_set_response_datablock(m: SetResponseDatablock) -> bytes:
+    return _head(_SET_RESPONSE, SetResponseType.DATABLOCK, m.invoke_id_and_priority) + _U32.pack(m.block_number)
+
+
+def _enc_set_response_last_datablock(m: SetResponseLastDatablock) -> bytes:
+    return bytes(
+        (_SET_RESPONSE, SetResponseType.LAST_DATABLOCK, m.invoke_id_and_priority, _enc_dar(m.result))
+    ) + _U32.pack(m.block_number)
+
+
+def _enc_set_response_last_datablock_with_list(m: SetResponseLastDatablockWithList) -> bytes:
+    return (
+        _head(_SET_RESPONSE, SetResponseType.LAST_DATABLOCK_WITH_LIST, m.invoke_id_and_priority)
+        + _enc_dar_list(m.results)
+        + _U32.pack(m.block_number)
+    )
+
+
+def _enc_set_response_with_list(m: SetResponseWithList) -> bytes:
+    return _head(_SET_RESPONSE, SetResponseType.WITH_LIST, m.invoke_id_and_priority) + _enc_dar_list(m.results)
+
+
+def _enc_action_response_normal(m: ActionResponseNormal) -> bytes:
+    return _head(_ACTION_RESPONSE, ActionResponseType.NORMAL, m.invoke_id_and_priority) + _enc_action_return(
+        m.result, m.return_parameters
+    )
+
+
+def _enc_action_response_with_pblock(m: ActionResponseWithPblock) -> bytes:
+    return _head(_ACTION_RESPONSE, ActionResponseType.WITH_PBLOCK, m.invoke_id_and_priority) + _enc_datablock(
+        m.last_block, m.block_number, m.raw_data
+    )
+
+
+def _enc_action_response_with_list(m: ActionResponseWithList) -> bytes:
+    return (
+        _head(_ACTION_RESPONSE, ActionResponseType.WITH_LIST, m.invoke_id_and_priority)
+        + encode_length(len(m.results))
+        + b"".join(_enc_action_return(result, parameters) for result, parameters in m.results)
+    )
+
+
+def _enc_action_response_next_pblock(m: ActionResponseNextPblock) -> bytes:
+    return _head(_ACTION_RESPONSE, ActionResponseType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(
+        m.block_number
+    )
+
+
+def _enc_exception_response(m: ExceptionResponse) -> bytes:
+    service = ServiceError(m.service_error)
+    head = bytes((ApduTag.EXCEPTION_RESPONSE, StateError(m.state_error), service))
+    if service is ServiceError.INVOCATION_COUNTER_ERROR:
+        if m.invocation_counter is None:
+            raise ValueError("invocation-counter-error needs the invocation counter")
+        return head + _U32.pack(m.invocation_counter)
+    if m.invocation_counter is not None:
+        raise ValueError(f"{service.name.lower()} carries no invocation counter")
+    return head
+
+
+_REQUEST_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    GetRequestNormal: _enc_get_request_normal,
+    GetRequestNext: _enc_get_request_next,
+    GetRequestWithList: _enc_get_request_with_list,
+    SetRequestNormal: _enc_set_request_normal,
+    SetRequestWithFirstDatablock: _enc_set_request_with_first_datablock,
+    SetRequestWithDatablock: _enc_set_request_with_datablock,
+    SetRequestWithList: _enc_set_request_with_list,
+    SetRequestWithListAndFirstDatablock: _enc_set_request_with_list_and_first_datablock,
+    ActionRequestNormal: _enc_action_request_normal,
+    ActionRequestNextPblock: _enc_action_request_next_pblock,
+    ActionRequestWithList: _enc_action_request_with_list,
+    ActionRequestWithFirstPblock: _enc_action_request_with_first_pblock,
+    ActionRequestWithListAndFirstPblock: _enc_action_request_with_list_and_first_pblock,
+    ActionRequestWithPblock: _enc_action_request_with_pblock,
+}
+
+_RESPONSE_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    GetResponseNormal: _enc_get_response_normal,
+    GetResponseWithDatablock: _enc_get_response_with_datablock,
+    GetResponseWithList: _enc_get_response_with_list,
+    SetResponseNormal: _enc_set_response_normal,
+    SetResponseDatablock: _enc_set_response_datablock,
+    SetResponseLastDatablock: _enc_set_response_last_datablock,
+    SetResponseLastDatablockWithList: _enc_set_response_last_datablock_with_list,
+    SetResponseWithList: _enc_set_response_with_list,
+    ActionResponseNormal: _enc_action_response_normal,
+    ActionResponseWithPblock: _enc_action_response_with_pblock,
+    ActionResponseWithList: _enc_action_response_with_list,
+    ActionResponseNextPblock: _enc_action_response_next_pblock,
+    ExceptionResponse: _enc_exception_response,
+}
+
+
+def _encode(msg: object, encoders: dict[type, Callable[[Any], bytes]], role: str) -> bytes:
+    encoder = encoders.get(type(msg))
+    if encoder is None:
+        raise TypeError(f"not an xDLMS {role}: {type(msg).__name__}")
+    try:
+        return encoder(msg)
+    except struct.error as exc:
+        raise ValueError(f"{type(msg).__name__}: field out of range ({exc})") from None
+
+
+def encode_request(msg: Request) -> bytes:
+    """The APDU of a GET/SET/ACTION request (client side)."""
+    return _encode(msg, _REQUEST_ENCODERS, "request")
+
+
+def encode_response(msg: Response) -> bytes:
+    """The APDU of a GET/SET/ACTION response or EXCEPTION-Response (meter side).
+
+    A Get-Response-Normal carrying encoded Data is one concatenation of a
+    precomputed header and the Data.
+    """
+    return _encode(msg, _RESPONSE_ENCODERS, "response")
+
+
+# ---------------------------------------------------------------------------
+# Decoding. Readers take the APDU and an offset and return (value, next offset).
+
+_DAR_BY_VALUE = {int(member): member for member in DataAccessResult}
+_ACTION_RESULT_BY_VALUE = {int(member): member for member in ActionResult}
+_STATE_ERROR_BY_VALUE = {int(member): member for member in StateError}
+_SERVICE_ERROR_BY_VALUE = {int(member): member for member in ServiceError}
+_descriptor_from = _DESCRIPTOR.unpack_from
+_datablock_head_from = struct.Struct(">BI").unpack_from
+_u32_from = _U32.unpack_from
+
+
+def _u8(b: bytes, pos: int, what: str) -> tuple[int, int]:
+    if pos >= len(b):
+        raise DecodeError(f"truncated: {what} expected", pos)
+    return b[pos], pos + 1
+
+
+def _u32(b: bytes, pos: int, what: str) -> tuple[int, int]:
+    if pos + 4 > len(b):
+        raise DecodeError(f"truncated {what}", pos)
+    return _u32_from(b, pos)[0], pos + 4
+
+
+def _attribute(b: bytes, pos: int) -> tuple[CosemAttributeDescriptor, int]:
+    if pos + 9 > len(b):
+        raise DecodeError("truncated cosem-attribute-descriptor", pos)
+    class_id, instance_id, attribute_id = _descriptor_from(b, pos)
+    return CosemAttributeDescriptor(class_id, instance_id, attribute_id), pos + 9
+
+
+def _method(b: bytes, pos: int) -> tuple[CosemMethodDescriptor, int]:
+    if pos + 9 > len(b):
+        raise DecodeError("truncated cosem-method-descriptor", pos)
+    class_id, instance_id, method_id = _descriptor_from(b, pos)
+    return CosemMethodDescriptor(class_id, instance_id, method_id), pos + 9
+
+
+def _present(b: bytes, pos: int, what: str) -> tuple[bool, int]:
+    """Usage flag of an OPTIONAL component (A-XDR: 0x00 absent, else present)."""
+    flag, pos = _u8(b, pos, f"{what} usage flag")
+    return flag != 0, pos
+
+
+def _selection(b: bytes, pos: int) -> tuple[SelectiveAccess | None, int]:
+    present, pos = _present(b, pos, "access-selection")
+    if not present:
+        return None, pos
+    selector, pos = _u8(b, pos, "access-selector")
+    parameters, pos = decode_data(b, pos)
+    return SelectiveAccess(selector, parameters), pos
+
+
+def _attribute_with_selection(b: bytes, pos: int) -> tuple[AttributeWithSelection, int]:
+    attribute, pos = _attribute(b, pos)
+    selection, pos = _selection(b, pos)
+    return (attribute, selection), pos
+
+
+def _count(b: bytes, pos: int, least_size: int, what: str) -> tuple[int, int]:
+    """A SEQUENCE OF quantity, refused when its items cannot fit in what is left."""
+    n, pos = decode_length(b, pos)
+    if n * least_size > len(b) - pos:
+        raise DecodeError(f"{what} of {n} items exceeds the {len(b) - pos} octets left", pos)
+    return n, pos
+
+
+def _octet_string(b: bytes, pos: int, what: str) -> tuple[bytes, int]:
+    n, pos = decode_length(b, pos)
+    stop = pos + n
+    if stop > len(b):
+        raise DecodeError(f"{what} of {n} octets exceeds the {len(b) - pos} left", pos)
+    return bytes(b[pos:stop]), stop
+
+
+def _datablock(b: bytes, pos: int) -> tuple[bool, int, bytes, int]:
+    """DataBlock-SA: last-block, block-number, raw-data."""
+    if pos + 5 > len(b):
+        raise DecodeError("truncated datablock header", pos)
+    last, number = _datablock_head_from(b, pos)
+    raw, pos = _octet_string(b, pos + 5, "raw-data")
+    return last != 0, number, raw, pos
+
+
+def _dar(b: bytes, pos: int) -> tuple[DataAccessResult, int]:
+    value, nxt = _u8(b, pos, "data-access-result")
+    result = _DAR_BY_VALUE.get(value)
+    if result is None:
+        raise DecodeError(f"unknown data-access-result {value}", pos)
+    return result, nxt
+
+
+def _action_result(b: bytes, pos: int) -> tuple[ActionResult, int]:
+    value, nxt = _u8(b, pos, "action-result")
+    result = _ACTION_RESULT_BY_VALUE.get(value)
+    if result is None:
+        raise DecodeError(f"unknown action-result {value}", pos)
+    return result, nxt
+
+
+def _encoded_data(b: bytes, pos: int) -> tuple[bytes, int]:
+    """One Data, checked, returned as its encoded octets."""
+    _, stop = decode_data(b, pos)
+    return bytes(b[pos:stop]), stop
+
+
+def _get_data_result(b: bytes, pos: int) -> tuple[GetDataResult, int]:
+    choice, nxt = _u8(b, pos, "Get-Data-Result choice")
+    if choice == 0:
+        return _encoded_data(b, nxt)
+    if choice == 1:
+        return _dar(b, nxt)
+    raise DecodeError(f"unknown Get-Data-Result choice {choice}", pos)
+
+
+def _action_return(b: bytes, pos: int) -> tuple[tuple[ActionResult, ActionReturn], int]:
+    """Action-Response-With-Optional-Data."""
+    result, pos = _action_result(b, pos)
+    present, pos = _present(b, pos, "return-parameters")
+    if not present:
+        return (result, None), pos
+    parameters, pos = _get_data_result(b, pos)
+    return (result, parameters), pos
+
+
+def _list(
+    b: bytes, pos: int, least_size: int, what: str, reader: Callable[[bytes, int], tuple[Any, int]]
+) -> tuple[tuple[Any, ...], int]:
+    n, pos = _count(b, pos, least_size, what)
+    items = []
+    for _ in range(n):
+        item, pos = reader(b, pos)
+        items.append(item)
+    return tuple(items), pos
+
+
+def _invoke(b: bytes, pos: int) -> tuple[int, int]:
+    return _u8(b, pos, "invoke-id-and-priority")
+
+
+# The least encoded size of a list item, for refusing impossible counts early.
+_ATTRIBUTE_WITH_SELECTION_SIZE = 10
+_METHOD_SIZE = 9
+
+
+def _attribute_list(b: bytes, pos: int) -> tuple[tuple[AttributeWithSelection, ...], int]:
+    return _list(b, pos, _ATTRIBUTE_WITH_SELECTION_SIZE, "attribute-descriptor-list", _attribute_with_selection)
+
+
+def _method_list(b: bytes, pos: int) -> tuple[tuple[CosemMethodDescriptor, ...], int]:
+    return _list(b, pos, _METHOD_SIZE, "cosem-method-descriptor-list", _method)
+
+
+def _data_list(b: bytes, pos: int, what: str) -> tuple[tuple[Data, ...], int]:
+    return _list(b, pos, 1, what, decode_data)
+
+
+def _paired(what: str, pos: int, left: int, right: int) -> None:
+    if left != right:
+        raise DecodeError(f"{what}: {left} descriptors but {right} values", pos)
+
+
+def _dec_get_request_normal(b: bytes, pos: int) -> tuple[GetRequestNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    attribute, pos = _attribute(b, pos)
+    selection, pos = _selection(b, pos)
+    return GetRequestNormal(invoke, attribute, selection), pos
+
+
+def _dec_get_request_next(b: bytes, pos: int) -> tuple[GetRequestNext, int]:
+    invoke, pos = _invoke(b, pos)
+    number, pos = _u32(b, pos, "block-number")
+    return GetRequestNext(invoke, number), pos
+
+
+def _dec_get_request_with_list(b: bytes, pos: int) -> tuple[GetRequestWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    items, pos = _attribute_list(b, pos)
+    return GetRequestWithList(invoke, items), pos
+
+
+def _dec_set_request_normal(b: bytes, pos: int) -> tuple[SetRequestNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    attribute, pos = _attribute(b, pos)
+    selection, pos = _selection(b, pos)
+    value, pos = decode_data(b, pos)
+    return SetRequestNormal(invoke, attribute, selection, value), pos
+
+
+def _dec_set_request_with_first_datablock(b: bytes, pos: int) -> tuple[SetRequestWithFirstDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    attribute, pos = _attribute(b, pos)
+    selection, pos = _selection(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return SetRequestWithFirstDatablock(invoke, attribute, selection, last, number, raw), pos
+
+
+def _dec_set_request_with_datablock(b: bytes, pos: int) -> tuple[SetRequestWithDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return SetRequestWithDatablock(invoke, last, number, raw), pos
+
+
+def _dec_set_request_with_list(b: bytes, pos: int) -> tuple[SetRequestWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    items, pos = _attribute_list(b, pos)
+    start = pos
+    values, pos = _data_list(b, pos, "value-list")
+    _paired("set-request-with-list", start, len(items), len(values))
+    return SetRequestWithList(invoke, items, values), pos
+
+
+def _dec_set_request_with_list_and_first_datablock(
+    b: bytes, pos: int
+) -> tuple[SetRequestWithListAndFirstDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    items, pos = _attribute_list(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return SetRequestWithListAndFirstDatablock(invoke, items, last, number, raw), pos
+
+
+def _dec_action_request_normal(b: bytes, pos: int) -> tuple[ActionRequestNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    method, pos = _method(b, pos)
+    present, pos = _present(b, pos, "method-invocation-parameters")
+    parameters: Data | None = None
+    if present:
+        parameters, pos = decode_data(b, pos)
+    return ActionRequestNormal(invoke, method, parameters), pos
+
+
+def _dec_action_request_next_pblock(b: bytes, pos: int) -> tuple[ActionRequestNextPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    number, pos = _u32(b, pos, "block-number")
+    return ActionRequestNextPblock(invoke, number), pos
+
+
+def _dec_action_request_with_list(b: bytes, pos: int) -> tuple[ActionRequestWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    methods, pos = _method_list(b, pos)
+    start = pos
+    parameters, pos = _data_list(b, pos, "method-invocation-parameters")
+    _paired("action-request-with-list", start, len(methods), len(parameters))
+    return ActionRequestWithList(invoke, methods, parameters), pos
+
+
+def _dec_action_request_with_first_pblock(b: bytes, pos: int) -> tuple[ActionRequestWithFirstPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    method, pos = _method(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return ActionRequestWithFirstPblock(invoke, method, last, number, raw), pos
+
+
+def _dec_action_request_with_list_and_first_pblock(
+    b: bytes, pos: int
+) -> tuple[ActionRequestWithListAndFirstPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    methods, pos = _method_list(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return ActionRequestWithListAndFirstPblock(invoke, methods, last, number, raw), pos
+
+
+def _dec_action_request_with_pblock(b: bytes, pos: int) -> tuple[ActionRequestWithPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return ActionRequestWithPblock(invoke, last, number, raw), pos
+
+
+def _dec_get_response_normal(b: bytes, pos: int) -> tuple[GetResponseNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    result, pos = _get_data_result(b, pos)
+    return GetResponseNormal(invoke, result), pos
+
+
+def _dec_get_response_with_datablock(b: bytes, pos: int) -> tuple[GetResponseWithDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    if pos + 5 > len(b):
+        raise DecodeError("truncated DataBlock-G header", pos)
+    last, number = _datablock_head_from(b, pos)
+    choice, pos = _u8(b, pos + 5, "DataBlock-G result choice")
+    raw: bytes | DataAccessResult
+    if choice == 0:
+        raw, pos = _octet_string(b, pos, "raw-data")
+    elif choice == 1:
+        raw, pos = _dar(b, pos)
+    else:
+        raise DecodeError(f"unknown DataBlock-G result choice {choice}", pos - 1)
+    return GetResponseWithDatablock(invoke, last != 0, number, raw), pos
+
+
+def _dec_get_response_with_list(b: bytes, pos: int) -> tuple[GetResponseWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    results, pos = _list(b, pos, 2, "Get-Data-Result list", _get_data_result)
+    return GetResponseWithList(invoke, results), pos
+
+
+def _dec_set_response_normal(b: bytes, pos: int) -> tuple[SetResponseNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    result, pos = _dar(b, pos)
+    return SetResponseNormal(invoke, result), pos
+
+
+def _dec_set_response_datablock(b: bytes, pos: int) -> tuple[SetResponseDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    number, pos = _u32(b, pos, "block-number")
+    return SetResponseDatablock(invoke, number), pos
+
+
+def _dec_set_response_last_datablock(b: bytes, pos: int) -> tuple[SetResponseLastDatablock, int]:
+    invoke, pos = _invoke(b, pos)
+    result, pos = _dar(b, pos)
+    number, pos = _u32(b, pos, "block-number")
+    return SetResponseLastDatablock(invoke, result, number), pos
+
+
+def _dec_set_response_last_datablock_with_list(b: bytes, pos: int) -> tuple[SetResponseLastDatablockWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    results, pos = _list(b, pos, 1, "data-access-result list", _dar)
+    number, pos = _u32(b, pos, "block-number")
+    return SetResponseLastDatablockWithList(invoke, results, number), pos
+
+
+def _dec_set_response_with_list(b: bytes, pos: int) -> tuple[SetResponseWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    results, pos = _list(b, pos, 1, "data-access-result list", _dar)
+    return SetResponseWithList(invoke, results), pos
+
+
+def _dec_action_response_normal(b: bytes, pos: int) -> tuple[ActionResponseNormal, int]:
+    invoke, pos = _invoke(b, pos)
+    (result, parameters), pos = _action_return(b, pos)
+    return ActionResponseNormal(invoke, result, parameters), pos
+
+
+def _dec_action_response_with_pblock(b: bytes, pos: int) -> tuple[ActionResponseWithPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    last, number, raw, pos = _datablock(b, pos)
+    return ActionResponseWithPblock(invoke, last, number, raw), pos
+
+
+def _dec_action_response_with_list(b: bytes, pos: int) -> tuple[ActionResponseWithList, int]:
+    invoke, pos = _invoke(b, pos)
+    results, pos = _list(b, pos, 2, "list-of-responses", _action_return)
+    return ActionResponseWithList(invoke, results), pos
+
+
+def _dec_action_response_next_pblock(b: bytes, pos: int) -> tuple[ActionResponseNextPblock, int]:
+    invoke, pos = _invoke(b, pos)
+    number, pos = _u32(b, pos, "block-number")
+    return ActionResponseNextPblock(invoke, number), pos
+
+
+_ChoiceDecoders: TypeAlias = dict[int, Callable[[bytes, int], tuple[Any, int]]]
+
+_REQUEST_DECODERS: dict[int, tuple[str, _ChoiceDecoders]] = {
+    ApduTag.GET_REQUEST: (
+        "get-request",
+        {
+            GetRequestType.NORMAL: _dec_get_request_normal,
+            GetRequestType.NEXT: _dec_get_request_next,
+            GetRequestType.WITH_LIST: _dec_get_request_with_list,
+        },
+    ),
+    ApduTag.SET_REQUEST: (
+        "set-request",
+        {
+            SetRequestType.NORMAL: _dec_set_request_normal,
+            SetRequestType.WITH_FIRST_DATABLOCK: _dec_set_request_with_first_datablock,
+            SetRequestType.WITH_DATABLOCK: _dec_set_request_with_datablock,
+            SetRequestType.WITH_LIST: _dec_set_request_with_list,
+            SetRequestType.WITH_LIST_AND_FIRST_DATABLOCK: _dec_set_request_with_list_and_first_datablock,
+        },
+    ),
+    ApduTag.ACTION_REQUEST: (
+        "action-request",
+        {
+            ActionRequestType.NORMAL: _dec_action_request_normal,
+            ActionRequestType.NEXT_PBLOCK: _dec_action_request_next_pblock,
+            ActionRequestType.WITH_LIST: _dec_action_request_with_list,
+            ActionRequestType.WITH_FIRST_PBLOCK: _dec_action_request_with_first_pblock,
+            ActionRequestType.WITH_LIST_AND_FIRST_PBLOCK: _dec_action_request_with_list_and_first_pblock,
+            ActionRequestType.WITH_PBLOCK: _dec_action_request_with_pblock,
+        },
+    ),
+}
+
+_RESPONSE_DECODERS: dict[int, tuple[str, _ChoiceDecoders]] = {
+    ApduTag.GET_RESPONSE: (
+        "get-response",
+        {
+            GetResponseType.NORMAL: _dec_get_response_normal,
+            GetResponseType.WITH_DATABLOCK: _dec_get_response_with_datablock,
+            GetResponseType.WITH_LIST: _dec_get_response_with_list,
+        },
+    ),
+    ApduTag.SET_RESPONSE: (
+        "set-response",
+        {
+            SetResponseType.NORMAL: _dec_set_response_normal,
+            SetResponseType.DATABLOCK: _dec_set_response_datablock,
+            SetResponseType.LAST_DATABLOCK: _dec_set_response_last_datablock,
+            SetResponseType.LAST_DATABLOCK_WITH_LIST: _dec_set_response_last_datablock_with_list,
+            SetResponseType.WITH_LIST: _dec_set_response_with_list,
+        },
+    ),
+    ApduTag.ACTION_RESPONSE: (
+        "action-response",
+        {
+            ActionResponseType.NORMAL: _dec_action_response_normal,
+            ActionResponseType.WITH_PBLOCK: _dec_action_response_with_pblock,
+            ActionResponseType.WITH_LIST: _dec_action_response_with_list,
+            ActionResponseType.NEXT_PBLOCK: _dec_action_response_next_pblock,
+        },
+    ),
+}
+
+
+def _tag_name(tag: int) -> str:
+    try:
+        return f"0x{tag:02X} ({ApduTag(tag).name.lower().replace('_', '-')})"
+    except ValueError:
+        return f"0x{tag:02X}"
+
+
+def _decode(apdu: bytes, decoders: dict[int, tuple[str, _ChoiceDecoders]], role: str) -> Any:
+    if not apdu:
+        raise DecodeError(f"empty APDU: {role} tag expected", 0)
+    tag = apdu[0]
+    entry = decoders.get(tag)
+    if entry is None:
+        raise DecodeError(f"unknown {role} tag {_tag_name(tag)}", 0)
+    name, choices = entry
+    if len(apdu) < 2:
+        raise DecodeError(f"truncated: {name} choice expected", 1)
+    decoder = choices.get(apdu[1])
+    if decoder is None:
+        raise DecodeError(f"unknown {name} choice {apdu[1]}", 1)
+    msg, pos = decoder(apdu, 2)
+    if pos != len(apdu):
+        raise DecodeError(f"{len(apdu) - pos} trailing octets after the {name}", pos)
+    return msg
+
+
+_GET_REQUEST_NORMAL_FROM = struct.Struct(">BH6sb").unpack_from
+
+
+def decode_request(apdu: bytes) -> Request:
+    """Decode a GET/SET/ACTION request APDU (meter side).
+
+    A Get-Request-Normal without selective access (``C0 01``, 13 octets) takes
+    a fast path of one unpack.
+    """
+    if len(apdu) == 13 and apdu[0] == 0xC0 and apdu[1] == 0x01 and apdu[12] == 0:
+        invoke, class_id, instance_id, attribute_id = _GET_REQUEST_NORMAL_FROM(apdu, 2)
+        return GetRequestNormal(invoke, CosemAttributeDescriptor(class_id, instance_id, attribute_id), None)
+    return _decode(apdu, _REQUEST_DECODERS, "request")
+
+
+def _decode_exception_response(apdu: bytes) -> ExceptionResponse:
+    state_value, pos = _u8(apdu, 1, "state-error")
+    state = _STATE_ERROR_BY_VALUE.get(state_value)
+    if state is None:
+        raise DecodeError(f"unknown state-error {state_value}", 1)
+    service_value, pos = _u8(apdu, pos, "service-error choice")
+    service = _SERVICE_ERROR_BY_VALUE.get(service_value)
+    if service is None:
+        raise DecodeError(f"unknown service-error choice {service_value}", 2)
+    counter = None
+    if service is ServiceError.INVOCATION_COUNTER_ERROR:
+        counter, pos = _u32(apdu, pos, "invocation counter")
+    if pos != len(apdu):
+        raise DecodeError(f"{len(apdu) - pos} trailing octets after the exception-response", pos)
+    return ExceptionResponse(state, service, counter)
+
+
+def decode_response(apdu: bytes) -> Response:
+    """Decode a GET/SET/ACTION response APDU or an EXCEPTION-Response (client side)."""
+    if apdu[:1] == b"\xd8":
+        return _decode_exception_response(apdu)
+    return _decode(apdu, _RESPONSE_DECODERS, "response")

@@ -1,0 +1,849 @@
+"""The lab configuration: ``lab.ini`` read and checked into frozen dataclasses.
+
+The keys and their meaning are the ``lab.ini (contract)`` of DESIGN.md. The file
+has one optional ``[simulator]`` section, one ``[meters:NAME]`` section per group
+of identical meters and one ``[association:NAME]`` section per client
+association. Every unknown section, unknown key or bad value raises
+:class:`~dlmstw.errors.ConfigError` naming the file, the section, the key and the
+problem, so the service refuses to start with that message.
+
+A leaf module (DESIGN.md, layout): it imports no Twisted, so every layer may use it.
+"""
+
+import configparser
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
+from dlmstw.errors import ConfigError
+
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+
+ANOMALY_KINDS: tuple[str, ...] = ("negative", "boundary", "gaps", "clock-jump", "duplicates", "out-of-range")
+"""Kinds of data anomaly the simulator can inject (``anomalies`` key)."""
+
+FAULT_KINDS: tuple[str, ...] = ("delay", "offline", "drop", "timeout")
+"""Kinds of transport fault the server can inject (``faults`` key)."""
+
+AUTHENTICATIONS: Mapping[str, AuthenticationMechanism] = {
+    "none": AuthenticationMechanism.LOWEST,
+    "lls": AuthenticationMechanism.LLS,
+    "hls": AuthenticationMechanism.HLS,
+    "hls-md5": AuthenticationMechanism.HLS_MD5,
+    "hls-sha1": AuthenticationMechanism.HLS_SHA1,
+    "hls-gmac": AuthenticationMechanism.HLS_GMAC,
+    "hls-sha256": AuthenticationMechanism.HLS_SHA256,
+    "hls-ecdsa": AuthenticationMechanism.HLS_ECDSA,
+}
+"""``authentication`` values and their mechanism ids (Green Book 9.4.2.2.3)."""
+
+CONTEXTS: Mapping[str, ApplicationContextName] = {
+    "ln": ApplicationContextName.LOGICAL_NAME,
+    "ln-ciphered": ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING,
+}
+"""``context`` values and their application context ids (Green Book 9.4.2.2.2)."""
+
+SECURITY_POLICIES: tuple[str, ...] = ("none", "authentication", "encryption", "authenticated-encryption")
+"""``security`` values: the protection required on xDLMS APDUs (Blue Book 4.4.7, security_policy)."""
+
+ACCESS_LEVELS: tuple[str, ...] = ("read", "read-write", "full")
+"""``access`` values: the default access rights an association grants."""
+
+SECURITY_SUITE_KEY_LENGTHS: Mapping[int, int] = {0: 16, 1: 16, 2: 32}
+"""Symmetric key length in bytes per security suite: AES-GCM-128 for suites 0
+and 1, AES-GCM-256 for suite 2 (IEC 62056-5-3 5.3.7, security suites)."""
+
+MAX_GROUP_COUNT = 100_000
+"""Upper bound of ``count`` in one ``[meters:NAME]`` group."""
+
+DEFAULT_CONSOLE = "tcp:8080:interface=127.0.0.1"
+DEFAULT_STATE_DIR = "var/state"
+DEFAULT_PACKET_LOG = "var/log/packets.jsonl"
+DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+
+_SIMULATOR_KEYS = ("console", "console_token", "state_dir", "packet_log", "workers")
+_METERS_KEYS = (
+    "count",
+    "interface",
+    "port",
+    "model",
+    "serial",
+    "system_title",
+    "max_clients",
+    "inactivity_timeout",
+    "load_profile_interval",
+    "load_profile_days",
+    "seed",
+    "anomalies",
+    "faults",
+    "associations",
+)
+_ASSOCIATION_KEYS = (
+    "client_sap",
+    "authentication",
+    "context",
+    "security",
+    "security_suite",
+    "access",
+    "lls_password",
+    "hls_secret",
+    "authentication_key",
+    "block_cipher_key",
+)
+# Mechanisms whose f(StoC) / f(CtoS) is computed over the shared HLS secret
+# (Green Book 9.2.7.4, authentication mechanisms).
+_SECRET_MECHANISMS = frozenset({"hls", "hls-md5", "hls-sha1", "hls-sha256"})
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DURATION = re.compile(r"(?P<number>[0-9.eE+-]+?)\s*(?P<unit>ms|s)")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_TCP_ENDPOINTS = frozenset({"tcp", "tcp6", "ssl"})
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyRate:
+    """A data anomaly the simulator injects into ``rate`` (0..1) of the values it generates."""
+
+    kind: str
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A transport fault the server injects.
+
+    ``delay``: every response waits a uniform time in ``min_delay..max_delay``
+    seconds (``rate`` is 1.0). ``offline``: ``rate`` is the fraction of the
+    group's meters kept offline. ``drop`` and ``timeout``: ``rate`` is the
+    probability that a request is dropped or left unanswered.
+    """
+
+    kind: str
+    rate: float
+    min_delay: float = 0.0
+    max_delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """The ``[simulator]`` section; ``packet_log`` and ``workers`` are None for "-" and "auto"."""
+
+    console: str = DEFAULT_CONSOLE
+    console_token: str | None = None
+    state_dir: str = DEFAULT_STATE_DIR
+    packet_log: str | None = DEFAULT_PACKET_LOG
+    workers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationConfig:
+    """An ``[association:NAME]`` section: one client SAP, its mechanism, context and keys.
+
+    The secrets stay out of ``repr`` so that logging a configuration leaks none.
+    """
+
+    name: str
+    client_sap: int
+    authentication: str = "none"
+    context: str = "ln"
+    security: str = "none"
+    security_suite: int = 0
+    access: str = "read"
+    lls_password: bytes | None = field(default=None, repr=False)
+    hls_secret: bytes | None = field(default=None, repr=False)
+    authentication_key: bytes | None = field(default=None, repr=False)
+    block_cipher_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def mechanism(self) -> AuthenticationMechanism:
+        """The mechanism id of ``authentication`` (Green Book 9.4.2.2.3)."""
+        return AUTHENTICATIONS[self.authentication]
+
+    @property
+    def application_context(self) -> ApplicationContextName:
+        """The application context id of ``context`` (Green Book 9.4.2.2.2)."""
+        return CONTEXTS[self.context]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterGroup:
+    """A ``[meters:NAME]`` section: ``count`` identical meters, numbered from 0.
+
+    ``associations`` names the group's own associations; None means every
+    ``[association:NAME]`` of the file applies.
+    """
+
+    name: str
+    count: int = 1
+    interface: str = "127.0.0.1"
+    port: int = 4059
+    model: tuple[str, ...] = ("is15959-abt",)
+    serial: int = 1000001
+    system_title: bytes = DEFAULT_SYSTEM_TITLE
+    max_clients: int = 10
+    inactivity_timeout: float = 120.0
+    load_profile_interval: int = 15
+    load_profile_days: int = 35
+    seed: int = 42
+    anomalies: tuple[AnomalyRate, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    associations: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    """One meter of a group: meter ``index`` of group ``group``, with its own port, serial, title and seed."""
+
+    id: str
+    group: str
+    index: int
+    interface: str
+    port: int
+    model: tuple[str, ...]
+    serial: int
+    system_title: bytes
+    max_clients: int
+    inactivity_timeout: float
+    load_profile_interval: int
+    load_profile_days: int
+    seed: int
+    anomalies: tuple[AnomalyRate, ...]
+    faults: tuple[Fault, ...]
+    associations: tuple[AssociationConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    """A whole checked ``lab.ini``."""
+
+    simulator: SimulatorConfig
+    groups: tuple[MeterGroup, ...]
+    associations: tuple[AssociationConfig, ...]
+
+    def meters(self) -> Iterator[MeterConfig]:
+        """Every meter of every group, in file order: meter i listens on port + i,
+        has serial + i, seed + i, and the group's system title with i added to its
+        last 4 bytes (big-endian, modulo 2**32)."""
+        by_name = {association.name: association for association in self.associations}
+        for group in self.groups:
+            if group.associations is None:
+                associations = self.associations
+            else:
+                associations = tuple(by_name[name] for name in group.associations)
+            head = group.system_title[:4]
+            tail = int.from_bytes(group.system_title[4:], "big")
+            for index in range(group.count):
+                yield MeterConfig(
+                    id=f"{group.name}-{index}",
+                    group=group.name,
+                    index=index,
+                    interface=group.interface,
+                    port=group.port + index,
+                    model=group.model,
+                    serial=group.serial + index,
+                    system_title=head + ((tail + index) & 0xFFFFFFFF).to_bytes(4, "big"),
+                    max_clients=group.max_clients,
+                    inactivity_timeout=group.inactivity_timeout,
+                    load_profile_interval=group.load_profile_interval,
+                    load_profile_days=group.load_profile_days,
+                    seed=group.seed + index,
+                    anomalies=group.anomalies,
+                    faults=group.faults,
+                    associations=associations,
+                )
+
+
+# --- value grammars (each raises ValueError with the problem as its message) ---
+
+
+def _split_list(text: str) -> list[str]:
+    """Comma-separated items, stripped; an empty text is an empty list."""
+    if not text.strip():
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if "" in items:
+        raise ValueError(f"empty item in the list {text!r}")
+    return items
+
+
+def _number(text: str) -> float:
+    """A non-negative decimal number (no sign, no inf or nan)."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"expected a non-negative number, got {text!r}")
+    return float(text)
+
+
+def parse_fraction(text: str) -> float:
+    """A fraction 0..1, written ``0.1`` or ``10%``."""
+    text = text.strip()
+    if text.endswith("%"):
+        value = _number(text[:-1]) / 100
+    else:
+        value = _number(text)
+    if value > 1:
+        raise ValueError(f"{text!r} is above 1 (100%)")
+    return value
+
+
+def _duration(text: str) -> float:
+    """A duration with its unit, ``50ms`` or ``0.2s``, in seconds."""
+    text = text.strip()
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"expected a duration such as 50ms or 0.2s, got {text!r}")
+    value = _number(match["number"])
+    return value / 1000 if match["unit"] == "ms" else value
+
+
+def _kind_and_value(item: str, kinds: tuple[str, ...], what: str, example: str) -> tuple[str, str]:
+    """Split one ``KIND:VALUE`` item and check its kind."""
+    kind, sep, value = item.partition(":")
+    kind = kind.strip()
+    if not sep:
+        raise ValueError(f"{item!r}: expected KIND:VALUE, e.g. {example}")
+    if kind not in kinds:
+        raise ValueError(f"unknown {what} {kind!r}; expected one of {', '.join(kinds)}")
+    return kind, value.strip()
+
+
+def parse_anomalies(text: str) -> tuple[AnomalyRate, ...]:
+    """Parse ``negative:0.01, boundary:0.001, gaps:2%``: each kind at most once, rates 0..1.
+
+    An empty text means no anomaly. Raises ValueError naming the faulty item.
+    """
+    anomalies: list[AnomalyRate] = []
+    seen: set[str] = set()
+    for item in _split_list(text):
+        kind, value = _kind_and_value(item, ANOMALY_KINDS, "anomaly", "gaps:0.02")
+        if kind in seen:
+            raise ValueError(f"anomaly {kind!r} is given twice")
+        seen.add(kind)
+        try:
+            rate = parse_fraction(value)
+        except ValueError as exc:
+            raise ValueError(f"{kind}: {exc}") from None
+        anomalies.append(AnomalyRate(kind, rate))
+    return tuple(anomalies)
+
+
+def parse_faults(text: str) -> tuple[Fault, ...]:
+    """Parse ``delay:50ms..200ms, offline:10%, drop:0.001, timeout:0.001``.
+
+    ``delay`` takes one duration or a ``MIN..MAX`` range (units ms or s);
+    ``offline`` a fraction; ``drop`` and ``timeout`` per-request probabilities
+    (``0.001`` or ``0.1%``). Each kind at most once; an empty text means no
+    fault. Raises ValueError naming the faulty item.
+    """
+    faults: list[Fault] = []
+    seen: set[str] = set()
+    for item in _split_list(text):
+        kind, value = _kind_and_value(item, FAULT_KINDS, "fault", "drop:0.001")
+        if kind in seen:
+            raise ValueError(f"fault {kind!r} is given twice")
+        seen.add(kind)
+        try:
+            if kind == "delay":
+                low_text, sep, high_text = value.partition("..")
+                low = _duration(low_text)
+                high = _duration(high_text) if sep else low
+                if high < low:
+                    raise ValueError(f"the range {value!r} ends before it starts")
+                faults.append(Fault(kind, 1.0, low, high))
+            else:
+                faults.append(Fault(kind, parse_fraction(value)))
+        except ValueError as exc:
+            raise ValueError(f"{kind}: {exc}") from None
+    return tuple(faults)
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A parser of decimal integers in ``low..high`` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        text = text.strip()
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"expected an integer, got {text!r}")
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{value} is out of range: must be {bound}")
+        return value
+
+    return parse
+
+
+def _int_choice(choices: tuple[int, ...]) -> Callable[[str], int]:
+    """A parser of an integer that must be one of ``choices``."""
+    parse_int = _integer(min(choices), max(choices))
+
+    def parse(text: str) -> int:
+        value = parse_int(text)
+        if value not in choices:
+            raise ValueError(f"{value} is not allowed: must be one of {', '.join(map(str, choices))}")
+        return value
+
+    return parse
+
+
+def _choice(choices: Mapping[str, object] | tuple[str, ...]) -> Callable[[str], str]:
+    """A parser of a word that must be one of ``choices``."""
+
+    def parse(text: str) -> str:
+        text = text.strip()
+        if text not in choices:
+            raise ValueError(f"{text!r} is not one of {' | '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    """A non-empty value."""
+    text = text.strip()
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+def _optional_text(text: str) -> str | None:
+    """A value, or None when empty."""
+    return text.strip() or None
+
+
+def _packet_log(text: str) -> str | None:
+    """A file path, or None for ``-``."""
+    path = _text(text)
+    return None if path == "-" else path
+
+
+def _workers(text: str) -> int | None:
+    """``auto`` (None) or a number of worker processes."""
+    text = text.strip()
+    return None if text == "auto" else _integer(1)(text)
+
+
+def _hex(text: str) -> bytes:
+    """Bytes written as hex digits, two per byte, no separators."""
+    text = text.strip()
+    if not _HEX.fullmatch(text):
+        raise ValueError(f"expected hex digits, two per byte, got {text!r}")
+    return bytes.fromhex(text)
+
+
+def _optional_hex(text: str) -> bytes | None:
+    """Hex bytes, or None when empty."""
+    return _hex(text) if text.strip() else None
+
+
+def _system_title(text: str) -> bytes:
+    """A system title: 8 bytes as 16 hex digits (Green Book, system title: 3-letter manufacturer id, then serial)."""
+    title = _hex(text)
+    if len(title) != 8:
+        raise ValueError(f"expected 16 hex digits (8 bytes), got {len(text.strip())} digits")
+    return title
+
+
+def _password(text: str) -> bytes | None:
+    """An LLS password: printable ASCII as written, or ``hex:`` and hex digits for any bytes; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("hex:"):
+        return _hex(text[4:])
+    if not all(" " <= char <= "~" for char in text):
+        raise ValueError("not printable ASCII; write other bytes as hex:0102...")
+    return text.encode("ascii")
+
+
+def _interface(text: str) -> str:
+    """An IPv4 or IPv6 address literal to listen on."""
+    text = text.strip()
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"expected an IPv4 or IPv6 address, got {text!r}") from None
+    return text
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """Comma-separated names, each once."""
+    names = _split_list(text)
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a name (letters, digits, '-', '_', '.')")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a name is listed twice in {text!r}")
+    return tuple(names)
+
+
+def _optional_names(text: str) -> tuple[str, ...] | None:
+    """Comma-separated names, or None when empty."""
+    return _names(text) or None
+
+
+def _strports_fields(description: str) -> list[str]:
+    """Split a strports description on ``:``, honouring ``\\`` escapes (Twisted endpoint syntax)."""
+    fields: list[str] = []
+    current: list[str] = []
+    chars = iter(description)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields
+
+
+def _console_endpoint(description: str) -> tuple[str, int | None, str | None]:
+    """The endpoint type, TCP port and ``interface=`` of a strports description.
+
+    Port and interface are None where the type has none or the description omits
+    the interface (listening on every address).
+    """
+    fields = _strports_fields(description.strip())
+    kind = fields[0]
+    if not kind:
+        raise ValueError("expected a strports description such as tcp:8080:interface=127.0.0.1")
+    if kind not in _TCP_ENDPOINTS:
+        return kind, None, None
+    positional = [item for item in fields[1:] if "=" not in item]
+    options = dict(item.split("=", 1) for item in fields[1:] if "=" in item)
+    port_text = options.get("port", positional[0] if positional else None)
+    if port_text is None:
+        raise ValueError(f"{description.strip()!r} names no port")
+    port = _integer(0, 65535)(port_text)
+    return kind, port, options.get("interface")
+
+
+def _console(text: str) -> str:
+    """A strports description whose TCP port, if any, is valid."""
+    description = _text(text)
+    _console_endpoint(description)
+    return description
+
+
+def _console_is_local(description: str) -> bool:
+    """True when the console listens on a UNIX socket or a loopback address only."""
+    kind, _, interface = _console_endpoint(description)
+    if kind == "unix":
+        return True
+    if kind not in _TCP_ENDPOINTS or interface is None:
+        return False
+    if interface == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(interface).is_loopback
+    except ValueError:
+        return False
+
+
+def _interfaces_clash(first: str, second: str) -> bool:
+    """True when listening on both addresses could take the same port.
+
+    An unspecified address takes the port on every address of its family, and
+    ``::`` may be dual-stack, so it clashes with every address.
+    """
+    a = ipaddress.ip_address(first)
+    b = ipaddress.ip_address(second)
+    if a == b:
+        return True
+    for x in (a, b):
+        if x.is_unspecified and x.version == 6:
+            return True
+    return a.version == b.version and (a.is_unspecified or b.is_unspecified)
+
+
+def _ranges_overlap(first: int, first_count: int, second: int, second_count: int) -> bool:
+    """True when ``first..first+first_count-1`` and ``second..second+second_count-1`` meet."""
+    return first < second + second_count and second < first + first_count
+
+
+def _titles_overlap(first: bytes, first_count: int, second: bytes, second_count: int) -> bool:
+    """True when two groups' system titles meet: same first 4 bytes, and the
+    last 4 bytes' ranges meet modulo 2**32 (they wrap, as ``Lab.meters`` does)."""
+    if first[:4] != second[:4]:
+        return False
+    a = int.from_bytes(first[4:], "big")
+    b = int.from_bytes(second[4:], "big")
+    return (b - a) % (1 << 32) < first_count or (a - b) % (1 << 32) < second_count
+
+
+# --- sections ---
+
+
+class _Section:
+    """The raw keys of one section; every error names the file, section and key."""
+
+    def __init__(self, path: str, name: str, raw: Mapping[str, str], known: tuple[str, ...]) -> None:
+        self.path = path
+        self.name = name
+        self.raw = raw
+        for key in raw:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, 1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+                raise ConfigError(path, name, key, f"unknown key; {hint}")
+
+    def get(self, key: str, parse: Callable[[str], _T], default: _D) -> _T | _D:
+        """The parsed value of ``key``, or ``default`` when absent."""
+        text = self.raw.get(key)
+        if text is None:
+            return default
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise ConfigError(self.path, self.name, key, str(exc)) from None
+
+    def error(self, key: str | None, problem: str) -> ConfigError:
+        """A ConfigError about ``key`` of this section."""
+        return ConfigError(self.path, self.name, key, problem)
+
+
+def _simulator(section: _Section) -> SimulatorConfig:
+    """Read ``[simulator]``; a console beyond loopback needs a token (DESIGN.md, lab.ini)."""
+    console = section.get("console", _console, DEFAULT_CONSOLE)
+    console_token = section.get("console_token", _optional_text, None)
+    if console_token is None and not _console_is_local(console):
+        raise section.error("console_token", f"required because console {console!r} listens beyond loopback")
+    return SimulatorConfig(
+        console=console,
+        console_token=console_token,
+        state_dir=section.get("state_dir", _text, DEFAULT_STATE_DIR),
+        packet_log=section.get("packet_log", _packet_log, DEFAULT_PACKET_LOG),
+        workers=section.get("workers", _workers, None),
+    )
+
+
+def _group(section: _Section, name: str) -> MeterGroup:
+    """Read one ``[meters:NAME]`` section."""
+    count = section.get("count", _integer(1, MAX_GROUP_COUNT), 1)
+    port = section.get("port", _integer(1, 65535), 4059)
+    if port + count - 1 > 65535:
+        raise section.error("port", f"the group's ports {port}..{port + count - 1} (count = {count}) go past 65535")
+    model = section.get("model", _names, ("is15959-abt",))
+    if not model:
+        raise section.error("model", "names no object set")
+    return MeterGroup(
+        name=name,
+        count=count,
+        interface=section.get("interface", _interface, "127.0.0.1"),
+        port=port,
+        model=model,
+        serial=section.get("serial", _integer(0), 1000001),
+        system_title=section.get("system_title", _system_title, DEFAULT_SYSTEM_TITLE),
+        max_clients=section.get("max_clients", _integer(1), 10),
+        inactivity_timeout=section.get("inactivity_timeout", _number, 120.0),
+        load_profile_interval=section.get("load_profile_interval", _int_choice((5, 15)), 15),
+        load_profile_days=section.get("load_profile_days", _integer(1, 35), 35),
+        seed=section.get("seed", _integer(0), 42),
+        anomalies=section.get("anomalies", parse_anomalies, ()),
+        faults=section.get("faults", parse_faults, ()),
+        associations=section.get("associations", _optional_names, None),
+    )
+
+
+def _association(section: _Section, name: str) -> AssociationConfig:
+    """Read one ``[association:NAME]`` section and check that its mechanism, context and keys fit.
+
+    LLS needs the password and HLS its secret or keys (Green Book 9.2.7.4,
+    authentication mechanisms); ciphered APDUs need the ciphering context and
+    both keys (Green Book 9.2.7.2, security policy; 9.4.2.2.2, application context names).
+    """
+    if "client_sap" not in section.raw:
+        raise section.error("client_sap", "required key is missing")
+    suite = section.get("security_suite", _int_choice(tuple(SECURITY_SUITE_KEY_LENGTHS)), 0)
+    association = AssociationConfig(
+        name=name,
+        client_sap=section.get("client_sap", _integer(1, 65535), 0),
+        authentication=section.get("authentication", _choice(AUTHENTICATIONS), "none"),
+        context=section.get("context", _choice(CONTEXTS), "ln"),
+        security=section.get("security", _choice(SECURITY_POLICIES), "none"),
+        security_suite=suite,
+        access=section.get("access", _choice(ACCESS_LEVELS), "read"),
+        lls_password=section.get("lls_password", _password, None),
+        hls_secret=section.get("hls_secret", _optional_hex, None),
+        authentication_key=section.get("authentication_key", _optional_hex, None),
+        block_cipher_key=section.get("block_cipher_key", _optional_hex, None),
+    )
+    length = SECURITY_SUITE_KEY_LENGTHS[suite]
+    for key in ("authentication_key", "block_cipher_key"):
+        value: bytes | None = getattr(association, key)
+        if value is not None and len(value) != length:
+            raise section.error(
+                key, f"must be {length} bytes ({2 * length} hex digits) for security_suite {suite}, got {len(value)}"
+            )
+    authentication = association.authentication
+    if authentication == "lls" and association.lls_password is None:
+        raise section.error("lls_password", "required when authentication = lls")
+    if authentication in _SECRET_MECHANISMS and association.hls_secret is None:
+        raise section.error("hls_secret", f"required when authentication = {authentication}")
+    if authentication == "hls-ecdsa" and suite == 0:
+        raise section.error("security_suite", "hls-ecdsa needs security_suite 1 or 2 (suite 0 has no ECDSA)")
+    if association.security != "none" and association.context != "ln-ciphered":
+        raise section.error("security", f"security = {association.security} needs context = ln-ciphered")
+    if authentication == "hls-gmac":
+        reason = "authentication = hls-gmac"
+    elif association.context == "ln-ciphered":
+        reason = "context = ln-ciphered"
+    else:
+        reason = ""
+    if reason:
+        for key in ("authentication_key", "block_cipher_key"):
+            if getattr(association, key) is None:
+                raise section.error(key, f"required when {reason}")
+    return association
+
+
+def _section_name(path: str, section: str, kind: str, name: str) -> str:
+    """Check the NAME of a ``[KIND:NAME]`` section header."""
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            path, section, None, f"the name after '{kind}:' must be letters, digits, '-', '_' or '.', not {name!r}"
+        )
+    return name
+
+
+def _check_lab(path: str, lab: Lab) -> None:
+    """Checks across sections: SAPs, association names, ports, serials and system titles never collide."""
+    if not lab.groups:
+        raise ConfigError(path, None, None, "no [meters:NAME] section: the lab has no meter")
+    if not lab.associations:
+        raise ConfigError(path, None, None, "no [association:NAME] section: no client could connect")
+    saps: dict[int, str] = {}
+    for association in lab.associations:
+        section = f"association:{association.name}"
+        if association.client_sap in saps:
+            raise ConfigError(
+                path,
+                section,
+                "client_sap",
+                f"{association.client_sap} is already used by [{saps[association.client_sap]}]",
+            )
+        saps[association.client_sap] = section
+    names = {association.name for association in lab.associations}
+    for index, group in enumerate(lab.groups):
+        section = f"meters:{group.name}"
+        for name in group.associations or ():
+            if name not in names:
+                raise ConfigError(path, section, "associations", f"no [association:{name}] section")
+        for other in lab.groups[:index]:
+            where = f"[meters:{other.name}]"
+            if _interfaces_clash(group.interface, other.interface) and _ranges_overlap(
+                group.port, group.count, other.port, other.count
+            ):
+                raise ConfigError(
+                    path,
+                    section,
+                    "port",
+                    f"ports {group.port}..{group.port + group.count - 1} on {group.interface} overlap {where}"
+                    f" ports {other.port}..{other.port + other.count - 1} on {other.interface}",
+                )
+            if _ranges_overlap(group.serial, group.count, other.serial, other.count):
+                raise ConfigError(path, section, "serial", f"serials overlap those of {where}")
+            if _titles_overlap(group.system_title, group.count, other.system_title, other.count):
+                raise ConfigError(path, section, "system_title", f"system titles overlap those of {where}")
+    _check_console_port(path, lab)
+
+
+def _check_console_port(path: str, lab: Lab) -> None:
+    """The console's TCP port is no meter's port."""
+    kind, port, interface = _console_endpoint(lab.simulator.console)
+    if port is None or port == 0:
+        return
+    if interface is None:
+        interface = "::" if kind == "tcp6" else "0.0.0.0"
+    elif interface == "localhost":
+        interface = "127.0.0.1"
+    try:
+        ipaddress.ip_address(interface)
+    except ValueError:
+        return
+    for group in lab.groups:
+        if _interfaces_clash(interface, group.interface) and group.port <= port < group.port + group.count:
+            raise ConfigError(path, "simulator", "console", f"port {port} is a meter port of [meters:{group.name}]")
+
+
+class _KeyCaseParser(configparser.ConfigParser):
+    """A ConfigParser that keeps the case of keys."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
+def parse_lab(text: str, path: str = "<string>") -> Lab:
+    """Parse and check the text of a lab.ini; ``path`` only names the file in errors.
+
+    Paths (``state_dir``, ``packet_log``) are kept as written. Raises ConfigError.
+    """
+    # default_section "" can never match a header, so a [DEFAULT] section is an
+    # ordinary (unknown) section rather than defaults leaking into every section.
+    parser = _KeyCaseParser(inline_comment_prefixes=(";", "#"), interpolation=None, default_section="")
+    try:
+        parser.read_string(text, source=path)
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError(path, exc.section, None, f"line {exc.lineno}: the section appears twice") from None
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(path, exc.section, exc.option, f"line {exc.lineno}: the key appears twice") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(
+            path, None, None, f"line {exc.lineno}: {exc.line.strip()!r} comes before any [section]"
+        ) from None
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]
+        raise ConfigError(path, None, None, f"line {lineno}: cannot parse {line}; expected KEY = VALUE") from None
+    simulator = SimulatorConfig()
+    groups: list[MeterGroup] = []
+    associations: list[AssociationConfig] = []
+    for name in parser.sections():
+        raw = dict(parser.items(name))
+        kind, sep, rest = name.partition(":")
+        if name == "simulator":
+            simulator = _simulator(_Section(path, name, raw, _SIMULATOR_KEYS))
+        elif sep and kind == "meters":
+            group_name = _section_name(path, name, kind, rest)
+            groups.append(_group(_Section(path, name, raw, _METERS_KEYS), group_name))
+        elif sep and kind == "association":
+            association_name = _section_name(path, name, kind, rest)
+            associations.append(_association(_Section(path, name, raw, _ASSOCIATION_KEYS), association_name))
+        else:
+            raise ConfigError(
+                path, name, None, "unknown section; expected [simulator], [meters:NAME] or [association:NAME]"
+            )
+    lab = Lab(simulator, tuple(groups), tuple(associations))
+    _check_lab(path, lab)
+    return lab
+
+
+def load_lab(path: str) -> Lab:
+    """Read and check the lab.ini at ``path`` (UTF-8).
+
+    Relative ``state_dir`` and ``packet_log`` paths are resolved against the
+    current working directory (not the file's folder) and returned absolute.
+    Raises ConfigError, also when the file cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except OSError as exc:
+        raise ConfigError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
+    lab = parse_lab(text, path)
+    simulator = lab.simulator
+    packet_log = None if simulator.packet_log is None else os.path.abspath(simulator.packet_log)
+    return replace(
+        lab, simulator=replace(simulator, state_dir=os.path.abspath(simulator.state_dir), packet_log=packet_log)
+    )

@@ -1,0 +1,1 @@
+"""The built-in interface classes, one module per class (Blue Book 4.3-4.5)."""

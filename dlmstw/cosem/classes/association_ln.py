@@ -1,0 +1,94 @@
+"""Association LN, class_id 15, version 1 (Blue Book 4.4.4).
+
+0.0.40.0.0.255 always describes the association the request arrives on;
+0.0.40.0.x.255 describes the x-th association configured for the meter
+(``params['association']`` = its index in the directory's association list).
+"""
+
+from __future__ import annotations
+
+from ...codec import axdr
+from ...enums import AssociationStatus, AttributeAccess, DataType
+from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
+from ..interface_class import InterfaceClass
+
+APPLICATION_CONTEXT_PREFIX = bytes.fromhex("60857405080101")[:-1]
+MECHANISM_PREFIX = bytes.fromhex("60857405080200")[:-1]
+
+
+class AssociationLN(InterfaceClass):
+    class_id = 15
+    version = 1
+    name = "Association LN"
+    attributes = (
+        AttributeSpec(1, "logical_name"),
+        AttributeSpec(2, "object_list"),
+        AttributeSpec(3, "associated_partners_id"),
+        AttributeSpec(4, "application_context_name"),
+        AttributeSpec(5, "xdlms_context_info"),
+        AttributeSpec(6, "authentication_mechanism_name"),
+        AttributeSpec(7, "secret", AttributeAccess.WRITE_ONLY),
+        AttributeSpec(8, "association_status"),
+        AttributeSpec(9, "security_setup_reference"),
+    )
+    methods = (
+        MethodSpec(1, "reply_to_hls_authentication", always=True),
+        MethodSpec(2, "change_hls_secret"),
+        MethodSpec(3, "add_object"),
+        MethodSpec(4, "remove_object"),
+    )
+
+    def _described(self, obj: CosemObject, ctx: Context) -> int:
+        """Index of the association this object describes."""
+        index = obj.params.get("association")
+        if index is None:
+            return ctx.directory.association_index(ctx.association.client_sap)
+        return int(index)
+
+    def read_object_list(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return ctx.directory.object_list(self._described(obj, ctx))
+
+    def read_associated_partners_id(self, obj: CosemObject, ctx: Context) -> Encoded:
+        association = ctx.directory.associations[self._described(obj, ctx)]
+        return axdr.encode_data((DataType.STRUCTURE, [(DataType.INTEGER, association.client_sap),
+                                                      (DataType.LONG_UNSIGNED, 1)]))
+
+    def read_application_context_name(self, obj: CosemObject, ctx: Context) -> Encoded:
+        association = ctx.directory.associations[self._described(obj, ctx)]
+        context_id = 3 if association.context == "ln-ciphered" else 1
+        return axdr.encode_octet_string(APPLICATION_CONTEXT_PREFIX + bytes([context_id]))
+
+    def read_xdlms_context_info(self, obj: CosemObject, ctx: Context) -> Encoded:
+        """The negotiated context for the current association; the meter's
+        offer for one that is not in use (Blue Book 4.4.4, attribute 5)."""
+        current = ctx.association
+        directory = ctx.directory
+        if obj.params.get("association") is None or self._described(obj, ctx) == directory.association_index(current.client_sap):
+            conformance, max_receive, max_send = (current.conformance, current.server_max_receive_pdu_size,
+                                                  current.client_max_receive_pdu_size)
+        else:
+            conformance, max_receive, max_send = (directory.conformance, directory.max_receive_pdu_size,
+                                                  directory.max_receive_pdu_size)
+        return axdr.encode_data((DataType.STRUCTURE, [
+            (DataType.BIT_STRING, axdr.BitString(format(conformance, "024b"))),
+            (DataType.LONG_UNSIGNED, max_receive),
+            (DataType.LONG_UNSIGNED, max_send),
+            (DataType.UNSIGNED, 6),
+            (DataType.INTEGER, 0),
+            (DataType.OCTET_STRING, b""),
+        ]))
+
+    def read_authentication_mechanism_name(self, obj: CosemObject, ctx: Context) -> Encoded:
+        association = ctx.directory.associations[self._described(obj, ctx)]
+        return axdr.encode_octet_string(MECHANISM_PREFIX + bytes([ctx.directory.mechanism_id(association)]))
+
+    def read_association_status(self, obj: CosemObject, ctx: Context) -> Encoded:
+        described = self._described(obj, ctx)
+        current = ctx.association
+        if current is not None and described == ctx.directory.association_index(current.client_sap):
+            return axdr.encode_enum(current.status)
+        return axdr.encode_enum(AssociationStatus.NON_ASSOCIATED)
+
+    def read_security_setup_reference(self, obj: CosemObject, ctx: Context) -> Encoded:
+        """No security setup object yet: an empty reference."""
+        return axdr.encode_octet_string(b"")

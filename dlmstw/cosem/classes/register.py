@@ -1,0 +1,180 @@
+"""Register (3), Extended register (4) and Demand register (5) (Blue Book 4.3.2-4.3.4).
+
+A register's value source returns a physical quantity in the unit of its
+scaler_unit; the class scales it (value = quantity / 10**scaler) and encodes it
+in the register's A-XDR type.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from ...codec import axdr
+from ...codec.axdr import Data
+from ...enums import AttributeAccess, DataAccessResult, DataType
+from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of
+from ..interface_class import InterfaceClass, constant_or_source
+
+#: Fast encoders of the numeric types a register value may have.
+NUMERIC_ENCODERS: dict[DataType, Callable[[int], bytes]] = {
+    DataType.INTEGER: axdr.encode_integer,
+    DataType.LONG: axdr.encode_long,
+    DataType.DOUBLE_LONG: axdr.encode_double_long,
+    DataType.LONG64: axdr.encode_long64,
+    DataType.UNSIGNED: axdr.encode_unsigned,
+    DataType.LONG_UNSIGNED: axdr.encode_long_unsigned,
+    DataType.DOUBLE_LONG_UNSIGNED: axdr.encode_double_long_unsigned,
+    DataType.LONG64_UNSIGNED: axdr.encode_long64_unsigned,
+}
+
+
+def prepare_scaled(obj: CosemObject) -> None:
+    """Pre-encode scaler_unit and choose the value encoder of ``obj``."""
+    params = obj.params
+    scaler = params.get("scaler", 0)
+    params["_scaler_unit"] = axdr.encode_data(
+        (DataType.STRUCTURE, [(DataType.INTEGER, scaler), (DataType.ENUM, int(params["unit"]))]))
+    value_type = params.get("type", DataType.DOUBLE_LONG_UNSIGNED)
+    params["_factor"] = 10.0 ** -scaler
+    params["_encode"] = NUMERIC_ENCODERS.get(value_type) or (lambda v, t=value_type: axdr.encode_data((t, float(v))))
+
+
+def encode_scaled(obj: CosemObject, quantity: float) -> bytes:
+    """``quantity`` in the object's unit, scaled and encoded."""
+    params = obj.params
+    encode = params["_encode"]
+    if params.get("type") in (DataType.FLOAT32, DataType.FLOAT64):
+        return encode(quantity * params["_factor"])
+    return encode(math.floor(quantity * params["_factor"] + 0.5))
+
+
+class Register(InterfaceClass):
+    """A value with its scaler and unit. ``params``: ``value`` (constant or
+    source of the physical quantity), ``scaler``, ``unit``, ``type``."""
+
+    class_id = 3
+    version = 0
+    name = "Register"
+    attributes = (
+        AttributeSpec(1, "logical_name"),
+        AttributeSpec(2, "value", AttributeAccess.READ_AND_WRITE),
+        AttributeSpec(3, "scaler_unit", AttributeAccess.READ_AND_WRITE),
+    )
+    methods = (MethodSpec(1, "reset"),)
+
+    def prepare(self, obj: CosemObject) -> None:
+        super().prepare(obj)
+        prepare_scaled(obj)
+
+    def read_value(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return encode_scaled(obj, constant_or_source(obj, "value", ctx))
+
+    def read_scaler_unit(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return obj.params["_scaler_unit"]
+
+
+class ExtendedRegister(Register):
+    """A register with a status and the time its value was captured.
+    Extra ``params``: ``status`` (Data tuple, default unsigned 0) and
+    ``capture_time`` (source of POSIX seconds, default: the request's instant)."""
+
+    class_id = 4
+    version = 0
+    name = "Extended register"
+    attributes = Register.attributes + (
+        AttributeSpec(4, "status"),
+        AttributeSpec(5, "capture_time"),
+    )
+
+    def prepare(self, obj: CosemObject) -> None:
+        super().prepare(obj)
+        obj.params["_status"] = axdr.encode_data(obj.params.get("status", (DataType.UNSIGNED, 0)))
+
+    def read_status(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return obj.params["_status"]
+
+    def read_capture_time(self, obj: CosemObject, ctx: Context) -> Encoded:
+        source = obj.params.get("capture_time")
+        return encode_time_of(ctx, source(ctx) if source is not None else ctx.t)
+
+
+class DemandRegister(InterfaceClass):
+    """Average demand over fixed periods (Blue Book 4.3.4). ``params``:
+    ``energy`` (source of the cumulative energy in the unit-hours of the
+    demand's unit, read at the snapshot it is given), ``period`` (seconds),
+    ``number_of_periods``, ``scaler``, ``unit``, ``type``.
+
+    current_average_value is the average since the current period began;
+    last_average_value the average over the last completed period."""
+
+    class_id = 5
+    version = 0
+    name = "Demand register"
+    attributes = (
+        AttributeSpec(1, "logical_name"),
+        AttributeSpec(2, "current_average_value"),
+        AttributeSpec(3, "last_average_value"),
+        AttributeSpec(4, "scaler_unit", AttributeAccess.READ_AND_WRITE),
+        AttributeSpec(5, "status"),
+        AttributeSpec(6, "capture_time"),
+        AttributeSpec(7, "start_time_current"),
+        AttributeSpec(8, "period", AttributeAccess.READ_AND_WRITE),
+        AttributeSpec(9, "number_of_periods", AttributeAccess.READ_AND_WRITE),
+    )
+    methods = (MethodSpec(1, "reset"), MethodSpec(2, "next_period"))
+
+    def prepare(self, obj: CosemObject) -> None:
+        super().prepare(obj)
+        prepare_scaled(obj)
+        obj.params["_status"] = axdr.encode_data(obj.params.get("status", (DataType.UNSIGNED, 0)))
+
+    def _period(self, obj: CosemObject, ctx: Context) -> int:
+        stored = ctx.meter.values.get((obj.logical_name, 8))
+        return int(stored[1]) if stored is not None else int(obj.params["period"])
+
+    def _start(self, obj: CosemObject, ctx: Context) -> float:
+        period = self._period(obj, ctx)
+        return ctx.t - ctx.t % period
+
+    def _average(self, obj: CosemObject, ctx: Context, begin: float, end: float) -> float:
+        if end <= begin:
+            return 0.0
+        energy: Callable[[Any], float] = obj.params["energy"]
+        delta = energy(ctx.at(end).snapshot) - energy(ctx.at(begin).snapshot)
+        return delta * 3600.0 / (end - begin)
+
+    def read_current_average_value(self, obj: CosemObject, ctx: Context) -> Encoded:
+        start = self._start(obj, ctx)
+        return encode_scaled(obj, self._average(obj, ctx, start, ctx.t))
+
+    def read_last_average_value(self, obj: CosemObject, ctx: Context) -> Encoded:
+        start = self._start(obj, ctx)
+        return encode_scaled(obj, self._average(obj, ctx, start - self._period(obj, ctx), start))
+
+    def read_scaler_unit(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return obj.params["_scaler_unit"]
+
+    def read_status(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return obj.params["_status"]
+
+    def read_capture_time(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return encode_time_of(ctx, self._start(obj, ctx))
+
+    def read_start_time_current(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return encode_time_of(ctx, self._start(obj, ctx))
+
+    def read_period(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return axdr.encode_double_long_unsigned(self._period(obj, ctx))
+
+    def read_number_of_periods(self, obj: CosemObject, ctx: Context) -> Encoded:
+        return axdr.encode_long_unsigned(int(obj.params.get("number_of_periods", 1)))
+
+    def write_period(self, obj: CosemObject, value: Data, ctx: Context) -> DataAccessResult:
+        """A period must divide the day so that periods stay on the clock grid."""
+        if value[0] != DataType.DOUBLE_LONG_UNSIGNED:
+            return DataAccessResult.TYPE_UNMATCHED
+        if not 60 <= value[1] <= 86400 or 86400 % value[1]:
+            return DataAccessResult.OTHER_REASON
+        ctx.meter.values[(obj.logical_name, 8)] = value
+        return DataAccessResult.SUCCESS

@@ -1,0 +1,245 @@
+"""The object directory: a model's COSEM objects, access rights per
+association, and GET/SET/ACTION dispatch with the Blue Book's results.
+
+A ``ModelDirectory`` is built once per (object sets, associations) pair and
+shared by every meter that has them; ``MeterDirectory`` binds it to one meter
+and is what the association layer calls (``IObjectDirectory``).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from zope.interface import implementer
+
+from ..codec import axdr
+from ..codec.axdr import Data
+from ..codec.services import CosemAttributeDescriptor, CosemMethodDescriptor, SelectiveAccess
+from ..enums import ActionResult, AttributeAccess, DataAccessResult, DataType, MethodAccess
+from ..interfaces import IInterfaceClass, IObjectDirectory, IObjectSet
+from .base import AssociationState, Context, CosemObject, Encoded, MeterState
+
+CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
+SAP_ASSIGNMENT = bytes((0, 0, 41, 0, 0, 255))
+LOGICAL_DEVICE_NAME = bytes((0, 0, 42, 0, 0, 255))
+
+READABLE = frozenset({AttributeAccess.READ_ONLY, AttributeAccess.READ_AND_WRITE,
+                      AttributeAccess.AUTHENTICATED_READ_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
+WRITABLE = frozenset({AttributeAccess.WRITE_ONLY, AttributeAccess.READ_AND_WRITE,
+                      AttributeAccess.AUTHENTICATED_WRITE_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
+ACCESS_LEVELS = ("read", "read-write", "full")
+
+
+class AssociationDefinition(Protocol):
+    """What the directory needs of a configured association (lab.ini section)."""
+
+    name: str
+    client_sap: int
+    authentication: str
+    context: str
+    access: str
+
+
+def attribute_access(allowed: AttributeAccess, level: str) -> AttributeAccess:
+    """The access an association of ``level`` has to an attribute that allows
+    at most ``allowed``: ``read`` associations only read; others get all."""
+    if level == "read":
+        return AttributeAccess.READ_ONLY if allowed in READABLE else AttributeAccess.NO_ACCESS
+    return allowed
+
+
+def method_access(always: bool, allowed: MethodAccess, level: str) -> MethodAccess:
+    """Methods are for ``full`` associations, except those every association needs."""
+    if always or level == "full":
+        return allowed
+    return MethodAccess.NO_ACCESS
+
+
+class ModelDirectory:
+    """The objects of one meter model for one set of associations."""
+
+    def __init__(self, object_sets: Sequence[IObjectSet], classes: Mapping[int, IInterfaceClass],
+                 associations: Sequence[AssociationDefinition], mechanism_ids: Mapping[str, int],
+                 conformance: int, max_receive_pdu_size: int) -> None:
+        self.associations = tuple(associations)
+        self.conformance = conformance
+        self.max_receive_pdu_size = max_receive_pdu_size
+        self._mechanism_ids = dict(mechanism_ids)
+        self._index_by_sap = {a.client_sap: i for i, a in enumerate(self.associations)}
+        self.objects: dict[bytes, CosemObject] = {}
+        for obj in self._mandatory_objects(classes):
+            self._add(obj)
+        for object_set in object_sets:
+            for obj in object_set.objects(classes):
+                self._add(obj)
+        for obj in self.objects.values():
+            obj.interface_class.prepare(obj)
+        for obj in self.objects.values():
+            bind = getattr(obj.interface_class, "bind", None)
+            if bind is not None:
+                bind(obj, self.objects.get)
+        self._attribute_rights = [self._rights(a.access) for a in self.associations]
+        self._method_rights = [self._method_rights_for(a.access) for a in self.associations]
+        self._object_lists: dict[int, bytes] = {}
+
+    def _add(self, obj: CosemObject) -> None:
+        if obj.logical_name in self.objects:
+            raise ValueError(f"two objects have the logical name {obj.logical_name.hex()}")
+        self.objects[obj.logical_name] = obj
+
+    def _mandatory_objects(self, classes: Mapping[int, IInterfaceClass]) -> Iterable[CosemObject]:
+        """Objects every logical device has (Blue Book 4.1.x, Green Book 4.1.x):
+        the current association, one Association LN per configured
+        association, SAP assignment and the logical device name."""
+        yield CosemObject(CURRENT_ASSOCIATION, classes[15], {}, "Current association")
+        for index, association in enumerate(self.associations):
+            yield CosemObject(bytes((0, 0, 40, 0, index + 1, 255)), classes[15], {"association": index},
+                              f"Association {association.name} (client SAP {association.client_sap})")
+        yield CosemObject(SAP_ASSIGNMENT, classes[17], {}, "SAP assignment")
+        yield CosemObject(LOGICAL_DEVICE_NAME, classes[1],
+                          {"value": lambda ctx: (DataType.OCTET_STRING, ctx.meter.logical_device_name)},
+                          "COSEM logical device name")
+
+    def _rights(self, level: str) -> dict[tuple[bytes, int], AttributeAccess]:
+        rights = {}
+        for obj in self.objects.values():
+            for spec in obj.interface_class.attributes:
+                allowed = obj.attribute_access.get(spec.index, spec.access)
+                rights[(obj.logical_name, spec.index)] = attribute_access(allowed, level)
+        return rights
+
+    def _method_rights_for(self, level: str) -> dict[tuple[bytes, int], MethodAccess]:
+        rights = {}
+        for obj in self.objects.values():
+            for spec in obj.interface_class.methods:
+                allowed = obj.method_access.get(spec.index, MethodAccess.ACCESS)
+                rights[(obj.logical_name, spec.index)] = method_access(spec.always, allowed, level)
+        return rights
+
+    # -- association facts -------------------------------------------------
+
+    def association_index(self, client_sap: int) -> int:
+        return self._index_by_sap[client_sap]
+
+    def mechanism_id(self, association: AssociationDefinition) -> int:
+        return self._mechanism_ids[association.authentication]
+
+    def object_list(self, index: int) -> bytes:
+        """Association LN attribute 2 as association ``index`` sees it (Blue Book 4.4.4)."""
+        encoded = self._object_lists.get(index)
+        if encoded is None:
+            encoded = self._object_lists[index] = self._encode_object_list(index)
+        return encoded
+
+    def _encode_object_list(self, index: int) -> bytes:
+        attribute_rights = self._attribute_rights[index]
+        method_rights = self._method_rights[index]
+        parts = [axdr.encode_array_header(len(self.objects))]
+        for obj in self.objects.values():
+            ic = obj.interface_class
+            ln = obj.logical_name
+            attributes: list[Data] = [
+                (DataType.STRUCTURE, [
+                    (DataType.INTEGER, spec.index),
+                    (DataType.ENUM, int(attribute_rights[(ln, spec.index)])),
+                    (DataType.ARRAY, [(DataType.INTEGER, s) for s in spec.selectors]) if spec.selectors
+                    else (DataType.NULL_DATA, None),
+                ]) for spec in ic.attributes]
+            methods: list[Data] = [
+                (DataType.STRUCTURE, [(DataType.INTEGER, spec.index),
+                                      (DataType.ENUM, int(method_rights[(ln, spec.index)]))])
+                for spec in ic.methods]
+            parts.append(axdr.encode_data((DataType.STRUCTURE, [
+                (DataType.LONG_UNSIGNED, ic.class_id),
+                (DataType.UNSIGNED, ic.version),
+                (DataType.OCTET_STRING, ln),
+                (DataType.STRUCTURE, [(DataType.ARRAY, attributes), (DataType.ARRAY, methods)]),
+            ])))
+        return b"".join(parts)
+
+    # -- services ------------------------------------------------------------
+
+    def _target(self, class_id: int, logical_name: bytes) -> CosemObject | DataAccessResult:
+        obj = self.objects.get(logical_name)
+        if obj is None:
+            return DataAccessResult.OBJECT_UNDEFINED
+        if obj.interface_class.class_id != class_id:
+            return DataAccessResult.OBJECT_CLASS_INCONSISTENT
+        return obj
+
+    def get(self, ctx: Context, attribute: CosemAttributeDescriptor,
+            selective: SelectiveAccess | None) -> Encoded | DataAccessResult:
+        """GET of one attribute (Green Book 9.3.x): object-undefined,
+        object-class-inconsistent, read-write-denied, or the value."""
+        obj = self._target(attribute.class_id, attribute.instance_id)
+        if isinstance(obj, DataAccessResult):
+            return obj
+        rights = self._attribute_rights[self._index_by_sap[ctx.association.client_sap]]
+        right = rights.get((attribute.instance_id, attribute.attribute_id))
+        if right is None:
+            return DataAccessResult.OBJECT_UNDEFINED
+        if right not in READABLE:
+            return DataAccessResult.READ_WRITE_DENIED
+        if selective is None:
+            return obj.interface_class.get(obj, attribute.attribute_id, ctx)
+        spec = obj.interface_class.attribute_specs[attribute.attribute_id]
+        if selective.selector not in spec.selectors:
+            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        return obj.interface_class.get_selective(obj, attribute.attribute_id, selective.selector,
+                                                 selective.parameters, ctx)
+
+    def set(self, ctx: Context, attribute: CosemAttributeDescriptor,
+            selective: SelectiveAccess | None, value: Data) -> DataAccessResult:
+        obj = self._target(attribute.class_id, attribute.instance_id)
+        if isinstance(obj, DataAccessResult):
+            return obj
+        rights = self._attribute_rights[self._index_by_sap[ctx.association.client_sap]]
+        right = rights.get((attribute.instance_id, attribute.attribute_id))
+        if right is None:
+            return DataAccessResult.OBJECT_UNDEFINED
+        if right not in WRITABLE or attribute.attribute_id == 1:
+            return DataAccessResult.READ_WRITE_DENIED
+        if selective is not None:
+            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        return obj.interface_class.set(obj, attribute.attribute_id, value, ctx)
+
+    def action(self, ctx: Context, method: CosemMethodDescriptor,
+               parameters: Data | None) -> tuple[ActionResult, bytes | None]:
+        obj = self._target(method.class_id, method.instance_id)
+        if isinstance(obj, DataAccessResult):
+            return ActionResult(int(obj)), None
+        rights = self._method_rights[self._index_by_sap[ctx.association.client_sap]]
+        right = rights.get((method.instance_id, method.method_id))
+        if right is None:
+            return ActionResult.OBJECT_UNDEFINED, None
+        if right == MethodAccess.NO_ACCESS:
+            return ActionResult.READ_WRITE_DENIED, None
+        return obj.interface_class.action(obj, method.method_id, parameters, ctx)
+
+
+@implementer(IObjectDirectory)
+class MeterDirectory:
+    """A model directory bound to one meter: each request reads the meter's
+    clock once, so every value of one answer belongs to the same instant."""
+
+    __slots__ = ("model", "meter")
+
+    def __init__(self, model: ModelDirectory, meter: MeterState) -> None:
+        self.model = model
+        self.meter = meter
+
+    def _context(self, association: AssociationState) -> Context:
+        return Context(self.meter, association, self.model, self.meter.now())
+
+    def get(self, attribute: CosemAttributeDescriptor, selective_access: SelectiveAccess | None,
+            association: AssociationState) -> Encoded | DataAccessResult:
+        return self.model.get(self._context(association), attribute, selective_access)
+
+    def set(self, attribute: CosemAttributeDescriptor, selective_access: SelectiveAccess | None,
+            value: Data, association: AssociationState) -> DataAccessResult:
+        return self.model.set(self._context(association), attribute, selective_access, value)
+
+    def action(self, method: CosemMethodDescriptor, parameters: Data | None,
+               association: AssociationState) -> tuple[ActionResult, bytes | None]:
+        return self.model.action(self._context(association), method, parameters)
+

@@ -1,0 +1,114 @@
+"""The TCP/UDP wrapper of IEC 62056-47 (Green Book 7.3.3, "wrapper" sublayer).
+
+Every APDU travels behind an 8-byte header of four big-endian unsigned16
+fields: version (always 0x0001), source wPort, destination wPort and the
+length of the APDU that follows. Sans-I/O: ``WrapperDecoder`` turns a byte
+stream cut anywhere into ``Wpdu`` tuples; ``encode_wpdu`` frames an APDU.
+"""
+
+import struct
+from typing import Final, NamedTuple
+
+from dlmstw.errors import DecodeError
+
+WRAPPER_VERSION: Final = 0x0001
+"""The only wrapper protocol version (IEC 62056-47, Green Book 7.3.3.4)."""
+
+HEADER_SIZE: Final = 8
+
+_HEADER: Final = struct.Struct(">HHHH")
+_VERSION: Final = struct.Struct(">H")
+
+
+class FramingError(DecodeError):
+    """A byte stream that is not a sequence of WPDUs; the connection cannot be resynchronised."""
+
+
+class Wpdu(NamedTuple):
+    """One wrapper PDU: its ports, the APDU it carries, and the whole frame as received."""
+
+    source_wport: int
+    destination_wport: int
+    apdu: bytes
+    raw: bytes
+
+
+def encode_wpdu(source_wport: int, destination_wport: int, apdu: bytes) -> bytes:
+    """Frame ``apdu`` behind a version-1 wrapper header (IEC 62056-47)."""
+    try:
+        header = _HEADER.pack(WRAPPER_VERSION, source_wport, destination_wport, len(apdu))
+    except struct.error:
+        raise ValueError(
+            f"wPorts {source_wport}, {destination_wport} and APDU length {len(apdu)} "
+            "must each fit in 16 bits"
+        ) from None
+    return header + apdu
+
+
+class WrapperDecoder:
+    """Incremental WPDU decoder: ``feed`` bytes as they arrive, get the complete WPDUs.
+
+    Frames may be split at any byte or arrive several in one read. A version
+    other than 0x0001, or a declared APDU length above ``max_apdu_length``,
+    raises ``FramingError`` as soon as the header shows it, before the APDU is
+    buffered, so memory stays bounded by one frame. Frames decoded from the
+    same read before the bad header are dropped with the connection, which
+    the caller closes; the decoder then raises the same error on every feed.
+    """
+
+    __slots__ = ("max_apdu_length", "_buffer", "_consumed", "_error")
+
+    def __init__(self, max_apdu_length: int = 0xFFFF) -> None:
+        self.max_apdu_length = max_apdu_length
+        self._buffer = bytearray()
+        self._consumed = 0
+        self._error: FramingError | None = None
+
+    def feed(self, data: bytes) -> list[Wpdu]:
+        """Add ``data`` to the stream and return every WPDU it completes, in order."""
+        if self._error is not None:
+            raise self._error
+        # Parse straight from ``data`` when nothing is pending (the usual case of one
+        # request per read); otherwise from the buffer. ``pos`` walks forward, and the
+        # consumed prefix is dropped once per feed, so a read of n frames costs O(n).
+        pending = self._buffer
+        if pending:
+            pending += data
+            buf: bytes | bytearray = pending
+        else:
+            buf = data
+        end = len(buf)
+        pos = 0
+        frames: list[Wpdu] = []
+        while end - pos >= 2:
+            if end - pos < HEADER_SIZE:
+                self._check_version(_VERSION.unpack_from(buf, pos)[0], pos)
+                break
+            version, source, destination, length = _HEADER.unpack_from(buf, pos)
+            self._check_version(version, pos)
+            if length > self.max_apdu_length:
+                self._fail(
+                    f"WPDU declares an APDU of {length} bytes, above the maximum "
+                    f"{self.max_apdu_length}",
+                    pos + 6,
+                )
+            stop = pos + HEADER_SIZE + length
+            if stop > end:
+                break
+            raw = bytes(buf[pos:stop])
+            frames.append(Wpdu(source, destination, raw[HEADER_SIZE:], raw))
+            pos = stop
+        self._consumed += pos
+        if buf is pending:
+            del pending[:pos]
+        elif pos < end:
+            pending += memoryview(data)[pos:]
+        return frames
+
+    def _check_version(self, version: int, pos: int) -> None:
+        if version != WRAPPER_VERSION:
+            self._fail(f"unsupported wrapper version 0x{version:04X}", pos)
+
+    def _fail(self, reason: str, pos: int) -> None:
+        self._error = FramingError(reason, self._consumed + pos)
+        raise self._error

@@ -1,0 +1,1 @@
+"""Meter models: the built-in object sets (IObjectSet plugins)."""

@@ -1,0 +1,123 @@
+"""The Twisted shell of one meter: a factory per listening port and a
+protocol per connection that only frames bytes (IEC 62056-47 wrapper) and
+hands APDUs to the connection's sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+
+from ..association.session import AssociationConfig, ServerProfile, Session
+from ..cosem.directory import MeterDirectory
+from ..errors import DecodeError
+from ..framing.wrapper import WrapperDecoder, encode_wpdu
+from ..interfaces import IAuthenticationMechanism
+from ..simulator.meter import MeterRuntime
+
+#: The meter's one logical device: the management logical device (Green Book 4.1.x, wPort 1).
+MANAGEMENT_WPORT = 1
+#: Client SAPs one connection may use at once: bounds a connection's memory.
+MAX_SESSIONS_PER_CONNECTION = 8
+log = Logger()
+
+
+class MeterProtocol(Protocol, TimeoutMixin):
+    """One client connection: its wrapper decoder and one session per client SAP."""
+
+    factory: MeterFactory
+
+    def __init__(self) -> None:
+        self.decoder = WrapperDecoder()
+        self.sessions: dict[int, Session] = {}
+        self.counted = False
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        if factory.connections >= factory.max_clients:
+            log.info("meter {meter}: refusing {peer}, {count} clients already connected",
+                     meter=factory.meter.id, peer=self.transport.getPeer(), count=factory.connections)
+            self.transport.loseConnection()
+            return
+        factory.connections += 1
+        self.counted = True
+        if factory.inactivity_timeout:
+            self.setTimeout(factory.inactivity_timeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self.counted:
+            return
+        self.resetTimeout()
+        try:
+            frames = self.decoder.feed(data)
+        except DecodeError as error:
+            log.info("meter {meter}: closing {peer}: {error}", meter=self.factory.meter.id,
+                     peer=self.transport.getPeer(), error=error)
+            self.transport.loseConnection()
+            return
+        write = self.transport.write
+        for frame in frames:
+            if frame.destination_wport != MANAGEMENT_WPORT:
+                continue
+            session = self.sessions.get(frame.source_wport)
+            if session is None:
+                if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
+                    self.transport.loseConnection()
+                    return
+                session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
+            try:
+                response = session.receive_apdu(frame.apdu)
+            except Exception:
+                log.failure("meter {meter}: closing {peer} after an internal error",
+                            meter=self.factory.meter.id, peer=self.transport.getPeer())
+                self.transport.abortConnection()
+                return
+            if response is not None:
+                write(encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response))
+
+    def timeoutConnection(self) -> None:
+        log.info("meter {meter}: {peer} inactive for {seconds} s, closing", meter=self.factory.meter.id,
+                 peer=self.transport.getPeer(), seconds=self.factory.inactivity_timeout)
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        self.setTimeout(None)
+        for session in self.sessions.values():
+            session.connection_lost()
+        self.sessions.clear()
+        if self.counted:
+            self.factory.connections -= 1
+            self.counted = False
+
+
+class MeterFactory(Factory):
+    """One meter: its runtime state, its object directory and its associations."""
+
+    protocol = MeterProtocol
+    noisy = False
+
+    def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
+                 associations: Mapping[int, AssociationConfig], mechanisms: Mapping[str, IAuthenticationMechanism],
+                 profile: ServerProfile, max_clients: int, inactivity_timeout: float) -> None:
+        self.meter = meter
+        self.directory = directory
+        self.associations = associations
+        self.mechanisms = mechanisms
+        self.profile = profile
+        self.max_clients = max_clients
+        self.inactivity_timeout = inactivity_timeout
+        self.connections = 0
+
+    def session(self, client_sap: int) -> Session:
+        return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory, self.mechanisms, self.profile,
+                       lambda message: log.error("meter {meter}: {message}", meter=self.meter.id, message=message))
+
+    def buildProtocol(self, addr: IAddress) -> MeterProtocol:
+        protocol = MeterProtocol()
+        protocol.factory = self
+        return protocol

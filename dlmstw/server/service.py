@@ -1,0 +1,65 @@
+"""The lab as a Twisted service: one listening port per meter of the
+configuration, under one ``MultiService``."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from twisted.application import internet
+from twisted.application.service import MultiService
+
+from ..association.session import ServerProfile
+from ..config import AssociationConfig, Lab, MeterConfig
+from ..cosem.directory import MeterDirectory, ModelDirectory
+from ..enums import Conformance
+from ..simulator.meter import MeterRuntime
+from .meter import MeterFactory
+from .registry import Registry
+
+#: What every meter offers in its InitiateResponse (Green Book 9.4.6.1).
+SERVER_CONFORMANCE = (Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
+                      | Conformance.MULTIPLE_REFERENCES | Conformance.PRIORITY_MGMT_SUPPORTED
+                      | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
+                      | Conformance.BLOCK_TRANSFER_WITH_ACTION)
+#: The largest APDU a meter accepts (server-max-receive-pdu-size).
+SERVER_MAX_RECEIVE_PDU_SIZE = 1024
+LISTEN_BACKLOG = 128
+
+
+class LabService(MultiService):
+    """Every meter of ``lab``, each a ``MeterFactory`` on its own port."""
+
+    def __init__(self, lab: Lab, registry: Registry, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.lab = lab
+        self.registry = registry
+        self.factories: dict[str, MeterFactory] = {}
+        self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
+        for meter in lab.meters():
+            factory = self._meter(meter, clock)
+            self.factories[meter.id] = factory
+            server = internet.TCPServer(meter.port, factory, backlog=LISTEN_BACKLOG, interface=meter.interface)
+            server.setName(meter.id)
+            server.setServiceParent(self)
+
+    def _directory(self, meter: MeterConfig) -> ModelDirectory:
+        """One directory per (models, associations): shared by the meters that have them."""
+        key = (meter.model, tuple(a.name for a in meter.associations))
+        directory = self._directories.get(key)
+        if directory is None:
+            directory = self._directories[key] = ModelDirectory(
+                [self.registry.object_sets[name] for name in meter.model], self.registry.classes,
+                meter.associations, {name: m.mechanism_id for name, m in self.registry.mechanisms.items()},
+                SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE)
+        return directory
+
+    def _meter(self, meter: MeterConfig, clock: Callable[[], float]) -> MeterFactory:
+        shape = getattr(self.registry.object_sets[meter.model[0]], "load_shape", "feeder")
+        runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, shape,
+                               meter.load_profile_interval, meter.load_profile_days, clock)
+        associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
+        return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
+                            self.registry.mechanisms,
+                            ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
+                            meter.max_clients, meter.inactivity_timeout)
