@@ -233,6 +233,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield running
     finally:
         stop_lab(running)
+    still_open = [port for port in running.ports if _accepts_connection(port)]
+    if still_open:
+        pytest.fail(f"meter ports {still_open} still accept connections after twistd stopped\n{running.log_text()}")
 
 
 # --------------------------------------------------------------------------- the client side
@@ -471,12 +474,14 @@ class FakeMeter:
     """A loopback peer for one connection: answers each received APDU with ``responder(client_wport, apdu)``.
 
     ``None`` from the responder closes the connection; ``silent=True`` never answers (for
-    time-out checks). ``requests`` keeps every APDU received.
+    time-out checks); ``reply_to`` addresses the answers to another wPort than the request's
+    source. ``requests`` keeps every APDU received.
     """
 
-    def __init__(self, responder: Responder, silent: bool = False) -> None:
+    def __init__(self, responder: Responder, silent: bool = False, reply_to: int | None = None) -> None:
         self.responder = responder
         self.silent = silent
+        self.reply_to = reply_to
         self.requests: list[bytes] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
@@ -501,7 +506,8 @@ class FakeMeter:
                     answer = self.responder(source, apdu)
                     if answer is None:
                         return
-                    connection.sendall(wrap(METER_WPORT, source, answer))
+                    destination = source if self.reply_to is None else self.reply_to
+                    connection.sendall(wrap(METER_WPORT, destination, answer))
             except (ConnectionError, TimeoutError):
                 return
             except BaseException as error:  # reported by the test through ``self.error``

@@ -6,8 +6,9 @@ checked to appear there verbatim, so a typo here fails the test.
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -334,7 +335,12 @@ AARE_VECTORS: list[tuple[str, bytes, AARE]] = [
             "000100010064002C612AA109060760857405080101A203020100A305A103020100BE11040F08"
             "0100065F1F0400007C1F04000007"
         )[8:],
-        AARE(LN, ACCEPTED, (USER, 0), user_information=bytes.fromhex("080100065F1F0400007C1F04000007")),
+        AARE(
+            LN,
+            ACCEPTED,
+            (USER, 0),
+            user_information=bytes.fromhex("080100065F1F0400007C1F04000007"),
+        ),
     ),
     (
         "acse.json paper_figure4_aare_wrapped (wrapper header removed)",
@@ -375,13 +381,17 @@ ALL_ENCODED: list[tuple[Decoder, bytes]] = (
 )
 
 
-@pytest.mark.parametrize(("name", "apdu", "expected"), AARQ_VECTORS, ids=[v[0] for v in AARQ_VECTORS])
+@pytest.mark.parametrize(
+    ("name", "apdu", "expected"), AARQ_VECTORS, ids=[v[0] for v in AARQ_VECTORS]
+)
 def test_aarq_vector_decodes_and_round_trips(name: str, apdu: bytes, expected: AARQ) -> None:
     assert decode_aarq(apdu) == expected
     assert encode_aarq(expected) == apdu
 
 
-@pytest.mark.parametrize(("name", "apdu", "expected"), AARE_VECTORS, ids=[v[0] for v in AARE_VECTORS])
+@pytest.mark.parametrize(
+    ("name", "apdu", "expected"), AARE_VECTORS, ids=[v[0] for v in AARE_VECTORS]
+)
 def test_aare_vector_encodes_byte_exact_and_decodes(name: str, apdu: bytes, expected: AARE) -> None:
     assert encode_aare(expected) == apdu
     assert decode_aare(apdu) == expected
@@ -452,7 +462,11 @@ def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("decode", "apdu", "reason"),
     [
-        (decode_aarq, bytes.fromhex("6129A109060760857405080101A203020100A305A103020100"), "expected BER tag 0x60"),
+        (
+            decode_aarq,
+            bytes.fromhex("6129A109060760857405080101A203020100A305A103020100"),
+            "expected BER tag 0x60",
+        ),
         (decode_aare, bytes.fromhex("601DA109060760857405080101"), "expected BER tag 0x61"),
         (decode_rlrq, bytes.fromhex("6300"), "expected BER tag 0x62"),
         (decode_rlre, bytes.fromhex("6200"), "expected BER tag 0x63"),
@@ -469,9 +483,19 @@ def test_wrong_apdu_tag(decode: Decoder, apdu: bytes, reason: str) -> None:
     [
         (decode_aarq, "6000", "AARQ without application-context-name", 2),
         (decode_aare, "610BA109060760857405080101", "AARE without result", 13),
-        (decode_aare, "6110A109060760857405080101A203020100", "AARE without result-source-diagnostic", 18),
+        (
+            decode_aare,
+            "6110A109060760857405080101A203020100",
+            "AARE without result-source-diagnostic",
+            18,
+        ),
         # A1 says 8 bytes, its OBJECT IDENTIFIER says 7 more after its own 2.
-        (decode_aarq, "601DA108060760857405080101BE10040E01000000065F1F0400007E1F04B0", "runs past", 12),
+        (
+            decode_aarq,
+            "601DA108060760857405080101BE10040E01000000065F1F0400007E1F04B0",
+            "runs past",
+            12,
+        ),
         # A1 holds an OCTET STRING, not an OBJECT IDENTIFIER.
         (decode_aarq, "600BA109040760857405080101", "expected BER tag 0x06", 4),
         # user-information holds an INTEGER, not an OCTET STRING.
@@ -479,10 +503,20 @@ def test_wrong_apdu_tag(decode: Decoder, apdu: bytes, reason: str) -> None:
         # a universal tag at the top level of the AARQ.
         (decode_aarq, "600DA1090607608574050801010200", "unexpected tag 0x02", 13),
         # Association-result 3 does not exist.
-        (decode_aare, "6117A109060760857405080101A203020103A305A103020100", "Association-result 3", 17),
+        (
+            decode_aare,
+            "6117A109060760857405080101A203020103A305A103020100",
+            "Association-result 3",
+            17,
+        ),
         # result-source-diagnostic choice [0] does not exist.
         (decode_aare, "6117A109060760857405080101A203020100A305A003020100", "choice 0xA0", 20),
-        (decode_aare, "6112A109060760857405080101A203020100A300", "empty result-source-diagnostic", 20),
+        (
+            decode_aare,
+            "6112A109060760857405080101A203020100A300",
+            "empty result-source-diagnostic",
+            20,
+        ),
         # authentication-value choice [2] external is not used by DLMS.
         (decode_aarq, "6014A109060760857405080101AC0782050102030405", "choice 0x82", 15),
         (decode_aarq, "600DA109060760857405080101AC00", "empty Authentication-value", 15),
@@ -523,7 +557,15 @@ def test_foreign_application_context_is_kept_for_the_rejection() -> None:
 )
 def test_application_context_names(oid_hex: str, name: int, foreign_oid: str) -> None:
     oid = bytes.fromhex(oid_hex)
-    apdu = b"\x60" + bytes((len(oid) + 4,)) + b"\xa1" + bytes((len(oid) + 2,)) + b"\x06" + bytes((len(oid),)) + oid
+    apdu = (
+        b"\x60"
+        + bytes((len(oid) + 4,))
+        + b"\xa1"
+        + bytes((len(oid) + 2,))
+        + b"\x06"
+        + bytes((len(oid),))
+        + oid
+    )
     aarq = decode_aarq(apdu)
     assert aarq.application_context_name == name
     assert aarq.application_context_oid == bytes.fromhex(foreign_oid)
@@ -533,7 +575,9 @@ def test_application_context_names(oid_hex: str, name: int, foreign_oid: str) ->
 def test_foreign_mechanism_is_kept_for_the_rejection() -> None:
     apdu = bytes.fromhex("6013A1090607608574050801018B062A864886F70D")
     aarq = decode_aarq(apdu)
-    assert aarq == AARQ(LN, mechanism_name=FOREIGN_NAME, mechanism_oid=bytes.fromhex("2A864886F70D"))
+    assert aarq == AARQ(
+        LN, mechanism_name=FOREIGN_NAME, mechanism_oid=bytes.fromhex("2A864886F70D")
+    )
     assert encode_aarq(aarq) == apdu
 
 
@@ -671,5 +715,9 @@ def test_aare_round_trip(aare: AARE) -> None:
 
 @given(st.none() | st.integers(0, 30), st.none() | st.binary(max_size=300))
 def test_release_round_trip(reason: int | None, user_information: bytes | None) -> None:
-    assert decode_rlrq(encode_rlrq(RLRQ(reason, user_information))) == RLRQ(reason, user_information)
-    assert decode_rlre(encode_rlre(RLRE(reason, user_information))) == RLRE(reason, user_information)
+    assert decode_rlrq(encode_rlrq(RLRQ(reason, user_information))) == RLRQ(
+        reason, user_information
+    )
+    assert decode_rlre(encode_rlre(RLRE(reason, user_information))) == RLRE(
+        reason, user_information
+    )

