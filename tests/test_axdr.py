@@ -154,7 +154,10 @@ STRUCTURE_VECTORS: list[tuple[str, Data]] = [
     # u9n/dlms-cosem tests/test_a_xdr.py test_decode_array_and_structure: first load-profile row
     (
         "0203090C07E2020C0500000000800000110006000186A0",
-        (T.STRUCTURE, [(T.OCTET_STRING, h("07E2020C0500000000800000")), (T.UNSIGNED, 0), (T.DOUBLE_LONG_UNSIGNED, 100000)]),
+        (
+            T.STRUCTURE,
+            [(T.OCTET_STRING, h("07E2020C0500000000800000")), (T.UNSIGNED, 0), (T.DOUBLE_LONG_UNSIGNED, 100000)],
+        ),
     ),
     # cjhdev/dlms_trouble test/tc_d_compact_array.rb: six integers 42
     ("130F062A2A2A2A2A2A", (T.COMPACT_ARRAY, CompactArray(T.INTEGER, [(T.INTEGER, 42)] * 6))),
@@ -176,12 +179,15 @@ STRUCTURE_VECTORS: list[tuple[str, Data]] = [
     ),
     # an array TypeDescription at the top (Green Book 9.5 allows it; Gurux refuses it): 2 x array(2) of long-unsigned
     (
-        "130100021208000100020003" "0004",
+        "1301000212080001000200030004",
         (
             T.COMPACT_ARRAY,
             CompactArray(
                 (T.ARRAY, 2, T.LONG_UNSIGNED),
-                [(T.ARRAY, [(T.LONG_UNSIGNED, 1), (T.LONG_UNSIGNED, 2)]), (T.ARRAY, [(T.LONG_UNSIGNED, 3), (T.LONG_UNSIGNED, 4)])],
+                [
+                    (T.ARRAY, [(T.LONG_UNSIGNED, 1), (T.LONG_UNSIGNED, 2)]),
+                    (T.ARRAY, [(T.LONG_UNSIGNED, 3), (T.LONG_UNSIGNED, 4)]),
+                ],
             ),
         ),
     ),
@@ -348,7 +354,12 @@ def test_fixed_date_types_need_their_sizes() -> None:
     assert encode_date_time(bytes(12)) == h("19") + bytes(12)
     assert encode_date(bytes(5)) == h("1A") + bytes(5)
     assert encode_time(bytes(4)) == h("1B") + bytes(4)
-    for bad, encoder in ((bytes(11), encode_datetime_value), (bytes(13), encode_date_time), (bytes(4), encode_date), (bytes(5), encode_time)):
+    for bad, encoder in (
+        (bytes(11), encode_datetime_value),
+        (bytes(13), encode_date_time),
+        (bytes(4), encode_date),
+        (bytes(5), encode_time),
+    ):
         with pytest.raises(ValueError):
             encoder(bad)
     with pytest.raises(ValueError):
@@ -539,7 +550,9 @@ def described(description: Any) -> st.SearchStrategy[Data]:
             lambda items: (T.ARRAY, items)
         )
     if isinstance(description, tuple):
-        return st.tuples(*(described(member) for member in description[1])).map(lambda items: (T.STRUCTURE, list(items)))
+        return st.tuples(*(described(member) for member in description[1])).map(
+            lambda items: (T.STRUCTURE, list(items))
+        )
     return _simple(description, SIMPLE_PAYLOADS[description])
 
 
@@ -655,7 +668,7 @@ def test_special_month_and_day_values_are_kept() -> None:
 
 def test_unspecified_hundredths_count_as_zero() -> None:
     value = CosemDateTime.from_bytes(h("07E80101FF0A0B0CFF000000"))
-    assert value.to_datetime() == datetime.datetime(2024, 1, 1, 10, 11, 12, tzinfo=datetime.timezone.utc)
+    assert value.to_datetime() == datetime.datetime(2024, 1, 1, 10, 11, 12, tzinfo=datetime.UTC)
 
 
 @pytest.mark.parametrize("field", ["year", "month", "day", "hour", "minute", "second"])
@@ -683,7 +696,9 @@ def test_date_time_wrong_sizes_and_ranges() -> None:
     with pytest.raises(ValueError):
         CosemTime(256, 0, 0, 0).to_bytes()
     with pytest.raises(ValueError):
-        CosemDateTime.from_datetime(datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(seconds=30))))
+        CosemDateTime.from_datetime(
+            datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(seconds=30)))
+        )
 
 
 def test_cosem_date_and_time() -> None:
@@ -717,9 +732,9 @@ def test_date_and_time_bytes_round_trip(date: bytes, clock: bytes) -> None:
     assert CosemTime.from_bytes(clock).to_bytes() == clock
 
 
-moments = st.datetimes(
-    min_value=datetime.datetime(1970, 1, 2), max_value=datetime.datetime(2100, 1, 1)
-).map(lambda moment: moment.replace(microsecond=moment.microsecond // 10000 * 10000))
+moments = st.datetimes(min_value=datetime.datetime(1970, 1, 2), max_value=datetime.datetime(2100, 1, 1)).map(
+    lambda moment: moment.replace(microsecond=moment.microsecond // 10000 * 10000)
+)
 
 
 @given(moments, st.integers(-720, 720), st.integers(0, 254))
@@ -750,7 +765,7 @@ def test_timestamp_fast_path_vectors() -> None:
     assert datetime_bytes_from_timestamp(0.57, 0, 0)[8] == 57
     # a fraction that rounds up to a whole microsecond second carries into the seconds, as datetime does
     assert datetime_bytes_from_timestamp(59.9999996, 0, 0) == h("07B201010400010000000000")
-    assert datetime.datetime.fromtimestamp(59.9999996, datetime.timezone.utc).second == 0
+    assert datetime.datetime.fromtimestamp(59.9999996, datetime.UTC).second == 0
     with pytest.raises(ValueError):
         datetime_bytes_from_timestamp(0.0, 40000, 0)
     with pytest.raises(ValueError):

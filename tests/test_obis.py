@@ -20,7 +20,7 @@ def test_parse_forms(text: str) -> None:
 
 
 def test_known_codes() -> None:
-    # public-vectors.md 3.4/3.5: invocation counter 0.0.43.1.0.255, clock 0.0.1.0.0.255, current association 0.0.40.0.0.255
+    # public-vectors.md 3.4/3.5: invocation counter, clock, current association
     assert parse_obis("0.0.43.1.0.255") == bytes.fromhex("00002B0100FF")
     assert parse_obis("0-0:1.0.0*255") == bytes.fromhex("0000010000FF")
     assert parse_obis("0.0.40.0.0.255") == bytes.fromhex("0000280000FF")

@@ -26,7 +26,7 @@ import datetime
 import math
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -36,10 +36,12 @@ from dlmstw.errors import DecodeError
 Data: TypeAlias = tuple[DataType, Any]
 """A COSEM Data value: its CHOICE tag and the Python payload (module docstring)."""
 
-TypeDescription: TypeAlias = "DataType | tuple[DataType, int, TypeDescription] | tuple[DataType, list[TypeDescription]]"
+TypeDescription: TypeAlias = (
+    "DataType | tuple[DataType, int, TypeDescription] | tuple[DataType, Sequence[TypeDescription]]"
+)
 """A compact-array contents description (Green Book 9.5, TypeDescription): a simple
 ``DataType``, ``(DataType.ARRAY, number_of_elements, element_description)`` or
-``(DataType.STRUCTURE, [member_descriptions...])``."""
+``(DataType.STRUCTURE, [member_descriptions...])`` (decoded as a list)."""
 
 MAX_DEPTH = 32
 """Most arrays, structures and compact-arrays nested in one another that the codec accepts."""
@@ -418,7 +420,7 @@ def _description_width(desc: TypeDescription, depth: int) -> int:
     if depth >= MAX_DEPTH:
         raise ValueError(f"type description nested deeper than {MAX_DEPTH}")
     if isinstance(desc, tuple):
-        if desc[0] == _ARRAY:
+        if len(desc) == 3 and desc[0] == _ARRAY:
             _, count, element = desc
             if not 0 <= count <= 0xFFFF:
                 raise ValueError(f"type description array of {count} elements (Unsigned16)")
@@ -426,18 +428,18 @@ def _description_width(desc: TypeDescription, depth: int) -> int:
             if count and not width:
                 raise ValueError("type description array of zero-width elements")
             return count * width
-        if desc[0] == _STRUCTURE:
+        if len(desc) == 2 and desc[0] == _STRUCTURE:
             return sum(_description_width(member, depth + 1) for member in desc[1])
         raise ValueError(f"bad type description {desc!r}")
-    width = _SIMPLE_WIDTHS.get(desc)
-    if width is None:
+    simple_width = _SIMPLE_WIDTHS.get(desc)
+    if simple_width is None:
         raise ValueError(f"bad type description {desc!r}")
-    return width
+    return simple_width
 
 
 def _encode_type_description(desc: TypeDescription, out: list[bytes]) -> None:
     if isinstance(desc, tuple):
-        if desc[0] == _ARRAY:
+        if len(desc) == 3:
             out.append(bytes((_ARRAY,)) + desc[1].to_bytes(2, "big"))
             _encode_type_description(desc[2], out)
         else:
@@ -454,7 +456,7 @@ def _encode_described(desc: TypeDescription, value: Data, out: list[bytes]) -> N
     if isinstance(desc, tuple):
         if tag != desc[0]:
             raise ValueError(f"compact-array element {tag!r} does not match description {desc!r}")
-        if tag == _ARRAY:
+        if len(desc) == 3:
             if len(payload) != desc[1]:
                 raise ValueError(f"compact-array element has {len(payload)} entries, description {desc[1]}")
             for item in payload:
@@ -619,17 +621,17 @@ def _decode_type_description(buf: bytes, pos: int, end: int, depth: int) -> tupl
             members.append(member)
             total += width
         return (_STRUCTURE, members), total, pos
-    width = _SIMPLE_WIDTHS.get(tag)
-    if width is None:
+    simple_width = _SIMPLE_WIDTHS.get(tag)
+    if simple_width is None:
         raise DecodeError(f"unknown type description tag 0x{tag:02X}", pos)
-    return DataType(tag), width, pos + 1
+    return DataType(tag), simple_width, pos + 1
 
 
 def _decode_described(desc: TypeDescription, buf: bytes, pos: int, end: int) -> tuple[Data, int]:
     """Read one untagged value laid out as ``desc`` (compact-array contents)."""
     if isinstance(desc, tuple):
         items: list[Data] = []
-        if desc[0] == _ARRAY:
+        if len(desc) == 3:
             element = desc[2]
             for _ in range(desc[1]):
                 item, pos = _decode_described(element, buf, pos, end)
@@ -650,7 +652,7 @@ def _decode_compact_array(buf: bytes, pos: int, end: int, depth: int) -> tuple[D
     stop = pos + n
     if stop > end:
         raise DecodeError(f"compact-array contents of {n} octets exceed the {end - pos} left", pos)
-    if False:
+    if n and not width:
         raise DecodeError("compact-array of zero-width elements has contents", pos)
     elements: list[Data] = []
     while pos < stop:

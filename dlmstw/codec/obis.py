@@ -36,7 +36,7 @@ def _checked(logical_name: bytes) -> bytes:
 
 
 def format_obis(logical_name: bytes) -> str:
-    """"A.B.C.D.E.F" in decimal, e.g. "1.0.99.1.0.255"."""
+    """ "A.B.C.D.E.F" in decimal, e.g. "1.0.99.1.0.255"."""
     return "{}.{}.{}.{}.{}.{}".format(*_checked(logical_name))
 
 

@@ -511,9 +511,7 @@ def _enc_action_request_normal(m: ActionRequestNormal) -> bytes:
 
 
 def _enc_action_request_next_pblock(m: ActionRequestNextPblock) -> bytes:
-    return _head(_ACTION_REQUEST, ActionRequestType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(
-        m.block_number
-    )
+    return _head(_ACTION_REQUEST, ActionRequestType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(m.block_number)
 
 
 def _enc_action_request_with_list(m: ActionRequestWithList) -> bytes:
@@ -622,9 +620,7 @@ def _enc_action_response_with_list(m: ActionResponseWithList) -> bytes:
 
 
 def _enc_action_response_next_pblock(m: ActionResponseNextPblock) -> bytes:
-    return _head(_ACTION_RESPONSE, ActionResponseType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(
-        m.block_number
-    )
+    return _head(_ACTION_RESPONSE, ActionResponseType.NEXT_PBLOCK, m.invoke_id_and_priority) + _U32.pack(m.block_number)
 
 
 def _enc_exception_response(m: ExceptionResponse) -> bytes:
@@ -1152,7 +1148,8 @@ def decode_request(apdu: bytes) -> Request:
     if len(apdu) == 13 and apdu[0] == 0xC0 and apdu[1] == 0x01 and apdu[12] == 0:
         invoke, class_id, instance_id, attribute_id = _GET_REQUEST_NORMAL_FROM(apdu, 2)
         return GetRequestNormal(invoke, CosemAttributeDescriptor(class_id, instance_id, attribute_id), None)
-    return _decode(apdu, _REQUEST_DECODERS, "request")
+    msg: Request = _decode(apdu, _REQUEST_DECODERS, "request")
+    return msg
 
 
 def _decode_exception_response(apdu: bytes) -> ExceptionResponse:
@@ -1176,4 +1173,5 @@ def decode_response(apdu: bytes) -> Response:
     """Decode a GET/SET/ACTION response APDU or an EXCEPTION-Response (client side)."""
     if apdu[:1] == b"\xd8":
         return _decode_exception_response(apdu)
-    return _decode(apdu, _RESPONSE_DECODERS, "response")
+    msg: Response = _decode(apdu, _RESPONSE_DECODERS, "response")
+    return msg
