@@ -1,6 +1,7 @@
 """The deterministic data simulator (dlmstw/simulator): consistency properties of the
 closed-form load model, physical bands, determinism and the shared shape tables."""
 
+import itertools
 import math
 import os
 import subprocess
@@ -13,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlmstw.simulator.shapes import NIGHT_KNOTS, SHAPES, SPLIT, day_template
-from dlmstw.simulator.sources import Cumulative, Instantaneous, Interval, MeterSimulator, Rating
+from dlmstw.simulator.sources import (
+    Cumulative,
+    Instantaneous,
+    Interval,
+    MeterSimulator,
+    Rating,
+)
 
 T_START = 1748736000  # 2025-06-01T00:00:00Z, a Sunday
 WINDOW_S = 35 * 86400
@@ -56,8 +63,8 @@ def test_cumulative_registers_never_decrease(seed: int, shape: str, a: float, b:
 @given(seed=seeds, shape=shapes, t=times)
 def test_registers_non_decreasing_second_by_second(seed: int, shape: str, t: float) -> None:
     meter = MeterSimulator(seed, shape)
-    readings = [meter.cumulative(t + k) for k in range(0, 120)]
-    for before, after in zip(readings, readings[1:]):
+    readings = [meter.cumulative(t + k) for k in range(120)]
+    for before, after in itertools.pairwise(readings):
         for name in Cumulative._fields:
             assert getattr(after, name) >= getattr(before, name), name
     # Something is always imported: the base load never reaches zero.
@@ -318,7 +325,7 @@ def test_household_load_is_spiky(seed: int) -> None:
     meter = MeterSimulator(seed, "household")
     midnight = _local_midnight(meter, 3)
     power = [meter.instantaneous(midnight + 60 * k).active_power_import for k in range(1440)]
-    jumps = sum(1 for a, b in zip(power, power[1:]) if abs(b - a) > 1000.0)
+    jumps = sum(1 for a, b in itertools.pairwise(power) if abs(b - a) > 1000.0)
     assert jumps >= 2
     assert max(power) > 5 * min(power)
 
@@ -366,7 +373,7 @@ def test_idle_reactive_register_stays_exactly_constant() -> None:
         meter = MeterSimulator(seed, "feeder")
         midnight = _local_midnight(meter, 20)
         readings = [(meter.instantaneous(midnight + 60 * k), meter.cumulative(midnight + 60 * k)) for k in range(480)]
-        for (now, before), (nxt, after) in zip(readings, readings[1:]):
+        for (now, before), (nxt, after) in itertools.pairwise(readings):
             if now.reactive_power < 0.0 and nxt.reactive_power < 0.0:
                 seen_leading = True
                 assert after.reactive_energy_lag == before.reactive_energy_lag
@@ -375,6 +382,38 @@ def test_idle_reactive_register_stays_exactly_constant() -> None:
                 assert after.reactive_energy_lead == before.reactive_energy_lead
                 assert after.reactive_energy_lag > before.reactive_energy_lag
     assert seen_leading
+
+
+def _switching_second(meter: MeterSimulator, lo: int, hi: int) -> int:
+    """The first whole second in (lo, hi] whose reactive power sign differs from lo's."""
+    leading = meter.instantaneous(lo).reactive_power < 0.0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (meter.instantaneous(mid).reactive_power < 0.0) == leading:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def test_registers_monotonic_where_the_capacitor_bank_switches() -> None:
+    """At a switching instant two closed forms meet: no register steps back there."""
+    switches = 0
+    for seed in range(30):
+        meter = MeterSimulator(seed, "feeder")
+        for day in range(7):
+            midnight = int(_local_midnight(meter, day))
+            grid = [midnight + 300 * k for k in range(97)]
+            for lo, hi in itertools.pairwise(grid):
+                if (meter.instantaneous(lo).reactive_power < 0.0) == (meter.instantaneous(hi).reactive_power < 0.0):
+                    continue
+                switch = _switching_second(meter, lo, hi)
+                switches += 1
+                readings = [meter.cumulative(switch + ms / 1000) for ms in range(-50, 51)]
+                for before, after in itertools.pairwise(readings):
+                    for name in ENERGIES:
+                        assert getattr(after, name) >= getattr(before, name), (seed, switch, name)
+    assert switches >= 40
 
 
 def test_leading_interval_has_negative_power_factor() -> None:
@@ -445,7 +484,7 @@ def test_power_on_minutes_stop_during_an_outage() -> None:
             lo = mid
     at_failure = meter.cumulative(hi)
     assert meter.cumulative(hi + 59).power_on_minutes == at_failure.power_on_minutes
-    later = [meter.cumulative(hi + 60 * k).power_on_minutes for k in range(0, 300)]
+    later = [meter.cumulative(hi + 60 * k).power_on_minutes for k in range(300)]
     assert later == sorted(later)
     assert later[-1] - later[0] < 299  # the outage took at least a minute
 
@@ -487,6 +526,11 @@ def test_templates_join_at_midnight_and_stay_positive(shape: str) -> None:
             assert tpl.values[48] == tpl.values[0]
 
 
+def test_no_shape_has_both_appliances_and_capacitor_banks() -> None:
+    for shape in SHAPES.values():
+        assert not (shape.appliances and shape.capacitor_probability > 0.0), shape.name
+
+
 def test_day_template_tables() -> None:
     tpl = day_template(tuple(float(k % 2) for k in range(48)))
     assert tpl.values[:3] == (0.0, 1.0, 0.0) and len(tpl.values) == 50
@@ -506,11 +550,41 @@ def test_appliance_runs_fit_their_windows() -> None:
                 assert SPLIT[1] * app.total_s <= min(a1 - a0, b1 - b0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_registers_follow_appliance_switching_edges(seed: int) -> None:
+    """Through each switching ramp (on and off) the registers grow at the instantaneous rate."""
+    meter = MeterSimulator(seed, "household")
+    midnight = _local_midnight(meter, 2)
+    power = [meter.instantaneous(midnight + 60 * k).active_power_import for k in range(1441)]
+    edges = [k for k in range(1440) if abs(power[k + 1] - power[k]) > 500.0]
+    assert any(power[k + 1] > power[k] for k in edges) and any(power[k + 1] < power[k] for k in edges)
+    d = 0.005
+    for k in edges:
+        lo, hi = midnight + 60 * k, midnight + 60 * (k + 1)
+        while hi - lo > 0.25:  # close in on the ramp
+            mid = (lo + hi) / 2
+            if abs(meter.instantaneous(mid).active_power_import - power[k]) > 250.0:
+                hi = mid
+            else:
+                lo = mid
+        for step in range(-40, 41):
+            t = lo + step * 0.25
+            before, after = meter.cumulative(t - d), meter.cumulative(t + d)
+            now = meter.instantaneous(t)
+            rate = 3600.0 / (2 * d)
+            assert (after.active_energy_import - before.active_energy_import) * rate == pytest.approx(
+                now.active_power_import, rel=1e-3, abs=0.5
+            )
+            assert (after.reactive_energy_lag - before.reactive_energy_lag) * rate == pytest.approx(
+                now.reactive_power, rel=1e-3, abs=0.5
+            )
+
+
 def test_household_appliance_runs_move_from_day_to_day() -> None:
     meter = MeterSimulator(3, "household")
     switch_ons = set()
     for day in range(14):
         midnight = _local_midnight(meter, day)
         power = [meter.instantaneous(midnight + 60 * k).active_power_import for k in range(1440)]
-        switch_ons.add(tuple(k for k, (a, b) in enumerate(zip(power, power[1:])) if b - a > 500.0))
+        switch_ons.add(tuple(k for k, (a, b) in enumerate(itertools.pairwise(power)) if b - a > 500.0))
     assert len(switch_ons) == 14

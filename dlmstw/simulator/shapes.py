@@ -57,7 +57,9 @@ class LoadShape(NamedTuple):
     """A load shape: default rating, templates and the ranges a seed picks from.
 
     Noise terms are ``(amplitude pu, period s)``; ``fast_noise`` periods are targets that
-    a meter rounds so that a whole number of periods fits its capacitor window.
+    a meter rounds so that a whole number of periods fits its capacitor window. A shape
+    has appliances or a capacitor bank probability, not both: the closed forms of the
+    capacitor window assume a load without appliance runs.
     """
 
     name: str

@@ -26,8 +26,9 @@ template's prefix table and the pulses' closed-form integrals, and each sinusoid
 register is non-decreasing.
 
 Reactive power is lagging, ``Q = r*B + q + m(t) + sum(k_i * A_i)`` with ``r`` in 0.19..0.28,
-``q`` a constant and ``m`` a small sinusoid sum (``|m| <= q``), so ``Q/P`` stays within
-0.15..0.48 (power factor 0.90..0.99) and grows at light load. About a third of feeders
+``q`` a constant, ``m`` a small sinusoid sum (``|m| <= q``) and ``k_i`` each appliance's
+own ratio, so ``Q/P`` stays within 0.15..0.50 (power factor 0.89..0.99, per phase
+0.85..0.99) and grows at light load. About a third of feeders
 have a capacitor bank that a timer switches in for 4-5 h every night: inside that window
 the feeder leads with ``-(r_c*B + q_c + m(t))``. The lag register integrates ``Q`` outside
 the windows, the lead register ``-Q`` inside them. Their closed forms need the integral of
@@ -36,7 +37,8 @@ sinusoids have periods that divide the window length (their integral over any wi
 zero) and the weather sinusoids sum over the daily windows as a geometric series. Inside
 a window the lag register is evaluated at the window start, and outside the windows the
 lead register depends only on the number of past windows, so an idle register is exactly
-constant.
+constant; where the two closed forms meet at a window end, both registers step up by
+0.01 J (2.8e-6 varh) so that rounding never makes them step back.
 
 Apparent power is ``S = c0*P + c1*|Q|``: the chord of ``sqrt(1 + x**2)`` over
 ``x = |Q|/P`` in 0.15..0.60, hence ``S >= sqrt(P**2 + Q**2) >= P`` where the model keeps
@@ -63,7 +65,14 @@ Randomness is splitmix64 over the seed, so it does not depend on PYTHONHASHSEED.
 import math
 from typing import NamedTuple
 
-from dlmstw.simulator.shapes import DAY_S, KNOT_S, SHAPES, SHIFT_S, SPLIT, Appliance, DayTemplate
+from dlmstw.simulator.shapes import (
+    DAY_S,
+    KNOT_S,
+    SHAPES,
+    SHIFT_S,
+    SPLIT,
+    DayTemplate,
+)
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -97,8 +106,12 @@ _OUTAGE_PREFIX = tuple(sum((_OUTAGES + _OUTAGES)[:i]) for i in range(2 * len(_OU
 _OUTAGE_MAX = max(_OUTAGES)
 _OUTAGE_SLOT_DAYS = (6.0, 14.0)
 
+# Capacitor bank window: local start and length (s).
 _WINDOW_START_S = (2700, 6300)
 _WINDOW_LENGTH_S = (14400, 18000)
+# Each window end lifts both reactive registers by this (J): far above the rounding of the
+# two closed forms that meet there, so an idle register never steps back.
+_GUARD_J = 0.01
 
 
 class Rating(NamedTuple):
@@ -160,6 +173,10 @@ class Interval(NamedTuple):
 
 # A pulse of one day: (start s, width s, rise s, power W, Q/P, phase 0..2, energy J).
 _Pulse = tuple[float, float, float, float, float, int, float]
+# An appliance on one day type: (index, total run s, rise s, power W, Q/P, phase, first
+# window start s, its length s, second window start s, its length s).
+_Run = tuple[int, float, float, float, float, int, int, int, int, int]
+_INV_2_21 = 1.0 / (1 << 21)
 
 
 def _mix64(z: int) -> int:
@@ -204,16 +221,50 @@ class MeterSimulator:
     """
 
     __slots__ = (
-        "seed", "shape", "rated", "utc_offset", "installed",
-        "_day0", "_weekend0", "_templates", "_wa", "_wb", "_shift", "_day_offset", "_day_energy",
-        "_base_noise", "_slow_noise", "_reactive_noise", "_noise0", "_reactive_noise0",
-        "_ratio", "_offset", "_lead_ratio", "_lead_offset", "_window",
-        "_window_energy", "_window_series",
-        "_appliances", "_appliance_energy", "_pulse_key", "_pulse_day",
-        "_unbalance", "_share", "_reactive_unbalance", "_reactive_share",
-        "_vn", "_phase_load", "_v0", "_v_swing", "_v_drop", "_v_rotation",
-        "_outage_key", "_outage_slot", "_outage_start",
+        "_appliance_energy",
+        "_base_noise",
+        "_day0",
+        "_day_energy",
+        "_day_offset",
+        "_has_runs",
+        "_lead_offset",
+        "_lead_ratio",
         "_memo",
+        "_noise0",
+        "_offset",
+        "_outage_key",
+        "_outage_slot",
+        "_outage_start",
+        "_phase_load",
+        "_pulse_day",
+        "_pulse_key",
+        "_ratio",
+        "_reactive_noise",
+        "_reactive_noise0",
+        "_reactive_share",
+        "_reactive_unbalance",
+        "_runs",
+        "_share",
+        "_shift",
+        "_slow_noise",
+        "_templates",
+        "_unbalance",
+        "_v0",
+        "_v_drop",
+        "_v_rotation",
+        "_v_swing",
+        "_vn",
+        "_wa",
+        "_wb",
+        "_weekend0",
+        "_window",
+        "_window_energy",
+        "_window_series",
+        "installed",
+        "rated",
+        "seed",
+        "shape",
+        "utc_offset",
     )
 
     def __init__(self, seed: int, shape: str = "feeder", rated: Rating | None = None, utc_offset: int = 19800) -> None:
@@ -279,6 +330,7 @@ class MeterSimulator:
         self._offset = rnd.next(*ls.reactive_offset) * floor
         self._lead_ratio = rnd.next(*ls.lead_ratio)
         self._lead_offset = rnd.next(*ls.reactive_offset) * floor
+        self._window: tuple[float, float] | None = None
         if has_bank:
             end = start + length
             self._window = (start, end)
@@ -294,25 +346,31 @@ class MeterSimulator:
                 series.append((factor, w * middle + ph, beta))
             self._window_series = tuple(series)
         else:
-            self._window = None
             self._window_energy = (0.0, 0.0)
             self._window_series = ()
 
-        # Appliances: presence, phase, power in W, and the fixed energy per day type.
-        appliances = []
+        # Appliances: presence, phase, power in W, their runs and energy per day type.
+        runs: tuple[list[_Run], list[_Run]] = ([], [])
         energy = [[0.0, 0.0], [0.0, 0.0]]
-        for app in ls.appliances:
+        for j, app in enumerate(ls.appliances):
             present = rnd.next() < app.presence
             phase = int(rnd.next() * 3)
             power = app.power * p_ref * rnd.next(0.85, 1.15)
-            if present:
-                appliances.append((app, phase, power))
-                for day_type in (0, 1):
-                    if app.windows[day_type] is not None:
-                        e = power * (app.total_s - 2.0 * app.rise_s)
-                        energy[day_type][0] += e
-                        energy[day_type][1] += e * app.reactive_ratio
-        self._appliances: tuple[tuple[Appliance, int, float], ...] = tuple(appliances)
+            if not present:
+                continue
+            for day_type in (0, 1):
+                windows = app.windows[day_type]
+                if windows is None:
+                    continue
+                (lo1, hi1), (lo2, hi2) = windows
+                runs[day_type].append(
+                    (j, app.total_s, app.rise_s, power, app.reactive_ratio, phase, lo1, hi1 - lo1, lo2, hi2 - lo2)
+                )
+                e = power * (app.total_s - 2.0 * app.rise_s)
+                energy[day_type][0] += e
+                energy[day_type][1] += e * app.reactive_ratio
+        self._runs = (tuple(runs[0]), tuple(runs[1]))
+        self._has_runs = bool(runs[0] or runs[1])
         self._appliance_energy = ((energy[0][0], energy[0][1]), (energy[1][0], energy[1][1]))
         self._pulse_key = _mix64(key ^ 0x5A5A5A5A5A5A5A5A)
         self._pulse_day: tuple[int, tuple[_Pulse, ...]] = (-1, ())
@@ -382,18 +440,15 @@ class MeterSimulator:
         if cached[0] == day:
             return cached[1]
         pulses: list[_Pulse] = []
-        for j, (app, phase, power) in enumerate(self._appliances):
-            windows = app.windows[day_type]
-            if windows is None:
-                continue
-            z = _mix64(self._pulse_key ^ ((day * _GOLDEN + j) & _MASK))
-            split = SPLIT[0] + (SPLIT[1] - SPLIT[0]) * (z & 0x1FFFFF) / 0x200000
-            first = split * app.total_s
-            for (lo, hi), width, bits in ((windows[0], first, z >> 21), (windows[1], app.total_s - first, z >> 42)):
-                start = lo + (hi - lo - width) * (bits & 0x1FFFFF) / 0x200000
-                pulses.append(
-                    (start, width, app.rise_s, power, app.reactive_ratio, phase, power * (width - app.rise_s))
-                )
+        key = self._pulse_key
+        for j, total, rise, power, ratio, phase, lo1, room1, lo2, room2 in self._runs[day_type]:
+            z = _mix64(key ^ ((day * _GOLDEN + j) & _MASK))
+            first = total * (SPLIT[0] + (SPLIT[1] - SPLIT[0]) * (z & 0x1FFFFF) * _INV_2_21)
+            second = total - first
+            start = lo1 + (room1 - first) * ((z >> 21) & 0x1FFFFF) * _INV_2_21
+            pulses.append((start, first, rise, power, ratio, phase, power * (first - rise)))
+            start = lo2 + (room2 - second) * ((z >> 42) & 0x1FFFFF) * _INV_2_21
+            pulses.append((start, second, rise, power, ratio, phase, power * (second - rise)))
         pulses.sort()
         result = tuple(pulses)
         self._pulse_day = (day, result)
@@ -423,8 +478,7 @@ class MeterSimulator:
 
     def _integrals(self, t: float) -> tuple[float, float, float]:
         """Active, lagging and leading energy (J) from installation to t."""
-        if t < self.installed:
-            t = self.installed
+        t = max(t, self.installed)
         u = t + self.utc_offset
         day = int(u // DAY_S)
         h = u - day * DAY_S
@@ -445,15 +499,19 @@ class MeterSimulator:
             lead = 0.0
         else:
             start, end = window
+            length = end - start
             if h < start or h >= end:
                 done = days + (h >= end)
                 done_weekends = weekends + (day_type if h >= end else 0)
                 inside = (done - done_weekends) * self._window_energy[0] + done_weekends * self._window_energy[1]
                 inside += self._window_sum(done)
-                length = end - start
-                lag = self._ratio * (base - inside) + self._offset * (elapsed - done * length) + noise
-                lead = self._lead_ratio * inside + self._lead_offset * done * length
+                closed = done * length
+                guard = _GUARD_J * done
+                lag = self._ratio * (base - inside) + self._offset * (elapsed - closed) + noise + guard
+                lead = self._lead_ratio * inside + self._lead_offset * closed + guard
             else:
+                # Both registers computed so that at t == window start they equal the
+                # expressions above bit for bit; the lag register is frozen there.
                 inside = (days - weekends) * self._window_energy[0] + weekends * self._window_energy[1]
                 inside += self._window_sum(days)
                 opened = t - (h - start)
@@ -462,16 +520,17 @@ class MeterSimulator:
                     + self._sine_sum(self._base_noise, opened) - self._noise0
                 )
                 noise_open = self._sine_sum(self._reactive_noise, opened) - self._reactive_noise0
-                closed = days * (end - start)
-                lag = (
-                    self._ratio * (base_open - inside) + self._offset * (opened - self.installed - closed) + noise_open
-                )
+                closed = days * length
+                guard = _GUARD_J * days
+                lag = self._ratio * (base_open - inside) + self._offset * (opened - self.installed - closed) + noise_open
+                lag += guard
                 lead = (
-                    self._lead_ratio * (inside + base - base_open)
-                    + self._lead_offset * (closed + t - opened)
-                    + noise - noise_open
+                    self._lead_ratio * (inside + (base - base_open))
+                    + self._lead_offset * (closed + (t - opened))
+                    + (noise - noise_open)
+                    + guard
                 )
-        if self._appliances:
+        if self._has_runs:
             pulses = self._pulses(day, day_type)
             e_p, e_q = self._pulse_energy(pulses, h)
             energy = self._appliance_energy
@@ -562,7 +621,7 @@ class MeterSimulator:
         q2 = r2 * q_scale
         q3 = r3 * q_scale
         active = base
-        if self._appliances:
+        if self._has_runs:
             extra_p = [0.0, 0.0, 0.0]
             extra_q = [0.0, 0.0, 0.0]
             for start, width, rise, power, ratio, phase, _energy in self._pulses(day, day_type):
