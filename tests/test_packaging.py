@@ -30,7 +30,7 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(directory)
     python = directory / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", "--no-build-isolation", *install], check=True, cwd=REPO,
+                    "--no-deps", *install], check=True, cwd=REPO,
                    capture_output=True, timeout=300)
     result = subprocess.run([str(python), "-c", TWISTD, "--help"], cwd=directory, capture_output=True,
                             text=True, timeout=120)
