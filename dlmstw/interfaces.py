@@ -36,6 +36,8 @@ class IObjectSet(Interface):
 
     name = Attribute("str: the name lab.ini uses, e.g. 'is15959-abt'")
     description = Attribute("str: one line for humans")
+    load_shape = Attribute("str: the simulator's load shape for meters of this model ('feeder', 'household')")
+    utc_offset = Attribute("int: seconds east of UTC of the meters' local time")
 
     def objects(classes):  # type: ignore[no-untyped-def]
         """Return the ``CosemObject`` instances of the set; ``classes`` maps

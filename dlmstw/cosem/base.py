@@ -47,6 +47,7 @@ class MeterState(Protocol):
     system_title: bytes
     load_profile_period: int
     load_profile_days: int
+    utc_offset: int
     deviation: int
     clock_status: int
     values: dict[tuple[bytes, int], Any]
@@ -124,6 +125,12 @@ class CosemObject:
 
 
 ValueSource = Callable[[Context], Any]
+
+
+def period_start(meter: MeterState, t: float, period: int) -> float:
+    """Start of the capture period containing ``t``: periods are aligned to
+    the meter's local time, so a daily period starts at local midnight."""
+    return t - (t + meter.utc_offset) % period
 
 
 def encode_time_of(ctx: Context, t: float) -> bytes:

@@ -3,7 +3,8 @@ IS 15959: name plate, clock, instantaneous parameters with their profile and
 scaler profile, block load profile, daily load profile, and demand.
 
 Values are on the CT/PT secondary side, as interface meters report them,
-from the meter's deterministic simulator (load shape ``feeder``).
+from the meter's deterministic simulator (load shape ``feeder``); the meter
+keeps Indian Standard Time, so daily rows fall at local midnight.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from .. import __version__
-from ..cosem.base import Context, CosemObject
+from ..cosem.base import Context, CosemObject, period_start
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 
@@ -29,8 +30,7 @@ def obis(text: str) -> bytes:
 
 def last_boundary(ctx: Context) -> Context:
     """The request at the end of the last completed load-profile period."""
-    period = ctx.meter.load_profile_period
-    return ctx.at(ctx.t - ctx.t % period)
+    return ctx.at(period_start(ctx.meter, ctx.t, ctx.meter.load_profile_period))
 
 
 def instantaneous(field: str) -> Callable[[Context], float]:
@@ -115,9 +115,10 @@ def maximum_demand(ctx: Context) -> tuple[float, float]:
     demand periods of the current month so far."""
     period = DEMAND_PERIOD
     now = ctx.t
-    today = time.gmtime(now)
-    month_start = float(calendar.timegm((today.tm_year, today.tm_mon, 1, 0, 0, 0)))
-    end = now - now % period
+    offset = ctx.meter.utc_offset
+    today = time.gmtime(now + offset)
+    month_start = float(calendar.timegm((today.tm_year, today.tm_mon, 1, 0, 0, 0)) - offset)
+    end = period_start(ctx.meter, now, period)
     best, best_end = 0.0, month_start
     previous = ctx.at(month_start).snapshot.cumulative.active_energy_import
     t = month_start + period
@@ -141,6 +142,7 @@ class IS15959ABT:
     name = "is15959-abt"
     description = "Substation interface (ABT) meter in the spirit of IS 15959"
     load_shape = "feeder"
+    utc_offset = 19800  # IST, +05:30
 
     def objects(self, classes: Mapping[int, IInterfaceClass]) -> list[CosemObject]:
         data, register, extended, demand = classes[1], classes[3], classes[4], classes[5]

@@ -55,9 +55,9 @@ class LabService(MultiService):
         return directory
 
     def _meter(self, meter: MeterConfig, clock: Callable[[], float]) -> MeterFactory:
-        shape = getattr(self.registry.object_sets[meter.model[0]], "load_shape", "feeder")
-        runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, shape,
-                               meter.load_profile_interval, meter.load_profile_days, clock)
+        model = self.registry.object_sets[meter.model[0]]
+        runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, model.load_shape,
+                               meter.load_profile_interval, meter.load_profile_days, model.utc_offset, clock)
         associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
         return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                             self.registry.mechanisms,

@@ -51,11 +51,11 @@ class MeterRuntime:
     the meter's clock runs at the same pace from its own offset."""
 
     __slots__ = ("id", "serial", "system_title", "logical_device_name", "load_profile_period",
-                 "load_profile_days", "deviation", "clock_status", "simulator", "clock_offset",
+                 "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
                  "values", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
-                 load_profile_interval: int, load_profile_days: int,
+                 load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
                  clock: Callable[[], float] = time.time) -> None:
         self.id = meter_id
         self.serial = serial
@@ -63,9 +63,11 @@ class MeterRuntime:
         self.logical_device_name = b"DTW" + str(serial).zfill(13).encode("ascii")
         self.load_profile_period = load_profile_interval * 60
         self.load_profile_days = load_profile_days
-        self.deviation = 0
+        self.utc_offset = utc_offset
+        #: Blue Book 4.1.6.1: the deviation is UTC minus local time, in minutes.
+        self.deviation = -utc_offset // 60
         self.clock_status = 0
-        self.simulator = MeterSimulator(seed, shape)
+        self.simulator = MeterSimulator(seed, shape, utc_offset=utc_offset)
         self.clock_offset = 0.0
         #: Attribute values clients SET on this meter, by (logical name, attribute).
         self.values: dict[tuple[bytes, int], Any] = {}

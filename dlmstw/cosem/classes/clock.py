@@ -9,7 +9,7 @@ from __future__ import annotations
 from ...codec import axdr
 from ...codec.axdr import CosemDateTime, Data
 from ...enums import ActionResult, AttributeAccess, DataAccessResult, DataType
-from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of
+from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of, period_start
 from ..interface_class import InterfaceClass
 
 #: clock_base enum (Blue Book 4.5.1): 1 = internal crystal.
@@ -98,7 +98,7 @@ class Clock(InterfaceClass):
     def _round(self, ctx: Context, grid: int) -> tuple[ActionResult, bytes | None]:
         """Blue Book 4.5.1: round to the nearest grid instant (up from half)."""
         now = ctx.meter.now()
-        offset = now % grid
+        offset = now - period_start(ctx.meter, now, grid)
         return self._shift(ctx, -offset if offset < grid / 2 else grid - offset)
 
     def do_adjust_to_quarter(self, obj: CosemObject, parameters: Data | None,

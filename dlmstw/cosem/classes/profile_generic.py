@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence
 from ...codec import axdr
 from ...codec.axdr import CosemDateTime, Data
 from ...enums import AttributeAccess, DataAccessResult, DataType
-from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
+from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, period_start
 from ..interface_class import InterfaceClass
 
 #: Sort methods (Blue Book 4.3.6, attribute 5): 1 = fifo, first in first out.
@@ -100,7 +100,7 @@ class ProfileGeneric(InterfaceClass):
         if period == 0:
             return ctx.t, 0, 1
         entries = self._entries(obj, ctx)
-        last = ctx.t - ctx.t % period
+        last = period_start(ctx.meter, ctx.t, period)
         return last - (entries - 1) * period, period, entries
 
     def _row(self, obj: CosemObject, ctx: Context, columns: Sequence[int]) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ...codec import axdr
 from ...codec.axdr import Data
 from ...enums import AttributeAccess, DataAccessResult, DataType
-from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of
+from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of, period_start
 from ..interface_class import InterfaceClass, constant_or_source
 
 #: Fast encoders of the numeric types a register value may have.
@@ -134,8 +134,7 @@ class DemandRegister(InterfaceClass):
         return int(stored[1]) if stored is not None else int(obj.params["period"])
 
     def _start(self, obj: CosemObject, ctx: Context) -> float:
-        period = self._period(obj, ctx)
-        return ctx.t - ctx.t % period
+        return period_start(ctx.meter, ctx.t, self._period(obj, ctx))
 
     def _average(self, obj: CosemObject, ctx: Context, begin: float, end: float) -> float:
         if end <= begin:
