@@ -1,0 +1,145 @@
+"""The Twisted shell of a meter, deterministic: StringTransport and Clock.
+
+Framing split anywhere, several frames per read, wPort handling, connection
+limits, inactivity timeout, a bad wrapper closing only its own connection,
+and associations isolated per connection."""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from dlmstw.codec import acse, axdr, services, xdlms
+from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
+from dlmstw.config import parse_lab
+from dlmstw.enums import Conformance, DataType
+from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
+from dlmstw.server.meter import MeterFactory, MeterProtocol
+from dlmstw.server.registry import load_registry
+from dlmstw.server.service import LabService
+
+LAB = """
+[meters:abt]
+count = 2
+port = 4059
+max_clients = 2
+inactivity_timeout = 30
+load_profile_days = 1
+
+[association:public]
+client_sap = 16
+
+[association:reader]
+client_sap = 32
+authentication = lls
+lls_password = ABCD0001
+"""
+
+AARQ = acse.encode_aarq(acse.AARQ(application_context_name=1, user_information=xdlms.encode_initiate_request(
+    xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), 0x04B0))))
+SERIAL = CosemAttributeDescriptor(1, bytes((0, 0, 96, 1, 0, 255)), 2)
+GET_SERIAL = services.encode_request(GetRequestNormal(0xC1, SERIAL, None))
+
+
+def factory(meter: str = "abt-0") -> MeterFactory:
+    return LabService(parse_lab(LAB), load_registry(), clock=lambda: 1_767_225_600.0).factories[meter]
+
+
+def connect(meter: MeterFactory, clock: Clock | None = None, port: int = 50000) -> tuple[MeterProtocol, StringTransport]:
+    protocol = meter.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
+    if clock is not None:
+        protocol.callLater = clock.callLater  # type: ignore[method-assign]
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def answers(transport: StringTransport) -> list[tuple[int, int, bytes]]:
+    frames = WrapperDecoder().feed(transport.value())
+    transport.clear()
+    return [(f.source_wport, f.destination_wport, f.apdu) for f in frames]
+
+
+def serial_answer(serial: bytes) -> bytes:
+    return services.encode_response(GetResponseNormal(0xC1, axdr.encode_data((DataType.OCTET_STRING, serial))))
+
+
+def test_frames_split_at_every_byte_and_batched() -> None:
+    meter = factory()
+    protocol, transport = connect(meter)
+    stream = encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL)
+    for i in range(len(stream)):
+        protocol.dataReceived(stream[i:i + 1])
+    first = answers(transport)
+    assert [(s, d) for s, d, _ in first] == [(1, 16), (1, 16)]
+    assert acse.decode_aare(first[0][2]).result == 0
+    assert first[1][2] == serial_answer(b"1000001")
+    protocol.dataReceived(encode_wpdu(16, 1, GET_SERIAL) * 3)
+    assert [apdu for _, _, apdu in answers(transport)] == [serial_answer(b"1000001")] * 3
+
+
+def test_each_meter_has_its_own_identity() -> None:
+    protocol, transport = connect(factory("abt-1"))
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL))
+    assert answers(transport)[1][2] == serial_answer(b"1000002")
+
+
+def test_other_logical_devices_are_not_answered() -> None:
+    protocol, transport = connect(factory())
+    protocol.dataReceived(encode_wpdu(16, 7, AARQ))
+    assert transport.value() == b""
+    assert transport.connected
+
+
+def test_bad_wrapper_version_closes_only_that_connection() -> None:
+    meter = factory()
+    good, good_transport = connect(meter, port=50001)
+    good.dataReceived(encode_wpdu(16, 1, AARQ))
+    answers(good_transport)
+    bad, bad_transport = connect(meter, port=50002)
+    bad.dataReceived(b"\x00\x02" + encode_wpdu(16, 1, AARQ)[2:])
+    assert bad_transport.disconnecting
+    bad.connectionLost()
+    good.dataReceived(encode_wpdu(16, 1, GET_SERIAL))
+    assert answers(good_transport)[0][2] == serial_answer(b"1000001")
+
+
+def test_associations_are_per_connection() -> None:
+    """One client's association never serves another connection to the same meter."""
+    meter = factory()
+    first, first_transport = connect(meter, port=50001)
+    second, second_transport = connect(meter, port=50002)
+    first.dataReceived(encode_wpdu(16, 1, AARQ))
+    answers(first_transport)
+    second.dataReceived(encode_wpdu(16, 1, GET_SERIAL))
+    assert answers(second_transport)[0][2] == bytes.fromhex("D80101")
+    first.connectionLost()
+    third, third_transport = connect(meter, port=50003)
+    third.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL))
+    assert answers(third_transport)[1][2] == serial_answer(b"1000001")
+
+
+def test_max_clients_closes_the_extra_connection() -> None:
+    meter = factory()
+    first, _ = connect(meter, port=50001)
+    second, _ = connect(meter, port=50002)
+    third, third_transport = connect(meter, port=50003)
+    assert third_transport.disconnecting
+    third.connectionLost()
+    first.connectionLost()
+    fourth, fourth_transport = connect(meter, port=50004)
+    assert not fourth_transport.disconnecting
+    fourth.dataReceived(encode_wpdu(16, 1, AARQ))
+    assert acse.decode_aare(answers(fourth_transport)[0][2]).result == 0
+
+
+def test_inactivity_timeout() -> None:
+    clock = Clock()
+    protocol, transport = connect(factory(), clock)
+    clock.advance(29)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    clock.advance(29)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting
