@@ -1,0 +1,111 @@
+"""Capture records and the bus that carries them to observers.
+
+A meter publishes one ``Exchange`` per request and response (and per
+connection opened or closed, or frame refused). Publishing only appends to a
+bounded queue; observers (packet log, ring buffer, console stream, metrics)
+are called in a later reactor turn, never inside a meter's session. Above
+``max_pending`` queued records, new ones are dropped and counted: a slow
+observer never slows a meter.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from twisted.logger import Logger
+
+Observer = Callable[["Exchange"], None]
+Scheduler = Callable[[float, Callable[[], None]], object]
+log = Logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request/response exchange: the packet log record of DESIGN.md
+    (descriptions are computed by the observers that need them).
+
+    ``request`` and ``response`` are whole frames as they crossed the wire;
+    ``request_apdu`` and ``response_apdu`` the plain APDUs after deciphering.
+    ``kind`` is ``connect`` / ``disconnect`` for connection events and
+    ``malformed`` for a frame the meter refused before any session saw it.
+    """
+
+    sequence: int
+    time_req: float
+    time_res: float | None
+    meter: str
+    peer: str
+    local: str
+    client_sap: int | None
+    server_sap: int | None
+    request: bytes
+    response: bytes | None
+    request_apdu: bytes | None
+    response_apdu: bytes | None
+    kind: str
+    ciphered: bool
+    result: str
+
+
+class CaptureBus:
+    """Bounded, later-turn delivery of exchanges to observers."""
+
+    def __init__(self, schedule: Scheduler, max_pending: int = 100_000) -> None:
+        self._schedule = schedule
+        self.max_pending = max_pending
+        self._pending: deque[Exchange] = deque()
+        self._observers: list[Observer] = []
+        self._scheduled = False
+        self.published = 0
+        self.dropped = 0
+        self.failures = 0
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Add an observer; returns the function that removes it."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    def next_sequence(self) -> int:
+        self.published += 1
+        return self.published
+
+    def publish(self, exchange: Exchange) -> None:
+        if not self._observers:
+            return
+        if len(self._pending) >= self.max_pending:
+            self.dropped += 1
+            return
+        self._pending.append(exchange)
+        if not self._scheduled:
+            self._scheduled = True
+            self._schedule(0, self._deliver)
+
+    def _deliver(self) -> None:
+        self._scheduled = False
+        pending = self._pending
+        observers = tuple(self._observers)
+        while pending:
+            exchange = pending.popleft()
+            for observer in observers:
+                try:
+                    observer(exchange)
+                except Exception:
+                    self.failures += 1
+                    log.failure("capture observer {observer!r} failed", observer=observer)
+
+
+class RingBuffer:
+    """The last ``size`` exchanges, for the console and the downloads."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.records: deque[Exchange] = deque(maxlen=size)
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.records.append(exchange)
+
+    def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None) -> list[Exchange]:
+        """The newest ``limit`` records (oldest first) matching the filters."""
+        chosen = [r for r in self.records if (meter is None or r.meter == meter) and (peer is None or r.peer == peer)]
+        return chosen[-limit:] if limit else chosen
