@@ -177,7 +177,7 @@ def test_harness_get_with_list_against_vector() -> None:
     the AARE is 3.3's no-security AARE with multiple-references added to its conformance."""
     aare = bytes.fromhex("6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F040000721F01F40007")
     request = vector_after("GET-Request-With-List: (1, 0.0.42.0.0.255, 2) and (8, 0.0.1.0.0.255, 2) |")
-    response = vector_after("GET-Response-With-List: octet-string \"ISK1030777764366\"")
+    response = vector_after('GET-Response-With-List: octet-string "ISK1030777764366"')
     meter = _scripted_meter({bytes([0x60]): aare, request: response})
     with meter:
         session = MeterSession(meter.port, PUBLIC_CLIENT, timeout=2)
@@ -287,11 +287,29 @@ def meter_utc_offset(session: MeterSession) -> datetime.timedelta:
     return datetime.timedelta(minutes=-deviation)
 
 
+POWER_UNITS = {1: Unit.WATT, 2: Unit.WATT, 3: Unit.VAR, 4: Unit.VAR, 9: Unit.VOLT_AMPERE, 10: Unit.VOLT_AMPERE}
+ENERGY_UNIT_BY_C = {
+    1: Unit.WATT_HOUR,
+    2: Unit.WATT_HOUR,
+    **{c: Unit.VAR_HOUR for c in range(3, 9)},
+    9: Unit.VOLT_AMPERE_HOUR,
+    10: Unit.VOLT_AMPERE_HOUR,
+}
+
+
 def register_problem(ln: str, value: Any, unit: int) -> str | None:
-    """Why a scaled register value is implausible for its OBIS code (Blue Book 7.5), or None."""
+    """Why a scaled register value is implausible for its OBIS code, or None.
+
+    Value group C (IEC 62056-6-1 / Blue Book 7.5): 32/52/72 voltage L1..L3, 31/51/71 current,
+    14 frequency, 13/33/53/73 power factor, 1..10 power and energy quantities; D = 7 instantaneous
+    value, D = 8 time integral 1 (cumulative energy).
+    """
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return f"{ln}: value {value!r} is not a finite number"
-    group_c, group_d = (int(part) for part in ln.split(".")[2:4])
+    parts = [int(part) for part in ln.split(".")]
+    group_a, group_c, group_d = parts[0], parts[2], parts[3]
+    if group_a != 1:
+        return None
     if group_c in (32, 52, 72) and group_d == 7:
         if unit != Unit.VOLT or not (50 <= value <= 80 or 200 <= value <= 260):
             return f"{ln}: voltage {value} unit {unit}; expected V in 50..80 or 200..260"
@@ -301,17 +319,15 @@ def register_problem(ln: str, value: Any, unit: int) -> str | None:
     elif group_c == 14 and group_d == 7:
         if unit != Unit.HERTZ or not 49.5 <= value <= 50.5:
             return f"{ln}: frequency {value} unit {unit}; expected Hz in 49.5..50.5"
-    elif group_c == 13 and group_d == 7:
+    elif group_c in (13, 33, 53, 73) and group_d == 7:
         if abs(value) > 1:
             return f"{ln}: power factor {value}; expected |pf| <= 1"
-    elif group_c == 1 and group_d == 7:
-        if unit != Unit.WATT:
-            return f"{ln}: active power unit {unit}; expected W"
-    elif group_d == 8 and unit in ENERGY_UNITS:
-        if value < 0:
-            return f"{ln}: cumulative energy {value} < 0"
-    elif group_d == 8:
-        return f"{ln}: cumulative energy unit {unit}; expected Wh, VAh or varh"
+    elif group_c in POWER_UNITS and group_d == 7:
+        if unit != POWER_UNITS[group_c]:
+            return f"{ln}: power unit {unit}; expected {POWER_UNITS[group_c]!r}"
+    elif group_c in ENERGY_UNIT_BY_C and group_d == 8:
+        if unit != ENERGY_UNIT_BY_C[group_c] or value < 0:
+            return f"{ln}: cumulative energy {value} unit {unit}; expected >= 0 {ENERGY_UNIT_BY_C[group_c]!r}"
     return None
 
 
@@ -430,9 +446,7 @@ def test_object_list(lab: Lab, client_sap: int, password: str | None) -> None:
         )
         assert 1 in ids, f"{obj.logicalName}: no access right for logical_name"
         writable += [
-            (obj.logicalName, int(item[0]))
-            for item in attribute_access
-            if _writable(int(item[1]), association_version)
+            (obj.logicalName, int(item[0])) for item in attribute_access if _writable(int(item[1]), association_version)
         ]
     if client_sap == PUBLIC_CLIENT:
         assert writable == [], f"the read-only association may write {writable[:10]}"
@@ -444,8 +458,9 @@ def test_object_list(lab: Lab, client_sap: int, password: str | None) -> None:
 
 
 def test_clock_and_instantaneous_registers(lab: Lab) -> None:
-    """Clock attr 2 within seconds of now; every Register captured by the instantaneous profile has
-    scaler_unit and a plausible scaled value (Blue Book 4.3.2)."""
+    """Clock attr 2 within seconds of now, its deviation agreeing with time_zone (attr 3) and its
+    status neither invalid nor doubtful (Blue Book 4.5.1, Green Book 9.5 date-time); every Register
+    captured by the instantaneous profile has scaler_unit and a plausible scaled value (4.3.2)."""
     with MeterSession(lab.ports[1]) as session:
         objects = session.read_objects()
         offset = meter_utc_offset(session)
@@ -454,6 +469,12 @@ def test_clock_and_instantaneous_registers(lab: Lab) -> None:
         now = datetime.datetime.now(datetime.timezone.utc)
         assert isinstance(meter_time, GXDateTime), session.trace_text()
         assert abs(to_utc(meter_time, offset) - now) <= CLOCK_TOLERANCE, f"meter {meter_time.value}, now {now}"
+        encoded = bytes(session.read_raw(clock, 2))
+        time_zone = session.read_raw(clock, 3)
+        deviation = int.from_bytes(encoded[9:11], "big", signed=True)
+        daylight_saving = bool(encoded[11] & 0x80)
+        assert daylight_saving or deviation in (time_zone, -0x8000), f"deviation {deviation}, time_zone {time_zone}"
+        assert encoded[11] & 0x03 == 0, f"clock status {encoded[11]:#04x} marks the time invalid or doubtful"
         profile = find(objects, INSTANTANEOUS_PROFILE)
         session.read(profile, 3)
         registers = [obj for obj, _ in profile.captureObjects if isinstance(obj, GXDLMSRegister)]
@@ -560,6 +581,39 @@ def test_block_load_profile_35_days_with_small_pdu(lab: Lab) -> None:
             assert stamp > stamps[-1], f"{stamp} by entry is not in the whole buffer\n{tail_trace}"
 
 
+def test_daily_load_profile(lab: Lab) -> None:
+    """Daily profile: rows at local midnight one day apart up to today's, cumulative energies never
+    decreasing and not above the registers' present values."""
+    with MeterSession(lab.ports[2]) as session:
+        objects = session.read_objects()
+        offset = meter_utc_offset(session)
+        profile = find(objects, DAILY_LOAD_PROFILE)
+        session.read(profile, 3)
+        assert session.read(profile, 4) == 24 * 3600, session.trace_text()
+        registers = [obj for obj, _ in profile.captureObjects if isinstance(obj, GXDLMSRegister)]
+        read_registers(session, registers)
+        session.read(profile, 2)
+        rows = list(profile.buffer)
+        trace = session.trace_text()
+        present = {register.logicalName: session.read(register, 2) for register in registers}
+        now = datetime.datetime.now(datetime.timezone.utc)
+    assert len(rows) >= 2, f"{len(rows)} daily rows\n{trace}"
+    for row in rows:
+        local = row[0].value
+        assert (local.hour, local.minute, local.second) == (0, 0, 0), f"daily row at {local}\n{trace}"
+    stamps = [to_utc(row[0], offset) for row in rows]
+    steps = {later - earlier for earlier, later in zip(stamps, stamps[1:])}
+    assert steps == {datetime.timedelta(days=1)}, f"daily steps {sorted(steps)}"
+    assert datetime.timedelta(0) <= now - stamps[-1] < datetime.timedelta(days=1), f"last row {stamps[-1]}, now {now}"
+    for index, (obj, attribute) in enumerate(profile.captureObjects):
+        if not (isinstance(obj, GXDLMSRegister) and attribute.attributeIndex == 2 and int(obj.unit) in ENERGY_UNITS):
+            continue
+        column = [row[index] for row in rows]
+        assert all(0 <= a <= b for a, b in zip(column, column[1:])), f"{obj.logicalName} decreases: {column}"
+        latest = present[obj.logicalName]
+        assert column[-1] <= latest, f"{obj.logicalName}: midnight {column[-1]} > present {latest}"
+
+
 # =========================================================================== 7, 8: with-list, errors
 
 
@@ -594,20 +648,30 @@ def test_get_with_list_matches_single_reads(lab: Lab) -> None:
 
 
 def test_undefined_object_gives_object_undefined(lab: Lab) -> None:
-    """GET of an OBIS code not in object_list: data-access-result object-undefined (4); the
-    association stays usable."""
+    """GET of an OBIS code not in object_list: data-access-result object-undefined (4), alone
+    (GET-Response-Normal) and beside a good attribute in a with-list (Green Book 9.4.6.2: one
+    Get-Data-Result per item); the association stays usable."""
     with MeterSession(lab.ports[3]) as session:
         objects = session.read_objects()
-        missing = "0.0.96.99.99.255"
-        assert all(obj.logicalName != missing for obj in objects)
-        for obj in (GXDLMSData(missing), GXDLMSRegister("1.0.99.99.0.255")):
+        missing = (GXDLMSData("0.0.96.99.99.255"), GXDLMSRegister("1.0.99.99.0.255"))
+        listed = {obj.logicalName for obj in objects}
+        assert not listed & {obj.logicalName for obj in missing}
+        for obj in missing:
             with pytest.raises(GXDLMSException) as raised:
                 session.read_raw(obj, 2)
             assert raised.value.errorCode == ErrorCode.UNDEFINED_OBJECT, session.trace_text()
             answer = session.last_response_apdu
             assert answer[:2] == bytes.fromhex("C401") and answer[3:] == bytes.fromhex("0104"), session.trace_text()
-        assert bytes(session.read_raw(find(objects, SERIAL_NUMBER), 2)) == lab.serial(3).encode()
-        assert isinstance(session.read(find(objects, CLOCK), 2), GXDateTime)
+        serial = find(objects, SERIAL_NUMBER)
+        with pytest.raises(GXDLMSException) as raised:
+            session.read_list([(serial, 2), (missing[0], 2)])
+        assert raised.value.errorCode == ErrorCode.UNDEFINED_OBJECT, session.trace_text()
+        answer = session.last_response_apdu
+        number = lab.serial(3).encode()
+        results = b"\x02\x00\x09" + bytes([len(number)]) + number + b"\x01\x04"
+        assert answer[:2] == bytes.fromhex("C403") and answer[3:] == results, session.trace_text()
+        assert bytes(session.read_raw(serial, 2)) == number, session.trace_text()
+        assert isinstance(session.read(find(objects, CLOCK), 2), GXDateTime), session.trace_text()
 
 
 # =========================================================================== 9: concurrency
@@ -639,9 +703,12 @@ def _client_run(lab: Lab, meter: int, index: int) -> None:
             local_now = meter_time.value
             if local_now.tzinfo is None:
                 local_now = local_now.replace(tzinfo=datetime.timezone(offset))
-            end = local_now.replace(
-                minute=local_now.minute - local_now.minute % LOAD_PROFILE_INTERVAL_MINUTES, second=0, microsecond=0
-            ) - 2 * INTERVAL
+            end = (
+                local_now.replace(
+                    minute=local_now.minute - local_now.minute % LOAD_PROFILE_INTERVAL_MINUTES, second=0, microsecond=0
+                )
+                - 2 * INTERVAL
+            )
             start = end - 3 * datetime.timedelta(hours=1)
             rows = session.read_rows_by_range(profile, start, end)
             assert len(rows) == row_count, f"{len(rows)} rows in {start}..{end}\n{session.trace_text()}"
