@@ -113,6 +113,9 @@ class MeterFactory(Factory):
         self.inactivity_timeout = inactivity_timeout
         self.connections = 0
 
+    def logPrefix(self) -> str:
+        return f"meter {self.meter.id}"
+
     def session(self, client_sap: int) -> Session:
         return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory, self.mechanisms, self.profile,
                        lambda message: log.error("meter {meter}: {message}", meter=self.meter.id, message=message))
