@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from twisted.application.service import IService
 from twisted.python import usage
 
 from .config import load_lab
 from .errors import ConfigError
+from .monitor.capture import CaptureBus
 from .server.registry import load_registry
 from .server.service import LabService
+
+
+def call_later(delay: float, function: Callable[[], None]) -> object:
+    """The reactor's callLater, looked up when first used: twistd installs
+    its reactor only after the options are parsed."""
+    from twisted.internet import reactor
+    return reactor.callLater(delay, function)  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
@@ -40,7 +50,7 @@ class Options(usage.Options):
                     self["config"], f"association:{association.name}", "authentication",
                     f"{association.authentication!r} is not supported by the installed mechanisms ({known})")))
         try:
-            self.service = LabService(lab, registry)
+            self.service = LabService(lab, registry, CaptureBus(call_later))
         except ValueError as error:
             raise usage.UsageError(f"{self['config']}: {error}") from None
 

@@ -15,6 +15,7 @@ from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal, Ge
 from dlmstw.config import parse_lab
 from dlmstw.enums import Conformance, DataType
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
+from dlmstw.monitor.capture import CaptureBus, Exchange
 from dlmstw.server.meter import MeterFactory, MeterProtocol
 from dlmstw.server.registry import load_registry
 from dlmstw.server.service import LabService
@@ -36,6 +37,7 @@ authentication = lls
 lls_password = ABCD0001
 """
 
+CLOCK = Clock()
 AARQ = acse.encode_aarq(acse.AARQ(application_context_name=1, user_information=xdlms.encode_initiate_request(
     xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), 0x04B0))))
 SERIAL = CosemAttributeDescriptor(1, bytes((0, 0, 96, 1, 0, 255)), 2)
@@ -43,7 +45,8 @@ GET_SERIAL = services.encode_request(GetRequestNormal(0xC1, SERIAL, None))
 
 
 def factory(meter: str = "abt-0") -> MeterFactory:
-    return LabService(parse_lab(LAB), load_registry(), clock=lambda: 1_767_225_600.0).factories[meter]
+    return LabService(parse_lab(LAB), load_registry(), CaptureBus(CLOCK.callLater),
+                      clock=lambda: 1_767_225_600.0).factories[meter]
 
 
 def connect(meter: MeterFactory, clock: Clock | None = None, port: int = 50000) -> tuple[MeterProtocol, StringTransport]:
@@ -143,3 +146,26 @@ def test_inactivity_timeout() -> None:
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnecting
+
+
+def test_every_exchange_and_connection_event_is_captured() -> None:
+    meter = factory()
+    seen: list[Exchange] = []
+    meter.capture.subscribe(seen.append)
+    protocol, transport = connect(meter, port=50009)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL) + encode_wpdu(16, 3, GET_SERIAL))
+    protocol.dataReceived(b"\x00\x09garbage")
+    protocol.connectionLost()
+    assert seen == []
+    CLOCK.advance(0)
+    assert [(e.kind, e.result) for e in seen] == [
+        ("connect", "accepted"), ("aarq", "success"), ("get-request-normal", "success"),
+        ("get-request-normal", "no-such-logical-device"), ("malformed", "unsupported wrapper version 0x0009 (at byte 81)"),
+        ("disconnect", "closed")]
+    aarq, get = seen[1], seen[2]
+    assert aarq.peer == "127.0.0.1:50009" and aarq.meter == "abt-0" and aarq.client_sap == 16
+    assert aarq.request == encode_wpdu(16, 1, AARQ) and aarq.request_apdu == AARQ
+    assert get.response == encode_wpdu(1, 16, serial_answer(b"1000001"))
+    assert get.response_apdu == serial_answer(b"1000001") and not get.ciphered
+    assert aarq.time_req <= aarq.time_res <= get.time_req  # type: ignore[operator]
+    assert [e.sequence for e in seen] == sorted({e.sequence for e in seen})

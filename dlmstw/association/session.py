@@ -136,17 +136,26 @@ class Session:
         self.mechanisms = mechanisms
         self.profile = profile
         self.machine = AssociationMachine(Core(directory, log))
-        self.result: str = ""
+        #: What the monitor records of the last exchange: the plain APDUs, whether
+        #: they travelled ciphered, and the outcome.
+        self.request_apdu: bytes = b""
+        self.response_apdu: bytes | None = None
+        self.ciphered = False
+        self.result = ""
 
     def receive_apdu(self, apdu: bytes) -> bytes | None:
-        """Answer one APDU; ``self.result`` names the outcome for the monitor."""
+        """Answer one APDU."""
+        self.request_apdu = apdu
         tag = apdu[0] if apdu else -1
         if tag == ApduTag.AARQ:
-            return self._associate(apdu)
-        if tag == ApduTag.RLRQ:
-            return self._release(apdu)
-        self.result = "success"
-        return self.machine.request(apdu)
+            response: bytes | None = self._associate(apdu)
+        elif tag == ApduTag.RLRQ:
+            response = self._release(apdu)
+        else:
+            self.result = "success"
+            response = self.machine.request(apdu)
+        self.response_apdu = response
+        return response
 
     def connection_lost(self) -> None:
         self.machine.aborted()

@@ -67,6 +67,11 @@ class CaptureBus:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
+    @property
+    def active(self) -> bool:
+        """Whether anybody listens: meters skip building records when nobody does."""
+        return bool(self._observers)
+
     def next_sequence(self) -> int:
         self.published += 1
         return self.published

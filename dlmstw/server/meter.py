@@ -5,6 +5,7 @@ hands APDUs to the connection's sessions.
 
 from __future__ import annotations
 
+import time
 from typing import Mapping
 
 from twisted.internet.interfaces import IAddress
@@ -18,12 +19,16 @@ from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
 from ..framing.wrapper import WrapperDecoder, encode_wpdu
 from ..interfaces import IAuthenticationMechanism
+from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.kinds import apdu_kind
 from ..simulator.meter import MeterRuntime
 
 #: The meter's one logical device: the management logical device (Green Book 4.1.x, wPort 1).
 MANAGEMENT_WPORT = 1
 #: Client SAPs one connection may use at once: bounds a connection's memory.
 MAX_SESSIONS_PER_CONNECTION = 8
+#: At most this much of a refused stream is kept in its capture record.
+MAX_CAPTURED_GARBAGE = 4096
 log = Logger()
 
 
@@ -36,16 +41,30 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.decoder = WrapperDecoder()
         self.sessions: dict[int, Session] = {}
         self.counted = False
+        self.peer = self.local = ""
+
+    def _event(self, kind: str, result: str, request: bytes = b"") -> None:
+        """A capture record for something other than a request/response exchange."""
+        bus = self.factory.capture
+        if bus.active:
+            now = time.time()
+            bus.publish(Exchange(bus.next_sequence(), now, None, self.factory.meter.id, self.peer, self.local,
+                                 None, None, request, None, None, None, kind, False, result))
 
     def connectionMade(self) -> None:
         factory = self.factory
+        peer, local = self.transport.getPeer(), self.transport.getHost()
+        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        self.local = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
         if factory.connections >= factory.max_clients:
             log.info("meter {meter}: refusing {peer}, {count} clients already connected",
-                     meter=factory.meter.id, peer=self.transport.getPeer(), count=factory.connections)
+                     meter=factory.meter.id, peer=self.peer, count=factory.connections)
+            self._event("connect", "refused-max-clients")
             self.transport.loseConnection()
             return
         factory.connections += 1
         self.counted = True
+        self._event("connect", "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
 
@@ -57,12 +76,15 @@ class MeterProtocol(Protocol, TimeoutMixin):
             frames = self.decoder.feed(data)
         except DecodeError as error:
             log.info("meter {meter}: closing {peer}: {error}", meter=self.factory.meter.id,
-                     peer=self.transport.getPeer(), error=error)
+                     peer=self.peer, error=error)
+            self._event("malformed", str(error), data[:MAX_CAPTURED_GARBAGE])
             self.transport.loseConnection()
             return
         write = self.transport.write
+        bus = self.factory.capture
         for frame in frames:
             if frame.destination_wport != MANAGEMENT_WPORT:
+                self._event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
                 continue
             session = self.sessions.get(frame.source_wport)
             if session is None:
@@ -70,23 +92,34 @@ class MeterProtocol(Protocol, TimeoutMixin):
                     self.transport.loseConnection()
                     return
                 session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
+            received = time.time()
             try:
                 response = session.receive_apdu(frame.apdu)
             except Exception:
                 log.failure("meter {meter}: closing {peer} after an internal error",
-                            meter=self.factory.meter.id, peer=self.transport.getPeer())
+                            meter=self.factory.meter.id, peer=self.peer)
+                self._event(apdu_kind(frame.apdu), "internal-error", frame.raw)
                 self.transport.abortConnection()
                 return
-            if response is not None:
-                write(encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response))
+            answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
+            if answer is not None:
+                write(answer)
+            if bus.active:
+                bus.publish(Exchange(
+                    bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
+                    frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
+                    session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
 
     def timeoutConnection(self) -> None:
         log.info("meter {meter}: {peer} inactive for {seconds} s, closing", meter=self.factory.meter.id,
-                 peer=self.transport.getPeer(), seconds=self.factory.inactivity_timeout)
+                 peer=self.peer, seconds=self.factory.inactivity_timeout)
+        self._event("disconnect", "inactivity-timeout")
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.setTimeout(None)
+        if self.counted:
+            self._event("disconnect", "closed")
         for session in self.sessions.values():
             session.connection_lost()
         self.sessions.clear()
@@ -103,7 +136,8 @@ class MeterFactory(Factory):
 
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], mechanisms: Mapping[str, IAuthenticationMechanism],
-                 profile: ServerProfile, max_clients: int, inactivity_timeout: float) -> None:
+                 profile: ServerProfile, max_clients: int, inactivity_timeout: float,
+                 capture: CaptureBus) -> None:
         self.meter = meter
         self.directory = directory
         self.associations = associations
@@ -111,6 +145,7 @@ class MeterFactory(Factory):
         self.profile = profile
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
+        self.capture = capture
         self.connections = 0
 
     def logPrefix(self) -> str:

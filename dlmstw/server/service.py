@@ -13,6 +13,7 @@ from ..association.session import ServerProfile
 from ..config import AssociationConfig, Lab, MeterConfig
 from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..enums import Conformance
+from ..monitor.capture import CaptureBus
 from ..simulator.meter import MeterRuntime
 from .meter import MeterFactory
 from .registry import Registry
@@ -30,10 +31,12 @@ LISTEN_BACKLOG = 128
 class LabService(MultiService):
     """Every meter of ``lab``, each a ``MeterFactory`` on its own port."""
 
-    def __init__(self, lab: Lab, registry: Registry, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, lab: Lab, registry: Registry, capture: CaptureBus,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.lab = lab
         self.registry = registry
+        self.capture = capture
         self.factories: dict[str, MeterFactory] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         for meter in lab.meters():
@@ -62,4 +65,4 @@ class LabService(MultiService):
         return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                             self.registry.mechanisms,
                             ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
-                            meter.max_clients, meter.inactivity_timeout)
+                            meter.max_clients, meter.inactivity_timeout, self.capture)
