@@ -6,6 +6,7 @@ hands APDUs to the connection's sessions.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Mapping
 
 from twisted.internet.interfaces import IAddress
@@ -101,6 +102,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
                 self._event(apdu_kind(frame.apdu), "internal-error", frame.raw)
                 self.transport.abortConnection()
                 return
+            self.factory.counters[session.result] += 1
             answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
             if answer is not None:
                 write(answer)
@@ -147,6 +149,8 @@ class MeterFactory(Factory):
         self.inactivity_timeout = inactivity_timeout
         self.capture = capture
         self.connections = 0
+        #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).
+        self.counters: Counter[str] = Counter()
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

@@ -38,10 +38,12 @@ class LabService(MultiService):
         self.registry = registry
         self.capture = capture
         self.factories: dict[str, MeterFactory] = {}
+        self.meter_configs: dict[str, MeterConfig] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         for meter in lab.meters():
             factory = self._meter(meter, clock)
             self.factories[meter.id] = factory
+            self.meter_configs[meter.id] = meter
             server = internet.TCPServer(meter.port, factory, backlog=LISTEN_BACKLOG, interface=meter.interface)
             server.setName(meter.id)
             server.setServiceParent(self)
