@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ..codec.axdr import decode_data, encode_data
 from .sources import Cumulative, Instantaneous, Interval, MeterSimulator
 
 
@@ -46,13 +47,31 @@ class Snapshot:
         return self._interval
 
 
+class TrackedValues(dict[tuple[bytes, int], Any]):
+    """The values clients SET on a meter; any change marks the meter for saving."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: MeterRuntime) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __setitem__(self, key: tuple[bytes, int], value: Any) -> None:
+        super().__setitem__(key, value)
+        self.owner.changed = True
+
+    def __delitem__(self, key: tuple[bytes, int]) -> None:
+        super().__delitem__(key)
+        self.owner.changed = True
+
+
 class MeterRuntime:
     """One simulated meter. ``clock`` gives real time (injectable for tests);
     the meter's clock runs at the same pace from its own offset."""
 
     __slots__ = ("id", "serial", "system_title", "logical_device_name", "load_profile_period",
                  "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
-                 "values", "_clock")
+                 "values", "changed", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
                  load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
@@ -70,7 +89,9 @@ class MeterRuntime:
         self.simulator = MeterSimulator(seed, shape, utc_offset=utc_offset)
         self.clock_offset = 0.0
         #: Attribute values clients SET on this meter, by (logical name, attribute).
-        self.values: dict[tuple[bytes, int], Any] = {}
+        self.values: dict[tuple[bytes, int], Any] = TrackedValues(self)
+        #: Whether something a user changed is not saved yet (see ``state``).
+        self.changed = False
         self._clock = clock
 
     def now(self) -> float:
@@ -78,6 +99,23 @@ class MeterRuntime:
 
     def set_clock(self, t: float) -> None:
         self.clock_offset = t - self._clock()
+        self.changed = True
+
+    def state(self) -> dict[str, Any]:
+        """What a user changed on this meter, as JSON-ready values (A-XDR hex for Data)."""
+        return {
+            "clock_offset": self.clock_offset,
+            "values": [[ln.hex(), attribute, encode_data(value).hex()]
+                       for (ln, attribute), value in self.values.items()],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what ``state`` returned before a restart."""
+        self.clock_offset = float(state.get("clock_offset", 0.0))
+        for ln, attribute, encoded in state.get("values", []):
+            dict.__setitem__(self.values, (bytes.fromhex(ln), int(attribute)),
+                             decode_data(bytes.fromhex(encoded))[0])
+        self.changed = False
 
     def snapshot(self, t: float) -> Snapshot:
         return Snapshot(self.simulator, t, self.load_profile_period)
