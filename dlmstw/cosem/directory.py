@@ -167,10 +167,9 @@ class ModelDirectory:
             return DataAccessResult.OBJECT_CLASS_INCONSISTENT
         return obj
 
-    def get(self, ctx: Context, attribute: CosemAttributeDescriptor,
-            selective: SelectiveAccess | None) -> Encoded | DataAccessResult:
-        """GET of one attribute (Green Book 9.3.x): object-undefined,
-        object-class-inconsistent, read-write-denied, or the value."""
+    def _attribute(self, ctx: Context, attribute: CosemAttributeDescriptor,
+                   allowed: frozenset[AttributeAccess]) -> CosemObject | DataAccessResult:
+        """The object of ``attribute`` if the association's right to it is in ``allowed``."""
         obj = self._target(attribute.class_id, attribute.instance_id)
         if isinstance(obj, DataAccessResult):
             return obj
@@ -178,8 +177,18 @@ class ModelDirectory:
         right = rights.get((attribute.instance_id, attribute.attribute_id))
         if right is None:
             return DataAccessResult.OBJECT_UNDEFINED
-        if right not in READABLE:
+        if right not in allowed:
             return DataAccessResult.READ_WRITE_DENIED
+        return obj
+
+    def get(self, ctx: Context, attribute: CosemAttributeDescriptor,
+            selective: SelectiveAccess | None) -> Encoded | DataAccessResult:
+        """GET of one attribute (Green Book 9.3.x): object-undefined,
+        object-class-inconsistent, read-write-denied, or the value."""
+        found = self._attribute(ctx, attribute, READABLE)
+        if isinstance(found, DataAccessResult):
+            return found
+        obj = found
         if selective is None:
             return obj.interface_class.get(obj, attribute.attribute_id, ctx)
         spec = obj.interface_class.attribute_specs[attribute.attribute_id]
@@ -190,14 +199,10 @@ class ModelDirectory:
 
     def set(self, ctx: Context, attribute: CosemAttributeDescriptor,
             selective: SelectiveAccess | None, value: Data) -> DataAccessResult:
-        obj = self._target(attribute.class_id, attribute.instance_id)
+        obj = self._attribute(ctx, attribute, WRITABLE)
         if isinstance(obj, DataAccessResult):
             return obj
-        rights = self._attribute_rights[self._index_by_sap[ctx.association.client_sap]]
-        right = rights.get((attribute.instance_id, attribute.attribute_id))
-        if right is None:
-            return DataAccessResult.OBJECT_UNDEFINED
-        if right not in WRITABLE or attribute.attribute_id == 1:
+        if attribute.attribute_id == 1:
             return DataAccessResult.READ_WRITE_DENIED
         if selective is not None:
             return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
