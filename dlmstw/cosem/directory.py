@@ -185,10 +185,9 @@ class ModelDirectory:
             selective: SelectiveAccess | None) -> Encoded | DataAccessResult:
         """GET of one attribute (Green Book 9.3.x): object-undefined,
         object-class-inconsistent, read-write-denied, or the value."""
-        found = self._attribute(ctx, attribute, READABLE)
-        if isinstance(found, DataAccessResult):
-            return found
-        obj = found
+        obj = self._attribute(ctx, attribute, READABLE)
+        if isinstance(obj, DataAccessResult):
+            return obj
         if selective is None:
             return obj.interface_class.get(obj, attribute.attribute_id, ctx)
         spec = obj.interface_class.attribute_specs[attribute.attribute_id]
