@@ -45,20 +45,77 @@ class IObjectSet(Interface):
 
 
 class IAuthenticationMechanism(Interface):
-    """An authentication mechanism of the Green Book (9.2.7.4)."""
+    """An authentication mechanism of the Green Book (9.2.7.4).
+
+    ``new_challenge``, ``server_proof`` and ``verify_client`` are the 4-pass
+    exchange of the HLS mechanisms (``hls`` True); the others provide only
+    ``check_lls``.
+    """
 
     mechanism_id = Attribute("int: last arc of the mechanism name OID (0..7)")
     name = Attribute("str: the lab.ini spelling, e.g. 'lls' or 'hls-gmac'")
     hls = Attribute("bool: True for the 4-pass mechanisms (2..7)")
 
     def check_lls(configured_secret, calling_authentication_value):  # type: ignore[no-untyped-def]
-        """For LLS: True when the AARQ's authentication value is the secret."""
+        """Check the AARQ's calling-authentication-value: for LLS, True when it
+        is the secret; for HLS, True when it is a CtoS challenge of a length the
+        mechanism accepts."""
+
+    def new_challenge():  # type: ignore[misc, no-untyped-def]
+        """HLS pass 2: a fresh random StoC (bytes) for the AARE."""
+
+    def server_proof(inputs):  # type: ignore[no-untyped-def]
+        """HLS pass 4: f(CtoS) (bytes), returned by reply_to_HLS_authentication;
+        ``inputs`` is an ``HlsInputs`` (dlmstw.security.hls)."""
+
+    def verify_client(inputs, proof):  # type: ignore[no-untyped-def]
+        """HLS pass 3: check the client's f(StoC). Return None when it is wrong,
+        else the invocation counter it carries (HLS-GMAC) or 0, so the caller
+        can apply the counter rule."""
 
 
 class ISecuritySuite(Interface):
-    """A security suite of the Green Book (9.2.3.x): ciphering and key agreement."""
+    """A security suite of the Green Book (9.2.3): ciphering and key agreement.
+
+    The public-key methods exist for suites 1 and 2 only; suite 0 raises
+    ValueError from them.
+    """
 
     suite_id = Attribute("int: 0, 1 or 2")
+    key_length = Attribute("int: bytes of the block cipher, authentication and key encrypting keys (16 or 32)")
+
+    def protect(plain, *, security_control, system_title, invocation_counter,  # type: ignore[no-untyped-def]
+                block_cipher_key, authentication_key):
+        """Return SH || (ciphertext or plain text) || T (Green Book 9.2.7.2.4);
+        the security control must name this suite."""
+
+    def unprotect(protected, *, system_title, block_cipher_key, authentication_key):  # type: ignore[no-untyped-def]
+        """Return (security control, invocation counter, plain text); raise
+        ``SecurityError`` (a ``DecodeError``) and nothing else on bad input."""
+
+    def wrap_key(kek, key):  # type: ignore[no-untyped-def]
+        """AES key wrap (RFC 3394) under a KEK of ``key_length`` bytes (key_transfer)."""
+
+    def unwrap_key(kek, wrapped):  # type: ignore[no-untyped-def]
+        """Undo ``wrap_key``; ``SecurityError`` when the integrity check fails."""
+
+    def generate_key_pair():  # type: ignore[misc, no-untyped-def]
+        """A new EC private key on the suite's curve (P-256 or P-384)."""
+
+    def public_key_bytes(key):  # type: ignore[no-untyped-def]
+        """The public key as X || Y without the 04 prefix."""
+
+    def public_key_from_bytes(data):  # type: ignore[no-untyped-def]
+        """Parse X || Y; ``SecurityError`` when it is not a point of the curve."""
+
+    def sign(private_key, data):  # type: ignore[no-untyped-def]
+        """ECDSA with the suite's hash; the signature as r || s."""
+
+    def verify(public_key, data, signature):  # type: ignore[no-untyped-def]
+        """True when ``signature`` (r || s) is valid for ``data``."""
+
+    def key_agreement(private_key, peer_public_key):  # type: ignore[no-untyped-def]
+        """The ECDH shared secret (the x coordinate)."""
 
 
 class IObjectDirectory(Interface):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dlmstw.association.security import MeterSecurity
 from dlmstw.association.session import ServerProfile, Session
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import (CosemAttributeDescriptor, GetRequestNext, GetRequestNormal,
@@ -53,7 +54,8 @@ def make_session(client_sap: int, conformance: int = 0x00501F, max_pdu: int = 50
                            meter.load_profile_interval, meter.load_profile_days, clock=lambda: NOW)
     associations = {a.client_sap: a for a in meter.associations}
     return Session(client_sap, 1, associations.get(client_sap), MeterDirectory(model, runtime),
-                   registry.mechanisms, ServerProfile(Conformance(conformance), max_pdu, meter.system_title))
+                   registry.mechanisms, ServerProfile(Conformance(conformance), max_pdu, meter.system_title),
+                   MeterSecurity(meter.id))
 
 
 NO_SECURITY_AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")

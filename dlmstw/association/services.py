@@ -132,13 +132,15 @@ def _decode_values(data: bytes, count: int | None) -> list[Data] | None:
 class ServiceHandler:
     """Serves the xDLMS requests of one association."""
 
-    def __init__(self, directory: IObjectDirectory, association: Any, log: Callable[[str], None]) -> None:
+    def __init__(self, directory: IObjectDirectory, association: Any, log: Callable[[str], None],
+                 protection_overhead: int = 0) -> None:
         self.directory = directory
         self.association = association
         self.log = log
         self.conformance = Conformance(association.conformance)
         max_pdu = association.client_max_receive_pdu_size or UNLIMITED_PDU
-        self.max_pdu = min(max_pdu, UNLIMITED_PDU)
+        #: The longest plain APDU that still fits the client's limit once protected.
+        self.max_pdu = min(max_pdu, UNLIMITED_PDU) - protection_overhead
         self.block_size = max(self.max_pdu - DATABLOCK_OVERHEAD, 1)
         self.long_get: OutgoingBlocks | None = None
         self.long_action: OutgoingBlocks | None = None

@@ -1,10 +1,12 @@
 """One application association between a client SAP and the meter, on one
-connection (Green Book 9.3): AARQ/AARE, RLRQ/RLRE, and the xDLMS services
-while associated.
+connection (Green Book 9.3): AARQ/AARE with lowest, LLS and HLS
+authentication, the ciphered application context, RLRQ/RLRE, and the xDLMS
+services while associated.
 
 Sans-I/O: ``Session.receive_apdu(apdu) -> response APDU or None``. The
-association states are an explicit automat machine; the AARQ checks that
-decide between accepting and rejecting are plain functions in front of it.
+association states (idle, authenticating, associated) are an explicit automat
+machine; the AARQ checks that decide between accepting and rejecting are
+plain methods in front of it.
 """
 
 from __future__ import annotations
@@ -16,26 +18,35 @@ from automat import TypeMachineBuilder
 
 from ..codec import acse, services, xdlms
 from ..codec.acse import AARE, AARQ, RLRE
-from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, ApduTag,
+from ..codec.axdr import encode_octet_string
+from ..codec.services import ActionRequestNormal, ActionResponseNormal, ExceptionResponse
+from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, ActionResult, ApduTag,
                      ApplicationContextName, AssociationResult, AssociationStatus, AuthenticationMechanism,
-                     Conformance, ReleaseResponseReason, ServiceError, StateError)
+                     Conformance, DataType, InitiateError, ReleaseResponseReason, ServiceError, StateError)
 from ..errors import DecodeError
 from ..interfaces import IAuthenticationMechanism, IObjectDirectory
+from ..security.ciphering import SecurityError
+from ..security.hls import HlsInputs
+from .security import (PROTECTION_OVERHEAD, CounterError, Keys, MeterSecurity, PolicyError, Protection,
+                       SecuredAssociation, Wrapping, unwrap_initiate)
 from .services import ServiceHandler
 
 USER = acse.SOURCE_ACSE_SERVICE_USER
 PROVIDER = acse.SOURCE_ACSE_SERVICE_PROVIDER
+CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
+REPLY_TO_HLS_AUTHENTICATION = 1
+#: HLS mechanisms whose f() involves the system titles, which the AARQ/AARE then exchange.
+TITLED_MECHANISMS = frozenset({AuthenticationMechanism.HLS_GMAC, AuthenticationMechanism.HLS_SHA256,
+                               AuthenticationMechanism.HLS_ECDSA})
 
 
-class AssociationConfig(Protocol):
+class AssociationConfig(SecuredAssociation, Protocol):
     """What a session needs of a configured association (lab.ini section)."""
 
-    name: str
     client_sap: int
     authentication: str
     context: str
     access: str
-    lls_password: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +60,10 @@ class ServerProfile:
 
 @dataclass(slots=True)
 class Association:
-    """The negotiated context of an established association; the COSEM
-    layer reads it as its ``AssociationState``."""
+    """The negotiated context of an association; the COSEM layer reads it as
+    its ``AssociationState``."""
 
+    name: str
     client_sap: int
     server_sap: int
     access: str
@@ -60,6 +72,8 @@ class Association:
     conformance: int
     client_max_receive_pdu_size: int
     server_max_receive_pdu_size: int
+    protection: Protection | None = None
+    hls: HlsInputs | None = None
     dlms_version: int = 6
     status: int = AssociationStatus.ASSOCIATED
     services: ServiceHandler = field(init=False)
@@ -69,11 +83,20 @@ class Inputs(Protocol):
     def accepted(self, association: Association) -> None:
         """An AARQ was accepted: the association is established."""
 
-    def released(self) -> None:
-        """An RLRQ was answered: the association ends."""
+    def challenged(self, association: Association) -> None:
+        """An HLS AARQ was accepted pending the client's f(StoC)."""
 
     def request(self, apdu: bytes) -> bytes | None:
-        """An xDLMS service request; returns the response APDU."""
+        """A plain xDLMS service request; returns the plain response APDU."""
+
+    def authenticated(self) -> None:
+        """The client's f(StoC) was right: the association is established."""
+
+    def refused(self) -> None:
+        """The client's f(StoC) was wrong: the association is unusable."""
+
+    def released(self) -> None:
+        """An RLRQ was answered: the association ends."""
 
     def aborted(self) -> None:
         """The connection under the association closed."""
@@ -82,27 +105,115 @@ class Inputs(Protocol):
 @dataclass
 class Core:
     directory: IObjectDirectory
+    mechanisms: Mapping[str, IAuthenticationMechanism]
+    security: MeterSecurity
     log: Callable[[str], None]
+    #: The association in use (None when idle); the session protects with it.
+    current: Association | None = None
+    #: The outcome of the last HLS pass 3: True, False, or None (not an HLS reply).
+    verdict: bool | None = None
+    #: Whether the request being served arrived protected (its counter already checked).
+    protected: bool = False
+
+
+def _exception(state: StateError, error: ServiceError) -> bytes:
+    return services.encode_response(ExceptionResponse(state, error))
 
 
 #: Green Book 9.3.x: no xDLMS service is served outside an association.
-REFUSAL = services.encode_response(services.ExceptionResponse(
-    StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE))
+REFUSAL = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE)
+DECIPHERING_ERROR = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.DECIPHERING_ERROR)
+
+
+def _serving(core: Core, association: Association) -> None:
+    association.services = ServiceHandler(core.directory, association, core.log,
+                                          PROTECTION_OVERHEAD if association.protection else 0)
+    core.current = association
+
+
+def _hls_reply(core: Core, association: Association, apdu: bytes) -> bytes:
+    """HLS pass 3 and 4 (Green Book 9.2.7.4): only reply_to_HLS_authentication
+    is served; a right f(StoC) is answered with f(CtoS), a wrong one with
+    read-write-denied, and the association becomes unusable."""
+    try:
+        request = services.decode_request(apdu)
+    except DecodeError:
+        return REFUSAL
+    if not (isinstance(request, ActionRequestNormal) and request.method.class_id == 15
+            and request.method.instance_id == CURRENT_ASSOCIATION
+            and request.method.method_id == REPLY_TO_HLS_AUTHENTICATION):
+        return REFUSAL
+    mechanism = next(m for m in core.mechanisms.values() if m.mechanism_id == association.mechanism_id)
+    inputs = association.hls
+    assert inputs is not None
+    proof = request.parameters
+    counter = None
+    if proof is not None and proof[0] == DataType.OCTET_STRING:
+        counter = mechanism.verify_client(inputs, proof[1])
+    name = association.name
+    # The counter in a GMAC f(StoC) obeys the counter rule when nothing else
+    # carried one; inside a protected ACTION, the ACTION's own counter did.
+    if counter is None or (association.mechanism_id == AuthenticationMechanism.HLS_GMAC and not core.protected
+                           and not core.security.accept_client_counter(name, counter)):
+        core.verdict = False
+        return services.encode_response(ActionResponseNormal(
+            request.invoke_id_and_priority, ActionResult.READ_WRITE_DENIED, None))
+    server_inputs = HlsInputs(**{**{f: getattr(inputs, f) for f in HlsInputs.__slots__},
+                                 "server_invocation_counter": core.security.next_counter()})
+    core.verdict = True
+    return services.encode_response(ActionResponseNormal(
+        request.invoke_id_and_priority, ActionResult.SUCCESS,
+        encode_octet_string(mechanism.server_proof(server_inputs))))
 
 
 builder = TypeMachineBuilder(Inputs, Core)
 idle = builder.state("idle")
-associated = builder.state("associated", lambda inputs, core, association: association)
+authenticating = builder.state("authenticating", lambda inputs, core, association: association)
+associated = builder.state("associated", lambda inputs, core, association=None: association or core.current)
 
 
 @idle.upon(Inputs.accepted).to(associated)
-def _establish(inputs: Inputs, core: Core, association: Association) -> None:
-    association.services = ServiceHandler(core.directory, association, core.log)
-
-
 @associated.upon(Inputs.accepted).to(associated)
-def _reestablish(inputs: Inputs, core: Core, old: Association, association: Association) -> None:
-    association.services = ServiceHandler(core.directory, association, core.log)
+def _establish(inputs: Inputs, core: Core, *args: Association) -> None:
+    _serving(core, args[-1])
+
+
+@idle.upon(Inputs.challenged).to(authenticating)
+@associated.upon(Inputs.challenged).to(authenticating)
+def _challenge(inputs: Inputs, core: Core, *args: Association) -> None:
+    association = args[-1]
+    association.status = AssociationStatus.ASSOCIATION_PENDING
+    core.current = association
+
+
+@authenticating.upon(Inputs.challenged).to(authenticating)
+def _challenge_again(inputs: Inputs, core: Core, old: Association, association: Association) -> None:
+    _challenge(inputs, core, association)
+
+
+@authenticating.upon(Inputs.accepted).to(associated)
+def _establish_instead(inputs: Inputs, core: Core, old: Association, association: Association) -> None:
+    _serving(core, association)
+
+
+@authenticating.upon(Inputs.request).loop()
+def _authenticate(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes | None:
+    return _hls_reply(core, association, apdu)
+
+
+@authenticating.upon(Inputs.authenticated).to(associated)
+def _authenticated(inputs: Inputs, core: Core, association: Association) -> None:
+    association.status = AssociationStatus.ASSOCIATED
+    _serving(core, association)
+
+
+@authenticating.upon(Inputs.refused).to(idle)
+@authenticating.upon(Inputs.released).to(idle)
+@authenticating.upon(Inputs.aborted).to(idle)
+@associated.upon(Inputs.released).to(idle)
+@associated.upon(Inputs.aborted).to(idle)
+def _end(inputs: Inputs, core: Core, association: Association) -> None:
+    core.current = None
 
 
 @idle.upon(Inputs.request).loop()
@@ -117,25 +228,35 @@ def _serve(inputs: Inputs, core: Core, association: Association, apdu: bytes) ->
 
 idle.upon(Inputs.released).loop().returns(None)
 idle.upon(Inputs.aborted).loop().returns(None)
-associated.upon(Inputs.released).to(idle).returns(None)
-associated.upon(Inputs.aborted).to(idle).returns(None)
 
 AssociationMachine = builder.build()
+
+
+class Rejection(Exception):
+    """An AARQ to reject: source, diagnostic and the monitor's name for it."""
+
+    def __init__(self, source: int, diagnostic: int, result: str) -> None:
+        super().__init__(result)
+        self.source = source
+        self.diagnostic = diagnostic
+        self.result = result
 
 
 class Session:
     """The association of one client SAP on one connection to the meter."""
 
     def __init__(self, client_sap: int, server_sap: int, config: AssociationConfig | None,
-                 directory: IObjectDirectory,
-                 mechanisms: Mapping[str, IAuthenticationMechanism], profile: ServerProfile,
+                 directory: IObjectDirectory, mechanisms: Mapping[str, IAuthenticationMechanism],
+                 profile: ServerProfile, security: MeterSecurity,
                  log: Callable[[str], None] = lambda message: None) -> None:
         self.client_sap = client_sap
         self.server_sap = server_sap
         self.config = config
         self.mechanisms = mechanisms
         self.profile = profile
-        self.machine = AssociationMachine(Core(directory, log))
+        self.security = security
+        self.core = Core(directory, mechanisms, security, log)
+        self.machine = AssociationMachine(self.core)
         #: What the monitor records of the last exchange: the plain APDUs, whether
         #: they travelled ciphered, and the outcome.
         self.request_apdu: bytes = b""
@@ -146,21 +267,64 @@ class Session:
     def receive_apdu(self, apdu: bytes) -> bytes | None:
         """Answer one APDU."""
         self.request_apdu = apdu
+        self.ciphered = False
         tag = apdu[0] if apdu else -1
         if tag == ApduTag.AARQ:
             response: bytes | None = self._associate(apdu)
-        elif tag == ApduTag.RLRQ:
+            self.response_apdu = response
+            return response
+        if tag == ApduTag.RLRQ:
             response = self._release(apdu)
-        else:
-            self.result = "success"
-            response = self.machine.request(apdu)
-        self.response_apdu = response
-        return response
+            self.response_apdu = response
+            return response
+        return self._service(apdu)
 
     def connection_lost(self) -> None:
         self.machine.aborted()
 
-    # -- release ---------------------------------------------------------------
+    # -- services ----------------------------------------------------------------
+
+    def _service(self, apdu: bytes) -> bytes | None:
+        """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
+        current = self.core.current
+        wrapping: Wrapping | None = None
+        if current is not None and current.protection is not None:
+            try:
+                apdu, wrapping = current.protection.unwrap(apdu)
+            except CounterError:
+                self.result = "invocation-counter-error"
+                self.response_apdu = _exception(StateError.SERVICE_NOT_ALLOWED,
+                                                ServiceError.INVOCATION_COUNTER_ERROR)
+                return self.response_apdu
+            except PolicyError:
+                self.result = "security-policy-violation"
+                self.response_apdu = REFUSAL
+                return REFUSAL
+            except DecodeError:
+                self.result = "deciphering-error"
+                self.response_apdu = DECIPHERING_ERROR
+                return DECIPHERING_ERROR
+            self.request_apdu = apdu
+            self.ciphered = wrapping is not None
+        self.core.verdict = None
+        self.core.protected = wrapping is not None
+        self.result = "success"
+        response = self.machine.request(apdu)
+        if self.core.verdict is True:
+            self.result = "authenticated"
+            self.machine.authenticated()
+        elif self.core.verdict is False:
+            self.result = "authentication-failure"
+            self.machine.refused()
+        elif response is REFUSAL:
+            self.result = "not-associated"
+        self.response_apdu = response
+        if wrapping is not None and response is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
+            assert current is not None and current.protection is not None
+            return current.protection.wrap(response, wrapping)
+        return response
+
+    # -- release -------------------------------------------------------------------
 
     def _release(self, apdu: bytes) -> bytes:
         """RLRQ is answered with RLRE reason normal (Green Book 9.3.3)."""
@@ -173,80 +337,151 @@ class Session:
         self.machine.released()
         return acse.encode_rlre(RLRE(reason=ReleaseResponseReason.NORMAL))
 
-    # -- association -----------------------------------------------------------
-
-    def _reject(self, source: int, diagnostic: int, context: int, user_information: bytes | None,
-                result: str) -> bytes:
-        self.result = result
-        return acse.encode_aare(AARE(application_context_name=context,
-                                     result=AssociationResult.REJECTED_PERMANENT,
-                                     result_source_diagnostic=(source, diagnostic),
-                                     user_information=user_information))
+    # -- association -----------------------------------------------------------------
 
     def _associate(self, apdu: bytes) -> bytes:
         """Check an AARQ in the Green Book's order (9.3.2): application
-        context, authentication mechanism and value, then the xDLMS
-        InitiateRequest; accept, or reject with the diagnostic that says why."""
+        context, calling AP title, authentication mechanism and value, then the
+        (ciphered) xDLMS InitiateRequest; accept, challenge (HLS), or reject
+        with the diagnostic that says why."""
+        self.result = ""
         try:
             aarq = acse.decode_aarq(apdu)
         except DecodeError:
-            return self._reject(PROVIDER, AcseServiceProviderDiagnostic.NO_REASON_GIVEN,
-                                ApplicationContextName.LOGICAL_NAME, None, "malformed")
+            self.result = "malformed"
+            return acse.encode_aare(AARE(
+                application_context_name=ApplicationContextName.LOGICAL_NAME,
+                result=AssociationResult.REJECTED_PERMANENT,
+                result_source_diagnostic=(PROVIDER, AcseServiceProviderDiagnostic.NO_REASON_GIVEN)))
         config = self.config
-        expected_context = (ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING
-                            if config is not None and config.context == "ln-ciphered"
+        ciphered = config is not None and config.context == "ln-ciphered"
+        expected_context = (ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING if ciphered
                             else ApplicationContextName.LOGICAL_NAME)
         answer_context = (aarq.application_context_name if aarq.application_context_name in
                           (ApplicationContextName.LOGICAL_NAME, ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING)
                           else expected_context)
-        request, negotiated = self._negotiate(aarq)
-        user_information = (xdlms.encode_initiate_response(negotiated)
-                            if isinstance(negotiated, xdlms.InitiateResponse) else None)
-        if config is None:
-            return self._reject(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, answer_context,
-                                user_information, "no-association-for-client")
-        if aarq.application_context_name != expected_context:
-            return self._reject(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
-                                answer_context, user_information, "application-context-name-not-supported")
-        mechanism = self.mechanisms[config.authentication]
-        proposed = aarq.mechanism_name if aarq.sender_acse_requirements else None
-        if proposed is None and mechanism.mechanism_id != AuthenticationMechanism.LOWEST:
-            return self._reject(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED,
-                                answer_context, user_information, "authentication-mechanism-name-required")
-        if (proposed or AuthenticationMechanism.LOWEST) != mechanism.mechanism_id:
-            return self._reject(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED,
-                                answer_context, user_information, "authentication-mechanism-name-not-recognised")
-        if not mechanism.check_lls(config.lls_password, aarq.calling_authentication_value):
-            return self._reject(USER, AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE,
-                                answer_context, user_information, "authentication-failure")
-        if isinstance(negotiated, xdlms.ConfirmedServiceError):
-            return self._reject(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, answer_context,
-                                xdlms.encode_confirmed_service_error(negotiated), "initiate-error")
-        if request is None or negotiated is None:
-            return self._reject(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, answer_context,
-                                None, "no-initiate-request")
-        self.machine.accepted(Association(
-            client_sap=self.client_sap, server_sap=self.server_sap, access=config.access,
+        keys = self.security.keys_for(config) if config is not None else None
+        # The xDLMS part first: a rejection AARE carries its answer (Green Book 9.3.2).
+        initiate: xdlms.InitiateRequest | None = None
+        negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None = None
+        wrapping: Wrapping | None = None
+        try:
+            initiate, negotiated, wrapping = self._initiate(aarq, config, keys, ciphered)
+        except CounterError:
+            negotiated = xdlms.initiate_error(InitiateError.OTHER)
+            self.result = "invocation-counter-error"
+        except (SecurityError, DecodeError):
+            negotiated = xdlms.initiate_error(InitiateError.OTHER)
+            self.result = "deciphering-error"
+        protection: Protection | None = None
+        if config is not None and keys is not None and (ciphered or wrapping is not None
+                                                         or self._titled(config)):
+            protection = Protection(config, self.security, keys, aarq.calling_ap_title or b"",
+                                    self.profile.system_title,
+                                    initiate.dedicated_key if initiate is not None else None)
+
+        def answer(aare: AARE) -> bytes:
+            user_information: bytes | None = None
+            if isinstance(negotiated, xdlms.InitiateResponse):
+                user_information = xdlms.encode_initiate_response(negotiated)
+            elif isinstance(negotiated, xdlms.ConfirmedServiceError):
+                user_information = xdlms.encode_confirmed_service_error(negotiated)
+            if user_information is not None and wrapping is not None and protection is not None:
+                user_information = protection.wrap(user_information, wrapping)
+            titled = aarq.calling_ap_title is not None or ciphered or (
+                config is not None and self._titled(config))
+            return acse.encode_aare(AARE(
+                application_context_name=aare.application_context_name, result=aare.result,
+                result_source_diagnostic=aare.result_source_diagnostic,
+                responding_ap_title=self.profile.system_title if titled else None,
+                responder_acse_requirements=aare.responder_acse_requirements,
+                mechanism_name=aare.mechanism_name,
+                responding_authentication_value=aare.responding_authentication_value,
+                user_information=user_information))
+
+        try:
+            mechanism = self._check(aarq, config, keys, expected_context, negotiated)
+        except Rejection as rejection:
+            self.result = rejection.result
+            return answer(AARE(answer_context, AssociationResult.REJECTED_PERMANENT,
+                               (rejection.source, rejection.diagnostic)))
+        assert config is not None and keys is not None and initiate is not None
+        assert isinstance(negotiated, xdlms.InitiateResponse)
+        association = Association(
+            name=config.name, client_sap=self.client_sap, server_sap=self.server_sap, access=config.access,
             mechanism_id=mechanism.mechanism_id, context_id=expected_context,
             conformance=negotiated.negotiated_conformance,
-            client_max_receive_pdu_size=request.client_max_receive_pdu_size,
-            server_max_receive_pdu_size=negotiated.server_max_receive_pdu_size))
-        self.result = "success"
-        return acse.encode_aare(AARE(
-            application_context_name=expected_context, result=AssociationResult.ACCEPTED,
-            result_source_diagnostic=(USER, AcseServiceUserDiagnostic.NULL),
-            responding_ap_title=self.profile.system_title if aarq.calling_ap_title is not None else None,
-            user_information=user_information))
+            client_max_receive_pdu_size=initiate.client_max_receive_pdu_size,
+            server_max_receive_pdu_size=negotiated.server_max_receive_pdu_size,
+            protection=protection)
+        if not mechanism.hls:
+            self.machine.accepted(association)
+            self.result = "success"
+            return answer(AARE(expected_context, AssociationResult.ACCEPTED, (USER, AcseServiceUserDiagnostic.NULL)))
+        stoc = mechanism.new_challenge()
+        association.hls = HlsInputs(
+            stoc=stoc, ctos=aarq.calling_authentication_value or b"",
+            client_system_title=aarq.calling_ap_title, server_system_title=self.profile.system_title,
+            secret=keys.hls_secret, block_cipher_key=keys.block_cipher_key,
+            authentication_key=keys.authentication_key, security_suite=getattr(config, "security_suite", 0))
+        self.machine.challenged(association)
+        self.result = "authentication-required"
+        return answer(AARE(expected_context, AssociationResult.ACCEPTED,
+                           (USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED),
+                           responder_acse_requirements=True, mechanism_name=mechanism.mechanism_id,
+                           responding_authentication_value=stoc))
 
-    def _negotiate(self, aarq: AARQ) -> tuple[xdlms.InitiateRequest | None,
-                                              xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None]:
-        """The xDLMS part of the AARQ (Green Book 9.4.6.x); (None, None) when
-        it is absent or unreadable."""
-        if not aarq.user_information or aarq.user_information[0] != ApduTag.INITIATE_REQUEST:
-            return None, None
-        try:
-            request = xdlms.decode_initiate_request(aarq.user_information)
-        except DecodeError:
-            return None, None
-        return request, xdlms.negotiate(request, self.profile.conformance, self.profile.max_receive_pdu_size)
+    def _titled(self, config: AssociationConfig) -> bool:
+        return self.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
+
+    def _initiate(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, ciphered: bool
+                  ) -> tuple[xdlms.InitiateRequest | None, xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,
+                             Wrapping | None]:
+        """The xDLMS InitiateRequest of the AARQ (Green Book 9.4.6), deciphered
+        in the ciphered context; (None, None, None) when absent."""
+        user_information = aarq.user_information
+        if not user_information:
+            return None, None, None
+        wrapping = None
+        if ciphered and user_information[0] != ApduTag.INITIATE_REQUEST:
+            if config is None or keys is None or aarq.calling_ap_title is None:
+                return None, None, None
+            user_information, wrapping = unwrap_initiate(user_information, config, self.security, keys,
+                                                         aarq.calling_ap_title)
+        if user_information[0] != ApduTag.INITIATE_REQUEST:
+            return None, None, None
+        request = xdlms.decode_initiate_request(user_information)
+        if ciphered and wrapping is None:
+            # Green Book 9.2.7.2: in the ciphered context the InitiateRequest travels ciphered.
+            return request, xdlms.initiate_error(InitiateError.OTHER), None
+        return request, xdlms.negotiate(request, self.profile.conformance, self.profile.max_receive_pdu_size), wrapping
+
+    def _check(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, expected_context: int,
+               negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None) -> IAuthenticationMechanism:
+        """The AARQ's checks in order; raises ``Rejection``."""
+        if config is None or keys is None:
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, "no-association-for-client")
+        if aarq.application_context_name != expected_context:
+            raise Rejection(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
+                            "application-context-name-not-supported")
+        mechanism = self.mechanisms[config.authentication]
+        needs_title = expected_context == ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING or self._titled(config)
+        if needs_title and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
+            raise Rejection(USER, AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED,
+                            "calling-ap-title-not-recognized")
+        proposed = aarq.mechanism_name if aarq.sender_acse_requirements else None
+        if proposed is None and mechanism.mechanism_id != AuthenticationMechanism.LOWEST:
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED,
+                            "authentication-mechanism-name-required")
+        if (proposed or AuthenticationMechanism.LOWEST) != mechanism.mechanism_id:
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED,
+                            "authentication-mechanism-name-not-recognised")
+        if not mechanism.check_lls(keys.lls_password, aarq.calling_authentication_value):
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE, "authentication-failure")
+        if negotiated is None:
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, self.result or "no-initiate-request")
+        if isinstance(negotiated, xdlms.ConfirmedServiceError):
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN,
+                            self.result or "initiate-error")
+        return mechanism
 

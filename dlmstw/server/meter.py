@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
+from ..association.security import MeterSecurity
 from ..association.session import AssociationConfig, ServerProfile, Session
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
@@ -148,6 +149,7 @@ class MeterFactory(Factory):
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
         self.capture = capture
+        self.security = MeterSecurity(meter.id)
         self.connections = 0
         #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).
         self.counters: Counter[str] = Counter()
@@ -156,7 +158,8 @@ class MeterFactory(Factory):
         return f"meter {self.meter.id}"
 
     def session(self, client_sap: int) -> Session:
-        return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory, self.mechanisms, self.profile,
+        return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory,
+                       self.mechanisms, self.profile, self.security,
                        lambda message: log.error("meter {meter}: {message}", meter=self.meter.id, message=message))
 
     def buildProtocol(self, addr: IAddress) -> MeterProtocol:

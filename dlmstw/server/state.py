@@ -1,39 +1,49 @@
 """Persistence of what users change on meters (clock offsets, values set by
-clients), in ``state_dir``: one JSON file per changed meter, written
-atomically, at most once a second per meter and on shutdown, and read back at
-start, so a restart of ``twistd`` loses nothing a user changed."""
+clients, keys, invocation counters), in ``state_dir``: one JSON file per
+changed part, written atomically, at most once a second and on shutdown, and
+read back at start, so a restart of ``twistd`` loses nothing a user changed."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Protocol
 
 from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..simulator.meter import MeterRuntime
 
 log = Logger()
 SAVE_INTERVAL = 1.0
 
 
+class Persistent(Protocol):
+    """A part of a meter whose changes are saved: a meter's runtime, its security."""
+
+    id: str
+    changed: bool
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
 class StateStore(Service):
-    def __init__(self, directory: str, meters: Iterable[MeterRuntime], clock: object | None = None) -> None:
+    def __init__(self, directory: str, parts: Iterable[Persistent], clock: object | None = None) -> None:
         self.directory = Path(directory)
-        self.meters = list(meters)
+        self.parts = list(parts)
         self._loop = LoopingCall(self.save)
         if clock is not None:
             self._loop.clock = clock  # type: ignore[assignment]
 
-    def path(self, meter: MeterRuntime) -> Path:
+    def path(self, meter: Persistent) -> Path:
         return self.directory / f"{meter.id}.json"
 
     def load(self) -> None:
-        """Restore every meter that has a saved state."""
-        for meter in self.meters:
+        """Restore every part that has a saved state."""
+        for meter in self.parts:
             path = self.path(meter)
             if not path.exists():
                 continue
@@ -44,8 +54,8 @@ class StateStore(Service):
                           meter=meter.id, path=str(path), error=error)
 
     def save(self) -> None:
-        """Write the meters changed since the last save."""
-        for meter in self.meters:
+        """Write the parts changed since the last save."""
+        for meter in self.parts:
             if not meter.changed:
                 continue
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,308 @@
+"""Cryptographic protection of xDLMS APDUs with AES-GCM (security suites 0, 1 and 2).
+
+Rules: Green Book 9.2.7.2 (security header: security control byte and invocation
+counter), 9.2.7.2.4 (AES-GCM: IV = system title || invocation counter, 12-byte
+authentication tags), 9.2.3 (security suites: AES-GCM-128 for suites 0 and 1,
+AES-GCM-256 for suite 2) and 9.5 (glo-, ded- and general-ciphering APDUs).
+
+A protected text is ``SH || (ciphertext or plain text) || T`` with the security
+header ``SH = SC || IC`` (one byte, then the invocation counter in 4 bytes):
+
+========================  =========================  ======================
+security control           authenticated data A       after SH
+========================  =========================  ======================
+authentication (0x10)      SC || AK || plain text     plain text || T
+encryption (0x20)          none                       ciphertext
+both (0x30)                SC || AK                   ciphertext || T
+========================  =========================  ======================
+
+Sans-I/O: pure functions over ``bytes``; no Twisted import.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from dlmstw.codec.axdr import decode_length, encode_length
+from dlmstw.enums import ApduTag
+from dlmstw.errors import DecodeError
+
+SUITE_KEY_LENGTHS: Final[Mapping[int, int]] = MappingProxyType({0: 16, 1: 16, 2: 32})
+"""Length in bytes of the block cipher and authentication keys per security suite
+(Green Book 9.2.3, security suites: 0 and 1 use AES-GCM-128, 2 AES-GCM-256)."""
+
+SYSTEM_TITLE_LENGTH: Final = 8
+"""A system title is 8 octets (Green Book 4.3.4); it is the fixed field of the IV."""
+
+TAG_LENGTH: Final = 12
+"""Authentication tags are truncated to 12 octets (Green Book 9.2.7.2.4)."""
+
+HEADER_LENGTH: Final = 5
+"""The security header: security control byte, then a 4-byte invocation counter."""
+
+AUTHENTICATION: Final = 0x10
+"""Security control bit 4: authentication (Green Book 9.2.7.2.3)."""
+ENCRYPTION: Final = 0x20
+"""Security control bit 5: encryption."""
+BROADCAST: Final = 0x40
+"""Security control bit 6: key set, 0 = unicast, 1 = broadcast."""
+COMPRESSION: Final = 0x80
+"""Security control bit 7: compression (not supported here)."""
+SUITE_MASK: Final = 0x0F
+"""Security control bits 0..3: the security suite id."""
+
+_MAX_INVOCATION_COUNTER: Final = 0xFFFFFFFF
+_HEADER = struct.Struct(">BI")
+_GCM_TAG_LENGTH: Final = 16
+
+
+class SecurityError(DecodeError):
+    """A protected APDU that cannot be accepted: bad tag, truncated, or a
+    security control byte asking for something unsupported (Green Book 9.2.7.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityControl:
+    """The fields of a security control byte (Green Book 9.2.7.2.3)."""
+
+    suite: int
+    authentication: bool
+    encryption: bool
+    broadcast: bool
+    compression: bool
+
+
+def security_control(suite: int, authentication: bool, encryption: bool, broadcast: bool = False) -> int:
+    """Build the security control byte (Green Book 9.2.7.2.3); compression is never set."""
+    if not 0 <= suite <= SUITE_MASK:
+        raise ValueError(f"security suite id {suite} does not fit in 4 bits")
+    return (suite | (AUTHENTICATION if authentication else 0) | (ENCRYPTION if encryption else 0)
+            | (BROADCAST if broadcast else 0))
+
+
+_PARSED: Final = tuple(
+    SecurityControl(sc & SUITE_MASK, bool(sc & AUTHENTICATION), bool(sc & ENCRYPTION),
+                    bool(sc & BROADCAST), bool(sc & COMPRESSION))
+    for sc in range(256))
+
+
+def parse_security_control(sc: int) -> SecurityControl:
+    """Split a security control byte into its fields (Green Book 9.2.7.2.3)."""
+    if not 0 <= sc <= 0xFF:
+        raise ValueError(f"security control {sc} is not a byte")
+    return _PARSED[sc]
+
+
+@functools.lru_cache(maxsize=1024)
+def _aesgcm(key: bytes) -> AESGCM:
+    return AESGCM(key)
+
+
+def _gcm(key: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+    """GCM-AE (NIST SP 800-38D 7.1): the ciphertext followed by the full 16-byte tag."""
+    return _aesgcm(key).encrypt(iv, data, aad)
+
+
+def _gctr(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """GCTR from J0 + 1 (NIST SP 800-38D 6.5): GCM's confidentiality part, its own
+    inverse, so the same call encrypts and decrypts."""
+    return _aesgcm(key).encrypt(iv, data, b"")[:-_GCM_TAG_LENGTH]
+
+
+def _check_keys(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> None:
+    length = SUITE_KEY_LENGTHS.get(suite)
+    if length is None:
+        raise ValueError(f"unknown security suite {suite}")
+    if len(block_cipher_key) != length or len(authentication_key) != length:
+        raise ValueError(f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
+                         f"and {len(authentication_key)}")
+
+
+def _header(security_control: int, system_title: bytes, invocation_counter: int,
+            block_cipher_key: bytes, authentication_key: bytes) -> tuple[SecurityControl, bytes]:
+    """Check the sender-side parameters; return the parsed SC and the security header."""
+    sc = parse_security_control(security_control)
+    if sc.compression:
+        raise ValueError("compression is not supported")
+    _check_keys(sc.suite, block_cipher_key, authentication_key)
+    if len(system_title) != SYSTEM_TITLE_LENGTH:
+        raise ValueError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}")
+    if not 0 <= invocation_counter <= _MAX_INVOCATION_COUNTER:
+        raise ValueError(f"invocation counter {invocation_counter} does not fit in 4 bytes")
+    return sc, _HEADER.pack(security_control, invocation_counter)
+
+
+def authentication_tag(*, security_control: int, system_title: bytes, invocation_counter: int,
+                       block_cipher_key: bytes, authentication_key: bytes, data: bytes) -> bytes:
+    """The 12-byte GMAC tag over ``SC || AK || data`` with IV = system title || IC
+    (Green Book 9.2.7.2.4; also f(StoC) and f(CtoS) of HLS-GMAC, 9.2.7.4)."""
+    _, header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
+    return _gcm(block_cipher_key, system_title + header[1:], b"", header[:1] + authentication_key + data)[:TAG_LENGTH]
+
+
+def protect(plain: bytes, *, security_control: int, system_title: bytes, invocation_counter: int,
+            block_cipher_key: bytes, authentication_key: bytes) -> bytes:
+    """Return ``SH || (ciphertext or plain text) || T`` (Green Book 9.2.7.2.4).
+
+    Raises ValueError for a security control without protection, with
+    compression or an unknown suite, keys of the wrong length for the suite, a
+    system title that is not 8 bytes, or a counter beyond 4 bytes.
+    """
+    sc, header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
+    if not (sc.authentication or sc.encryption):
+        raise ValueError(f"security control {security_control:#04x} asks for no protection")
+    iv = system_title + header[1:]
+    if not sc.authentication:
+        return header + _gctr(block_cipher_key, iv, plain)
+    if not sc.encryption:
+        tag = _gcm(block_cipher_key, iv, b"", header[:1] + authentication_key + plain)[:TAG_LENGTH]
+        return b"".join((header, plain, tag))
+    sealed = _gcm(block_cipher_key, iv, plain, header[:1] + authentication_key)
+    return header + sealed[:TAG_LENGTH - _GCM_TAG_LENGTH]
+
+
+def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
+              authentication_key: bytes) -> tuple[int, int, bytes]:
+    """Check and remove the protection; return (security control, invocation counter, plain text).
+
+    ``system_title`` is the sender's. Raises SecurityError, and nothing else, on
+    a truncated text, a bad tag, a security control asking for compression, an
+    unknown suite, no protection, or keys and system title unfit for it (Green
+    Book 9.2.7.2.4). The caller checks the counter against the last one accepted.
+    """
+    size = len(protected)
+    if size < HEADER_LENGTH:
+        raise SecurityError("truncated: security header expected", size)
+    security_control = protected[0]
+    sc = _PARSED[security_control]
+    if sc.compression:
+        raise SecurityError("compression is not supported", 0)
+    length = SUITE_KEY_LENGTHS.get(sc.suite)
+    if length is None:
+        raise SecurityError(f"unknown security suite {sc.suite}", 0)
+    if not (sc.authentication or sc.encryption):
+        raise SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
+    if len(block_cipher_key) != length or len(authentication_key) != length:
+        raise SecurityError(f"security suite {sc.suite} needs {length}-byte keys", 0)
+    if len(system_title) != SYSTEM_TITLE_LENGTH:
+        raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
+    counter = protected[1:HEADER_LENGTH]
+    iv = system_title + counter
+    invocation_counter = int.from_bytes(counter, "big")
+    if not sc.authentication:
+        return security_control, invocation_counter, _gctr(block_cipher_key, iv, protected[HEADER_LENGTH:])
+    end = size - TAG_LENGTH
+    if end < HEADER_LENGTH:
+        raise SecurityError("truncated: authentication tag expected", size)
+    body = protected[HEADER_LENGTH:end]
+    if sc.encryption:
+        plain = _gctr(block_cipher_key, iv, body)
+        # The tag is recomputed: AESGCM.decrypt takes only full 16-byte tags.
+        sealed = _gcm(block_cipher_key, iv, plain, protected[:1] + authentication_key)
+        expected = sealed[len(body):len(body) + TAG_LENGTH]
+    else:
+        plain = body
+        expected = _gcm(block_cipher_key, iv, b"", protected[:1] + authentication_key + body)[:TAG_LENGTH]
+    if not hmac.compare_digest(expected, protected[end:]):
+        raise SecurityError("authentication tag mismatch", end)
+    return security_control, invocation_counter, plain
+
+
+# ---------------------------------------------------------------------------
+# Ciphered APDUs (Green Book 9.5): tag, A-XDR length, protected text
+
+_T = ApduTag
+
+GLOBAL_CIPHERED_TAG: Final[Mapping[int, int]] = MappingProxyType({
+    _T.INITIATE_REQUEST: _T.GLO_INITIATE_REQUEST,
+    _T.INITIATE_RESPONSE: _T.GLO_INITIATE_RESPONSE,
+    _T.CONFIRMED_SERVICE_ERROR: _T.GLO_CONFIRMED_SERVICE_ERROR,
+    _T.GET_REQUEST: _T.GLO_GET_REQUEST,
+    _T.SET_REQUEST: _T.GLO_SET_REQUEST,
+    _T.EVENT_NOTIFICATION_REQUEST: _T.GLO_EVENT_NOTIFICATION_REQUEST,
+    _T.ACTION_REQUEST: _T.GLO_ACTION_REQUEST,
+    _T.GET_RESPONSE: _T.GLO_GET_RESPONSE,
+    _T.SET_RESPONSE: _T.GLO_SET_RESPONSE,
+    _T.ACTION_RESPONSE: _T.GLO_ACTION_RESPONSE,
+})
+"""Plain APDU tag -> glo-ciphered tag (global key). EXCEPTION-Response has none: it is sent plain."""
+
+DEDICATED_CIPHERED_TAG: Final[Mapping[int, int]] = MappingProxyType({
+    _T.INITIATE_REQUEST: _T.DED_INITIATE_REQUEST,
+    _T.INITIATE_RESPONSE: _T.DED_INITIATE_RESPONSE,
+    _T.CONFIRMED_SERVICE_ERROR: _T.DED_CONFIRMED_SERVICE_ERROR,
+    _T.GET_REQUEST: _T.DED_GET_REQUEST,
+    _T.SET_REQUEST: _T.DED_SET_REQUEST,
+    _T.EVENT_NOTIFICATION_REQUEST: _T.DED_EVENT_NOTIFICATION_REQUEST,
+    _T.ACTION_REQUEST: _T.DED_ACTION_REQUEST,
+    _T.GET_RESPONSE: _T.DED_GET_RESPONSE,
+    _T.SET_RESPONSE: _T.DED_SET_RESPONSE,
+    _T.ACTION_RESPONSE: _T.DED_ACTION_RESPONSE,
+})
+"""Plain APDU tag -> ded-ciphered tag (dedicated key of the association)."""
+
+PLAIN_TAG: Final[Mapping[int, int]] = MappingProxyType(
+    {ciphered: plain for table in (GLOBAL_CIPHERED_TAG, DEDICATED_CIPHERED_TAG) for plain, ciphered in table.items()})
+"""Glo- or ded-ciphered tag -> the plain APDU tag it carries."""
+
+DEDICATED_TAGS: Final = frozenset(DEDICATED_CIPHERED_TAG.values())
+"""The ded-ciphered tags: their content is protected with the dedicated key."""
+
+GENERAL_CIPHERING_TAGS: Final = frozenset((_T.GENERAL_GLO_CIPHERING, _T.GENERAL_DED_CIPHERING))
+
+
+def encode_ciphered_apdu(tag: int, protected: bytes) -> bytes:
+    """A glo- or ded-ciphered APDU: tag, A-XDR length, protected text (Green Book 9.5)."""
+    if tag not in PLAIN_TAG:
+        raise ValueError(f"{tag:#04x} is not a glo- or ded-ciphered APDU tag")
+    return b"".join((bytes((tag,)), encode_length(len(protected)), protected))
+
+
+def decode_ciphered_apdu(apdu: bytes) -> tuple[int, bytes]:
+    """Split a glo- or ded-ciphered APDU into (tag, protected text) (Green Book 9.5)."""
+    if not apdu:
+        raise DecodeError("truncated: ciphered APDU tag expected", 0)
+    tag = apdu[0]
+    if tag not in PLAIN_TAG:
+        raise DecodeError(f"{tag:#04x} is not a glo- or ded-ciphered APDU tag", 0)
+    length, pos = decode_length(apdu, 1)
+    if pos + length != len(apdu):
+        raise DecodeError(f"ciphered content length {length} but {len(apdu) - pos} bytes follow", 1)
+    return tag, apdu[pos:]
+
+
+def encode_general_ciphering(tag: int, system_title: bytes, protected: bytes) -> bytes:
+    """general-glo-ciphering (0xDB) or general-ded-ciphering (0xDC): tag, system-title
+    octet string, ciphered content octet string (Green Book 9.5)."""
+    if tag not in GENERAL_CIPHERING_TAGS:
+        raise ValueError(f"{tag:#04x} is not general-glo-ciphering or general-ded-ciphering")
+    return b"".join((bytes((tag,)), encode_length(len(system_title)), system_title,
+                     encode_length(len(protected)), protected))
+
+
+def decode_general_ciphering(apdu: bytes) -> tuple[int, bytes, bytes]:
+    """Split a general-glo- or general-ded-ciphering APDU into (tag, system title,
+    protected text) (Green Book 9.5)."""
+    if not apdu:
+        raise DecodeError("truncated: general-ciphering tag expected", 0)
+    tag = apdu[0]
+    if tag not in GENERAL_CIPHERING_TAGS:
+        raise DecodeError(f"{tag:#04x} is not general-glo-ciphering or general-ded-ciphering", 0)
+    size = len(apdu)
+    title_length, pos = decode_length(apdu, 1)
+    if pos + title_length > size:
+        raise DecodeError(f"truncated: system title of {title_length} bytes", pos)
+    system_title = apdu[pos:pos + title_length]
+    start = pos + title_length
+    length, pos = decode_length(apdu, start)
+    if pos + length != size:
+        raise DecodeError(f"ciphered content length {length} but {size - pos} bytes follow", start)
+    return tag, system_title, apdu[pos:]

@@ -1,0 +1,216 @@
+"""High-level security authentication, the 4-pass exchange (Green Book 9.2.7.4).
+
+Pass 1: the AARQ carries the client's challenge CtoS; pass 2: the AARE carries
+the meter's challenge StoC; pass 3: the client sends f(StoC) with the ACTION
+reply_to_HLS_authentication (Association LN method 1); pass 4: the meter checks
+it and answers f(CtoS). The functions f per mechanism (Green Book 9.2.7.4,
+table of HLS mechanisms; ST-C, ST-S are the client's and the server's system titles):
+
+====  ==========  ==========================================  ==========================================
+id    name        f(StoC), by the client                      f(CtoS), by the server
+====  ==========  ==========================================  ==========================================
+3     hls-md5     MD5(StoC || secret)                         MD5(CtoS || secret)
+4     hls-sha1    SHA-1(StoC || secret)                       SHA-1(CtoS || secret)
+5     hls-gmac    SC || IC || GMAC(ST-C || IC; SC||AK||StoC)  SC || IC || GMAC(ST-S || IC; SC||AK||CtoS)
+6     hls-sha256  SHA-256(secret||ST-C||ST-S||StoC||CtoS)     SHA-256(secret||ST-S||ST-C||CtoS||StoC)
+7     hls-ecdsa   ECDSA(ST-C || ST-S || StoC || CtoS)         ECDSA(ST-S || ST-C || CtoS || StoC)
+====  ==========  ==========================================  ==========================================
+
+With GMAC, SC = 0x10 | security suite (authentication only) and IC is the
+sender's invocation counter; ECDSA uses P-256/SHA-256 (suite 1) or
+P-384/SHA-384 (suite 2) with the signature as r || s. Mechanism 2 (HLS,
+manufacturer specific) is not provided.
+
+Challenges are random strings of 8 to 64 octets (Green Book 9.2.7.4); every
+mechanism accepts a CtoS of that length. The meter sends 16 octets with
+mechanisms 3 to 5 (a length every client handles) and 32 with 6 and 7 (the
+security strength of SHA-256 and P-256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from ..enums import AuthenticationMechanism
+from ..interfaces import IAuthenticationMechanism
+from .ciphering import AUTHENTICATION, SYSTEM_TITLE_LENGTH, TAG_LENGTH, authentication_tag
+from .keys import sign, verify
+
+CHALLENGE_LENGTHS = range(8, 65)
+"""Lengths in octets of an acceptable challenge (Green Book 9.2.7.4)."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class HlsInputs:
+    """What f(StoC) and f(CtoS) are computed from; each mechanism uses some fields.
+
+    ``secret`` (hls_secret) for mechanisms 3, 4 and 6; ``block_cipher_key``,
+    ``authentication_key``, ``security_suite`` and ``server_invocation_counter``
+    (the IC of the meter's f(CtoS)) for 5; ``server_signing_key`` and
+    ``client_public_key`` with ``security_suite`` 1 or 2 for 7. The system
+    titles are needed by 5 (the client's, then the server's), 6 and 7.
+    """
+
+    stoc: bytes
+    ctos: bytes
+    client_system_title: bytes | None = None
+    server_system_title: bytes | None = None
+    secret: bytes | None = None
+    block_cipher_key: bytes | None = None
+    authentication_key: bytes | None = None
+    security_suite: int = 0
+    server_invocation_counter: int = 0
+    server_signing_key: ec.EllipticCurvePrivateKey | None = None
+    client_public_key: ec.EllipticCurvePublicKey | None = None
+
+
+def _required(value: _T | None, field: str, mechanism: str) -> _T:
+    if value is None:
+        raise ValueError(f"{mechanism} needs {field}")
+    return value
+
+
+class _HlsMechanism:
+    """What the HLS mechanisms share: the challenge rules of Green Book 9.2.7.4."""
+
+    mechanism_id: AuthenticationMechanism
+    name: str
+    hls = True
+    challenge_length: int
+    """Octets of the StoC this meter sends."""
+
+    def check_lls(self, configured_secret: bytes | None, calling_authentication_value: bytes | None) -> bool:
+        """Pass 1: the AARQ must carry a CtoS of 8 to 64 octets."""
+        return calling_authentication_value is not None and len(calling_authentication_value) in CHALLENGE_LENGTHS
+
+    def new_challenge(self) -> bytes:
+        """Pass 2: a fresh StoC from the operating system's random source."""
+        return os.urandom(self.challenge_length)
+
+
+class _ChallengeSecretDigest(_HlsMechanism):
+    """f(challenge) = H(challenge || secret): mechanisms 3 and 4."""
+
+    challenge_length = 16
+    _digest: Callable[[bytes], hashlib._Hash]
+
+    def server_proof(self, inputs: HlsInputs) -> bytes:
+        return self._digest(inputs.ctos + _required(inputs.secret, "secret", self.name)).digest()
+
+    def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
+        expected = self._digest(inputs.stoc + _required(inputs.secret, "secret", self.name)).digest()
+        return 0 if hmac.compare_digest(expected, proof) else None
+
+
+@implementer(IPlugin, IAuthenticationMechanism)
+class HlsMd5(_ChallengeSecretDigest):
+    """HLS mechanism_id(3): MD5 over challenge || secret."""
+
+    mechanism_id = AuthenticationMechanism.HLS_MD5
+    name = "hls-md5"
+    _digest = staticmethod(hashlib.md5)
+
+
+@implementer(IPlugin, IAuthenticationMechanism)
+class HlsSha1(_ChallengeSecretDigest):
+    """HLS mechanism_id(4): SHA-1 over challenge || secret."""
+
+    mechanism_id = AuthenticationMechanism.HLS_SHA1
+    name = "hls-sha1"
+    _digest = staticmethod(hashlib.sha1)
+
+
+@implementer(IPlugin, IAuthenticationMechanism)
+class HlsGmac(_HlsMechanism):
+    """HLS mechanism_id(5): SC || IC || GMAC tag, SC = 0x10 | suite (Green Book 9.2.7.4)."""
+
+    mechanism_id = AuthenticationMechanism.HLS_GMAC
+    name = "hls-gmac"
+    challenge_length = 16
+    proof_length = 1 + 4 + TAG_LENGTH
+
+    def _keys(self, inputs: HlsInputs) -> tuple[bytes, bytes]:
+        return (_required(inputs.block_cipher_key, "block_cipher_key", self.name),
+                _required(inputs.authentication_key, "authentication_key", self.name))
+
+    def server_proof(self, inputs: HlsInputs) -> bytes:
+        block_cipher_key, authentication_key = self._keys(inputs)
+        sc = AUTHENTICATION | inputs.security_suite
+        counter = inputs.server_invocation_counter
+        tag = authentication_tag(
+            security_control=sc, system_title=_required(inputs.server_system_title, "server_system_title", self.name),
+            invocation_counter=counter, block_cipher_key=block_cipher_key, authentication_key=authentication_key,
+            data=inputs.ctos)
+        return b"".join((bytes((sc,)), counter.to_bytes(4, "big"), tag))
+
+    def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
+        block_cipher_key, authentication_key = self._keys(inputs)
+        sc = AUTHENTICATION | inputs.security_suite
+        client_system_title = inputs.client_system_title
+        if (len(proof) != self.proof_length or proof[0] != sc or client_system_title is None
+                or len(client_system_title) != SYSTEM_TITLE_LENGTH):
+            return None
+        counter = int.from_bytes(proof[1:5], "big")
+        expected = authentication_tag(
+            security_control=sc, system_title=client_system_title, invocation_counter=counter,
+            block_cipher_key=block_cipher_key, authentication_key=authentication_key, data=inputs.stoc)
+        return counter if hmac.compare_digest(expected, proof[5:]) else None
+
+
+@implementer(IPlugin, IAuthenticationMechanism)
+class HlsSha256(_HlsMechanism):
+    """HLS mechanism_id(6): SHA-256 over secret, both system titles and both challenges."""
+
+    mechanism_id = AuthenticationMechanism.HLS_SHA256
+    name = "hls-sha256"
+    challenge_length = 32
+
+    def server_proof(self, inputs: HlsInputs) -> bytes:
+        return hashlib.sha256(b"".join((
+            _required(inputs.secret, "secret", self.name),
+            _required(inputs.server_system_title, "server_system_title", self.name),
+            _required(inputs.client_system_title, "client_system_title", self.name),
+            inputs.ctos, inputs.stoc))).digest()
+
+    def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
+        secret = _required(inputs.secret, "secret", self.name)
+        server_system_title = _required(inputs.server_system_title, "server_system_title", self.name)
+        if inputs.client_system_title is None:
+            return None
+        expected = hashlib.sha256(b"".join((
+            secret, inputs.client_system_title, server_system_title, inputs.stoc, inputs.ctos))).digest()
+        return 0 if hmac.compare_digest(expected, proof) else None
+
+
+@implementer(IPlugin, IAuthenticationMechanism)
+class HlsEcdsa(_HlsMechanism):
+    """HLS mechanism_id(7): ECDSA signatures over both system titles and both challenges."""
+
+    mechanism_id = AuthenticationMechanism.HLS_ECDSA
+    name = "hls-ecdsa"
+    challenge_length = 32
+
+    def server_proof(self, inputs: HlsInputs) -> bytes:
+        data = b"".join((
+            _required(inputs.server_system_title, "server_system_title", self.name),
+            _required(inputs.client_system_title, "client_system_title", self.name),
+            inputs.ctos, inputs.stoc))
+        return sign(inputs.security_suite, _required(inputs.server_signing_key, "server_signing_key", self.name), data)
+
+    def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
+        server_system_title = _required(inputs.server_system_title, "server_system_title", self.name)
+        if inputs.client_system_title is None or inputs.client_public_key is None:
+            return None
+        data = b"".join((inputs.client_system_title, server_system_title, inputs.stoc, inputs.ctos))
+        return 0 if verify(inputs.security_suite, inputs.client_public_key, data, proof) else None
