@@ -176,8 +176,13 @@ def twistd_command(ini_path: Path) -> list[str]:
 def start_lab(directory: Path) -> Lab:
     """Write lab.ini into ``directory``, start the simulator there, wait for every meter port."""
     base_port = find_free_port_range(METER_COUNT)
+    return launch_lab(directory, lab_ini_text(base_port, directory), tuple(range(base_port, base_port + METER_COUNT)))
+
+
+def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...]) -> Lab:
+    """Start ``twistd -n dlmssim`` on ``ini_text`` in ``directory``; wait until ``ports`` accept."""
     ini_path = directory / "lab.ini"
-    ini_path.write_text(lab_ini_text(base_port, directory))
+    ini_path.write_text(ini_text)
     log_path = directory / "twistd.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
@@ -190,7 +195,7 @@ def start_lab(directory: Path) -> Lab:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    lab = Lab(directory, ini_path, log_path, tuple(range(base_port, base_port + METER_COUNT)), process)
+    lab = Lab(directory, ini_path, log_path, ports, process)
     deadline = time.monotonic() + START_TIMEOUT
     waiting = list(lab.ports)
     while waiting:
