@@ -1,0 +1,196 @@
+"""Security against the unmodified gurux-dlms client over real TCP: HLS MD5,
+SHA-1, GMAC and SHA-256, each in the ciphered context with authentication
+only, encryption only and authenticated encryption, with global and dedicated
+keys, and over the plain LN context; and the refusals: wrong password, wrong
+secret, wrong keys, a replayed invocation counter — after which the meter
+still serves other clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gurux_dlms import GXDLMSException, GXReplyData
+from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
+from gurux_dlms.secure import GXDLMSSecureClient
+
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
+
+AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+EK = "000102030405060708090A0B0C0D0E0F"
+SECRET = b"12345678"
+CLIENT_TITLE = bytes.fromhex("4D4D4D0000000001")
+MECHANISMS = {"hls-md5": Authentication.HIGH_MD5, "hls-sha1": Authentication.HIGH_SHA1,
+              "hls-gmac": Authentication.HIGH_GMAC, "hls-sha256": Authentication.HIGH_SHA256}
+POLICIES = {"authentication": Security.AUTHENTICATION, "encryption": Security.ENCRYPTION,
+            "authenticated-encryption": Security.AUTHENTICATION_ENCRYPTION}
+
+#: (association name, client SAP, lab.ini lines) of the test lab.
+ASSOCIATIONS: list[tuple[str, int, str]] = [("public", 16, "authentication = none")]
+ASSOCIATIONS.append(("lls-ciphered", 32, f"authentication = lls\nlls_password = ABCD0001\ncontext = ln-ciphered\n"
+                                         f"security = authenticated-encryption\nauthentication_key = {AK}\n"
+                                         f"block_cipher_key = {EK}\naccess = read-write"))
+for index, (mechanism, policy) in enumerate(itertools.product(MECHANISMS, POLICIES)):
+    ASSOCIATIONS.append((f"{mechanism}-{policy}", 0x40 + index,
+                         f"authentication = {mechanism}\nhls_secret = {SECRET.hex()}\ncontext = ln-ciphered\n"
+                         f"security = {policy}\nauthentication_key = {AK}\nblock_cipher_key = {EK}"))
+for index, mechanism in enumerate(MECHANISMS):
+    ASSOCIATIONS.append((f"{mechanism}-plain", 0x60 + index,
+                         f"authentication = {mechanism}\nhls_secret = {SECRET.hex()}\n"
+                         f"authentication_key = {AK}\nblock_cipher_key = {EK}"))
+SAP = {name: sap for name, sap, _ in ASSOCIATIONS}
+
+
+def lab_ini(port: int, directory: Path) -> str:
+    sections = "\n".join(f"[association:{name}]\nclient_sap = {sap}\n{lines}\n" for name, sap, lines in ASSOCIATIONS)
+    return (f"[simulator]\nconsole = tcp:0:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
+            f"packet_log = {directory / 'packets.jsonl'}\n\n"
+            f"[meters:abt]\ncount = 1\nport = {port}\nmodel = is15959-abt\nload_profile_interval = 15\n"
+            f"load_profile_days = 1\nmax_clients = 20\n\n{sections}")
+
+
+@pytest.fixture(scope="module")
+def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    directory = tmp_path_factory.mktemp("secure-lab")
+    port = find_free_port_range(1)
+    try:
+        lab = launch_lab(directory, lab_ini(port, directory), (port,))
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield lab
+    finally:
+        stop_lab(lab)
+
+
+_counters = itertools.count(1, 1000)
+
+
+def secure_client(association: str, security: Security = Security.NONE, secret: bytes | None = SECRET,
+                  dedicated: bool = False, block_cipher_key: str = EK, invocation_counter: int | None = None,
+                  password: str | None = None) -> GXDLMSSecureClient:
+    mechanism = association.split("-")[0] + "-" + association.split("-")[1] if association.startswith("hls") else ""
+    authentication = MECHANISMS.get(mechanism, Authentication.LOW if password else Authentication.NONE)
+    client = GXDLMSSecureClient(True, SAP[association], 1, authentication,
+                                password if password is not None else secret, InterfaceType.WRAPPER)
+    client.ciphering.security = security
+    client.ciphering.systemTitle = CLIENT_TITLE
+    client.ciphering.blockCipherKey = bytes.fromhex(block_cipher_key)
+    client.ciphering.authenticationKey = bytes.fromhex(AK)
+    client.ciphering.invocationCounter = next(_counters) if invocation_counter is None else invocation_counter
+    if dedicated:
+        client.ciphering.dedicatedKey = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    return client
+
+
+def open_session(lab: Lab, client: GXDLMSSecureClient, max_pdu: int | None = None) -> MeterSession:
+    """Associate, and for HLS run passes 3 and 4 (gurux checks the meter's f(CtoS))."""
+    session = MeterSession(lab.ports[0], client.clientAddress)
+    session.client = client
+    if max_pdu is not None:
+        client.maxReceivePDUSize = max_pdu
+    session.associate()
+    if client.authentication > Authentication.LOW:
+        reply = session.exchange(client.getApplicationAssociationRequest(), GXReplyData())
+        client.parseApplicationAssociationResponse(reply.data)
+    return session
+
+
+def read_clock_and_profile(session: MeterSession) -> None:
+    clock = GXDLMSClock("0.0.1.0.0.255")
+    session.read(clock, 2)
+    assert abs((to_utc(clock.time) - to_utc(session.read(GXDLMSClock("0.0.1.0.0.255"), 2))).total_seconds()) < 5
+    profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
+    session.read(profile, 3)
+    rows = session.read(profile, 2)
+    assert len(rows) == 96, session.trace_text()
+    assert max(session.apdu_sizes) <= 256
+
+
+@pytest.mark.parametrize("dedicated", [False, True], ids=["global", "dedicated"])
+@pytest.mark.parametrize("policy", list(POLICIES))
+@pytest.mark.parametrize("mechanism", list(MECHANISMS))
+def test_hls_in_the_ciphered_context(secure_lab: Lab, mechanism: str, policy: str, dedicated: bool) -> None:
+    client = secure_client(f"{mechanism}-{policy}", POLICIES[policy], dedicated=dedicated)
+    session = open_session(secure_lab, client, max_pdu=256)
+    try:
+        read_clock_and_profile(session)
+        session.release()
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("mechanism", list(MECHANISMS))
+def test_hls_in_the_plain_context(secure_lab: Lab, mechanism: str) -> None:
+    session = open_session(secure_lab, secure_client(f"{mechanism}-plain"), max_pdu=256)
+    try:
+        read_clock_and_profile(session)
+        session.release()
+    finally:
+        session.close()
+
+
+def test_lls_in_the_ciphered_context(secure_lab: Lab) -> None:
+    client = secure_client("lls-ciphered", Security.AUTHENTICATION_ENCRYPTION, password="ABCD0001")
+    session = open_session(secure_lab, client, max_pdu=256)
+    try:
+        read_clock_and_profile(session)
+        session.release()
+    finally:
+        session.close()
+
+
+def public_still_reads(lab: Lab) -> None:
+    with MeterSession(lab.ports[0], 16) as session:
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+
+
+def test_wrong_lls_password_in_the_ciphered_context(secure_lab: Lab) -> None:
+    client = secure_client("lls-ciphered", Security.AUTHENTICATION_ENCRYPTION, password="ABCD0002")
+    with pytest.raises(GXDLMSException) as refused:
+        open_session(secure_lab, client)
+    assert refused.value.diagnostic == 13  # authentication-failure
+    public_still_reads(secure_lab)
+
+
+@pytest.mark.parametrize("mechanism", ["hls-md5", "hls-sha1", "hls-sha256"])
+def test_wrong_secret_is_refused_and_leaves_the_association_unusable(secure_lab: Lab, mechanism: str) -> None:
+    client = secure_client(f"{mechanism}-authenticated-encryption", Security.AUTHENTICATION_ENCRYPTION,
+                           secret=b"87654321")
+    session = MeterSession(secure_lab.ports[0], client.clientAddress)
+    session.client = client
+    try:
+        session.associate()
+        with pytest.raises(GXDLMSException):
+            session.exchange(client.getApplicationAssociationRequest(), GXReplyData())
+        with pytest.raises(Exception):
+            session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    finally:
+        session.close()
+    public_still_reads(secure_lab)
+
+
+def test_wrong_keys_are_refused(secure_lab: Lab) -> None:
+    client = secure_client("hls-gmac-authenticated-encryption", Security.AUTHENTICATION_ENCRYPTION,
+                           block_cipher_key="0F0E0D0C0B0A09080706050403020100")
+    with pytest.raises(GXDLMSException) as refused:
+        open_session(secure_lab, client)
+    assert refused.value.result == 1  # rejected-permanent
+    public_still_reads(secure_lab)
+
+
+def test_replayed_invocation_counter_is_refused(secure_lab: Lab) -> None:
+    counter = next(_counters)
+    first = open_session(secure_lab, secure_client("hls-gmac-authenticated-encryption",
+                                                   Security.AUTHENTICATION_ENCRYPTION, invocation_counter=counter))
+    first.release()
+    first.close()
+    replay = secure_client("hls-gmac-authenticated-encryption", Security.AUTHENTICATION_ENCRYPTION,
+                           invocation_counter=counter)
+    with pytest.raises(GXDLMSException) as refused:
+        open_session(secure_lab, replay)
+    assert refused.value.result == 1  # rejected-permanent
+    public_still_reads(secure_lab)
