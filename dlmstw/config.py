@@ -95,6 +95,7 @@ _ASSOCIATION_KEYS = (
     "hls_secret",
     "authentication_key",
     "block_cipher_key",
+    "master_key",
 )
 # Mechanisms whose f(StoC) / f(CtoS) is computed over the shared HLS secret
 # (Green Book 9.2.7.4, authentication mechanisms).
@@ -161,6 +162,7 @@ class AssociationConfig:
     hls_secret: bytes | None = field(default=None, repr=False)
     authentication_key: bytes | None = field(default=None, repr=False)
     block_cipher_key: bytes | None = field(default=None, repr=False)
+    master_key: bytes | None = field(default=None, repr=False)
 
     @property
     def mechanism(self) -> AuthenticationMechanism:
@@ -677,9 +679,10 @@ def _association(section: _Section, name: str) -> AssociationConfig:
         hls_secret=section.get("hls_secret", _optional_hex, None),
         authentication_key=section.get("authentication_key", _optional_hex, None),
         block_cipher_key=section.get("block_cipher_key", _optional_hex, None),
+        master_key=section.get("master_key", _optional_hex, None),
     )
     length = SECURITY_SUITE_KEY_LENGTHS[suite]
-    for key in ("authentication_key", "block_cipher_key"):
+    for key in ("authentication_key", "block_cipher_key", "master_key"):
         value: bytes | None = getattr(association, key)
         if value is not None and len(value) != length:
             raise section.error(

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.application.service import IService
+from twisted.application import strports
+from twisted.application.service import IService, MultiService
 from twisted.python import usage
+from twisted.web.server import Site
 
-from .config import load_lab
+from .config import Lab, load_lab
+from .dissector.record import packet_record
 from .errors import ConfigError
-from .monitor.capture import CaptureBus
-from .server.registry import load_registry
+from .monitor.capture import CaptureBus, RingBuffer
+from .monitor.packet_log import PacketLog
+from .server.registry import Registry, load_registry
 from .server.service import LabService
+from .server.state import StateStore
+from .web.console import Console
 
 
 def call_later(delay: float, function: Callable[[], None]) -> object:
@@ -32,28 +38,44 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         try:
-            lab = load_lab(self["config"])
+            self.lab: Lab = load_lab(self["config"])
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
-        registry = load_registry()
-        for group in lab.groups:
+        self.registry: Registry = load_registry()
+        for group in self.lab.groups:
             for name in group.model:
-                if name not in registry.object_sets:
-                    known = ", ".join(sorted(registry.object_sets))
+                if name not in self.registry.object_sets:
+                    known = ", ".join(sorted(self.registry.object_sets))
                     raise usage.UsageError(str(ConfigError(
                         self["config"], f"meters:{group.name}", "model",
                         f"no object set named {name!r} is installed (installed: {known})")))
-        for association in lab.associations:
-            if association.authentication not in registry.mechanisms:
-                known = ", ".join(sorted(registry.mechanisms))
+        for association in self.lab.associations:
+            if association.authentication not in self.registry.mechanisms:
+                known = ", ".join(sorted(self.registry.mechanisms))
                 raise usage.UsageError(str(ConfigError(
                     self["config"], f"association:{association.name}", "authentication",
                     f"{association.authentication!r} is not supported by the installed mechanisms ({known})")))
+        self.capture = CaptureBus(call_later)
         try:
-            self.service = LabService(lab, registry, CaptureBus(call_later))
+            self.meters = LabService(self.lab, self.registry, self.capture)
         except ValueError as error:
             raise usage.UsageError(f"{self['config']}: {error}") from None
 
 
 def makeService(options: Options) -> IService:
-    return options.service
+    """The lab's meters, the packet log and the console under one MultiService."""
+    from twisted.internet import reactor
+
+    simulator = MultiService()
+    settings = options.lab.simulator
+    factories = options.meters.factories.values()
+    parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
+    StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
+    options.meters.setServiceParent(simulator)
+    if settings.packet_log is not None:
+        PacketLog(settings.packet_log, options.capture, packet_record).setServiceParent(simulator)
+    buffer = RingBuffer()
+    options.capture.subscribe(buffer)
+    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor)
+    strports.service(settings.console, Site(console.app.resource())).setServiceParent(simulator)
+    return simulator

@@ -528,3 +528,128 @@ class FakeMeter:
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
         self.thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- labs of any lab.ini
+
+
+def start_lab_from(directory: Path, ini_for: Callable[[int, Path], str], port_count: int) -> Lab:
+    """Like ``start_lab``, for the lab.ini ``ini_for(first_port, directory)`` whose meters listen on
+    ``port_count`` consecutive ports from ``first_port``."""
+    base_port = find_free_port_range(port_count)
+    ini_path = directory / "lab.ini"
+    ini_path.write_text(ini_for(base_port, directory))
+    log_path = directory / "twistd.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            twistd_command(ini_path),
+            cwd=directory,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    lab = Lab(directory, ini_path, log_path, tuple(range(base_port, base_port + port_count)), process)
+    deadline = time.monotonic() + START_TIMEOUT
+    waiting = list(lab.ports)
+    while waiting:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"twistd exited with {process.returncode} before ports {waiting} opened\n"
+                f"--- {ini_path}\n{ini_path.read_text()}--- twistd log\n{lab.log_text()}"
+            )
+        if time.monotonic() > deadline:
+            stop_lab(lab)
+            raise RuntimeError(
+                f"meter ports {waiting} not accepting after {START_TIMEOUT} s\n"
+                f"--- {ini_path}\n{ini_path.read_text()}--- twistd log\n{lab.log_text()}"
+            )
+        waiting = [port for port in waiting if not _accepts_connection(port)]
+        if waiting:
+            time.sleep(0.2)
+    return lab
+
+
+# --------------------------------------------------------------------------- the expectation side
+
+# The expectation side runs the meter's own code in-process (imports kept here, beside their use).
+from types import SimpleNamespace  # noqa: E402
+
+from dlmstw.codec.axdr import decode_data  # noqa: E402
+from dlmstw.codec.obis import parse_obis  # noqa: E402
+from dlmstw.codec.services import CosemAttributeDescriptor, CosemMethodDescriptor, SelectiveAccess  # noqa: E402
+from dlmstw.config import parse_lab  # noqa: E402
+from dlmstw.cosem.base import Context  # noqa: E402
+from dlmstw.cosem.directory import ModelDirectory  # noqa: E402
+from dlmstw.enums import DataAccessResult  # noqa: E402
+from dlmstw.server.registry import load_registry  # noqa: E402
+from dlmstw.simulator.meter import MeterRuntime  # noqa: E402
+
+
+
+class LocalMeter:
+    """One meter of a lab.ini served in-process through its object directory, with a clock the
+    test sets (``now``): the simulator's own expectation for a meter of the same configuration.
+
+    Requests go through an association of access ``full`` (or the one given) without any
+    session; values come back decoded (``Data`` tuples) or as the result enum.
+    """
+
+    def __init__(self, ini_text: str, meter: int = 0, now: float = 0.0, access: str = "full") -> None:
+        config = list(parse_lab(ini_text).meters())[meter]
+        registry = load_registry()
+        model = registry.object_sets[config.model[0]]
+        self.now = now
+        self.config = config
+        self.runtime = MeterRuntime(
+            config.id, config.serial, config.system_title, config.seed, model.load_shape,
+            config.load_profile_interval, config.load_profile_days, model.utc_offset, lambda: self.now,
+            anomalies=[(a.kind, a.rate) for a in config.anomalies], port=config.port, address=config.interface,
+            max_clients=config.max_clients, inactivity_timeout=config.inactivity_timeout,
+        )
+        self.directory = ModelDirectory(
+            [registry.object_sets[name] for name in config.model], registry.classes, config.associations,
+            {name: m.mechanism_id for name, m in registry.mechanisms.items()}, 0x00501F, 1024,
+        )
+        client_sap = config.associations[0].client_sap
+        self.association = SimpleNamespace(
+            client_sap=client_sap, server_sap=1, access=access, mechanism_id=0, context_id=1, conformance=0x00501F,
+            client_max_receive_pdu_size=1024, server_max_receive_pdu_size=1024, status=2, dlms_version=6,
+        )
+
+    def _context(self) -> Any:
+        return Context(self.runtime, self.association, self.directory, self.runtime.now())
+
+    def get_raw(self, ln: str | bytes, class_id: int, attribute: int,
+                selective: tuple[int, Any] | None = None) -> Any:
+        """The encoded answer (bytes) or the Data-Access-Result."""
+        logical_name = parse_obis(ln) if isinstance(ln, str) else ln
+        access = None if selective is None else SelectiveAccess(*selective)
+        descriptor = CosemAttributeDescriptor(class_id, logical_name, attribute)
+        result = self.directory.get(self._context(), descriptor, access)
+        if isinstance(result, (bytes, DataAccessResult)):
+            return result
+        return b"".join(result)
+
+    def get(self, ln: str | bytes, class_id: int, attribute: int, selective: tuple[int, Any] | None = None) -> Any:
+        """The decoded Data, or the Data-Access-Result."""
+        encoded = self.get_raw(ln, class_id, attribute, selective)
+        if not isinstance(encoded, bytes):
+            return encoded
+        value, end = decode_data(encoded)
+        assert end == len(encoded), f"{len(encoded) - end} bytes after the Data"
+        return value
+
+    def set(self, ln: str | bytes, class_id: int, attribute: int, value: Any) -> Any:
+        logical_name = parse_obis(ln) if isinstance(ln, str) else ln
+        return self.directory.set(self._context(), CosemAttributeDescriptor(class_id, logical_name, attribute),
+                                  None, value)
+
+    def action(self, ln: str | bytes, class_id: int, method: int, parameters: Any = None) -> tuple[Any, Any]:
+        """(Action-Result, decoded return data or None)."""
+        logical_name = parse_obis(ln) if isinstance(ln, str) else ln
+        result, data = self.directory.action(self._context(), CosemMethodDescriptor(class_id, logical_name, method),
+                                             parameters)
+        return result, None if data is None else decode_data(data)[0]

@@ -8,13 +8,15 @@ still serves other clients."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gurux_dlms import GXDLMSException, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
-from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
+from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSSecuritySetup
+from gurux_dlms.objects.enums import GlobalKeyType
 from gurux_dlms.secure import GXDLMSSecureClient
 
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
@@ -194,3 +196,69 @@ def test_replayed_invocation_counter_is_refused(secure_lab: Lab) -> None:
         open_session(secure_lab, replay)
     assert refused.value.result == 1  # rejected-permanent
     public_still_reads(secure_lab)
+
+
+MASTER_KEY = "101112131415161718191A1B1C1D1E1F"
+NEW_EK = "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF"
+NEW_AK = "B0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF"
+
+
+def utility_ini(port: int, directory: Path) -> str:
+    return (f"[simulator]\nconsole = tcp:0:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
+            f"packet_log = {directory / 'packets.jsonl'}\n\n"
+            f"[meters:abt]\ncount = 1\nport = {port}\nload_profile_days = 1\n\n"
+            "[association:public]\nclient_sap = 16\n\n"
+            f"[association:utility]\nclient_sap = 48\nauthentication = hls-gmac\ncontext = ln-ciphered\n"
+            f"security = authenticated-encryption\naccess = full\nauthentication_key = {AK}\n"
+            f"block_cipher_key = {EK}\nmaster_key = {MASTER_KEY}\n")
+
+
+def utility_client(block_cipher_key: str, authentication_key: str, counter: int) -> GXDLMSSecureClient:
+    client = GXDLMSSecureClient(True, 48, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
+    client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+    client.ciphering.systemTitle = CLIENT_TITLE
+    client.ciphering.blockCipherKey = bytes.fromhex(block_cipher_key)
+    client.ciphering.authenticationKey = bytes.fromhex(authentication_key)
+    client.ciphering.invocationCounter = counter
+    return client
+
+
+def read_invocation_counter(lab: Lab) -> int:
+    """What the public client reads to know the next counter to use (0.0.43.1.2.255: association 2)."""
+    with MeterSession(lab.ports[0], 16) as session:
+        return int(session.read(GXDLMSData("0.0.43.1.2.255"), 2))
+
+
+def test_key_transfer_survives_a_restart_and_the_old_key_stops_working(tmp_path: Path) -> None:
+    port = find_free_port_range(1)
+    lab = launch_lab(tmp_path, utility_ini(port, tmp_path), (port,))
+    try:
+        client = utility_client(EK, AK, 100)
+        session = open_session(lab, client)
+        setup = GXDLMSSecuritySetup("0.0.43.0.2.255")
+        transfer = setup.globalKeyTransfer(client, bytes.fromhex(MASTER_KEY), [
+            (GlobalKeyType.UNICAST_ENCRYPTION, bytes.fromhex(NEW_EK)),
+            (GlobalKeyType.AUTHENTICATION, bytes.fromhex(NEW_AK))])
+        session.exchange(transfer, GXReplyData())
+        session.release()
+        session.close()
+        last = read_invocation_counter(lab)
+        assert last > 100
+    finally:
+        stop_lab(lab)
+    lab = launch_lab(tmp_path, utility_ini(port, tmp_path), (port,))
+    try:
+        assert read_invocation_counter(lab) == last
+        with pytest.raises(GXDLMSException):
+            open_session(lab, utility_client(EK, AK, last + 1))
+        replay = utility_client(NEW_EK, NEW_AK, last)
+        with pytest.raises(GXDLMSException):
+            open_session(lab, replay)
+        session = open_session(lab, utility_client(NEW_EK, NEW_AK, last + 10), max_pdu=256)
+        read_clock_and_profile(session)
+        session.release()
+        session.close()
+        results = [json.loads(line)["result"] for line in (tmp_path / "packets.jsonl").read_text().splitlines()]
+        assert "invocation-counter-error" in results or "deciphering-error" in results
+    finally:
+        stop_lab(lab)

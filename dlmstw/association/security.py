@@ -28,7 +28,7 @@ COUNTER_RESERVATION = 1000
 #: Bytes protection adds to an APDU at the most: tag, length (3), system title
 #: (general ciphering, 9), security header (5) and authentication tag (12).
 PROTECTION_OVERHEAD = 1 + 3 + 9 + 5 + 12
-KEY_NAMES = ("block_cipher_key", "authentication_key", "hls_secret", "lls_password")
+KEY_NAMES = ("block_cipher_key", "authentication_key", "hls_secret", "lls_password", "master_key")
 
 
 class CounterError(SecurityError):
@@ -48,6 +48,7 @@ class SecuredAssociation(Protocol):
     authentication_key: bytes | None
     hls_secret: bytes | None
     lls_password: bytes | None
+    master_key: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +57,22 @@ class Keys:
     authentication_key: bytes | None
     hls_secret: bytes | None
     lls_password: bytes | None
+    master_key: bytes | None
 
 
 class MeterSecurity:
     """Keys changed at run time, the meter's invocation counter and the last
     counter accepted from each association's client: saved in ``state_dir``."""
 
-    __slots__ = ("id", "frame_counter", "reserved", "client_counters", "keys", "changed")
+    __slots__ = ("id", "frame_counter", "reserved", "client_counters", "client_titles", "keys", "changed")
 
     def __init__(self, meter_id: str) -> None:
         self.id = f"{meter_id}.security"
         self.frame_counter = 0
         self.reserved = 0
         self.client_counters: dict[str, int] = {}
+        #: The system title of the client last associated, per association.
+        self.client_titles: dict[str, bytes] = {}
         self.keys: dict[str, dict[str, bytes]] = {}
         self.changed = False
 
@@ -101,11 +105,13 @@ class MeterSecurity:
 
     def state(self) -> dict[str, Any]:
         return {"frame_counter": self.reserved, "client_counters": dict(self.client_counters),
+                "client_titles": {a: t.hex() for a, t in self.client_titles.items()},
                 "keys": {a: {n: k.hex() for n, k in ks.items()} for a, ks in self.keys.items()}}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.frame_counter = self.reserved = int(state.get("frame_counter", 0))
         self.client_counters = {str(a): int(c) for a, c in state.get("client_counters", {}).items()}
+        self.client_titles = {str(a): bytes.fromhex(t) for a, t in state.get("client_titles", {}).items()}
         self.keys = {str(a): {str(n): bytes.fromhex(k) for n, k in ks.items()}
                      for a, ks in state.get("keys", {}).items()}
         self.changed = False

@@ -414,6 +414,8 @@ class Session:
             client_max_receive_pdu_size=initiate.client_max_receive_pdu_size,
             server_max_receive_pdu_size=negotiated.server_max_receive_pdu_size,
             protection=protection)
+        if aarq.calling_ap_title is not None and protection is not None:
+            self.security.client_titles[config.name] = aarq.calling_ap_title
         if not mechanism.hls:
             self.machine.accepted(association)
             self.result = "success"

@@ -51,6 +51,8 @@ class MeterState(Protocol):
     deviation: int
     clock_status: int
     values: dict[tuple[bytes, int], Any]
+    #: The meter's keys and invocation counters (``association.security.MeterSecurity``).
+    security: Any
 
     def now(self) -> float:
         """The meter's clock, POSIX seconds (real time plus the meter's offset)."""

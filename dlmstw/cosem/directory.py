@@ -18,6 +18,7 @@ from ..codec.services import CosemAttributeDescriptor, CosemMethodDescriptor, Se
 from ..enums import ActionResult, AttributeAccess, DataAccessResult, DataType, MethodAccess
 from ..interfaces import IInterfaceClass, IObjectDirectory, IObjectSet
 from .base import AssociationState, Context, CosemObject, Encoded, MeterState
+from .classes.security_setup import security_setup_objects
 
 CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 SAP_ASSIGNMENT = bytes((0, 0, 41, 0, 0, 255))
@@ -38,6 +39,8 @@ class AssociationDefinition(Protocol):
     authentication: str
     context: str
     access: str
+    security: str
+    security_suite: int
 
 
 def attribute_access(allowed: AttributeAccess, level: str) -> AttributeAccess:
@@ -95,6 +98,7 @@ class ModelDirectory:
         for index, association in enumerate(self.associations):
             yield CosemObject(bytes((0, 0, 40, 0, index + 1, 255)), classes[15], {"association": index},
                               f"Association {association.name} (client SAP {association.client_sap})")
+        yield from security_setup_objects(classes, self.associations)
         yield CosemObject(SAP_ASSIGNMENT, classes[17], {}, "SAP assignment")
         yield CosemObject(LOGICAL_DEVICE_NAME, classes[1],
                           {"value": lambda ctx: (DataType.OCTET_STRING, ctx.meter.logical_device_name)},

@@ -1,58 +1,54 @@
-"""``is15959-abt``: a substation interface (ABT) meter in the spirit of
-IS 15959: name plate, clock, instantaneous parameters with their profile and
-scaler profile, block load profile, daily load profile, and demand.
+"""IS 15959 object models: ``is15959-abt``, a substation interface (ABT)
+meter, and ``is15959-household``, a three-phase whole-current consumer smart
+meter (IS 15959 Part 2).
 
-Values are on the CT/PT secondary side, as interface meters report them,
-from the meter's deterministic simulator (load shape ``feeder``); the meter
-keeps Indian Standard Time, so daily rows fall at local midnight.
+Both keep Indian Standard Time, so daily rows fall at local midnight, and
+have: name plate objects and profile, clock, instantaneous registers with
+their profile and scaler profile, block load profile (capture period from
+lab.ini, changeable by SET), daily load profile, monthly billing profile
+(1.0.98.1.0.255) with maximum demand and its time, the seven event logs
+(0.0.99.98.0..6.255: voltage, current, power failure, transaction, other,
+non-rollover, control events) with their event code objects
+(0.0.96.11.0..6.255) and scaler profile, and demand. The household meter
+adds load control and communication objects: disconnect control with its
+script table, limiter, activity calendar with its tariff script table,
+single action schedule for the billing date with the MD reset script table,
+push setup, TCP-UDP setup and IPv4 setup.
+
+Values come from the meter's deterministic simulator: load shape ``feeder``
+(CT/PT secondary side, as interface meters report them) for ABT meters,
+``household`` for consumer meters. Event codes are those of IS 15959: 7/8
+over voltage, 9/10 low voltage, 11/12 voltage unbalance, 63/64 current
+unbalance, 67/68 over current (each occurrence/restoration), 101/102 power
+failure/restoration, 151 clock set, 152 demand integration period, 153
+profile capture period, 158 load limit set, 166 MD reset, 301/302 load
+switch disconnected/connected.
 """
 
 from __future__ import annotations
 
-import calendar
-import time
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, Sequence
 
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from .. import __version__
-from ..cosem.base import Context, CosemObject, period_start
+from ..cosem.base import Context, CosemObject
+from ..cosem.classes.script_table import EXECUTE_METHOD, WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
+from ..simulator import events as simulated
+from ..simulator.events import Condition
+from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
+                     add_communication, add_disconnect_control, billing_boundaries, billing_count,
+                     billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
+                     date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
+                     low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
 
-CLOCK = bytes((0, 0, 1, 0, 0, 255))
+IST = 19800  # +05:30
 
-
-def obis(text: str) -> bytes:
-    return bytes(int(part) for part in text.split("."))
-
-
-def last_boundary(ctx: Context) -> Context:
-    """The request at the end of the last completed load-profile period."""
-    return ctx.at(period_start(ctx.meter, ctx.t, ctx.meter.load_profile_period))
-
-
-def instantaneous(field: str) -> Callable[[Context], float]:
-    return lambda ctx: getattr(ctx.snapshot.instantaneous, field)
-
-
-def cumulative(field: str) -> Callable[[Context], float]:
-    return lambda ctx: getattr(ctx.snapshot.cumulative, field)
-
-
-def block(field: str) -> Callable[[Context], float]:
-    """A value over the last completed load-profile period."""
-    return lambda ctx: getattr(last_boundary(ctx).snapshot.interval, field)
-
-
-def net_active_power(ctx: Context) -> float:
-    values = ctx.snapshot.instantaneous
-    return values.active_power_import - values.active_power_export
-
-
-#: (OBIS, description, source, scaler, unit, type) of the instantaneous registers (class 3).
-INSTANTANEOUS_REGISTERS: tuple[tuple[str, str, Callable[[Context], float], int, Unit, DataType], ...] = (
+#: Registers of the ABT meter's instantaneous profile (class 3), secondary side.
+INSTANTANEOUS_REGISTERS: tuple[RegisterRow, ...] = (
     ("1.0.32.7.0.255", "Voltage L1", instantaneous("voltage_l1"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
     ("1.0.52.7.0.255", "Voltage L2", instantaneous("voltage_l2"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
     ("1.0.72.7.0.255", "Voltage L3", instantaneous("voltage_l3"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
@@ -82,8 +78,14 @@ INSTANTANEOUS_REGISTERS: tuple[tuple[str, str, Callable[[Context], float], int, 
      DataType.DOUBLE_LONG_UNSIGNED),
 )
 
+#: Registers of the household meter's instantaneous profile: 230 V / 10 A, values in W, var, VA.
+HOUSEHOLD_REGISTERS: tuple[RegisterRow, ...] = tuple(
+    row if row[0] not in ("1.0.9.7.0.255", "1.0.1.7.0.255", "1.0.3.7.0.255")
+    else (row[0], row[1], row[2], 0, row[4], row[5])
+    for row in INSTANTANEOUS_REGISTERS)
+
 #: Registers of the block load profile: averages and energies over each period.
-BLOCK_REGISTERS: tuple[tuple[str, str, Callable[[Context], float], int, Unit, DataType], ...] = (
+BLOCK_REGISTERS: tuple[RegisterRow, ...] = (
     ("1.0.32.27.0.255", "Average voltage L1", block("avg_voltage_l1"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
     ("1.0.52.27.0.255", "Average voltage L2", block("avg_voltage_l2"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
     ("1.0.72.27.0.255", "Average voltage L3", block("avg_voltage_l3"), -2, Unit.VOLT, DataType.LONG_UNSIGNED),
@@ -107,34 +109,133 @@ BLOCK_REGISTERS: tuple[tuple[str, str, Callable[[Context], float], int, Unit, Da
 )
 
 DAILY_CAPTURED = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.5.8.0.255", "1.0.8.8.0.255", "1.0.9.8.0.255")
-DEMAND_PERIOD = 900
+
+#: Billing registers (IS 15959 billing profile): power factor and power-on time of
+#: the billing period; the maximum demands are extended registers with their time.
+BILLING_REGISTERS: tuple[RegisterRow, ...] = (
+    ("1.0.13.0.0.255", "Average power factor of the billing period", billing_power_factor, -3, Unit.COUNT,
+     DataType.LONG),
+    ("0.0.94.91.13.255", "Power-on duration in the billing period", billing_power_on_minutes, 0, Unit.MINUTE,
+     DataType.DOUBLE_LONG_UNSIGNED),
+)
+MAXIMUM_DEMANDS: tuple[RegisterRow, ...] = (
+    ("1.0.1.6.0.255", "Maximum active power import demand, this billing period",
+     lambda ctx: maximum_demand(ctx)[0], -1, Unit.WATT, DataType.DOUBLE_LONG_UNSIGNED),
+    ("1.0.9.6.0.255", "Maximum apparent power demand, this billing period",
+     lambda ctx: maximum_demand(ctx)[2], -1, Unit.VOLT_AMPERE, DataType.DOUBLE_LONG_UNSIGNED),
+)
+MAXIMUM_DEMAND_TIMES = {"1.0.1.6.0.255": 1, "1.0.9.6.0.255": 3}
+BILLING_CAPTURED = ("1.0.1.8.0.255", "1.0.5.8.0.255", "1.0.8.8.0.255", "1.0.9.8.0.255")
+
+VOLTAGE_EVENTS = (Condition(7, 8, high_voltage(1.015)), Condition(9, 10, low_voltage(0.965)),
+                  Condition(11, 12, voltage_unbalance(0.035)))
+CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 68, over_current(1.0)))
+POWER_EVENTS = (101, 102)
+TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
+                      simulated.LIMITER_THRESHOLD: 158, simulated.DEMAND_RESET: 166}
+CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
+#: (E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns).
+EVENT_LOGS = (
+    (0, "Voltage related events", event_log(VOLTAGE_EVENTS), 100, True),
+    (1, "Current related events", event_log(CURRENT_EVENTS), 100, True),
+    (2, "Power failure related events", event_log(power=POWER_EVENTS), 100, False),
+    (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS), 50, False),
+    (4, "Other events", event_log(), 50, True),
+    (5, "Non-rollover events", event_log(), 1, False),
+    (6, "Control events", event_log(occurrences=CONTROL_EVENTS), 25, False),
+)
+#: The instantaneous values an event log entry captures besides its time and code.
+EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.7.0.255", "1.0.52.7.0.255",
+                  "1.0.72.7.0.255", "1.0.33.7.0.255", "1.0.53.7.0.255", "1.0.73.7.0.255", "1.0.1.8.0.255")
+
+TARIFF_SCRIPTS = "0.0.10.0.100.255"
+MD_RESET_SCRIPTS = "0.0.10.0.1.255"
+ACTIVE_TARIFF = "0.0.96.14.0.255"
+#: Time-of-day zones of the household tariff: (start hour, tariff).
+TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
 
 
-def maximum_demand(ctx: Context) -> tuple[float, float]:
-    """(maximum average active import power in W, end of its period) over the
-    demand periods of the current month so far."""
-    period = DEMAND_PERIOD
-    now = ctx.t
-    offset = ctx.meter.utc_offset
-    today = time.gmtime(now + offset)
-    month_start = float(calendar.timegm((today.tm_year, today.tm_mon, 1, 0, 0, 0)) - offset)
-    end = period_start(ctx.meter, now, period)
-    best, best_end = 0.0, month_start
-    previous = ctx.at(month_start).snapshot.cumulative.active_energy_import
-    t = month_start + period
-    while t <= end:
-        energy = ctx.at(t).snapshot.cumulative.active_energy_import
-        demand = (energy - previous) * 3600.0 / period
-        if demand > best:
-            best, best_end = demand, t
-        previous = energy
-        t += period
-    return best, best_end
+def programming_count(ctx: Context) -> int:
+    """Configuration changes made on the meter (transaction events) so far."""
+    return sum(1 for occurrence in ctx.meter.events
+               if occurrence.kind in TRANSACTION_EVENTS and occurrence.t <= ctx.t)
 
 
-def text(value: str) -> Callable[[Context], tuple[DataType, bytes]]:
-    encoded = value.encode("ascii")
-    return lambda ctx: (DataType.OCTET_STRING, encoded)
+def active_tariff(ctx: Context) -> int:
+    """The tariff of the time-of-day zone of the request's local time."""
+    hour = int((ctx.t + ctx.meter.utc_offset) % 86400 // 3600)
+    return max(tariff for start, tariff in TARIFF_ZONES if start <= hour)
+
+
+def add_name_plate(build: Builder, model: str, extra: Sequence[tuple[str, str, Any]] = ()) -> None:
+    """Name plate objects and their profile 0.0.94.91.10.255."""
+    rows: list[tuple[str, str, Any]] = [
+        ("0.0.96.1.0.255", "Meter serial number",
+         lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii"))),
+        ("0.0.96.1.1.255", "Manufacturer name", (DataType.OCTET_STRING, b"dlmstw virtual meters")),
+        ("1.0.0.2.0.255", "Firmware version", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode())),
+        ("0.0.96.1.2.255", "Meter model", text(model)),
+        *extra,
+    ]
+    for ln, description, value in rows:
+        build.data(ln, value, description)
+    build.profile("0.0.94.91.10.255", [build.capture(ln) for ln, _, _ in rows], "Name plate details")
+
+
+def add_load_profiles(build: Builder, block_registers: Sequence[RegisterRow]) -> None:
+    """Block load profile (the meter's load profile period and days), daily
+    load profile (local midnights), and their scaler profiles."""
+    build.registers(block_registers)
+    build.profile("1.0.99.1.0.255", [build.capture(CLOCK)] + [build.capture(ln) for ln, *_ in block_registers],
+                  "Block load profile", capture_period=lambda meter: meter.load_profile_period,
+                  profile_entries=lambda meter: meter.load_profile_days * 86400 // meter.load_profile_period,
+                  load_profile=True)
+    build.scaler_profile("1.0.94.91.4.255", [ln for ln, *_ in block_registers], "Block load scaler profile")
+    build.profile("1.0.99.2.0.255", [build.capture(CLOCK)] + [build.capture(ln) for ln in DAILY_CAPTURED],
+                  "Daily load profile", capture_period=86400,
+                  profile_entries=lambda meter: meter.load_profile_days)
+    build.scaler_profile("1.0.94.91.5.255", DAILY_CAPTURED, "Daily load scaler profile")
+
+
+def add_billing(build: Builder) -> None:
+    """Billing objects and the monthly billing profile with its scaler profile."""
+    build.data("0.0.0.1.2.255", lambda ctx: date_time_data(ctx, last_billing(ctx)), "Billing date")
+    build.data("0.0.0.1.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(billing_count(ctx), 65535)),
+               "Cumulative billing count")
+    build.registers(BILLING_REGISTERS)
+    for ln, description, source, scaler, unit, value_type in MAXIMUM_DEMANDS:
+        time_index = MAXIMUM_DEMAND_TIMES[ln]
+        build.add(ln, 4, {"value": source, "capture_time": lambda ctx, i=time_index: maximum_demand(ctx)[i],
+                          "scaler": scaler, "unit": unit, "type": value_type}, description)
+    columns = ([build.capture("0.0.0.1.2.255"), build.capture("1.0.13.0.0.255")]
+               + [build.capture(ln) for ln in BILLING_CAPTURED]
+               + [definition for ln, *_ in MAXIMUM_DEMANDS for definition in (build.capture(ln), build.capture(ln, 5))]
+               + [build.capture("0.0.94.91.13.255")])
+    build.profile("1.0.98.1.0.255", columns, "Billing profile", profile_entries=BILLING_ENTRIES,
+                  schedule=billing_boundaries, horizon=400 * 86400)
+    build.scaler_profile("1.0.94.91.6.255", ["1.0.13.0.0.255", *BILLING_CAPTURED, *(ln for ln, *_ in MAXIMUM_DEMANDS),
+                                             "0.0.94.91.13.255"], "Billing scaler profile")
+
+
+def add_event_logs(build: Builder) -> None:
+    """The seven event logs, their event code objects and the events scaler profile."""
+    for e, name, events, entries, snapshot in EVENT_LOGS:
+        code = f"0.0.96.11.{e}.255"
+        build.data(code, lambda ctx, source=latest_event_code(events): (DataType.LONG_UNSIGNED, source(ctx)),
+                   f"Event code, {name.lower()}")
+        columns = [build.capture(CLOCK), build.capture(code)]
+        if snapshot:
+            columns += [build.capture(ln) for ln in EVENT_SNAPSHOT]
+        build.profile(f"0.0.99.98.{e}.255", columns, name, profile_entries=entries, events=events,
+                      event_code=obis(code))
+    build.scaler_profile("1.0.94.91.7.255", EVENT_SNAPSHOT, "Events scaler profile")
+
+
+def add_demand(build: Builder, scaler: int) -> None:
+    build.add("1.0.1.4.0.255", 5, {
+        "energy": lambda snapshot: snapshot.cumulative.active_energy_import, "period": DEMAND_PERIOD,
+        "number_of_periods": 1, "scaler": scaler, "unit": Unit.WATT, "type": DataType.DOUBLE_LONG_UNSIGNED},
+        "Active power import demand")
 
 
 @implementer(IPlugin, IObjectSet)
@@ -142,66 +243,108 @@ class IS15959ABT:
     name = "is15959-abt"
     description = "Substation interface (ABT) meter in the spirit of IS 15959"
     load_shape = "feeder"
-    utc_offset = 19800  # IST, +05:30
+    utc_offset = IST
 
     def objects(self, classes: Mapping[int, IInterfaceClass]) -> list[CosemObject]:
-        data, register, extended, demand = classes[1], classes[3], classes[4], classes[5]
-        profile, clock = classes[7], classes[8]
-        objects: list[CosemObject] = [CosemObject(CLOCK, clock, {}, "Clock")]
+        build = Builder(classes)
+        build.add(CLOCK, 8, {}, "Clock")
+        add_name_plate(build, "ABT-3P4W-SIM")
+        build.registers(INSTANTANEOUS_REGISTERS)
+        build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
+                                                  int(ctx.snapshot.cumulative.power_failures)),
+                   "Number of power failures")
+        add_demand(build, -1)
+        add_billing(build)
+        instantaneous_columns = ([build.capture(CLOCK)] + [build.capture(ln) for ln, *_ in INSTANTANEOUS_REGISTERS]
+                                 + [build.capture("0.0.96.7.0.255")])
+        build.profile("1.0.94.91.0.255", instantaneous_columns, "Instantaneous profile")
+        build.scaler_profile("1.0.94.91.3.255", [ln for ln, *_ in INSTANTANEOUS_REGISTERS],
+                             "Instantaneous scaler profile")
+        add_load_profiles(build, BLOCK_REGISTERS)
+        add_event_logs(build)
+        return build.objects
 
-        def add(ln: str, ic: Any, params: dict[str, Any], description: str) -> None:
-            objects.append(CosemObject(obis(ln), ic, params, description))
 
-        name_plate = (
-            ("0.0.96.1.0.255", "Meter serial number",
-             lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii"))),
-            ("0.0.96.1.1.255", "Manufacturer name", (DataType.OCTET_STRING, b"dlmstw virtual meters")),
-            ("1.0.0.2.0.255", "Firmware version", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode())),
-            ("0.0.96.1.2.255", "Meter model", (DataType.OCTET_STRING, b"ABT-3P4W-SIM")),
-        )
-        for ln, description, value in name_plate:
-            add(ln, data, {"value": value}, description)
-        add("0.0.94.91.10.255", profile, {
-            "capture_objects": [(1, obis(ln), 2, 0) for ln, _, _ in name_plate],
-            "capture_period": 0, "profile_entries": 1}, "Name plate details")
+@implementer(IPlugin, IObjectSet)
+class IS15959Household:
+    name = "is15959-household"
+    description = "Three-phase whole-current consumer smart meter in the spirit of IS 15959 Part 2"
+    load_shape = "household"
+    utc_offset = IST
 
-        for ln, description, source, scaler, unit, value_type in INSTANTANEOUS_REGISTERS + BLOCK_REGISTERS:
-            add(ln, register, {"value": source, "scaler": scaler, "unit": unit, "type": value_type}, description)
-        add("0.0.96.7.0.255", data, {"value": lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
-                                                            int(ctx.snapshot.cumulative.power_failures))},
-            "Number of power failures")
-        add("1.0.1.4.0.255", demand, {
-            "energy": lambda snapshot: snapshot.cumulative.active_energy_import, "period": DEMAND_PERIOD,
-            "number_of_periods": 1, "scaler": -1, "unit": Unit.WATT, "type": DataType.DOUBLE_LONG_UNSIGNED},
-            "Active power import demand")
-        add("1.0.1.6.0.255", extended, {
-            "value": lambda ctx: maximum_demand(ctx)[0], "capture_time": lambda ctx: maximum_demand(ctx)[1],
-            "scaler": -1, "unit": Unit.WATT, "type": DataType.DOUBLE_LONG_UNSIGNED},
-            "Maximum active power import demand, this month")
+    def objects(self, classes: Mapping[int, IInterfaceClass]) -> list[CosemObject]:
+        build = Builder(classes)
+        build.add(CLOCK, 8, {}, "Clock")
+        add_name_plate(build, "HH-3P4W-SIM", (
+            ("0.0.94.91.9.255", "Meter type (3 = three-phase four-wire whole current)", (DataType.UNSIGNED, 3)),
+            ("0.0.94.91.11.255", "Meter category", text("C1")),
+            ("0.0.94.91.12.255", "Current rating", text("10-60A")),
+            ("0.0.96.1.4.255", "Year of manufacture", (DataType.LONG_UNSIGNED, 2025)),
+        ))
+        build.registers(HOUSEHOLD_REGISTERS)
+        build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
+                                                  int(ctx.snapshot.cumulative.power_failures)),
+                   "Number of power failures")
+        build.data("0.0.94.91.0.255", (DataType.LONG_UNSIGNED, 0), "Cumulative tamper count")
+        build.data("0.0.96.2.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(programming_count(ctx), 65535)),
+                   "Cumulative programming count")
+        add_demand(build, 0)
+        add_billing(build)
+        columns = ([build.capture(CLOCK)] + [build.capture(ln) for ln, *_ in HOUSEHOLD_REGISTERS]
+                   + [build.capture(ln) for ln in ("0.0.96.7.0.255", "0.0.94.91.0.255", "0.0.0.1.0.255",
+                                                   "0.0.96.2.0.255", "0.0.0.1.2.255")]
+                   + [d for ln, *_ in MAXIMUM_DEMANDS for d in (build.capture(ln), build.capture(ln, 5))])
+        build.profile("1.0.94.91.0.255", columns, "Instantaneous profile")
+        build.scaler_profile("1.0.94.91.3.255", [ln for ln, *_ in HOUSEHOLD_REGISTERS]
+                             + [ln for ln, *_ in MAXIMUM_DEMANDS], "Instantaneous scaler profile")
+        add_load_profiles(build, BLOCK_REGISTERS)
+        add_event_logs(build)
+        add_load_control(build)
+        add_communication(build)
+        return build.objects
 
-        instantaneous_columns = [(8, CLOCK, 2, 0)] + [
-            (3, obis(ln), 2, 0) for ln, *_ in INSTANTANEOUS_REGISTERS] + [(1, obis("0.0.96.7.0.255"), 2, 0)]
-        add("1.0.94.91.0.255", profile, {"capture_objects": instantaneous_columns, "capture_period": 0,
-                                         "profile_entries": 1}, "Instantaneous profile")
-        add("1.0.94.91.3.255", profile, {
-            "capture_objects": [(3, obis(ln), 3, 0) for ln, *_ in INSTANTANEOUS_REGISTERS],
-            "capture_period": 0, "profile_entries": 1}, "Instantaneous scaler profile")
 
-        add("1.0.99.1.0.255", profile, {
-            "capture_objects": [(8, CLOCK, 2, 0)] + [(3, obis(ln), 2, 0) for ln, *_ in BLOCK_REGISTERS],
-            "capture_period": lambda meter: meter.load_profile_period,
-            "profile_entries": lambda meter: meter.load_profile_days * 86400 // meter.load_profile_period},
-            "Block load profile")
-        add("1.0.94.91.4.255", profile, {
-            "capture_objects": [(3, obis(ln), 3, 0) for ln, *_ in BLOCK_REGISTERS],
-            "capture_period": 0, "profile_entries": 1}, "Block load scaler profile")
-
-        add("1.0.99.2.0.255", profile, {
-            "capture_objects": [(8, CLOCK, 2, 0)] + [(3, obis(ln), 2, 0) for ln in DAILY_CAPTURED],
-            "capture_period": 86400, "profile_entries": lambda meter: meter.load_profile_days},
-            "Daily load profile")
-        add("1.0.94.91.5.255", profile, {
-            "capture_objects": [(3, obis(ln), 3, 0) for ln in DAILY_CAPTURED],
-            "capture_period": 0, "profile_entries": 1}, "Daily load scaler profile")
-        return objects
-
+def add_load_control(build: Builder) -> None:
+    """Disconnect control and its scripts, limiter, tariff calendar and the
+    billing-date schedule with the MD reset script."""
+    zero = (DataType.INTEGER, 0)
+    add_disconnect_control(build)
+    build.add("0.0.17.0.0.255", 71, {
+        "monitored_value": (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, 3),
+                                                 (DataType.OCTET_STRING, obis("1.0.1.7.0.255")),
+                                                 (DataType.INTEGER, 2)]),
+        "threshold_normal": (DataType.DOUBLE_LONG, 5000),
+        "threshold_emergency": (DataType.DOUBLE_LONG, 2000),
+        "actions": (DataType.STRUCTURE, [
+            (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(DISCONNECT_SCRIPTS)), (DataType.LONG_UNSIGNED, 1)]),
+            (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(DISCONNECT_SCRIPTS)), (DataType.LONG_UNSIGNED, 2)]),
+        ]),
+    }, "Limiter (load limit, W)")
+    build.data(ACTIVE_TARIFF, lambda ctx: (DataType.UNSIGNED, active_tariff(ctx)), "Currently active tariff")
+    tariff = obis(ACTIVE_TARIFF)
+    build.add(TARIFF_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
+        script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number))) for _, number in TARIFF_ZONES
+    ])}, "Tariffication script table")
+    day_schedule = [(DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes((hour, 0, 0, 0))),
+                                          (DataType.OCTET_STRING, obis(TARIFF_SCRIPTS)),
+                                          (DataType.LONG_UNSIGNED, number)]) for hour, number in TARIFF_ZONES]
+    build.add("0.0.13.0.0.255", 20, {
+        "calendar_name_active": text("TOD1"),
+        "season_profile_active": (DataType.ARRAY, [(DataType.STRUCTURE, [
+            text("ALL"), (DataType.OCTET_STRING, bytes.fromhex("07D00101FF000000FF8000FF")), text("WEEK")])]),
+        "week_profile_table_active": (DataType.ARRAY, [(DataType.STRUCTURE, [text("WEEK")] + [
+            (DataType.UNSIGNED, 1)] * 7)]),
+        "day_profile_table_active": (DataType.ARRAY, [(DataType.STRUCTURE, [
+            (DataType.UNSIGNED, 1), (DataType.ARRAY, day_schedule)])]),
+    }, "Activity calendar (time-of-day tariffs)")
+    build.add(MD_RESET_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
+        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
+    ])}, "MD reset script table")
+    build.add("0.0.15.0.0.255", 22, {
+        "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(MD_RESET_SCRIPTS)),
+                                                 (DataType.LONG_UNSIGNED, 1)]),
+        "type": (DataType.ENUM, 1),
+        "execution_time": (DataType.ARRAY, [(DataType.STRUCTURE, [
+            (DataType.OCTET_STRING, bytes.fromhex("00000000")),
+            (DataType.OCTET_STRING, bytes.fromhex("FFFFFF01FF"))])]),
+    }, "Single action schedule: billing date (the 1st of every month, 00:00)")

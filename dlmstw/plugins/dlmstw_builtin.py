@@ -13,6 +13,7 @@ from dlmstw.cosem.classes.push_setup import PushSetup
 from dlmstw.cosem.classes.register import DemandRegister, ExtendedRegister, Register
 from dlmstw.cosem.classes.register_monitor import RegisterMonitor
 from dlmstw.cosem.classes.sap_assignment import SapAssignment
+from dlmstw.cosem.classes.security_setup import SecuritySetup
 from dlmstw.cosem.classes.script_table import ScriptTable
 from dlmstw.cosem.classes.single_action_schedule import SingleActionSchedule
 from dlmstw.cosem.classes.tcp_udp_setup import TcpUdpSetup
@@ -30,6 +31,7 @@ profile_generic = ProfileGeneric()
 clock = Clock()
 association_ln = AssociationLN()
 sap_assignment = SapAssignment()
+security_setup = SecuritySetup()
 script_table = ScriptTable()
 activity_calendar = ActivityCalendar()
 register_monitor = RegisterMonitor()

@@ -15,7 +15,6 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
-from ..association.security import MeterSecurity
 from ..association.session import AssociationConfig, ServerProfile, Session
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
@@ -149,7 +148,7 @@ class MeterFactory(Factory):
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
         self.capture = capture
-        self.security = MeterSecurity(meter.id)
+        self.security = meter.security
         self.connections = 0
         #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).
         self.counters: Counter[str] = Counter()

@@ -62,7 +62,10 @@ class LabService(MultiService):
     def _meter(self, meter: MeterConfig, clock: Callable[[], float]) -> MeterFactory:
         model = self.registry.object_sets[meter.model[0]]
         runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, model.load_shape,
-                               meter.load_profile_interval, meter.load_profile_days, model.utc_offset, clock)
+                               meter.load_profile_interval, meter.load_profile_days, model.utc_offset, clock,
+                               anomalies=[(a.kind, a.rate) for a in meter.anomalies], port=meter.port,
+                               address=meter.interface, max_clients=meter.max_clients,
+                               inactivity_timeout=meter.inactivity_timeout)
         associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
         return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                             self.registry.mechanisms,

@@ -2,16 +2,25 @@
 quantities COSEM objects read (the ``MeterState`` of the COSEM layer).
 
 Kept small on purpose (≤ 20 KiB per idle meter): a few slots, the simulator's
-constants, and a dict of the values that clients SET.
+constants, a dict of the values that clients SET, a dict of the little state
+some objects keep per meter (a profile's reset time, a demand register's
+period start...), and a bounded list of what clients made the meter do.
 """
 
 from __future__ import annotations
 
+import collections
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+from ..association.security import MeterSecurity
 from ..codec.axdr import decode_data, encode_data
+from .anomalies import Anomalies
+from .events import CLOCK_NEW, CLOCK_OLD, Occurrence
 from .sources import Cumulative, Instantaneous, Interval, MeterSimulator
+
+#: Occurrences a meter remembers (disconnections, clock sets...): the oldest go first.
+MAX_OCCURRENCES = 256
 
 
 class Snapshot:
@@ -67,17 +76,26 @@ class TrackedValues(dict[tuple[bytes, int], Any]):
 
 class MeterRuntime:
     """One simulated meter. ``clock`` gives real time (injectable for tests);
-    the meter's clock runs at the same pace from its own offset."""
+    the meter's clock runs at the same pace from its own offset.
 
-    __slots__ = ("id", "serial", "system_title", "logical_device_name", "load_profile_period",
+    ``anomalies`` are the meter group's (kind, rate) pairs (lab.ini
+    ``anomalies``); ``port``, ``address``, ``max_clients`` and
+    ``inactivity_timeout`` are what the meter's TCP-UDP and IPv4 setup
+    objects report."""
+
+    __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
                  "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
-                 "values", "changed", "_clock")
+                 "values", "changed", "object_state", "events", "anomalies", "port", "address", "max_clients",
+                 "inactivity_timeout", "security", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
                  load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, anomalies: Iterable[tuple[str, float]] = (),
+                 port: int = 4059, address: str = "127.0.0.1", max_clients: int = 1,
+                 inactivity_timeout: float = 120.0) -> None:
         self.id = meter_id
         self.serial = serial
+        self.seed = seed
         self.system_title = system_title
         self.logical_device_name = b"DTW" + str(serial).zfill(13).encode("ascii")
         self.load_profile_period = load_profile_interval * 60
@@ -92,14 +110,33 @@ class MeterRuntime:
         self.values: dict[tuple[bytes, int], Any] = TrackedValues(self)
         #: Whether something a user changed is not saved yet (see ``state``).
         self.changed = False
+        #: What objects keep for this meter besides attribute values, by (logical name, key).
+        self.object_state: dict[tuple[bytes, str], Any] = {}
+        #: What clients made the meter do, for its event logs (``simulator.events``).
+        self.events: collections.deque[Occurrence] = collections.deque(maxlen=MAX_OCCURRENCES)
+        self.anomalies = Anomalies.of(seed, anomalies)
+        self.port = port
+        self.address = address
+        self.max_clients = max_clients
+        self.inactivity_timeout = inactivity_timeout
+        #: Keys and invocation counters (saved apart: see ``server.state``).
+        self.security = MeterSecurity(meter_id)
         self._clock = clock
 
     def now(self) -> float:
         return self._clock() + self.clock_offset
 
     def set_clock(self, t: float) -> None:
+        """Set the clock; the event logs get the time before and after."""
+        before = self.now()
         self.clock_offset = t - self._clock()
         self.changed = True
+        self.events.append(Occurrence(before, CLOCK_OLD))
+        self.events.append(Occurrence(t, CLOCK_NEW))
+
+    def record(self, kind: str) -> None:
+        """Remember that ``kind`` (``simulator.events`` occurrence kinds) happened now."""
+        self.events.append(Occurrence(self.now(), kind))
 
     def state(self) -> dict[str, Any]:
         """What a user changed on this meter, as JSON-ready values (A-XDR hex for Data)."""

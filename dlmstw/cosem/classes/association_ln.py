@@ -90,5 +90,5 @@ class AssociationLN(InterfaceClass):
         return axdr.encode_enum(AssociationStatus.NON_ASSOCIATED)
 
     def read_security_setup_reference(self, obj: CosemObject, ctx: Context) -> Encoded:
-        """No security setup object yet: an empty reference."""
-        return axdr.encode_octet_string(b"")
+        """The association's Security setup, 0.0.43.0.x.255 (see ``security_setup``)."""
+        return axdr.encode_octet_string(bytes((0, 0, 43, 0, self._described(obj, ctx) + 1, 255)))

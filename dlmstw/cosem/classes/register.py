@@ -2,7 +2,8 @@
 
 A register's value source returns a physical quantity in the unit of its
 scaler_unit; the class scales it (value = quantity / 10**scaler) and encodes it
-in the register's A-XDR type.
+in the register's A-XDR type, unless the meter's anomalies spoil that value at
+that instant (``simulator.anomalies``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Callable
 
 from ...codec import axdr
 from ...codec.axdr import Data
-from ...enums import AttributeAccess, DataAccessResult, DataType
+from ...enums import ActionResult, AttributeAccess, DataAccessResult, DataType
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of, period_start
 from ..interface_class import InterfaceClass, constant_or_source
 
@@ -36,17 +37,23 @@ def prepare_scaled(obj: CosemObject) -> None:
     params["_scaler_unit"] = axdr.encode_data(
         (DataType.STRUCTURE, [(DataType.INTEGER, scaler), (DataType.ENUM, int(params["unit"]))]))
     value_type = params.get("type", DataType.DOUBLE_LONG_UNSIGNED)
+    params["_type"] = value_type
+    params["_float"] = value_type in (DataType.FLOAT32, DataType.FLOAT64)
     params["_factor"] = 10.0 ** -scaler
     params["_encode"] = NUMERIC_ENCODERS.get(value_type) or (lambda v, t=value_type: axdr.encode_data((t, float(v))))
 
 
-def encode_scaled(obj: CosemObject, quantity: float) -> bytes:
-    """``quantity`` in the object's unit, scaled and encoded."""
+def encode_scaled(obj: CosemObject, quantity: float, ctx: Context) -> bytes:
+    """``quantity`` in the object's unit, scaled and encoded; a value anomaly
+    of the meter at the request's instant replaces it."""
     params = obj.params
-    encode = params["_encode"]
-    if params.get("type") in (DataType.FLOAT32, DataType.FLOAT64):
-        return encode(quantity * params["_factor"])
-    return encode(math.floor(quantity * params["_factor"] + 0.5))
+    scaled = quantity * params["_factor"] if params["_float"] else math.floor(quantity * params["_factor"] + 0.5)
+    anomalies = ctx.meter.anomalies
+    if anomalies is not None:
+        spoiled = anomalies.spoil_value(obj.logical_name, ctx.t, params["_type"], scaled)
+        if spoiled is not None:
+            return axdr.encode_data(spoiled)
+    return params["_encode"](scaled)
 
 
 class Register(InterfaceClass):
@@ -68,7 +75,7 @@ class Register(InterfaceClass):
         prepare_scaled(obj)
 
     def read_value(self, obj: CosemObject, ctx: Context) -> Encoded:
-        return encode_scaled(obj, constant_or_source(obj, "value", ctx))
+        return encode_scaled(obj, constant_or_source(obj, "value", ctx), ctx)
 
     def read_scaler_unit(self, obj: CosemObject, ctx: Context) -> Encoded:
         return obj.params["_scaler_unit"]
@@ -106,7 +113,9 @@ class DemandRegister(InterfaceClass):
     ``number_of_periods``, ``scaler``, ``unit``, ``type``.
 
     current_average_value is the average since the current period began;
-    last_average_value the average over the last completed period."""
+    last_average_value the average over the last completed period. Periods
+    follow the local-midnight grid until ``reset`` or ``next_period`` starts one
+    at another instant; later periods follow from there."""
 
     class_id = 5
     version = 0
@@ -133,8 +142,18 @@ class DemandRegister(InterfaceClass):
         stored = ctx.meter.values.get((obj.logical_name, 8))
         return int(stored[1]) if stored is not None else int(obj.params["period"])
 
+    def _anchor(self, obj: CosemObject, ctx: Context) -> tuple[float, float | None] | None:
+        """(instant a period was started by a method, start of the period it
+        ended or None after a reset), when that instant is not in the future."""
+        anchor = ctx.meter.object_state.get((obj.logical_name, "anchor"))
+        return anchor if anchor is not None and anchor[0] <= ctx.t else None
+
     def _start(self, obj: CosemObject, ctx: Context) -> float:
-        return period_start(ctx.meter, ctx.t, self._period(obj, ctx))
+        period = self._period(obj, ctx)
+        anchor = self._anchor(obj, ctx)
+        if anchor is None:
+            return period_start(ctx.meter, ctx.t, period)
+        return anchor[0] + (ctx.t - anchor[0]) // period * period
 
     def _average(self, obj: CosemObject, ctx: Context, begin: float, end: float) -> float:
         if end <= begin:
@@ -145,11 +164,19 @@ class DemandRegister(InterfaceClass):
 
     def read_current_average_value(self, obj: CosemObject, ctx: Context) -> Encoded:
         start = self._start(obj, ctx)
-        return encode_scaled(obj, self._average(obj, ctx, start, ctx.t))
+        return encode_scaled(obj, self._average(obj, ctx, start, ctx.t), ctx)
 
     def read_last_average_value(self, obj: CosemObject, ctx: Context) -> Encoded:
+        """Over the last completed period; right after ``next_period``, over the
+        period it ended; right after ``reset``, 0 (Blue Book 4.3.4)."""
         start = self._start(obj, ctx)
-        return encode_scaled(obj, self._average(obj, ctx, start - self._period(obj, ctx), start))
+        anchor = self._anchor(obj, ctx)
+        begin = start - self._period(obj, ctx)
+        if anchor is not None and start == anchor[0]:
+            if anchor[1] is None:
+                return encode_scaled(obj, 0.0, ctx)
+            begin = anchor[1]
+        return encode_scaled(obj, self._average(obj, ctx, begin, start), ctx)
 
     def read_scaler_unit(self, obj: CosemObject, ctx: Context) -> Encoded:
         return obj.params["_scaler_unit"]
@@ -176,4 +203,23 @@ class DemandRegister(InterfaceClass):
         if not 60 <= value[1] <= 86400 or 86400 % value[1]:
             return DataAccessResult.OTHER_REASON
         ctx.meter.values[(obj.logical_name, 8)] = value
+        ctx.meter.record("demand-period")
         return DataAccessResult.SUCCESS
+
+    def do_reset(self, obj: CosemObject, parameters: Data | None, ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """Blue Book 4.3.4 method 1: both averages restart from 0 and a new
+        period starts now (data ::= integer (0))."""
+        if parameters is not None and parameters[0] != DataType.INTEGER:
+            return ActionResult.TYPE_UNMATCHED, None
+        ctx.meter.object_state[(obj.logical_name, "anchor")] = (ctx.t, None)
+        ctx.meter.record("demand-reset")
+        return ActionResult.SUCCESS, None
+
+    def do_next_period(self, obj: CosemObject, parameters: Data | None,
+                       ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """Blue Book 4.3.4 method 2: the current period ends now, its average
+        becomes last_average_value, and a new period starts (data ::= integer (0))."""
+        if parameters is not None and parameters[0] != DataType.INTEGER:
+            return ActionResult.TYPE_UNMATCHED, None
+        ctx.meter.object_state[(obj.logical_name, "anchor")] = (ctx.t, self._start(obj, ctx))
+        return ActionResult.SUCCESS, None

@@ -1,0 +1,358 @@
+"""What the built-in object models share: value sources bound to the data
+simulator, billing periods and maximum demand, event logs, and builders of
+the usual objects (registers, profiles with their scaler profiles, event logs,
+control and communication objects).
+
+A billing period is a local calendar month and holds the instants
+``start < t <= end``, so an instant at a month boundary belongs to the month it
+closes: a billing profile row captured there shows that month's values, and a
+register read later in the month shows the month so far.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..codec.axdr import datetime_bytes_from_timestamp
+from ..cosem.base import Context, CosemObject, period_start
+from ..cosem.classes.ipv4_setup import ipv4
+from ..cosem.classes.script_table import EXECUTE_METHOD, script
+from ..enums import AttributeAccess, DataType, MethodAccess, Unit
+from ..simulator import events as simulated
+from ..simulator.events import Condition, Event
+
+CLOCK = bytes((0, 0, 1, 0, 0, 255))
+DISCONNECT_CONTROL = "0.0.96.3.10.255"
+DISCONNECT_SCRIPTS = "0.0.10.0.106.255"
+#: Demand periods of the maximum demand registers (seconds).
+DEMAND_PERIOD = 900
+#: Billing months whose maximum demand a meter remembers (the last year or so).
+MAX_DEMAND_MONTHS = 16
+#: Grid of the threshold conditions of the event logs (seconds).
+EVENT_STEP = 900
+#: Billing profile entries: a year of months.
+BILLING_ENTRIES = 12
+#: An event log looks back this many days at the most for its event code object.
+LATEST_EVENT_LOOKBACK_DAYS = 35
+
+Source = Callable[[Context], Any]
+EventSource = Callable[[Context, float, float], list[Event]]
+#: (OBIS, description, source, scaler, unit, A-XDR type) of a register.
+RegisterRow = tuple[str, str, Source, int, Unit, DataType]
+
+
+def obis(text: str) -> bytes:
+    """An OBIS code A.B.C.D.E.F as its 6 octets."""
+    return bytes(int(part) for part in text.split("."))
+
+
+# -- value sources -----------------------------------------------------------------
+
+
+def instantaneous(field: str) -> Source:
+    return lambda ctx: getattr(ctx.snapshot.instantaneous, field)
+
+
+def cumulative(field: str) -> Source:
+    return lambda ctx: getattr(ctx.snapshot.cumulative, field)
+
+
+def last_boundary(ctx: Context) -> Context:
+    """The request at the end of the last completed load-profile period: the
+    request itself when it is on a boundary (a profile row), so that a row's
+    values share one snapshot."""
+    boundary = period_start(ctx.meter, ctx.t, ctx.meter.load_profile_period)
+    return ctx if boundary == ctx.t else ctx.at(boundary)
+
+
+def block(field: str) -> Source:
+    """A value over the last completed load-profile period."""
+    return lambda ctx: getattr(last_boundary(ctx).snapshot.interval, field)
+
+
+def net_active_power(ctx: Context) -> float:
+    values = ctx.snapshot.instantaneous
+    return values.active_power_import - values.active_power_export
+
+
+def phase_active_power(phase: int) -> Source:
+    """Active power of one phase (W): V * I * |power factor|."""
+    def source(ctx: Context) -> float:
+        values = ctx.snapshot.instantaneous
+        return (getattr(values, f"voltage_l{phase}") * getattr(values, f"current_l{phase}")
+                * abs(getattr(values, f"power_factor_l{phase}")))
+    return source
+
+
+def constant(value: Any) -> Source:
+    return lambda ctx: value
+
+
+def text(value: str) -> tuple[DataType, bytes]:
+    return (DataType.OCTET_STRING, value.encode("ascii"))
+
+
+def date_time_data(ctx: Context, t: float) -> tuple[DataType, bytes]:
+    """``t`` as the octet-string(12) date-time Data objects hold (Blue Book 4.1.6.1)."""
+    return (DataType.OCTET_STRING, datetime_bytes_from_timestamp(t, ctx.meter.deviation, ctx.meter.clock_status))
+
+
+# -- billing periods ---------------------------------------------------------------
+
+
+def month_start(meter: Any, t: float) -> float:
+    """The local midnight that starts the calendar month containing ``t``."""
+    local = time.gmtime(math.floor(t + meter.utc_offset))
+    return float(calendar.timegm((local.tm_year, local.tm_mon, 1, 0, 0, 0)) - meter.utc_offset)
+
+
+def next_month_start(meter: Any, start: float) -> float:
+    """The month start after the month start ``start``."""
+    return month_start(meter, start + 32 * 86400)
+
+
+def billing_start(meter: Any, t: float) -> float:
+    """Start of the billing period containing ``t`` (start < t <= end)."""
+    start = month_start(meter, t)
+    return month_start(meter, t - 1) if start == t else start
+
+
+def billing_boundaries(meter: Any, after: float, until: float) -> list[float]:
+    """The month starts in (after, until], in order."""
+    boundary = next_month_start(meter, month_start(meter, max(after, meter.simulator.installed)))
+    found = []
+    while boundary <= until:
+        found.append(boundary)
+        boundary = next_month_start(meter, boundary)
+    return found
+
+
+def last_billing(ctx: Context) -> float:
+    """The instant of the last billing (month start) at or before the request's."""
+    return month_start(ctx.meter, ctx.t)
+
+
+def billing_count(ctx: Context) -> int:
+    """Billing periods closed since installation."""
+    installed = time.gmtime(math.floor(ctx.meter.simulator.installed + ctx.meter.utc_offset))
+    now = time.gmtime(math.floor(ctx.t + ctx.meter.utc_offset))
+    return max(0, (now.tm_year - installed.tm_year) * 12 + now.tm_mon - installed.tm_mon)
+
+
+def billing_power_on_minutes(ctx: Context) -> int:
+    """Minutes powered since the billing period began."""
+    start = billing_start(ctx.meter, ctx.t)
+    return ctx.snapshot.cumulative.power_on_minutes - ctx.at(start).snapshot.cumulative.power_on_minutes
+
+
+def billing_power_factor(ctx: Context) -> float:
+    """Average power factor of the billing period so far: active over apparent energy."""
+    start = ctx.at(billing_start(ctx.meter, ctx.t)).snapshot.cumulative
+    now = ctx.snapshot.cumulative
+    apparent = now.apparent_energy - start.apparent_energy
+    return (now.active_energy_import - start.active_energy_import) / apparent if apparent > 0 else 1.0
+
+
+def maximum_demand(ctx: Context) -> tuple[float, float, float, float]:
+    """(maximum active import demand W, end of its period, maximum apparent
+    demand VA, end of its period) over the DEMAND_PERIOD periods of the billing
+    period so far. A completed scan is kept per meter and extended, so each
+    demand period is computed once."""
+    meter = ctx.meter
+    start = billing_start(meter, ctx.t)
+    end = period_start(meter, ctx.t, DEMAND_PERIOD)
+    months: dict[float, tuple[float, float, float, float, float, float, float]] = meter.object_state.setdefault(
+        (b"", "maximum-demand"), {})
+    scan = months.get(start)
+    if scan is None or scan[0] > end:
+        first = ctx.at(start).snapshot.cumulative
+        scan = (start, 0.0, start, 0.0, start, first.active_energy_import, first.apparent_energy)
+    until, best_p, at_p, best_s, at_s, energy_p, energy_s = scan
+    factor = 3600.0 / DEMAND_PERIOD
+    t = until + DEMAND_PERIOD
+    simulator = meter.simulator
+    while t <= end:
+        values = simulator.cumulative(t)
+        demand_p = (values.active_energy_import - energy_p) * factor
+        demand_s = (values.apparent_energy - energy_s) * factor
+        if demand_p > best_p:
+            best_p, at_p = demand_p, t
+        if demand_s > best_s:
+            best_s, at_s = demand_s, t
+        energy_p, energy_s, until = values.active_energy_import, values.apparent_energy, t
+        t += DEMAND_PERIOD
+    if until >= months.get(start, (start,))[0]:
+        months[start] = (until, best_p, at_p, best_s, at_s, energy_p, energy_s)
+        while len(months) > MAX_DEMAND_MONTHS:
+            del months[min(months)]
+    return best_p, at_p, best_s, at_s
+
+
+# -- event logs ----------------------------------------------------------------------
+
+
+def phase_voltages(values: Any) -> tuple[float, float, float]:
+    return (values.voltage_l1, values.voltage_l2, values.voltage_l3)
+
+
+def phase_currents(values: Any) -> tuple[float, float, float]:
+    return (values.current_l1, values.current_l2, values.current_l3)
+
+
+def low_voltage(limit: float) -> Callable[[Any, Any], bool]:
+    """Any phase below ``limit`` times the rated voltage."""
+    return lambda values, rated: min(phase_voltages(values)) < limit * rated.voltage
+
+
+def high_voltage(limit: float) -> Callable[[Any, Any], bool]:
+    """Any phase above ``limit`` times the rated voltage."""
+    return lambda values, rated: max(phase_voltages(values)) > limit * rated.voltage
+
+
+def voltage_unbalance(limit: float) -> Callable[[Any, Any], bool]:
+    """Phase voltages spread by more than ``limit`` of their mean."""
+    def test(values: Any, rated: Any) -> bool:
+        voltages = phase_voltages(values)
+        return (max(voltages) - min(voltages)) * 3 > limit * sum(voltages)
+    return test
+
+
+def current_unbalance(limit: float, floor: float) -> Callable[[Any, Any], bool]:
+    """Phase currents spread by more than ``limit`` of the largest, which is
+    at least ``floor`` times the rated current."""
+    def test(values: Any, rated: Any) -> bool:
+        currents = phase_currents(values)
+        largest = max(currents)
+        return largest >= floor * rated.current and largest - min(currents) > limit * largest
+    return test
+
+
+def over_current(limit: float) -> Callable[[Any, Any], bool]:
+    """Any phase above ``limit`` times the rated current."""
+    return lambda values, rated: max(phase_currents(values)) > limit * rated.current
+
+
+def event_log(conditions: Sequence[Condition] = (), power: tuple[int, int] | None = None,
+              occurrences: Mapping[str, int] | None = None) -> EventSource:
+    """The events of a log in (after, until]: threshold ``conditions`` on the
+    simulated curves, the outages as (failure, restoration) codes, and the
+    meter's recorded occurrences mapped to codes (those recorded after
+    ``after``, even when later than the clock: a clock set back keeps them)."""
+    def events(ctx: Context, after: float, until: float) -> list[Event]:
+        simulator = ctx.meter.simulator
+        streams: list[Iterable[Event]] = []
+        if conditions:
+            streams.append(simulated.crossings(simulator, conditions, after, until, EVENT_STEP))
+        if power is not None:
+            streams.append(simulated.power_events(simulator, after, until, *power))
+        if occurrences:
+            streams.append(simulated.occurrence_events(ctx.meter.events, dict(occurrences), after))
+        return simulated.merge(*streams)
+    return events
+
+
+def latest_event_code(events: EventSource) -> Source:
+    """The event code object of a log: the code of its latest event at or
+    before the request's instant (0 when none in the look-back), looking back
+    one day at a time."""
+    def code(ctx: Context) -> int:
+        until = ctx.t
+        for _ in range(LATEST_EVENT_LOOKBACK_DAYS):
+            found = [event for event in events(ctx, until - 86400, until) if event[0] <= ctx.t]
+            if found:
+                return found[-1][1]
+            until -= 86400
+        return 0
+    return code
+
+
+# -- object builders -------------------------------------------------------------------
+
+
+class Builder:
+    """Collects a model's objects; ``classes`` maps class_id to the interface
+    class plugins the directory found."""
+
+    def __init__(self, classes: Mapping[int, Any]) -> None:
+        self.classes = classes
+        self.objects: list[CosemObject] = []
+        self.by_ln: dict[bytes, CosemObject] = {}
+
+    def add(self, ln: str | bytes, class_id: int, params: dict[str, Any], description: str,
+            **access: Any) -> CosemObject:
+        logical_name = obis(ln) if isinstance(ln, str) else ln
+        obj = CosemObject(logical_name, self.classes[class_id], params, description, **access)
+        self.objects.append(obj)
+        self.by_ln[logical_name] = obj
+        return obj
+
+    def data(self, ln: str, value: Any, description: str) -> CosemObject:
+        return self.add(ln, 1, {"value": value}, description)
+
+    def registers(self, rows: Iterable[RegisterRow], class_id: int = 3) -> list[str]:
+        """Registers (or another register class) from (OBIS, description,
+        source, scaler, unit, type) rows; their OBIS codes."""
+        codes = []
+        for ln, description, source, scaler, unit, value_type in rows:
+            self.add(ln, class_id, {"value": source, "scaler": scaler, "unit": unit, "type": value_type},
+                     description)
+            codes.append(ln)
+        return codes
+
+    def capture(self, ln: str | bytes, attribute: int = 2) -> tuple[int, bytes, int, int]:
+        """The capture object definition of an attribute of an object added before."""
+        logical_name = obis(ln) if isinstance(ln, str) else ln
+        return (self.by_ln[logical_name].class_id, logical_name, attribute, 0)
+
+    def profile(self, ln: str, columns: Sequence[tuple[int, bytes, int, int]], description: str,
+                capture_period: Any = 0, profile_entries: Any = 1, **params: Any) -> CosemObject:
+        """A Profile generic; one without a period of its own (capture_period 0,
+        event logs, scheduled captures) has a read-only capture_period."""
+        periodic = callable(capture_period) or capture_period != 0
+        access = {} if periodic and "events" not in params and "schedule" not in params else {
+            4: AttributeAccess.READ_ONLY}
+        return self.add(ln, 7, {"capture_objects": list(columns), "capture_period": capture_period,
+                                "profile_entries": profile_entries, **params}, description, attribute_access=access)
+
+    def scaler_profile(self, ln: str, registers: Iterable[str | bytes], description: str) -> CosemObject:
+        """A profile of the scaler_unit (attribute 3) of registers, captured at read time."""
+        return self.profile(ln, [self.capture(register, 3) for register in registers], description)
+
+    def no_method_access(self, obj: CosemObject, *methods: int) -> None:
+        """Deny methods the simulated meter cannot carry out."""
+        for method in methods:
+            obj.method_access[method] = MethodAccess.NO_ACCESS
+
+
+def add_disconnect_control(build: Builder) -> None:
+    """Disconnect control 0.0.96.3.10.255 and its script table 0.0.10.0.106.255
+    (script 1 disconnects, script 2 reconnects)."""
+    disconnect = obis(DISCONNECT_CONTROL)
+    zero = (DataType.INTEGER, 0)
+    build.add(DISCONNECT_CONTROL, 70, {}, "Disconnect control")
+    build.add(DISCONNECT_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
+        script(1, (EXECUTE_METHOD, 70, disconnect, 1, zero)),
+        script(2, (EXECUTE_METHOD, 70, disconnect, 2, zero)),
+    ])}, "Disconnect control script table (1 = disconnect, 2 = reconnect)")
+
+
+def add_communication(build: Builder) -> None:
+    """Push setup (pushes denied: the simulated meter opens no connection),
+    TCP-UDP setup and IPv4 setup."""
+    push = build.add("0.0.25.9.0.255", 40, {
+        "push_object_list": (DataType.ARRAY, [
+            (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, class_id), (DataType.OCTET_STRING, obis(ln)),
+                                  (DataType.INTEGER, attribute), (DataType.LONG_UNSIGNED, 0)])
+            for class_id, ln, attribute in ((40, "0.0.25.9.0.255", 1), (1, "0.0.96.1.0.255", 2),
+                                            (8, "0.0.1.0.0.255", 2))]),
+        "send_destination_and_method": (DataType.STRUCTURE, [
+            (DataType.ENUM, 0), (DataType.OCTET_STRING, b"127.0.0.1:4059"), (DataType.ENUM, 0)]),
+    }, "Push setup")
+    build.no_method_access(push, 1)
+    build.add("0.0.25.0.0.255", 41, {"ip_reference": (DataType.OCTET_STRING, obis("0.0.25.1.0.255"))},
+              "TCP-UDP setup")
+    build.add("0.0.25.1.0.255", 42, {"dl_reference": (DataType.OCTET_STRING, bytes(6)),
+                                     "gateway_ip_address": ipv4("0.0.0.0")}, "IPv4 setup")

@@ -1,0 +1,125 @@
+"""Events of a simulated meter, deterministic from its seed, for any window.
+
+Pure functions of the simulator (no stored history):
+
+* ``outages``: the simulator's power outages (``sources`` module docstring:
+  one per seed-derived slot), so a power-failure log holds the very
+  interruptions the power-on time and failure count registers count;
+* ``crossings``: threshold conditions on the instantaneous values (voltage,
+  current, ...) tested on a fixed grid of the POSIX time line; an event is
+  logged where a condition differs from its value one grid step before, so an
+  event depends only on two neighbouring grid instants, never on the window
+  asked for.
+
+What clients cause (a disconnection, a clock set, a changed capture
+period...) cannot be computed: the meter keeps those ``Occurrence`` records in
+a small bounded list (``MeterRuntime.events``) and the object models merge
+them into their logs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+from .sources import _GOLDEN, _MASK, _OUTAGE_MAX, _OUTAGES, Instantaneous, MeterSimulator, Rating, _mix64
+
+#: Occurrence kinds a meter records (``MeterRuntime.record``).
+CLOCK_OLD = "clock-old"
+"""The clock was set: recorded at the meter's time before the change."""
+CLOCK_NEW = "clock-new"
+"""The clock was set: recorded at the meter's time after the change."""
+DISCONNECT = "disconnect"
+RECONNECT = "reconnect"
+CAPTURE_PERIOD = "capture-period"
+DEMAND_PERIOD = "demand-period"
+DEMAND_RESET = "demand-reset"
+LIMITER_THRESHOLD = "limiter-threshold"
+OCCURRENCE_KINDS = (CLOCK_OLD, CLOCK_NEW, DISCONNECT, RECONNECT, CAPTURE_PERIOD, DEMAND_PERIOD, DEMAND_RESET,
+                    LIMITER_THRESHOLD)
+
+#: One logged event: its instant (POSIX seconds) and its event code.
+Event = tuple[float, int]
+
+
+class Occurrence(NamedTuple):
+    """Something a client made the meter do, at the meter's time ``t``."""
+
+    t: float
+    kind: str
+
+
+class Condition(NamedTuple):
+    """A condition on the instantaneous values: ``occurred`` is logged when it
+    becomes true, ``restored`` when it becomes false again."""
+
+    occurred: int
+    restored: int
+    test: Callable[[Instantaneous, Rating], bool]
+
+
+def outages(simulator: MeterSimulator, t0: float, t1: float) -> list[tuple[float, float]]:
+    """The power outages (start, end) of ``simulator`` that overlap [t0, t1],
+    in order: exactly the interruptions its power-on time and failure count
+    registers count (``MeterSimulator.cumulative``)."""
+    installed = int(simulator.installed)
+    slot_len = simulator._outage_slot
+    first_slot = max(0, (math.floor(t0) - installed) // slot_len - 1)
+    last_slot = max(-1, (math.floor(t1) - installed) // slot_len)
+    found = []
+    for slot in range(first_slot, last_slot + 1):
+        z = _mix64(simulator._outage_key ^ ((slot * _GOLDEN) & _MASK))
+        begins = installed + slot * slot_len + (z >> 11) % (slot_len - _OUTAGE_MAX)
+        lasts = _OUTAGES[(simulator._outage_start + slot) % len(_OUTAGES)]
+        if begins <= t1 and begins + lasts >= t0:
+            found.append((float(begins), float(begins + lasts)))
+    return found
+
+
+def power_events(simulator: MeterSimulator, t0: float, t1: float, down: int, up: int) -> list[Event]:
+    """Power failure (``down`` at each outage start) and restoration (``up``
+    at its end) events within (t0, t1], in order."""
+    events: list[Event] = []
+    for start, end in outages(simulator, t0, t1):
+        if t0 < start <= t1:
+            events.append((start, down))
+        if t0 < end <= t1:
+            events.append((end, up))
+    return events
+
+
+def crossings(simulator: MeterSimulator, conditions: Sequence[Condition], t0: float, t1: float,
+              step: int) -> list[Event]:
+    """Events of ``conditions`` within (t0, t1] on the grid of ``step``
+    seconds (multiples of ``step`` in POSIX time). Condition i's events are
+    stamped i seconds after the grid instant, so no two share an instant."""
+    first = math.floor(t0 / step) * step
+    if first <= t0 - len(conditions):
+        first += step
+    rated = simulator.rated
+    before = simulator.instantaneous(first - step)
+    state = [condition.test(before, rated) for condition in conditions]
+    events: list[Event] = []
+    g = first
+    while g <= t1:
+        values = simulator.instantaneous(g)
+        for index, condition in enumerate(conditions):
+            now = condition.test(values, rated)
+            if now != state[index]:
+                state[index] = now
+                stamp = g + index
+                if t0 < stamp <= t1:
+                    events.append((float(stamp), condition.occurred if now else condition.restored))
+        g += step
+    return events
+
+
+def occurrence_events(occurrences: Iterable[Occurrence], codes: dict[str, int], after: float) -> list[Event]:
+    """The recorded occurrences this log holds (those of a kind in ``codes``)
+    later than ``after``, as events, in order."""
+    return sorted((o.t, codes[o.kind]) for o in occurrences if o.kind in codes and o.t > after)
+
+
+def merge(*streams: Iterable[Event]) -> list[Event]:
+    """Events of several sources, in time order."""
+    return sorted(event for stream in streams for event in stream)

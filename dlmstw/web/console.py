@@ -1,0 +1,272 @@
+"""The browser console and its HTTP API (DESIGN.md "Console HTTP API"):
+meters, the capture buffer as JSON and pcap, a live packet stream by
+server-sent events, and metrics in the Prometheus text format.
+
+Served by Klein on the ``console`` strports description of lab.ini. A
+console listening beyond loopback requires ``console_token`` (as a bearer
+token or a ``token`` query parameter).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.task import LoopingCall
+from twisted.web.iweb import IRequest
+from zope.interface import implementer
+
+from ..dissector.record import packet_record
+from ..monitor.capture import CaptureBus, Exchange, RingBuffer
+from ..monitor.pcap import write_pcap
+
+#: Where the templates are: the checkout (development) or the installed data files.
+TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
+                    Path(sys.prefix) / "share" / "dlmstw" / "templates")
+#: Server-sent events per stream and second, at most; more are dropped and counted.
+STREAM_EVENTS_PER_SECOND = 200
+STREAM_FLUSH_SECONDS = 0.1
+
+
+def templates() -> Environment:
+    return Environment(loader=ChoiceLoader([FileSystemLoader(str(p)) for p in TEMPLATE_FOLDERS]),
+                       autoescape=select_autoescape(["html"]))
+
+
+@implementer(IPushProducer)
+class EventStream:
+    """One server-sent-events client: a bounded queue flushed a few times a
+    second; while the client does not keep up (paused by the transport),
+    events are dropped and the count is sent when it resumes."""
+
+    def __init__(self, request: IRequest, describe: Callable[[Exchange], dict[str, Any]],
+                 accept: Callable[[Exchange], bool]) -> None:
+        self.request = request
+        self.describe = describe
+        self.accept = accept
+        self.queue: deque[Exchange] = deque(maxlen=int(STREAM_EVENTS_PER_SECOND * STREAM_FLUSH_SECONDS))
+        self.dropped = 0
+        self.paused = False
+
+    def __call__(self, exchange: Exchange) -> None:
+        if not self.accept(exchange):
+            return
+        if self.paused or len(self.queue) == self.queue.maxlen:
+            self.dropped += 1
+            return
+        self.queue.append(exchange)
+
+    def flush(self) -> None:
+        if self.paused:
+            return
+        parts = []
+        if self.dropped:
+            parts.append(f"event: dropped\ndata: {self.dropped}\n\n")
+            self.dropped = 0
+        while self.queue:
+            record = self.describe(self.queue.popleft())
+            parts.append(f"id: {record['sequence']}\nevent: exchange\ndata: {json.dumps(record)}\n\n")
+        if parts:
+            self.request.write("".join(parts).encode())
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+    def stopProducing(self) -> None:
+        self.paused = True
+
+
+class Lab(Protocol):
+    """What the console shows of the running lab (``server.service.LabService``)."""
+
+    factories: Mapping[str, Any]
+    meter_configs: Mapping[str, Any]
+
+
+class Console:
+    app = Klein()
+
+    def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
+                 clock: Any) -> None:
+        self.lab = lab
+        self.capture = capture
+        self.buffer = buffer
+        self.token = token
+        self.clock = clock
+        self.templates = templates()
+        self.streams: set[EventStream] = set()
+        self._flusher = LoopingCall(self._flush)
+        self._flusher.clock = clock
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _authorised(self, request: IRequest) -> bool:
+        if not self.token:
+            return True
+        header = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
+        supplied = header or (request.args.get(b"token", [b""])[0]).decode(errors="replace")
+        return hmac.compare_digest(supplied.encode(), self.token.encode())
+
+    def _refuse(self, request: IRequest) -> bytes:
+        request.setResponseCode(401)
+        request.setHeader("www-authenticate", 'Bearer realm="dlmstw console"')
+        return b"console token required\n"
+
+    def _json(self, request: IRequest, value: Any, status: int = 200) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader("content-type", "application/json")
+        return json.dumps(value, indent=1).encode()
+
+    def _arg(self, request: IRequest, name: str) -> str | None:
+        values = request.args.get(name.encode())
+        return values[0].decode(errors="replace") if values else None
+
+    def describe(self, exchange: Exchange) -> dict[str, Any]:
+        return packet_record(exchange)
+
+    def _selected(self, request: IRequest) -> list[Exchange] | None:
+        limit_text = self._arg(request, "limit")
+        try:
+            limit = int(limit_text) if limit_text else None
+        except ValueError:
+            return None
+        return self.buffer.select(self._arg(request, "meter"), self._arg(request, "peer"), limit)
+
+    def meter_summary(self, meter_id: str) -> dict[str, Any]:
+        factory = self.lab.factories[meter_id]
+        config = self.lab.meter_configs[meter_id]
+        return {
+            "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
+            "model": ",".join(config.model), "state": "online", "clients": factory.connections,
+            "counters": dict(factory.counters),
+        }
+
+    # -- routes ----------------------------------------------------------------
+
+    @app.route("/", methods=["GET"])
+    def index(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        request.setHeader("content-type", "text/html; charset=utf-8")
+        page = self.templates.get_template("console.html")
+        return page.render(meters=[self.meter_summary(m) for m in self.lab.factories],
+                           token=self.token or "").encode()
+
+    @app.route("/api/meters", methods=["GET"])
+    def meters(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        return self._json(request, [self.meter_summary(m) for m in self.lab.factories])
+
+    @app.route("/api/meters/<meter_id>", methods=["GET"])
+    def meter(self, request: IRequest, meter_id: str) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        if meter_id not in self.lab.factories:
+            return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
+        config = self.lab.meter_configs[meter_id]
+        summary = self.meter_summary(meter_id)
+        summary.update({
+            "group": config.group, "system_title": config.system_title.hex().upper(),
+            "max_clients": config.max_clients, "inactivity_timeout": config.inactivity_timeout,
+            "load_profile_interval": config.load_profile_interval, "load_profile_days": config.load_profile_days,
+            "seed": config.seed, "associations": [
+                {"name": a.name, "client_sap": a.client_sap, "authentication": a.authentication,
+                 "context": a.context, "security": a.security, "access": a.access} for a in config.associations],
+        })
+        return self._json(request, summary)
+
+    @app.route("/api/packets", methods=["GET"])
+    def packets(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        selected = self._selected(request)
+        if selected is None:
+            return self._json(request, {"error": "limit must be a whole number"}, 400)
+        return self._json(request, [self.describe(e) for e in selected])
+
+    @app.route("/api/packets.json", methods=["GET"])
+    def packets_download(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        selected = self._selected(request)
+        if selected is None:
+            return self._json(request, {"error": "limit must be a whole number"}, 400)
+        request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.json"')
+        return self._json(request, [self.describe(e) for e in selected])
+
+    @app.route("/api/packets.pcap", methods=["GET"])
+    def packets_pcap(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        selected = self._selected(request)
+        if selected is None:
+            return self._json(request, {"error": "limit must be a whole number"}, 400)
+        request.setHeader("content-type", "application/vnd.tcpdump.pcap")
+        request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.pcap"')
+        return write_pcap(selected)
+
+    @app.route("/api/packets/stream", methods=["GET"])
+    def stream(self, request: IRequest) -> Deferred[None] | bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        meter, peer = self._arg(request, "meter"), self._arg(request, "peer")
+        request.setHeader("content-type", "text/event-stream")
+        request.setHeader("cache-control", "no-cache")
+        stream = EventStream(request, self.describe,
+                             lambda e: (meter is None or e.meter == meter) and (peer is None or e.peer == peer))
+        request.registerProducer(stream, True)
+        request.write(b": dlmstw packet stream\n\n")
+        unsubscribe = self.capture.subscribe(stream)
+        self.streams.add(stream)
+        if not self._flusher.running:
+            self._flusher.start(STREAM_FLUSH_SECONDS, now=False)
+
+        def closed(_: object) -> None:
+            unsubscribe()
+            self.streams.discard(stream)
+            if not self.streams and self._flusher.running:
+                self._flusher.stop()
+
+        done: Deferred[None] = Deferred(lambda d: closed(None))
+        request.notifyFinish().addBoth(closed)
+        return done
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request: IRequest) -> bytes:
+        if not self._authorised(request):
+            return self._refuse(request)
+        request.setHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        return "".join(prometheus_lines(self)).encode()
+
+    def _flush(self) -> None:
+        for stream in tuple(self.streams):
+            stream.flush()
+
+
+def prometheus_lines(console: Console) -> Iterable[str]:
+    """Counters in the Prometheus text exposition format (version 0.0.4)."""
+    bus = console.capture
+    yield "# HELP dlmstw_capture_published_total Exchanges captured.\n# TYPE dlmstw_capture_published_total counter\n"
+    yield f"dlmstw_capture_published_total {bus.published}\n"
+    yield "# HELP dlmstw_capture_dropped_total Exchanges dropped by the capture bus under overload.\n"
+    yield f"# TYPE dlmstw_capture_dropped_total counter\ndlmstw_capture_dropped_total {bus.dropped}\n"
+    yield "# HELP dlmstw_meter_clients Connected clients per meter.\n# TYPE dlmstw_meter_clients gauge\n"
+    for meter_id, factory in console.lab.factories.items():
+        yield f'dlmstw_meter_clients{{meter="{meter_id}"}} {factory.connections}\n'
+    yield "# HELP dlmstw_meter_exchanges_total Request/response exchanges per meter and outcome.\n"
+    yield "# TYPE dlmstw_meter_exchanges_total counter\n"
+    for meter_id, factory in console.lab.factories.items():
+        for result, count in sorted(factory.counters.items()):
+            yield f'dlmstw_meter_exchanges_total{{meter="{meter_id}",result="{result}"}} {count}\n'
