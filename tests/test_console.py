@@ -1,0 +1,163 @@
+"""The console's HTTP API against a running ``twistd -n dlmssim`` (DESIGN.md
+"Console HTTP API"): meters, the capture buffer as JSON and pcap, the live
+stream of server-sent events, metrics, and the console token; and the packet
+log file the service writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gurux_dlms.objects import GXDLMSClock
+
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
+
+TOKEN = "s3cret-console-token"
+RECORD_FIELDS = {"time_req", "time_res", "meter", "peer", "client_sap", "server_sap", "request", "response",
+                 "request_apdu", "response_apdu", "kind", "ciphered", "description_request",
+                 "description_response", "result"}
+
+
+def console_ini(meter_port: int, console_port: int, directory: Path, token: str = "") -> str:
+    return (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\nconsole_token = {token}\n"
+            f"state_dir = {directory / 'state'}\npacket_log = {directory / 'packets.jsonl'}\n\n"
+            f"[meters:abt]\ncount = 2\nport = {meter_port}\nload_profile_days = 1\n\n"
+            "[association:public]\nclient_sap = 16\n\n"
+            "[association:reader]\nclient_sap = 32\nauthentication = lls\nlls_password = ABCD0001\n")
+
+
+class Console:
+    def __init__(self, lab: Lab, port: int, token: str = "") -> None:
+        self.lab = lab
+        self.base = f"http://127.0.0.1:{port}"
+        self.token = token
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.base + path)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+    def json(self, path: str) -> Any:
+        status, _, body = self.get(path)
+        assert status == 200, body
+        return json.loads(body)
+
+
+def start(directory: Path, token: str = "") -> tuple[Lab, int]:
+    meter_port = find_free_port_range(2)
+    console_port = find_free_port_range(1)
+    return launch_lab(directory, console_ini(meter_port, console_port, directory, token),
+                      (meter_port, meter_port + 1, console_port)), console_port
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    lab, port = start(tmp_path_factory.mktemp("console"))
+    try:
+        with MeterSession(lab.ports[0], 32, "ABCD0001") as session:
+            session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+        yield Console(lab, port)
+    finally:
+        stop_lab(lab)
+
+
+def test_meters(console: Console) -> None:
+    meters = console.json("/api/meters")
+    assert [m["id"] for m in meters] == ["abt-0", "abt-1"]
+    first = meters[0]
+    assert first["serial"] == 1000001 and first["port"] == console.lab.ports[0]
+    assert first["model"] == "is15959-abt" and first["state"] == "online"
+    assert first["counters"]["success"] >= 2
+    detail = console.json("/api/meters/abt-0")
+    assert [a["name"] for a in detail["associations"]] == ["public", "reader"]
+    assert console.get("/api/meters/nope")[0] == 404
+
+
+def test_packets_follow_the_log_record_contract(console: Console) -> None:
+    records = console.json("/api/packets?meter=abt-0")
+    assert {"connect", "disconnect"} <= {r["kind"] for r in records}
+    exchanges = [r for r in records if r["kind"] not in ("connect", "disconnect")]
+    assert [r["kind"] for r in exchanges] == ["aarq", "get-request-normal", "rlrq"]
+    aarq = exchanges[0]
+    assert RECORD_FIELDS <= set(aarq)
+    assert aarq["result"] == "success" and aarq["client_sap"] == 32 and aarq["peer"].startswith("127.0.0.1:")
+    assert aarq["request"].startswith("0001002000010")
+    names = [field["name"] for field in aarq["description_request"]["children"]]
+    assert len(names) >= 2
+    assert {r["kind"] for r in console.json("/api/packets?meter=abt-1")} <= {"connect", "disconnect"}
+    assert len(console.json("/api/packets?limit=2")) == 2
+    assert console.get("/api/packets?limit=x")[0] == 400
+
+
+def test_json_download_and_pcap(console: Console, tmp_path: Path) -> None:
+    status, headers, body = console.get("/api/packets.json")
+    assert status == 200 and "attachment" in headers["content-disposition"]
+    records = json.loads(body)
+    frames = sum(1 for r in records if r["kind"] not in ("connect", "disconnect")) + sum(
+        1 for r in records if r["response"])
+    status, headers, pcap = console.get("/api/packets.pcap")
+    assert status == 200 and pcap[:4] == bytes.fromhex("d4c3b2a1")
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.fail("tshark is needed to open the pcap (Debian package tshark)")
+    path = tmp_path / "capture.pcap"
+    path.write_bytes(pcap)
+    listed = subprocess.run([tshark, "-r", str(path), "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout.split("\n")
+    listed = [line for line in listed if line.strip()]
+    assert len(listed) == frames
+    assert str(console.lab.ports[0]) in listed[0].split()
+
+
+def test_server_sent_events_stream_exchanges(console: Console) -> None:
+    stream = urllib.request.urlopen(console.base + "/api/packets/stream?meter=abt-1", timeout=10)
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    with MeterSession(console.lab.ports[1], 16) as session:
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    events = []
+    while len(events) < 2:
+        line = stream.readline().decode()
+        if line.startswith("data: "):
+            events.append(json.loads(line[6:]))
+    stream.close()
+    assert [e["kind"] for e in events] == ["connect", "aarq"]
+    assert events[1]["description_request"]["name"]
+    assert all(e["meter"] == "abt-1" for e in events)
+
+
+def test_metrics(console: Console) -> None:
+    status, headers, body = console.get("/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    assert 'dlmstw_meter_exchanges_total{meter="abt-0",result="success"}' in text
+    assert "dlmstw_capture_published_total" in text
+
+
+def test_packet_log_file(console: Console) -> None:
+    lines = (console.lab.directory / "packets.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert any(r["kind"] == "aarq" and r["result"] == "success" for r in records)
+    assert all(RECORD_FIELDS <= set(r) for r in records)
+
+
+def test_console_token_is_required_when_set(tmp_path: Path) -> None:
+    lab, port = start(tmp_path, TOKEN)
+    try:
+        assert Console(lab, port).get("/api/meters")[0] == 401
+        assert Console(lab, port, "wrong").get("/api/meters")[0] == 401
+        assert Console(lab, port, TOKEN).get("/api/meters")[0] == 200
+        assert Console(lab, port).get(f"/api/meters?token={TOKEN}")[0] == 200
+    finally:
+        stop_lab(lab)
