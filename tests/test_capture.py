@@ -1,0 +1,120 @@
+"""The capture bus: observers are called in a later turn, never inside a
+meter; below its bound nothing is lost, above it records are dropped and
+counted. And end to end: 5 meters × 10 clients reading continuously, every
+exchange reaches the packet log."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from gurux_dlms.objects import GXDLMSClock, GXDLMSRegister
+from twisted.internet.task import Clock
+
+from dlmstw.monitor.capture import CaptureBus, Exchange, RingBuffer
+from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
+from test_console import Console
+
+
+def exchange(sequence: int, meter: str = "abt-0", peer: str = "127.0.0.1:5000") -> Exchange:
+    return Exchange(sequence, 1.0, 1.1, meter, peer, "127.0.0.1:4059", 16, 1, b"\x00", b"\x01", b"\x00", b"\x01",
+                    "get-request-normal", False, "success")
+
+
+def test_delivery_is_in_a_later_turn_and_in_order() -> None:
+    clock = Clock()
+    bus = CaptureBus(clock.callLater, max_pending=10)
+    seen: list[int] = []
+    bus.subscribe(lambda e: seen.append(e.sequence))
+    for n in range(10):
+        bus.publish(exchange(n))
+    assert seen == []
+    clock.advance(0)
+    assert seen == list(range(10)) and bus.dropped == 0
+
+
+def test_above_the_bound_records_are_dropped_and_counted() -> None:
+    clock = Clock()
+    bus = CaptureBus(clock.callLater, max_pending=10)
+    seen: list[int] = []
+    bus.subscribe(lambda e: seen.append(e.sequence))
+    for n in range(15):
+        bus.publish(exchange(n))
+    clock.advance(0)
+    assert seen == list(range(10)) and bus.dropped == 5
+    bus.publish(exchange(15))
+    clock.advance(0)
+    assert seen[-1] == 15
+
+
+def test_a_failing_observer_does_not_stop_the_others() -> None:
+    clock = Clock()
+    bus = CaptureBus(clock.callLater)
+    seen: list[int] = []
+
+    def broken(e: Exchange) -> None:
+        raise RuntimeError("observer bug")
+
+    bus.subscribe(broken)
+    bus.subscribe(lambda e: seen.append(e.sequence))
+    bus.publish(exchange(1))
+    clock.advance(0)
+    assert seen == [1] and bus.failures == 1
+
+
+def test_nobody_listening_costs_nothing() -> None:
+    bus = CaptureBus(Clock().callLater)
+    assert not bus.active
+    unsubscribe = bus.subscribe(lambda e: None)
+    assert bus.active
+    unsubscribe()
+    assert not bus.active
+
+
+def test_ring_buffer_filters() -> None:
+    buffer = RingBuffer(size=3)
+    for n, (meter, peer) in enumerate([("a", "p1"), ("b", "p1"), ("a", "p2"), ("a", "p1")]):
+        buffer(exchange(n, meter, peer))
+    assert [e.sequence for e in buffer.select()] == [1, 2, 3]
+    assert [e.sequence for e in buffer.select(meter="a")] == [2, 3]
+    assert [e.sequence for e in buffer.select(peer="p1", limit=1)] == [3]
+
+
+def test_fifty_clients_reading_lose_nothing(tmp_path: Path) -> None:
+    meter_port = find_free_port_range(5)
+    console_port = find_free_port_range(1)
+    ini = (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\nstate_dir = {tmp_path / 'state'}\n"
+           f"packet_log = {tmp_path / 'packets.jsonl'}\n\n[meters:abt]\ncount = 5\nport = {meter_port}\n"
+           "max_clients = 10\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n")
+    lab = launch_lab(tmp_path, ini, tuple(range(meter_port, meter_port + 5)) + (console_port,))
+    errors: list[BaseException] = []
+    reads = 20
+
+    def client(port: int) -> None:
+        try:
+            with MeterSession(port, 16) as session:
+                for _ in range(reads):
+                    session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+                    session.read(GXDLMSRegister("1.0.1.8.0.255"), 2)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=client, args=(port,)) for port in lab.ports[:5] for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors[:3]
+        console = Console(lab, console_port)
+        answered = sum(sum(m["counters"].values()) for m in console.json("/api/meters"))
+        assert answered == 50 * (2 + 2 * reads)
+        metrics = console.get("/metrics")[2].decode()
+        assert "dlmstw_capture_dropped_total 0" in metrics
+    finally:
+        stop_lab(lab)
+    records = [json.loads(line) for line in (tmp_path / "packets.jsonl").read_text().splitlines()]
+    exchanges = [r for r in records if r["kind"] not in ("connect", "disconnect")]
+    assert len(exchanges) == answered
+    assert len({r["peer"] for r in exchanges}) == 50
