@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from twisted.application import strports
@@ -72,10 +73,11 @@ def makeService(options: Options) -> IService:
     parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
     StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
     options.meters.setServiceParent(simulator)
+    describe = partial(packet_record, keys_for=options.meters.keys_for, names=options.meters.object_name)
     if settings.packet_log is not None:
-        PacketLog(settings.packet_log, options.capture, packet_record).setServiceParent(simulator)
+        PacketLog(settings.packet_log, options.capture, describe).setServiceParent(simulator)
     buffer = RingBuffer()
     options.capture.subscribe(buffer)
-    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor)
+    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor, describe)
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(simulator)
     return simulator

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,7 +259,29 @@ def test_key_transfer_survives_a_restart_and_the_old_key_stops_working(tmp_path:
         read_clock_and_profile(session)
         session.release()
         session.close()
-        results = [json.loads(line)["result"] for line in (tmp_path / "packets.jsonl").read_text().splitlines()]
-        assert "invocation-counter-error" in results or "deciphering-error" in results
     finally:
         stop_lab(lab)
+    results = [json.loads(line)["result"] for line in (tmp_path / "packets.jsonl").read_text().splitlines()]
+    assert "deciphering-error" in results and "invocation-counter-error" in results
+
+
+def test_packet_log_shows_ciphered_exchanges_deciphered(secure_lab: Lab) -> None:
+    session = open_session(secure_lab, secure_client("hls-gmac-authenticated-encryption",
+                                                     Security.AUTHENTICATION_ENCRYPTION))
+    session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    session.release()
+    session.close()
+    deadline = time.monotonic() + 10
+    while True:
+        records = [json.loads(line) for line in (secure_lab.directory / "packets.jsonl").read_text().splitlines()]
+        if any(r["kind"] == "rlrq" and r["client_sap"] == SAP["hls-gmac-authenticated-encryption"] for r in records):
+            break
+        assert time.monotonic() < deadline, "the packet log did not get the exchange"
+        time.sleep(0.1)
+    get = [r for r in records if r["kind"] == "get-request-normal" and r["ciphered"]
+           and r["client_sap"] == SAP["hls-gmac-authenticated-encryption"]][-1]
+    assert get["request_apdu"].startswith("C001") and get["request"][16:18] == "C8"
+    described = json.dumps(get["description_request"])
+    assert "Clock" in described and get["request_apdu"][:26] in described.replace(" ", "")
+    assert get["response_apdu"].startswith("C401")
+    assert get["response_apdu"][:20] in json.dumps(get["description_response"]).replace(" ", "")

@@ -12,8 +12,9 @@ from twisted.application.service import MultiService
 from ..association.session import ServerProfile
 from ..config import AssociationConfig, Lab, MeterConfig
 from ..cosem.directory import MeterDirectory, ModelDirectory
+from ..dissector import Keys
 from ..enums import Conformance
-from ..monitor.capture import CaptureBus
+from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
 from .meter import MeterFactory
 from .registry import Registry
@@ -71,3 +72,26 @@ class LabService(MultiService):
                             self.registry.mechanisms,
                             ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                             meter.max_clients, meter.inactivity_timeout, self.capture)
+
+    def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
+        """The keys that decipher an exchange's request and response, for the
+        dissector: the association's current global keys and system titles."""
+        factory = self.factories.get(exchange.meter)
+        config = None if factory is None else factory.associations.get(exchange.client_sap or -1)
+        if factory is None or config is None:
+            return None, None
+        keys = factory.security.keys_for(config)
+        if keys.block_cipher_key is None:
+            return None, None
+        client_title = factory.security.client_titles.get(config.name)
+        authentication_key = keys.authentication_key or b""
+        return (Keys(keys.block_cipher_key, authentication_key, client_title),
+                Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title))
+
+    def object_name(self, logical_name: bytes) -> str | None:
+        """The description of an object of the lab's models, for the dissector."""
+        for directory in self._directories.values():
+            obj = directory.objects.get(logical_name)
+            if obj is not None and obj.description:
+                return obj.description
+        return None

@@ -98,12 +98,13 @@ class Console:
     app = Klein()
 
     def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
-                 clock: Any) -> None:
+                 clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record) -> None:
         self.lab = lab
         self.capture = capture
         self.buffer = buffer
         self.token = token
         self.clock = clock
+        self.describe = describe
         self.templates = templates()
         self.streams: set[EventStream] = set()
         self._flusher = LoopingCall(self._flush)
@@ -131,9 +132,6 @@ class Console:
     def _arg(self, request: IRequest, name: str) -> str | None:
         values = request.args.get(name.encode())
         return values[0].decode(errors="replace") if values else None
-
-    def describe(self, exchange: Exchange) -> dict[str, Any]:
-        return packet_record(exchange)
 
     def _selected(self, request: IRequest) -> list[Exchange] | None:
         limit_text = self._arg(request, "limit")
