@@ -118,3 +118,10 @@ def test_fifty_clients_reading_lose_nothing(tmp_path: Path) -> None:
     exchanges = [r for r in records if r["kind"] not in ("connect", "disconnect")]
     assert len(exchanges) == answered
     assert len({r["peer"] for r in exchanges}) == 50
+
+
+def test_ring_buffer_is_bounded_in_bytes() -> None:
+    buffer = RingBuffer(size=100, max_bytes=10)
+    for n in range(20):
+        buffer(exchange(n))  # 4 bytes of frames and APDUs each
+    assert [e.sequence for e in buffer.select()] == [18, 19] and buffer.bytes == 8

@@ -102,7 +102,7 @@ class Inputs(Protocol):
         """The connection under the association closed."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Core:
     directory: IObjectDirectory
     mechanisms: Mapping[str, IAuthenticationMechanism]

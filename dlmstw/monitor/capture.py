@@ -102,13 +102,26 @@ class CaptureBus:
 
 
 class RingBuffer:
-    """The last ``size`` exchanges, for the console and the downloads."""
+    """The last exchanges, for the console and the downloads: at most ``size``
+    records and ``max_bytes`` of frames and APDUs, the oldest going first."""
 
-    def __init__(self, size: int = 10_000) -> None:
-        self.records: deque[Exchange] = deque(maxlen=size)
+    def __init__(self, size: int = 10_000, max_bytes: int = 8 << 20) -> None:
+        self.records: deque[Exchange] = deque()
+        self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    @staticmethod
+    def _weight(exchange: Exchange) -> int:
+        return (len(exchange.request) + len(exchange.response or b"") + len(exchange.request_apdu or b"")
+                + len(exchange.response_apdu or b""))
 
     def __call__(self, exchange: Exchange) -> None:
-        self.records.append(exchange)
+        records = self.records
+        records.append(exchange)
+        self.bytes += self._weight(exchange)
+        while len(records) > self.size or (self.bytes > self.max_bytes and len(records) > 1):
+            self.bytes -= self._weight(records.popleft())
 
     def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None) -> list[Exchange]:
         """The newest ``limit`` records (oldest first) matching the filters."""

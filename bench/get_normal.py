@@ -1,0 +1,188 @@
+"""Speed target 1: a plain GET-normal is answered at ≥ 0.5× the rate of a
+do-nothing Twisted server that returns a fixed frame of the same length, under
+the same load, in the same run.
+
+Two servers, each in its own process on the epoll reactor, pinned to one CPU:
+the meter (``meter_server.py``: one is15959-abt meter, public association) and
+the baseline (``baseline_server.py``, answering with the meter's own response
+frame, captured by a probe first). The load generator (``loadgen.py``) runs in
+a third process on the other CPU with C connections, each associated once and
+then sending one GET at a time (ping-pong); the rounds alternate baseline and
+meter. Then the same with ``--pipeline`` requests in flight per connection.
+
+The verdict compares the servers' rates per CPU-second they used: with each
+server saturating its CPU (a quiet machine) that is the ratio of the rates, and
+when other work takes CPU time from a server it stays the steadier figure.
+
+    python bench/get_normal.py [--rounds 3] [--duration 5] [--connections 16]
+
+Exit status: 0 PASS, 1 FAIL, 2 the benchmark could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import harness
+from dlmstw.codec import services
+from dlmstw.codec.obis import parse_obis
+from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal
+from dlmstw.enums import ApduTag
+from harness import BenchError, ServerProcess, median, verdict
+
+TARGET = 0.5
+INVOKE_ID_AND_PRIORITY = 0xC1
+
+
+def get_request(attribute: str) -> bytes:
+    """GET-Request-Normal for ``CLASS/OBIS/ATTRIBUTE``, e.g. ``3/1.0.1.7.0.255/2``."""
+    class_id, logical_name, attribute_id = attribute.split("/")
+    return services.encode_request(GetRequestNormal(
+        INVOKE_ID_AND_PRIORITY, CosemAttributeDescriptor(int(class_id), parse_obis(logical_name), int(attribute_id)),
+        None))
+
+
+def probe(port: int, request: bytes) -> bytes:
+    """Associate as the public client and GET once: the meter's whole response frame,
+    which must be a GET-Response-Normal with data (``C4 01 <invoke> 00``)."""
+    with harness.BlockingClient(port) as client:
+        aare = client.exchange(harness.PUBLIC_AARQ)
+        if aare[:1] != bytes((ApduTag.AARE,)):
+            raise BenchError(f"the meter answered the AARQ with {aare.hex()}")
+        frame = client.exchange_frame(request)
+    apdu = frame[harness.HEADER_SIZE:]
+    if apdu[:4] != bytes((ApduTag.GET_RESPONSE, 1, INVOKE_ID_AND_PRIORITY, 0)):
+        raise BenchError(f"the meter answered {request.hex()} with {apdu.hex()}, not data")
+    return frame
+
+
+def loadgen_argv(port: int, request: bytes, expect: bytes, args: argparse.Namespace, pipeline: int,
+                 check_aare: bool) -> list[str]:
+    """The load generator's arguments, but its path and ``--server-pid``."""
+    argv = ["--port", str(port), "--connections", str(args.connections), "--warmup", str(args.warmup),
+            "--duration", str(args.duration), "get", "--request", request.hex(), "--expect", expect.hex(),
+            "--setup", harness.wrap(harness.PUBLIC_CLIENT, harness.METER_WPORT, harness.PUBLIC_AARQ).hex(),
+            "--pipeline", str(pipeline)]
+    return argv + ["--check-aare"] if check_aare else argv
+
+
+def measure(label: str, port: int, server_pid: int, request: bytes, expect: bytes, args: argparse.Namespace,
+            pipeline: int, check_aare: bool, cpu: int | None) -> dict[str, object]:
+    argv = [str(harness.BENCH_DIR / "loadgen.py"), "--server-pid", str(server_pid),
+            *loadgen_argv(port, request, expect, args, pipeline, check_aare)]
+    result = harness.run_json(argv, cpu=cpu, timeout=args.warmup + args.duration + 60)
+    print(harness.window_line(label, float(str(result["rate"])), result), flush=True)
+    return result
+
+
+class Series:
+    """The medians of one series: rates, and rates per server CPU-second."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rates: dict[str, list[float]] = {"baseline": [], "meter": []}
+        self.efficiency: dict[str, list[float]] = {"baseline": [], "meter": []}
+
+    def add(self, label: str, result: dict[str, object]) -> None:
+        rate = float(str(result["rate"]))
+        self.rates[label].append(rate)
+        self.efficiency[label].append(harness.per_server_cpu(rate, result))
+
+    def ratio(self) -> float:
+        return median(self.rates["meter"]) / median(self.rates["baseline"])
+
+    def efficiency_ratio(self) -> float:
+        return median(self.efficiency["meter"]) / median(self.efficiency["baseline"])
+
+    def lines(self) -> list[str]:
+        rates, efficiency = self.rates, self.efficiency
+        return [f"  {self.title:<11} baseline {median(rates['baseline']):>9,.0f} /s   meter "
+                f"{median(rates['meter']):>9,.0f} /s   ratio {self.ratio():.2f}",
+                f"  {'':<11} per server CPU-second: baseline {median(efficiency['baseline']):>9,.0f}   meter "
+                f"{median(efficiency['meter']):>9,.0f}   ratio {self.efficiency_ratio():.2f}"]
+
+
+def series(title: str, meter: ServerProcess, meter_port: int, baseline: ServerProcess, baseline_port: int,
+           request: bytes, expect: bytes, args: argparse.Namespace, pipeline: int,
+           cpu: int | None) -> Series:
+    """Alternate baseline and meter for ``args.rounds`` rounds."""
+    print(f"\n{title}", flush=True)
+    figures = Series("ping-pong" if pipeline == 1 else "pipelined")
+    loaded: list[dict[str, object]] = []
+    for number in range(1, args.rounds + 1):
+        print(f"  round {number}", flush=True)
+        for label, port, server, check in (("baseline", baseline_port, baseline, False),
+                                           ("meter", meter_port, meter, True)):
+            result = measure(label, port, server.pid, request, expect, args, pipeline, check, cpu)
+            figures.add(label, result)
+            loaded.append(result)
+    for note in harness.window_notes(loaded):
+        print(f"  {note}", flush=True)
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attribute", default="3/1.0.1.7.0.255/2",
+                        help="CLASS/OBIS/ATTRIBUTE to GET (default: active power, a Register)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each measured window")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each measured window")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pipeline", type=int, default=8,
+                        help="requests in flight per connection for the pipelined series (0: skip it)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="afterwards, run the meter under cProfile for one window and print its top N functions")
+    args = parser.parse_args(argv)
+    harness.stop_on_sigterm()
+    available = harness.cpus()
+    pin = not args.no_pin and len(available) >= 2
+    server_cpu, loadgen_cpu = (available[0], available[1]) if pin else (None, None)
+    request_apdu = get_request(args.attribute)
+    request = harness.wrap(harness.PUBLIC_CLIENT, harness.METER_WPORT, request_apdu)
+    with tempfile.TemporaryDirectory(prefix="dlmstw-bench-") as folder:
+        directory = Path(folder)
+        meter_port = harness.free_port_range(1)
+        ini = directory / "lab.ini"
+        ini.write_text(harness.lab_ini(meter_port, 1, directory / "state", max_clients=args.connections + 8))
+        with ServerProcess("meter", [str(harness.BENCH_DIR / "meter_server.py"), str(ini)], cpu=server_cpu,
+                           log_path=directory / "meter.log") as meter:
+            response = probe(meter_port, request_apdu)
+            baseline_port = harness.free_port_range(1)
+            with ServerProcess("baseline", [str(harness.BENCH_DIR / "baseline_server.py"), str(baseline_port),
+                                            response.hex()], cpu=server_cpu,
+                               log_path=directory / "baseline.log") as baseline:
+                # The wrapper header and "C4 01 <invoke> 00": a GET-Response-Normal with data.
+                expect = response[:harness.HEADER_SIZE + 4]
+                print(f"GET-Request-Normal {request_apdu.hex().upper()} ({args.attribute}), response "
+                      f"{len(response)} bytes; {args.connections} connections, {args.warmup:g} s warm-up + "
+                      f"{args.duration:g} s per window, {args.rounds} rounds")
+                print("servers on CPU " + (f"{server_cpu}, load generator on CPU {loadgen_cpu}" if pin
+                                           else "(not pinned)"))
+                ping_pong = series("ping-pong (1 request in flight per connection)", meter, meter_port, baseline,
+                                    baseline_port, request, expect, args, 1, loadgen_cpu)
+                piped: Series | None = None
+                if args.pipeline > 1:
+                    piped = series(f"pipelined ({args.pipeline} requests in flight per connection)", meter,
+                                   meter_port, baseline, baseline_port, request, expect, args, args.pipeline,
+                                   loadgen_cpu)
+        if args.profile:
+            harness.profile_meter(ini, loadgen_argv(meter_port, request, expect, args, 1, True), directory,
+                                  args.profile, server_cpu, loadgen_cpu, args.warmup + args.duration + 60)
+    print("\nmedians")
+    for figures in (ping_pong, piped):
+        if figures is not None:
+            print("\n".join(figures.lines()))
+    ratio = ping_pong.efficiency_ratio()
+    passed = ratio >= TARGET
+    print(f"\nGET-normal rate meter/baseline (ping-pong), per server CPU-second = {ratio:.2f} (of the rates "
+          f"{ping_pong.ratio():.2f}), target ≥ {TARGET}: {verdict(passed)}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    harness.run_main(main)
