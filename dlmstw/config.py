@@ -19,6 +19,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
 from dlmstw.errors import ConfigError
 
@@ -59,6 +64,10 @@ SECURITY_SUITE_KEY_LENGTHS: Mapping[int, int] = {0: 16, 1: 16, 2: 32}
 """Symmetric key length in bytes per security suite: AES-GCM-128 for suites 0
 and 1, AES-GCM-256 for suite 2 (IEC 62056-5-3 5.3.7, security suites)."""
 
+SECURITY_SUITE_CURVES: Mapping[int, ec.EllipticCurve] = {1: ec.SECP256R1(), 2: ec.SECP384R1()}
+"""The elliptic curve of the ECDSA/ECDH security suites: P-256 for suite 1,
+P-384 for suite 2 (Green Book 9.2.3)."""
+
 MAX_GROUP_COUNT = 100_000
 """Upper bound of ``count`` in one ``[meters:NAME]`` group."""
 
@@ -96,6 +105,8 @@ _ASSOCIATION_KEYS = (
     "authentication_key",
     "block_cipher_key",
     "master_key",
+    "client_public_key",
+    "client_certificate",
 )
 # Mechanisms whose f(StoC) / f(CtoS) is computed over the shared HLS secret
 # (Green Book 9.2.7.4, authentication mechanisms).
@@ -163,6 +174,10 @@ class AssociationConfig:
     authentication_key: bytes | None = field(default=None, repr=False)
     block_cipher_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    client_public_key: bytes | None = None
+    """HLS-ECDSA: the client's public key X || Y, for any client system title."""
+    client_certificate: bytes | None = field(default=None, repr=False)
+    """HLS-ECDSA: the client's certificate (DER), for the system title it names."""
 
     @property
     def mechanism(self) -> AuthenticationMechanism:
@@ -446,6 +461,68 @@ def _optional_hex(text: str) -> bytes | None:
     return _hex(text) if text.strip() else None
 
 
+def _read_file(path: str) -> bytes:
+    """The bytes of the file at ``path`` (relative to the working directory)."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
+    """An elliptic-curve public key: X || Y in hex (Green Book 9.2.3), or the
+    path of a PEM or DER SubjectPublicKeyInfo file; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if _HEX.fullmatch(text):
+        point = bytes.fromhex(text)
+        curve = {2 * 32: ec.SECP256R1(), 2 * 48: ec.SECP384R1()}.get(len(point))
+        if curve is None:
+            raise ValueError(f"X || Y is 64 bytes (P-256) or 96 bytes (P-384), got {len(point)}")
+        try:
+            return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + point)
+        except ValueError:
+            raise ValueError(f"not a point of {curve.name}") from None
+    data = _read_file(text)
+    try:
+        key = (serialization.load_pem_public_key(data) if data.lstrip().startswith(b"-----BEGIN")
+               else serialization.load_der_public_key(data))
+    except ValueError:
+        raise ValueError(f"{text!r} holds no PEM or DER public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError(f"{text!r} holds no elliptic-curve public key")
+    return key
+
+
+def _certificate(text: str) -> x509.Certificate | None:
+    """The X.509 certificate in the PEM or DER file at ``text``, whose subject's
+    commonName is a system title of 16 hex digits and whose keyUsage is
+    digitalSignature (Green Book 9.2.6, certificate profile); None when empty."""
+    path = text.strip()
+    if not path:
+        return None
+    data = _read_file(path)
+    try:
+        certificate = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----BEGIN")
+                       else x509.load_der_x509_certificate(data))
+    except ValueError:
+        raise ValueError(f"{path!r} holds no PEM or DER X.509 certificate") from None
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1 or not re.fullmatch(r"[0-9A-Fa-f]{16}", str(names[0].value)):
+        raise ValueError(f"{path!r}: the subject's commonName is not a system title of 16 hex digits")
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.digital_signature:
+        raise ValueError(f"{path!r}: keyUsage is not digitalSignature")
+    if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
+        raise ValueError(f"{path!r} certifies no elliptic-curve key")
+    return certificate
+
+
 def _system_title(text: str) -> bytes:
     """A system title: 8 bytes as 16 hex digits (Green Book, system title: 3-letter manufacturer id, then serial)."""
     title = _hex(text)
@@ -681,6 +758,7 @@ def _association(section: _Section, name: str) -> AssociationConfig:
         block_cipher_key=section.get("block_cipher_key", _optional_hex, None),
         master_key=section.get("master_key", _optional_hex, None),
     )
+    association = replace(association, **_client_keys(section, suite))
     length = SECURITY_SUITE_KEY_LENGTHS[suite]
     for key in ("authentication_key", "block_cipher_key", "master_key"):
         value: bytes | None = getattr(association, key)
@@ -708,6 +786,32 @@ def _association(section: _Section, name: str) -> AssociationConfig:
             if getattr(association, key) is None:
                 raise section.error(key, f"required when {reason}")
     return association
+
+
+def _client_keys(section: _Section, suite: int) -> dict[str, bytes]:
+    """``client_public_key`` and ``client_certificate``: at most one of them, and
+    only on the curve of the association's security suite (Green Book 9.2.3)."""
+    public_key = section.get("client_public_key", _public_key, None)
+    certificate = section.get("client_certificate", _certificate, None)
+    if public_key is not None and certificate is not None:
+        raise section.error("client_certificate", "give client_public_key or client_certificate, not both")
+    if certificate is not None:
+        key, certified = "client_certificate", certificate.public_key()
+        assert isinstance(certified, ec.EllipticCurvePublicKey)
+        public_key = certified
+    elif public_key is not None:
+        key = "client_public_key"
+    else:
+        return {}
+    curve = SECURITY_SUITE_CURVES.get(suite)
+    if curve is None:
+        raise section.error(key, f"needs security_suite 1 or 2 (suite {suite} has no ECDSA)")
+    if public_key.curve.name != curve.name:
+        raise section.error(key, f"a key on {public_key.curve.name}; security_suite {suite} uses {curve.name}")
+    if certificate is not None:
+        return {"client_certificate": certificate.public_bytes(serialization.Encoding.DER)}
+    point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return {"client_public_key": point[1:]}
 
 
 def _section_name(path: str, section: str, kind: str, name: str) -> str:

@@ -575,6 +575,7 @@ def start_lab_from(directory: Path, ini_for: Callable[[int, Path], str], port_co
 # --------------------------------------------------------------------------- the expectation side
 
 # The expectation side runs the meter's own code in-process (imports kept here, beside their use).
+import functools  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 from dlmstw.codec.axdr import decode_data  # noqa: E402
@@ -589,6 +590,12 @@ from dlmstw.simulator.meter import MeterRuntime  # noqa: E402
 
 
 
+@functools.cache
+def _registry() -> Any:
+    """The installed plugins, found once per test run."""
+    return load_registry()
+
+
 class LocalMeter:
     """One meter of a lab.ini served in-process through its object directory, with a clock the
     test sets (``now``): the simulator's own expectation for a meter of the same configuration.
@@ -599,7 +606,7 @@ class LocalMeter:
 
     def __init__(self, ini_text: str, meter: int = 0, now: float = 0.0, access: str = "full") -> None:
         config = list(parse_lab(ini_text).meters())[meter]
-        registry = load_registry()
+        registry = _registry()
         model = registry.object_sets[config.model[0]]
         self.now = now
         self.config = config

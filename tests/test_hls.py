@@ -67,7 +67,7 @@ def _flip(data: bytes, index: int) -> bytes:
 
 def test_hls_mechanisms_are_plugins() -> None:
     found = {m.name: m for m in getPlugins(IAuthenticationMechanism, plugins)}
-    expected = {"hls-md5": 3, "hls-sha1": 4, "hls-gmac": 5, "hls-sha256": 6}
+    expected = {"hls-md5": 3, "hls-sha1": 4, "hls-gmac": 5, "hls-sha256": 6, "hls-ecdsa": 7}
     for name, mechanism_id in expected.items():
         mechanism = found[name]
         assert mechanism.mechanism_id == mechanism_id
@@ -75,9 +75,7 @@ def test_hls_mechanisms_are_plugins() -> None:
         assert IPlugin.providedBy(mechanism)
         assert verifyObject(IAuthenticationMechanism, mechanism)
     assert "hls" not in found  # mechanism 2 is manufacturer specific: not provided
-    # ECDSA (7) has its f() here but is not offered until the meters hold signing
-    # keys and client certificates (security setup import_certificate).
-    assert "hls-ecdsa" not in found
+    assert isinstance(found["hls-ecdsa"], HlsEcdsa)
 
 
 @pytest.mark.parametrize(("mechanism", "length"), [

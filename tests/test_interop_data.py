@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gurux_dlms import GXDateTime, GXDLMSException, GXReplyData
-from gurux_dlms.enums import DataType as GuruxDataType
+from gurux_dlms import GXDLMSException, GXReplyData
 from gurux_dlms.objects import (
-    GXDLMSData,
     GXDLMSDemandRegister,
     GXDLMSDisconnectControl,
     GXDLMSExtendedRegister,
@@ -31,6 +29,7 @@ from gurux_dlms.objects import (
     GXDLMSRegister,
 )
 
+from dlmstw.codec.axdr import CosemDateTime, datetime_bytes_from_timestamp
 from dlmstw.enums import DataType, Unit
 from dlmstw.simulator.anomalies import INTEGER_RANGES
 from interop_support import LocalMeter, Lab, MeterSession, start_lab_from, stop_lab, to_utc
@@ -221,12 +220,10 @@ def comparable(row: list[Any]) -> list[Any]:
 def meter_now(session: MeterSession, clock: Any) -> float:
     """The meter's clock (POSIX seconds) from Clock attribute 2."""
     encoded = bytes(session.read_raw(clock, 2))
-    from dlmstw.codec.axdr import CosemDateTime
-
     return CosemDateTime.from_bytes(encoded).to_datetime().timestamp()
 
 
-def clear_of_boundary(period: int, margin: float = 20.0) -> None:
+def clear_of_boundary(period: int, margin: float = 8.0) -> None:
     """Wait until the wall clock is ``margin`` seconds past a capture boundary, so that a few reads
     see the same last entry."""
     into = time.time() % period
@@ -237,8 +234,6 @@ def clear_of_boundary(period: int, margin: float = 20.0) -> None:
 def range_parameters(restricting: tuple[int, bytes, int, int], start: float, end: float,
                      deviation: int) -> Any:
     """range_descriptor (Blue Book 4.3.6) over [start, end] on a clock column, every column."""
-    from dlmstw.codec.axdr import datetime_bytes_from_timestamp
-
     class_id, ln, attribute, data_index = restricting
     return (DataType.STRUCTURE, [
         (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, class_id), (DataType.OCTET_STRING, ln),
@@ -259,8 +254,9 @@ def entry_parameters(first: int, last: int, first_column: int = 1, last_column: 
 def test_selective_access_returns_exactly_the_rows_asked_for(data_lab: Lab, day: int) -> None:
     """A 35-day, 5-minute block load profile (is15959-abt): range_descriptor over one whole day and
     entry_descriptor over the same 288 entries give exactly those rows, equal cell for cell to the
-    simulator's own rows for that seed and instant; entry_descriptor with columns 2..4 gives those
-    columns of the same rows."""
+    simulator's own rows for that seed and instant; entry_descriptor with columns 1..3 gives those
+    columns of the same rows. (gurux sends to_selected_value as a column count, which the Blue Book
+    defines as the last column's index: the two agree from column 1 only.)"""
     clear_of_boundary(300)
     with admin(data_lab, 0) as session:
         objects = session.read_objects()
@@ -277,7 +273,7 @@ def test_selective_access_returns_exactly_the_rows_asked_for(data_lab: Lab, day:
         by_range = raw_rows(session, session.client.readRowsByRange(
             profile, datetime.datetime.fromtimestamp(start, zone), datetime.datetime.fromtimestamp(end, zone)))
         by_entry = raw_rows(session, session.client.readRowsByEntry(profile, 1 + day * 288, 288))
-        columns = [(obj, attribute) for obj, attribute in profile.captureObjects[1:4]]
+        columns = [(obj, attribute) for obj, attribute in profile.captureObjects[0:3]]
         narrow = raw_rows(session, session.client.readRowsByEntry(profile, 1 + day * 288, 288, columns))
         trace = session.trace_text()
     assert entries == 35 * 288, f"entries_in_use {entries}"
@@ -287,8 +283,159 @@ def test_selective_access_returns_exactly_the_rows_asked_for(data_lab: Lab, day:
     stamps = [row[0] for row in wanted]
     assert [comparable(row) for row in by_range] == wanted, f"by range differs\n{trace}"
     assert [comparable(row) for row in by_entry] == wanted, f"by entry differs\n{trace}"
-    assert [comparable(row) for row in narrow] == [row[1:4] for row in wanted], f"columns 2..4 differ\n{trace}"
-    from dlmstw.codec.axdr import CosemDateTime
-
+    assert [comparable(row) for row in narrow] == [row[:3] for row in wanted], f"columns 1..3 differ\n{trace}"
     times = [CosemDateTime.from_bytes(stamp).to_datetime().timestamp() for stamp in stamps]
     assert times == [start + k * 300 for k in range(288)]
+
+
+# =========================================================================== SET and ACTION
+
+
+def write(session: MeterSession, obj: GXDLMSObject, attribute: int) -> None:
+    """SET one attribute from the gurux object's value (Green Book 9.4.6.3); a refusal raises."""
+    session.exchange(session.client.write(obj, attribute), GXReplyData())
+
+
+def test_set_then_get_returns_the_new_value(data_lab: Lab) -> None:
+    """On the household meter, a read-write association sets the block load profile's capture
+    period (its rows then follow 15 minutes), the limiter's normal threshold, the disconnect
+    control mode, the push destination and the demand period; each GET returns the new value, and
+    the transaction event log gets capture-period (153), limit (158) and demand-period (152) events."""
+    with MeterSession(data_lab.ports[1], READER_CLIENT, READER_PASSWORD) as session:
+        objects = session.read_objects()
+        profile = find(objects, LOAD_PROFILE)
+        session.read(profile, 3)
+        profile.capturePeriod = 900
+        write(session, profile, 4)
+        assert session.read(profile, 4) == 900, session.trace_text()
+        entries = session.read(profile, 7)
+        assert entries == 35 * 96, f"entries_in_use {entries} after the change"
+        rows = session.read_rows_by_entry(profile, entries - 2, 3)
+        assert [row[0].value.minute % 15 for row in rows] == [0, 0, 0], session.trace_text()
+        steps = {(b[0].value - a[0].value).total_seconds() for a, b in zip(rows, rows[1:])}
+        assert steps == {900.0}, steps
+
+        limiter = find(objects, "0.0.17.0.0.255")
+        assert isinstance(limiter, GXDLMSLimiter)
+        assert session.read(limiter, 4) == 5000, session.trace_text()
+        limiter.thresholdNormal = 4200
+        write(session, limiter, 4)
+        assert session.read(limiter, 4) == 4200, session.trace_text()
+        assert session.read(limiter, 3) == 4200, "threshold_active follows the normal threshold"
+
+        control = find(objects, DISCONNECT_CONTROL)
+        assert isinstance(control, GXDLMSDisconnectControl)
+        session.read(control, 4)
+        control.controlMode = 2
+        write(session, control, 4)
+        assert int(session.read(control, 4)) == 2, session.trace_text()
+
+        push = find(objects, "0.0.25.9.0.255")
+        assert isinstance(push, GXDLMSPushSetup)
+        session.read(push, 3)
+        push.destination = "192.0.2.10:4059"
+        write(session, push, 3)
+        push.destination = None
+        session.read(push, 3)
+        assert push.destination == "192.0.2.10:4059", session.trace_text()
+
+        demand = find(objects, "1.0.1.4.0.255")
+        assert isinstance(demand, GXDLMSDemandRegister)
+        session.read(demand, 8)
+        demand.period = 1800
+        write(session, demand, 8)
+        assert session.read(demand, 8) == 1800, session.trace_text()
+
+        transactions = find(objects, "0.0.99.98.3.255")
+        session.read(transactions, 3)
+        codes = [row[1] for row in session.read(transactions, 2)]
+    assert codes[-3:] == [153, 158, 152], f"transaction events {codes}"
+
+
+def test_disconnect_action_changes_output_state_and_logs_an_event(data_lab: Lab) -> None:
+    """dlms-generic: remote_disconnect (Blue Book 4.5.8 method 1) makes output_state FALSE and
+    control_state disconnected (0) and appends event 62 to the disconnector control log at the
+    meter's time; remote_reconnect (method 2, control mode 1) makes it TRUE, connected, event 63."""
+    with admin(data_lab, 2) as session:
+        objects = session.read_objects()
+        control = find(objects, DISCONNECT_CONTROL)
+        log = find(objects, "0.0.99.98.2.255")
+        session.read(log, 3)
+        assert session.read(control, 2) is True, session.trace_text()
+        session.exchange(control.remoteDisconnect(session.client), GXReplyData())
+        after = datetime.datetime.now(datetime.timezone.utc)
+        assert session.read(control, 2) is False, session.trace_text()
+        assert int(session.read(control, 3)) == 0, session.trace_text()
+        rows = session.read(log, 2)
+        assert rows and rows[-1][1] == 62, f"disconnector log {rows}\n{session.trace_text()}"
+        assert abs(to_utc(rows[-1][0]) - after) < datetime.timedelta(seconds=5), rows[-1]
+        session.exchange(control.remoteReconnect(session.client), GXReplyData())
+        assert session.read(control, 2) is True, session.trace_text()
+        assert int(session.read(control, 3)) == 1, session.trace_text()
+        codes = [row[1] for row in session.read(log, 2)]
+    assert codes[-2:] == [62, 63], codes
+
+
+# =========================================================================== anomalies
+
+
+ENERGY_IMPORT_COLUMN = 2  # load profile 1: clock, AMR profile status, 1.0.1.8.0.255, ...
+STATUS_COLUMN = 1
+DATA_NOT_VALID = 0x04
+UNSIGNED_32_MAX = INTEGER_RANGES[DataType.DOUBLE_LONG_UNSIGNED][1]
+
+
+def load_profile(session: MeterSession) -> tuple[list[list[Any]], float]:
+    """Load profile 1's whole buffer (gurux's decoding) and the meter's clock just before."""
+    objects = session.read_objects()
+    now = meter_now(session, find(objects, "0.0.1.0.0.255"))
+    return raw_rows(session, session.client.read(find(objects, LOAD_PROFILE), 2)), now
+
+
+def stamp(cell: Any) -> float:
+    """A date-time cell as POSIX seconds."""
+    return CosemDateTime.from_bytes(bytes(cell)).to_datetime().timestamp()
+
+
+def test_anomalies_show_at_their_rates_and_match_the_simulator(data_lab: Lab) -> None:
+    """The anomalous dlms-generic meter (lab.ini ``anomalies``): its load profile equals, row for
+    row, what the simulator computes for the same seed and instant; energies show negative values,
+    type boundary values (0 and 2**32-1 of double-long-unsigned) and gaps (missing rows, and rows
+    whose AMR status says data not valid) at about the configured rates."""
+    clear_of_boundary(900)
+    with admin(data_lab, ANOMALOUS) as session:
+        rows, now = load_profile(session)
+    expected = local(data_lab, ANOMALOUS, now)
+    wanted = local_rows(expected, LOAD_PROFILE, (2, entry_parameters(1, 0)))
+    assert [comparable(row) for row in rows] == wanted
+    slots = ANOMALOUS_DAYS * 96
+    energies = [row[ENERGY_IMPORT_COLUMN] for row in rows]
+    negative = sum(1 for value in energies if value is not None and value < 0)
+    boundary = sum(1 for value in energies if value in (0, UNSIGNED_32_MAX))
+    flagged = sum(1 for row in rows if row[STATUS_COLUMN] & DATA_NOT_VALID)
+    on_grid = {stamp(row[0]) for row in rows if stamp(row[0]) % 900 == 0}
+    missing = slots - len(on_grid) - sum(1 for row in rows if stamp(row[0]) % 900)
+    within = {
+        "negative": (negative / len(rows), 0.02),
+        "boundary": (boundary / len(rows), 0.02),
+        "gaps": ((missing + flagged) / slots, 0.04),
+    }
+    for kind, (observed, rate) in within.items():
+        assert 0.4 * rate <= observed <= 1.8 * rate, f"{kind}: {observed:.4f} observed, rate {rate}"
+    assert missing > 0 and flagged > 0, (missing, flagged)
+
+
+def test_without_anomalies_there_are_none(data_lab: Lab) -> None:
+    """The same model without ``anomalies``: 35 days of 5-minute rows, every slot present once, on
+    the grid, energies never negative, never a type boundary, never flagged not valid, and never
+    decreasing."""
+    clear_of_boundary(300)
+    with admin(data_lab, 2) as session:
+        rows, now = load_profile(session)
+    stamps = [stamp(row[0]) for row in rows]
+    assert len(rows) == 35 * 288
+    assert all(later - earlier == 300 for earlier, later in zip(stamps, stamps[1:]))
+    energies = [row[ENERGY_IMPORT_COLUMN] for row in rows]
+    assert all(0 < value < UNSIGNED_32_MAX for value in energies)
+    assert all(a <= b for a, b in zip(energies, energies[1:]))
+    assert not any(row[STATUS_COLUMN] & DATA_NOT_VALID for row in rows)

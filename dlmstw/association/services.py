@@ -45,7 +45,7 @@ NOT_SUPPORTED = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.SERVICE_
 UNKNOWN_SERVICE = _exception(StateError.SERVICE_UNKNOWN, ServiceError.SERVICE_NOT_SUPPORTED)
 MALFORMED = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.OTHER_REASON)
 
-REQUIRED_CONFORMANCE: dict[type, Conformance] = {
+REQUIRED_CONFORMANCE: dict[type, int] = {
     GetRequestNormal: Conformance.GET,
     GetRequestNext: Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ,
     GetRequestWithList: Conformance.GET | Conformance.MULTIPLE_REFERENCES,
@@ -63,6 +63,7 @@ REQUIRED_CONFORMANCE: dict[type, Conformance] = {
     ActionRequestWithListAndFirstPblock: (Conformance.ACTION | Conformance.MULTIPLE_REFERENCES
                                           | Conformance.BLOCK_TRANSFER_WITH_ACTION),
 }
+REQUIRED_CONFORMANCE = {kind: int(bits) for kind, bits in REQUIRED_CONFORMANCE.items()}
 
 
 class OutgoingBlocks:
@@ -138,6 +139,8 @@ class ServiceHandler:
         self.association = association
         self.log = log
         self.conformance = Conformance(association.conformance)
+        #: The same as a plain int: IntFlag arithmetic is slow on the hot path.
+        self.conformance_bits = int(association.conformance)
         max_pdu = association.client_max_receive_pdu_size or UNLIMITED_PDU
         #: The longest plain APDU that still fits the client's limit once protected.
         self.max_pdu = min(max_pdu, UNLIMITED_PDU) - protection_overhead
@@ -170,7 +173,7 @@ class ServiceHandler:
             self.log(f"malformed request: {error}")
             return UNKNOWN_SERVICE if apdu[:1] and apdu[0] not in REQUEST_TAGS else MALFORMED
         required = REQUIRED_CONFORMANCE[type(request)]
-        if required & self.conformance != required:
+        if required & self.conformance_bits != required:
             return NOT_SUPPORTED
         return self.dispatch[type(request)](request)
 

@@ -114,6 +114,10 @@ class Core:
     verdict: bool | None = None
     #: Whether the request being served arrived protected (its counter already checked).
     protected: bool = False
+    #: The services of the association while it is established and unprotected:
+    #: the associated state's request transition, callable without automat's
+    #: dispatch on the hot path (set and cleared only by the transitions).
+    serving: ServiceHandler | None = None
 
 
 def _exception(state: StateError, error: ServiceError) -> bytes:
@@ -129,6 +133,7 @@ def _serving(core: Core, association: Association) -> None:
     association.services = ServiceHandler(core.directory, association, core.log,
                                           PROTECTION_OVERHEAD if association.protection else 0)
     core.current = association
+    core.serving = association.services if association.protection is None else None
 
 
 def _hls_reply(core: Core, association: Association, apdu: bytes) -> bytes:
@@ -184,6 +189,7 @@ def _challenge(inputs: Inputs, core: Core, *args: Association) -> None:
     association = args[-1]
     association.status = AssociationStatus.ASSOCIATION_PENDING
     core.current = association
+    core.serving = None
 
 
 @authenticating.upon(Inputs.challenged).to(authenticating)
@@ -214,6 +220,7 @@ def _authenticated(inputs: Inputs, core: Core, association: Association) -> None
 @associated.upon(Inputs.aborted).to(idle)
 def _end(inputs: Inputs, core: Core, association: Association) -> None:
     core.current = None
+    core.serving = None
 
 
 @idle.upon(Inputs.request).loop()
@@ -286,6 +293,11 @@ class Session:
 
     def _service(self, apdu: bytes) -> bytes | None:
         """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
+        serving = self.core.serving
+        if serving is not None:
+            self.result = "success"
+            response = self.response_apdu = serving.handle(apdu)
+            return response
         current = self.core.current
         wrapping: Wrapping | None = None
         if current is not None and current.protection is not None:
@@ -421,11 +433,17 @@ class Session:
             self.result = "success"
             return answer(AARE(expected_context, AssociationResult.ACCEPTED, (USER, AcseServiceUserDiagnostic.NULL)))
         stoc = mechanism.new_challenge()
+        suite = config.security_suite
+        # HLS-ECDSA (Green Book 9.2.7.4): the meter signs with its own key of the
+        # suite and checks with the key it holds for the calling AP title.
+        ecdsa = mechanism.mechanism_id == AuthenticationMechanism.HLS_ECDSA
         association.hls = HlsInputs(
             stoc=stoc, ctos=aarq.calling_authentication_value or b"",
             client_system_title=aarq.calling_ap_title, server_system_title=self.profile.system_title,
             secret=keys.hls_secret, block_cipher_key=keys.block_cipher_key,
-            authentication_key=keys.authentication_key, security_suite=getattr(config, "security_suite", 0))
+            authentication_key=keys.authentication_key, security_suite=suite,
+            server_signing_key=self.security.signing_key(suite) if ecdsa else None,
+            client_public_key=self.security.client_public_key(config, aarq.calling_ap_title) if ecdsa else None)
         self.machine.challenged(association)
         self.result = "authentication-required"
         return answer(AARE(expected_context, AssociationResult.ACCEPTED,

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..codec.axdr import datetime_bytes_from_timestamp
 from ..cosem.base import Context, CosemObject, period_start
 from ..cosem.classes.ipv4_setup import ipv4
+from ..cosem.classes.push_setup import AXDR_XDLMS_APDU, TCP
 from ..cosem.classes.script_table import EXECUTE_METHOD, script
 from ..enums import AttributeAccess, DataType, MethodAccess, Unit
 from ..simulator import events as simulated
@@ -85,10 +86,6 @@ def phase_active_power(phase: int) -> Source:
         return (getattr(values, f"voltage_l{phase}") * getattr(values, f"current_l{phase}")
                 * abs(getattr(values, f"power_factor_l{phase}")))
     return source
-
-
-def constant(value: Any) -> Source:
-    return lambda ctx: value
 
 
 def text(value: str) -> tuple[DataType, bytes]:
@@ -292,15 +289,10 @@ class Builder:
     def data(self, ln: str, value: Any, description: str) -> CosemObject:
         return self.add(ln, 1, {"value": value}, description)
 
-    def registers(self, rows: Iterable[RegisterRow], class_id: int = 3) -> list[str]:
-        """Registers (or another register class) from (OBIS, description,
-        source, scaler, unit, type) rows; their OBIS codes."""
-        codes = []
+    def registers(self, rows: Iterable[RegisterRow]) -> None:
+        """Registers (class 3) from (OBIS, description, source, scaler, unit, type) rows."""
         for ln, description, source, scaler, unit, value_type in rows:
-            self.add(ln, class_id, {"value": source, "scaler": scaler, "unit": unit, "type": value_type},
-                     description)
-            codes.append(ln)
-        return codes
+            self.add(ln, 3, {"value": source, "scaler": scaler, "unit": unit, "type": value_type}, description)
 
     def capture(self, ln: str | bytes, attribute: int = 2) -> tuple[int, bytes, int, int]:
         """The capture object definition of an attribute of an object added before."""
@@ -349,7 +341,7 @@ def add_communication(build: Builder) -> None:
             for class_id, ln, attribute in ((40, "0.0.25.9.0.255", 1), (1, "0.0.96.1.0.255", 2),
                                             (8, "0.0.1.0.0.255", 2))]),
         "send_destination_and_method": (DataType.STRUCTURE, [
-            (DataType.ENUM, 0), (DataType.OCTET_STRING, b"127.0.0.1:4059"), (DataType.ENUM, 0)]),
+            (DataType.ENUM, TCP), (DataType.OCTET_STRING, b"127.0.0.1:4059"), (DataType.ENUM, AXDR_XDLMS_APDU)]),
     }, "Push setup")
     build.no_method_access(push, 1)
     build.add("0.0.25.0.0.255", 41, {"ip_reference": (DataType.OCTET_STRING, obis("0.0.25.1.0.255"))},

@@ -157,8 +157,8 @@ TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
 
 def programming_count(ctx: Context) -> int:
     """Configuration changes made on the meter (transaction events) so far."""
-    return sum(1 for occurrence in ctx.meter.events
-               if occurrence.kind in TRANSACTION_EVENTS and occurrence.t <= ctx.t)
+    return len([occurrence for occurrence in ctx.meter.events
+                if occurrence.kind in TRANSACTION_EVENTS and occurrence.t <= ctx.t])
 
 
 def active_tariff(ctx: Context) -> int:

@@ -28,8 +28,7 @@ _SERVICES = {
 }
 
 
-def apdu_kind(apdu: bytes | None) -> str:
-    """``get-request-normal``, ``aarq``, ``glo-get-request``... or ``unknown``."""
+def _kind(apdu: bytes | None) -> str:
     if not apdu:
         return "empty"
     tag = apdu[0]
@@ -43,3 +42,13 @@ def apdu_kind(apdu: bytes | None) -> str:
     if len(apdu) > 1 and 1 <= apdu[1] <= len(choices):
         return f"{name}-{choices[apdu[1] - 1]}"
     return f"{name}-unknown"
+
+
+#: Every service's (tag, choice) prefix named once, so the hot path is one lookup.
+_BY_PREFIX = {bytes((tag, choice)): f"{name}-{choices[choice - 1]}"
+              for tag, (name, choices) in _SERVICES.items() for choice in range(1, len(choices) + 1)}
+
+
+def apdu_kind(apdu: bytes | None) -> str:
+    """``get-request-normal``, ``aarq``, ``glo-get-request``... or ``unknown``."""
+    return _BY_PREFIX.get(apdu[:2]) or _kind(apdu) if apdu else "empty"

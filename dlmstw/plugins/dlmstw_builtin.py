@@ -19,7 +19,7 @@ from dlmstw.cosem.classes.single_action_schedule import SingleActionSchedule
 from dlmstw.cosem.classes.tcp_udp_setup import TcpUdpSetup
 from dlmstw.models.dlms_generic import DlmsGeneric
 from dlmstw.models.is15959 import IS15959ABT, IS15959Household
-from dlmstw.security.hls import HlsGmac, HlsMd5, HlsSha1, HlsSha256
+from dlmstw.security.hls import HlsEcdsa, HlsGmac, HlsMd5, HlsSha1, HlsSha256
 from dlmstw.security.keys import SecuritySuite
 from dlmstw.security.mechanisms import LowestLevelSecurity, LowLevelSecurity
 
@@ -48,6 +48,7 @@ hls_md5 = HlsMd5()
 hls_sha1 = HlsSha1()
 hls_gmac = HlsGmac()
 hls_sha256 = HlsSha256()
+hls_ecdsa = HlsEcdsa()
 
 security_suite_0 = SecuritySuite(0)
 security_suite_1 = SecuritySuite(1)

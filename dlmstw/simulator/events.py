@@ -24,7 +24,8 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 
 from .sources import _GOLDEN, _MASK, _OUTAGE_MAX, _OUTAGES, Instantaneous, MeterSimulator, Rating, _mix64
 
-#: Occurrence kinds a meter records (``MeterRuntime.record``).
+#: Occurrence kinds a meter records (``MeterRuntime.record``). The COSEM classes that record
+#: them (below this layer) use the same strings.
 CLOCK_OLD = "clock-old"
 """The clock was set: recorded at the meter's time before the change."""
 CLOCK_NEW = "clock-new"
@@ -35,8 +36,6 @@ CAPTURE_PERIOD = "capture-period"
 DEMAND_PERIOD = "demand-period"
 DEMAND_RESET = "demand-reset"
 LIMITER_THRESHOLD = "limiter-threshold"
-OCCURRENCE_KINDS = (CLOCK_OLD, CLOCK_NEW, DISCONNECT, RECONNECT, CAPTURE_PERIOD, DEMAND_PERIOD, DEMAND_RESET,
-                    LIMITER_THRESHOLD)
 
 #: One logged event: its instant (POSIX seconds) and its event code.
 Event = tuple[float, int]

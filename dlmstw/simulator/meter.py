@@ -10,6 +10,7 @@ period start...), and a bounded list of what clients made the meter do.
 from __future__ import annotations
 
 import collections
+import math
 import time
 from typing import Any, Callable, Iterable
 
@@ -86,7 +87,7 @@ class MeterRuntime:
     __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
                  "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
                  "values", "changed", "object_state", "events", "anomalies", "port", "address", "max_clients",
-                 "inactivity_timeout", "security", "_clock")
+                 "inactivity_timeout", "security", "_snapshot", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
                  load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
@@ -121,6 +122,7 @@ class MeterRuntime:
         self.inactivity_timeout = inactivity_timeout
         #: Keys and invocation counters (saved apart: see ``server.state``).
         self.security = MeterSecurity(meter_id)
+        self._snapshot: Snapshot | None = None
         self._clock = clock
 
     def now(self) -> float:
@@ -155,4 +157,12 @@ class MeterRuntime:
         self.changed = False
 
     def snapshot(self, t: float) -> Snapshot:
-        return Snapshot(self.simulator, t, self.load_profile_period)
+        """The quantities at ``t`` to the whole second, as a meter refreshes
+        them: the snapshot of the second last asked for serves every request
+        in it, so a burst of reads computes the simulation once."""
+        second = float(math.floor(t))
+        cached = self._snapshot
+        if cached is not None and cached.t == second and cached.period == self.load_profile_period:
+            return cached
+        cached = self._snapshot = Snapshot(self.simulator, second, self.load_profile_period)
+        return cached

@@ -62,29 +62,33 @@ class Entry(NamedTuple):
 
 
 class Grid(Sequence[Entry]):
-    """``count`` plain entries ``period`` seconds apart from ``first``: a
-    periodic buffer without anomalies or captures, never materialised."""
+    """``count`` plain entries (its ``size``) ``period`` seconds apart from
+    ``first``: a periodic buffer without anomalies or captures, never materialised."""
 
-    __slots__ = ("first", "period", "count")
+    __slots__ = ("first", "period", "size")
 
     def __init__(self, first: float, period: int, count: int) -> None:
         self.first = first
         self.period = period
-        self.count = max(0, count)
+        self.size = max(0, count)
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     def __getitem__(self, index: int) -> Entry:  # type: ignore[override]
-        if not -self.count <= index < self.count:
+        if not -self.size <= index < self.size:
             raise IndexError(index)
-        return Entry(self.first + (index % self.count) * self.period)
+        return Entry(self.first + (index % self.size) * self.period)
+
+    def _position(self, t: float) -> float:
+        """``t`` in periods from the first entry, clamped to the buffer (bounds may be infinite)."""
+        return min(max((t - self.first) / self.period, -1.0), float(self.size))
 
     def first_at_or_after(self, t: float) -> int:
-        return min(self.count, max(0, math.ceil((t - self.first) / self.period)))
+        return min(self.size, max(0, math.ceil(self._position(t))))
 
     def first_after(self, t: float) -> int:
-        return min(self.count, max(0, math.floor((t - self.first) / self.period) + 1))
+        return min(self.size, max(0, math.floor(self._position(t)) + 1))
 
 
 def first_at_or_after(entries: Sequence[Entry], t: float) -> int:

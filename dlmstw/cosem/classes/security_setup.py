@@ -6,6 +6,16 @@ counter the public client reads to learn which counter to use next
 ``global_key_transfer`` unwraps the new keys with the association's master
 key (AES key wrap, RFC 3394) and keeps them in the meter's security state:
 they apply from the next association and survive restarts.
+
+With security suite 1 or 2 the object also manages the public key
+certificates of HLS-ECDSA (Green Book 9.2.6 and 9.2.7.4): the meter's digital
+signature key pair (``generate_key_pair``), a PKCS #10 request for it
+(``generate_certificate_request``), its certificate (self-signed until a
+certification authority's is imported) and the certificates a client
+imports: its own, whose key then checks its f(StoC), or a certification
+authority's (``import_certificate``, ``export_certificate``,
+``remove_certificate``, attribute ``certificates``). Certificates are checked
+against the DLMS/COSEM profile, not against a chain of trust.
 """
 
 from __future__ import annotations
@@ -15,6 +25,10 @@ from typing import Any, Mapping, Sequence
 from ...codec import axdr
 from ...codec.axdr import Data
 from ...enums import ActionResult, AttributeAccess, DataType
+from ...errors import DecodeError
+from ...security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, CertificateError, classify, der,
+                                      issuer_bytes, load_certificate, serial_number_bytes, serial_number_from,
+                                      signing_request, subject_alt_name_bytes, subject_bytes)
 from ...security.ciphering import SecurityError
 from ...security.keys import unwrap_key
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
@@ -32,8 +46,54 @@ POLICY = {
 KEY_IDS = {0: "block_cipher_key", 2: "authentication_key", 3: "master_key"}
 
 
+#: certificate_identification_type (Blue Book 4.4.7).
+BY_ENTITY = 0
+BY_SERIAL = 1
+#: The security suites with public key cryptography (Green Book 9.2.3).
+ASYMMETRIC_SUITES = (1, 2)
+
+
 def _association(obj: CosemObject, ctx: Context) -> Any:
     return ctx.directory.associations[obj.params["association"]]
+
+
+def _certificates(obj: CosemObject, ctx: Context) -> list[Classified]:
+    """The meter's own certificate for this object's suite, then the ones
+    imported for its association."""
+    association = _association(obj, ctx)
+    security = ctx.meter.security
+    own = security.server_certificate(association.security_suite, ctx.meter.system_title, ctx.t)
+    return ([Classified(SERVER, DIGITAL_SIGNATURE, ctx.meter.system_title, own)]
+            + security.certificates.get(association.name, []))
+
+
+def _identified(parameters: Data | None, certificates: list[Classified]) -> Classified | ActionResult:
+    """The certificate a certificate_identification names (Blue Book 4.4.7):
+    structure {type enum, structure {entity enum, type enum, system_title
+    octet-string} | structure {serial_number octet-string, issuer octet-string}}."""
+    if parameters is None or parameters[0] != DataType.STRUCTURE or len(parameters[1]) != 2:
+        return ActionResult.TYPE_UNMATCHED
+    (kind_type, kind), (options_type, options) = parameters[1]
+    if kind_type != DataType.ENUM or options_type != DataType.STRUCTURE:
+        return ActionResult.TYPE_UNMATCHED
+    types = [item[0] for item in options]
+    if kind == BY_ENTITY and types == [DataType.ENUM, DataType.ENUM, DataType.OCTET_STRING]:
+        wanted = tuple(item[1] for item in options)
+        found = [c for c in certificates if (c.entity, c.certificate_type, c.system_title) == wanted]
+    elif kind == BY_SERIAL and types == [DataType.OCTET_STRING, DataType.OCTET_STRING]:
+        serial, issuer = serial_number_from(options[0][1]), options[1][1]
+        found = [c for c in certificates
+                 if c.certificate.serial_number == serial and issuer_bytes(c.certificate) == issuer]
+    else:
+        return ActionResult.TYPE_UNMATCHED
+    return found[0] if found else ActionResult.OTHER_REASON
+
+
+def _key_pair_type(parameters: Data | None) -> ActionResult | None:
+    """key_pair_type (Blue Book 4.4.7): only (0) digital signature is provided."""
+    if parameters is None or parameters[0] != DataType.ENUM:
+        return ActionResult.TYPE_UNMATCHED
+    return None if parameters[1] == DIGITAL_SIGNATURE else ActionResult.OTHER_REASON
 
 
 class SecuritySetup(InterfaceClass):
@@ -74,7 +134,23 @@ class SecuritySetup(InterfaceClass):
         return axdr.encode_octet_string(ctx.meter.system_title)
 
     def read_certificates(self, obj: CosemObject, ctx: Context) -> Encoded:
-        return axdr.encode_array_header(0)
+        """array of certificate_info {entity enum, type enum, serial_number,
+        issuer, subject, subject_alt_name} (Blue Book 4.4.7): the serial number
+        as a big-endian integer, the names and subjectAltName as DER
+        (RFC 5280 4.1.2.2, 4.1.2.4, 4.1.2.6, 4.2.1.6); empty for suite 0."""
+        if _association(obj, ctx).security_suite not in ASYMMETRIC_SUITES:
+            return axdr.encode_array_header(0)
+        certificates = _certificates(obj, ctx)
+        parts = [axdr.encode_array_header(len(certificates))]
+        for item in certificates:
+            certificate = item.certificate
+            parts += (axdr.encode_structure_header(6), axdr.encode_enum(item.entity),
+                      axdr.encode_enum(item.certificate_type),
+                      axdr.encode_octet_string(serial_number_bytes(certificate)),
+                      axdr.encode_octet_string(issuer_bytes(certificate)),
+                      axdr.encode_octet_string(subject_bytes(certificate)),
+                      axdr.encode_octet_string(subject_alt_name_bytes(certificate)))
+        return b"".join(parts)
 
     def do_global_key_transfer(self, obj: CosemObject, parameters: Data | None,
                                ctx: Context) -> tuple[ActionResult, bytes | None]:
@@ -100,6 +176,77 @@ class SecuritySetup(InterfaceClass):
                 return ActionResult.OTHER_REASON, None
         for name, key in new_keys.items():
             security.change_key(association.name, name, key)
+        return ActionResult.SUCCESS, None
+
+    def do_generate_key_pair(self, obj: CosemObject, parameters: Data | None,
+                             ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """key_pair_type enum (Blue Book 4.4.7, method 4): a new digital signature
+        key pair of the suite's curve; a self-signed certificate follows it."""
+        suite = _association(obj, ctx).security_suite
+        refused = ActionResult.OTHER_REASON if suite not in ASYMMETRIC_SUITES else _key_pair_type(parameters)
+        if refused is not None:
+            return refused, None
+        ctx.meter.security.new_signing_key(suite)
+        return ActionResult.SUCCESS, None
+
+    def do_generate_certificate_request(self, obj: CosemObject, parameters: Data | None,
+                                        ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """key_pair_type enum (Blue Book 4.4.7, method 5): returns the PKCS #10
+        request (DER, octet-string) for the meter's signing key, subject CN =
+        its system title."""
+        suite = _association(obj, ctx).security_suite
+        refused = ActionResult.OTHER_REASON if suite not in ASYMMETRIC_SUITES else _key_pair_type(parameters)
+        if refused is not None:
+            return refused, None
+        request = signing_request(ctx.meter.security.signing_key(suite), ctx.meter.system_title)
+        return ActionResult.SUCCESS, axdr.encode_octet_string(request)
+
+    def do_import_certificate(self, obj: CosemObject, parameters: Data | None,
+                              ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """octet-string, an X.509 certificate in DER (Blue Book 4.4.7, method 6):
+        the meter's own (it must certify the meter's signing key), a client's or
+        a certification authority's; other-reason when the profile refuses it
+        (Green Book 9.2.6) or it is not valid at the meter's time."""
+        association = _association(obj, ctx)
+        if association.security_suite not in ASYMMETRIC_SUITES:
+            return ActionResult.OTHER_REASON, None
+        if parameters is None or parameters[0] != DataType.OCTET_STRING:
+            return ActionResult.TYPE_UNMATCHED, None
+        try:
+            certificate = load_certificate(parameters[1])
+            classified = classify(certificate, association.security_suite, ctx.meter.system_title)
+        except (DecodeError, CertificateError):
+            return ActionResult.OTHER_REASON, None
+        if not (certificate.not_valid_before_utc.timestamp() <= ctx.t <= certificate.not_valid_after_utc.timestamp()):
+            return ActionResult.OTHER_REASON, None
+        if not ctx.meter.security.import_certificate(association.name, association.security_suite, classified):
+            return ActionResult.OTHER_REASON, None
+        return ActionResult.SUCCESS, None
+
+    def do_export_certificate(self, obj: CosemObject, parameters: Data | None,
+                              ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """certificate_identification (Blue Book 4.4.7, method 7): returns the
+        certificate (DER, octet-string)."""
+        if _association(obj, ctx).security_suite not in ASYMMETRIC_SUITES:
+            return ActionResult.OTHER_REASON, None
+        found = _identified(parameters, _certificates(obj, ctx))
+        if isinstance(found, ActionResult):
+            return found, None
+        return ActionResult.SUCCESS, axdr.encode_octet_string(der(found.certificate))
+
+    def do_remove_certificate(self, obj: CosemObject, parameters: Data | None,
+                              ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """certificate_identification (Blue Book 4.4.7, method 8): forgets an
+        imported certificate; the meter's own cannot be removed."""
+        association = _association(obj, ctx)
+        if association.security_suite not in ASYMMETRIC_SUITES:
+            return ActionResult.OTHER_REASON, None
+        found = _identified(parameters, _certificates(obj, ctx))
+        if isinstance(found, ActionResult):
+            return found, None
+        if found.entity == SERVER:
+            return ActionResult.OTHER_REASON, None
+        ctx.meter.security.remove_certificate(association.name, found)
         return ActionResult.SUCCESS, None
 
 
