@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dlmstw.association.security import MeterSecurity
 from dlmstw.association.session import ServerProfile, Session
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import (CosemAttributeDescriptor, GetRequestNext, GetRequestNormal,
                                    GetRequestWithList, GetResponseNormal, GetResponseWithDatablock,
-                                   GetResponseWithList)
+                                   GetResponseWithList, SetRequestNormal, SetResponseNormal)
 from dlmstw.config import parse_lab
 from dlmstw.cosem.directory import MeterDirectory, ModelDirectory
 from dlmstw.enums import (AcseServiceUserDiagnostic, AssociationResult, Conformance, DataAccessResult,
@@ -55,7 +54,7 @@ def make_session(client_sap: int, conformance: int = 0x00501F, max_pdu: int = 50
     associations = {a.client_sap: a for a in meter.associations}
     return Session(client_sap, 1, associations.get(client_sap), MeterDirectory(model, runtime),
                    registry.mechanisms, ServerProfile(Conformance(conformance), max_pdu, meter.system_title),
-                   MeterSecurity(meter.id))
+                   runtime.security)
 
 
 NO_SECURITY_AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
@@ -218,3 +217,20 @@ def test_services_outside_the_negotiated_conformance_are_refused() -> None:
     set_clock = bytes.fromhex("C101C100080000010000FF0200090C07E50118FF0E303950FFC400")
     assert session.receive_apdu(set_clock) == bytes.fromhex("D80102")
 
+
+
+def test_lls_secret_change_applies_from_the_next_association() -> None:
+    """Association LN attribute 7 (Blue Book 4.4.4): a new LLS password."""
+    session = make_session(32)
+    assert session.receive_apdu(LLS_AARQ) == NO_SECURITY_AARE
+    secret = CosemAttributeDescriptor(15, bytes((0, 0, 40, 0, 2, 255)), 7)
+    answer = services.decode_response(session.receive_apdu(services.encode_request(
+        SetRequestNormal(0xC1, secret, None, (DataType.OCTET_STRING, b"87654321")))) or b"")
+    assert answer == SetResponseNormal(0xC1, DataAccessResult.SUCCESS)
+    fresh = Session(32, 1, session.config, session.core.directory, session.mechanisms, session.profile,
+                    session.security)
+    refused = acse.decode_aare(fresh.receive_apdu(LLS_AARQ) or b"")
+    assert refused.result_source_diagnostic == (acse.SOURCE_ACSE_SERVICE_USER,
+                                                AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE)
+    assert fresh.receive_apdu(LLS_AARQ.replace(b"12345678", b"87654321")) == NO_SECURITY_AARE
+    assert session.security.state()["keys"] == {"reader": {"lls_password": b"87654321".hex()}}

@@ -53,6 +53,16 @@ class MeterState(Protocol):
     values: dict[tuple[bytes, int], Any]
     #: The meter's keys and invocation counters (``association.security.MeterSecurity``).
     security: Any
+    #: What objects keep for this meter besides attribute values, by (logical name, key).
+    object_state: dict[tuple[bytes, str], Any]
+    #: What clients made the meter do, for its event logs.
+    events: Any
+    #: The meter group's anomalies on demand, or None.
+    anomalies: Any
+    simulator: Any
+
+    def record(self, kind: str) -> None:
+        """Remember that something happened now, for the event logs."""
 
     def now(self) -> float:
         """The meter's clock, POSIX seconds (real time plus the meter's offset)."""

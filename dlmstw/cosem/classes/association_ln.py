@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from ...codec import axdr
-from ...enums import AssociationStatus, AttributeAccess, DataType
+from ...codec.axdr import Data
+from ...enums import ActionResult, AssociationStatus, AttributeAccess, DataAccessResult, DataType
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 from ..interface_class import InterfaceClass
 
@@ -92,3 +93,26 @@ class AssociationLN(InterfaceClass):
     def read_security_setup_reference(self, obj: CosemObject, ctx: Context) -> Encoded:
         """The association's Security setup, 0.0.43.0.x.255 (see ``security_setup``)."""
         return axdr.encode_octet_string(bytes((0, 0, 43, 0, self._described(obj, ctx) + 1, 255)))
+
+    def write_secret(self, obj: CosemObject, value: Data, ctx: Context) -> DataAccessResult:
+        """Attribute 7 (Blue Book 4.4.4): a new LLS password, used from the
+        next association and kept across restarts."""
+        association = ctx.directory.associations[self._described(obj, ctx)]
+        if association.authentication != "lls":
+            return DataAccessResult.READ_WRITE_DENIED
+        if value[0] != DataType.OCTET_STRING or not value[1]:
+            return DataAccessResult.TYPE_UNMATCHED
+        ctx.meter.security.change_key(association.name, "lls_password", value[1])
+        return DataAccessResult.SUCCESS
+
+    def do_change_hls_secret(self, obj: CosemObject, parameters: Data | None,
+                             ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """Method 2 (Blue Book 4.4.4): a new HLS secret for mechanisms 3, 4
+        and 6, used from the next association and kept across restarts."""
+        association = ctx.directory.associations[self._described(obj, ctx)]
+        if association.authentication not in ("hls-md5", "hls-sha1", "hls-sha256"):
+            return ActionResult.READ_WRITE_DENIED, None
+        if parameters is None or parameters[0] != DataType.OCTET_STRING or not parameters[1]:
+            return ActionResult.TYPE_UNMATCHED, None
+        ctx.meter.security.change_key(association.name, "hls_secret", parameters[1])
+        return ActionResult.SUCCESS, None
