@@ -71,3 +71,20 @@ def test_changes_survive_a_restart(tmp_path: Path) -> None:
     assert meter.clock_offset == 3600.0 and meter.now() == NOW + 3600
     assert meter.values[(PERIOD.instance_id, 8)] == (DataType.DOUBLE_LONG_UNSIGNED, 1800)
     assert not meter.changed
+
+
+def test_profile_resets_and_events_survive_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    first = lab(clock)
+    meter = first.factories["abt-0"].meter
+    profile = bytes((1, 0, 99, 1, 0, 255))
+    meter.object_state[(profile, "reset")] = NOW - 600
+    meter.object_state[(profile, "captures")] = (NOW - 300, NOW - 200)
+    meter.object_state[(b"", "maximum-demand")] = {NOW: (1.0,)}
+    meter.record("disconnect")
+    store = StateStore(str(tmp_path), [meter], clock)
+    store.save()
+    second = lab(Clock()).factories["abt-0"].meter
+    StateStore(str(tmp_path), [second], Clock()).load()
+    assert second.object_state == {(profile, "reset"): NOW - 600, (profile, "captures"): (NOW - 300, NOW - 200)}
+    assert [(o.t, o.kind) for o in second.events] == [(NOW, "disconnect")]

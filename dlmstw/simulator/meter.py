@@ -75,6 +75,29 @@ class TrackedValues(dict[tuple[bytes, int], Any]):
         self.owner.changed = True
 
 
+class ObjectState(dict[tuple[bytes, str], Any]):
+    """What objects keep per meter besides attribute values. The entries a
+    user caused (``PERSISTENT`` keys: a profile's reset and captures, a demand
+    register's restart) mark the meter for saving; caches do not."""
+
+    __slots__ = ("owner",)
+    PERSISTENT = frozenset({"reset", "captures", "anchor"})
+
+    def __init__(self, owner: MeterRuntime) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __setitem__(self, key: tuple[bytes, str], value: Any) -> None:
+        super().__setitem__(key, value)
+        if key[1] in self.PERSISTENT:
+            self.owner.changed = True
+
+    def pop(self, key: tuple[bytes, str], *default: Any) -> Any:
+        if key[1] in self.PERSISTENT and key in self:
+            self.owner.changed = True
+        return super().pop(key, *default)
+
+
 class MeterRuntime:
     """One simulated meter. ``clock`` gives real time (injectable for tests);
     the meter's clock runs at the same pace from its own offset.
@@ -112,7 +135,7 @@ class MeterRuntime:
         #: Whether something a user changed is not saved yet (see ``state``).
         self.changed = False
         #: What objects keep for this meter besides attribute values, by (logical name, key).
-        self.object_state: dict[tuple[bytes, str], Any] = {}
+        self.object_state: dict[tuple[bytes, str], Any] = ObjectState(self)
         #: What clients made the meter do, for its event logs (``simulator.events``).
         self.events: collections.deque[Occurrence] = collections.deque(maxlen=MAX_OCCURRENCES)
         self.anomalies = Anomalies.of(seed, anomalies)
@@ -139,6 +162,7 @@ class MeterRuntime:
     def record(self, kind: str) -> None:
         """Remember that ``kind`` (``simulator.events`` occurrence kinds) happened now."""
         self.events.append(Occurrence(self.now(), kind))
+        self.changed = True
 
     def state(self) -> dict[str, Any]:
         """What a user changed on this meter, as JSON-ready values (A-XDR hex for Data)."""
@@ -146,6 +170,9 @@ class MeterRuntime:
             "clock_offset": self.clock_offset,
             "values": [[ln.hex(), attribute, encode_data(value).hex()]
                        for (ln, attribute), value in self.values.items()],
+            "object_state": [[ln.hex(), key, value] for (ln, key), value in self.object_state.items()
+                             if key in ObjectState.PERSISTENT],
+            "events": [[occurrence.t, occurrence.kind] for occurrence in self.events],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -154,6 +181,10 @@ class MeterRuntime:
         for ln, attribute, encoded in state.get("values", []):
             dict.__setitem__(self.values, (bytes.fromhex(ln), int(attribute)),
                              decode_data(bytes.fromhex(encoded))[0])
+        for ln, key, value in state.get("object_state", []):
+            saved = tuple(value) if isinstance(value, list) else value
+            dict.__setitem__(self.object_state, (bytes.fromhex(ln), str(key)), saved)
+        self.events.extend(Occurrence(float(t), str(kind)) for t, kind in state.get("events", []))
         self.changed = False
 
     def snapshot(self, t: float) -> Snapshot:
