@@ -169,3 +169,46 @@ def test_every_exchange_and_connection_event_is_captured() -> None:
     assert get.response_apdu == serial_answer(b"1000001") and not get.ciphered
     assert aarq.time_req <= aarq.time_res <= get.time_req  # type: ignore[operator]
     assert [e.sequence for e in seen] == sorted({e.sequence for e in seen})
+
+
+FAULTS_LAB = LAB.replace("max_clients = 2", "max_clients = 2\ncount = 4\nfaults = {faults}").replace("count = 2\n", "")
+
+
+def faulty(faults: str, meter: str = "abt-0") -> MeterFactory:
+    lab = parse_lab(FAULTS_LAB.format(faults=faults))
+    return LabService(lab, load_registry(), CaptureBus(CLOCK.callLater), clock=lambda: 1_767_225_600.0).factories[meter]
+
+
+def test_fault_delay_keeps_answers_in_order() -> None:
+    clock = Clock()
+    meter = faulty("delay:100ms..200ms")
+    protocol, transport = connect(meter, clock)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL))
+    assert transport.value() == b""
+    clock.advance(0.099)
+    assert transport.value() == b""
+    clock.advance(0.101)
+    assert [apdu[0] for _, _, apdu in answers(transport)] == [0x61]
+    clock.advance(0.2)
+    assert [apdu[0] for _, _, apdu in answers(transport)] == [0xC4]
+
+
+def test_fault_drop_and_timeout() -> None:
+    dropping = faulty("drop:1")
+    protocol, transport = connect(dropping)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    assert transport.value() == b"" and transport.connected
+    hanging = faulty("timeout:1")
+    protocol, transport = connect(hanging)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    assert protocol.hung and transport.value() == b""
+
+
+def test_fault_offline_keeps_that_share_of_meters_from_listening() -> None:
+    lab = parse_lab(FAULTS_LAB.format(faults="offline:50%"))
+    service = LabService(lab, load_registry(), CaptureBus(CLOCK.callLater))
+    offline = sorted(m for m, f in service.factories.items() if not f.online)
+    assert len(offline) == 2
+    assert sorted(s.name for s in service) == sorted(set(service.factories) - set(offline))
+    again = LabService(lab, load_registry(), CaptureBus(CLOCK.callLater))
+    assert sorted(m for m, f in again.factories.items() if not f.online) == offline

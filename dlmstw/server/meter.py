@@ -6,7 +6,7 @@ hands APDUs to the connection's sessions.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Mapping
 
 from twisted.internet.interfaces import IAddress
@@ -23,6 +23,7 @@ from ..interfaces import IAuthenticationMechanism
 from ..monitor.capture import CaptureBus, Exchange
 from ..monitor.kinds import apdu_kind
 from ..simulator.meter import MeterRuntime
+from .faults import FaultInjector
 
 #: The meter's one logical device: the management logical device (Green Book 4.1.x, wPort 1).
 MANAGEMENT_WPORT = 1
@@ -43,6 +44,10 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.sessions: dict[int, Session] = {}
         self.counted = False
         self.peer = self.local = ""
+        #: Injected faults: the connection hangs; answers waiting for their delay.
+        self.hung = False
+        self.delayed: deque[bytes] = deque()
+        self.delayed_call: object | None = None
 
     def _event(self, kind: str, result: str, request: bytes = b"") -> None:
         """A capture record for something other than a request/response exchange."""
@@ -83,10 +88,19 @@ class MeterProtocol(Protocol, TimeoutMixin):
             return
         write = self.transport.write
         bus = self.factory.capture
+        faults = self.factory.faults
         for frame in frames:
             if frame.destination_wport != MANAGEMENT_WPORT:
                 self._event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
                 continue
+            if faults is not None:
+                if self.hung or faults.hangs():
+                    self.hung = True
+                    self._event(apdu_kind(frame.apdu), "fault-timeout", frame.raw)
+                    continue
+                if faults.drops():
+                    self._event(apdu_kind(frame.apdu), "fault-drop", frame.raw)
+                    continue
             session = self.sessions.get(frame.source_wport)
             if session is None:
                 if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
@@ -105,12 +119,27 @@ class MeterProtocol(Protocol, TimeoutMixin):
             self.factory.counters[session.result] += 1
             answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
             if answer is not None:
-                write(answer)
+                if faults is not None and faults.delay_range is not None:
+                    self._send_later(answer, faults.delay())
+                else:
+                    write(answer)
             if bus.active:
                 bus.publish(Exchange(
                     bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
                     frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
                     session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
+
+    def _send_later(self, answer: bytes, delay: float) -> None:
+        """Fault ``delay``: answers wait, in order, each its own delay."""
+        self.delayed.append(answer)
+        if len(self.delayed) == 1:
+            self.delayed_call = self.callLater(delay, self._send_delayed)
+
+    def _send_delayed(self) -> None:
+        self.transport.write(self.delayed.popleft())
+        self.delayed_call = None
+        if self.delayed and self.factory.faults is not None:
+            self.delayed_call = self.callLater(self.factory.faults.delay(), self._send_delayed)
 
     def timeoutConnection(self) -> None:
         log.info("meter {meter}: {peer} inactive for {seconds} s, closing", meter=self.factory.meter.id,
@@ -120,6 +149,9 @@ class MeterProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.setTimeout(None)
+        if self.delayed_call is not None:
+            self.delayed_call.cancel()  # type: ignore[attr-defined]
+            self.delayed_call = None
         if self.counted:
             self._event("disconnect", "closed")
         for session in self.sessions.values():
@@ -139,7 +171,7 @@ class MeterFactory(Factory):
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], mechanisms: Mapping[str, IAuthenticationMechanism],
                  profile: ServerProfile, max_clients: int, inactivity_timeout: float,
-                 capture: CaptureBus) -> None:
+                 capture: CaptureBus, faults: FaultInjector | None = None, online: bool = True) -> None:
         self.meter = meter
         self.directory = directory
         self.associations = associations
@@ -148,6 +180,9 @@ class MeterFactory(Factory):
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
         self.capture = capture
+        self.faults = faults
+        #: False for a meter the ``offline`` fault keeps from listening.
+        self.online = online
         self.security = meter.security
         self.connections = 0
         #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).

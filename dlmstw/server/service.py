@@ -16,6 +16,7 @@ from ..dissector import Keys
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
+from .faults import FaultInjector, offline_meters
 from .meter import MeterFactory
 from .registry import Registry
 
@@ -41,10 +42,14 @@ class LabService(MultiService):
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
-        for meter in lab.meters():
-            factory = self._meter(meter, clock)
+        meters = list(lab.meters())
+        offline = offline_meters(meters)
+        for meter in meters:
+            factory = self._meter(meter, clock, meter.id not in offline)
             self.factories[meter.id] = factory
             self.meter_configs[meter.id] = meter
+            if not factory.online:
+                continue
             server = internet.TCPServer(meter.port, factory, backlog=LISTEN_BACKLOG, interface=meter.interface)
             server.setName(meter.id)
             server.setServiceParent(self)
@@ -60,7 +65,7 @@ class LabService(MultiService):
                 SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE)
         return directory
 
-    def _meter(self, meter: MeterConfig, clock: Callable[[], float]) -> MeterFactory:
+    def _meter(self, meter: MeterConfig, clock: Callable[[], float], online: bool) -> MeterFactory:
         model = self.registry.object_sets[meter.model[0]]
         runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, model.load_shape,
                                meter.load_profile_interval, meter.load_profile_days, model.utc_offset, clock,
@@ -71,7 +76,8 @@ class LabService(MultiService):
         return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                             self.registry.mechanisms,
                             ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
-                            meter.max_clients, meter.inactivity_timeout, self.capture)
+                            meter.max_clients, meter.inactivity_timeout, self.capture,
+                            FaultInjector.of(meter), online)
 
     def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
         """The keys that decipher an exchange's request and response, for the

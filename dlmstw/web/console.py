@@ -146,7 +146,8 @@ class Console:
         config = self.lab.meter_configs[meter_id]
         return {
             "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
-            "model": ",".join(config.model), "state": "online", "clients": factory.connections,
+            "model": ",".join(config.model), "state": "online" if factory.online else "offline",
+            "clients": factory.connections,
             "counters": dict(factory.counters),
         }
 
