@@ -448,7 +448,7 @@ def _workers(text: str) -> int | None:
     return None if text == "auto" else _integer(1)(text)
 
 
-def _hex(text: str) -> bytes:
+def parse_hex(text: str) -> bytes:
     """Bytes written as hex digits, two per byte, no separators."""
     text = text.strip()
     if not _HEX.fullmatch(text):
@@ -458,7 +458,7 @@ def _hex(text: str) -> bytes:
 
 def _optional_hex(text: str) -> bytes | None:
     """Hex bytes, or None when empty."""
-    return _hex(text) if text.strip() else None
+    return parse_hex(text) if text.strip() else None
 
 
 def _read_file(path: str) -> bytes:
@@ -525,19 +525,19 @@ def _certificate(text: str) -> x509.Certificate | None:
 
 def _system_title(text: str) -> bytes:
     """A system title: 8 bytes as 16 hex digits (Green Book, system title: 3-letter manufacturer id, then serial)."""
-    title = _hex(text)
+    title = parse_hex(text)
     if len(title) != 8:
         raise ValueError(f"expected 16 hex digits (8 bytes), got {len(text.strip())} digits")
     return title
 
 
-def _password(text: str) -> bytes | None:
+def parse_password(text: str) -> bytes | None:
     """An LLS password: printable ASCII as written, or ``hex:`` and hex digits for any bytes; None when empty."""
     text = text.strip()
     if not text:
         return None
     if text.startswith("hex:"):
-        return _hex(text[4:])
+        return parse_hex(text[4:])
     if not all(" " <= char <= "~" for char in text):
         raise ValueError("not printable ASCII; write other bytes as hex:0102...")
     return text.encode("ascii")
@@ -752,13 +752,14 @@ def _association(section: _Section, name: str) -> AssociationConfig:
         security=section.get("security", _choice(SECURITY_POLICIES), "none"),
         security_suite=suite,
         access=section.get("access", _choice(ACCESS_LEVELS), "read"),
-        lls_password=section.get("lls_password", _password, None),
+        lls_password=section.get("lls_password", parse_password, None),
         hls_secret=section.get("hls_secret", _optional_hex, None),
         authentication_key=section.get("authentication_key", _optional_hex, None),
         block_cipher_key=section.get("block_cipher_key", _optional_hex, None),
         master_key=section.get("master_key", _optional_hex, None),
     )
-    association = replace(association, **_client_keys(section, suite))
+    client_public_key, client_certificate = _client_keys(section, suite)
+    association = replace(association, client_public_key=client_public_key, client_certificate=client_certificate)
     length = SECURITY_SUITE_KEY_LENGTHS[suite]
     for key in ("authentication_key", "block_cipher_key", "master_key"):
         value: bytes | None = getattr(association, key)
@@ -788,9 +789,10 @@ def _association(section: _Section, name: str) -> AssociationConfig:
     return association
 
 
-def _client_keys(section: _Section, suite: int) -> dict[str, bytes]:
-    """``client_public_key`` and ``client_certificate``: at most one of them, and
-    only on the curve of the association's security suite (Green Book 9.2.3)."""
+def _client_keys(section: _Section, suite: int) -> tuple[bytes | None, bytes | None]:
+    """``client_public_key`` (X || Y) and ``client_certificate`` (DER): at most
+    one of them, and only on the curve of the association's security suite
+    (Green Book 9.2.3)."""
     public_key = section.get("client_public_key", _public_key, None)
     certificate = section.get("client_certificate", _certificate, None)
     if public_key is not None and certificate is not None:
@@ -802,16 +804,16 @@ def _client_keys(section: _Section, suite: int) -> dict[str, bytes]:
     elif public_key is not None:
         key = "client_public_key"
     else:
-        return {}
+        return None, None
     curve = SECURITY_SUITE_CURVES.get(suite)
     if curve is None:
         raise section.error(key, f"needs security_suite 1 or 2 (suite {suite} has no ECDSA)")
     if public_key.curve.name != curve.name:
         raise section.error(key, f"a key on {public_key.curve.name}; security_suite {suite} uses {curve.name}")
     if certificate is not None:
-        return {"client_certificate": certificate.public_bytes(serialization.Encoding.DER)}
+        return None, certificate.public_bytes(serialization.Encoding.DER)
     point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return {"client_public_key": point[1:]}
+    return point[1:], None
 
 
 def _section_name(path: str, section: str, kind: str, name: str) -> str:

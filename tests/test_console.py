@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gurux_dlms.objects import GXDLMSClock
+from gurux_dlms import GXDLMSException
+from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
 
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 
@@ -161,3 +163,55 @@ def test_console_token_is_required_when_set(tmp_path: Path) -> None:
         assert Console(lab, port).get(f"/api/meters?token={TOKEN}")[0] == 200
     finally:
         stop_lab(lab)
+
+
+def patch(console: Console, meter: str, changes: object) -> tuple[int, Any]:
+    request = urllib.request.Request(f"{console.base}/api/meters/{meter}", data=json.dumps(changes).encode(),
+                                     method="PATCH", headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_patch_changes_a_running_meter(console: Console) -> None:
+    status, detail = patch(console, "abt-1", {"load_profile_interval": 5, "load_profile_days": 2,
+                                             "anomalies": "gaps:0.5", "faults": "delay:1ms..2ms"})
+    assert status == 200 and detail["load_profile_interval"] == 5 and detail["load_profile_days"] == 2
+    port = console.lab.ports[1]
+    with MeterSession(port, 16) as session:
+        profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
+        assert session.read(profile, 4) == 300
+        assert session.read(profile, 8) == 2 * 288
+    status, _ = patch(console, "abt-1", {"associations": {"reader": {"lls_password": "NEWPASS1"}}})
+    assert status == 200
+    with pytest.raises(GXDLMSException):
+        MeterSession(port, 32, "ABCD0001").associate()
+    with MeterSession(port, 32, "NEWPASS1") as session:
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    assert patch(console, "abt-1", {"state": "offline"}) == (200, patch(console, "abt-1", {})[1])
+    assert console.json("/api/meters/abt-1")["state"] == "offline"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert patch(console, "abt-1", {"state": "online"})[0] == 200
+    with MeterSession(port, 32, "NEWPASS1") as session:
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"load_profile_interval": 7}, "load_profile_interval"),
+    ({"load_profile_days": 36}, "load_profile_days"),
+    ({"anomalies": "purple:0.1"}, "purple"),
+    ({"faults": "offline:10%"}, "state"),
+    ({"state": "asleep"}, "state"),
+    ({"associations": {"nobody": {"lls_password": "x"}}}, "nobody"),
+    ({"associations": {"public": {"authentication_key": "0011"}}}, "16 bytes"),
+    ({"colour": "red"}, "colour"),
+    ([1, 2], "JSON object"),
+])
+def test_patch_refuses_bad_changes_whole(console: Console, changes: object, message: str) -> None:
+    before = console.json("/api/meters/abt-0")
+    status, body = patch(console, "abt-0", changes)
+    assert status == 400 and message in body["error"]
+    assert console.json("/api/meters/abt-0")["load_profile_interval"] == before["load_profile_interval"]

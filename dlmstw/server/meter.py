@@ -70,6 +70,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
             return
         factory.connections += 1
         self.counted = True
+        factory.protocols.add(self)
         self._event("connect", "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
@@ -154,6 +155,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
             self.delayed_call = None
         if self.counted:
             self._event("disconnect", "closed")
+            self.factory.protocols.discard(self)
         for session in self.sessions.values():
             session.connection_lost()
         self.sessions.clear()
@@ -185,6 +187,8 @@ class MeterFactory(Factory):
         self.online = online
         self.security = meter.security
         self.connections = 0
+        #: The connections being served, so that taking the meter offline can end them.
+        self.protocols: set[MeterProtocol] = set()
         #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).
         self.counters: Counter[str] = Counter()
 

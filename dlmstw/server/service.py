@@ -4,7 +4,7 @@ configuration, under one ``MultiService``."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from twisted.application import internet
 from twisted.application.service import MultiService
@@ -17,6 +17,7 @@ from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
 from .faults import FaultInjector, offline_meters
+from .reconfigure import reconfigure
 from .meter import MeterFactory
 from .registry import Registry
 
@@ -101,3 +102,23 @@ class LabService(MultiService):
             if obj is not None and obj.description:
                 return obj.description
         return None
+
+    def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
+        """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""
+        factory = self.factories[meter_id]
+
+        def set_online(online: bool) -> None:
+            server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
+            if online:
+                if server is None:
+                    config = self.meter_configs[meter_id]
+                    server = internet.TCPServer(config.port, factory, backlog=LISTEN_BACKLOG,
+                                                interface=config.interface)
+                    server.setName(meter_id)
+                    server.setServiceParent(self)
+                elif not server.running:
+                    server.startService()
+            elif server is not None and server.running:
+                server.stopService()
+
+        reconfigure(factory, changes, set_online)

@@ -34,6 +34,8 @@ TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
 #: Server-sent events per stream and second, at most; more are dropped and counted.
 STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
+#: A PATCH body longer than this is refused.
+MAX_PATCH_BYTES = 64 * 1024
 
 
 def templates() -> Environment:
@@ -92,6 +94,9 @@ class Lab(Protocol):
 
     factories: Mapping[str, Any]
     meter_configs: Mapping[str, Any]
+
+    def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
+        """Change a running meter; ValueError with the reason when refused."""
 
 
 class Console:
@@ -174,17 +179,42 @@ class Console:
             return self._refuse(request)
         if meter_id not in self.lab.factories:
             return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
+        return self._json(request, self.meter_detail(meter_id))
+
+    @app.route("/api/meters/<meter_id>", methods=["PATCH"])
+    def change_meter(self, request: IRequest, meter_id: str) -> bytes:
+        """Change keys, passwords, load profile interval and days, anomalies,
+        faults and online/offline at run time (DESIGN.md console API)."""
+        if not self._authorised(request):
+            return self._refuse(request)
+        if meter_id not in self.lab.factories:
+            return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
+        try:
+            changes = json.loads(request.content.read(MAX_PATCH_BYTES + 1))
+        except ValueError:
+            return self._json(request, {"error": "the body must be a JSON object"}, 400)
+        if not isinstance(changes, dict):
+            return self._json(request, {"error": "the body must be a JSON object"}, 400)
+        try:
+            self.lab.reconfigure(meter_id, changes)
+        except ValueError as error:
+            return self._json(request, {"error": str(error)}, 400)
+        return self._json(request, self.meter_detail(meter_id))
+
+    def meter_detail(self, meter_id: str) -> dict[str, Any]:
         config = self.lab.meter_configs[meter_id]
+        runtime = self.lab.factories[meter_id].meter
         summary = self.meter_summary(meter_id)
         summary.update({
             "group": config.group, "system_title": config.system_title.hex().upper(),
             "max_clients": config.max_clients, "inactivity_timeout": config.inactivity_timeout,
-            "load_profile_interval": config.load_profile_interval, "load_profile_days": config.load_profile_days,
+            "load_profile_interval": runtime.load_profile_period // 60,
+            "load_profile_days": runtime.load_profile_days,
             "seed": config.seed, "associations": [
                 {"name": a.name, "client_sap": a.client_sap, "authentication": a.authentication,
                  "context": a.context, "security": a.security, "access": a.access} for a in config.associations],
         })
-        return self._json(request, summary)
+        return summary
 
     @app.route("/api/packets", methods=["GET"])
     def packets(self, request: IRequest) -> bytes:

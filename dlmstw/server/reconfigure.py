@@ -1,0 +1,112 @@
+"""Changing a running meter (the console's ``PATCH /api/meters/<id>``): load
+profile interval and days, anomalies, faults, online/offline, and the keys,
+passwords and secrets of its associations. Everything is checked before
+anything changes; keys persist like those changed by key transfer, the other
+settings last until the service restarts."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..config import SECURITY_SUITE_KEY_LENGTHS, parse_anomalies, parse_faults, parse_hex, parse_password
+from ..simulator.anomalies import Anomalies
+from .faults import FaultInjector
+from .meter import MeterFactory
+
+KEYS = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
+SETTINGS = ("load_profile_interval", "load_profile_days", "anomalies", "faults", "state", "associations")
+
+
+class ReconfigureError(ValueError):
+    """A change that cannot be made; the message says which and why."""
+
+
+def _number(changes: dict[str, Any], key: str, allowed: Callable[[int], bool], what: str) -> int | None:
+    if key not in changes:
+        return None
+    value = changes[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not allowed(value):
+        raise ReconfigureError(f"{key}: {what}, not {value!r}")
+    return value
+
+
+def _text(changes: dict[str, Any], key: str) -> str | None:
+    if key not in changes:
+        return None
+    if not isinstance(changes[key], str):
+        raise ReconfigureError(f"{key}: a string such as lab.ini takes, not {changes[key]!r}")
+    return str(changes[key])
+
+
+def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Callable[[bool], None]) -> None:
+    """Apply ``changes`` to the meter of ``factory``; ``set_online`` starts or
+    stops its listening port."""
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise ReconfigureError(f"unknown setting {unknown[0]!r}; known: {', '.join(SETTINGS)}")
+    meter = factory.meter
+    interval = _number(changes, "load_profile_interval", lambda v: v in (5, 15), "5 or 15 (minutes)")
+    days = _number(changes, "load_profile_days", lambda v: 1 <= v <= 35, "1 to 35")
+    anomalies = faults = None
+    try:
+        anomalies_text = _text(changes, "anomalies")
+        if anomalies_text is not None:
+            anomalies = Anomalies.of(meter.seed, [(a.kind, a.rate) for a in parse_anomalies(anomalies_text)])
+        faults_text = _text(changes, "faults")
+        if faults_text is not None:
+            faults = parse_faults(faults_text)
+            if any(f.kind == "offline" for f in faults):
+                raise ReconfigureError('faults: "offline" is chosen at start; use "state": "offline"')
+    except ReconfigureError:
+        raise
+    except ValueError as error:
+        raise ReconfigureError(str(error)) from None
+    state = _text(changes, "state")
+    if state not in (None, "online", "offline"):
+        raise ReconfigureError(f"state: online or offline, not {state!r}")
+    new_keys = _keys(factory, changes.get("associations", {}))
+    if interval is not None:
+        meter.load_profile_period = interval * 60
+    if days is not None:
+        meter.load_profile_days = days
+    if "anomalies" in changes:
+        meter.anomalies = anomalies
+    if faults is not None:
+        factory.faults = FaultInjector(faults, meter.seed) if faults else None
+    for association, name, key in new_keys:
+        meter.security.change_key(association, name, key)
+    if state is not None and (state == "online") != factory.online:
+        factory.online = state == "online"
+        set_online(factory.online)
+        if not factory.online:
+            for protocol in tuple(factory.protocols):
+                protocol.transport.abortConnection()
+
+
+def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
+    """The (association, key name, key) changes asked for, checked."""
+    if not isinstance(changes, dict):
+        raise ReconfigureError("associations: an object of association names")
+    by_name = {a.name: a for a in factory.associations.values()}
+    found = []
+    for name, keys in changes.items():
+        association = by_name.get(name)
+        if association is None:
+            raise ReconfigureError(f"associations: meter has no association {name!r}")
+        if not isinstance(keys, dict):
+            raise ReconfigureError(f"associations.{name}: an object of keys")
+        for key, text in keys.items():
+            if key not in KEYS or not isinstance(text, str):
+                raise ReconfigureError(f"associations.{name}.{key}: one of {', '.join(KEYS)}, as a string")
+            try:
+                value = parse_password(text) if key == "lls_password" else parse_hex(text)
+            except ValueError as error:
+                raise ReconfigureError(f"associations.{name}.{key}: {error}") from None
+            if not value:
+                raise ReconfigureError(f"associations.{name}.{key}: empty")
+            length = SECURITY_SUITE_KEY_LENGTHS[association.security_suite]
+            if key.endswith("_key") and len(value) != length:
+                raise ReconfigureError(f"associations.{name}.{key}: {length} bytes for security suite "
+                                       f"{association.security_suite}, not {len(value)}")
+            found.append((name, key, value))
+    return found
