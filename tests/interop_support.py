@@ -537,39 +537,7 @@ def start_lab_from(directory: Path, ini_for: Callable[[int, Path], str], port_co
     """Like ``start_lab``, for the lab.ini ``ini_for(first_port, directory)`` whose meters listen on
     ``port_count`` consecutive ports from ``first_port``."""
     base_port = find_free_port_range(port_count)
-    ini_path = directory / "lab.ini"
-    ini_path.write_text(ini_for(base_port, directory))
-    log_path = directory / "twistd.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            twistd_command(ini_path),
-            cwd=directory,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    lab = Lab(directory, ini_path, log_path, tuple(range(base_port, base_port + port_count)), process)
-    deadline = time.monotonic() + START_TIMEOUT
-    waiting = list(lab.ports)
-    while waiting:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"twistd exited with {process.returncode} before ports {waiting} opened\n"
-                f"--- {ini_path}\n{ini_path.read_text()}--- twistd log\n{lab.log_text()}"
-            )
-        if time.monotonic() > deadline:
-            stop_lab(lab)
-            raise RuntimeError(
-                f"meter ports {waiting} not accepting after {START_TIMEOUT} s\n"
-                f"--- {ini_path}\n{ini_path.read_text()}--- twistd log\n{lab.log_text()}"
-            )
-        waiting = [port for port in waiting if not _accepts_connection(port)]
-        if waiting:
-            time.sleep(0.2)
-    return lab
+    return launch_lab(directory, ini_for(base_port, directory), tuple(range(base_port, base_port + port_count)))
 
 
 # --------------------------------------------------------------------------- the expectation side
