@@ -234,3 +234,14 @@ def test_lls_secret_change_applies_from_the_next_association() -> None:
                                                 AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE)
     assert fresh.receive_apdu(LLS_AARQ.replace(b"12345678", b"87654321")) == NO_SECURITY_AARE
     assert session.security.state()["keys"] == {"reader": {"lls_password": b"87654321".hex()}}
+
+
+def test_get_with_list_answer_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One request cannot make the meter build an answer of any size."""
+    monkeypatch.setattr("dlmstw.association.services.MAX_LIST_ANSWER", 1000)
+    session = associated(max_pdu=0xFFFF)
+    profile = (CosemAttributeDescriptor(7, bytes((1, 0, 99, 1, 0, 255)), 2), None)
+    response = get(session, GetRequestWithList(0xC1, (profile, profile, profile)))
+    assert isinstance(response, GetResponseWithList)
+    assert isinstance(response.results[0], bytes)
+    assert response.results[1:] == (DataAccessResult.TEMPORARY_FAILURE, DataAccessResult.TEMPORARY_FAILURE)

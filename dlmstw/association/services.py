@@ -31,6 +31,8 @@ from ..interfaces import IObjectDirectory
 DATABLOCK_OVERHEAD = 12
 #: A longer value is never accepted by SET or ACTION block transfer (memory bound).
 MAX_INCOMING_BLOCKS_LENGTH = 1 << 16
+#: The most a GET-with-list answer carries before its remaining items are refused.
+MAX_LIST_ANSWER = 4 << 20
 #: The xDLMS requests of LN referencing; another tag is an unknown service.
 REQUEST_TAGS = frozenset({ApduTag.GET_REQUEST, ApduTag.SET_REQUEST, ApduTag.ACTION_REQUEST})
 #: An answer with no limit from the client is still cut at the A-XDR length's practical bound.
@@ -238,14 +240,23 @@ class ServiceHandler:
 
     def get_with_list(self, request: GetRequestWithList) -> bytes:
         """Each result in full; a list too long for one PDU goes in blocks
-        whose raw data is the SEQUENCE OF Get-Data-Result (Green Book 9.3.x)."""
+        whose raw data is the SEQUENCE OF Get-Data-Result (Green Book 9.3.x).
+        Past ``MAX_LIST_ANSWER`` bytes the remaining attributes answer
+        temporary-failure, so one request cannot make the meter build an
+        answer of any size."""
         self.long_get = None
         invoke = request.invoke_id_and_priority
         results: list[bytes | DataAccessResult] = []
+        size = 0
         for attribute, selective in request.items:
+            if size > MAX_LIST_ANSWER:
+                results.append(DataAccessResult.TEMPORARY_FAILURE)
+                continue
             result = self._read(attribute, selective)
             if not isinstance(result, (bytes, DataAccessResult)):
                 result = b"".join(result)
+            if isinstance(result, bytes):
+                size += len(result)
             results.append(result)
         response = services.encode_response(GetResponseWithList(invoke, tuple(results)))
         if len(response) <= self.max_pdu:
