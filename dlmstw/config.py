@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -489,7 +490,7 @@ def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
     try:
         key = (serialization.load_pem_public_key(data) if data.lstrip().startswith(b"-----BEGIN")
                else serialization.load_der_public_key(data))
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise ValueError(f"{text!r} holds no PEM or DER public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError(f"{text!r} holds no elliptic-curve public key")
@@ -507,18 +508,19 @@ def _certificate(text: str) -> x509.Certificate | None:
     try:
         certificate = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----BEGIN")
                        else x509.load_der_x509_certificate(data))
-    except ValueError:
+        public_key, extensions = certificate.public_key(), certificate.extensions
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm):
         raise ValueError(f"{path!r} holds no PEM or DER X.509 certificate") from None
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1 or not re.fullmatch(r"[0-9A-Fa-f]{16}", str(names[0].value)):
         raise ValueError(f"{path!r}: the subject's commonName is not a system title of 16 hex digits")
     try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         usage = None
     if usage is None or not usage.digital_signature:
         raise ValueError(f"{path!r}: keyUsage is not digitalSignature")
-    if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise ValueError(f"{path!r} certifies no elliptic-curve key")
     return certificate
 

@@ -1,10 +1,15 @@
 """Tests of dlmstw.config: the lab.ini contract of DESIGN.md ("lab.ini (contract)")."""
 
+import datetime
 import json
 import os
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -1008,3 +1013,127 @@ def test_load_lab_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_lab(str(config))
     assert str(info.value) == (f"{config} [meters:abt] load_profile_interval: 10 is not allowed: must be one of 5, 15")
+
+
+# --- HLS-ECDSA client keys (client_public_key, client_certificate) ---
+
+# RFC 6979 A.2.5 (P-256) and A.2.6 (P-384) public keys Ux || Uy.
+P256_PUBLIC = (
+    "60FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6"
+    "7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299"
+)
+P384_PUBLIC = (
+    "EC3A4E415B4E19A4568618029F427FA5DA9A8BC4AE92E02E06AAE5286B300C64DEF8F0EA9055866064A254515480BC13"
+    "8015D9B72D7D57244EA8EF9AC0C621896708A59367F9DFB9F54CA84B3F1C9DB1288B231C3AE0D4FE7344FD2533264720"
+)
+
+
+def ecdsa_association(**keys: object) -> str:
+    return with_association(client_sap=1, authentication="hls-ecdsa", **{"security_suite": 1, **keys})
+
+
+def key_file(tmp_path: Path, suite: int, encoding: str) -> Path:
+    """The RFC 6979 public key of ``suite``'s curve in a PEM or DER SubjectPublicKeyInfo file."""
+    curve = ec.SECP256R1() if suite == 1 else ec.SECP384R1()
+    point = bytes.fromhex(P256_PUBLIC if suite == 1 else P384_PUBLIC)
+    key = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + point)
+    kind = serialization.Encoding.PEM if encoding == "pem" else serialization.Encoding.DER
+    path = tmp_path / f"client-{suite}.{encoding}"
+    path.write_bytes(key.public_bytes(kind, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def certificate_file(tmp_path: Path, suite: int = 1, encoding: str = "pem", common_name: str = "4D4D4D0000000001",
+                     digital_signature: bool = True) -> Path:
+    """A self-signed client certificate on the curve of ``suite``."""
+    key = ec.generate_private_key(ec.SECP256R1() if suite == 1 else ec.SECP384R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    usage = x509.KeyUsage(digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=not digital_signature, key_cert_sign=False,
+                          crl_sign=False, encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2040, 1, 1)).add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / f"cert-{common_name}-{suite}-{digital_signature}.{encoding}"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM if encoding == "pem" else serialization.Encoding.DER))
+    return path
+
+
+@pytest.mark.parametrize(("suite", "point"), [(1, P256_PUBLIC), (2, P384_PUBLIC)])
+def test_client_public_key_in_hex(suite: int, point: str) -> None:
+    lab = parse_lab(ecdsa_association(security_suite=suite, client_public_key=point.lower()))
+    association = lab.associations[0]
+    assert association.client_public_key == bytes.fromhex(point)
+    assert association.client_certificate is None
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+@pytest.mark.parametrize(("suite", "point"), [(1, P256_PUBLIC), (2, P384_PUBLIC)])
+def test_client_public_key_from_a_file(tmp_path: Path, suite: int, point: str, encoding: str) -> None:
+    path = key_file(tmp_path, suite, encoding)
+    lab = parse_lab(ecdsa_association(security_suite=suite, client_public_key=path))
+    assert lab.associations[0].client_public_key == bytes.fromhex(point)
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+def test_client_certificate_from_a_file(tmp_path: Path, encoding: str) -> None:
+    path = certificate_file(tmp_path, 2, encoding)
+    association = parse_lab(ecdsa_association(security_suite=2, client_certificate=path)).associations[0]
+    assert association.client_public_key is None
+    assert association.client_certificate is not None
+    loaded = x509.load_der_x509_certificate(association.client_certificate)
+    assert loaded.subject.rfc4514_string() == "CN=4D4D4D0000000001"
+    assert "client_certificate" not in repr(association)
+
+
+def test_empty_client_keys_mean_none() -> None:
+    association = parse_lab(ecdsa_association(client_public_key="", client_certificate="")).associations[0]
+    assert (association.client_public_key, association.client_certificate) == (None, None)
+
+
+def test_client_key_errors(tmp_path: Path) -> None:
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("hello")
+    cases = [
+        (ecdsa_association(client_public_key=P256_PUBLIC[:-2]), "client_public_key",
+         "X || Y is 64 bytes (P-256) or 96 bytes (P-384), got 63"),
+        (ecdsa_association(client_public_key=P256_PUBLIC[:-2] + "00"), "client_public_key",
+         "not a point of secp256r1"),
+        (ecdsa_association(client_public_key=P384_PUBLIC), "client_public_key",
+         "a key on secp384r1; security_suite 1 uses secp256r1"),
+        (with_association(client_sap=1, client_public_key=P256_PUBLIC), "client_public_key",
+         "needs security_suite 1 or 2 (suite 0 has no ECDSA)"),
+        (ecdsa_association(client_public_key=tmp_path / "missing.pem"), "client_public_key", "cannot read"),
+        (ecdsa_association(client_public_key=not_a_key), "client_public_key", "holds no PEM or DER public key"),
+        (ecdsa_association(client_certificate=not_a_key), "client_certificate",
+         "holds no PEM or DER X.509 certificate"),
+        (ecdsa_association(client_certificate=certificate_file(tmp_path, common_name="client")), "client_certificate",
+         "the subject's commonName is not a system title of 16 hex digits"),
+        (ecdsa_association(client_certificate=certificate_file(tmp_path, digital_signature=False)),
+         "client_certificate", "keyUsage is not digitalSignature"),
+        (ecdsa_association(client_certificate=certificate_file(tmp_path, 2)), "client_certificate",
+         "a key on secp384r1; security_suite 1 uses secp256r1"),
+        (ecdsa_association(client_public_key=P256_PUBLIC, client_certificate=certificate_file(tmp_path)),
+         "client_certificate", "give client_public_key or client_certificate, not both"),
+        (ecdsa_association(client_publickey=P256_PUBLIC), "client_publickey", "did you mean 'client_public_key'?"),
+    ]
+    for text, key, problem in cases:
+        error = config_error(text)
+        assert (error.path, error.section, error.key) == ("lab.ini", "association:x", key), text
+        assert problem in error.problem, (problem, error.problem)
+
+
+def test_a_certificate_of_no_elliptic_curve_key_is_refused(tmp_path: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "4D4D4D0000000001")])
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2040, 1, 1)).add_extension(usage, critical=True).sign(key, None))
+    path = tmp_path / "ed25519.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    error = config_error(ecdsa_association(client_certificate=path))
+    assert (error.key, error.problem) == ("client_certificate", f"{str(path)!r} certifies no elliptic-curve key")

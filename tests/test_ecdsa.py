@@ -32,7 +32,7 @@ from dlmstw.config import parse_lab
 from dlmstw.cosem.base import Context
 from dlmstw.cosem.directory import ModelDirectory, MeterDirectory
 from dlmstw.enums import (AcseServiceUserDiagnostic, ActionResult, ApplicationContextName, AssociationResult,
-                          Conformance, DataAccessResult, DataType)
+                          Conformance, DataType)
 from dlmstw.security import keys
 from dlmstw.security.certificates import CLIENT, SERVER, der, load_certificate
 from dlmstw.server.registry import load_registry
@@ -481,7 +481,13 @@ def test_import_refusals() -> None:
     assert meter.action(MANAGER, SETUP[1], 6, (DataType.OCTET_STRING, b"not a certificate")) == (
         ActionResult.OTHER_REASON, None)
     encoded = der(good)
-    for cut in range(0, len(encoded), 7):
+    for marker, offset, value in (("A003020102", 4, 3),  # version 4
+                                  ("2A8648CE3D0201", 6, 9)):  # an unknown key algorithm
+        at = encoded.index(bytes.fromhex(marker)) + offset
+        corrupted = encoded[:at] + bytes((value,)) + encoded[at + 1:]
+        assert meter.action(MANAGER, SETUP[1], 6, (DataType.OCTET_STRING, corrupted)) == (
+            ActionResult.OTHER_REASON, None)
+    for cut in range(len(encoded)):
         assert meter.action(MANAGER, SETUP[1], 6, (DataType.OCTET_STRING, encoded[:cut])) == (
             ActionResult.OTHER_REASON, None)
     assert meter.security.certificates == {}

@@ -212,3 +212,14 @@ def test_fault_offline_keeps_that_share_of_meters_from_listening() -> None:
     assert sorted(s.name for s in service) == sorted(set(service.factories) - set(offline))
     again = LabService(lab, load_registry(), CaptureBus(CLOCK.callLater))
     assert sorted(m for m, f in again.factories.items() if not f.online) == offline
+
+
+def test_a_client_that_does_not_read_is_paused() -> None:
+    """The meter stops reading from a client whose answers pile up."""
+    meter = factory()
+    protocol, transport = connect(meter)
+    assert transport.producer is protocol and transport.streaming
+    protocol.pauseProducing()
+    assert transport.producerState == "paused"
+    protocol.resumeProducing()
+    assert transport.producerState == "producing"

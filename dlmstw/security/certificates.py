@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
@@ -38,13 +39,15 @@ OTHER: Final = 3
 #: The curve of security suites 1 and 2 (Green Book 9.2.3), and the other way round.
 CURVES: Final[dict[int, ec.EllipticCurve]] = {1: ec.SECP256R1(), 2: ec.SECP384R1()}
 SUITE_OF_CURVE: Final = {curve.name: suite for suite, curve in CURVES.items()}
-_HASH_OF_SUITE: Final = {1: hashes.SHA256, 2: hashes.SHA384}
+_HASH_OF_SUITE: Final[dict[int, type[hashes.SHA256] | type[hashes.SHA384]]] = {1: hashes.SHA256, 2: hashes.SHA384}
 _SIGNATURE_ALGORITHMS: Final = frozenset({SignatureAlgorithmOID.ECDSA_WITH_SHA256,
                                           SignatureAlgorithmOID.ECDSA_WITH_SHA384})
 _SYSTEM_TITLE: Final = re.compile(r"[0-9A-Fa-f]{16}")
 #: The last instant a UTCTime can carry (RFC 5280 4.1.2.5): later dates need a
 #: GeneralizedTime, which some clients' parsers (gurux-dlms) do not read.
 VALID_UNTIL: Final = datetime.datetime(2049, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+#: The first instant a UTCTime can carry (RFC 5280 4.1.2.5).
+_UTC_TIME_FROM: Final = datetime.datetime(1950, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
 
 
 class CertificateError(ValueError):
@@ -55,7 +58,7 @@ class CertificateError(ValueError):
 class Classified:
     """One certificate as the Security setup names it (Blue Book 4.4.7,
     certificate_info): entity, type, the subject's system title (None for a
-    certification authority without one), and the DER of the certificate."""
+    certification authority without one), and the certificate."""
 
     entity: int
     certificate_type: int
@@ -69,15 +72,16 @@ def load_certificate(data: bytes) -> x509.Certificate:
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
-    except ValueError as error:
+    except (ValueError, x509.InvalidVersion) as error:
         raise DecodeError(f"not an X.509 certificate: {error}") from None
 
 
 def der(certificate: x509.Certificate) -> bytes:
+    """The DER encoding, as Security setup carries certificates (Blue Book 4.4.7)."""
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def suite_of(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey | object) -> int:
+def suite_of(key: object) -> int:
     """The security suite whose curve ``key`` is on; CertificateError for any other key."""
     if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
         suite = SUITE_OF_CURVE.get(key.curve.name)
@@ -97,16 +101,16 @@ def system_title_of(certificate: x509.Certificate) -> bytes | None:
     return bytes.fromhex(text) if _SYSTEM_TITLE.fullmatch(text) else None
 
 
-def _key_usage(certificate: x509.Certificate) -> x509.KeyUsage:
+def _key_usage(extensions: x509.Extensions) -> x509.KeyUsage:
     try:
-        return certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        return extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         raise CertificateError("no keyUsage extension (Green Book 9.2.6: mandatory)") from None
 
 
-def _is_authority(certificate: x509.Certificate) -> bool:
+def _is_authority(extensions: x509.Extensions) -> bool:
     try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        return extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
 
@@ -121,10 +125,14 @@ def classify(certificate: x509.Certificate, suite: int, server_title: bytes) -> 
         raise CertificateError("not an X.509 v3 certificate")
     if certificate.signature_algorithm_oid not in _SIGNATURE_ALGORITHMS:
         raise CertificateError("not signed with ecdsa-with-SHA256 or ecdsa-with-SHA384")
-    key_suite = suite_of(certificate.public_key())
-    usage = _key_usage(certificate)
+    try:
+        public_key, extensions = certificate.public_key(), certificate.extensions
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise CertificateError(f"unreadable key or extensions: {error}") from None
+    key_suite = suite_of(public_key)
+    usage = _key_usage(extensions)
     title = system_title_of(certificate)
-    if _is_authority(certificate):
+    if _is_authority(extensions):
         if not usage.key_cert_sign:
             raise CertificateError("a certification authority without keyCertSign")
         return Classified(CERTIFICATION_AUTHORITY, OTHER, title, certificate)
@@ -152,14 +160,16 @@ _SIGNATURE_USAGE: Final = x509.KeyUsage(
 def self_signed(key: ec.EllipticCurvePrivateKey, system_title: bytes, now: float) -> x509.Certificate:
     """The meter's digital signature certificate, signed with its own key until a
     certification authority's replaces it: subject and issuer CN = the system
-    title, valid from ``now`` (POSIX seconds) to ``VALID_UNTIL``."""
+    title, valid from ``now`` (POSIX seconds, kept within the UTCTime years) to
+    ``VALID_UNTIL``."""
     suite = suite_of(key)
     name = _subject(system_title)
     public = key.public_key()
     return (x509.CertificateBuilder()
             .subject_name(name).issuer_name(name).public_key(public)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(datetime.datetime.fromtimestamp(int(now), datetime.timezone.utc))
+            .not_valid_before(datetime.datetime.fromtimestamp(
+                int(min(max(now, _UTC_TIME_FROM), VALID_UNTIL.timestamp())), datetime.timezone.utc))
             .not_valid_after(VALID_UNTIL)
             .add_extension(_SIGNATURE_USAGE, critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
@@ -182,12 +192,14 @@ def serial_number_bytes(certificate: x509.Certificate) -> bytes:
     return serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
 
 
-def serial_number_from(data: bytes) -> int:
-    """A serial number from certificate_identification_by_serial: the integer's
-    octets, or the DER INTEGER (tag 02, length, octets) some clients send."""
+def serial_numbers_from(data: bytes) -> frozenset[int]:
+    """The serial numbers a certificate_identification_by_serial may mean: its
+    octets as a big-endian integer, and, when they have that form, the value of
+    the DER INTEGER (tag 02, length, octets) some clients send instead."""
+    serials = {int.from_bytes(data, "big")}
     if len(data) >= 3 and data[0] == 0x02 and data[1] == len(data) - 2:
-        data = data[2:]
-    return int.from_bytes(data, "big")
+        serials.add(int.from_bytes(data[2:], "big"))
+    return frozenset(serials)
 
 
 def issuer_bytes(certificate: x509.Certificate) -> bytes:

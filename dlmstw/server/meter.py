@@ -9,11 +9,12 @@ import time
 from collections import Counter, deque
 from typing import Mapping
 
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..association.session import AssociationConfig, ServerProfile, Session
 from ..cosem.directory import MeterDirectory
@@ -34,8 +35,14 @@ MAX_CAPTURED_GARBAGE = 4096
 log = Logger()
 
 
+@implementer(IPushProducer)
 class MeterProtocol(Protocol, TimeoutMixin):
-    """One client connection: its wrapper decoder and one session per client SAP."""
+    """One client connection: its wrapper decoder and one session per client SAP.
+
+    The protocol is its transport's producer: when a client sends requests
+    faster than it reads the answers and the transport's buffer fills, the
+    meter stops reading from that client until the buffer drains, so memory
+    stays bounded whatever the client does."""
 
     factory: MeterFactory
 
@@ -70,6 +77,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
             return
         factory.connections += 1
         self.counted = True
+        self.transport.registerProducer(self, True)
         factory.protocols.add(self)
         self._event("connect", "accepted")
         if factory.inactivity_timeout:
@@ -129,6 +137,15 @@ class MeterProtocol(Protocol, TimeoutMixin):
                     bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
                     frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
                     session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
+
+    def pauseProducing(self) -> None:
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """The connection is going away; nothing to stop."""
 
     def _send_later(self, answer: bytes, delay: float) -> None:
         """Fault ``delay``: answers wait, in order, each its own delay."""

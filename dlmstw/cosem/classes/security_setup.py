@@ -27,7 +27,7 @@ from ...codec.axdr import Data
 from ...enums import ActionResult, AttributeAccess, DataType
 from ...errors import DecodeError
 from ...security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, CertificateError, classify, der,
-                                      issuer_bytes, load_certificate, serial_number_bytes, serial_number_from,
+                                      issuer_bytes, load_certificate, serial_number_bytes, serial_numbers_from,
                                       signing_request, subject_alt_name_bytes, subject_bytes)
 from ...security.ciphering import SecurityError
 from ...security.keys import unwrap_key
@@ -81,9 +81,9 @@ def _identified(parameters: Data | None, certificates: list[Classified]) -> Clas
         wanted = tuple(item[1] for item in options)
         found = [c for c in certificates if (c.entity, c.certificate_type, c.system_title) == wanted]
     elif kind == BY_SERIAL and types == [DataType.OCTET_STRING, DataType.OCTET_STRING]:
-        serial, issuer = serial_number_from(options[0][1]), options[1][1]
+        serials, issuer = serial_numbers_from(options[0][1]), options[1][1]
         found = [c for c in certificates
-                 if c.certificate.serial_number == serial and issuer_bytes(c.certificate) == issuer]
+                 if c.certificate.serial_number in serials and issuer_bytes(c.certificate) == issuer]
     else:
         return ActionResult.TYPE_UNMATCHED
     return found[0] if found else ActionResult.OTHER_REASON
