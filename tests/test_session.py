@@ -245,3 +245,10 @@ def test_get_with_list_answer_is_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(response, GetResponseWithList)
     assert isinstance(response.results[0], bytes)
     assert response.results[1:] == (DataAccessResult.TEMPORARY_FAILURE, DataAccessResult.TEMPORARY_FAILURE)
+
+
+def test_a_refused_new_aarq_ends_the_current_association() -> None:
+    session = make_session(32)
+    assert session.receive_apdu(LLS_AARQ) == NO_SECURITY_AARE
+    session.receive_apdu(LLS_AARQ.replace(b"12345678", b"00000000"))
+    assert session.receive_apdu(bytes.fromhex("C001C1000100002B0100FF0200")) == bytes.fromhex("D80101")

@@ -414,6 +414,8 @@ class Session:
         try:
             mechanism = self._check(aarq, config, keys, expected_context, negotiated)
         except Rejection as rejection:
+            # A client that asks for a new association and is refused has none.
+            self.machine.released()
             self.result = rejection.result
             return answer(AARE(answer_context, AssociationResult.REJECTED_PERMANENT,
                                (rejection.source, rejection.diagnostic)))
