@@ -137,6 +137,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="afterwards, run the meter under cProfile for one window and print its top N functions")
+    parser.add_argument("--packet-log", action="store_true",
+                        help="run the meter with its packet log on (every exchange described and written)")
     args = parser.parse_args(argv)
     harness.stop_on_sigterm()
     available = harness.cpus()
@@ -148,7 +150,8 @@ def main(argv: list[str]) -> int:
         directory = Path(folder)
         meter_port = harness.free_port_range(1)
         ini = directory / "lab.ini"
-        ini.write_text(harness.lab_ini(meter_port, 1, directory / "state", max_clients=args.connections + 8))
+        ini.write_text(harness.lab_ini(meter_port, 1, directory / "state", max_clients=args.connections + 8,
+                                       packet_log=str(directory / "packets.jsonl") if args.packet_log else "-"))
         with ServerProcess("meter", [str(harness.BENCH_DIR / "meter_server.py"), str(ini)], cpu=server_cpu,
                            log_path=directory / "meter.log") as meter:
             response = probe(meter_port, request_apdu)

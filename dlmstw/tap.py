@@ -15,7 +15,7 @@ from .config import Lab, load_lab
 from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
-from .monitor.packet_log import PacketLog
+from .server.packet_log import PacketLog
 from .server.registry import Registry, load_registry
 from .server.service import LabService
 from .server.state import StateStore
@@ -73,11 +73,15 @@ def makeService(options: Options) -> IService:
     parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
     StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
     options.meters.setServiceParent(simulator)
-    describe = partial(packet_record, keys_for=options.meters.keys_for, names=options.meters.object_name)
+    describe = partial(packet_record, keys_for=options.meters.keys_for, names=options.meters.object_names().get)
+    packet_log = None
     if settings.packet_log is not None:
-        PacketLog(settings.packet_log, options.capture, describe).setServiceParent(simulator)
+        packet_log = PacketLog(settings.packet_log, options.capture, options.meters.keys_for,
+                               options.meters.object_names(), reactor.callLater)
+        packet_log.setServiceParent(simulator)
     buffer = RingBuffer()
     options.capture.subscribe(buffer)
-    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor, describe)
+    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor, describe,
+                      packet_log)
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(simulator)
     return simulator

@@ -112,6 +112,7 @@ def test_fifty_clients_reading_lose_nothing(tmp_path: Path) -> None:
         assert answered == 50 * (2 + 2 * reads)
         metrics = console.get("/metrics")[2].decode()
         assert "dlmstw_capture_dropped_total 0" in metrics
+        assert 'dlmstw_packet_log_records_total{outcome="dropped"} 0' in metrics
     finally:
         stop_lab(lab)
     records = [json.loads(line) for line in (tmp_path / "packets.jsonl").read_text().splitlines()]

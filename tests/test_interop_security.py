@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gurux_dlms import GXDLMSException, GXReplyData
@@ -266,21 +267,31 @@ def test_key_transfer_survives_a_restart_and_the_old_key_stops_working(tmp_path:
 
 
 def test_packet_log_shows_ciphered_exchanges_deciphered(secure_lab: Lab) -> None:
+    log = secure_lab.directory / "packets.jsonl"
+    sap = SAP["hls-gmac-authenticated-encryption"]
+
+    def releases() -> list[dict[str, Any]]:
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        return [r for r in records if r["kind"] == "rlrq" and r["client_sap"] == sap]
+
+    deadline = time.monotonic() + 10
+    while True:  # the exchanges of the earlier tests reach the log first
+        before = len(releases())
+        time.sleep(0.3)
+        if len(releases()) == before or time.monotonic() > deadline:
+            break
     session = open_session(secure_lab, secure_client("hls-gmac-authenticated-encryption",
                                                      Security.AUTHENTICATION_ENCRYPTION))
     session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
     session.release()
     session.close()
     deadline = time.monotonic() + 10
-    while True:
-        records = [json.loads(line) for line in (secure_lab.directory / "packets.jsonl").read_text().splitlines()]
-        if any(r["kind"] == "rlrq" and r["client_sap"] == SAP["hls-gmac-authenticated-encryption"] for r in records):
-            break
+    while len(releases()) == before:
         assert time.monotonic() < deadline, "the packet log did not get the exchange"
         time.sleep(0.1)
-    get = [r for r in records if r["kind"] == "get-request-normal" and r["ciphered"]
-           and r["client_sap"] == SAP["hls-gmac-authenticated-encryption"]][-1]
-    assert get["request_apdu"].startswith("C001") and get["request"][16:18] == "C8"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    get = [r for r in records if r["kind"] == "get-request-normal" and r["client_sap"] == sap][-1]
+    assert get["ciphered"] and get["request_apdu"].startswith("C001") and get["request"][16:18] == "C8"
     described = json.dumps(get["description_request"])
     assert "Clock" in described and get["request_apdu"][:26] in described.replace(" ", "")
     assert get["response_apdu"].startswith("C401")

@@ -87,6 +87,8 @@ class LabService(MultiService):
         config = None if factory is None else factory.associations.get(exchange.client_sap or -1)
         if factory is None or config is None:
             return None, None
+        if config.block_cipher_key is None and config.name not in factory.security.keys:
+            return None, None
         keys = factory.security.keys_for(config)
         if keys.block_cipher_key is None:
             return None, None
@@ -95,13 +97,15 @@ class LabService(MultiService):
         return (Keys(keys.block_cipher_key, authentication_key, client_title),
                 Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title))
 
-    def object_name(self, logical_name: bytes) -> str | None:
-        """The description of an object of the lab's models, for the dissector."""
+    def object_names(self) -> dict[bytes, str]:
+        """The descriptions of the lab's objects by logical name, for the dissector
+        (the first model that names an object wins)."""
+        names: dict[bytes, str] = {}
         for directory in self._directories.values():
-            obj = directory.objects.get(logical_name)
-            if obj is not None and obj.description:
-                return obj.description
-        return None
+            for logical_name, obj in directory.objects.items():
+                if obj.description:
+                    names.setdefault(logical_name, obj.description)
+        return names
 
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
         """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""

@@ -103,13 +103,16 @@ class Console:
     app = Klein()
 
     def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
-                 clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record) -> None:
+                 clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record,
+                 packet_log: Any = None) -> None:
         self.lab = lab
         self.capture = capture
         self.buffer = buffer
         self.token = token
         self.clock = clock
         self.describe = describe
+        #: The packet log service, for its counters in /metrics (None when off).
+        self.packet_log = packet_log
         self.templates = templates()
         self.streams: set[EventStream] = set()
         self._flusher = LoopingCall(self._flush)
@@ -291,6 +294,11 @@ def prometheus_lines(console: Console) -> Iterable[str]:
     yield f"dlmstw_capture_published_total {bus.published}\n"
     yield "# HELP dlmstw_capture_dropped_total Exchanges dropped by the capture bus under overload.\n"
     yield f"# TYPE dlmstw_capture_dropped_total counter\ndlmstw_capture_dropped_total {bus.dropped}\n"
+    if console.packet_log is not None:
+        yield "# HELP dlmstw_packet_log_records_total Exchanges handed to the packet log writer, and dropped.\n"
+        yield "# TYPE dlmstw_packet_log_records_total counter\n"
+        yield f'dlmstw_packet_log_records_total{{outcome="queued"}} {console.packet_log.written}\n'
+        yield f'dlmstw_packet_log_records_total{{outcome="dropped"}} {console.packet_log.dropped}\n'
     yield "# HELP dlmstw_meter_clients Connected clients per meter.\n# TYPE dlmstw_meter_clients gauge\n"
     for meter_id, factory in console.lab.factories.items():
         yield f'dlmstw_meter_clients{{meter="{meter_id}"}} {factory.connections}\n'
