@@ -15,6 +15,8 @@ from dlmstw.server.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+TEMPLATE = ("from dlmstw.web.console import templates; "
+            "print('console page', len(templates().get_template('console.html').render(meters=[], token='')))")
 
 
 def test_builtin_plugins_are_found() -> None:
@@ -34,7 +36,8 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
                    capture_output=True, timeout=300)
     result = subprocess.run([str(python), "-c", TWISTD, "--help"], cwd=directory, capture_output=True,
                             text=True, timeout=120)
-    return result.stdout + result.stderr
+    page = subprocess.run([str(python), "-c", TEMPLATE], cwd=directory, capture_output=True, text=True, timeout=120)
+    return result.stdout + result.stderr + page.stdout + page.stderr
 
 
 @pytest.mark.parametrize("install", [
@@ -44,3 +47,4 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
 def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, ...]) -> None:
     listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
     assert "dlmssim" in listing, listing
+    assert "console page" in listing, listing
