@@ -104,11 +104,17 @@ def test_packets_follow_the_log_record_contract(console: Console) -> None:
 
 
 def test_json_download_and_pcap(console: Console, tmp_path: Path) -> None:
+    """The pcap opens in tshark without complaint and has the JSON log's frames,
+    in order, with their addresses and ports (issue 5)."""
     status, headers, body = console.get("/api/packets.json")
     assert status == 200 and "attachment" in headers["content-disposition"]
-    records = json.loads(body)
-    frames = sum(1 for r in records if r["kind"] not in ("connect", "disconnect")) + sum(
-        1 for r in records if r["response"])
+    expected = []
+    for record in json.loads(body):
+        if record["kind"] in ("connect", "disconnect"):
+            continue
+        expected.append(f"{record['peer']}>{record['local']}")
+        if record["response"]:
+            expected.append(f"{record['local']}>{record['peer']}")
     status, headers, pcap = console.get("/api/packets.pcap")
     assert status == 200 and pcap[:4] == bytes.fromhex("d4c3b2a1")
     tshark = shutil.which("tshark")
@@ -116,11 +122,17 @@ def test_json_download_and_pcap(console: Console, tmp_path: Path) -> None:
         pytest.fail("tshark is needed to open the pcap (Debian package tshark)")
     path = tmp_path / "capture.pcap"
     path.write_bytes(pcap)
-    listed = subprocess.run([tshark, "-r", str(path), "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport"],
-                            capture_output=True, text=True, timeout=60, check=True).stdout.split("\n")
-    listed = [line for line in listed if line.strip()]
-    assert len(listed) == frames
-    assert str(console.lab.ports[0]) in listed[0].split()
+    result = subprocess.run([tshark, "-r", str(path), "-T", "fields", "-E", "separator=,", "-e", "ip.src",
+                             "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    complaints = [line for line in result.stderr.splitlines() if line and not line.startswith("Running as user")]
+    assert complaints == []
+    listed = []
+    for line in result.stdout.splitlines():
+        source, source_port, destination, destination_port = line.split(",")
+        listed.append(f"{source}:{source_port}>{destination}:{destination_port}")
+    assert listed == expected
+    assert expected and str(console.lab.ports[0]) in expected[0]
 
 
 def test_server_sent_events_stream_exchanges(console: Console) -> None:
