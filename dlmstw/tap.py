@@ -19,6 +19,7 @@ from .server.packet_log import PacketLog
 from .server.registry import Registry, load_registry
 from .server.service import LabService
 from .server.state import StateStore
+from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console
 
 
@@ -57,31 +58,42 @@ class Options(usage.Options):
                     self["config"], f"association:{association.name}", "authentication",
                     f"{association.authentication!r} is not supported by the installed mechanisms ({known})")))
         self.capture = CaptureBus(call_later)
+        self.workers = worker_count(self.lab)
+        hosted = (lambda position: True) if self.workers == 1 else first_of_each_group(self.lab)
         try:
-            self.meters = LabService(self.lab, self.registry, self.capture)
+            # With workers this process only builds one meter of each group: it
+            # checks the models at start and names the objects for the dissector.
+            self.meters = LabService(self.lab, self.registry, self.capture, hosted=hosted)
         except ValueError as error:
             raise usage.UsageError(f"{self['config']}: {error}") from None
 
 
 def makeService(options: Options) -> IService:
-    """The lab's meters, the packet log and the console under one MultiService."""
+    """The lab's meters (in this process, or in worker processes when the lab
+    has several), the packet log and the console under one MultiService."""
     from twisted.internet import reactor
 
     simulator = MultiService()
     settings = options.lab.simulator
-    factories = options.meters.factories.values()
-    parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
-    StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
-    options.meters.setServiceParent(simulator)
-    describe = partial(packet_record, keys_for=options.meters.keys_for, names=options.meters.object_names().get)
+    lab: LabService | WorkerPool
+    if options.workers > 1:
+        lab = WorkerPool(options["config"], options.lab, options.capture, options.workers, reactor,
+                         options.meters.object_names())
+        lab.setServiceParent(simulator)
+    else:
+        lab = options.meters
+        factories = lab.factories.values()
+        parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
+        StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
+        lab.setServiceParent(simulator)
+    names = lab.object_names()
+    describe = partial(packet_record, keys_for=lab.keys_for, names=names.get)
     packet_log = None
     if settings.packet_log is not None:
-        packet_log = PacketLog(settings.packet_log, options.capture, options.meters.keys_for,
-                               options.meters.object_names(), reactor.callLater)
+        packet_log = PacketLog(settings.packet_log, options.capture, lab.keys_for, names, reactor.callLater)
         packet_log.setServiceParent(simulator)
     buffer = RingBuffer()
     options.capture.subscribe(buffer)
-    console = Console(options.meters, options.capture, buffer, settings.console_token, reactor, describe,
-                      packet_log)
+    console = Console(lab, options.capture, buffer, settings.console_token, reactor, describe, packet_log)
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(simulator)
     return simulator

@@ -118,3 +118,6 @@ class PacketLog(Service):
         if self._process.is_alive():
             self._process.terminate()
         self._queue.close()
+        self._queue.join_thread()
+        # Dropping the queue lets its semaphores go before the interpreter ends.
+        self._queue = self._process = None

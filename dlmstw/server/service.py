@@ -32,10 +32,13 @@ LISTEN_BACKLOG = 128
 
 
 class LabService(MultiService):
-    """Every meter of ``lab``, each a ``MeterFactory`` on its own port."""
+    """The meters of ``lab`` this process hosts (``hosted(position)``; all of
+    them unless the lab has several workers), each a ``MeterFactory`` on its
+    own port."""
 
     def __init__(self, lab: Lab, registry: Registry, capture: CaptureBus,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 hosted: Callable[[int], bool] = lambda position: True) -> None:
         super().__init__()
         self.lab = lab
         self.registry = registry
@@ -45,7 +48,9 @@ class LabService(MultiService):
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         meters = list(lab.meters())
         offline = offline_meters(meters)
-        for meter in meters:
+        for position, meter in enumerate(meters):
+            if not hosted(position):
+                continue
             factory = self._meter(meter, clock, meter.id not in offline)
             self.factories[meter.id] = factory
             self.meter_configs[meter.id] = meter

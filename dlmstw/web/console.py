@@ -18,9 +18,10 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from klein import Klein
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
@@ -95,8 +96,9 @@ class Lab(Protocol):
     factories: Mapping[str, Any]
     meter_configs: Mapping[str, Any]
 
-    def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
-        """Change a running meter; ValueError with the reason when refused."""
+    def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> Any:
+        """Change a running meter (now, or through a Deferred); ValueError with
+        the reason when refused."""
 
 
 class Console:
@@ -185,7 +187,7 @@ class Console:
         return self._json(request, self.meter_detail(meter_id))
 
     @app.route("/api/meters/<meter_id>", methods=["PATCH"])
-    def change_meter(self, request: IRequest, meter_id: str) -> bytes:
+    def change_meter(self, request: IRequest, meter_id: str) -> bytes | Deferred[bytes]:
         """Change keys, passwords, load profile interval and days, anomalies,
         faults and online/offline at run time (DESIGN.md console API)."""
         if not self._authorised(request):
@@ -198,11 +200,12 @@ class Console:
             return self._json(request, {"error": "the body must be a JSON object"}, 400)
         if not isinstance(changes, dict):
             return self._json(request, {"error": "the body must be a JSON object"}, 400)
-        try:
-            self.lab.reconfigure(meter_id, changes)
-        except ValueError as error:
-            return self._json(request, {"error": str(error)}, 400)
-        return self._json(request, self.meter_detail(meter_id))
+        def refused(failure: Failure) -> bytes:
+            failure.trap(ValueError)
+            return self._json(request, {"error": str(failure.value)}, 400)
+
+        done = maybeDeferred(self.lab.reconfigure, meter_id, changes)
+        return done.addCallbacks(lambda _: self._json(request, self.meter_detail(meter_id)), refused)
 
     def meter_detail(self, meter_id: str) -> dict[str, Any]:
         config = self.lab.meter_configs[meter_id]
