@@ -14,7 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 Observer = Callable[["Exchange"], None]
 Scheduler = Callable[[float, Callable[[], None]], object]
@@ -127,3 +129,23 @@ class RingBuffer:
         """The newest ``limit`` records (oldest first) matching the filters."""
         chosen = [r for r in self.records if (meter is None or r.meter == meter) and (peer is None or r.peer == peer)]
         return chosen[-limit:] if limit else chosen
+
+
+@implementer(IPushProducer)
+class PausableObserver:
+    """An observer that feeds a transport as its producer: while the
+    transport is paused (its reader does not keep up), ``paused`` is set and
+    the observer drops what it gets, counting it in ``dropped``."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.dropped = 0
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+    def stopProducing(self) -> None:
+        self.paused = True

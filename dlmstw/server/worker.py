@@ -9,14 +9,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogEvent, formatEvent, globalLogBeginner
-from zope.interface import implementer
 
 from ..config import load_lab
-from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .registry import load_registry
 from .reconfigure import ReconfigureError
 from .service import LabService
@@ -28,16 +26,14 @@ CAPTURE_SECONDS = 0.1
 STATUS_SECONDS = 1.0
 
 
-@implementer(IPushProducer)
-class Forwarder:
+class Forwarder(PausableObserver):
     """Captured exchanges, batched to the twistd process; while the pipe is
     full (the transport pauses us) they are dropped and counted."""
 
     def __init__(self, channel: Messages) -> None:
+        super().__init__()
         self.channel = channel
         self.batch: list[tuple[Any, ...]] = []
-        self.paused = False
-        self.dropped = 0
 
     def __call__(self, exchange: Exchange) -> None:
         if self.paused:
@@ -49,16 +45,6 @@ class Forwarder:
         if self.batch:
             batch, self.batch = self.batch, []
             self.channel.send(("capture", batch))
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-
-    def stopProducing(self) -> None:
-        self.paused = True
-
 
 def log_text(event: LogEvent) -> str:
     """An event's message, with its traceback if it has one (the twistd

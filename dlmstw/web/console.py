@@ -19,14 +19,12 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from klein import Klein
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from zope.interface import implementer
 
 from ..dissector.record import packet_record
-from ..monitor.capture import CaptureBus, Exchange, RingBuffer
+from ..monitor.capture import CaptureBus, Exchange, PausableObserver, RingBuffer
 from ..monitor.pcap import write_pcap
 
 #: Where the templates are: the checkout (development) or the installed data files.
@@ -44,20 +42,18 @@ def templates() -> Environment:
                        autoescape=select_autoescape(["html"]))
 
 
-@implementer(IPushProducer)
-class EventStream:
+class EventStream(PausableObserver):
     """One server-sent-events client: a bounded queue flushed a few times a
     second; while the client does not keep up (paused by the transport),
     events are dropped and the count is sent when it resumes."""
 
     def __init__(self, request: IRequest, describe: Callable[[Exchange], dict[str, Any]],
                  accept: Callable[[Exchange], bool]) -> None:
+        super().__init__()
         self.request = request
         self.describe = describe
         self.accept = accept
         self.queue: deque[Exchange] = deque(maxlen=int(STREAM_EVENTS_PER_SECOND * STREAM_FLUSH_SECONDS))
-        self.dropped = 0
-        self.paused = False
 
     def __call__(self, exchange: Exchange) -> None:
         if not self.accept(exchange):
@@ -79,16 +75,6 @@ class EventStream:
             parts.append(f"id: {record['sequence']}\nevent: exchange\ndata: {json.dumps(record)}\n\n")
         if parts:
             self.request.write("".join(parts).encode())
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-
-    def stopProducing(self) -> None:
-        self.paused = True
-
 
 class Lab(Protocol):
     """What the console shows of the running lab (``server.service.LabService``)."""
