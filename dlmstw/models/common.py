@@ -348,3 +348,20 @@ def add_communication(build: Builder) -> None:
               "TCP-UDP setup")
     build.add("0.0.25.1.0.255", 42, {"dl_reference": (DataType.OCTET_STRING, bytes(6)),
                                      "gateway_ip_address": ipv4("0.0.0.0")}, "IPv4 setup")
+
+
+def add_monthly_demand_reset(build: Builder, scripts: str, description: str) -> None:
+    """A script table that resets the demand register (1.0.1.4.0.255) and the
+    single action schedule (0.0.15.0.0.255) that runs it on the 1st of every
+    month at 00:00, the billing date."""
+    build.add(scripts, 9, {"scripts": (DataType.ARRAY, [
+        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, (DataType.INTEGER, 0))),
+    ])}, f"{description} script table")
+    build.add("0.0.15.0.0.255", 22, {
+        "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(scripts)),
+                                                 (DataType.LONG_UNSIGNED, 1)]),
+        "type": (DataType.ENUM, 1),
+        "execution_time": (DataType.ARRAY, [(DataType.STRUCTURE, [
+            (DataType.OCTET_STRING, bytes.fromhex("00000000")),
+            (DataType.OCTET_STRING, bytes.fromhex("FFFFFF01FF"))])]),
+    }, f"Single action schedule: {description} (the 1st of every month, 00:00)")

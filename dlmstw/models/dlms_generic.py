@@ -31,12 +31,13 @@ from zope.interface import implementer
 
 from .. import __version__
 from ..cosem.base import Context, CosemObject
-from ..cosem.classes.script_table import EXECUTE_METHOD, WRITE_ATTRIBUTE, script
+from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, billing_boundaries, cumulative, event_log,
+                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
+                     cumulative, event_log,
                      instantaneous, latest_event_code, maximum_demand, obis, phase_active_power, text)
 
 REGISTERS: tuple[RegisterRow, ...] = (
@@ -158,7 +159,6 @@ class DlmsGeneric:
         return build.objects
 
     def _control(self, build: Builder) -> None:
-        zero = (DataType.INTEGER, 0)
         add_disconnect_control(build)
         build.add("0.0.17.0.0.255", 71, {
             "monitored_value": (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, 3),
@@ -199,14 +199,4 @@ class DlmsGeneric:
                 (DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes(6)), (DataType.LONG_UNSIGNED, 0)]),
             ])] * 2),
         }, "Register monitor, voltage L1 (207 V and 253 V)")
-        build.add(END_OF_BILLING_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-            script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
-        ])}, "End of billing period script table")
-        build.add("0.0.15.0.0.255", 22, {
-            "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(END_OF_BILLING_SCRIPTS)),
-                                                     (DataType.LONG_UNSIGNED, 1)]),
-            "type": (DataType.ENUM, 1),
-            "execution_time": (DataType.ARRAY, [(DataType.STRUCTURE, [
-                (DataType.OCTET_STRING, bytes.fromhex("00000000")),
-                (DataType.OCTET_STRING, bytes.fromhex("FFFFFF01FF"))])]),
-        }, "End of billing period (the 1st of every month, 00:00 UTC)")
+        add_monthly_demand_reset(build, END_OF_BILLING_SCRIPTS, "end of billing period")

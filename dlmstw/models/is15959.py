@@ -34,13 +34,14 @@ from zope.interface import implementer
 
 from .. import __version__
 from ..cosem.base import Context, CosemObject
-from ..cosem.classes.script_table import EXECUTE_METHOD, WRITE_ATTRIBUTE, script
+from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, billing_boundaries, billing_count,
+                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
+                     billing_count,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
                      date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
                      low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
@@ -307,7 +308,6 @@ class IS15959Household:
 def add_load_control(build: Builder) -> None:
     """Disconnect control and its scripts, limiter, tariff calendar and the
     billing-date schedule with the MD reset script."""
-    zero = (DataType.INTEGER, 0)
     add_disconnect_control(build)
     build.add("0.0.17.0.0.255", 71, {
         "monitored_value": (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, 3),
@@ -337,14 +337,4 @@ def add_load_control(build: Builder) -> None:
         "day_profile_table_active": (DataType.ARRAY, [(DataType.STRUCTURE, [
             (DataType.UNSIGNED, 1), (DataType.ARRAY, day_schedule)])]),
     }, "Activity calendar (time-of-day tariffs)")
-    build.add(MD_RESET_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
-    ])}, "MD reset script table")
-    build.add("0.0.15.0.0.255", 22, {
-        "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(MD_RESET_SCRIPTS)),
-                                                 (DataType.LONG_UNSIGNED, 1)]),
-        "type": (DataType.ENUM, 1),
-        "execution_time": (DataType.ARRAY, [(DataType.STRUCTURE, [
-            (DataType.OCTET_STRING, bytes.fromhex("00000000")),
-            (DataType.OCTET_STRING, bytes.fromhex("FFFFFF01FF"))])]),
-    }, "Single action schedule: billing date (the 1st of every month, 00:00)")
+    add_monthly_demand_reset(build, MD_RESET_SCRIPTS, "MD reset")
