@@ -3,19 +3,49 @@
 Subcommands are registered in :data:`COMMANDS` (name -> (adder, runner)): an
 adder declares the subcommand's arguments on its argparse subparser, a runner
 takes the parsed namespace and returns the exit code. ``dissect`` prints the
-dissector's field tree for one frame or APDU given in hex.
+dissector's field tree for one frame or APDU given in hex; ``read`` reads
+attributes of one meter; ``campaign`` measures data acquisition time and
+communication failure rate over many meters. ``read`` and ``campaign`` each
+run a reactor of their own (a fresh ``PollReactor``), so ``main`` can be
+called more than once in a process.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Final, TextIO
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final, TextIO
 
+from twisted.internet.defer import inlineCallbacks
+from twisted.python.failure import Failure
+
+from dlmstw.client.campaign import Campaign, Meter, failure_kind, parse_meters, report, run_campaign
+from dlmstw.client.protocol import DlmsClientProtocol, connect, run_with_reactor
+from dlmstw.client.session import (
+    OBJECT_LIST,
+    PROFILE_GENERIC,
+    SCALED_ATTRIBUTES,
+    SCALER_UNIT_ATTRIBUTE,
+    Authentication,
+    ClientSession,
+    GetValue,
+    Target,
+    classes_from_object_list,
+    clock_column,
+    parse_target,
+    range_access,
+)
+from dlmstw.codec.axdr import CosemDate, CosemDateTime, CosemTime, Data
+from dlmstw.codec.obis import format_obis
+from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.dissector import Field, Keys, dissect_apdu, dissect_frame
+from dlmstw.enums import DataAccessResult, DataType, Unit
 from dlmstw.framing.wrapper import WRAPPER_VERSION
 
 EXIT_OK: Final = 0
@@ -79,9 +109,371 @@ def _run_dissect(args: argparse.Namespace) -> int:
     return EXIT_UNPARSED if tree.errors() else EXIT_OK
 
 
+# -- read ---------------------------------------------------------------------
+
+EXIT_NOT_READ: Final = 1
+"""Some attribute came back as a Data-Access-Result, or could not be asked for."""
+EXIT_FAILED: Final = 3
+"""No reading: connect, association or transport failed."""
+
+_AUTH_HELP: Final = ("authentication: none or lls (Green Book 9.2.7.4); HLS (hls-md5/sha1/gmac/sha256/ecdsa) "
+                     "and ciphered contexts are not implemented in this client yet")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One target's outcome; ``scaler_unit`` for registers, ``capture_objects`` for profile buffers."""
+
+    target: Target
+    class_id: int | None
+    value: GetValue | None
+    scaler_unit: GetValue | None = None
+    capture_objects: GetValue | None = None
+    problem: str | None = None
+
+
+def _address(text: str) -> tuple[str, int]:
+    """argparse type: ``HOST:PORT``."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+def _target(text: str) -> Target:
+    try:
+        return parse_target(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _moment(text: str) -> CosemDateTime:
+    """argparse type: an ISO 8601 date-time; without an offset the meter's own deviation applies."""
+    try:
+        return CosemDateTime.from_datetime(datetime.datetime.fromisoformat(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r} ({error})") from None
+
+
+def _add_association(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--client", type=int, default=16, metavar="SAP", help="client SAP (wPort), default 16")
+    parser.add_argument("--auth", choices=[a.value for a in Authentication], default="none", help=_AUTH_HELP)
+    parser.add_argument("--password", help="LLS password (with --auth lls)")
+    parser.add_argument("--max-pdu", type=int, default=0xFFFF, metavar="OCTETS",
+                        help="client-max-receive-pdu-size proposed in the AARQ (default 65535)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="for the connect and for every answer (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _session_factory(args: argparse.Namespace) -> Callable[[], ClientSession]:
+    authentication = Authentication(args.auth)
+    password = None if args.password is None else args.password.encode()
+    ClientSession(args.client, authentication, password)  # ValueError now, not per read, for LLS without password
+
+    def new_session() -> ClientSession:
+        return ClientSession(args.client, authentication, password, max_receive_pdu_size=args.max_pdu)
+
+    return new_session
+
+
+def _add_read(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("meter", type=_address, metavar="HOST:PORT", help="the meter")
+    parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
+                        help="attributes to read; without CLASS the class is looked up in the object list")
+    _add_association(parser)
+    parser.add_argument("--from", dest="start", type=_moment, metavar="ISO",
+                        help="profile buffers: first capture time (range_descriptor on the clock column)")
+    parser.add_argument("--to", dest="end", type=_moment, metavar="ISO", help="profile buffers: last capture time")
+
+
+@inlineCallbacks
+def read_targets(protocol: DlmsClientProtocol, targets: Sequence[Target], start: CosemDateTime | None = None,
+                 end: CosemDateTime | None = None) -> Any:
+    """Read ``targets`` on an open association; fires with one :class:`Reading` each.
+
+    Classes missing from a target come from the object list; a Register's
+    scaler_unit and a profile's capture_objects are read too, and
+    ``start``/``end`` select a profile buffer's rows by range.
+    """
+    classes: dict[bytes, int] = {}
+    if any(target.class_id is None for target in targets):
+        listing = yield protocol.get(OBJECT_LIST)
+        if not isinstance(listing, DataAccessResult):
+            classes = classes_from_object_list(listing)
+    readings = []
+    for target in targets:
+        class_id = target.class_id if target.class_id is not None else classes.get(target.logical_name)
+        if class_id is None:
+            readings.append(Reading(target, None, None, problem="not in the object list; give CLASS/OBIS:ATTR"))
+            continue
+        descriptor = target.descriptor(class_id)
+        reading = Reading(target, class_id, None)
+        access = None
+        if target.attribute_id in SCALED_ATTRIBUTES.get(class_id, ()):
+            scaler_unit = yield protocol.get(CosemAttributeDescriptor(
+                class_id, target.logical_name, SCALER_UNIT_ATTRIBUTE[class_id]))
+            reading = replace(reading, scaler_unit=scaler_unit)
+        if class_id == PROFILE_GENERIC and target.attribute_id == 2:
+            capture = yield protocol.get(CosemAttributeDescriptor(class_id, target.logical_name, 3))
+            reading = replace(reading, capture_objects=capture)
+            if start is not None or end is not None:
+                column = None if isinstance(capture, DataAccessResult) else clock_column(capture)
+                if column is None:
+                    readings.append(replace(reading, problem="no clock column to select a range on"))
+                    continue
+                access = range_access(column, start, end)
+        value = yield protocol.get(descriptor, access)
+        readings.append(replace(reading, value=value))
+    return readings
+
+
+@inlineCallbacks
+def _read_meter(reactor: Any, args: argparse.Namespace, new_session: Callable[[], ClientSession]) -> Any:
+    host, port = args.meter
+    protocol = yield connect(reactor, host, port, new_session(), args.timeout)
+    try:
+        yield protocol.associate()
+        readings = yield read_targets(protocol, args.targets, args.start, args.end)
+        yield protocol.release()
+    finally:
+        protocol.close()
+    return readings
+
+
+def _is_datetime(octets: bytes) -> bool:
+    """12 octets that make a calendar date-time (Blue Book 4.1.6.1), e.g. the Clock's time attribute."""
+    try:
+        CosemDateTime.from_bytes(octets).to_datetime()
+    except ValueError:
+        return False
+    return True
+
+
+def plain(value: Data) -> Any:
+    """A JSON value for a decoded Data: date-times as ISO 8601, printable octet-strings as text, else hex."""
+    kind, payload = value
+    if kind in (DataType.ARRAY, DataType.STRUCTURE):
+        return [plain(item) for item in payload]
+    if kind == DataType.COMPACT_ARRAY:
+        return [plain(item) for item in payload.elements]
+    if kind == DataType.BIT_STRING:
+        return payload.bits
+    if kind == DataType.DATE_TIME or (kind == DataType.OCTET_STRING and len(payload) == 12 and _is_datetime(payload)):
+        return _iso(CosemDateTime.from_bytes(payload))
+    if kind == DataType.DATE:
+        return _partial_iso(lambda: CosemDate.from_bytes(payload).to_date().isoformat(), payload)
+    if kind == DataType.TIME:
+        return _partial_iso(lambda: CosemTime.from_bytes(payload).to_time().isoformat(), payload)
+    if kind in (DataType.OCTET_STRING, DataType.VISIBLE_STRING):
+        return payload.decode("ascii") if payload.isascii() and payload.decode("ascii").isprintable() else payload.hex()
+    return payload
+
+
+def _iso(stamp: CosemDateTime) -> str:
+    return _partial_iso(lambda: stamp.to_datetime().isoformat(), stamp.to_bytes())
+
+
+def _partial_iso(render: Callable[[], str], octets: bytes) -> str:
+    """ISO text, or the hex of a value with "not specified" or wildcard parts."""
+    try:
+        return render()
+    except ValueError:
+        return octets.hex()
+
+
+def _scaled(raw: int, scaler: int) -> int | float:
+    """raw × 10^scaler (Blue Book 4.3.2), exact in decimal before it becomes a float."""
+    return raw * 10**scaler if scaler >= 0 else float(Decimal(raw).scaleb(scaler))
+
+
+def _label(class_id: int | None, logical_name: bytes, attribute_id: int) -> str:
+    prefix = "" if class_id is None else f"{class_id}/"
+    return f"{prefix}{format_obis(logical_name)}:{attribute_id}"
+
+
+def describe(reading: Reading) -> dict[str, Any]:
+    """The JSON form of one reading."""
+    target = reading.target
+    document: dict[str, Any] = {"target": _label(reading.class_id, target.logical_name, target.attribute_id),
+                                "class_id": reading.class_id, "logical_name": format_obis(target.logical_name),
+                                "attribute_id": target.attribute_id}
+    value = reading.value
+    if reading.problem is not None:
+        document["error"] = reading.problem
+        return document
+    if isinstance(value, DataAccessResult) or value is None:
+        document["error"] = _dar_name(value)
+        return document
+    scaler_unit = reading.scaler_unit
+    if (scaler_unit is not None and not isinstance(scaler_unit, DataAccessResult)
+            and isinstance(value[1], int) and not isinstance(value[1], bool)):
+        scaler, unit = scaler_unit[1][0][1], scaler_unit[1][1][1]
+        document.update(value=_scaled(value[1], scaler), raw=value[1], scaler=scaler, unit=_unit_name(unit))
+        return document
+    capture = reading.capture_objects
+    if capture is not None and not isinstance(capture, DataAccessResult) and value[0] == DataType.ARRAY:
+        document["columns"] = [_label(c[1][0][1], c[1][1][1], c[1][2][1]) for c in capture[1]]
+        document["rows"] = plain(value)
+        return document
+    document["value"] = plain(value)
+    return document
+
+
+def _dar_name(result: DataAccessResult | None) -> str:
+    return "no value" if result is None else result.name.lower().replace("_", "-")
+
+
+def _unit_name(unit: int) -> str:
+    try:
+        return Unit(unit).name.lower()
+    except ValueError:
+        return str(unit)
+
+
+def _text_line(document: dict[str, Any], out: TextIO) -> None:
+    head = document["target"]
+    if "error" in document:
+        out.write(f"{head}  !! {document['error']}\n")
+    elif "rows" in document:
+        out.write(f"{head}  {len(document['rows'])} rows\n")
+        out.write("  " + " | ".join(document["columns"]) + "\n")
+        for row in document["rows"]:
+            out.write("  " + " | ".join(str(cell) for cell in row) + "\n")
+    elif "unit" in document:
+        out.write(f"{head}  {document['value']} {document['unit']}\n")
+    else:
+        out.write(f"{head}  {json.dumps(document['value'])}\n")
+
+
+def _run_read(args: argparse.Namespace) -> int:
+    try:
+        new_session = _session_factory(args)
+    except ValueError as error:
+        sys.stderr.write(f"dlmstw-client read: {error}\n")
+        return EXIT_USAGE
+    host, port = args.meter
+    try:
+        readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args, new_session))
+    except Exception as error:
+        kind = failure_kind(Failure(error))
+        sys.stderr.write(f"dlmstw-client read: {host}:{port}: {kind}: {error}\n")
+        return EXIT_FAILED
+    documents = [describe(reading) for reading in readings]
+    if args.json:
+        json.dump({"meter": f"{host}:{port}", "client": args.client, "readings": documents}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for document in documents:
+            _text_line(document, sys.stdout)
+    return EXIT_NOT_READ if any("error" in document for document in documents) else EXIT_OK
+
+
+# -- campaign -----------------------------------------------------------------
+
+
+def _meters(text: str) -> list[Meter]:
+    """argparse type: comma-separated ``HOST:PORT`` or ``HOST:FIRST-LAST``."""
+    try:
+        return [meter for part in text.split(",") for meter in parse_meters(part)]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_campaign(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("meters", type=_meters, metavar="HOST:PORT[-LAST][,...]",
+                        help="meters: ports or port ranges, comma separated, e.g. 127.0.0.1:4059-4063")
+    parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
+                        help="attributes every read gets; without CLASS the class is looked up once, "
+                             "in the first meter's object list")
+    _add_association(parser)
+    parser.add_argument("--clients", type=int, default=1, metavar="C", help="concurrent clients per meter")
+    parser.add_argument("--count", type=int, metavar="N", help="reads per client (default 1 without --duration)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="keep reading until this has passed")
+    parser.add_argument("--interval", type=float, default=0.0, metavar="SECONDS",
+                        help="pause between two reads of one client")
+    parser.add_argument("--with-list", action="store_true",
+                        help="one GET-Request-With-List per read instead of one GET-Request-Normal per attribute")
+
+
+@inlineCallbacks
+def _resolve_classes(reactor: Any, meter: Meter, targets: Sequence[Target], new_session: Callable[[], ClientSession],
+                     timeout: float) -> Any:
+    """The targets' descriptors, classes taken from ``meter``'s object list where a target names none."""
+    if all(target.class_id is not None for target in targets):
+        return tuple(target.descriptor() for target in targets)
+    protocol = yield connect(reactor, meter.host, meter.port, new_session(), timeout)
+    try:
+        yield protocol.associate()
+        listing = yield protocol.get(OBJECT_LIST)
+        yield protocol.release()
+    finally:
+        protocol.close()
+    classes = {} if isinstance(listing, DataAccessResult) else classes_from_object_list(listing)
+    missing = [t for t in targets if t.class_id is None and t.logical_name not in classes]
+    if missing:
+        raise LookupError(f"not in the object list of {meter}: "
+                          + ", ".join(_label(None, t.logical_name, t.attribute_id) for t in missing))
+    return tuple(target.descriptor(classes.get(target.logical_name)) for target in targets)
+
+
+def _render_campaign(kpis: dict[str, Any], out: TextIO) -> None:
+    def times(figures: dict[str, float] | None) -> str:
+        if figures is None:
+            return "no successful read"
+        return " / ".join(f"{figures[k]:.1f}" for k in ("min", "median", "p95", "max")) + " ms (min/median/p95/max)"
+
+    out.write(f"{kpis['meters']} meters x {kpis['clients_per_meter']} clients, {len(kpis['attributes'])} attributes "
+              f"a read, {kpis['elapsed_s']:.2f} s\n")
+    out.write(f"data acquisition time: {times(kpis['acquisition_time_ms'])}\n")
+    out.write(f"communication failure rate: {kpis['failures']}/{kpis['attempts']} = {kpis['failure_rate']:.2%}\n")
+    for kind, number in kpis["failures_by_kind"].items():
+        if number:
+            out.write(f"  {kind}: {number}\n")
+    for meter in kpis["per_meter"]:
+        out.write(f"{meter['meter']}: {meter['successes']}/{meter['attempts']} read, "
+                  f"{times(meter['acquisition_time_ms'])}\n")
+
+
+def _run_campaign(args: argparse.Namespace) -> int:
+    try:
+        new_session = _session_factory(args)
+    except ValueError as error:
+        sys.stderr.write(f"dlmstw-client campaign: {error}\n")
+        return EXIT_USAGE
+    if args.clients < 1 or (args.count is not None and args.count < 1):
+        sys.stderr.write("dlmstw-client campaign: --clients and --count must be at least 1\n")
+        return EXIT_USAGE
+    meters: list[Meter] = args.meters
+    count = 1 if args.count is None and args.duration is None else args.count
+
+    @inlineCallbacks
+    def campaign(reactor: Any) -> Any:
+        attributes = yield _resolve_classes(reactor, meters[0], args.targets, new_session, args.timeout)
+        plan = Campaign(meters, attributes, new_session, args.clients, count, args.duration, args.interval,
+                        args.timeout, args.with_list)
+        result = yield run_campaign(reactor, plan)
+        return report(plan, result)
+
+    try:
+        kpis: dict[str, Any] = run_with_reactor(campaign)
+    except Exception as error:
+        sys.stderr.write(f"dlmstw-client campaign: {type(error).__name__}: {error}\n")
+        return EXIT_FAILED
+    if args.json:
+        json.dump(kpis, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _render_campaign(kpis, sys.stdout)
+    return EXIT_OK
+
+
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                 Callable[[argparse.Namespace], int]]]] = {
     "dissect": ("print what every byte of a frame or APDU means", _add_dissect, _run_dissect),
+    "read": ("read attributes of one meter (authentication none or lls)", _add_read, _run_read),
+    "campaign": ("KPI run: data acquisition time and communication failure rate over many meters",
+                 _add_campaign, _run_campaign),
 }
 """Subcommand name -> (help, argument adder, runner)."""
 

@@ -1,0 +1,206 @@
+"""The Twisted transport of the client: a :class:`ClientSession` over TCP with
+the IEC 62056-47 wrapper (Green Book 7.3.3), one Deferred per service.
+
+``connect`` opens the connection; on the protocol it gives, ``associate``,
+``get``, ``get_with_list`` and ``release`` each return a Deferred that fires
+with the session's event (GET: the values) or fails with one of the
+exceptions below. Every request arms a reply timer (``reactor.callLater``);
+when it expires the connection is aborted and the Deferred fails with
+:class:`ResponseTimeout`. The reactor is passed in, never imported, so that
+each command run can use a reactor of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
+from twisted.internet.pollreactor import PollReactor
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+
+from dlmstw.client.session import (
+    Associated,
+    AssociationRejected,
+    ClientEvent,
+    ClientProtocolError,
+    ClientSession,
+    GetValue,
+    Released,
+    ServiceFailed,
+)
+from dlmstw.codec.services import AttributeWithSelection, CosemAttributeDescriptor, SelectiveAccess
+from dlmstw.errors import DecodeError
+from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
+
+T = TypeVar("T")
+
+
+class ResponseTimeout(Exception):
+    """The meter did not answer a request within the timeout."""
+
+
+class AssociationRefused(Exception):
+    """The AARE rejected the association; ``rejection`` says how."""
+
+    def __init__(self, rejection: AssociationRejected) -> None:
+        source, diagnostic = rejection.result_source_diagnostic
+        super().__init__(f"association {rejection.result.name.lower()}, source {source}, diagnostic {diagnostic}")
+        self.rejection = rejection
+
+
+class ServiceRefused(Exception):
+    """The meter answered a service with an EXCEPTION-Response or a ConfirmedServiceError."""
+
+    def __init__(self, failure: ServiceFailed) -> None:
+        super().__init__(repr(failure.error))
+        self.failure = failure
+
+
+class ConnectionClosed(Exception):
+    """The connection ended while a request was outstanding."""
+
+
+class DlmsClientProtocol(Protocol):
+    """Frames the session's APDUs with the wrapper and fires one Deferred per service."""
+
+    def __init__(self, session: ClientSession, clock: IReactorTime, timeout: float) -> None:
+        self.session = session
+        self.clock = clock
+        self.timeout = timeout
+        self.decoder = WrapperDecoder()
+        self._pending: Deferred[Any] | None = None
+        self._timer: IDelayedCall | None = None
+
+    # -- services ----------------------------------------------------------
+
+    def associate(self) -> Deferred[Associated]:
+        """AARQ -> AARE; fails with AssociationRefused when the AARE rejects."""
+        self.session.request_association()
+        return self._send()
+
+    def get(self, attribute: CosemAttributeDescriptor, access: SelectiveAccess | None = None) -> Deferred[GetValue]:
+        """One attribute's value (Data) or Data-Access-Result, following datablocks."""
+        self.session.request_get(attribute, access)
+        return self._send().addCallback(lambda done: done.values[0])
+
+    def get_with_list(self, items: tuple[AttributeWithSelection, ...]) -> Deferred[tuple[GetValue, ...]]:
+        """Several attributes in one GET-Request-With-List."""
+        self.session.request_get_with_list(items)
+        return self._send().addCallback(lambda done: done.values)
+
+    def release(self) -> Deferred[Released]:
+        """RLRQ -> RLRE."""
+        self.session.request_release()
+        return self._send()
+
+    def close(self) -> None:
+        """Close the connection (any outstanding request fails with ConnectionClosed)."""
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _send(self) -> Deferred[Any]:
+        if self.transport is None or not self.connected:
+            return _failed(ConnectionClosed("not connected"))
+        self._pending = Deferred()
+        self._transmit()
+        return self._pending
+
+    def _transmit(self) -> None:
+        apdu = self.session.next_request()
+        if apdu is None:
+            return
+        assert self.transport is not None
+        self.transport.write(encode_wpdu(self.session.client_sap, self.session.server_sap, apdu))
+        self._timer = self.clock.callLater(self.timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._fail(ResponseTimeout(f"no answer within {self.timeout:g} s"))
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def _fail(self, error: Exception) -> None:
+        self._stop_timer()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.errback(Failure(error))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            frames = self.decoder.feed(data)
+            for frame in frames:
+                if (frame.source_wport, frame.destination_wport) != (self.session.server_sap, self.session.client_sap):
+                    raise ClientProtocolError(
+                        f"WPDU from wPort {frame.source_wport} to wPort {frame.destination_wport}")
+                self._stop_timer()
+                event = self.session.receive(frame.apdu)
+                if event is None:
+                    self._transmit()
+                else:
+                    self._deliver(event)
+        except (DecodeError, ClientProtocolError) as error:
+            self._fail(error)
+            assert self.transport is not None
+            self.transport.abortConnection()
+
+    def _deliver(self, event: ClientEvent) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            raise ClientProtocolError(f"{type(event).__name__} answers no request")
+        if isinstance(event, AssociationRejected):
+            pending.errback(Failure(AssociationRefused(event)))
+        elif isinstance(event, ServiceFailed):
+            pending.errback(Failure(ServiceRefused(event)))
+        else:
+            pending.callback(event)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._fail(ConnectionClosed(reason.getErrorMessage()))
+
+
+def _failed(error: Exception) -> Deferred[Any]:
+    result: Deferred[Any] = Deferred()
+    result.errback(Failure(error))
+    return result
+
+
+def connect(reactor: IReactorTCP, host: str, port: int, session: ClientSession,
+            timeout: float = 10.0) -> Deferred[DlmsClientProtocol]:
+    """A connected protocol driving ``session``; ``timeout`` bounds the connect and every reply."""
+    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+    protocol = DlmsClientProtocol(session, cast(IReactorTime, reactor), timeout)
+    return cast("Deferred[DlmsClientProtocol]", connectProtocol(endpoint, protocol))
+
+
+def run_with_reactor(operation: Callable[[PollReactor], Deferred[T]]) -> T:
+    """Run ``operation`` on a fresh reactor until its Deferred fires; its result, or its exception raised.
+
+    The reactor is a new ``PollReactor`` each time (never the global one), run
+    without signal handlers, so callers (and tests) may run commands one after another.
+    """
+    reactor = PollReactor()
+    outcome: list[T | Failure] = []
+
+    def start() -> None:
+        done = maybeDeferred(operation, reactor)
+        done.addBoth(outcome.append)
+        done.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return cast(T, result)
