@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 
 from dlmstw.client.protocol import (
     AssociationRefused,
+    AuthenticationRefused,
     ConnectionClosed,
     DlmsClientProtocol,
     ResponseTimeout,
@@ -40,7 +41,7 @@ from dlmstw.enums import DataAccessResult
 from dlmstw.errors import DecodeError
 
 FAILURE_KINDS: tuple[str, ...] = (
-    "connect-refused", "timeout", "association-rejected", "data-access-result", "service-error",
+    "connect-refused", "timeout", "association-rejected", "authentication-failed", "data-access-result", "service-error",
     "connection-lost", "protocol-error", "connect-error",
 )
 """Every failure kind a report counts, in report order."""
@@ -59,6 +60,7 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (ResponseTimeout, "timeout"),
     (twisted_errors.TimeoutError, "timeout"),
     (AssociationRefused, "association-rejected"),
+    (AuthenticationRefused, "authentication-failed"),
     (DataAccessFailed, "data-access-result"),
     (ServiceRefused, "service-error"),
     (ConnectionClosed, "connection-lost"),
@@ -105,7 +107,9 @@ class Campaign:
 
     meters: Sequence[Meter]
     attributes: tuple[CosemAttributeDescriptor, ...]
-    new_session: Callable[[], ClientSession]
+    new_session: Callable[[int], ClientSession]
+    """A session for client ``index`` (0 to meters x clients - 1, and the same index
+    for every read of that client, so its invocation counters keep increasing)."""
     clients_per_meter: int = 1
     count: int | None = 1
     duration: float | None = None
@@ -133,9 +137,10 @@ class CampaignRun:
 
 
 @inlineCallbacks
-def read_once(reactor: IReactorTCP, campaign: Campaign, meter: Meter) -> Any:
-    """One read of ``campaign.attributes`` from ``meter``; fires with None or fails with the first error."""
-    protocol: DlmsClientProtocol = yield connect(reactor, meter.host, meter.port, campaign.new_session(),
+def read_once(reactor: IReactorTCP, campaign: Campaign, meter: Meter, client: int = 0) -> Any:
+    """One read of ``campaign.attributes`` from ``meter`` by client number ``client``;
+    fires with None or fails with the first error."""
+    protocol: DlmsClientProtocol = yield connect(reactor, meter.host, meter.port, campaign.new_session(client),
                                                  campaign.timeout)
     try:
         yield protocol.associate()
@@ -154,7 +159,8 @@ def read_once(reactor: IReactorTCP, campaign: Campaign, meter: Meter) -> Any:
 
 
 @inlineCallbacks
-def _client_loop(reactor: Any, campaign: Campaign, meter: Meter, run: CampaignRun, deadline: float) -> Any:
+def _client_loop(reactor: Any, campaign: Campaign, meter: Meter, client: int, run: CampaignRun,
+                 deadline: float) -> Any:
     done = 0
     while (campaign.count is None or done < campaign.count) and time.monotonic() < deadline:
         if done and campaign.interval:
@@ -162,7 +168,7 @@ def _client_loop(reactor: Any, campaign: Campaign, meter: Meter, run: CampaignRu
         begin = time.perf_counter()
         kind: str | None = None
         try:
-            yield read_once(reactor, campaign, meter)
+            yield read_once(reactor, campaign, meter, client)
         except Exception:
             kind = failure_kind(Failure())
         run.outcomes.append(ReadOutcome(meter, time.perf_counter() - begin, kind))
@@ -173,8 +179,8 @@ def run_campaign(reactor: IReactorTime, campaign: Campaign) -> Deferred[Campaign
     """Start every client of every meter at once; fires with the outcomes when all have finished."""
     run = CampaignRun()
     deadline = math.inf if campaign.duration is None else run.started + campaign.duration
-    loops = [_client_loop(reactor, campaign, meter, run, deadline)
-             for meter in campaign.meters for _ in range(campaign.clients_per_meter)]
+    clients = [meter for meter in campaign.meters for _ in range(campaign.clients_per_meter)]
+    loops = [_client_loop(reactor, campaign, meter, client, run, deadline) for client, meter in enumerate(clients)]
 
     def finished(_: object) -> CampaignRun:
         run.finished = time.monotonic()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, TextIO
@@ -25,7 +26,14 @@ from typing import Any, Final, TextIO
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.failure import Failure
 
-from dlmstw.client.campaign import Campaign, Meter, failure_kind, parse_meters, report, run_campaign
+from dlmstw.client.campaign import (
+    Campaign,
+    Meter,
+    failure_kind,
+    parse_meters,
+    report,
+    run_campaign,
+)
 from dlmstw.client.protocol import DlmsClientProtocol, connect, run_with_reactor
 from dlmstw.client.session import (
     OBJECT_LIST,
@@ -33,6 +41,8 @@ from dlmstw.client.session import (
     SCALED_ATTRIBUTES,
     SCALER_UNIT_ATTRIBUTE,
     Authentication,
+    ClientProtocolError,
+    ClientSecurity,
     ClientSession,
     GetValue,
     Target,
@@ -42,11 +52,12 @@ from dlmstw.client.session import (
     range_access,
 )
 from dlmstw.codec.axdr import CosemDate, CosemDateTime, CosemTime, Data
-from dlmstw.codec.obis import format_obis
+from dlmstw.codec.obis import format_obis, parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.dissector import Field, Keys, dissect_apdu, dissect_frame
 from dlmstw.enums import DataAccessResult, DataType, Unit
 from dlmstw.framing.wrapper import WRAPPER_VERSION
+from dlmstw.security.ciphering import AUTHENTICATION, ENCRYPTION
 
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
@@ -116,8 +127,19 @@ EXIT_NOT_READ: Final = 1
 EXIT_FAILED: Final = 3
 """No reading: connect, association or transport failed."""
 
-_AUTH_HELP: Final = ("authentication: none or lls (Green Book 9.2.7.4); HLS (hls-md5/sha1/gmac/sha256/ecdsa) "
-                     "and ciphered contexts are not implemented in this client yet")
+_AUTH_HELP: Final = ("authentication (Green Book 9.2.7.4): none, lls (--password), hls-md5, hls-sha1, hls-sha256 "
+                     "(--secret; hls-sha256 also --system-title) or hls-gmac (--key, --auth-key, --system-title "
+                     "and an invocation counter); hls-ecdsa is not implemented in this client")
+
+SECURITY_POLICIES: Final = {"authentication": AUTHENTICATION, "encryption": ENCRYPTION,
+                            "authenticated-encryption": AUTHENTICATION | ENCRYPTION}
+"""--security -> security control bits of every protected APDU (Green Book 9.2.7.2.3)."""
+
+COUNTER_RANGE: Final = 10**6
+"""Invocation counters reserved for each client of a campaign."""
+
+PUBLIC_CLIENT: Final = 16
+"""Client SAP of the public client (Green Book 4.1.x), which reads the invocation counter objects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +177,36 @@ def _moment(text: str) -> CosemDateTime:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r} ({error})") from None
 
 
-def _add_association(parser: argparse.ArgumentParser) -> None:
+def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) -> None:
     parser.add_argument("--client", type=int, default=16, metavar="SAP", help="client SAP (wPort), default 16")
     parser.add_argument("--auth", choices=[a.value for a in Authentication], default="none", help=_AUTH_HELP)
     parser.add_argument("--password", help="LLS password (with --auth lls)")
+    parser.add_argument("--secret", type=_hex_argument, metavar="HEX",
+                        help="HLS secret in hex (with --auth hls-md5, hls-sha1, hls-sha256)")
+    parser.add_argument("--context", choices=("ln", "ln-ciphered"), default="ln",
+                        help="application context: logical names, plain or ciphered (Green Book 9.4.2.2.2)")
+    parser.add_argument("--security", choices=tuple(SECURITY_POLICIES), default="authenticated-encryption",
+                        help="with --context ln-ciphered: what protects every xDLMS APDU (default "
+                             "authenticated-encryption)")
+    parser.add_argument("--key", type=_hex_argument, metavar="EK", help="global block cipher key (suite 0)")
+    parser.add_argument("--auth-key", type=_hex_argument, metavar="AK", help="authentication key")
+    parser.add_argument("--system-title", type=_hex_argument, metavar="ST",
+                        help="the client's 8-octet system title (ciphering, hls-gmac, hls-sha256)")
+    parser.add_argument("--dedicated-key", type=_hex_argument, metavar="DK",
+                        help="dedicated key proposed in the AARQ; requests are then ded-ciphered")
+    counter_help = ("first invocation counter of the client (ciphering, hls-gmac); it must be above the last "
+                    "one the meter accepted for this association")
+    if campaign:
+        counter_help += (f"; client i of the campaign (i = 0 .. meters x clients - 1) counts from "
+                         f"N + i x {COUNTER_RANGE}, so no two clients use the same counter. A dlmstw meter "
+                         f"keeps one last accepted counter per association, so with --clients above 1 the "
+                         f"clients of one meter refuse each other's lower counters: use --clients 1 there")
+    parser.add_argument("--invocation-counter", type=int, metavar="N", help=counter_help)
+    parser.add_argument("--counter-object", type=_obis, metavar="OBIS",
+                        help="instead of --invocation-counter: read this invocation counter object "
+                             "(0.0.43.1.x.255 for the association's Security setup x) with the public "
+                             "client (SAP 16, no authentication) and count from its value + 1"
+                             + (", the highest over the meters" if campaign else ""))
     parser.add_argument("--max-pdu", type=int, default=0xFFFF, metavar="OCTETS",
                         help="client-max-receive-pdu-size proposed in the AARQ (default 65535)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
@@ -166,15 +214,81 @@ def _add_association(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _session_factory(args: argparse.Namespace) -> Callable[[], ClientSession]:
-    authentication = Authentication(args.auth)
-    password = None if args.password is None else args.password.encode()
-    ClientSession(args.client, authentication, password)  # ValueError now, not per read, for LLS without password
+def _obis(text: str) -> bytes:
+    """argparse type: an OBIS code A.B.C.D.E.F."""
+    try:
+        return parse_obis(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
-    def new_session() -> ClientSession:
-        return ClientSession(args.client, authentication, password, max_receive_pdu_size=args.max_pdu)
+
+def _client_security(args: argparse.Namespace) -> ClientSecurity | None:
+    """The client's system title, policy and keys from the options; ValueError when they do not fit."""
+    ciphered = args.context == "ln-ciphered"
+    if args.system_title is None:
+        if ciphered or args.auth in (Authentication.HLS_GMAC.value, Authentication.HLS_SHA256.value):
+            raise ValueError(f"--system-title is needed with --context {args.context} --auth {args.auth}")
+        return None
+    return ClientSecurity(args.system_title, SECURITY_POLICIES[args.security] if ciphered else 0,
+                          args.key, args.auth_key, args.dedicated_key)
+
+
+def _needs_counter(args: argparse.Namespace) -> bool:
+    return args.context == "ln-ciphered" or args.auth == Authentication.HLS_GMAC.value
+
+
+def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callable[[int], ClientSession]:
+    """Sessions per client index; each index keeps one counter iterator, from
+    ``counter_start + index * COUNTER_RANGE``. ValueError for options that do not fit."""
+    authentication = Authentication(args.auth)
+    if authentication is Authentication.LLS:
+        secret = None if args.password is None else args.password.encode()
+    else:
+        secret = args.secret
+    security = _client_security(args)
+    counting = _needs_counter(args)
+    if counting and args.invocation_counter is None and args.counter_object is None:
+        raise ValueError("ciphering and hls-gmac need --invocation-counter N or --counter-object OBIS")
+    # ValueError now, not per read, for a missing password, secret or key.
+    ClientSession(args.client, authentication, secret, security=security,
+                  invocation_counter=itertools.count() if counting else None)
+    counters: dict[int, Iterator[int]] = {}
+
+    def new_session(client: int) -> ClientSession:
+        counter = None
+        if counting:
+            counter = counters.setdefault(client, itertools.count(counter_start + client * COUNTER_RANGE))
+        return ClientSession(args.client, authentication, secret, max_receive_pdu_size=args.max_pdu,
+                             security=security, invocation_counter=counter)
 
     return new_session
+
+
+@inlineCallbacks
+def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: bytes, timeout: float) -> Any:
+    """The value + 1 of an invocation counter object (a Data object, attribute 2, Blue Book
+    4.4.7 on 0.0.43.1.x.255), read by the public client (SAP 16, lowest level)."""
+    protocol = yield connect(reactor, host, port, ClientSession(PUBLIC_CLIENT), timeout)
+    try:
+        yield protocol.associate()
+        value = yield protocol.get(CosemAttributeDescriptor(1, logical_name, 2))
+        yield protocol.release()
+    finally:
+        protocol.close()
+    if isinstance(value, DataAccessResult) or not isinstance(value[1], int) or isinstance(value[1], bool):
+        raise ClientProtocolError(f"invocation counter {format_obis(logical_name)}: no number but {value!r}")
+    return value[1] + 1
+
+
+@inlineCallbacks
+def _counter_start(reactor: Any, args: argparse.Namespace, meters: Sequence[tuple[str, int]]) -> Any:
+    """--invocation-counter, or the highest counter object value + 1 over ``meters``, or 0 when none is needed."""
+    if args.invocation_counter is not None or args.counter_object is None or not _needs_counter(args):
+        return args.invocation_counter or 0
+    start = 0
+    for host, port in meters:
+        start = max(start, (yield read_invocation_counter(reactor, host, port, args.counter_object, args.timeout)))
+    return start
 
 
 def _add_read(parser: argparse.ArgumentParser) -> None:
@@ -229,9 +343,10 @@ def read_targets(protocol: DlmsClientProtocol, targets: Sequence[Target], start:
 
 
 @inlineCallbacks
-def _read_meter(reactor: Any, args: argparse.Namespace, new_session: Callable[[], ClientSession]) -> Any:
+def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
     host, port = args.meter
-    protocol = yield connect(reactor, host, port, new_session(), args.timeout)
+    start = yield _counter_start(reactor, args, [args.meter])
+    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout)
     try:
         yield protocol.associate()
         readings = yield read_targets(protocol, args.targets, args.start, args.end)
@@ -338,8 +453,7 @@ def _text_line(document: dict[str, Any], out: TextIO) -> None:
     elif "rows" in document:
         out.write(f"{head}  {len(document['rows'])} rows\n")
         out.write("  " + " | ".join(document["columns"]) + "\n")
-        for row in document["rows"]:
-            out.write("  " + " | ".join(str(cell) for cell in row) + "\n")
+        out.writelines("  " + " | ".join(str(cell) for cell in row) + "\n" for row in document["rows"])
     elif "unit" in document:
         out.write(f"{head}  {document['value']} {document['unit']}\n")
     else:
@@ -348,13 +462,13 @@ def _text_line(document: dict[str, Any], out: TextIO) -> None:
 
 def _run_read(args: argparse.Namespace) -> int:
     try:
-        new_session = _session_factory(args)
+        _session_factory(args)
     except ValueError as error:
         sys.stderr.write(f"dlmstw-client read: {error}\n")
         return EXIT_USAGE
     host, port = args.meter
     try:
-        readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args, new_session))
+        readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args))
     except Exception as error:
         kind = failure_kind(Failure(error))
         sys.stderr.write(f"dlmstw-client read: {host}:{port}: {kind}: {error}\n")
@@ -386,7 +500,7 @@ def _add_campaign(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
                         help="attributes every read gets; without CLASS the class is looked up once, "
                              "in the first meter's object list")
-    _add_association(parser)
+    _add_association(parser, campaign=True)
     parser.add_argument("--clients", type=int, default=1, metavar="C", help="concurrent clients per meter")
     parser.add_argument("--count", type=int, metavar="N", help="reads per client (default 1 without --duration)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="keep reading until this has passed")
@@ -397,12 +511,12 @@ def _add_campaign(parser: argparse.ArgumentParser) -> None:
 
 
 @inlineCallbacks
-def _resolve_classes(reactor: Any, meter: Meter, targets: Sequence[Target], new_session: Callable[[], ClientSession],
-                     timeout: float) -> Any:
+def _resolve_classes(reactor: Any, meter: Meter, targets: Sequence[Target],
+                     new_session: Callable[[int], ClientSession], timeout: float) -> Any:
     """The targets' descriptors, classes taken from ``meter``'s object list where a target names none."""
     if all(target.class_id is not None for target in targets):
         return tuple(target.descriptor() for target in targets)
-    protocol = yield connect(reactor, meter.host, meter.port, new_session(), timeout)
+    protocol = yield connect(reactor, meter.host, meter.port, new_session(0), timeout)
     try:
         yield protocol.associate()
         listing = yield protocol.get(OBJECT_LIST)
@@ -430,14 +544,13 @@ def _render_campaign(kpis: dict[str, Any], out: TextIO) -> None:
     for kind, number in kpis["failures_by_kind"].items():
         if number:
             out.write(f"  {kind}: {number}\n")
-    for meter in kpis["per_meter"]:
-        out.write(f"{meter['meter']}: {meter['successes']}/{meter['attempts']} read, "
-                  f"{times(meter['acquisition_time_ms'])}\n")
+    out.writelines(f"{meter['meter']}: {meter['successes']}/{meter['attempts']} read, "
+                  f"{times(meter['acquisition_time_ms'])}\n" for meter in kpis["per_meter"])
 
 
 def _run_campaign(args: argparse.Namespace) -> int:
     try:
-        new_session = _session_factory(args)
+        _session_factory(args)
     except ValueError as error:
         sys.stderr.write(f"dlmstw-client campaign: {error}\n")
         return EXIT_USAGE
@@ -449,6 +562,8 @@ def _run_campaign(args: argparse.Namespace) -> int:
 
     @inlineCallbacks
     def campaign(reactor: Any) -> Any:
+        start = yield _counter_start(reactor, args, [(meter.host, meter.port) for meter in meters])
+        new_session = _session_factory(args, start)
         attributes = yield _resolve_classes(reactor, meters[0], args.targets, new_session, args.timeout)
         plan = Campaign(meters, attributes, new_session, args.clients, count, args.duration, args.interval,
                         args.timeout, args.with_list)
@@ -471,7 +586,7 @@ def _run_campaign(args: argparse.Namespace) -> int:
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                 Callable[[argparse.Namespace], int]]]] = {
     "dissect": ("print what every byte of a frame or APDU means", _add_dissect, _run_dissect),
-    "read": ("read attributes of one meter (authentication none or lls)", _add_read, _run_read),
+    "read": ("read attributes of one meter (none, LLS or HLS; plain or ciphered context)", _add_read, _run_read),
     "campaign": ("KPI run: data acquisition time and communication failure rate over many meters",
                  _add_campaign, _run_campaign),
 }

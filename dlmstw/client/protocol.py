@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from dlmstw.client.session import (
     Associated,
     AssociationRejected,
+    AuthenticationFailed,
     ClientEvent,
     ClientProtocolError,
     ClientSession,
@@ -32,7 +33,11 @@ from dlmstw.client.session import (
     Released,
     ServiceFailed,
 )
-from dlmstw.codec.services import AttributeWithSelection, CosemAttributeDescriptor, SelectiveAccess
+from dlmstw.codec.services import (
+    AttributeWithSelection,
+    CosemAttributeDescriptor,
+    SelectiveAccess,
+)
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
 
@@ -50,6 +55,14 @@ class AssociationRefused(Exception):
         source, diagnostic = rejection.result_source_diagnostic
         super().__init__(f"association {rejection.result.name.lower()}, source {source}, diagnostic {diagnostic}")
         self.rejection = rejection
+
+
+class AuthenticationRefused(Exception):
+    """HLS pass 3 or 4 failed (Green Book 9.2.7.4); ``failure`` says which."""
+
+    def __init__(self, failure: AuthenticationFailed) -> None:
+        super().__init__(f"HLS authentication failed: {failure.reason} ({failure.result.name.lower()})")
+        self.failure = failure
 
 
 class ServiceRefused(Exception):
@@ -78,7 +91,8 @@ class DlmsClientProtocol(Protocol):
     # -- services ----------------------------------------------------------
 
     def associate(self) -> Deferred[Associated]:
-        """AARQ -> AARE; fails with AssociationRefused when the AARE rejects."""
+        """AARQ -> AARE (and with HLS, ACTION reply_to_HLS_authentication); fails with
+        AssociationRefused when the AARE rejects, AuthenticationRefused when HLS fails."""
         self.session.request_association()
         return self._send()
 
@@ -161,6 +175,8 @@ class DlmsClientProtocol(Protocol):
             raise ClientProtocolError(f"{type(event).__name__} answers no request")
         if isinstance(event, AssociationRejected):
             pending.errback(Failure(AssociationRefused(event)))
+        elif isinstance(event, AuthenticationFailed):
+            pending.errback(Failure(AuthenticationRefused(event)))
         elif isinstance(event, ServiceFailed):
             pending.errback(Failure(ServiceRefused(event)))
         else:

@@ -9,23 +9,43 @@ returns the outcome of the service, or None while a long GET goes on, in
 which case ``next_request`` has the GET-Request-Next to send (Green Book
 9.4.6.4, block transfer with GET).
 
-Authentication: lowest level and LLS (Green Book 9.2.7.4.1 and 9.2.7.4.2),
-in the logical-name application context without ciphering. HLS and ciphered
-contexts are not implemented.
+Authentication: lowest level, LLS and HLS mechanisms 3 to 6 (Green Book
+9.2.7.4): with HLS, an AARE accepting with diagnostic authentication-required
+is followed by pass 3, the ACTION reply_to_HLS_authentication carrying
+f(StoC), and ``receive`` checks the meter's f(CtoS) before it reports the
+association. Ciphering (Green Book 9.2.7.2, 9.5): with a :class:`ClientSecurity`
+the AARQ names the ciphered LN context and carries the calling AP title and a
+glo-initiate-request; every xDLMS request is sent glo- (or ded-, with a
+dedicated key) ciphered under the client's increasing invocation counter, and
+every response is unprotected with the meter's system title (the AARE's
+responding AP title).
 """
 
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from dlmstw.codec.acse import AARE, AARQ, RLRQ, decode_aare, decode_rlre, encode_aarq, encode_rlrq
+from dlmstw.codec.acse import (
+    AARE,
+    AARQ,
+    RLRQ,
+    decode_aare,
+    decode_rlre,
+    encode_aarq,
+    encode_rlrq,
+)
 from dlmstw.codec.axdr import CosemDateTime, Data, decode_data, decode_length
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.services import (
+    ActionRequestNormal,
+    ActionResponseNormal,
     AttributeWithSelection,
     CosemAttributeDescriptor,
+    CosemMethodDescriptor,
     ExceptionResponse,
     GetRequestNext,
     GetRequestNormal,
@@ -46,6 +66,8 @@ from dlmstw.codec.xdlms import (
     encode_initiate_request,
 )
 from dlmstw.enums import (
+    AcseServiceUserDiagnostic,
+    ActionResult,
     ApduTag,
     ApplicationContextName,
     AssociationResult,
@@ -56,6 +78,21 @@ from dlmstw.enums import (
     ReleaseRequestReason,
 )
 from dlmstw.errors import DecodeError
+from dlmstw.security.ciphering import (
+    AUTHENTICATION,
+    DEDICATED_CIPHERED_TAG,
+    DEDICATED_TAGS,
+    ENCRYPTION,
+    GLOBAL_CIPHERED_TAG,
+    PLAIN_TAG,
+    SYSTEM_TITLE_LENGTH,
+    SecurityError,
+    decode_ciphered_apdu,
+    encode_ciphered_apdu,
+    protect,
+    unprotect,
+)
+from dlmstw.security.hls import HlsGmac, HlsInputs, HlsMd5, HlsSha1, HlsSha256
 
 PROPOSED_CONFORMANCE: Final = Conformance(0x007E1F)
 """get, set, action, selective access, event notification, block transfer
@@ -77,6 +114,99 @@ class Authentication(enum.Enum):
 
     NONE = "none"
     LLS = "lls"
+    HLS_MD5 = "hls-md5"
+    HLS_SHA1 = "hls-sha1"
+    HLS_GMAC = "hls-gmac"
+    HLS_SHA256 = "hls-sha256"
+
+
+_MECHANISM_ID: Final = {
+    Authentication.LLS: AuthenticationMechanism.LLS,
+    Authentication.HLS_MD5: AuthenticationMechanism.HLS_MD5,
+    Authentication.HLS_SHA1: AuthenticationMechanism.HLS_SHA1,
+    Authentication.HLS_GMAC: AuthenticationMechanism.HLS_GMAC,
+    Authentication.HLS_SHA256: AuthenticationMechanism.HLS_SHA256,
+}
+"""mechanism_name of the AARQ (last arc of 2.16.756.5.8.2.x, Green Book 9.4.2.2.3)."""
+
+HlsMechanism: TypeAlias = HlsMd5 | HlsSha1 | HlsGmac | HlsSha256
+
+HLS_MECHANISMS: Final[dict[Authentication, HlsMechanism]] = {
+    Authentication.HLS_MD5: HlsMd5(),
+    Authentication.HLS_SHA1: HlsSha1(),
+    Authentication.HLS_GMAC: HlsGmac(),
+    Authentication.HLS_SHA256: HlsSha256(),
+}
+"""The meter's HLS functions (dlmstw.security.hls), used by the client with the roles swapped."""
+
+CTOS_LENGTH: Final = {Authentication.HLS_SHA256: 32}
+"""Octets of the CtoS this client sends (8 to 64 allowed, Green Book 9.2.7.4); 16 unless named here."""
+
+ASSOCIATION_METHOD: Final = CosemMethodDescriptor(15, bytes((0, 0, 40, 0, 0, 255)), 1)
+"""reply_to_HLS_authentication, method 1 of the current Association LN (Blue Book 4.4.4)."""
+
+
+_SECRET_MECHANISMS: Final = frozenset((Authentication.HLS_MD5, Authentication.HLS_SHA1, Authentication.HLS_SHA256))
+"""Mechanisms computed from the HLS secret (Green Book 9.2.7.4)."""
+
+_TITLED_MECHANISMS: Final = frozenset((Authentication.HLS_GMAC, Authentication.HLS_SHA256))
+"""Mechanisms computed over the meter's system title, which the AARE must carry."""
+
+_AUTHENTICATION_REQUIRED: Final = (1, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED)
+"""AARE result-source-diagnostic of HLS pass 2: acse-service-user, authentication-required (Green Book 9.4.2)."""
+
+_EXCEPTION_RESPONSE: Final = bytes((ApduTag.EXCEPTION_RESPONSE,))
+"""EXCEPTION-Response has no ciphered form (Green Book 9.5): it comes plain."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecurity:
+    """Security material of one client (Green Book 9.2.7.2): its 8-octet system
+    title (calling AP title), the security policy as security control bits
+    (0x10 authentication, 0x20 encryption, 0x30 both; 0 outside the ciphered
+    context), the suite 0 global keys, and a dedicated key to propose in the
+    InitiateRequest (ded- APDUs after the AARQ)."""
+
+    system_title: bytes
+    policy: int = 0
+    block_cipher_key: bytes | None = None
+    authentication_key: bytes | None = None
+    dedicated_key: bytes | None = None
+    suite: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.system_title) != SYSTEM_TITLE_LENGTH:
+            raise ValueError(f"the system title must be {SYSTEM_TITLE_LENGTH} octets")
+        if self.policy & ~(AUTHENTICATION | ENCRYPTION):
+            raise ValueError(f"policy {self.policy:#04x}: only authentication 0x10 and encryption 0x20")
+        if self.policy and not self.has_keys:
+            raise ValueError("ciphering needs the block cipher key and the authentication key")
+        if self.dedicated_key is not None and not self.policy:
+            raise ValueError("a dedicated key needs the ciphered context")
+
+    @property
+    def has_keys(self) -> bool:
+        """True when both global keys are known."""
+        return self.block_cipher_key is not None and self.authentication_key is not None
+
+    @property
+    def ciphered(self) -> bool:
+        """True when the ciphered LN context and glo-/ded- APDUs are used."""
+        return self.policy != 0
+
+
+def client_hls_inputs(stoc: bytes, ctos: bytes, client_system_title: bytes | None,
+                      server_system_title: bytes | None, secret: bytes | None,
+                      security: ClientSecurity | None, invocation_counter: int) -> HlsInputs:
+    """The meter's HlsInputs with the roles swapped, so that ``server_proof`` gives
+    the client's f(StoC) and ``verify_client`` checks the meter's f(CtoS)
+    (Green Book 9.2.7.4: the same function, own challenge and system title
+    replaced by the peer's; for GMAC the IC is the client's own)."""
+    return HlsInputs(
+        stoc=ctos, ctos=stoc, client_system_title=server_system_title, server_system_title=client_system_title,
+        secret=secret, block_cipher_key=None if security is None else security.block_cipher_key,
+        authentication_key=None if security is None else security.authentication_key,
+        security_suite=0 if security is None else security.suite, server_invocation_counter=invocation_counter)
 
 
 class ClientState(enum.Enum):
@@ -84,6 +214,7 @@ class ClientState(enum.Enum):
 
     IDLE = "idle"
     ASSOCIATING = "associating"
+    AUTHENTICATING = "authenticating"
     ASSOCIATED = "associated"
     GETTING = "getting"
     RELEASING = "releasing"
@@ -116,6 +247,15 @@ class AssociationRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    """HLS pass 3 or 4 failed (Green Book 9.2.7.4): the meter refused f(StoC)
+    (``result``), or its f(CtoS) did not check out (``result`` SUCCESS)."""
+
+    result: ActionResult
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class GetComplete:
     """A GET answered: one value per attribute asked, and how many datablocks carried them (0 when none)."""
 
@@ -137,7 +277,8 @@ class Released:
     reason: int | None
 
 
-ClientEvent: TypeAlias = Associated | AssociationRejected | GetComplete | ServiceFailed | Released
+ClientEvent: TypeAlias = (Associated | AssociationRejected | AuthenticationFailed | GetComplete | ServiceFailed
+                          | Released)
 
 
 def _get_data_results(raw: bytes, count: int) -> tuple[GetValue, ...]:
@@ -182,39 +323,72 @@ def _whole_data(encoded: bytes) -> Data:
 class ClientSession:
     """One association of a client SAP with a meter's management logical device.
 
-    ``password`` is the LLS secret (Green Book 9.2.7.4.2); ``max_receive_pdu_size``
-    is proposed in the InitiateRequest (0 means no limit).
+    ``password`` is the LLS password (Green Book 9.2.7.4.2) or the HLS secret
+    of mechanisms 3, 4 and 6; ``security`` gives the ciphering keys and the
+    client's system title (the ciphered context when its policy is not 0; the
+    keys of HLS-GMAC and the system title of HLS-SHA256 in any context);
+    ``invocation_counter`` yields the client's strictly increasing invocation
+    counters (needed with ciphering and HLS-GMAC; share one iterator between
+    the sessions of one client); ``ctos`` is the HLS challenge, random when
+    None. ``max_receive_pdu_size`` is proposed in the InitiateRequest (0
+    means no limit).
     """
 
     __slots__ = (
         "_asked",
         "_block_number",
         "_blocks",
+        "_counter",
+        "_ctos",
         "_invoke",
         "_outgoing",
+        "_pending",
+        "_server_counter",
+        "_server_title",
+        "_stoc",
         "authentication",
         "client_sap",
         "conformance",
         "max_receive_pdu_size",
         "negotiated",
         "password",
+        "security",
         "server_sap",
         "state",
     )
 
     def __init__(self, client_sap: int, authentication: Authentication = Authentication.NONE,
                  password: bytes | None = None, *, server_sap: int = MANAGEMENT_SAP,
-                 conformance: Conformance = PROPOSED_CONFORMANCE, max_receive_pdu_size: int = 0xFFFF) -> None:
+                 conformance: Conformance = PROPOSED_CONFORMANCE, max_receive_pdu_size: int = 0xFFFF,
+                 security: ClientSecurity | None = None, invocation_counter: Iterator[int] | None = None,
+                 ctos: bytes | None = None) -> None:
         if authentication is Authentication.LLS and not password:
             raise ValueError("LLS needs a password")
+        if authentication in _SECRET_MECHANISMS and not password:
+            raise ValueError(f"{authentication.value} needs a secret")
+        if authentication is Authentication.HLS_GMAC and (security is None or not security.has_keys):
+            raise ValueError("hls-gmac needs the block cipher key, the authentication key and a system title")
+        if authentication is Authentication.HLS_SHA256 and security is None:
+            raise ValueError("hls-sha256 needs the client's system title")
+        if invocation_counter is None and (authentication is Authentication.HLS_GMAC
+                                           or (security is not None and security.ciphered)):
+            raise ValueError("ciphering and hls-gmac need an invocation counter")
         self.client_sap = client_sap
         self.server_sap = server_sap
         self.authentication = authentication
         self.password = password
         self.conformance = conformance
         self.max_receive_pdu_size = max_receive_pdu_size
+        self.security = security
         self.state = ClientState.IDLE
         self.negotiated: Associated | None = None
+        self._counter = invocation_counter
+        self._ctos = (ctos if ctos is not None else os.urandom(CTOS_LENGTH.get(authentication, 16))
+                      if authentication in HLS_MECHANISMS else None)
+        self._stoc = b""
+        self._server_title: bytes | None = None
+        self._server_counter = -1
+        self._pending: Associated | None = None
         self._outgoing: bytes | None = None
         self._invoke = 0
         self._asked = 0
@@ -236,16 +410,51 @@ class ClientSession:
         if self.state not in states:
             raise ClientProtocolError(f"not allowed while {self.state.value}")
 
+    @property
+    def ciphered(self) -> bool:
+        """True in the ciphered LN context (Green Book 9.4.2.2.2)."""
+        return self.security is not None and self.security.ciphered
+
+    def seal(self, apdu: bytes, dedicated: bool = False) -> bytes:
+        """``apdu`` as a glo- (or ded-) ciphered APDU under the next invocation
+        counter of the client, with its system title (Green Book 9.2.7.2.4, 9.5)."""
+        security = self.security
+        if security is None or self._counter is None:
+            raise ClientProtocolError("no ciphering configured")
+        key = security.dedicated_key if dedicated else security.block_cipher_key
+        table = DEDICATED_CIPHERED_TAG if dedicated else GLOBAL_CIPHERED_TAG
+        assert key is not None and security.authentication_key is not None
+        protected = protect(apdu, security_control=security.policy | security.suite,
+                            system_title=security.system_title, invocation_counter=next(self._counter),
+                            block_cipher_key=key, authentication_key=security.authentication_key)
+        return encode_ciphered_apdu(table[apdu[0]], protected)
+
+    def _service(self, apdu: bytes) -> bytes:
+        """A request as sent: plain, or ciphered with the dedicated key when there is one."""
+        if not self.ciphered:
+            return apdu
+        assert self.security is not None
+        return self.seal(apdu, self.security.dedicated_key is not None)
+
     def aarq(self) -> AARQ:
-        """The AARQ of this session: LN context, the mechanism and password of LLS (Green Book 9.4.2)."""
-        initiate = InitiateRequest(None, True, None, DLMS_VERSION, self.conformance, self.max_receive_pdu_size)
-        lls = self.authentication is Authentication.LLS
+        """The AARQ of this session (Green Book 9.4.2): LN or ciphered LN context, the
+        calling AP title (the client's system title), the mechanism, the LLS password
+        or the HLS CtoS, and the InitiateRequest, glo-ciphered in the ciphered context
+        (which takes the client's next invocation counter)."""
+        security = self.security
+        ciphered = self.ciphered
+        initiate = InitiateRequest(security.dedicated_key if security is not None and ciphered else None, True, None,
+                                   DLMS_VERSION, self.conformance, self.max_receive_pdu_size)
+        user_information = encode_initiate_request(initiate)
+        mechanism = _MECHANISM_ID.get(self.authentication)
         return AARQ(
-            application_context_name=ApplicationContextName.LOGICAL_NAME,
-            sender_acse_requirements=lls,
-            mechanism_name=AuthenticationMechanism.LLS if lls else None,
-            calling_authentication_value=self.password if lls else None,
-            user_information=encode_initiate_request(initiate),
+            application_context_name=(ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING if ciphered
+                                      else ApplicationContextName.LOGICAL_NAME),
+            calling_ap_title=None if security is None else security.system_title,
+            sender_acse_requirements=mechanism is not None,
+            mechanism_name=mechanism,
+            calling_authentication_value=self._ctos if self._ctos is not None else self.password,
+            user_information=self.seal(user_information) if ciphered else user_information,
         )
 
     def request_association(self) -> None:
@@ -273,24 +482,43 @@ class ClientSession:
         self._asked = asked
         self._blocks = []
         self._block_number = 0
-        self._queue(apdu, ClientState.GETTING)
+        self._queue(self._service(apdu), ClientState.GETTING)
 
     def request_release(self) -> None:
         """Queue the RLRQ, reason normal (COSEM-RELEASE, Green Book 9.3.3)."""
         self._expect(ClientState.ASSOCIATED)
         self._queue(encode_rlrq(RLRQ(reason=ReleaseRequestReason.NORMAL)), ClientState.RELEASING)
 
+    # -- HLS ---------------------------------------------------------------
+
+    def _hls_inputs(self, invocation_counter: int) -> HlsInputs:
+        assert self._ctos is not None
+        title = None if self.security is None else self.security.system_title
+        return client_hls_inputs(self._stoc, self._ctos, title, self._server_title, self.password, self.security,
+                                 invocation_counter)
+
+    def client_proof(self) -> bytes:
+        """f(StoC), pass 3 of HLS (Green Book 9.2.7.4); with GMAC under the client's next invocation counter."""
+        counter = 0
+        if self.authentication is Authentication.HLS_GMAC:
+            assert self._counter is not None
+            counter = next(self._counter)
+        return HLS_MECHANISMS[self.authentication].server_proof(self._hls_inputs(counter))
+
     # -- what came back ----------------------------------------------------
 
     def receive(self, apdu: bytes) -> ClientEvent | None:
         """Interpret one APDU from the meter.
 
-        Raises DecodeError for a malformed APDU and ClientProtocolError for one
-        that answers nothing outstanding; either leaves the session FAILED.
+        Raises DecodeError (SecurityError for protection that does not check
+        out) for a malformed APDU and ClientProtocolError for one that answers
+        nothing outstanding; either leaves the session FAILED.
         """
         try:
             if self.state is ClientState.ASSOCIATING:
                 return self._receive_aare(apdu)
+            if self.state is ClientState.AUTHENTICATING:
+                return self._receive_hls_reply(apdu)
             if self.state is ClientState.GETTING:
                 return self._receive_get(apdu)
             if self.state is ClientState.RELEASING:
@@ -300,23 +528,81 @@ class ClientSession:
             self.state = ClientState.FAILED
             raise
 
-    def _receive_aare(self, apdu: bytes) -> ClientEvent:
+    def _open(self, apdu: bytes) -> bytes:
+        """A response as plain xDLMS: glo-/ded- ciphered ones unprotected with the meter's
+        system title, checked against the policy and the counter rule (Green Book 9.2.7.2.4)."""
+        security = self.security
+        if security is None or not security.ciphered or apdu[:1] == _EXCEPTION_RESPONSE:
+            return apdu
+        tag, protected = decode_ciphered_apdu(apdu)
+        key = security.dedicated_key if tag in DEDICATED_TAGS else security.block_cipher_key
+        if key is None or self._server_title is None or security.authentication_key is None:
+            raise SecurityError("no key or no meter system title to unprotect with", 0)
+        control, counter, plain = unprotect(protected, system_title=self._server_title, block_cipher_key=key,
+                                            authentication_key=security.authentication_key)
+        if control & security.policy != security.policy:
+            raise SecurityError(f"security control {control:#04x} below the policy {security.policy:#04x}", 0)
+        if counter <= self._server_counter:
+            raise SecurityError(f"meter invocation counter {counter} not above {self._server_counter}", 0)
+        self._server_counter = counter
+        if plain[:1] != bytes((PLAIN_TAG[tag],)):
+            raise DecodeError(f"ciphered tag {tag:#04x} carries APDU 0x{plain[:1].hex()}", 0)
+        return plain
+
+    def _receive_aare(self, apdu: bytes) -> ClientEvent | None:
         aare = decode_aare(apdu)
+        if aare.responding_ap_title is not None:
+            self._server_title = aare.responding_ap_title
         info = aare.user_information or b""
+        if info[:1] and info[0] in PLAIN_TAG:
+            info = self._open(info)
         if aare.result is not AssociationResult.ACCEPTED:
             self.state = ClientState.IDLE
             refused = info[:1] == bytes((ApduTag.CONFIRMED_SERVICE_ERROR,))
             error = decode_confirmed_service_error(info) if refused else None
             return AssociationRejected(aare.result, aare.result_source_diagnostic, error, aare)
         if info[:1] != bytes((ApduTag.INITIATE_RESPONSE,)):
-            raise ClientProtocolError("accepted AARE without a plain InitiateResponse")
+            raise ClientProtocolError("accepted AARE without an InitiateResponse")
         response = decode_initiate_response(info)
+        negotiated = Associated(response.negotiated_conformance, response.server_max_receive_pdu_size,
+                                response.negotiated_dlms_version_number, aare)
+        if self.authentication not in HLS_MECHANISMS:
+            self.state = ClientState.ASSOCIATED
+            self.negotiated = negotiated
+            return negotiated
+        # HLS pass 2 -> 3 (Green Book 9.2.7.4): the AARE accepts pending authentication and carries StoC.
+        if (aare.result_source_diagnostic != _AUTHENTICATION_REQUIRED or aare.responding_authentication_value is None
+                or (self.authentication in _TITLED_MECHANISMS and self._server_title is None)):
+            raise ClientProtocolError("HLS: the AARE must ask for authentication, carry StoC and the meter's title")
+        self._stoc = aare.responding_authentication_value
+        self._pending = negotiated
+        action = ActionRequestNormal(self._next_invoke(), ASSOCIATION_METHOD,
+                                     (DataType.OCTET_STRING, self.client_proof()))
+        apdu = encode_request(action)
+        self._queue(self.seal(apdu) if self.ciphered else apdu, ClientState.AUTHENTICATING)
+        return None
+
+    def _receive_hls_reply(self, apdu: bytes) -> ClientEvent:
+        """Pass 4: the ACTION-Response carries f(CtoS), checked with the roles swapped (Green Book 9.2.7.4)."""
+        response = decode_response(self._open(apdu))
+        if (not isinstance(response, ActionResponseNormal)
+                or response.invoke_id_and_priority != _INVOKE_HIGH_CONFIRMED | self._invoke):
+            raise ClientProtocolError(f"{type(response).__name__} answers no reply_to_HLS_authentication")
+        self.state = ClientState.FAILED
+        if response.result is not ActionResult.SUCCESS:
+            return AuthenticationFailed(response.result, "the meter refused f(StoC)")
+        returned = response.return_parameters
+        proof = _whole_data(returned) if isinstance(returned, bytes) else None
+        if (proof is None or proof[0] != DataType.OCTET_STRING
+                or HLS_MECHANISMS[self.authentication].verify_client(self._hls_inputs(0), proof[1]) is None):
+            return AuthenticationFailed(response.result, "the meter's f(CtoS) does not check out")
         self.state = ClientState.ASSOCIATED
-        self.negotiated = Associated(response.negotiated_conformance, response.server_max_receive_pdu_size,
-                                     response.negotiated_dlms_version_number, aare)
+        self.negotiated = self._pending
+        assert self.negotiated is not None
         return self.negotiated
 
     def _receive_get(self, apdu: bytes) -> ClientEvent | None:
+        apdu = self._open(apdu)
         if apdu[:1] == bytes((ApduTag.CONFIRMED_SERVICE_ERROR,)):
             self.state = ClientState.ASSOCIATED
             return ServiceFailed(decode_confirmed_service_error(apdu))
@@ -353,7 +639,8 @@ class ClientSession:
             return self._done((raw,) * self._asked, self._block_number)
         self._blocks.append(raw)
         if not response.last_block:
-            self._outgoing = encode_request(GetRequestNext(response.invoke_id_and_priority, self._block_number))
+            self._outgoing = self._service(
+                encode_request(GetRequestNext(response.invoke_id_and_priority, self._block_number)))
             return None
         whole = b"".join(self._blocks)
         values = (_whole_data(whole),) if self._asked == 1 else _get_data_results(whole, self._asked)
