@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
 from functools import partial
-from typing import Callable
+from typing import Any, Callable, NoReturn
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
@@ -17,10 +22,11 @@ from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
 from .server.registry import Registry, load_registry
-from .server.service import LabService
-from .server.state import StateStore
+from .server.service import LabService, ListenFailure
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console
+
+log = Logger()
 
 
 def call_later(delay: float, function: Callable[[], None]) -> object:
@@ -68,32 +74,93 @@ class Options(usage.Options):
             raise usage.UsageError(f"{self['config']}: {error}") from None
 
 
+class LabRoot(MultiService):
+    """The lab's services, stopped one after another (the last added first,
+    each once the one before it has stopped): the meters end their
+    connections and hand over their last records, their state is saved, the
+    packet log writes everything it was handed, and the console goes last."""
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.stopping = False
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except ListenFailure as failure:
+            fail_at_start(str(failure))
+
+    def startService(self) -> None:
+        super().startService()
+        self.reactor.callWhenRunning(self._handle_signals)
+
+    def _handle_signals(self) -> None:
+        """SIGINT (Ctrl-C reaches the whole process group) and SIGTERM stop the
+        lab in order and end twistd with status 0 (the reactor's own handlers
+        would end it by the signal)."""
+        def stop(number: int, frame: object) -> None:
+            if not self.stopping:
+                self.stopping = True
+                log.info("{signal}: stopping the lab", signal=signal.Signals(number).name)
+                self.reactor.callFromThread(self.reactor.stop)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+    def fail(self, line: str) -> None:
+        """The lab cannot run: say why in one line, stop, and end twistd with status 1."""
+        fail_line(line)
+        atexit.register(os._exit, 1)
+        if not self.stopping:
+            self.stopping = True
+            self.reactor.stop()
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        stopped: Deferred[None] = succeed(None)
+        for service in reversed(list(self)):
+            stopped.addBoth(lambda _, service=service: maybeDeferred(service.stopService))
+        return stopped.addBoth(lambda _: None)
+
+
+def fail_line(line: str) -> None:
+    """One line on the terminal's standard error (twistd sends ``sys.stderr`` to its log)."""
+    os.write(2, f"dlmssim: {line}\n".encode(errors="replace"))
+
+
+def fail_at_start(line: str) -> NoReturn:
+    fail_line(line)
+    raise SystemExit(1)
+
+
 def makeService(options: Options) -> IService:
-    """The lab's meters (in this process, or in worker processes when the lab
-    has several), the packet log and the console under one MultiService."""
+    """The console, the packet log, the meters' state and the meters (in this
+    process, or in worker processes when the lab has several), in the order
+    they start; they stop the other way round (``LabRoot``)."""
     from twisted.internet import reactor
 
-    simulator = MultiService()
+    lab_service = LabRoot(reactor)
     settings = options.lab.simulator
+    buffer = RingBuffer()
+    options.capture.subscribe(buffer)
     lab: LabService | WorkerPool
     if options.workers > 1:
         lab = WorkerPool(options["config"], options.lab, options.capture, options.workers, reactor,
-                         options.meters.object_names())
-        lab.setServiceParent(simulator)
+                         options.meters.object_names(), lab_service.fail)
     else:
         lab = options.meters
-        factories = lab.factories.values()
-        parts = [factory.meter for factory in factories] + [factory.security for factory in factories]
-        StateStore(settings.state_dir, parts, reactor).setServiceParent(simulator)
-        lab.setServiceParent(simulator)
     names = lab.object_names()
     describe = partial(packet_record, keys_for=lab.keys_for, names=names.get)
     packet_log = None
     if settings.packet_log is not None:
-        packet_log = PacketLog(settings.packet_log, options.capture, lab.keys_for, names, reactor.callLater)
-        packet_log.setServiceParent(simulator)
-    buffer = RingBuffer()
-    options.capture.subscribe(buffer)
+        packet_log = PacketLog(settings.packet_log, options.capture, lab.keys_for, names, reactor,
+                               getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     console = Console(lab, options.capture, buffer, settings.console_token, reactor, describe, packet_log)
-    strports.service(settings.console, Site(console.app.resource())).setServiceParent(simulator)
-    return simulator
+    strports.service(settings.console, Site(console.app.resource())).setServiceParent(lab_service)
+    if packet_log is not None:
+        packet_log.setServiceParent(lab_service)
+    if isinstance(lab, LabService):
+        lab.state_store("main", reactor).setServiceParent(lab_service)
+    lab.setServiceParent(lab_service)
+    return lab_service

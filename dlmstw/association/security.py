@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -84,10 +84,14 @@ class MeterSecurity:
     ``state_dir``."""
 
     __slots__ = ("id", "frame_counter", "reserved", "client_counters", "client_titles", "keys", "signing_keys",
-                 "server_certificates", "certificates", "changed")
+                 "server_certificates", "certificates", "changed", "journal")
 
     def __init__(self, meter_id: str) -> None:
         self.id = f"{meter_id}.security"
+        #: Called with (meter part id, association or None, counter) before a
+        #: counter is used: the shell writes it down so that a crash loses none
+        #: (None names the meter's own reservation).
+        self.journal: Callable[[str, str | None, int], None] | None = None
         self.frame_counter = 0
         self.reserved = 0
         self.client_counters: dict[str, int] = {}
@@ -195,6 +199,8 @@ class MeterSecurity:
         if self.frame_counter > self.reserved:
             self.reserved = self.frame_counter + COUNTER_RESERVATION
             self.changed = True
+            if self.journal is not None:
+                self.journal(self.id, None, self.reserved)
         return counter
 
     def accept_client_counter(self, association: str, counter: int) -> bool:
@@ -203,7 +209,19 @@ class MeterSecurity:
             return False
         self.client_counters[association] = counter
         self.changed = True
+        if self.journal is not None:
+            self.journal(self.id, association, counter)
         return True
+
+    def replay(self, association: str | None, counter: int) -> None:
+        """Take back a journalled counter (``journal``) newer than the saved state."""
+        if association is None:
+            if counter > self.reserved:
+                self.frame_counter = self.reserved = counter
+                self.changed = True
+        elif counter > self.client_counters.get(association, -1):
+            self.client_counters[association] = counter
+            self.changed = True
 
     def state(self) -> dict[str, Any]:
         """JSON-ready: keys and certificates as hex (private keys as their scalar, certificates as DER)."""

@@ -11,7 +11,7 @@ observer never slows a meter.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from twisted.internet.interfaces import IPushProducer
@@ -60,7 +60,9 @@ class CaptureBus:
         self._pending: deque[Exchange] = deque()
         self._observers: list[Observer] = []
         self._scheduled = False
+        #: Records captured here, and the last sequence number given (relayed records have one too).
         self.published = 0
+        self.sequence = 0
         self.dropped = 0
         self.failures = 0
 
@@ -76,7 +78,13 @@ class CaptureBus:
 
     def next_sequence(self) -> int:
         self.published += 1
-        return self.published
+        self.sequence += 1
+        return self.sequence
+
+    def relay(self, exchange: Exchange) -> None:
+        """Publish a record another process captured (and counted), numbered here."""
+        self.sequence += 1
+        self.publish(replace(exchange, sequence=self.sequence))
 
     def publish(self, exchange: Exchange) -> None:
         if not self._observers:
@@ -88,6 +96,11 @@ class CaptureBus:
         if not self._scheduled:
             self._scheduled = True
             self._schedule(0, self._deliver)
+
+    def flush(self) -> None:
+        """Deliver what is queued now: a stopping service hands over its last records."""
+        if self._pending:
+            self._deliver()
 
     def _deliver(self) -> None:
         self._scheduled = False

@@ -1,123 +1,177 @@
 """The packet log: every captured exchange as one JSON object a line
 (DESIGN.md "Packet log record"), described byte by byte.
 
-Describing an exchange costs far more than serving it, so it happens in a
-process of its own: the meter process only hands batches of records to a
-bounded queue (one pickling per batch, in a feeder thread); the writer
-process dissects and writes them. When the writer falls behind and the
-queue is full, records are dropped and counted: a meter never waits for its
-log.
+Describing an exchange costs far more than serving it, so a child process
+does it (``server.log_writer``, started with ``ProcessEndpoint``, talking AMP):
+this service only batches records and hands them over. At most
+``MAX_IN_FLIGHT`` records wait for the writer; beyond that, records are
+dropped and counted: a meter never waits for its log. A writer that ends
+unexpectedly is started again (the records it had not confirmed count as
+dropped). On stop, every record handed over is written before the writer
+closes the file.
 """
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
-import queue
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import ProcessEndpoint, connectProtocol
+from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..dissector import Keys
-from ..dissector.record import packet_record
 from ..monitor.capture import CaptureBus, Exchange
+from .channel import ProcessChannel, Close, KeyedExchange, Names, Write
 
 log = Logger()
 #: Records handed over in one piece, at the most.
 BATCH = 2000
 #: Seconds a record waits for its batch to be handed over, at the most.
 BATCH_SECONDS = 0.1
-#: How much lower the writer's scheduling priority is than the meters'.
-NICENESS = 15
-#: Batches waiting for the writer, at the most.
-MAX_PENDING_BATCHES = 64
-
-#: An exchange as the tuple of its fields (cheaper to pickle than the
-#: dataclass) and the keys that decipher it.
-Item = tuple[tuple[Any, ...], tuple[Keys | None, Keys | None]]
-FIELDS = Exchange.__slots__
+#: Records handed over and not yet written, at the most (about 2 s of the writer's work).
+MAX_IN_FLIGHT = 12_000
+#: Seconds the writer has, on stop, to write what it holds and end.
+STOP_SECONDS = 4.0
 
 
-def write_log(path: str, batches: Any, names: dict[bytes, str]) -> None:
-    """The writer process: describe and append every record until ``None``
-    arrives; at a low priority, so that it only uses CPU the meters leave."""
-    os.nice(NICENESS)
-    with Path(path).open("a", encoding="utf-8") as out:
-        while True:
-            batch: list[Item] | None = batches.get()
-            if batch is None:
-                return
-            for fields, keys in batch:
-                record = packet_record(Exchange(*fields), keys_for=lambda _, keys=keys: keys, names=names.get)
-                out.write(json.dumps(record) + "\n")
-            out.flush()
+class WriterChannel(ProcessChannel):
+    def __init__(self, ended: Callable[[WriterChannel, Failure], None]) -> None:
+        super().__init__()
+        self.ended = ended
+
+    def connectionLost(self, reason: Failure) -> None:
+        super().connectionLost(reason)
+        self.ended(self, reason)
 
 
 class PacketLog(Service):
     """Subscribes to the capture bus while running and feeds the writer process."""
 
     def __init__(self, path: str, capture: CaptureBus, keys_for: Callable[[Exchange], tuple[Keys | None, Keys | None]],
-                 names: dict[bytes, str], call_later: Callable[[float, Callable[[], None]], object]) -> None:
-        self.path = path
+                 names: dict[bytes, str], reactor: Any, max_bytes: int, keep: int) -> None:
+        self.path = os.path.abspath(path)
         self.capture = capture
         self.keys_for = keys_for
         self.names = names
-        self.call_later = call_later
-        self.batch: list[Item] = []
-        self.dropped = 0
+        self.reactor = reactor
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.batch: list[KeyedExchange] = []
+        self.timer: Any = None
+        #: Records written, dropped (the writer fell behind, or ended holding them), waiting for the writer.
         self.written = 0
-        self._process: Any = None
-        self._queue: Any = None
+        self.dropped = 0
+        self.in_flight = 0
+        self.restarts = 0
+        self.channel: WriterChannel | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._idle: list[Deferred[None]] = []
+        self._ended: Deferred[None] | None = None
+        self.stopping = False
 
     def startService(self) -> None:
         super().startService()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(self.path).touch()
-        context = multiprocessing.get_context("spawn")
-        self._queue = context.Queue(MAX_PENDING_BATCHES)
-        self._process = context.Process(target=write_log, args=(self.path, self._queue, self.names),
-                                        name="dlmstw packet log", daemon=True)
-        self._process.start()
+        self._start()
         self._unsubscribe = self.capture.subscribe(self._collect)
+
+    def _start(self) -> None:
+        argv = [sys.executable, "-m", "dlmstw.server.log_writer", self.path, str(self.max_bytes), str(self.keep)]
+        channel = WriterChannel(self._writer_ended)
+        connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
+
+        def started(_: object) -> None:
+            self.channel = channel
+            channel.callRemote(Names, names={n.hex(): text for n, text in self.names.items()}).addErrback(
+                lambda _: None)
+
+        connected.addCallbacks(started, lambda failure: log.error(
+            "packet log: the writer could not start: {error}", error=failure.getErrorMessage()))
+
+    def _writer_ended(self, channel: WriterChannel, reason: Failure) -> None:
+        if self.channel is channel:
+            self.channel = None
+        if self._ended is not None:
+            ended, self._ended = self._ended, None
+            ended.callback(None)
+            return
+        if not self.stopping:
+            self.restarts += 1
+            log.error("packet log: the writer ended ({why}); starting it again", why=reason.getErrorMessage())
+            self._start()
 
     def _collect(self, exchange: Exchange) -> None:
         if not self.batch:
-            self.call_later(BATCH_SECONDS, self._hand_over)
-        self.batch.append((tuple([getattr(exchange, name) for name in FIELDS]), self.keys_for(exchange)))
+            self.timer = self.reactor.callLater(BATCH_SECONDS, self._hand_over)
+        self.batch.append((exchange, self.keys_for(exchange)))
         if len(self.batch) >= BATCH:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """Queue the batch (a timer may find it already handed over: nothing to do)."""
+        """Send the batch to the writer, or count it dropped when the writer is behind or away."""
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
         batch, self.batch = self.batch, []
-        if not batch or self._queue is None:
+        if not batch:
             return
-        try:
-            self._queue.put_nowait(batch)
-        except queue.Full:
+        if self.channel is None or self.in_flight + len(batch) > MAX_IN_FLIGHT:
             self.dropped += len(batch)
-        else:
-            self.written += len(batch)
+            return
+        self.in_flight += len(batch)
 
-    def stopService(self) -> None:
+        def written(answer: dict[str, int]) -> None:
+            self.written += answer["written"]
+            self.dropped += len(batch) - answer["written"]
+
+        def lost(failure: Failure) -> None:
+            self.dropped += len(batch)
+
+        def settled(_: object) -> None:
+            self.in_flight -= len(batch)
+            if not self.in_flight:
+                idle, self._idle = self._idle, []
+                for waiting in idle:
+                    waiting.callback(None)
+
+        self.channel.callRemote(Write, records=batch).addCallbacks(written, lost).addBoth(settled)
+
+    def _drained(self) -> Deferred[None]:
+        if not self.in_flight:
+            return succeed(None)
+        waiting: Deferred[None] = Deferred()
+        self._idle.append(waiting)
+        return waiting
+
+    def stopService(self) -> Deferred[None]:
+        """Hand over what the bus still holds, wait until the writer has written
+        everything, then let it close the file and end."""
         super().stopService()
+        self.stopping = True
+        self.capture.flush()
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self._process is None:
-            return
         self._hand_over()
+        channel = self.channel
+        if channel is None:
+            return succeed(None)
+        ended: Deferred[None] = Deferred()
+        self._ended = ended
+        timer = self.reactor.callLater(STOP_SECONDS, self._kill, channel)
+        self._drained().addCallback(lambda _: channel.callRemote(Close)).addBoth(
+            lambda _: channel.transport.loseConnection())
+        return ended.addBoth(lambda _: timer.cancel() if timer.active() else None)
+
+    def _kill(self, channel: WriterChannel) -> None:
+        log.error("packet log: the writer did not finish in {seconds} s; {count} records lost",
+                  seconds=STOP_SECONDS, count=self.in_flight)
         try:
-            self._queue.put(None, timeout=10)
-        except queue.Full:
-            log.error("packet log: the writer does not keep up; stopping it")
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.terminate()
-        self._queue.close()
-        self._queue.join_thread()
-        # Dropping the queue lets its semaphores go before the interpreter ends.
-        self._queue = self._process = None
+            channel.transport.signalProcess("KILL")
+        except ProcessExitedAlready:
+            pass

@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from twisted.application import internet
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.error import CannotListenError
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
 
 from ..association.session import ServerProfile
 from ..config import AssociationConfig, Lab, MeterConfig
@@ -18,8 +21,11 @@ from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
 from .faults import FaultInjector, offline_meters
 from .reconfigure import reconfigure
+from .listen import MeterListener
 from .meter import MeterFactory
+from .journal import CounterJournal
 from .registry import Registry
+from .state import StateStore
 
 #: What every meter offers in its InitiateResponse (Green Book 9.4.6.1).
 SERVER_CONFORMANCE = (Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
@@ -29,6 +35,21 @@ SERVER_CONFORMANCE = (Conformance.GET | Conformance.SET | Conformance.ACTION | C
 #: The largest APDU a meter accepts (server-max-receive-pdu-size).
 SERVER_MAX_RECEIVE_PDU_SIZE = 1024
 LISTEN_BACKLOG = 128
+log = Logger()
+
+
+class ListenFailure(Exception):
+    """A meter's port that cannot be listened on; the message is the line a person reads."""
+
+
+def listen_error(meter: MeterConfig | None, error: CannotListenError) -> str:
+    """One line naming the group, the meter, the address and the port."""
+    reason = error.socketError
+    why = getattr(reason, "strerror", None) or str(reason)
+    where = f"{error.interface}:{error.port}"
+    if meter is None:
+        return f"cannot listen on {where}: {why.lower()}"
+    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {where}: {why.lower()}"
 
 
 class LabService(MultiService):
@@ -56,9 +77,57 @@ class LabService(MultiService):
             self.meter_configs[meter.id] = meter
             if not factory.online:
                 continue
-            server = internet.TCPServer(meter.port, factory, backlog=LISTEN_BACKLOG, interface=meter.interface)
-            server.setName(meter.id)
-            server.setServiceParent(self)
+            self._listener(meter, factory)
+
+    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
+        server = MeterListener(meter.port, factory, LISTEN_BACKLOG, meter.interface)
+        server.setName(meter.id)
+        server.setServiceParent(self)
+        return server
+
+    def privilegedStartService(self) -> None:
+        """Listen on every online meter's port; ``ListenFailure`` names the
+        first that cannot, and nothing is left listening then."""
+        try:
+            super().privilegedStartService()
+        except CannotListenError as error:
+            for server in self:
+                if isinstance(server, MeterListener) and server.port is not None:
+                    server.port.stopListening()
+                    server.port = None
+            config = next((m for m in self.meter_configs.values()
+                           if m.port == error.port and m.interface == error.interface), None)
+            raise ListenFailure(listen_error(config, error)) from None
+
+    def startService(self) -> None:
+        super().startService()
+        for line in self.summary():
+            log.info("{line}", line=line)
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening and end every client connection; fires once they are all closed."""
+        from twisted.internet import reactor
+
+        stopped = super().stopService()
+        for factory in self.factories.values():
+            for protocol in tuple(factory.protocols):
+                protocol.transport.abortConnection()
+        return stopped.addCallback(lambda _: deferLater(reactor, 0, lambda: None))
+
+    def summary(self) -> list[str]:
+        """One line per group: how many of its meters this process serves, and where."""
+        lines = []
+        for group in self.lab.groups:
+            ports = sorted(m.port for m in self.meter_configs.values() if m.group == group.name)
+            if not ports:
+                continue
+            listening = sum(1 for m in self.meter_configs.values()
+                            if m.group == group.name and self.factories[m.id].online)
+            step = ports[1] - ports[0] if len(ports) > 1 else 1
+            every = "" if step == 1 else f" (one port in {step})"
+            lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
+                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}, {listening} listening")
+        return lines
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
         """One directory per (models, associations): shared by the meters that have them."""
@@ -84,6 +153,16 @@ class LabService(MultiService):
                             ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                             meter.max_clients, meter.inactivity_timeout, self.capture,
                             FaultInjector.of(meter), online)
+
+    def state_store(self, name: str, clock: object | None = None) -> StateStore:
+        """The store of this process's meters in ``state_dir``, with the counter
+        journal ``name`` that their invocation counters go to first."""
+        journal = CounterJournal(self.lab.simulator.state_dir, name)
+        factories = self.factories.values()
+        for factory in factories:
+            factory.security.journal = journal.record
+        return StateStore(self.lab.simulator.state_dir, [f.meter for f in factories] + [f.security for f in factories],
+                          clock, journal)
 
     def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
         """The keys that decipher an exchange's request and response, for the
@@ -120,11 +199,7 @@ class LabService(MultiService):
             server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
             if online:
                 if server is None:
-                    config = self.meter_configs[meter_id]
-                    server = internet.TCPServer(config.port, factory, backlog=LISTEN_BACKLOG,
-                                                interface=config.interface)
-                    server.setName(meter_id)
-                    server.setServiceParent(self)
+                    server = self._listener(self.meter_configs[meter_id], factory)
                 elif not server.running:
                     server.startService()
             elif server is not None and server.running:

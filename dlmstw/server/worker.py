@@ -1,105 +1,169 @@
 """One worker process of a lab with several (``server.workers``): serves its
-share of the meters and reports to the twistd process over stdio.
+share of the meters and talks to the twistd process by AMP over its
+standard input and output (``server.channel``).
 
     python -m dlmstw.server.worker LAB.ini INDEX COUNT
+
+The twistd process is in charge of stopping: the worker ignores SIGINT and
+SIGTERM (a Ctrl-C reaches the whole process group), stops its meters when
+asked (``Stop``), and ends when its standard input closes.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from typing import Any
 
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
 from ..config import load_lab
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
-from .registry import load_registry
+from .channel import ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
-from .service import LabService
-from .state import StateStore
-from .workers import Messages, hosted_by
+from .registry import load_registry
+from .service import LabService, ListenFailure
+from .workers import hosted_by
 
 #: Seconds between two batches of captured exchanges, and between two statuses.
 CAPTURE_SECONDS = 0.1
 STATUS_SECONDS = 1.0
+#: Records in one batch at the most.
+BATCH = 2000
+#: A log line's text is cut to this many characters (an AMP value holds 65,535 bytes).
+MAX_LOG_TEXT = 16_000
 
 
 class Forwarder(PausableObserver):
     """Captured exchanges, batched to the twistd process; while the pipe is
     full (the transport pauses us) they are dropped and counted."""
 
-    def __init__(self, channel: Messages) -> None:
+    def __init__(self, channel: ProcessChannel) -> None:
         super().__init__()
         self.channel = channel
-        self.batch: list[tuple[Any, ...]] = []
+        self.batch: list[Exchange] = []
 
     def __call__(self, exchange: Exchange) -> None:
         if self.paused:
             self.dropped += 1
             return
-        self.batch.append(tuple([getattr(exchange, name) for name in Exchange.__slots__]))
+        self.batch.append(exchange)
+        if len(self.batch) >= BATCH:
+            self.flush()
 
     def flush(self) -> None:
         if self.batch:
             batch, self.batch = self.batch, []
-            self.channel.send(("capture", batch))
-
-def log_text(event: LogEvent) -> str:
-    """An event's message, with its traceback if it has one (the twistd
-    process stamps the time)."""
-    text = formatEvent(event)
-    failure = event.get("log_failure")
-    return text if failure is None else f"{text}\n{failure.getTraceback()}"
+            self.channel.callRemote(Captured, records=batch)
 
 
-def status(service: LabService) -> dict[str, dict[str, Any]]:
+def meter_status(service: LabService) -> dict[str, dict[str, Any]]:
+    """What the twistd process shows of each meter (``workers.MeterView``)."""
     return {meter_id: {
         "connections": factory.connections, "counters": dict(factory.counters), "online": factory.online,
         "load_profile_period": factory.meter.load_profile_period,
         "load_profile_days": factory.meter.load_profile_days,
-        "keys": {a: dict(k) for a, k in factory.security.keys.items()},
-        "client_titles": dict(factory.security.client_titles),
+        "keys": {a: {n: k.hex() for n, k in ks.items()} for a, ks in factory.security.keys.items()},
+        "client_titles": {a: t.hex() for a, t in factory.security.client_titles.items()},
     } for meter_id, factory in service.factories.items()}
+
+
+class Worker(ProcessChannel):
+    """The worker's end of the channel."""
+
+    def __init__(self, service: LabService, capture: CaptureBus, reactor: Any, name: str) -> None:
+        super().__init__()
+        self.service = service
+        self.capture = capture
+        self.reactor = reactor
+        self.store = service.state_store(name, reactor)
+        self.forwarder = Forwarder(self)
+        self.loops = [LoopingCall(self.forwarder.flush), LoopingCall(self.report)]
+        for loop in self.loops:
+            loop.clock = reactor
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.transport.registerProducer(self.forwarder, True)
+        self.capture.subscribe(self.forwarder)
+        globalLogBeginner.beginLoggingTo([self.log_event], redirectStandardIO=False)
+
+    def log_event(self, event: LogEvent) -> None:
+        text = formatEvent(event)
+        failure = event.get("log_failure")
+        if failure is not None:
+            text = f"{text}\n{failure.getTraceback()}"
+        level = event.get("log_level")
+        self.callRemote(Log, level=level.name if level is not None else "info", text=text[:MAX_LOG_TEXT])
+
+    def status(self) -> dict[str, Any]:
+        return {"meters": meter_status(self.service), "published": self.capture.published,
+                "dropped": self.capture.dropped + self.forwarder.dropped, "pid": os.getpid()}
+
+    def report(self) -> None:
+        self.callRemote(Status, status=self.status())
+
+    @Start.responder
+    def start(self) -> dict[str, int]:
+        self.store.startService()
+        try:
+            self.service.privilegedStartService()
+        except ListenFailure as failure:
+            raise ListenError(str(failure)) from None
+        self.service.startService()
+        self.loops[0].start(CAPTURE_SECONDS, now=False)
+        self.loops[1].start(STATUS_SECONDS)
+        listening = sum(1 for factory in self.service.factories.values() if factory.online)
+        return {"meters": len(self.service.factories), "listening": listening}
+
+    @Reconfigure.responder
+    def reconfigure(self, meter: str, changes: dict[str, Any]) -> Deferred[dict[str, Any]] | dict[str, Any]:
+        if meter not in self.service.factories:
+            raise RefusedChange(f"this worker does not serve {meter}")
+        try:
+            self.service.reconfigure(meter, changes)
+        except ReconfigureError as error:
+            raise RefusedChange(str(error)) from None
+        return {"status": self.status()}
+
+    @Stop.responder
+    @inlineCallbacks
+    def stop(self) -> Any:
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        if self.service.running:
+            yield self.service.stopService()
+        self.capture.flush()
+        self.forwarder.flush()
+        self.store.stopService()
+        return {"status": self.status()}
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        if self.store.running:
+            self.store.stopService()
+        if self.reactor.running:
+            self.reactor.stop()
 
 
 def main(argv: list[str]) -> None:
     from twisted.internet import reactor
 
+    # The twistd process stops its children in order; a terminal's Ctrl-C or
+    # a SIGTERM to the process group must not end one first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config, worker, workers = argv[0], int(argv[1]), int(argv[2])
     lab = load_lab(config)
     capture = CaptureBus(reactor.callLater)
     service = LabService(lab, load_registry(), capture, hosted=lambda position: hosted_by(position, worker, workers))
-    factories = service.factories.values()
-    store = StateStore(lab.simulator.state_dir, [f.meter for f in factories] + [f.security for f in factories],
-                       reactor)
-
-    def received(message: Any) -> None:
-        if message[0] == "reconfigure":
-            _, asked, meter_id, changes = message
-            try:
-                service.reconfigure(meter_id, changes)
-            except ReconfigureError as error:
-                channel.send(("answer", asked, str(error)))
-            else:
-                channel.send(("status", status(service)))
-                channel.send(("answer", asked, None))
-
-    channel = Messages(received, lambda: reactor.stop())  # type: ignore[attr-defined]
-    StandardIO(channel)
-    globalLogBeginner.beginLoggingTo([lambda event: channel.send(("log", log_text(event)))],
-                                     redirectStandardIO=False)
-    forwarder = Forwarder(channel)
-    channel.transport.registerProducer(forwarder, True)
-    capture.subscribe(forwarder)
-    LoopingCall(forwarder.flush).start(CAPTURE_SECONDS, now=False)
-    LoopingCall(lambda: channel.send(("status", status(service)))).start(STATUS_SECONDS)
-    store.startService()
-    service.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    reactor.addSystemEventTrigger("before", "shutdown", store.stopService)
-    reactor.run()  # type: ignore[attr-defined]
+    StandardIO(Worker(service, capture, reactor, f"worker-{worker}-of-{workers}"))
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -1,44 +1,45 @@
 """Meters hosted by several processes (lab.ini ``workers``), each well below
 the per-process open-file limit and each on a core of its own.
 
-The twistd process keeps the console and the packet log; worker ``i`` of
-``n`` (``python -m dlmstw.server.worker LAB.ini i n``) serves every meter whose
-position in the lab is ``i`` modulo ``n``, saves their state, and talks to
-the twistd process over its standard input and output in length-prefixed
-pickled messages (both ends are this program):
-
-- worker → twistd: ``("capture", [exchange fields...])`` batches of captured
-  exchanges, ``("status", {meter: {...}})`` once a second, ``("answer", id, error)``,
-  ``("log", text)``;
-- twistd → worker: ``("reconfigure", id, meter, changes)``.
+The twistd process keeps the console and the packet log. Worker ``i`` of
+``n`` (``python -m dlmstw.server.worker LAB.ini i n``, a child started with
+``ProcessEndpoint``) serves every meter whose position in the lab is ``i``
+modulo ``n`` and saves their state; the two talk by AMP (``server.channel``).
+A worker that ends unexpectedly is started again with its meters; one that
+cannot listen at start stops the lab with the line that says why.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import pickle
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any, Callable
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.endpoints import ProcessEndpoint, connectProtocol
-from twisted.logger import Logger
-from twisted.protocols.basic import Int32StringReceiver
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
 from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange
+from .channel import ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 
 log = Logger()
 #: Open files a worker plans for at the most: each meter's listening socket and
 #: its clients' connections (the limit per process is 20,000).
 FILES_PER_WORKER = 15_000
-#: The largest message between the processes.
-MAX_MESSAGE = 64 << 20
+#: Seconds a stopping worker has to end before it is killed.
+STOP_SECONDS = 4.0
+#: Seconds before a worker that ended is started again (doubling while it keeps ending at once).
+RESTART_SECONDS = 0.2
+MAX_RESTART_SECONDS = 10.0
 
 
 def worker_count(lab: Lab) -> int:
@@ -64,30 +65,11 @@ def hosted_by(position: int, worker: int, workers: int) -> bool:
     return position % workers == worker
 
 
-class Messages(Int32StringReceiver):
-    """Pickled messages with a 32-bit length in front, between the processes."""
-
-    MAX_LENGTH = MAX_MESSAGE
-
-    def __init__(self, receive: Callable[[Any], None], lost: Callable[[], None]) -> None:
-        self.receive = receive
-        self.lost = lost
-
-    def send(self, message: Any) -> None:
-        self.sendString(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def stringReceived(self, string: bytes) -> None:
-        self.receive(pickle.loads(string))
-
-    def connectionLost(self, reason: object = None) -> None:
-        self.lost()
-
-
 class MeterView:
     """What the twistd process knows of a meter another process serves,
     from that process's last status (the console reads it as a factory)."""
 
-    def __init__(self, config: MeterConfig) -> None:
+    def __init__(self, config: MeterConfig, worker: WorkerState) -> None:
         self.connections = 0
         self.counters: dict[str, int] = {}
         self.online = True
@@ -96,6 +78,7 @@ class MeterView:
         self.keys: dict[str, dict[str, bytes]] = {}
         self.client_titles: dict[str, bytes] = {}
         self.system_title = config.system_title
+        self.worker = worker
 
     def update(self, status: dict[str, Any]) -> None:
         self.connections = status["connections"]
@@ -103,86 +86,181 @@ class MeterView:
         self.online = status["online"]
         self.meter.load_profile_period = status["load_profile_period"]
         self.meter.load_profile_days = status["load_profile_days"]
-        self.keys = status["keys"]
-        self.client_titles = status["client_titles"]
+        self.keys = {a: {n: bytes.fromhex(k) for n, k in ks.items()} for a, ks in status["keys"].items()}
+        self.client_titles = {a: bytes.fromhex(t) for a, t in status["client_titles"].items()}
+
+
+class WorkerState:
+    """One worker process as the console shows it."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pid: int | None = None
+        #: starting, running, restarting, stopping or stopped.
+        self.state = "starting"
+        self.restarts = 0
+        self.started = 0.0
+        #: The worker's capture counts, from its last status (they restart with the process).
+        self.published = self.dropped = 0
+        #: The counts of its earlier processes.
+        self.published_before = self.dropped_before = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"worker": self.index, "pid": self.pid, "state": self.state, "restarts": self.restarts}
+
+
+class WorkerChannel(ProcessChannel):
+    """The twistd process's end of one worker's channel."""
+
+    def __init__(self, pool: WorkerPool, worker: WorkerState) -> None:
+        super().__init__()
+        self.pool = pool
+        self.worker = worker
+
+    @Captured.responder
+    def captured(self, records: list[Exchange]) -> dict[str, Any]:
+        relay = self.pool.capture.relay
+        for exchange in records:
+            relay(exchange)
+        return {}
+
+    @Status.responder
+    def status(self, status: dict[str, Any]) -> dict[str, Any]:
+        self.pool.update(self.worker, status)
+        return {}
+
+    @Log.responder
+    def log_line(self, level: str, text: str) -> dict[str, Any]:
+        try:
+            chosen = LogLevel.levelWithName(level)
+        except Exception:
+            chosen = LogLevel.info
+        log.emit(chosen, "worker {worker}: {text}", worker=self.worker.index, text=text.rstrip())
+        return {}
+
+    def connectionLost(self, reason: Failure) -> None:
+        super().connectionLost(reason)
+        self.pool.ended(self.worker, self, reason)
 
 
 class WorkerPool(Service):
     """The worker processes, seen by the console and the packet log as one lab."""
 
     def __init__(self, config_path: str, lab: Lab, capture: CaptureBus, workers: int, reactor: Any,
-                 object_names: dict[bytes, str]) -> None:
+                 object_names: dict[bytes, str], fail: Callable[[str], None]) -> None:
         self.config_path = os.path.abspath(config_path)
         self.lab = lab
         self.capture = capture
-        self.workers = workers
         self.reactor = reactor
         self.names = object_names
+        #: Called with the line that says why the lab cannot start.
+        self.fail = fail
+        self.workers = [WorkerState(index) for index in range(workers)]
         meters = list(lab.meters())
         self.meter_configs = {meter.id: meter for meter in meters}
-        self.factories = {meter.id: MeterView(meter) for meter in meters}
-        self.owner = {meter.id: position % workers for position, meter in enumerate(meters)}
-        self.channels: dict[int, Messages] = {}
-        self.ended: dict[int, Deferred[None]] = {}
-        self.waiting: dict[int, Deferred[None]] = {}
-        self.asked = 0
+        self.factories = {meter.id: MeterView(meter, self.workers[position % workers])
+                          for position, meter in enumerate(meters)}
+        self.channels: dict[int, WorkerChannel] = {}
+        self.ending: dict[int, Deferred[None]] = {}
         self.stopping = False
 
     def object_names(self) -> dict[bytes, str]:
         return self.names
 
+    @property
+    def published(self) -> int:
+        return sum(w.published + w.published_before for w in self.workers)
+
+    @property
+    def dropped(self) -> int:
+        return sum(w.dropped + w.dropped_before for w in self.workers)
+
+    @property
+    def restarts(self) -> int:
+        return sum(w.restarts for w in self.workers)
+
     def startService(self) -> None:
         super().startService()
-        for worker in range(self.workers):
+        for worker in self.workers:
             self._start(worker)
 
-    def _start(self, worker: int) -> None:
-        endpoint = ProcessEndpoint(self.reactor, sys.executable,
-                                   [sys.executable, "-m", "dlmstw.server.worker", self.config_path,
-                                    str(worker), str(self.workers)], env=os.environ)
-        channel = Messages(lambda message: self._received(worker, message), lambda: self._lost(worker))
-        connectProtocol(endpoint, channel).addCallbacks(
-            lambda _: self.channels.__setitem__(worker, channel),
-            lambda failure: log.failure("worker {worker} did not start", failure, worker=worker))
+    def _start(self, worker: WorkerState) -> None:
+        worker.started = time.monotonic()
+        argv = [sys.executable, "-m", "dlmstw.server.worker", self.config_path, str(worker.index),
+                str(len(self.workers))]
+        channel = WorkerChannel(self, worker)
+        connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
+        connected.addCallback(lambda _: self._started(worker, channel))
+        connected.addErrback(lambda failure: self.fail(f"worker {worker.index} could not start: {failure.value}"))
 
-    def _lost(self, worker: int) -> None:
-        self.channels.pop(worker, None)
-        ended = self.ended.pop(worker, None)
-        if ended is not None:
-            ended.callback(None)
+    def _started(self, worker: WorkerState, channel: WorkerChannel) -> None:
+        self.channels[worker.index] = channel
+        worker.pid = channel.transport.pid
+
+        def listening(answer: dict[str, int]) -> None:
+            worker.state = "running"
+            log.info("worker {index} (pid {pid}): {listening} of {meters} meters listening",
+                     index=worker.index, pid=worker.pid, **answer)
+
+        def refused(failure: Failure) -> None:
+            failure.trap(ListenError)
+            if worker.restarts == 0 and not self.stopping:
+                self.fail(str(failure.value))
+            else:
+                log.error("worker {index}: {error}", index=worker.index, error=str(failure.value))
+                channel.transport.loseConnection()
+
+        channel.callRemote(Start).addCallbacks(listening, refused).addErrback(lambda _: None)
+
+    def update(self, worker: WorkerState, status: dict[str, Any]) -> None:
+        worker.published, worker.dropped = status["published"], status["dropped"]
+        for meter_id, meter in status["meters"].items():
+            view = self.factories.get(meter_id)
+            if view is not None:
+                view.update(meter)
+
+    def ended(self, worker: WorkerState, channel: WorkerChannel, reason: Failure) -> None:
+        """A worker's process ended: as asked, or unexpectedly (then it starts again)."""
+        if self.channels.get(worker.index) is channel:
+            del self.channels[worker.index]
+        worker.published_before += worker.published
+        worker.dropped_before += worker.dropped
+        worker.published = worker.dropped = 0
+        ending = self.ending.pop(worker.index, None)
+        if ending is not None or self.stopping:
+            worker.state = "stopped"
+            if ending is not None:
+                ending.callback(None)
+            return
+        worker.restarts += 1
+        worker.state = "restarting"
+        for view in self.factories.values():
+            if view.worker is worker:
+                view.connections = 0
+        quick = time.monotonic() - worker.started < 1.0
+        delay = min(MAX_RESTART_SECONDS, RESTART_SECONDS * (2 ** min(worker.restarts, 10))) if quick \
+            else RESTART_SECONDS
+        log.error("worker {index} (pid {pid}) ended ({why}); starting it again with its meters in {delay:.1f} s",
+                  index=worker.index, pid=worker.pid, why=reason.getErrorMessage(), delay=delay)
+        self.reactor.callLater(delay, self._restart, worker)
+
+    def _restart(self, worker: WorkerState) -> None:
         if not self.stopping:
-            log.error("worker {worker} ended; starting it again", worker=worker)
             self._start(worker)
-
-    def _received(self, worker: int, message: Any) -> None:
-        kind = message[0]
-        if kind == "capture":
-            bus = self.capture
-            for fields in message[1]:
-                bus.publish(Exchange(bus.next_sequence(), *fields[1:]))
-        elif kind == "status":
-            for meter_id, status in message[1].items():
-                self.factories[meter_id].update(status)
-        elif kind == "log":
-            log.info("worker {worker}: {text}", worker=worker, text=message[1].rstrip())
-        elif kind == "answer":
-            waiting = self.waiting.pop(message[1], None)
-            if waiting is not None:
-                if message[2] is None:
-                    waiting.callback(None)
-                else:
-                    waiting.errback(ReconfigureError(message[2]))
 
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> Deferred[None]:
         """Ask the meter's worker to change it; fails with ReconfigureError."""
-        channel = self.channels.get(self.owner[meter_id])
-        if channel is None:
+        view = self.factories[meter_id]
+        channel = self.channels.get(view.worker.index)
+        if channel is None or view.worker.state != "running":
             raise ReconfigureError(f"the process serving {meter_id} is not running")
-        self.asked += 1
-        waiting: Deferred[None] = Deferred()
-        self.waiting[self.asked] = waiting
-        channel.send(("reconfigure", self.asked, meter_id, changes))
-        return waiting
+
+        def refused(failure: Failure) -> None:
+            failure.trap(RefusedChange)
+            raise ReconfigureError(str(failure.value))
+
+        done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
+        return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
 
     def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
         """The keys that decipher an exchange, from its worker's last status."""
@@ -201,12 +279,33 @@ class WorkerPool(Service):
                 Keys(block_cipher_key, authentication_key, view.system_title))
 
     def stopService(self) -> Deferred[Any]:
-        """Close the workers' input; they save their meters and end."""
+        """Ask every worker to stop its meters and hand over its last records,
+        then close its input so that it ends; one that does not end within
+        ``STOP_SECONDS`` is killed."""
         super().stopService()
         self.stopping = True
-        for worker, channel in tuple(self.channels.items()):
-            self.ended[worker] = Deferred()
-            channel.transport.loseConnection()
-        ended = DeferredList(list(self.ended.values()))
-        timer = self.reactor.callLater(30, ended.cancel)
-        return ended.addBoth(lambda result: timer.cancel() if timer.active() else None)
+        waits = []
+        for index, channel in tuple(self.channels.items()):
+            worker = self.workers[index]
+            worker.state = "stopping"
+            ending: Deferred[None] = Deferred()
+            self.ending[index] = ending
+            waits.append(ending)
+
+            def stopped(answer: Any, channel: WorkerChannel = channel, worker: WorkerState = worker) -> None:
+                if isinstance(answer, dict):
+                    self.update(worker, answer["status"])
+                channel.transport.loseConnection()
+
+            channel.callRemote(Stop).addBoth(stopped)
+            timer = self.reactor.callLater(STOP_SECONDS, self._kill, channel, worker)
+            ending.addBoth(lambda result, timer=timer: timer.cancel() if timer.active() else None)
+        return DeferredList(waits)
+
+    def _kill(self, channel: WorkerChannel, worker: WorkerState) -> None:
+        log.error("worker {index} (pid {pid}) did not stop in {seconds} s; killing it",
+                  index=worker.index, pid=worker.pid, seconds=STOP_SECONDS)
+        try:
+            channel.transport.signalProcess("KILL")
+        except ProcessExitedAlready:
+            pass

@@ -1,0 +1,194 @@
+"""The AMP commands between the twistd process and its children (the
+worker processes and the packet-log writer), over the children's standard
+input and output (``twisted.protocols.amp``; no pickle: every argument is
+bytes, text, a number or JSON).
+
+An AMP value holds at most 65,535 bytes, so record batches and JSON travel
+as ``Chunked`` arguments spread over as many keys as they need.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.protocols import amp
+
+from ..dissector import Keys
+from ..monitor.capture import Exchange
+from ..monitor.records import decode_exchange, decode_exchanges, encode_exchange, encode_exchanges, get, put
+
+#: The largest AMP value (a 16-bit length).
+MAX_VALUE = 0xFFFF
+
+
+class ProcessChannel(amp.AMP):
+    """AMP over a process's standard input and output: a pipe has no peer
+    address to log, and a lab's channels open and close without a log line."""
+
+    def makeConnection(self, transport: Any) -> None:
+        amp.BinaryBoxProtocol.makeConnection(self, transport)
+
+    def connectionLost(self, reason: Any) -> None:
+        amp.BinaryBoxProtocol.connectionLost(self, reason)
+        self.transport = None
+
+
+class Chunked(amp.Argument):
+    """Bytes of any length, split over the keys ``name.0``, ``name.1``, ..."""
+
+    def fromBox(self, name: bytes, strings: dict[bytes, bytes], objects: dict[str, Any], proto: Any) -> None:
+        parts, index = [], 0
+        while (key := b"%s.%d" % (name, index)) in strings:
+            parts.append(strings.pop(key))
+            index += 1
+        objects[name.decode("ascii")] = self.decode(b"".join(parts))
+
+    def toBox(self, name: bytes, strings: dict[bytes, bytes], objects: dict[str, Any], proto: Any) -> None:
+        data = self.encode(objects[name.decode("ascii")])
+        for index, start in enumerate(range(0, max(len(data), 1), MAX_VALUE)):
+            strings[b"%s.%d" % (name, index)] = data[start:start + MAX_VALUE]
+
+    def decode(self, data: bytes) -> Any:
+        return data
+
+    def encode(self, value: Any) -> bytes:
+        return bytes(value)
+
+
+class Json(Chunked):
+    """A JSON value (objects, lists, text, numbers)."""
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+    def encode(self, value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+class Records(Chunked):
+    """A batch of capture records (``monitor.records``)."""
+
+    def decode(self, data: bytes) -> list[Exchange]:
+        return decode_exchanges(data)
+
+    def encode(self, value: list[Exchange]) -> bytes:
+        return encode_exchanges(value)
+
+
+#: An exchange with the keys that decipher its request and its response.
+KeyedExchange = tuple[Exchange, tuple[Keys | None, Keys | None]]
+
+
+class KeyedRecords(Chunked):
+    """Capture records with their keys, for the packet-log writer."""
+
+    def decode(self, data: bytes) -> list[KeyedExchange]:
+        view, offset, items = memoryview(data), 0, []
+        while offset < len(view):
+            exchange, offset = decode_exchange(view, offset)
+            keys = []
+            for _ in range(2):
+                fields = []
+                for _ in range(3):
+                    value, offset = get(view, offset)
+                    fields.append(value)
+                block_cipher_key, authentication_key, system_title = fields
+                keys.append(None if block_cipher_key is None
+                            else Keys(block_cipher_key, authentication_key or b"", system_title))
+            items.append((exchange, (keys[0], keys[1])))
+        return items
+
+    def encode(self, value: list[KeyedExchange]) -> bytes:
+        out = bytearray()
+        for exchange, pair in value:
+            encode_exchange(out, exchange)
+            for keys in pair:
+                fields = (None, None, None) if keys is None else (
+                    keys.block_cipher_key, keys.authentication_key, keys.system_title)
+                for field in fields:
+                    put(out, field)
+        return bytes(out)
+
+
+class ListenError(Exception):
+    """A meter could not listen; the message is the one line a person reads."""
+
+
+class RefusedChange(Exception):
+    """A PATCH the worker refused; the message says why."""
+
+
+# -- worker → twistd ---------------------------------------------------------------
+
+
+class Captured(amp.Command):
+    """Exchanges the worker's meters captured since the last batch."""
+
+    arguments = [(b"records", Records())]
+    requiresAnswer = False
+
+
+class Status(amp.Command):
+    """The worker's meters (connections, counters, keys...) and its capture counts."""
+
+    arguments = [(b"status", Json())]
+    requiresAnswer = False
+
+
+class Log(amp.Command):
+    """One line of the worker's log, at its level."""
+
+    arguments = [(b"level", amp.Unicode()), (b"text", amp.Unicode())]
+    requiresAnswer = False
+
+
+# -- twistd → worker ---------------------------------------------------------------
+
+
+class Start(amp.Command):
+    """Listen on the worker's meters; fails with the line naming a port that is in use."""
+
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response = [(b"meters", amp.Integer()), (b"listening", amp.Integer())]
+    errors = {ListenError: b"LISTEN"}
+
+
+class Reconfigure(amp.Command):
+    """A console PATCH for one of the worker's meters."""
+
+    arguments = [(b"meter", amp.Unicode()), (b"changes", Json())]
+    response = [(b"status", Json())]
+    errors = {RefusedChange: b"REFUSED"}
+
+
+class Stop(amp.Command):
+    """Stop the meters, hand over the last records, save the state; the
+    answer comes when all of that is done (the records arrive before it)."""
+
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response = [(b"status", Json())]
+
+
+# -- twistd → packet-log writer ------------------------------------------------------
+
+
+class Names(amp.Command):
+    """The descriptions of the lab's objects by logical name (hex), for the dissector."""
+
+    arguments = [(b"names", Json())]
+    response: list[tuple[bytes, amp.Argument]] = []
+
+
+class Write(amp.Command):
+    """Describe and append a batch of records; answers once they are written."""
+
+    arguments = [(b"records", KeyedRecords())]
+    response = [(b"written", amp.Integer())]
+
+
+class Close(amp.Command):
+    """Close the log file; the writer ends when its input closes."""
+
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response: list[tuple[bytes, amp.Argument]] = []
