@@ -10,8 +10,10 @@ as ``Chunked`` arguments spread over as many keys as they need.
 from __future__ import annotations
 
 import json
-from typing import Any
+import signal
+from typing import Any, Callable
 
+from twisted.internet.stdio import StandardIO
 from twisted.protocols import amp
 
 from ..dissector import Keys
@@ -32,6 +34,23 @@ class ProcessChannel(amp.AMP):
     def connectionLost(self, reason: Any) -> None:
         amp.BinaryBoxProtocol.connectionLost(self, reason)
         self.transport = None
+        self.ended()
+
+    def ended(self) -> None:
+        """The other end is gone (a child then stops its reactor)."""
+
+
+def run_child(channel: Callable[[Any], ProcessChannel]) -> None:
+    """A child's main loop: the channel ``channel(reactor)`` on standard input
+    and output. The twistd process stops its children in order, so a
+    terminal's Ctrl-C or a SIGTERM to the process group must not end one
+    first: both are ignored, and the child ends when its input closes."""
+    from twisted.internet import reactor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    StandardIO(channel(reactor))
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
 
 
 class Chunked(amp.Argument):

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
 
-from twisted.internet.stdio import StandardIO
 
 from ..dissector.record import packet_record
-from .channel import ProcessChannel, Close, KeyedExchange, Names, Write
+from .channel import ProcessChannel, run_child, Close, KeyedExchange, Names, Write
 
 #: How much lower the writer's scheduling priority is than the meters'.
 NICENESS = 15
@@ -87,8 +85,7 @@ class Writer(ProcessChannel):
         self.out.close()
         return {}
 
-    def connectionLost(self, reason: Any) -> None:
-        super().connectionLost(reason)
+    def ended(self) -> None:
         if not self.out.out.closed:
             self.out.close()
         if self.reactor.running:
@@ -96,14 +93,10 @@ class Writer(ProcessChannel):
 
 
 def main(argv: list[str]) -> None:
-    from twisted.internet import reactor
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(NICENESS)
     path, max_bytes, keep = argv[0], int(argv[1]), int(argv[2])
-    StandardIO(Writer(RotatingFile(path, max_bytes, keep), reactor))
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    out = RotatingFile(path, max_bytes, keep)
+    run_child(lambda reactor: Writer(out, reactor))
 
 
 if __name__ == "__main__":

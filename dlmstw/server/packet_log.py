@@ -41,13 +41,13 @@ STOP_SECONDS = 4.0
 
 
 class WriterChannel(ProcessChannel):
-    def __init__(self, ended: Callable[[WriterChannel, Failure], None]) -> None:
+    def __init__(self, on_end: Callable[[WriterChannel, Failure], None]) -> None:
         super().__init__()
-        self.ended = ended
+        self.on_end = on_end
 
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
-        self.ended(self, reason)
+        self.on_end(self, reason)
 
 
 class PacketLog(Service):

@@ -12,18 +12,16 @@ asked (``Stop``), and ends when its standard input closes.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
 from ..config import load_lab
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
-from .channel import ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 from .registry import load_registry
 from .service import LabService, ListenFailure
@@ -143,8 +141,7 @@ class Worker(ProcessChannel):
         self.store.stopService()
         return {"status": self.status()}
 
-    def connectionLost(self, reason: Any) -> None:
-        super().connectionLost(reason)
+    def ended(self) -> None:
         if self.store.running:
             self.store.stopService()
         if self.reactor.running:
@@ -152,18 +149,16 @@ class Worker(ProcessChannel):
 
 
 def main(argv: list[str]) -> None:
-    from twisted.internet import reactor
-
-    # The twistd process stops its children in order; a terminal's Ctrl-C or
-    # a SIGTERM to the process group must not end one first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config, worker, workers = argv[0], int(argv[1]), int(argv[2])
     lab = load_lab(config)
-    capture = CaptureBus(reactor.callLater)
-    service = LabService(lab, load_registry(), capture, hosted=lambda position: hosted_by(position, worker, workers))
-    StandardIO(Worker(service, capture, reactor, f"worker-{worker}-of-{workers}"))
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+
+    def channel(reactor: Any) -> Worker:
+        capture = CaptureBus(reactor.callLater)
+        service = LabService(lab, load_registry(), capture,
+                             hosted=lambda position: hosted_by(position, worker, workers))
+        return Worker(service, capture, reactor, f"worker-{worker}-of-{workers}")
+
+    run_child(channel)
 
 
 if __name__ == "__main__":
