@@ -84,6 +84,8 @@ class LabRoot(MultiService):
         super().__init__()
         self.reactor = reactor
         self.stopping = False
+        #: The lab's counts, for the last line of the log (``Console.totals``).
+        self.totals: Callable[[], dict[str, int]] = dict
 
     def privilegedStartService(self) -> None:
         try:
@@ -121,7 +123,13 @@ class LabRoot(MultiService):
         stopped: Deferred[None] = succeed(None)
         for service in reversed(list(self)):
             stopped.addBoth(lambda _, service=service: maybeDeferred(service.stopService))
-        return stopped.addBoth(lambda _: None)
+        return stopped.addBoth(lambda _: self._stopped())
+
+    def _stopped(self) -> None:
+        totals = self.totals()
+        if totals:
+            log.info("lab stopped: {captured} exchanges captured, {capture_dropped} dropped before the log; "
+                     "packet log: {log_written} written, {log_dropped} dropped", **totals)
 
 
 def fail_line(line: str) -> None:
@@ -157,6 +165,7 @@ def makeService(options: Options) -> IService:
         packet_log = PacketLog(settings.packet_log, options.capture, lab.keys_for, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     console = Console(lab, options.capture, buffer, settings.console_token, reactor, describe, packet_log)
+    lab_service.totals = console.totals
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(lab_service)
     if packet_log is not None:
         packet_log.setServiceParent(lab_service)

@@ -194,6 +194,8 @@ def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...]) -> Lab:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group, as a terminal gives it: a test may signal the whole group.
+            start_new_session=True,
         )
     lab = Lab(directory, ini_path, log_path, ports, process)
     deadline = time.monotonic() + START_TIMEOUT

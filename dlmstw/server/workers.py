@@ -106,7 +106,7 @@ class WorkerState:
         self.published_before = self.dropped_before = 0
 
     def summary(self) -> dict[str, Any]:
-        return {"worker": self.index, "pid": self.pid, "state": self.state, "restarts": self.restarts}
+        return {"index": self.index, "pid": self.pid, "state": self.state, "restarts": self.restarts}
 
 
 class WorkerChannel(ProcessChannel):

@@ -140,12 +140,16 @@ class Console:
     def meter_summary(self, meter_id: str) -> dict[str, Any]:
         factory = self.lab.factories[meter_id]
         config = self.lab.meter_configs[meter_id]
-        return {
+        summary = {
             "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
             "model": ",".join(config.model), "state": "online" if factory.online else "offline",
             "clients": factory.connections,
             "counters": dict(factory.counters),
         }
+        worker = getattr(factory, "worker", None)
+        if worker is not None:
+            summary["worker"] = worker.summary()
+        return summary
 
     # -- routes ----------------------------------------------------------------
 
@@ -271,6 +275,16 @@ class Console:
         request.setHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
         return "".join(prometheus_lines(self)).encode()
 
+    def totals(self) -> dict[str, int]:
+        """The lab's capture and packet-log counts over all its processes (/metrics, and the stop line)."""
+        lab, log = self.lab, self.packet_log
+        return {"captured": self.capture.published + getattr(lab, "published", 0),
+                "capture_dropped": self.capture.dropped + getattr(lab, "dropped", 0),
+                "worker_restarts": getattr(lab, "restarts", 0),
+                "log_written": log.written if log is not None else 0,
+                "log_dropped": log.dropped if log is not None else 0,
+                "log_restarts": log.restarts if log is not None else 0}
+
     def _flush(self) -> None:
         for stream in tuple(self.streams):
             stream.flush()
@@ -278,16 +292,20 @@ class Console:
 
 def prometheus_lines(console: Console) -> Iterable[str]:
     """Counters in the Prometheus text exposition format (version 0.0.4)."""
-    bus = console.capture
-    yield "# HELP dlmstw_capture_published_total Exchanges captured.\n# TYPE dlmstw_capture_published_total counter\n"
-    yield f"dlmstw_capture_published_total {bus.published}\n"
-    yield "# HELP dlmstw_capture_dropped_total Exchanges dropped by the capture bus under overload.\n"
-    yield f"# TYPE dlmstw_capture_dropped_total counter\ndlmstw_capture_dropped_total {bus.dropped}\n"
+    totals = console.totals()
+    yield "# HELP dlmstw_capture_published_total Exchanges captured, in every process.\n"
+    yield f"# TYPE dlmstw_capture_published_total counter\ndlmstw_capture_published_total {totals['captured']}\n"
+    yield "# HELP dlmstw_capture_dropped_total Exchanges dropped before the packet log and console saw them.\n"
+    yield f"# TYPE dlmstw_capture_dropped_total counter\ndlmstw_capture_dropped_total {totals['capture_dropped']}\n"
+    yield "# HELP dlmstw_worker_restarts_total Worker processes started again after they ended unexpectedly.\n"
+    yield f"# TYPE dlmstw_worker_restarts_total counter\ndlmstw_worker_restarts_total {totals['worker_restarts']}\n"
     if console.packet_log is not None:
-        yield "# HELP dlmstw_packet_log_records_total Exchanges handed to the packet log writer, and dropped.\n"
+        yield "# HELP dlmstw_packet_log_records_total Exchanges the packet log wrote, and dropped.\n"
         yield "# TYPE dlmstw_packet_log_records_total counter\n"
-        yield f'dlmstw_packet_log_records_total{{outcome="queued"}} {console.packet_log.written}\n'
-        yield f'dlmstw_packet_log_records_total{{outcome="dropped"}} {console.packet_log.dropped}\n'
+        yield f'dlmstw_packet_log_records_total{{outcome="written"}} {totals["log_written"]}\n'
+        yield f'dlmstw_packet_log_records_total{{outcome="dropped"}} {totals["log_dropped"]}\n'
+        yield "# HELP dlmstw_packet_log_restarts_total Packet-log writers started again after they ended.\n"
+        yield f"# TYPE dlmstw_packet_log_restarts_total counter\ndlmstw_packet_log_restarts_total {totals['log_restarts']}\n"
     yield "# HELP dlmstw_meter_clients Connected clients per meter.\n# TYPE dlmstw_meter_clients gauge\n"
     for meter_id, factory in console.lab.factories.items():
         yield f'dlmstw_meter_clients{{meter="{meter_id}"}} {factory.connections}\n'

@@ -1,0 +1,214 @@
+"""Operating the lab (the process model): Ctrl-C and SIGTERM stop a busy lab
+in order and quickly, with status 0, no traceback and every record that was
+not counted as dropped in the packet log; a worker killed during ciphered
+reads comes back with its meters, never reusing an invocation counter it sent
+nor accepting a client counter it had accepted."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gurux_dlms import GXDLMSException, GXReplyData
+from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms.objects import GXDLMSClock
+from gurux_dlms.secure import GXDLMSSecureClient
+
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
+from test_console import Console
+
+AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+EK = "000102030405060708090A0B0C0D0E0F"
+CLIENT_TITLE = bytes.fromhex("4D4D4D0000000001")
+METERS = 4
+#: Seconds a stop may take (the issue's bound).
+STOP_SECONDS = 5.0
+STOPPED = re.compile(r"lab stopped: (\d+) exchanges captured, (\d+) dropped before the log; "
+                     r"packet log: (\d+) written, (\d+) dropped")
+
+
+def lab_ini(directory: Path, port: int, console_port: int, workers: int) -> str:
+    return (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
+            f"packet_log = {directory / 'log' / 'packets.jsonl'}\nworkers = {workers}\n\n"
+            f"[meters:abt]\ncount = {METERS}\nport = {port}\nload_profile_days = 1\nmax_clients = 20\n\n"
+            "[association:public]\nclient_sap = 16\n\n"
+            f"[association:utility]\nclient_sap = 48\nauthentication = hls-gmac\ncontext = ln-ciphered\n"
+            f"security = authenticated-encryption\naccess = full\nauthentication_key = {AK}\n"
+            f"block_cipher_key = {EK}\n")
+
+
+def start(directory: Path, workers: int) -> tuple[Lab, Console]:
+    directory.mkdir(parents=True, exist_ok=True)
+    port, console_port = find_free_port_range(METERS), find_free_port_range(1)
+    lab = launch_lab(directory, lab_ini(directory, port, console_port, workers),
+                     tuple(range(port, port + METERS)) + (console_port,))
+    return lab, Console(lab, console_port)
+
+
+def campaign(lab: Lab, *how: str) -> subprocess.Popen[bytes]:
+    first = lab.ports[0]
+    return subprocess.Popen([sys.executable, "-m", "dlmstw.client.cli", "campaign",
+                             f"127.0.0.1:{first}-{first + METERS - 1}", "0.0.1.0.0.255:2", "0.0.96.1.0.255:2",
+                             "--clients", "3", *how], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def interrupt(lab: Lab) -> float:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group. Seconds until twistd ended."""
+    began = time.monotonic()
+    os.killpg(lab.process.pid, signal.SIGINT)
+    lab.process.wait(timeout=30)
+    return time.monotonic() - began
+
+
+def logged_records(directory: Path) -> int:
+    return sum(len(path.read_bytes().splitlines()) for path in (directory / "log").glob("packets.jsonl*"))
+
+
+def check_stopped(lab: Lab, seconds: float) -> None:
+    text = lab.log_text(limit=10_000_000)
+    assert lab.process.returncode == 0, text[-3000:]
+    assert seconds < STOP_SECONDS, text[-3000:]
+    assert "Traceback" not in text, text
+    found = STOPPED.findall(text)
+    assert found, text[-3000:]
+    captured, capture_dropped, written, log_dropped = map(int, found[-1])
+    assert captured > 100
+    assert logged_records(lab.directory) == written == captured - capture_dropped - log_dropped
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_during_and_right_after_a_campaign(tmp_path: Path, workers: int) -> None:
+    lab, console = start(tmp_path / "during", workers)
+    try:
+        running = campaign(lab, "--duration", "30")
+        deadline = time.monotonic() + 20
+        while console.json("/api/meters")[0]["counters"].get("success", 0) < 50:
+            assert time.monotonic() < deadline and running.poll() is None, lab.log_text()
+            time.sleep(0.2)
+        metrics = console.get("/metrics")[2].decode()
+        assert "dlmstw_capture_published_total" in metrics and 'outcome="written"' in metrics
+        check_stopped(lab, interrupt(lab))
+        running.kill()
+        running.wait()
+    finally:
+        stop_lab(lab)
+
+    lab, console = start(tmp_path / "after", workers)
+    try:
+        finished = campaign(lab, "--count", "20")
+        assert finished.wait(timeout=60) == 0
+        check_stopped(lab, interrupt(lab))
+    finally:
+        stop_lab(lab)
+
+
+def test_sigterm_stops_the_lab_the_same_way(tmp_path: Path) -> None:
+    lab, _ = start(tmp_path, 1)
+    try:
+        assert campaign(lab, "--count", "20").wait(timeout=60) == 0
+        began = time.monotonic()
+        lab.process.send_signal(signal.SIGTERM)
+        lab.process.wait(timeout=30)
+        check_stopped(lab, time.monotonic() - began)
+    finally:
+        stop_lab(lab)
+
+
+class CipheredReader:
+    """Reads the clock of one meter again and again over HLS-GMAC with
+    authenticated encryption (gurux-dlms), one client whose invocation
+    counter only grows; keeps the meter's invocation counters."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.client = GXDLMSSecureClient(True, 48, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
+        self.client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+        self.client.ciphering.systemTitle = CLIENT_TITLE
+        self.client.ciphering.blockCipherKey = bytes.fromhex(EK)
+        self.client.ciphering.authenticationKey = bytes.fromhex(AK)
+        self.client.ciphering.invocationCounter = 1
+        self.meter_counters: list[int] = []
+        #: The last client counter the meter answered.
+        self.last_answered = 0
+        self.reads = 0
+        self.errors = 0
+
+    def read_once(self) -> None:
+        session = MeterSession(self.port, 48, timeout=2.0, trace_length=64)
+        session.client = self.client
+        try:
+            session.associate()
+            reply = session.exchange(self.client.getApplicationAssociationRequest(), GXReplyData())
+            self.client.parseApplicationAssociationResponse(reply.data)
+            session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+            self.last_answered = self.client.ciphering.invocationCounter - 1
+            session.release()
+            self.reads += 1
+        finally:
+            session.close()
+            for direction, frame in session.trace:
+                apdu = frame[8:]
+                # glo-action-response and glo-get-response: tag, length, security control, invocation counter.
+                if direction == "S->C" and apdu[0] in (0xCC, 0xCF) and apdu[1] < 0x80:
+                    self.meter_counters.append(int.from_bytes(apdu[3:7], "big"))
+
+
+def test_a_killed_worker_comes_back_without_reusing_counters(tmp_path: Path) -> None:
+    lab, console = start(tmp_path, 2)
+    try:
+        reader = CipheredReader(lab.ports[0])  # meter abt-0: worker 0
+        for _ in range(10):
+            reader.read_once()
+        before = list(reader.meter_counters)
+        answered = reader.last_answered
+        worker = console.json("/api/meters")[0]["worker"]
+        assert worker["index"] == 0 and worker["restarts"] == 0
+        # Reads go on in another thread while the worker is killed.
+        stop = threading.Event()
+
+        def keep_reading() -> None:
+            while not stop.is_set():
+                try:
+                    reader.read_once()
+                except (OSError, GXDLMSException, ValueError):
+                    reader.errors += 1
+                    time.sleep(0.05)
+
+        thread = threading.Thread(target=keep_reading)
+        thread.start()
+        time.sleep(0.5)
+        os.kill(worker["pid"], signal.SIGKILL)
+        killed_at, reads_at_kill = time.monotonic(), reader.reads
+        while reader.reads < reads_at_kill + 5:
+            assert time.monotonic() - killed_at < 15, lab.log_text()
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=10)
+        assert reader.errors >= 1  # the kill was seen
+        counters = reader.meter_counters
+        assert len(counters) == len(set(counters)), "the meter sent an invocation counter twice"
+        assert counters[:len(before)] == before and min(counters[len(before):]) > max(before)
+
+        meters = console.json("/api/meters")
+        assert meters[0]["worker"]["restarts"] == 1 and meters[0]["worker"]["state"] == "running"
+        assert meters[0]["worker"]["pid"] != worker["pid"]
+        assert meters[1]["worker"]["restarts"] == 0
+        assert "dlmstw_worker_restarts_total 1" in console.get("/metrics")[2].decode()
+
+        # The last client counter the meter answered before and after the kill is refused again.
+        for counter in (answered, reader.last_answered):
+            replay = CipheredReader(lab.ports[0])
+            replay.client.ciphering.invocationCounter = counter
+            with pytest.raises(GXDLMSException):
+                replay.read_once()
+        reader.read_once()
+    finally:
+        stop_lab(lab)
+    assert "Traceback" not in lab.log_text(limit=10_000_000)
