@@ -201,6 +201,7 @@ def test_a_killed_worker_comes_back_without_reusing_counters(tmp_path: Path) -> 
         assert meters[0]["worker"]["pid"] != worker["pid"]
         assert meters[1]["worker"]["restarts"] == 0
         assert "dlmstw_worker_restarts_total 1" in console.get("/metrics")[2].decode()
+        assert "worker 0 (restarts: 1)" in console.get("/")[2].decode()
 
         # The last client counter the meter answered before and after the kill is refused again.
         for counter in (answered, reader.last_answered):
@@ -212,3 +213,42 @@ def test_a_killed_worker_comes_back_without_reusing_counters(tmp_path: Path) -> 
     finally:
         stop_lab(lab)
     assert "Traceback" not in lab.log_text(limit=10_000_000)
+
+
+def metric(console: Console, name: str) -> int:
+    for line in console.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[-1])
+    raise LookupError(name)
+
+
+def writer_pid(lab: Lab) -> int:
+    """The packet-log writer child of this lab (its command line names the lab's log)."""
+    found = subprocess.run(["pgrep", "-f", f"dlmstw.server.log_writer {lab.directory / 'log'}"],
+                           capture_output=True, text=True).stdout.split()
+    assert len(found) == 1, found
+    return int(found[0])
+
+
+def test_a_killed_packet_log_writer_is_started_again(tmp_path: Path) -> None:
+    lab, console = start(tmp_path, 1)
+    try:
+        assert campaign(lab, "--count", "5").wait(timeout=60) == 0
+        deadline = time.monotonic() + 10
+        while metric(console, "dlmstw_capture_published_total") != metric(
+                console, 'dlmstw_packet_log_records_total{outcome="written"}'):
+            assert time.monotonic() < deadline, lab.log_text()
+            time.sleep(0.1)
+        first = writer_pid(lab)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while "dlmstw_packet_log_restarts_total 1" not in console.get("/metrics")[2].decode():
+            assert time.monotonic() < deadline, lab.log_text()
+            time.sleep(0.1)
+        assert writer_pid(lab) != first
+        logged = logged_records(tmp_path)
+        assert campaign(lab, "--count", "5").wait(timeout=60) == 0
+        check_stopped(lab, interrupt(lab))
+        assert logged_records(tmp_path) > logged
+    finally:
+        stop_lab(lab)
