@@ -252,3 +252,50 @@ def test_a_killed_packet_log_writer_is_started_again(tmp_path: Path) -> None:
         assert logged_records(tmp_path) > logged
     finally:
         stop_lab(lab)
+
+
+def request(console: Console, method: str, path: str, body: bytes | None = None) -> int:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(urllib.request.Request(console.base + path, data=body, method=method),
+                                    timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_http_input_gets_an_answer_and_never_a_traceback(tmp_path: Path, workers: int) -> None:
+    lab, console = start(tmp_path, workers)
+    try:
+        bodies = [b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"state": 5}', b'{"state": "sideways"}',
+                  b'{"load_profile_interval": "15"}', b'{"load_profile_interval": 7}', b'{"load_profile_days": true}',
+                  b'{"faults": ["drop"]}', b'{"faults": "drop:2"}', b'{"faults": "offline:10%"}',
+                  b'{"anomalies": "negative:x"}', b'{"associations": []}', b'{"associations": {"nope": {}}}',
+                  b'{"associations": {"utility": {"block_cipher_key": "zz"}}}',
+                  b'{"associations": {"utility": {"block_cipher_key": "00"}}}',
+                  b'{"associations": {"utility": {"unknown_key": "00"}}}', b'{"associations": {"utility": 3}}',
+                  b'{"whatever": 1}', b'{"load_profile_days": 1e999}', b"[" * 10_000 + b"]" * 10_000,
+                  b'{"a": "' + b"x" * 200_000 + b'"}']
+        for body in bodies:
+            assert request(console, "PATCH", "/api/meters/abt-0", body) == 400, body[:60]
+        assert request(console, "PATCH", "/api/meters/no-such-meter", b"{}") == 404
+        for path in ["/api/meters/%00", "/api/packets?limit=x", "/api/packets?limit=-1", "/api/packets.pcap?limit=1e9",
+                     "/api/packets.json?meter=%ff", "/api/packets?peer=" + "x" * 5000, "/nothing", "/api/meters/abt-0/x"]:
+            assert request(console, "GET", path) in (200, 400, 404), path
+        # The port of a meter taken offline is taken by another program: bringing it online says so.
+        assert request(console, "PATCH", "/api/meters/abt-1", b'{"state": "offline"}') == 200
+        import socket
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", lab.ports[1]))
+            squatter.listen()
+            assert request(console, "PATCH", "/api/meters/abt-1", b'{"state": "online"}') == 400
+        assert request(console, "PATCH", "/api/meters/abt-1", b'{"state": "online"}') == 200
+        assert console.json("/api/meters")[1]["state"] == "online"
+        with MeterSession(lab.ports[1], 16) as session:
+            session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    finally:
+        stop_lab(lab)
+    assert "Traceback" not in lab.log_text(limit=10_000_000)

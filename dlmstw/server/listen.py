@@ -55,12 +55,13 @@ class MeterListener(Service):
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
-        self._listen()
-
-    def startService(self) -> None:
-        super().startService()
         if self.port is None:
             self._listen()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self._listen()
+        super().startService()
 
     def _listen(self) -> None:
         if self.reactor is None:

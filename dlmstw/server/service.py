@@ -20,7 +20,7 @@ from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
 from .faults import FaultInjector, offline_meters
-from .reconfigure import reconfigure
+from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterListener
 from .meter import MeterFactory
 from .journal import CounterJournal
@@ -80,7 +80,10 @@ class LabService(MultiService):
             self._listener(meter, factory)
 
     def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
+        """A meter's port under this service (listening at once when the service runs)."""
         server = MeterListener(meter.port, factory, LISTEN_BACKLOG, meter.interface)
+        if self.running:
+            server.startService()
         server.setName(meter.id)
         server.setServiceParent(self)
         return server
@@ -197,12 +200,17 @@ class LabService(MultiService):
 
         def set_online(online: bool) -> None:
             server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
-            if online:
+            if not online:
+                if server is not None and server.running:
+                    server.stopService()
+                return
+            try:
                 if server is None:
-                    server = self._listener(self.meter_configs[meter_id], factory)
+                    self._listener(self.meter_configs[meter_id], factory)
                 elif not server.running:
                     server.startService()
-            elif server is not None and server.running:
-                server.stopService()
+            except CannotListenError as error:
+                factory.online = False
+                raise ReconfigureError(listen_error(self.meter_configs[meter_id], error)) from None
 
         reconfigure(factory, changes, set_online)

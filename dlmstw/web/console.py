@@ -184,9 +184,12 @@ class Console:
             return self._refuse(request)
         if meter_id not in self.lab.factories:
             return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
+        body = request.content.read(MAX_PATCH_BYTES + 1)
+        if len(body) > MAX_PATCH_BYTES:
+            return self._json(request, {"error": f"the body is longer than {MAX_PATCH_BYTES} bytes"}, 400)
         try:
-            changes = json.loads(request.content.read(MAX_PATCH_BYTES + 1))
-        except ValueError:
+            changes = json.loads(body)
+        except (ValueError, RecursionError):
             return self._json(request, {"error": "the body must be a JSON object"}, 400)
         if not isinstance(changes, dict):
             return self._json(request, {"error": "the body must be a JSON object"}, 400)
