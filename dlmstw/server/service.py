@@ -3,11 +3,14 @@ configuration, under one ``MultiService``."""
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from twisted.application import internet
 from twisted.application.service import MultiService
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
 
 from ..association.session import ServerProfile
 from ..config import AssociationConfig, Lab, MeterConfig
@@ -29,6 +32,28 @@ SERVER_CONFORMANCE = (Conformance.GET | Conformance.SET | Conformance.ACTION | C
 #: The largest APDU a meter accepts (server-max-receive-pdu-size).
 SERVER_MAX_RECEIVE_PDU_SIZE = 1024
 LISTEN_BACKLOG = 128
+
+_log = Logger()
+
+
+def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
+    """Why ``meter`` cannot listen, in one line naming its group, id, address and the OS reason."""
+    host = f"[{meter.interface}]" if ":" in meter.interface else meter.interface
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    reason = reason[:1].lower() + reason[1:]
+    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {host}:{meter.port}: {reason}"
+
+
+def exit_with(line: str) -> NoReturn:
+    """Write ``line`` to the process's own standard error and exit with status 1.
+
+    ``sys.__stderr__``, because once twistd logs, ``sys.stderr`` feeds its log.
+    """
+    stream = sys.__stderr__
+    assert stream is not None
+    stream.write(line + "\n")
+    stream.flush()
+    raise SystemExit(1)
 
 
 class LabService(MultiService):
@@ -59,6 +84,18 @@ class LabService(MultiService):
             server = internet.TCPServer(meter.port, factory, backlog=LISTEN_BACKLOG, interface=meter.interface)
             server.setName(meter.id)
             server.setServiceParent(self)
+
+    def privilegedStartService(self) -> None:
+        """Listen on every meter's port before twistd runs the reactor; a port
+        that cannot be taken stops the process with one line on standard
+        error (and in the log) and exit status 1."""
+        for server in self:
+            try:
+                server.privilegedStartService()
+            except CannotListenError as error:
+                line = f"dlmssim: {listen_error(self.meter_configs[server.name], error)}"
+                _log.critical("{line}", line=line)
+                exit_with(line)
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
         """One directory per (models, associations): shared by the meters that have them."""
