@@ -75,9 +75,14 @@ MAX_GROUP_COUNT = 100_000
 DEFAULT_CONSOLE = "tcp:8080:interface=127.0.0.1"
 DEFAULT_STATE_DIR = "var/state"
 DEFAULT_PACKET_LOG = "var/log/packets.jsonl"
+DEFAULT_PACKET_LOG_MAX = 100_000_000
+DEFAULT_PACKET_LOG_KEEP = 5
+DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
-_SIMULATOR_KEYS = ("console", "console_token", "state_dir", "packet_log", "workers")
+_SIMULATOR_KEYS = (
+    "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
+)
 _METERS_KEYS = (
     "count",
     "interface",
@@ -118,6 +123,10 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DURATION = re.compile(r"(?P<number>[0-9.eE+-]+?)\s*(?P<unit>ms|s)")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_SIZE = re.compile(r"(?P<number>[^A-Za-z\s]+)\s*(?P<unit>[A-Za-z]*)")
+_SIZE_UNITS: Mapping[str, int] = {
+    "": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+}
 _TCP_ENDPOINTS = frozenset({"tcp", "tcp6", "ssl"})
 
 
@@ -147,13 +156,19 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
-    """The ``[simulator]`` section; ``packet_log`` and ``workers`` are None for "-" and "auto"."""
+    """The ``[simulator]`` section; ``packet_log`` and ``workers`` are None for "-" and "auto".
+
+    The packet log rotates at ``packet_log_max`` bytes (0: never), keeping
+    ``packet_log_keep`` rotated files.
+    """
 
     console: str = DEFAULT_CONSOLE
     console_token: str | None = None
     state_dir: str = DEFAULT_STATE_DIR
     packet_log: str | None = DEFAULT_PACKET_LOG
     workers: int | None = None
+    packet_log_max: int = DEFAULT_PACKET_LOG_MAX
+    packet_log_keep: int = DEFAULT_PACKET_LOG_KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +211,9 @@ class MeterGroup:
     """A ``[meters:NAME]`` section: ``count`` identical meters, numbered from 0.
 
     ``associations`` names the group's own associations; None means every
-    ``[association:NAME]`` of the file applies.
+    ``[association:NAME]`` of the file applies. Without ``serial`` or
+    ``system_title`` in the file, a group continues the numbering of the group
+    above it (``parse_lab``).
     """
 
     name: str
@@ -204,7 +221,7 @@ class MeterGroup:
     interface: str = "127.0.0.1"
     port: int = 4059
     model: tuple[str, ...] = ("is15959-abt",)
-    serial: int = 1000001
+    serial: int = DEFAULT_SERIAL
     system_title: bytes = DEFAULT_SYSTEM_TITLE
     max_clients: int = 10
     inactivity_timeout: float = 120.0
@@ -256,8 +273,6 @@ class Lab:
                 associations = self.associations
             else:
                 associations = tuple(by_name[name] for name in group.associations)
-            head = group.system_title[:4]
-            tail = int.from_bytes(group.system_title[4:], "big")
             for index in range(group.count):
                 yield MeterConfig(
                     id=f"{group.name}-{index}",
@@ -267,7 +282,7 @@ class Lab:
                     port=group.port + index,
                     model=group.model,
                     serial=group.serial + index,
-                    system_title=head + ((tail + index) & 0xFFFFFFFF).to_bytes(4, "big"),
+                    system_title=system_title_at(group.system_title, index),
                     max_clients=group.max_clients,
                     inactivity_timeout=group.inactivity_timeout,
                     load_profile_interval=group.load_profile_interval,
@@ -277,6 +292,13 @@ class Lab:
                     faults=group.faults,
                     associations=associations,
                 )
+
+
+def system_title_at(first: bytes, index: int) -> bytes:
+    """The system title ``index`` places after ``first``: ``index`` added to its
+    last 4 bytes (big-endian, modulo 2**32)."""
+    tail = int.from_bytes(first[4:], "big")
+    return first[:4] + ((tail + index) & 0xFFFFFFFF).to_bytes(4, "big")
 
 
 # --- value grammars (each raises ValueError with the problem as its message) ---
@@ -441,6 +463,19 @@ def _packet_log(text: str) -> str | None:
     """A file path, or None for ``-``."""
     path = _text(text)
     return None if path == "-" else path
+
+
+def _size(text: str) -> int:
+    """A size in bytes: ``1000000``, or a number with a unit KB, MB, GB (powers
+    of 1000) or KiB, MiB, GiB (powers of 1024), in any case: ``100MB``."""
+    text = text.strip()
+    match = _SIZE.fullmatch(text)
+    unit = None if match is None else _SIZE_UNITS.get(match["unit"].lower())
+    if match is None or unit is None:
+        raise ValueError(f"expected a size such as 100MB, 64MiB or 1000000 (bytes), got {text!r}")
+    if unit == 1:
+        return _integer(0)(match["number"])
+    return round(_number(match["number"]) * unit)
 
 
 def _workers(text: str) -> int | None:
@@ -705,11 +740,19 @@ def _simulator(section: _Section) -> SimulatorConfig:
         state_dir=section.get("state_dir", _text, DEFAULT_STATE_DIR),
         packet_log=section.get("packet_log", _packet_log, DEFAULT_PACKET_LOG),
         workers=section.get("workers", _workers, None),
+        packet_log_max=section.get("packet_log_max", _size, DEFAULT_PACKET_LOG_MAX),
+        packet_log_keep=section.get("packet_log_keep", _integer(1), DEFAULT_PACKET_LOG_KEEP),
     )
 
 
-def _group(section: _Section, name: str) -> MeterGroup:
-    """Read one ``[meters:NAME]`` section."""
+def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup:
+    """Read one ``[meters:NAME]`` section; without ``serial`` or ``system_title``
+    it continues after the group ``above`` it (the first group starts at
+    DEFAULT_SERIAL and DEFAULT_SYSTEM_TITLE)."""
+    if above is None:
+        serial, system_title = DEFAULT_SERIAL, DEFAULT_SYSTEM_TITLE
+    else:
+        serial, system_title = above.serial + above.count, system_title_at(above.system_title, above.count)
     count = section.get("count", _integer(1, MAX_GROUP_COUNT), 1)
     port = section.get("port", _integer(1, 65535), 4059)
     if port + count - 1 > 65535:
@@ -723,8 +766,8 @@ def _group(section: _Section, name: str) -> MeterGroup:
         interface=section.get("interface", _interface, "127.0.0.1"),
         port=port,
         model=model,
-        serial=section.get("serial", _integer(0), 1000001),
-        system_title=section.get("system_title", _system_title, DEFAULT_SYSTEM_TITLE),
+        serial=section.get("serial", _integer(0), serial),
+        system_title=section.get("system_title", _system_title, system_title),
         max_clients=section.get("max_clients", _integer(1), 10),
         inactivity_timeout=section.get("inactivity_timeout", _number, 120.0),
         load_profile_interval=section.get("load_profile_interval", _int_choice((5, 15)), 15),
@@ -925,7 +968,8 @@ def parse_lab(text: str, path: str = "<string>") -> Lab:
             simulator = _simulator(_Section(path, name, raw, _SIMULATOR_KEYS))
         elif sep and kind == "meters":
             group_name = _section_name(path, name, kind, rest)
-            groups.append(_group(_Section(path, name, raw, _METERS_KEYS), group_name))
+            above = groups[-1] if groups else None
+            groups.append(_group(_Section(path, name, raw, _METERS_KEYS), group_name, above))
         elif sep and kind == "association":
             association_name = _section_name(path, name, kind, rest)
             associations.append(_association(_Section(path, name, raw, _ASSOCIATION_KEYS), association_name))
@@ -948,6 +992,10 @@ def load_lab(path: str) -> Lab:
     try:
         with open(path, encoding="utf-8-sig") as stream:
             text = stream.read()
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "the file does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, None, "is a directory, not a file") from None
     except OSError as exc:
         raise ConfigError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

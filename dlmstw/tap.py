@@ -38,7 +38,8 @@ def call_later(delay: float, function: Callable[[], None]) -> object:
 
 class Options(usage.Options):
     """Everything is checked here, so a bad lab stops ``twistd`` before it
-    starts, with the file, section, key and problem."""
+    starts: one line on standard error with the file, section, key and
+    problem, and exit status 1."""
 
     optParameters = [
         ["config", "c", "etc/lab.ini", "The lab configuration (INI file)."],
@@ -46,23 +47,26 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         try:
-            self.lab: Lab = load_lab(self["config"])
+            self._load(self["config"])
         except ConfigError as error:
-            raise usage.UsageError(str(error)) from None
+            fail_at_start(str(error))
+
+    def _load(self, path: str) -> None:
+        """Read the lab at ``path`` and build its meters; raises ConfigError."""
+        self.lab: Lab = load_lab(path)
         self.registry: Registry = load_registry()
         for group in self.lab.groups:
             for name in group.model:
                 if name not in self.registry.object_sets:
                     known = ", ".join(sorted(self.registry.object_sets))
-                    raise usage.UsageError(str(ConfigError(
-                        self["config"], f"meters:{group.name}", "model",
-                        f"no object set named {name!r} is installed (installed: {known})")))
+                    raise ConfigError(path, f"meters:{group.name}", "model",
+                                      f"no object set named {name!r} is installed (installed: {known})")
         for association in self.lab.associations:
             if association.authentication not in self.registry.mechanisms:
                 known = ", ".join(sorted(self.registry.mechanisms))
-                raise usage.UsageError(str(ConfigError(
-                    self["config"], f"association:{association.name}", "authentication",
-                    f"{association.authentication!r} is not supported by the installed mechanisms ({known})")))
+                raise ConfigError(path, f"association:{association.name}", "authentication",
+                                  f"{association.authentication!r} is not supported by the installed mechanisms"
+                                  f" ({known})")
         self.capture = CaptureBus(call_later)
         self.workers = worker_count(self.lab)
         hosted = (lambda position: True) if self.workers == 1 else first_of_each_group(self.lab)
@@ -71,7 +75,7 @@ class Options(usage.Options):
             # checks the models at start and names the objects for the dissector.
             self.meters = LabService(self.lab, self.registry, self.capture, hosted=hosted)
         except ValueError as error:
-            raise usage.UsageError(f"{self['config']}: {error}") from None
+            raise ConfigError(path, None, None, str(error)) from None
 
 
 class LabRoot(MultiService):

@@ -173,6 +173,13 @@ def twistd_command(ini_path: Path) -> list[str]:
     ]
 
 
+def twistd_env() -> dict[str, str]:
+    """This process's environment with the repository first on PYTHONPATH, for a twistd subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def start_lab(directory: Path) -> Lab:
     """Write lab.ini into ``directory``, start the simulator there, wait for every meter port."""
     base_port = find_free_port_range(METER_COUNT)
@@ -184,13 +191,11 @@ def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...]) -> Lab:
     ini_path = directory / "lab.ini"
     ini_path.write_text(ini_text)
     log_path = directory / "twistd.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             twistd_command(ini_path),
             cwd=directory,
-            env=env,
+            env=twistd_env(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -405,6 +410,13 @@ class MeterSession:
         reply = self.exchange(self.client.aarqRequest(), GXReplyData())
         with self._noted():
             self.client.parseAareResponse(reply.data)
+
+    def authenticate(self) -> None:
+        """HLS passes 3 and 4 (Green Book 9.2.7.4): reply_to_HLS_authentication with
+        f(StoC); gurux checks the meter's f(CtoS)."""
+        reply = self.exchange(self.client.getApplicationAssociationRequest(), GXReplyData())
+        with self._noted():
+            self.client.parseApplicationAssociationResponse(reply.data)
 
     def release(self) -> GXReplyData:
         """RLRQ -> RLRE (Green Book 9.3.3)."""

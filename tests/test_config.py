@@ -328,6 +328,49 @@ def test_all_meter_values() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0", 0),
+        ("123456", 123456),
+        ("100MB", 100_000_000),
+        ("100 mb", 100_000_000),
+        ("1.5GB", 1_500_000_000),
+        ("2kB", 2000),
+        ("64MiB", 64 * 2**20),
+        ("1gib", 2**30),
+        ("3KiB", 3072),
+    ],
+)
+def test_packet_log_max_sizes(text: str, size: int) -> None:
+    assert parse_lab(with_simulator(packet_log_max=text)).simulator.packet_log_max == size
+
+
+def test_packet_log_rotation_defaults_and_values() -> None:
+    defaults = parse_lab(with_simulator()).simulator
+    assert (defaults.packet_log_max, defaults.packet_log_keep) == (100_000_000, 5)
+    assert parse_lab(with_simulator(packet_log_keep=1)).simulator.packet_log_keep == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("packet_log_max", "", "expected a size such as 100MB"),
+        ("packet_log_max", "100XB", "expected a size such as 100MB, 64MiB or 1000000 (bytes), got '100XB'"),
+        ("packet_log_max", "MB", "expected a size"),
+        ("packet_log_max", "-5", "-5 is out of range: must be at least 0"),
+        ("packet_log_max", "-5MB", "expected a non-negative number"),
+        ("packet_log_max", "1.5", "expected an integer, got '1.5'"),
+        ("packet_log_keep", "0", "0 is out of range: must be at least 1"),
+        ("packet_log_keep", "many", "expected an integer"),
+    ],
+)
+def test_bad_packet_log_rotation(key: str, value: str, problem: str) -> None:
+    error = config_error(with_simulator(**{key: value}))
+    assert (error.section, error.key) == ("simulator", key)
+    assert problem in error.problem
+
+
 def test_inactivity_timeout_zero_means_none() -> None:
     assert parse_lab(with_meters(inactivity_timeout=0)).groups[0].inactivity_timeout == 0.0
 
@@ -862,10 +905,23 @@ ERRORS = [
         "system titles overlap those of [meters:a]",
     ),
     (
-        section("meters:a") + section("meters:b", port=5000, serial=1) + PUBLIC,
+        section("meters:a") + section("meters:b", port=5000, serial=1, system_title="4D4D4D0000BC614E") + PUBLIC,
         "meters:b",
         "system_title",
         "system titles overlap",
+    ),
+    (
+        section("meters:a", count=3) + section("meters:b", port=5000, system_title="4D4D4D0000BC6150") + PUBLIC,
+        "meters:b",
+        "system_title",
+        "system titles overlap those of [meters:a]",
+    ),
+    (
+        section("meters:a", count=3) + section("meters:b", port=5000) + section("meters:c", port=6000, serial=1000004)
+        + PUBLIC,
+        "meters:c",
+        "serial",
+        "serials overlap those of [meters:b]",
     ),
     # sections
     ("[meters:]\n" + PUBLIC, "meters:", None, "the name after 'meters:' must be letters"),
@@ -957,6 +1013,29 @@ def test_config_error_is_a_value_error_with_fields() -> None:
     assert str(error) == "lab.ini [meters:abt] port: 0 is out of range: must be 1..65535"
 
 
+def test_groups_without_serial_or_system_title_continue_the_numbering() -> None:
+    text = (
+        section("meters:a", count=3)
+        + section("meters:b", count=2, port=5000)
+        + section("meters:c", count=2, port=6000)
+        + PUBLIC
+    )
+    meters = list(parse_lab(text).meters())
+    assert [m.serial for m in meters] == [1000001 + index for index in range(7)]
+    assert [m.system_title.hex().upper() for m in meters] == [f"4D4D4D0000BC{0x614E + i:04X}" for i in range(7)]
+
+
+def test_a_group_without_serial_or_system_title_continues_after_the_group_above() -> None:
+    text = (
+        section("meters:a", count=2)
+        + section("meters:b", count=3, port=5000, serial=77, system_title="41424300FFFFFFFE")
+        + section("meters:c", port=6000)
+        + PUBLIC
+    )
+    c = parse_lab(text).groups[2]
+    assert (c.serial, c.system_title.hex().upper()) == (80, "4142430000000001")
+
+
 # --- load_lab ---
 
 
@@ -996,7 +1075,13 @@ def test_load_lab_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_lab(path)
     assert (info.value.path, info.value.section, info.value.key) == (path, None, None)
-    assert info.value.problem == "cannot read the file: No such file or directory"
+    assert info.value.problem == "the file does not exist"
+
+
+def test_load_lab_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_lab(str(tmp_path))
+    assert str(info.value) == f"{tmp_path}: is a directory, not a file"
 
 
 def test_load_lab_not_utf8(tmp_path: Path) -> None:

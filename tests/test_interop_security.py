@@ -98,8 +98,7 @@ def open_session(lab: Lab, client: GXDLMSSecureClient, max_pdu: int | None = Non
         client.maxReceivePDUSize = max_pdu
     session.associate()
     if client.authentication > Authentication.LOW:
-        reply = session.exchange(client.getApplicationAssociationRequest(), GXReplyData())
-        client.parseApplicationAssociationResponse(reply.data)
+        session.authenticate()
     return session
 
 

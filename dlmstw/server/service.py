@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import deferLater
@@ -42,14 +42,14 @@ class ListenFailure(Exception):
     """A meter's port that cannot be listened on; the message is the line a person reads."""
 
 
-def listen_error(meter: MeterConfig | None, error: CannotListenError) -> str:
-    """One line naming the group, the meter, the address and the port."""
-    reason = error.socketError
-    why = getattr(reason, "strerror", None) or str(reason)
-    where = f"{error.interface}:{error.port}"
-    if meter is None:
-        return f"cannot listen on {where}: {why.lower()}"
-    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {where}: {why.lower()}"
+
+
+def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
+    """Why ``meter`` cannot listen, in one line naming its group, id, address and the OS reason."""
+    host = f"[{meter.interface}]" if ":" in meter.interface else meter.interface
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    reason = reason[:1].lower() + reason[1:]
+    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {host}:{meter.port}: {reason}"
 
 
 class LabService(MultiService):
@@ -91,16 +91,16 @@ class LabService(MultiService):
     def privilegedStartService(self) -> None:
         """Listen on every online meter's port; ``ListenFailure`` names the
         first that cannot, and nothing is left listening then."""
-        try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            for server in self:
-                if isinstance(server, MeterListener) and server.port is not None:
-                    server.port.stopListening()
-                    server.port = None
-            config = next((m for m in self.meter_configs.values()
-                           if m.port == error.port and m.interface == error.interface), None)
-            raise ListenFailure(listen_error(config, error)) from None
+        Service.privilegedStartService(self)
+        for server in self:
+            try:
+                server.privilegedStartService()
+            except CannotListenError as error:
+                for other in self:
+                    if isinstance(other, MeterListener) and other.port is not None:
+                        other.port.stopListening()
+                        other.port = None
+                raise ListenFailure(listen_error(self.meter_configs[server.name], error)) from None
 
     def startService(self) -> None:
         super().startService()
