@@ -1,12 +1,24 @@
 """Result names (DESIGN.md "Result names"): the naming of the meter's answers
 (GET/SET/ACTION normal, with-list and block forms, EXCEPTION-Response, AARE,
-RLRE; Green Book 9.3, 9.5) and the results sessions record."""
+RLRE; Green Book 9.3, 9.5), the results sessions record, the one series per
+result of /metrics, and, end to end with gurux-dlms over TCP, the packet log
+and /metrics of a running lab."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from gurux_dlms import GXDLMSException
+from gurux_dlms.objects import GXDLMSData
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_session import LLS_AARQ, NO_SECURITY_AARQ, associated, make_session
 
 from dlmstw.codec import acse, services, xdlms
@@ -49,6 +61,7 @@ from dlmstw.enums import (
 )
 from dlmstw.errors import DecodeError
 from dlmstw.security.ciphering import encode_ciphered_apdu, protect
+from dlmstw.web.console import prometheus_lines
 
 DAR = DataAccessResult
 DATA = bytes.fromhex("0906") + b"100001"  # octet-string "100001"
@@ -287,3 +300,105 @@ def test_session_results_of_protection() -> None:
     tampered[-1] ^= 1
     associate(bytes(tampered))
     assert session.result == "no-reason-given"
+
+
+# ---------------------------------------------------------------------------
+# /metrics: one series per result, over all meters
+
+SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"\})? \d+$')
+
+
+def metrics_text(factories: dict[str, Any]) -> str:
+    console = SimpleNamespace(capture=SimpleNamespace(published=7, dropped=0), packet_log=None,
+                              lab=SimpleNamespace(factories=factories))
+    return "".join(prometheus_lines(console))  # type: ignore[arg-type]
+
+
+def test_metrics_sum_results_over_100000_meters_in_few_series() -> None:
+    results = ["success", "object-undefined", "accepted", "closed", "authentication-failure"]
+    factories = {f"m-{i}": SimpleNamespace(connections=i % 2, counters={results[i % 5]: 2, "released": 1})
+                 for i in range(100_000)}
+    text = metrics_text(factories)
+    lines = text.splitlines()
+    samples = [line for line in lines if not line.startswith("#")]
+    assert len(samples) < 1000 and "meter=" not in text
+    assert all(SAMPLE.match(line) for line in samples), [line for line in samples if not SAMPLE.match(line)]
+    assert "dlmstw_clients 50000" in samples
+    assert 'dlmstw_exchanges_total{result="success"} 40000' in samples
+    assert 'dlmstw_exchanges_total{result="released"} 100000' in samples
+    assert 'dlmstw_exchanges_total{result="object-undefined"} 40000' in samples
+    families = {line.split("{")[0].split(" ")[0] for line in samples}
+    for family in families:
+        assert lines.count(f"# TYPE {family} counter") + lines.count(f"# TYPE {family} gauge") == 1
+        assert sum(line.startswith(f"# HELP {family} ") for line in lines) == 1
+
+
+def test_metrics_escape_label_values() -> None:
+    text = metrics_text({"m": SimpleNamespace(connections=0, counters={'odd "name"\\\n': 1})})
+    assert 'dlmstw_exchanges_total{result="odd \\"name\\"\\\\\\n"} 1' in text.splitlines()
+
+
+# ---------------------------------------------------------------------------
+# End to end: gurux-dlms over TCP, the packet log and /metrics of a running lab
+
+
+def results_ini(meter_port: int, console_port: int, directory: Path) -> str:
+    return (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\n"
+            f"state_dir = {directory / 'state'}\npacket_log = {directory / 'packets.jsonl'}\n\n"
+            f"[meters:abt]\ncount = 1\nport = {meter_port}\nload_profile_days = 1\n\n"
+            "[association:public]\nclient_sap = 16\n\n"
+            "[association:reader]\nclient_sap = 32\nauthentication = lls\nlls_password = ABCD0001\n")
+
+
+@pytest.fixture(scope="module")
+def results_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, int]]:
+    directory = tmp_path_factory.mktemp("results")
+    meter_port = find_free_port_range(2)
+    console_port = meter_port + 1
+    lab = launch_lab(directory, results_ini(meter_port, console_port, directory), (meter_port, console_port))
+    try:
+        yield lab, console_port
+    finally:
+        stop_lab(lab)
+
+
+def logged(lab: Lab, kind: str, result: str) -> list[dict[str, Any]]:
+    """The packet log's records of that kind and result, waiting up to 10 s for one."""
+    path = lab.directory / "packets.jsonl"
+    deadline = time.monotonic() + 10
+    while True:
+        text = path.read_text() if path.exists() else ""
+        records = [r for r in map(json.loads, text.splitlines()) if (r["kind"], r["result"]) == (kind, result)]
+        if records or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
+def metrics(console_port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/metrics", timeout=10) as response:
+        return response.read().decode().splitlines()
+
+
+def test_undefined_object_is_logged_and_counted_as_object_undefined(results_lab: tuple[Lab, int]) -> None:
+    lab, console_port = results_lab
+    with MeterSession(lab.ports[0]) as session, pytest.raises(GXDLMSException):
+        session.read_raw(GXDLMSData("0.0.96.99.99.255"), 2)
+    records = logged(lab, "get-request-normal", "object-undefined")
+    assert len(records) == 1, lab.log_text()
+    assert records[0]["response_apdu"].upper().endswith("0104") and records[0]["client_sap"] == 16
+    assert 'dlmstw_exchanges_total{result="object-undefined"} 1' in metrics(console_port)
+
+
+def test_wrong_lls_password_is_logged_and_counted_as_authentication_failure(results_lab: tuple[Lab, int]) -> None:
+    lab, console_port = results_lab
+    session = MeterSession(lab.ports[0], 32, "WRONGPWD")
+    try:
+        with pytest.raises(GXDLMSException):
+            session.associate()
+    finally:
+        session.close()
+    records = logged(lab, "aarq", "authentication-failure")
+    assert len(records) == 1 and records[0]["client_sap"] == 32, lab.log_text()
+    samples = metrics(console_port)
+    assert 'dlmstw_exchanges_total{result="authentication-failure"} 1' in samples
+    assert not any("meter=" in line for line in samples)
