@@ -34,7 +34,7 @@ SUCCESS: Final = "success"
 #: Some items of a with-list answer failed, not all of them alike.
 PARTIAL: Final = "partial"
 RELEASED: Final = "released"
-AUTHENTICATION_REQUIRED: Final = "authentication-required"
+AUTHENTICATION_REQUIRED: Final = ACSE_USER_DIAGNOSTIC_NAMES[AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED]
 #: What an AARE that gives no known reason, or a null one, names.
 NO_REASON_GIVEN: Final = ACSE_USER_DIAGNOSTIC_NAMES[AcseServiceUserDiagnostic.NO_REASON_GIVEN]
 INVOCATION_COUNTER_ERROR: Final = SERVICE_ERROR_NAMES[ServiceError.INVOCATION_COUNTER_ERROR]
@@ -131,7 +131,7 @@ def response_result(apdu: bytes) -> str:
         form = _FORMS.get(apdu[:2])
         if form is not None:
             return form(apdu)
-        tag = apdu[0] if apdu else None
+        tag = apdu[0]
         if tag == ApduTag.EXCEPTION_RESPONSE:
             return exception_result(apdu[1], apdu[2])
         if tag == ApduTag.AARE:
@@ -140,4 +140,4 @@ def response_result(apdu: bytes) -> str:
             return RELEASED
     except (IndexError, KeyError) as error:
         raise DecodeError(f"a response cut short or with an unknown result: {error!r}", 0) from None
-    raise DecodeError(f"not an answer of the meter: {apdu[:2].hex() or 'empty'}", 0)
+    raise DecodeError(f"not an answer of the meter: {apdu[:2].hex()}", 0)
