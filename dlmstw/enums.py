@@ -4,6 +4,7 @@ A leaf module: every layer may import it.
 """
 
 from enum import IntEnum, IntFlag
+from typing import Final
 
 
 class DataType(IntEnum):
@@ -431,3 +432,32 @@ class Unit(IntEnum):
     JOULE_PER_KILOGRAM = 65
     OTHER = 254
     COUNT = 255
+
+
+def enum_name(member: IntEnum | IntFlag) -> str:
+    """The standard's spelling of a member: ``DataAccessResult.READ_WRITE_DENIED``
+    -> "read-write-denied" (the member names follow the Green Book's)."""
+    return (member.name or str(int(member))).lower().replace("_", "-")
+
+
+def named(enum: type[IntEnum], value: int) -> str | None:
+    """The standard's spelling of ``value`` in ``enum``, None when it has no name."""
+    try:
+        return enum_name(enum(value))
+    except ValueError:
+        return None
+
+
+def names_of(enum: type[IntEnum]) -> dict[int, str]:
+    """Every value of ``enum`` with its standard spelling."""
+    return {int(member): enum_name(member) for member in enum}
+
+
+#: The result enumerations by value, spelled as the Green Book (9.5, 9.3):
+#: the one table of the names a packet log ``result`` takes from them.
+DATA_ACCESS_RESULT_NAMES: Final = names_of(DataAccessResult)
+ACTION_RESULT_NAMES: Final = names_of(ActionResult)
+STATE_ERROR_NAMES: Final = names_of(StateError)
+SERVICE_ERROR_NAMES: Final = names_of(ServiceError)
+ACSE_USER_DIAGNOSTIC_NAMES: Final = names_of(AcseServiceUserDiagnostic)
+ACSE_PROVIDER_DIAGNOSTIC_NAMES: Final = names_of(AcseServiceProviderDiagnostic)

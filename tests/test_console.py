@@ -155,8 +155,9 @@ def test_metrics(console: Console) -> None:
     status, headers, body = console.get("/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     text = body.decode()
-    assert 'dlmstw_meter_exchanges_total{meter="abt-0",result="success"}' in text
-    assert "dlmstw_capture_published_total" in text
+    assert 'dlmstw_exchanges_total{result="success"}' in text
+    assert "dlmstw_capture_published_total" in text and "\ndlmstw_clients " in text
+    assert "meter=" not in text  # one series per result, none per meter (DESIGN.md)
 
 
 def test_packet_log_file(console: Console) -> None:

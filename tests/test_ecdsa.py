@@ -165,6 +165,7 @@ def challenge(session: Session, title: bytes = CLIENT_TITLE) -> bytes:
     assert (answer.result, answer.result_source_diagnostic) == (
         AssociationResult.ACCEPTED, (acse.SOURCE_ACSE_SERVICE_USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED))
     assert answer.mechanism_name == 7 and answer.responding_ap_title == METER_TITLE
+    assert session.result == "authentication-required"
     assert answer.responding_authentication_value is not None
     assert len(answer.responding_authentication_value) == 32
     return answer.responding_authentication_value
@@ -215,7 +216,7 @@ def test_ecdsa_association_with_the_lab_ini_client_key(suite: int) -> None:
     # f(CtoS) = ECDSA(ST-S || ST-C || CtoS || StoC) with the meter's key of the suite's curve
     assert keys.verify(suite, meter_key, METER_TITLE + CLIENT_TITLE + CTOS + stoc, proof)
     assert meter_key.curve.name == {1: "secp256r1", 2: "secp384r1"}[suite]
-    assert session.result == "authenticated"
+    assert session.result == "success"
     assert reads_clock(session)
 
 

@@ -203,9 +203,13 @@ class MeterSecurity:
                 self.journal(self.id, None, self.reserved)
         return counter
 
+    def lowest_client_counter(self, association: str) -> int:
+        """The lowest invocation counter the association's client may use next."""
+        return self.client_counters.get(association, -1) + 1
+
     def accept_client_counter(self, association: str, counter: int) -> bool:
         """The counter rule: only a counter above the last accepted one passes."""
-        if counter <= self.client_counters.get(association, -1):
+        if counter < self.lowest_client_counter(association):
             return False
         self.client_counters[association] = counter
         self.changed = True

@@ -19,6 +19,8 @@ from automat import TypeMachineBuilder
 from ..codec import acse, services, xdlms
 from ..codec.acse import AARE, AARQ, RLRE
 from ..codec.axdr import encode_octet_string
+from ..codec.results import (AUTHENTICATION_FAILURE, INVOCATION_COUNTER_ERROR, MALFORMED, RELEASED, aare_result,
+                              response_result)
 from ..codec.services import ActionRequestNormal, ActionResponseNormal, ExceptionResponse
 from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, ActionResult, ApduTag,
                      ApplicationContextName, AssociationResult, AssociationStatus, AuthenticationMechanism,
@@ -86,7 +88,7 @@ class Inputs(Protocol):
     def challenged(self, association: Association) -> None:
         """An HLS AARQ was accepted pending the client's f(StoC)."""
 
-    def request(self, apdu: bytes) -> bytes | None:
+    def request(self, apdu: bytes) -> bytes:
         """A plain xDLMS service request; returns the plain response APDU."""
 
     def authenticated(self) -> None:
@@ -203,7 +205,7 @@ def _establish_instead(inputs: Inputs, core: Core, old: Association, association
 
 
 @authenticating.upon(Inputs.request).loop()
-def _authenticate(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes | None:
+def _authenticate(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes:
     return _hls_reply(core, association, apdu)
 
 
@@ -224,12 +226,12 @@ def _end(inputs: Inputs, core: Core, association: Association) -> None:
 
 
 @idle.upon(Inputs.request).loop()
-def _refuse(inputs: Inputs, core: Core, apdu: bytes) -> bytes | None:
+def _refuse(inputs: Inputs, core: Core, apdu: bytes) -> bytes:
     return REFUSAL
 
 
 @associated.upon(Inputs.request).loop()
-def _serve(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes | None:
+def _serve(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes:
     return association.services.handle(apdu)
 
 
@@ -240,10 +242,11 @@ AssociationMachine = builder.build()
 
 
 class Rejection(Exception):
-    """An AARQ to reject: source, diagnostic and the monitor's name for it."""
+    """An AARQ to reject: source and diagnostic, and a result more specific
+    than the diagnostic's name where there is one (``invocation-counter-error``)."""
 
-    def __init__(self, source: int, diagnostic: int, result: str) -> None:
-        super().__init__(result)
+    def __init__(self, source: int, diagnostic: int, result: str = "") -> None:
+        super().__init__(source, diagnostic)
         self.source = source
         self.diagnostic = diagnostic
         self.result = result
@@ -265,7 +268,7 @@ class Session:
         self.core = Core(directory, mechanisms, security, log)
         self.machine = AssociationMachine(self.core)
         #: What the monitor records of the last exchange: the plain APDUs, whether
-        #: they travelled ciphered, and the outcome.
+        #: they travelled ciphered, and the outcome (DESIGN.md "Result names").
         self.request_apdu: bytes = b""
         self.response_apdu: bytes | None = None
         self.ciphered = False
@@ -295,8 +298,8 @@ class Session:
         """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
         serving = self.core.serving
         if serving is not None:
-            self.result = "success"
             response = self.response_apdu = serving.handle(apdu)
+            self.result = response_result(response)
             return response
         current = self.core.current
         wrapping: Wrapping | None = None
@@ -304,37 +307,37 @@ class Session:
             try:
                 apdu, wrapping = current.protection.unwrap(apdu)
             except CounterError:
-                self.result = "invocation-counter-error"
-                self.response_apdu = _exception(StateError.SERVICE_NOT_ALLOWED,
-                                                ServiceError.INVOCATION_COUNTER_ERROR)
-                return self.response_apdu
+                # Green Book 9.5: invocation-counter-error carries the lowest acceptable counter.
+                return self._refused(services.encode_response(ExceptionResponse(
+                    StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
+                    self.security.lowest_client_counter(current.name))))
             except PolicyError:
-                self.result = "security-policy-violation"
-                self.response_apdu = REFUSAL
-                return REFUSAL
+                return self._refused(REFUSAL)
             except DecodeError:
-                self.result = "deciphering-error"
-                self.response_apdu = DECIPHERING_ERROR
-                return DECIPHERING_ERROR
+                return self._refused(DECIPHERING_ERROR)
             self.request_apdu = apdu
             self.ciphered = wrapping is not None
         self.core.verdict = None
         self.core.protected = wrapping is not None
-        self.result = "success"
         response = self.machine.request(apdu)
+        self.result = response_result(response)
         if self.core.verdict is True:
-            self.result = "authenticated"
             self.machine.authenticated()
         elif self.core.verdict is False:
-            self.result = "authentication-failure"
+            # The answer says read-write-denied; the association failed on f(StoC) (Green Book 9.2.7.4).
+            self.result = AUTHENTICATION_FAILURE
             self.machine.refused()
-        elif response is REFUSAL:
-            self.result = "not-associated"
         self.response_apdu = response
         if wrapping is not None and response is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
             assert current is not None and current.protection is not None
             return current.protection.wrap(response, wrapping)
         return response
+
+    def _refused(self, answer: bytes) -> bytes:
+        """An exception-response to a protected request that is not served."""
+        self.result = response_result(answer)
+        self.response_apdu = answer
+        return answer
 
     # -- release -------------------------------------------------------------------
 
@@ -343,9 +346,9 @@ class Session:
         try:
             acse.decode_rlrq(apdu)
         except DecodeError:
-            self.result = "malformed"
+            self.result = MALFORMED
         else:
-            self.result = "released"
+            self.result = RELEASED
         self.machine.released()
         return acse.encode_rlre(RLRE(reason=ReleaseResponseReason.NORMAL))
 
@@ -360,7 +363,7 @@ class Session:
         try:
             aarq = acse.decode_aarq(apdu)
         except DecodeError:
-            self.result = "malformed"
+            self.result = MALFORMED
             return acse.encode_aare(AARE(
                 application_context_name=ApplicationContextName.LOGICAL_NAME,
                 result=AssociationResult.REJECTED_PERMANENT,
@@ -381,10 +384,9 @@ class Session:
             initiate, negotiated, wrapping = self._initiate(aarq, config, keys, ciphered)
         except CounterError:
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
-            self.result = "invocation-counter-error"
+            self.result = INVOCATION_COUNTER_ERROR
         except (SecurityError, DecodeError):
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
-            self.result = "deciphering-error"
         protection: Protection | None = None
         if config is not None and keys is not None and (ciphered or wrapping is not None
                                                          or self._titled(config)):
@@ -392,7 +394,8 @@ class Session:
                                     self.profile.system_title,
                                     initiate.dedicated_key if initiate is not None else None)
 
-        def answer(aare: AARE) -> bytes:
+        def answer(aare: AARE, result: str = "") -> bytes:
+            self.result = result or aare_result(aare)
             user_information: bytes | None = None
             if isinstance(negotiated, xdlms.InitiateResponse):
                 user_information = xdlms.encode_initiate_response(negotiated)
@@ -416,9 +419,8 @@ class Session:
         except Rejection as rejection:
             # A client that asks for a new association and is refused has none.
             self.machine.released()
-            self.result = rejection.result
             return answer(AARE(answer_context, AssociationResult.REJECTED_PERMANENT,
-                               (rejection.source, rejection.diagnostic)))
+                               (rejection.source, rejection.diagnostic)), rejection.result)
         assert config is not None and keys is not None and initiate is not None
         assert isinstance(negotiated, xdlms.InitiateResponse)
         association = Association(
@@ -432,7 +434,6 @@ class Session:
             self.security.client_titles[config.name] = aarq.calling_ap_title
         if not mechanism.hls:
             self.machine.accepted(association)
-            self.result = "success"
             return answer(AARE(expected_context, AssociationResult.ACCEPTED, (USER, AcseServiceUserDiagnostic.NULL)))
         stoc = mechanism.new_challenge()
         suite = config.security_suite
@@ -447,7 +448,6 @@ class Session:
             server_signing_key=self.security.signing_key(suite) if ecdsa else None,
             client_public_key=self.security.client_public_key(config, aarq.calling_ap_title) if ecdsa else None)
         self.machine.challenged(association)
-        self.result = "authentication-required"
         return answer(AARE(expected_context, AssociationResult.ACCEPTED,
                            (USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED),
                            responder_acse_requirements=True, mechanism_name=mechanism.mechanism_id,
@@ -482,28 +482,21 @@ class Session:
                negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None) -> IAuthenticationMechanism:
         """The AARQ's checks in order; raises ``Rejection``."""
         if config is None or keys is None:
-            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, "no-association-for-client")
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN)
         if aarq.application_context_name != expected_context:
-            raise Rejection(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
-                            "application-context-name-not-supported")
+            raise Rejection(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
         mechanism = self.mechanisms[config.authentication]
         needs_title = expected_context == ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING or self._titled(config)
         if needs_title and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
-            raise Rejection(USER, AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED,
-                            "calling-ap-title-not-recognized")
+            raise Rejection(USER, AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED)
         proposed = aarq.mechanism_name if aarq.sender_acse_requirements else None
         if proposed is None and mechanism.mechanism_id != AuthenticationMechanism.LOWEST:
-            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED,
-                            "authentication-mechanism-name-required")
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED)
         if (proposed or AuthenticationMechanism.LOWEST) != mechanism.mechanism_id:
-            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED,
-                            "authentication-mechanism-name-not-recognised")
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
         if not mechanism.check_lls(keys.lls_password, aarq.calling_authentication_value):
-            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE, "authentication-failure")
-        if negotiated is None:
-            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, self.result or "no-initiate-request")
-        if isinstance(negotiated, xdlms.ConfirmedServiceError):
-            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN,
-                            self.result or "initiate-error")
+            raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE)
+        if negotiated is None or isinstance(negotiated, xdlms.ConfirmedServiceError):
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, self.result)
         return mechanism
 

@@ -26,7 +26,7 @@ from dlmstw.codec.ber import (
 from dlmstw.codec.xdlms import VAA_NAME_LN
 from dlmstw.dissector.data import octets_text, printable
 from dlmstw.dissector.fields import Walk
-from dlmstw.dissector.names import APPLICATION_CONTEXTS, MECHANISMS, SERVICE_ERROR_VALUES, enum_name, named
+from dlmstw.dissector.names import APPLICATION_CONTEXTS, MECHANISMS, SERVICE_ERROR_VALUES
 from dlmstw.enums import (
     AcseServiceProviderDiagnostic,
     AcseServiceUserDiagnostic,
@@ -37,6 +37,8 @@ from dlmstw.enums import (
     ReleaseRequestReason,
     ReleaseResponseReason,
     ServiceErrorKind,
+    enum_name,
+    named,
 )
 from dlmstw.errors import DecodeError
 

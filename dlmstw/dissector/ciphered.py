@@ -16,8 +16,7 @@ from typing import Final
 from dlmstw.dissector.acse import system_title, usage_flag
 from dlmstw.dissector.data import octets_text
 from dlmstw.dissector.fields import Field, Walk, hex_of
-from dlmstw.dissector.names import named
-from dlmstw.enums import ApduTag
+from dlmstw.enums import ApduTag, named
 from dlmstw.errors import DecodeError
 from dlmstw.security.ciphering import (
     AUTHENTICATION,

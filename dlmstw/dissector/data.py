@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from dlmstw.codec.axdr import MAX_DEPTH, BitString, CompactArray, CosemDate, CosemDateTime, CosemTime, decode_data
 from dlmstw.dissector.fields import Field, Node, Walk
-from dlmstw.dissector.names import class_name, logical_name, named
-from dlmstw.enums import DataType, Unit
+from dlmstw.dissector.names import class_name, logical_name
+from dlmstw.enums import DataType, Unit, named
 from dlmstw.errors import DecodeError
 
 SHOWN_ELEMENTS: Final = 64

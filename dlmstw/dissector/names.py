@@ -8,26 +8,11 @@ capture from any meter may reference, and stays free of Twisted.
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
 from typing import Final
 
 from dlmstw.codec.obis import format_obis_reduced
 from dlmstw.dissector.fields import Names
 from dlmstw.enums import ApplicationContextName, AuthenticationMechanism, ServiceErrorKind
-
-
-def enum_name(member: IntEnum | IntFlag) -> str:
-    """``DataAccessResult.READ_WRITE_DENIED`` -> "read-write-denied"."""
-    return (member.name or str(int(member))).lower().replace("_", "-")
-
-
-def named(enum: type[IntEnum], value: int) -> str | None:
-    """The standard's spelling of ``value`` in ``enum``, None when it has no name."""
-    try:
-        return enum_name(enum(value))
-    except ValueError:
-        return None
-
 
 # (class name, attribute names from 1, method names from 1), Blue Book 4.x.
 _CLASSES: Final[dict[int, tuple[str, tuple[str, ...], tuple[str, ...]]]] = {

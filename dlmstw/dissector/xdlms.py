@@ -15,7 +15,7 @@ from typing import Final
 from dlmstw.dissector.acse import usage_flag
 from dlmstw.dissector.data import ATTRIBUTE_SHAPES, SELECTIVE_ACCESS, Shape, data, date_time_text, octets_text
 from dlmstw.dissector.fields import Walk
-from dlmstw.dissector.names import attribute_name, class_name, enum_name, logical_name, method_name, named
+from dlmstw.dissector.names import attribute_name, class_name, logical_name, method_name
 from dlmstw.enums import (
     ActionRequestType,
     ActionResponseType,
@@ -27,6 +27,8 @@ from dlmstw.enums import (
     SetRequestType,
     SetResponseType,
     StateError,
+    enum_name,
+    named,
 )
 from dlmstw.errors import DecodeError
 

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..association.session import AssociationConfig, ServerProfile, Session
+from ..codec.results import MALFORMED
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
 from ..framing.wrapper import WrapperDecoder, encode_wpdu
@@ -57,7 +58,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.delayed_call: object | None = None
 
     def _event(self, kind: str, result: str, request: bytes = b"") -> None:
-        """A capture record for something other than a request/response exchange."""
+        """A capture record for something other than a request/response exchange, counted by its result."""
+        self.factory.counters[result] += 1
         bus = self.factory.capture
         if bus.active:
             now = time.time()
@@ -92,7 +94,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         except DecodeError as error:
             log.info("meter {meter}: closing {peer}: {error}", meter=self.factory.meter.id,
                      peer=self.peer, error=error)
-            self._event("malformed", str(error), data[:MAX_CAPTURED_GARBAGE])
+            self._event("malformed", MALFORMED, data[:MAX_CAPTURED_GARBAGE])
             self.transport.loseConnection()
             return
         write = self.transport.write
@@ -206,7 +208,7 @@ class MeterFactory(Factory):
         self.connections = 0
         #: The connections being served, so that taking the meter offline can end them.
         self.protocols: set[MeterProtocol] = set()
-        #: Exchanges answered, by outcome (``success``, ``authentication-failure``...).
+        #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
 
     def logPrefix(self) -> str:

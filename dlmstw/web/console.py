@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import sys
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
@@ -294,7 +294,9 @@ class Console:
 
 
 def prometheus_lines(console: Console) -> Iterable[str]:
-    """Counters in the Prometheus text exposition format (version 0.0.4)."""
+    """Counters in the Prometheus text exposition format (version 0.0.4): one
+    series per result name, none per meter (the per-meter figures are in
+    ``/api/meters``), so a lab of any size has a few dozen series."""
     totals = console.totals()
     yield "# HELP dlmstw_capture_published_total Exchanges captured, in every process.\n"
     yield f"# TYPE dlmstw_capture_published_total counter\ndlmstw_capture_published_total {totals['captured']}\n"
@@ -309,11 +311,18 @@ def prometheus_lines(console: Console) -> Iterable[str]:
         yield f'dlmstw_packet_log_records_total{{outcome="dropped"}} {totals["log_dropped"]}\n'
         yield "# HELP dlmstw_packet_log_restarts_total Packet-log writers started again after they ended.\n"
         yield f"# TYPE dlmstw_packet_log_restarts_total counter\ndlmstw_packet_log_restarts_total {totals['log_restarts']}\n"
-    yield "# HELP dlmstw_meter_clients Connected clients per meter.\n# TYPE dlmstw_meter_clients gauge\n"
-    for meter_id, factory in console.lab.factories.items():
-        yield f'dlmstw_meter_clients{{meter="{meter_id}"}} {factory.connections}\n'
-    yield "# HELP dlmstw_meter_exchanges_total Request/response exchanges per meter and outcome.\n"
-    yield "# TYPE dlmstw_meter_exchanges_total counter\n"
-    for meter_id, factory in console.lab.factories.items():
-        for result, count in sorted(factory.counters.items()):
-            yield f'dlmstw_meter_exchanges_total{{meter="{meter_id}",result="{result}"}} {count}\n'
+    factories = console.lab.factories.values()
+    yield "# HELP dlmstw_clients Connected clients, over all meters.\n# TYPE dlmstw_clients gauge\n"
+    yield f"dlmstw_clients {sum(factory.connections for factory in factories)}\n"
+    results: Counter[str] = Counter()
+    for factory in factories:
+        results.update(factory.counters)
+    yield ("# HELP dlmstw_exchanges_total Captured exchanges and connection events by result, over all meters.\n"
+           "# TYPE dlmstw_exchanges_total counter\n")
+    for result, count in sorted(results.items()):
+        yield f'dlmstw_exchanges_total{{result="{_label_value(result)}"}} {count}\n'
+
+
+def _label_value(text: str) -> str:
+    """A label value as the text format escapes it: backslash, double quote, line feed."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
