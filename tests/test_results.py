@@ -309,8 +309,8 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"
 
 
 def metrics_text(factories: dict[str, Any]) -> str:
-    console = SimpleNamespace(capture=SimpleNamespace(published=7, dropped=0), packet_log=None,
-                              lab=SimpleNamespace(factories=factories))
+    totals = {"captured": 7, "capture_dropped": 0, "worker_restarts": 0}
+    console = SimpleNamespace(totals=lambda: totals, packet_log=None, lab=SimpleNamespace(factories=factories))
     return "".join(prometheus_lines(console))  # type: ignore[arg-type]
 
 
