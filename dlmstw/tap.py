@@ -12,6 +12,7 @@ from typing import Any, Callable, NoReturn
 from twisted.application import strports
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
@@ -44,6 +45,13 @@ class Options(usage.Options):
     optParameters = [
         ["config", "c", "etc/lab.ini", "The lab configuration (INI file)."],
     ]
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """A command line twistd cannot use is one line and exit status 2, not the usage text."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            fail_at_start(f"{error} (twistd dlmssim --help lists the options)", 2)
 
     def postOptions(self) -> None:
         try:
@@ -96,6 +104,10 @@ class LabRoot(MultiService):
             super().privilegedStartService()
         except ListenFailure as failure:
             fail_at_start(str(failure))
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            fail_at_start(f"[simulator] console cannot listen on {error.interface or '0.0.0.0'}:{error.port}: "
+                          f"{reason[:1].lower()}{reason[1:]}")
 
     def startService(self) -> None:
         super().startService()
@@ -141,9 +153,9 @@ def fail_line(line: str) -> None:
     os.write(2, f"dlmssim: {line}\n".encode(errors="replace"))
 
 
-def fail_at_start(line: str) -> NoReturn:
+def fail_at_start(line: str, status: int = 1) -> NoReturn:
     fail_line(line)
-    raise SystemExit(1)
+    raise SystemExit(status)
 
 
 def makeService(options: Options) -> IService:

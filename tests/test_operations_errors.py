@@ -64,10 +64,12 @@ def failure_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_a_meter_port_in_use(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_meter_port_in_use(tmp_path: Path, workers: int) -> None:
     port = find_free_port_range(3)
     ini_path = tmp_path / "lab.ini"
-    ini_path.write_text(lab_ini(tmp_path, f"[meters:abt]\ncount = 3\nport = {port}\n"))
+    ini_path.write_text(lab_ini(tmp_path, f"[meters:abt]\ncount = 3\nport = {port}\n").replace(
+        "[simulator]\n", f"[simulator]\nworkers = {workers}\n"))
     with socket.create_server(("127.0.0.1", port + 1)):
         line = failure_line(run_twistd(tmp_path, ini_path))
     assert line == f"dlmssim: [meters:abt] meter abt-1 cannot listen on 127.0.0.1:{port + 1}: address already in use"
@@ -122,3 +124,24 @@ def test_groups_without_serial_or_system_title_number_their_meters_in_turn(tmp_p
         stop_lab(lab)
     first_title = int.from_bytes(bytes.fromhex("4D4D4D0000BC614E"), "big")
     assert identities == [(str(1000001 + meter), (first_title + meter).to_bytes(8, "big")) for meter in range(len(ports))]
+
+
+@pytest.mark.parametrize("arguments", [["--bogus"], ["-c", "lab.ini", "stray"]])
+def test_a_command_line_twistd_cannot_use(tmp_path: Path, arguments: list[str]) -> None:
+    command = twistd_command(tmp_path / "lab.ini")
+    result = subprocess.run(command[:command.index("dlmssim") + 1] + arguments, cwd=tmp_path, env=twistd_env(),
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    output = f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    assert result.returncode == 2, output
+    assert "Traceback" not in result.stdout + result.stderr and "Usage:" not in result.stdout, output
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("dlmssim: "), output
+
+
+def test_the_console_port_in_use(tmp_path: Path) -> None:
+    port, console = find_free_port_range(1), find_free_port_range(1)
+    ini_path = tmp_path / "lab.ini"
+    ini_path.write_text(lab_ini(tmp_path, f"[meters:abt]\ncount = 1\nport = {port}\n").replace(
+        "console = tcp:0:", f"console = tcp:{console}:"))
+    with socket.create_server(("127.0.0.1", console)):
+        line = failure_line(run_twistd(tmp_path, ini_path))
+    assert line == f"dlmssim: [simulator] console cannot listen on 127.0.0.1:{console}: address already in use"
