@@ -13,13 +13,17 @@ import json
 import signal
 from typing import Any, Callable
 
+from twisted.internet.error import ConnectionDone, ConnectionLost, ProcessDone, ProcessTerminated
 from twisted.internet.stdio import StandardIO
+from twisted.logger import Logger
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 
 from ..dissector import Keys
 from ..monitor.capture import Exchange
 from ..monitor.records import decode_exchange, decode_exchanges, encode_exchange, encode_exchanges, get, put
 
+log = Logger()
 #: The largest AMP value (a 16-bit length).
 MAX_VALUE = 0xFFFF
 
@@ -38,6 +42,19 @@ class ProcessChannel(amp.AMP):
 
     def ended(self) -> None:
         """The other end is gone (a child then stops its reactor)."""
+
+
+#: How a call fails when the process at the other end ended: nothing to report
+#: there, the end of the process is reported on its own.
+GONE = (ConnectionDone, ConnectionLost, ProcessDone, ProcessTerminated)
+
+
+def unless_gone(what: str) -> Callable[[Failure], None]:
+    """An errback that logs a failed call, unless the other end is simply gone."""
+    def report(failure: Failure) -> None:
+        if not failure.check(*GONE):
+            log.failure("{what} failed", failure, what=what)
+    return report
 
 
 def run_child(channel: Callable[[Any], ProcessChannel]) -> None:

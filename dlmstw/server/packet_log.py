@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 
 from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange
-from .channel import ProcessChannel, Close, KeyedExchange, Names, Write
+from .channel import unless_gone, ProcessChannel, Close, KeyedExchange, Names, Write
 
 log = Logger()
 #: Records handed over in one piece, at the most.
@@ -89,7 +89,7 @@ class PacketLog(Service):
         def started(_: object) -> None:
             self.channel = channel
             channel.callRemote(Names, names={n.hex(): text for n, text in self.names.items()}).addErrback(
-                lambda _: None)
+                unless_gone("packet log: handing the object names to the writer"))
 
         connected.addCallbacks(started, lambda failure: log.error(
             "packet log: the writer could not start: {error}", error=failure.getErrorMessage()))

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from ..config import Lab, MeterConfig
 from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange
-from .channel import ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 
 log = Logger()
@@ -210,7 +210,8 @@ class WorkerPool(Service):
                 log.error("worker {index}: {error}", index=worker.index, error=str(failure.value))
                 channel.transport.loseConnection()
 
-        channel.callRemote(Start).addCallbacks(listening, refused).addErrback(lambda _: None)
+        channel.callRemote(Start).addCallbacks(listening, refused).addErrback(
+            unless_gone(f"starting worker {worker.index}"))
 
     def update(self, worker: WorkerState, status: dict[str, Any]) -> None:
         worker.published, worker.dropped = status["published"], status["dropped"]
