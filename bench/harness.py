@@ -87,10 +87,11 @@ def free_port_range(count: int, attempts: int = 50) -> int:
 
 def lab_ini(first_port: int, count: int, state_dir: Path, *, max_clients: int = 64,
             load_profile_interval: int = 15, load_profile_days: int = 35,
-            associations: str | None = None, packet_log: str = "-") -> str:
+            associations: str | None = None, packet_log: str = "-", workers: int | None = None) -> str:
     """A benchmark lab in the keys of DESIGN.md "lab.ini (contract)": ``count``
     is15959-abt meters from ``first_port``, no console traffic, no packet log
-    unless ``packet_log`` names a file, and by default the public association only."""
+    unless ``packet_log`` names a file, and by default the public association only
+    (``workers``: lab.ini's ``workers``, else auto)."""
     if associations is None:
         associations = f"""\
 [association:public]
@@ -104,7 +105,7 @@ access = read
 console = tcp:0:interface=127.0.0.1
 state_dir = {state_dir}
 packet_log = {packet_log}
-
+{"" if workers is None else f"workers = {workers}"}
 [meters:bench]
 count = {count}
 interface = 127.0.0.1
