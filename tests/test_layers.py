@@ -18,8 +18,9 @@ def test_layer_contract_holds() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("package", ["dlmstw.framing", "dlmstw.codec", "dlmstw.security", "dlmstw.association",
-                                     "dlmstw.simulator", "dlmstw.cosem", "dlmstw.models"])
+@pytest.mark.parametrize("package", ["dlmstw.monitor", "dlmstw.framing", "dlmstw.codec", "dlmstw.security",
+                                     "dlmstw.association", "dlmstw.dissector", "dlmstw.simulator", "dlmstw.cosem",
+                                     "dlmstw.models"])
 def test_pure_layers_never_import_the_reactor(package: str) -> None:
     probe = (f"import importlib, pkgutil, sys; import {package} as p\n"
              "for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'): importlib.import_module(m.name)\n"
