@@ -126,13 +126,13 @@ class CipheredReader:
     authenticated encryption (gurux-dlms), one client whose invocation
     counter only grows; keeps the meter's invocation counters."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, client_sap: int = 48, keys: tuple[str, str] = (EK, AK)) -> None:
         self.port = port
-        self.client = GXDLMSSecureClient(True, 48, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
+        self.client = GXDLMSSecureClient(True, client_sap, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
         self.client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
         self.client.ciphering.systemTitle = CLIENT_TITLE
-        self.client.ciphering.blockCipherKey = bytes.fromhex(EK)
-        self.client.ciphering.authenticationKey = bytes.fromhex(AK)
+        self.client.ciphering.blockCipherKey = bytes.fromhex(keys[0])
+        self.client.ciphering.authenticationKey = bytes.fromhex(keys[1])
         self.client.ciphering.invocationCounter = 1
         self.meter_counters: list[int] = []
         #: The last client counter the meter answered.
@@ -141,7 +141,7 @@ class CipheredReader:
         self.errors = 0
 
     def read_once(self) -> None:
-        session = MeterSession(self.port, 48, timeout=2.0, trace_length=64)
+        session = MeterSession(self.port, self.client.clientAddress, timeout=2.0, trace_length=64)
         session.client = self.client
         try:
             session.associate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -84,7 +84,7 @@ class MeterSecurity:
     ``state_dir``."""
 
     __slots__ = ("id", "frame_counter", "reserved", "client_counters", "client_titles", "keys", "signing_keys",
-                 "server_certificates", "certificates", "changed", "journal")
+                 "server_certificates", "certificates", "changed", "journal", "persist")
 
     def __init__(self, meter_id: str) -> None:
         self.id = f"{meter_id}.security"
@@ -92,6 +92,9 @@ class MeterSecurity:
         #: counter is used: the shell writes it down so that a crash loses none
         #: (None names the meter's own reservation).
         self.journal: Callable[[str, str | None, int], None] | None = None
+        #: Called once new keys are in place: the shell saves them before the
+        #: answer that confirms them leaves (all old or all new after a crash).
+        self.persist: Callable[[], None] | None = None
         self.frame_counter = 0
         self.reserved = 0
         self.client_counters: dict[str, int] = {}
@@ -113,10 +116,12 @@ class MeterSecurity:
         changed = self.keys.get(association.name, {})
         return Keys(*(changed.get(name, getattr(association, name)) for name in KEY_NAMES))
 
-    def change_key(self, association: str, name: str, key: bytes) -> None:
-        """A new key for the next associations (key_transfer, change_secret)."""
-        self.keys.setdefault(association, {})[name] = key
+    def change_keys(self, association: str, keys: Mapping[str, bytes]) -> None:
+        """New keys for the next associations (key_transfer, change_secret), taken together."""
+        self.keys.setdefault(association, {}).update(keys)
         self.changed = True
+        if self.persist is not None:
+            self.persist()
 
     def signing_key(self, suite: int) -> ec.EllipticCurvePrivateKey:
         """The meter's digital signature key of ``suite`` (1 or 2), made on first use."""
@@ -198,7 +203,6 @@ class MeterSecurity:
         self.frame_counter += 1
         if self.frame_counter > self.reserved:
             self.reserved = self.frame_counter + COUNTER_RESERVATION
-            self.changed = True
             if self.journal is not None:
                 self.journal(self.id, None, self.reserved)
         return counter
@@ -212,20 +216,22 @@ class MeterSecurity:
         if counter < self.lowest_client_counter(association):
             return False
         self.client_counters[association] = counter
-        self.changed = True
         if self.journal is not None:
             self.journal(self.id, association, counter)
         return True
+
+    def counters(self) -> Iterator[tuple[str | None, int]]:
+        """The meter's counter reservation (None) and the last counter accepted per association."""
+        yield None, self.reserved
+        yield from self.client_counters.items()
 
     def replay(self, association: str | None, counter: int) -> None:
         """Take back a journalled counter (``journal``) newer than the saved state."""
         if association is None:
             if counter > self.reserved:
                 self.frame_counter = self.reserved = counter
-                self.changed = True
         elif counter > self.client_counters.get(association, -1):
             self.client_counters[association] = counter
-            self.changed = True
 
     def state(self) -> dict[str, Any]:
         """JSON-ready: keys and certificates as hex (private keys as their scalar, certificates as DER)."""

@@ -5,9 +5,10 @@ moment never reuses a counter it sent nor accepts one it accepted.
 One append-only file per process in ``state_dir`` (``counters-NAME.journal``),
 a line per counter: ``PART<TAB>ASSOCIATION<TAB>COUNTER`` (``-`` for the
 meter's own reservation, which moves ahead in steps, so that ciphered reads
-write rarely). Lines reach the kernel with one ``write`` each, which survives
-the process. The state store empties the journal after it has saved every
-meter; at start every journal in the folder is replayed over the saved state.
+write rarely). A line reaches the kernel with one ``write``, which survives
+the process. When the file has grown past ``COMPACT_BYTES`` it is rewritten
+with one line per counter (written, synced, then renamed over the old one).
+At start every journal in the folder is replayed over the saved state.
 """
 
 from __future__ import annotations
@@ -22,29 +23,49 @@ log = Logger()
 SUFFIX = ".journal"
 #: The journal line of the meter's own counter reservation.
 OWN = "-"
+#: A journal longer than this is rewritten with the last counters only.
+COMPACT_BYTES = 1 << 20
+#: (meter part id, association or None, counter).
+Line = tuple[str, str | None, int]
+
+
+def _line(part: str, association: str | None, counter: int) -> bytes:
+    return f"{part}\t{OWN if association is None else association}\t{counter}\n".encode()
 
 
 class CounterJournal:
     def __init__(self, directory: str | Path, name: str) -> None:
         self.directory = Path(directory)
         self.path = self.directory / f"counters-{name}{SUFFIX}"
+        self.size = 0
         self._fd: int | None = None
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.size = os.fstat(self._fd).st_size
 
     def record(self, part: str, association: str | None, counter: int) -> None:
         """Write one counter down (``MeterSecurity.journal``)."""
         if self._fd is None:
             self.open()
         assert self._fd is not None
-        os.write(self._fd, f"{part}\t{OWN if association is None else association}\t{counter}\n".encode())
+        line = _line(part, association, counter)
+        os.write(self._fd, line)
+        self.size += len(line)
 
-    def empty(self) -> None:
-        """Everything journalled is saved elsewhere now."""
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+    def compact(self, lines: Iterable[Line]) -> None:
+        """Replace the journal with ``lines``, the counters as they are now."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("wb") as out:
+            for line in lines:
+                out.write(_line(*line))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.path)
+        self.close()
+        self.open()
 
     def close(self) -> None:
         if self._fd is not None:

@@ -73,8 +73,11 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
         meter.anomalies = anomalies
     if faults is not None:
         factory.faults = FaultInjector(faults, meter.seed) if faults else None
+    by_association: dict[str, dict[str, bytes]] = {}
     for association, name, key in new_keys:
-        meter.security.change_key(association, name, key)
+        by_association.setdefault(association, {})[name] = key
+    for association, keys in by_association.items():
+        meter.security.change_keys(association, keys)
     if state is not None and (state == "online") != factory.online:
         factory.online = state == "online"
         set_online(factory.online)

@@ -4,6 +4,7 @@ configuration, under one ``MultiService``."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable
 
 from twisted.application.service import MultiService, Service
@@ -162,10 +163,13 @@ class LabService(MultiService):
         journal ``name`` that their invocation counters go to first."""
         journal = CounterJournal(self.lab.simulator.state_dir, name)
         factories = self.factories.values()
+        store = StateStore(self.lab.simulator.state_dir,
+                           [f.meter for f in factories] + [f.security for f in factories], clock, journal,
+                           [f.security for f in factories])
         for factory in factories:
             factory.security.journal = journal.record
-        return StateStore(self.lab.simulator.state_dir, [f.meter for f in factories] + [f.security for f in factories],
-                          clock, journal)
+            factory.security.persist = partial(store.save_part, factory.security)
+        return store
 
     def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
         """The keys that decipher an exchange's request and response, for the

@@ -102,7 +102,7 @@ class AssociationLN(InterfaceClass):
             return DataAccessResult.READ_WRITE_DENIED
         if value[0] != DataType.OCTET_STRING or not value[1]:
             return DataAccessResult.TYPE_UNMATCHED
-        ctx.meter.security.change_key(association.name, "lls_password", value[1])
+        ctx.meter.security.change_keys(association.name, {"lls_password": value[1]})
         return DataAccessResult.SUCCESS
 
     def do_change_hls_secret(self, obj: CosemObject, parameters: Data | None,
@@ -114,5 +114,5 @@ class AssociationLN(InterfaceClass):
             return ActionResult.READ_WRITE_DENIED, None
         if parameters is None or parameters[0] != DataType.OCTET_STRING or not parameters[1]:
             return ActionResult.TYPE_UNMATCHED, None
-        ctx.meter.security.change_key(association.name, "hls_secret", parameters[1])
+        ctx.meter.security.change_keys(association.name, {"hls_secret": parameters[1]})
         return ActionResult.SUCCESS, None

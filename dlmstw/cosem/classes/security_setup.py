@@ -174,8 +174,7 @@ class SecuritySetup(InterfaceClass):
                 return ActionResult.OTHER_REASON, None
             if len(new_keys[KEY_IDS[item[1][0][1]]]) != len(master):
                 return ActionResult.OTHER_REASON, None
-        for name, key in new_keys.items():
-            security.change_key(association.name, name, key)
+        security.change_keys(association.name, new_keys)
         return ActionResult.SUCCESS, None
 
     def do_generate_key_pair(self, obj: CosemObject, parameters: Data | None,
