@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from gurux_dlms import GXDLMSException
-from gurux_dlms.objects import GXDLMSClock, GXDLMSSecuritySetup
+from gurux_dlms.objects import GXDLMSSecuritySetup
 from gurux_dlms.objects.enums import GlobalKeyType
 
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, receive_wpdu, stop_lab
@@ -63,16 +63,7 @@ def test_a_killed_service_keeps_its_counters_and_keys(tmp_path: Path, answered: 
         for _ in range(5):
             reader.read_once()
         stop = threading.Event()
-
-        def keep_reading() -> None:
-            while not stop.is_set():
-                try:
-                    reader.read_once()
-                except (OSError, GXDLMSException, ValueError):
-                    return
-
-        thread = threading.Thread(target=keep_reading)
-        thread.start()
+        thread = reader.in_background(stop, retry=False)
         # The key transfer: its request goes out, and the whole service dies at
         # once, or once the meter has answered it.
         transfer = CipheredReader(port, UTILITY)

@@ -140,6 +140,22 @@ class CipheredReader:
         self.reads = 0
         self.errors = 0
 
+    def in_background(self, stop: threading.Event, retry: bool) -> threading.Thread:
+        """Read until ``stop`` is set, in a thread; after a failure, again (``retry``) or no more."""
+        def keep_reading() -> None:
+            while not stop.is_set():
+                try:
+                    self.read_once()
+                except (OSError, GXDLMSException, ValueError):
+                    self.errors += 1
+                    if not retry:
+                        return
+                    time.sleep(0.05)
+
+        thread = threading.Thread(target=keep_reading)
+        thread.start()
+        return thread
+
     def read_once(self) -> None:
         session = MeterSession(self.port, self.client.clientAddress, timeout=2.0, trace_length=64)
         session.client = self.client
@@ -172,17 +188,7 @@ def test_a_killed_worker_comes_back_without_reusing_counters(tmp_path: Path) -> 
         assert worker["index"] == 0 and worker["restarts"] == 0
         # Reads go on in another thread while the worker is killed.
         stop = threading.Event()
-
-        def keep_reading() -> None:
-            while not stop.is_set():
-                try:
-                    reader.read_once()
-                except (OSError, GXDLMSException, ValueError):
-                    reader.errors += 1
-                    time.sleep(0.05)
-
-        thread = threading.Thread(target=keep_reading)
-        thread.start()
+        thread = reader.in_background(stop, retry=True)
         time.sleep(0.5)
         os.kill(worker["pid"], signal.SIGKILL)
         killed_at, reads_at_kill = time.monotonic(), reader.reads
