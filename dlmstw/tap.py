@@ -30,17 +30,11 @@ from .web.console import Console
 log = Logger()
 
 
-def call_later(delay: float, function: Callable[[], None]) -> object:
-    """The reactor's callLater, looked up when first used: twistd installs
-    its reactor only after the options are parsed."""
-    from twisted.internet import reactor
-    return reactor.callLater(delay, function)  # type: ignore[attr-defined]
-
-
 class Options(usage.Options):
-    """Everything is checked here, so a bad lab stops ``twistd`` before it
-    starts: one line on standard error with the file, section, key and
-    problem, and exit status 1."""
+    """The command line and the lab it names, parsed and checked: a bad lab
+    stops ``twistd`` before anything is built, with one line on standard
+    error naming the file, section, key and problem, and exit status 1.
+    ``makeService`` builds the lab."""
 
     optParameters = [
         ["config", "c", "etc/lab.ini", "The lab configuration (INI file)."],
@@ -55,35 +49,29 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         try:
-            self._load(self["config"])
+            self.lab: Lab = load_lab(self["config"])
+            self.registry: Registry = load_registry()
+            check_plugins(self["config"], self.lab, self.registry)
         except ConfigError as error:
             fail_at_start(str(error))
-
-    def _load(self, path: str) -> None:
-        """Read the lab at ``path`` and build its meters; raises ConfigError."""
-        self.lab: Lab = load_lab(path)
-        self.registry: Registry = load_registry()
-        for group in self.lab.groups:
-            for name in group.model:
-                if name not in self.registry.object_sets:
-                    known = ", ".join(sorted(self.registry.object_sets))
-                    raise ConfigError(path, f"meters:{group.name}", "model",
-                                      f"no object set named {name!r} is installed (installed: {known})")
-        for association in self.lab.associations:
-            if association.authentication not in self.registry.mechanisms:
-                known = ", ".join(sorted(self.registry.mechanisms))
-                raise ConfigError(path, f"association:{association.name}", "authentication",
-                                  f"{association.authentication!r} is not supported by the installed mechanisms"
-                                  f" ({known})")
-        self.capture = CaptureBus(call_later)
+        #: The processes that serve the meters (lab.ini ``workers``).
         self.workers = worker_count(self.lab)
-        hosted = (lambda position: True) if self.workers == 1 else first_of_each_group(self.lab)
-        try:
-            # With workers this process only builds one meter of each group: it
-            # checks the models at start and names the objects for the dissector.
-            self.meters = LabService(self.lab, self.registry, self.capture, hosted=hosted)
-        except ValueError as error:
-            raise ConfigError(path, None, None, str(error)) from None
+
+
+def check_plugins(path: str, lab: Lab, registry: Registry) -> None:
+    """ConfigError unless an installed plugin provides every model and mechanism ``lab`` names."""
+    for group in lab.groups:
+        for name in group.model:
+            if name not in registry.object_sets:
+                known = ", ".join(sorted(registry.object_sets))
+                raise ConfigError(path, f"meters:{group.name}", "model",
+                                  f"no object set named {name!r} is installed (installed: {known})")
+    for association in lab.associations:
+        if association.authentication not in registry.mechanisms:
+            known = ", ".join(sorted(registry.mechanisms))
+            raise ConfigError(path, f"association:{association.name}", "authentication",
+                              f"{association.authentication!r} is not supported by the installed mechanisms"
+                              f" ({known})")
 
 
 class LabRoot(MultiService):
@@ -161,26 +149,35 @@ def fail_at_start(line: str, status: int = 1) -> NoReturn:
 def makeService(options: Options) -> IService:
     """The console, the packet log, the meters' state and the meters (in this
     process, or in worker processes when the lab has several), in the order
-    they start; they stop the other way round (``LabRoot``)."""
+    they start; they stop the other way round (``LabRoot``). A lab whose
+    models cannot be built stops here, with one line and exit status 1."""
     from twisted.internet import reactor
 
     lab_service = LabRoot(reactor)
     settings = options.lab.simulator
+    capture = CaptureBus(reactor.callLater)
+    # With workers this process only builds one meter of each group: it
+    # checks the models at start and names the objects for the dissector.
+    hosted = (lambda position: True) if options.workers == 1 else first_of_each_group(options.lab)
+    try:
+        meters = LabService(options.lab, options.registry, capture, hosted=hosted, reactor=reactor)
+    except ValueError as error:
+        fail_at_start(str(ConfigError(options["config"], None, None, str(error))))
     buffer = RingBuffer()
-    options.capture.subscribe(buffer)
+    capture.subscribe(buffer)
     lab: LabService | WorkerPool
     if options.workers > 1:
-        lab = WorkerPool(options["config"], options.lab, options.capture, options.workers, reactor,
-                         options.meters.object_names(), lab_service.fail)
+        lab = WorkerPool(options["config"], options.lab, capture, options.workers, reactor,
+                         meters.object_names(), lab_service.fail)
     else:
-        lab = options.meters
+        lab = meters
     names = lab.object_names()
     describe = partial(packet_record, keys_for=lab.keys_for, names=names.get)
     packet_log = None
     if settings.packet_log is not None:
-        packet_log = PacketLog(settings.packet_log, options.capture, lab.keys_for, names, reactor,
+        packet_log = PacketLog(settings.packet_log, capture, lab.keys_for, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
-    console = Console(lab, options.capture, buffer, settings.console_token, reactor, describe, packet_log)
+    console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log)
     lab_service.totals = console.totals
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(lab_service)
     if packet_log is not None:

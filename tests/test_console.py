@@ -19,6 +19,7 @@ import pytest
 from gurux_dlms import GXDLMSException
 from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
 
+from dlmstw.web.console import Console as ConsoleApp
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 
 TOKEN = "s3cret-console-token"
@@ -174,6 +175,14 @@ def test_console_token_is_required_when_set(tmp_path: Path) -> None:
         assert Console(lab, port, "wrong").get("/api/meters")[0] == 401
         assert Console(lab, port, TOKEN).get("/api/meters")[0] == 200
         assert Console(lab, port).get(f"/api/meters?token={TOKEN}")[0] == 200
+        for rule in ConsoleApp.app.url_map.iter_rules():
+            path = rule.rule.replace("<meter_id>", "abt-0")
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"{}" if method == "PATCH"
+                                                 else None, method=method)
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(request, timeout=10)
+                assert refused.value.code == 401, (method, path)
     finally:
         stop_lab(lab)
 

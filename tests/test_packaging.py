@@ -1,4 +1,5 @@
-"""``twistd`` finds the ``dlmssim`` plugin after a plain and after an editable
+"""``twistd`` finds the ``dlmssim`` plugin, and ``serverFromString`` the
+meters' ``dlmstw-tcp`` endpoint type, after a plain and after an editable
 install (Twisted scans only real folders on sys.path for ``twisted/plugins``),
 and the built-in plugins are found by ``getPlugins``."""
 
@@ -17,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 TEMPLATE = ("from dlmstw.web.console import templates; "
             "print('console page', len(templates().get_template('console.html').render(meters=[], token='')))")
+ENDPOINT = ("from twisted.internet.endpoints import serverFromString; from twisted.internet.task import Clock; "
+            "print('meter endpoint', type(serverFromString(Clock(), 'dlmstw-tcp:4059:interface=127.0.0.1')).__name__)")
 
 
 def test_builtin_plugins_are_found() -> None:
@@ -36,8 +39,9 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
                    capture_output=True, timeout=300)
     result = subprocess.run([str(python), "-c", TWISTD, "--help"], cwd=directory, capture_output=True,
                             text=True, timeout=120)
-    page = subprocess.run([str(python), "-c", TEMPLATE], cwd=directory, capture_output=True, text=True, timeout=120)
-    return result.stdout + result.stderr + page.stdout + page.stderr
+    probes = [subprocess.run([str(python), "-c", probe], cwd=directory, capture_output=True, text=True, timeout=120)
+              for probe in (TEMPLATE, ENDPOINT)]
+    return result.stdout + result.stderr + "".join(probe.stdout + probe.stderr for probe in probes)
 
 
 @pytest.mark.parametrize("install", [
@@ -48,3 +52,4 @@ def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, 
     listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
     assert "dlmssim" in listing, listing
     assert "console page" in listing, listing
+    assert "meter endpoint MeterEndpoint" in listing, listing

@@ -6,9 +6,16 @@ and associations isolated per connection."""
 
 from __future__ import annotations
 
+import socket
+
+import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import globalLogPublisher
 
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
@@ -16,7 +23,10 @@ from dlmstw.config import parse_lab
 from dlmstw.enums import Conformance, DataType
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
 from dlmstw.monitor.capture import CaptureBus, Exchange
+from dlmstw.server.faults import FaultyConnection
+from dlmstw.server.listen import MeterEndpoint, MeterPort, meter_endpoint_description
 from dlmstw.server.meter import MeterFactory, MeterProtocol
+from dlmstw.server.reconfigure import reconfigure
 from dlmstw.server.registry import load_registry
 from dlmstw.server.service import LabService
 
@@ -49,10 +59,13 @@ def factory(meter: str = "abt-0") -> MeterFactory:
                       clock=lambda: 1_767_225_600.0).factories[meter]
 
 
-def connect(meter: MeterFactory, clock: Clock | None = None, port: int = 50000) -> tuple[MeterProtocol, StringTransport]:
+def connect(meter: MeterFactory, clock: Clock | None = None,
+            port: int = 50000) -> tuple[MeterProtocol | FaultyConnection, StringTransport]:
     protocol = meter.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
     if clock is not None:
         protocol.callLater = clock.callLater  # type: ignore[method-assign]
+        if isinstance(protocol, FaultyConnection):
+            protocol.wrappedProtocol.callLater = clock.callLater  # type: ignore[method-assign]
     transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
     protocol.makeConnection(transport)
     return protocol, transport
@@ -201,7 +214,100 @@ def test_fault_drop_and_timeout() -> None:
     hanging = faulty("timeout:1")
     protocol, transport = connect(hanging)
     protocol.dataReceived(encode_wpdu(16, 1, AARQ))
-    assert protocol.hung and transport.value() == b""
+    assert isinstance(protocol, FaultyConnection) and protocol.hung and transport.value() == b""
+
+
+def test_a_meter_without_faults_has_no_wrapper() -> None:
+    protocol, transport = connect(factory())
+    assert type(protocol) is MeterProtocol and protocol.transport is transport
+    wrapped, _ = connect(faulty("delay:1ms..2ms"))
+    assert isinstance(wrapped, FaultyConnection) and type(wrapped.wrappedProtocol) is MeterProtocol
+
+
+def test_faults_lose_whole_requests_and_capture_them() -> None:
+    """Draws are per request, however its bytes arrive; other logical devices
+    are not subject to faults; each lost request is captured and counted."""
+    meter = faulty("drop:0.5")
+    seen: list[Exchange] = []
+    meter.capture.subscribe(seen.append)
+    protocol, transport = connect(meter)
+    stream = encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 3, GET_SERIAL) + encode_wpdu(16, 1, GET_SERIAL) * 30
+    for i in range(len(stream)):
+        protocol.dataReceived(stream[i:i + 1])
+    protocol.connectionLost()
+    CLOCK.advance(0)
+    results = [e.result for e in seen if e.kind not in ("connect", "disconnect")]
+    assert len(results) == 32 and results[1] == "no-such-logical-device"
+    assert 5 < results.count("fault-drop") < 27
+    assert sum(1 for e in seen if e.response is not None) == len(answers(transport))
+    dropped = [e for e in seen if e.result == "fault-drop"]
+    assert all(e.request in (encode_wpdu(16, 1, AARQ), encode_wpdu(16, 1, GET_SERIAL)) for e in dropped)
+    assert meter.counters["fault-drop"] == len(dropped)
+
+
+def test_a_hung_connection_stays_hung_and_is_captured() -> None:
+    meter = faulty("timeout:1")
+    seen: list[Exchange] = []
+    meter.capture.subscribe(seen.append)
+    protocol, transport = connect(meter)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_SERIAL))
+    protocol.dataReceived(encode_wpdu(16, 1, GET_SERIAL))
+    CLOCK.advance(0)
+    assert [(e.kind, e.result) for e in seen] == [("connect", "accepted"), ("aarq", "fault-timeout"),
+                                                  ("get-request-normal", "fault-timeout"),
+                                                  ("get-request-normal", "fault-timeout")]
+    assert transport.value() == b"" and transport.connected
+
+
+def test_lost_requests_keep_a_faulty_connection_active() -> None:
+    clock = Clock()
+    protocol, transport = connect(faulty("timeout:1"), clock)
+    for _ in range(3):
+        clock.advance(20)
+        protocol.dataReceived(encode_wpdu(16, 1, GET_SERIAL))
+    assert not transport.disconnecting
+    clock.advance(31)
+    assert transport.disconnecting
+
+
+def test_a_bad_wrapper_behind_faults_is_refused_and_captured() -> None:
+    meter = faulty("drop:0.001")
+    seen: list[Exchange] = []
+    meter.capture.subscribe(seen.append)
+    protocol, transport = connect(meter)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ)[:5])
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ)[5:] + b"\x00\x02garbage")
+    assert transport.disconnecting
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    CLOCK.advance(0)
+    assert [e.result for e in seen] == ["accepted", "malformed"]
+    assert seen[1].request == encode_wpdu(16, 1, AARQ)[5:] + b"\x00\x02garbage"
+
+
+def test_delayed_answers_are_cancelled_with_the_connection() -> None:
+    clock = Clock()
+    protocol, transport = connect(faulty("delay:100ms..200ms"), clock)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    protocol.connectionLost()
+    assert clock.getDelayedCalls() == []
+    assert transport.value() == b""
+
+
+def test_changed_faults_apply_to_new_connections() -> None:
+    meter = faulty("drop:1")
+    before, before_transport = connect(meter, port=50001)
+    reconfigure(meter, {"faults": ""}, lambda online: None)
+    assert meter.faults is None
+    after, after_transport = connect(meter, port=50002)
+    for protocol in (before, after):
+        protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    assert before_transport.value() == b"" and answers(after_transport)[0][2][0] == 0x61
+    reconfigure(meter, {"faults": "timeout:1"}, lambda online: None)
+    hung, hung_transport = connect(meter, port=50003)
+    hung.dataReceived(encode_wpdu(16, 1, AARQ))
+    assert hung_transport.value() == b""
+    after.dataReceived(encode_wpdu(16, 1, GET_SERIAL))
+    assert answers(after_transport)[0][2] == serial_answer(b"1000001")
 
 
 def test_fault_offline_keeps_that_share_of_meters_from_listening() -> None:
@@ -223,3 +329,40 @@ def test_a_client_that_does_not_read_is_paused() -> None:
     assert transport.producerState == "paused"
     protocol.resumeProducing()
     assert transport.producerState == "producing"
+
+
+class QuietFactory(Factory):
+    protocol = Protocol
+    noisy = False
+
+
+def test_a_meter_listens_through_a_quiet_dlmstw_tcp_endpoint() -> None:
+    """``serverFromString`` knows ``dlmstw-tcp`` (the plugin in twisted/plugins):
+    its port logs nothing when it starts and stops, and a port in use fails
+    with CannotListenError."""
+    reactor = MemoryReactorClock()
+    endpoint = serverFromString(reactor, meter_endpoint_description(0, "127.0.0.1", 7))
+    assert isinstance(endpoint, MeterEndpoint) and (endpoint.port, endpoint.interface, endpoint.backlog) == (
+        0, "127.0.0.1", 7)
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        listening: list[MeterPort] = []
+        endpoint.listen(QuietFactory()).addCallback(listening.append)
+        number = listening[0].getHost().port
+        failures: list[object] = []
+        endpoint.at(number).listen(QuietFactory()).addErrback(failures.append)
+        listening[0].stopListening()
+        reactor.advance(0)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert events == []
+    assert failures[0].check(CannotListenError)  # type: ignore[attr-defined]
+    with socket.create_server(("127.0.0.1", number)):
+        pass
+
+
+@pytest.mark.parametrize("interface", ["", "127.0.0.1", "::1"])
+def test_meter_endpoint_descriptions_round_trip(interface: str) -> None:
+    endpoint = serverFromString(Clock(), meter_endpoint_description(4059, interface))
+    assert (endpoint.port, endpoint.interface, endpoint.backlog) == (4059, interface, 50)

@@ -1,13 +1,14 @@
 """The Twisted shell of one meter: a factory per listening port and a
 protocol per connection that only frames bytes (IEC 62056-47 wrapper) and
-hands APDUs to the connection's sessions.
+hands APDUs to the connection's sessions. Faults live in ``faults``, around
+this protocol.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
-from typing import Mapping
+from collections import Counter
+from typing import TYPE_CHECKING, Mapping
 
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
@@ -20,12 +21,14 @@ from ..association.session import AssociationConfig, ServerProfile, Session
 from ..codec.results import MALFORMED
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
-from ..framing.wrapper import WrapperDecoder, encode_wpdu
+from ..framing.wrapper import WrapperDecoder, Wpdu, encode_wpdu
 from ..interfaces import IAuthenticationMechanism
 from ..monitor.capture import CaptureBus, Exchange
 from ..monitor.kinds import apdu_kind
 from ..simulator.meter import MeterRuntime
-from .faults import FaultInjector
+
+if TYPE_CHECKING:
+    from .faults import FaultInjector, FaultyConnection
 
 #: The meter's one logical device: the management logical device (Green Book 4.1.x, wPort 1).
 MANAGEMENT_WPORT = 1
@@ -43,7 +46,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
     The protocol is its transport's producer: when a client sends requests
     faster than it reads the answers and the transport's buffer fills, the
     meter stops reading from that client until the buffer drains, so memory
-    stays bounded whatever the client does."""
+    stays bounded whatever the client does. A meter with faults gets a
+    ``faults.FaultyConnection`` between the transport and this protocol."""
 
     factory: MeterFactory
 
@@ -52,12 +56,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.sessions: dict[int, Session] = {}
         self.counted = False
         self.peer = self.local = ""
-        #: Injected faults: the connection hangs; answers waiting for their delay.
-        self.hung = False
-        self.delayed: deque[bytes] = deque()
-        self.delayed_call: object | None = None
 
-    def _event(self, kind: str, result: str, request: bytes = b"") -> None:
+    def event(self, kind: str, result: str, request: bytes = b"") -> None:
         """A capture record for something other than a request/response exchange, counted by its result."""
         self.factory.counters[result] += 1
         bus = self.factory.capture
@@ -74,14 +74,14 @@ class MeterProtocol(Protocol, TimeoutMixin):
         if factory.connections >= factory.max_clients:
             log.info("meter {meter}: refusing {peer}, {count} clients already connected",
                      meter=factory.meter.id, peer=self.peer, count=factory.connections)
-            self._event("connect", "refused-max-clients")
+            self.event("connect", "refused-max-clients")
             self.transport.loseConnection()
             return
         factory.connections += 1
         self.counted = True
         self.transport.registerProducer(self, True)
         factory.protocols.add(self)
-        self._event("connect", "accepted")
+        self.event("connect", "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
 
@@ -92,53 +92,48 @@ class MeterProtocol(Protocol, TimeoutMixin):
         try:
             frames = self.decoder.feed(data)
         except DecodeError as error:
-            log.info("meter {meter}: closing {peer}: {error}", meter=self.factory.meter.id,
-                     peer=self.peer, error=error)
-            self._event("malformed", MALFORMED, data[:MAX_CAPTURED_GARBAGE])
-            self.transport.loseConnection()
+            self.malformed(data, error)
             return
-        write = self.transport.write
-        bus = self.factory.capture
-        faults = self.factory.faults
         for frame in frames:
             if frame.destination_wport != MANAGEMENT_WPORT:
-                self._event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
-                continue
-            if faults is not None:
-                if self.hung or faults.hangs():
-                    self.hung = True
-                    self._event(apdu_kind(frame.apdu), "fault-timeout", frame.raw)
-                    continue
-                if faults.drops():
-                    self._event(apdu_kind(frame.apdu), "fault-drop", frame.raw)
-                    continue
-            session = self.sessions.get(frame.source_wport)
-            if session is None:
-                if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
-                    self.transport.loseConnection()
-                    return
-                session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
-            received = time.time()
-            try:
-                response = session.receive_apdu(frame.apdu)
-            except Exception:
-                log.failure("meter {meter}: closing {peer} after an internal error",
-                            meter=self.factory.meter.id, peer=self.peer)
-                self._event(apdu_kind(frame.apdu), "internal-error", frame.raw)
-                self.transport.abortConnection()
+                self.event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
+            elif not self._serve(frame):
                 return
-            self.factory.counters[session.result] += 1
-            answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
-            if answer is not None:
-                if faults is not None and faults.delay_range is not None:
-                    self._send_later(answer, faults.delay())
-                else:
-                    write(answer)
-            if bus.active:
-                bus.publish(Exchange(
-                    bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
-                    frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
-                    session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
+
+    def _serve(self, frame: Wpdu) -> bool:
+        """Answer one request and capture the exchange; False when the connection is closing."""
+        session = self.sessions.get(frame.source_wport)
+        if session is None:
+            if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
+                self.transport.loseConnection()
+                return False
+            session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
+        received = time.time()
+        try:
+            response = session.receive_apdu(frame.apdu)
+        except Exception:
+            log.failure("meter {meter}: closing {peer} after an internal error",
+                        meter=self.factory.meter.id, peer=self.peer)
+            self.event(apdu_kind(frame.apdu), "internal-error", frame.raw)
+            self.transport.abortConnection()
+            return False
+        self.factory.counters[session.result] += 1
+        answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
+        if answer is not None:
+            self.transport.write(answer)
+        bus = self.factory.capture
+        if bus.active:
+            bus.publish(Exchange(
+                bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
+                frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
+                session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
+        return True
+
+    def malformed(self, data: bytes, error: DecodeError) -> None:
+        """Close a connection whose bytes are not WPDUs (IEC 62056-47), capturing what it sent."""
+        log.info("meter {meter}: closing {peer}: {error}", meter=self.factory.meter.id, peer=self.peer, error=error)
+        self.event("malformed", MALFORMED, data[:MAX_CAPTURED_GARBAGE])
+        self.transport.loseConnection()
 
     def pauseProducing(self) -> None:
         self.transport.pauseProducing()
@@ -149,31 +144,16 @@ class MeterProtocol(Protocol, TimeoutMixin):
     def stopProducing(self) -> None:
         """The connection is going away; nothing to stop."""
 
-    def _send_later(self, answer: bytes, delay: float) -> None:
-        """Fault ``delay``: answers wait, in order, each its own delay."""
-        self.delayed.append(answer)
-        if len(self.delayed) == 1:
-            self.delayed_call = self.callLater(delay, self._send_delayed)
-
-    def _send_delayed(self) -> None:
-        self.transport.write(self.delayed.popleft())
-        self.delayed_call = None
-        if self.delayed and self.factory.faults is not None:
-            self.delayed_call = self.callLater(self.factory.faults.delay(), self._send_delayed)
-
     def timeoutConnection(self) -> None:
         log.info("meter {meter}: {peer} inactive for {seconds} s, closing", meter=self.factory.meter.id,
                  peer=self.peer, seconds=self.factory.inactivity_timeout)
-        self._event("disconnect", "inactivity-timeout")
+        self.event("disconnect", "inactivity-timeout")
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.setTimeout(None)
-        if self.delayed_call is not None:
-            self.delayed_call.cancel()  # type: ignore[attr-defined]
-            self.delayed_call = None
         if self.counted:
-            self._event("disconnect", "closed")
+            self.event("disconnect", "closed")
             self.factory.protocols.discard(self)
         for session in self.sessions.values():
             session.connection_lost()
@@ -192,7 +172,7 @@ class MeterFactory(Factory):
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], mechanisms: Mapping[str, IAuthenticationMechanism],
                  profile: ServerProfile, max_clients: int, inactivity_timeout: float,
-                 capture: CaptureBus, faults: FaultInjector | None = None, online: bool = True) -> None:
+                 capture: CaptureBus, online: bool = True) -> None:
         self.meter = meter
         self.directory = directory
         self.associations = associations
@@ -201,7 +181,8 @@ class MeterFactory(Factory):
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
         self.capture = capture
-        self.faults = faults
+        #: The wrapper factory of the meter's faults (``faults.FaultInjector.of``); None without faults.
+        self.faults: FaultInjector | None = None
         #: False for a meter the ``offline`` fault keeps from listening.
         self.online = online
         self.security = meter.security
@@ -219,7 +200,13 @@ class MeterFactory(Factory):
                        self.mechanisms, self.profile, self.security,
                        lambda message: log.error("meter {meter}: {message}", meter=self.meter.id, message=message))
 
-    def buildProtocol(self, addr: IAddress) -> MeterProtocol:
+    def buildProtocol(self, addr: IAddress) -> MeterProtocol | FaultyConnection:
+        """A new connection's protocol, behind the meter's faults when it has some."""
+        faults = self.faults
+        return self.serve(addr) if faults is None else faults.buildProtocol(addr)
+
+    def serve(self, addr: IAddress) -> MeterProtocol:
+        """A new connection's own protocol, without faults."""
         protocol = MeterProtocol()
         protocol.factory = self
         return protocol

@@ -2,7 +2,9 @@
 profile interval and days, anomalies, faults, online/offline, and the keys,
 passwords and secrets of its associations. Everything is checked before
 anything changes; keys persist like those changed by key transfer, the other
-settings last until the service restarts."""
+settings last until the service restarts. New faults apply to the
+connections opened after the change; those already open keep theirs
+(``faults.FaultInjector``)."""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
     if "anomalies" in changes:
         meter.anomalies = anomalies
     if faults is not None:
-        factory.faults = FaultInjector(faults, meter.seed) if faults else None
+        factory.faults = FaultInjector.of(factory, faults)
     by_association: dict[str, dict[str, bytes]] = {}
     for association, name, key in new_keys:
         by_association.setdefault(association, {})[name] = key

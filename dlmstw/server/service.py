@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -22,7 +23,7 @@ from ..monitor.capture import CaptureBus, Exchange
 from ..simulator.meter import MeterRuntime
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
-from .listen import MeterListener
+from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
 from .meter import MeterFactory
 from .journal import CounterJournal
 from .registry import Registry
@@ -43,8 +44,6 @@ class ListenFailure(Exception):
     """A meter's port that cannot be listened on; the message is the line a person reads."""
 
 
-
-
 def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
     """Why ``meter`` cannot listen, in one line naming its group, id, address and the OS reason."""
     host = f"[{meter.interface}]" if ":" in meter.interface else meter.interface
@@ -56,15 +55,20 @@ def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
 class LabService(MultiService):
     """The meters of ``lab`` this process hosts (``hosted(position)``; all of
     them unless the lab has several workers), each a ``MeterFactory`` on its
-    own port."""
+    own port (``dlmstw-tcp`` endpoints on ``reactor``, the global one by default)."""
 
     def __init__(self, lab: Lab, registry: Registry, capture: CaptureBus,
                  clock: Callable[[], float] = time.time,
-                 hosted: Callable[[int], bool] = lambda position: True) -> None:
+                 hosted: Callable[[int], bool] = lambda position: True, reactor: Any = None) -> None:
         super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
         self.lab = lab
         self.registry = registry
         self.capture = capture
+        self.reactor = reactor
+        #: Each group's endpoint, parsed once (``listen.MeterEndpoint.at``).
+        self._endpoints: dict[str, MeterEndpoint] = {}
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
@@ -82,7 +86,11 @@ class LabService(MultiService):
 
     def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
         """A meter's port under this service (listening at once when the service runs)."""
-        server = MeterListener(meter.port, factory, LISTEN_BACKLOG, meter.interface)
+        endpoint = self._endpoints.get(meter.group)
+        if endpoint is None:
+            endpoint = self._endpoints[meter.group] = serverFromString(
+                self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
+        server = MeterListener(endpoint.at(meter.port), factory)
         if self.running:
             server.startService()
         server.setName(meter.id)
@@ -152,11 +160,12 @@ class LabService(MultiService):
                                address=meter.interface, max_clients=meter.max_clients,
                                inactivity_timeout=meter.inactivity_timeout)
         associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
-        return MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
-                            self.registry.mechanisms,
-                            ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
-                            meter.max_clients, meter.inactivity_timeout, self.capture,
-                            FaultInjector.of(meter), online)
+        factory = MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
+                               self.registry.mechanisms,
+                               ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
+                               meter.max_clients, meter.inactivity_timeout, self.capture, online)
+        factory.faults = FaultInjector.of(factory, meter.faults)
+        return factory
 
     def state_store(self, name: str, clock: object | None = None) -> StateStore:
         """The store of this process's meters in ``state_dir``, with the counter

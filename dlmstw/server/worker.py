@@ -155,7 +155,7 @@ def main(argv: list[str]) -> None:
     def channel(reactor: Any) -> Worker:
         capture = CaptureBus(reactor.callLater)
         service = LabService(lab, load_registry(), capture,
-                             hosted=lambda position: hosted_by(position, worker, workers))
+                             hosted=lambda position: hosted_by(position, worker, workers), reactor=reactor)
         return Worker(service, capture, reactor, f"worker-{worker}-of-{workers}")
 
     run_child(channel)

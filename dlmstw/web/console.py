@@ -13,8 +13,9 @@ import hmac
 import json
 import sys
 from collections import Counter, deque
+from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec, Protocol, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from klein import Klein
@@ -35,6 +36,18 @@ STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
 #: A PATCH body longer than this is refused.
 MAX_PATCH_BYTES = 64 * 1024
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class BadRequest(ValueError):
+    """A request the API cannot take: answered 400 with the reason."""
+
+
+class NoSuchMeter(LookupError):
+    """A meter id the lab does not have: answered 404."""
 
 
 def templates() -> Environment:
@@ -87,6 +100,22 @@ class Lab(Protocol):
         the reason when refused."""
 
 
+def authorised(route: Callable[Concatenate[Console, IRequest, P], R]) -> Callable[Concatenate[Console, IRequest, P], R | bytes]:
+    """A route only for holders of the console token, when the console has
+    one (a bearer token or a ``token`` query parameter); 401 otherwise."""
+    @wraps(route)
+    def guarded(console: Console, request: IRequest, *args: P.args, **kwargs: P.kwargs) -> R | bytes:
+        if console.token:
+            header = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
+            supplied = header or (request.args.get(b"token", [b""])[0]).decode(errors="replace")
+            if not hmac.compare_digest(supplied.encode(), console.token.encode()):
+                request.setResponseCode(401)
+                request.setHeader("www-authenticate", 'Bearer realm="dlmstw console"')
+                return b"console token required\n"
+        return route(console, request, *args, **kwargs)
+    return guarded
+
+
 class Console:
     app = Klein()
 
@@ -108,18 +137,6 @@ class Console:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _authorised(self, request: IRequest) -> bool:
-        if not self.token:
-            return True
-        header = (request.getHeader("authorization") or "").removeprefix("Bearer ").strip()
-        supplied = header or (request.args.get(b"token", [b""])[0]).decode(errors="replace")
-        return hmac.compare_digest(supplied.encode(), self.token.encode())
-
-    def _refuse(self, request: IRequest) -> bytes:
-        request.setResponseCode(401)
-        request.setHeader("www-authenticate", 'Bearer realm="dlmstw console"')
-        return b"console token required\n"
-
     def _json(self, request: IRequest, value: Any, status: int = 200) -> bytes:
         request.setResponseCode(status)
         request.setHeader("content-type", "application/json")
@@ -129,13 +146,19 @@ class Console:
         values = request.args.get(name.encode())
         return values[0].decode(errors="replace") if values else None
 
-    def _selected(self, request: IRequest) -> list[Exchange] | None:
+    def _selected(self, request: IRequest) -> list[Exchange]:
+        """The captured exchanges the query's ``meter``, ``peer`` and ``limit`` select; BadRequest for a bad limit."""
         limit_text = self._arg(request, "limit")
         try:
             limit = int(limit_text) if limit_text else None
         except ValueError:
-            return None
+            raise BadRequest("limit must be a whole number") from None
         return self.buffer.select(self._arg(request, "meter"), self._arg(request, "peer"), limit)
+
+    def _meter_id(self, meter_id: str) -> str:
+        if meter_id not in self.lab.factories:
+            raise NoSuchMeter(f"no meter {meter_id!r}")
+        return meter_id
 
     def meter_summary(self, meter_id: str) -> dict[str, Any]:
         factory = self.lab.factories[meter_id]
@@ -153,49 +176,51 @@ class Console:
 
     # -- routes ----------------------------------------------------------------
 
+    @app.handle_errors(BadRequest)
+    def bad_request(self, request: IRequest, failure: Failure) -> bytes:
+        return self._json(request, {"error": str(failure.value)}, 400)
+
+    @app.handle_errors(NoSuchMeter)
+    def no_such_meter(self, request: IRequest, failure: Failure) -> bytes:
+        return self._json(request, {"error": str(failure.value)}, 404)
+
     @app.route("/", methods=["GET"])
+    @authorised
     def index(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
         request.setHeader("content-type", "text/html; charset=utf-8")
         page = self.templates.get_template("console.html")
         return page.render(meters=[self.meter_summary(m) for m in self.lab.factories],
                            token=self.token or "").encode()
 
     @app.route("/api/meters", methods=["GET"])
+    @authorised
     def meters(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
         return self._json(request, [self.meter_summary(m) for m in self.lab.factories])
 
     @app.route("/api/meters/<meter_id>", methods=["GET"])
+    @authorised
     def meter(self, request: IRequest, meter_id: str) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
-        if meter_id not in self.lab.factories:
-            return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
-        return self._json(request, self.meter_detail(meter_id))
+        return self._json(request, self.meter_detail(self._meter_id(meter_id)))
 
     @app.route("/api/meters/<meter_id>", methods=["PATCH"])
-    def change_meter(self, request: IRequest, meter_id: str) -> bytes | Deferred[bytes]:
+    @authorised
+    def change_meter(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
         """Change keys, passwords, load profile interval and days, anomalies,
         faults and online/offline at run time (DESIGN.md console API)."""
-        if not self._authorised(request):
-            return self._refuse(request)
-        if meter_id not in self.lab.factories:
-            return self._json(request, {"error": f"no meter {meter_id!r}"}, 404)
+        self._meter_id(meter_id)
         body = request.content.read(MAX_PATCH_BYTES + 1)
         if len(body) > MAX_PATCH_BYTES:
-            return self._json(request, {"error": f"the body is longer than {MAX_PATCH_BYTES} bytes"}, 400)
+            raise BadRequest(f"the body is longer than {MAX_PATCH_BYTES} bytes")
         try:
             changes = json.loads(body)
         except (ValueError, RecursionError):
-            return self._json(request, {"error": "the body must be a JSON object"}, 400)
+            changes = None
         if not isinstance(changes, dict):
-            return self._json(request, {"error": "the body must be a JSON object"}, 400)
+            raise BadRequest("the body must be a JSON object")
+
         def refused(failure: Failure) -> bytes:
             failure.trap(ValueError)
-            return self._json(request, {"error": str(failure.value)}, 400)
+            raise BadRequest(str(failure.value))
 
         done = maybeDeferred(self.lab.reconfigure, meter_id, changes)
         return done.addCallbacks(lambda _: self._json(request, self.meter_detail(meter_id)), refused)
@@ -216,39 +241,28 @@ class Console:
         return summary
 
     @app.route("/api/packets", methods=["GET"])
+    @authorised
     def packets(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
-        selected = self._selected(request)
-        if selected is None:
-            return self._json(request, {"error": "limit must be a whole number"}, 400)
-        return self._json(request, [self.describe(e) for e in selected])
+        return self._json(request, [self.describe(e) for e in self._selected(request)])
 
     @app.route("/api/packets.json", methods=["GET"])
+    @authorised
     def packets_download(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
         selected = self._selected(request)
-        if selected is None:
-            return self._json(request, {"error": "limit must be a whole number"}, 400)
         request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.json"')
         return self._json(request, [self.describe(e) for e in selected])
 
     @app.route("/api/packets.pcap", methods=["GET"])
+    @authorised
     def packets_pcap(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
         selected = self._selected(request)
-        if selected is None:
-            return self._json(request, {"error": "limit must be a whole number"}, 400)
         request.setHeader("content-type", "application/vnd.tcpdump.pcap")
         request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.pcap"')
         return write_pcap(selected)
 
     @app.route("/api/packets/stream", methods=["GET"])
-    def stream(self, request: IRequest) -> Deferred[None] | bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
+    @authorised
+    def stream(self, request: IRequest) -> Deferred[None]:
         meter, peer = self._arg(request, "meter"), self._arg(request, "peer")
         request.setHeader("content-type", "text/event-stream")
         request.setHeader("cache-control", "no-cache")
@@ -272,9 +286,8 @@ class Console:
         return done
 
     @app.route("/metrics", methods=["GET"])
+    @authorised
     def metrics(self, request: IRequest) -> bytes:
-        if not self._authorised(request):
-            return self._refuse(request)
         request.setHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
         return "".join(prometheus_lines(self)).encode()
 

@@ -1,0 +1,3 @@
+from dlmstw.server.listen import MeterEndpointParser
+
+dlmstw_tcp = MeterEndpointParser()
