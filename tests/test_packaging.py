@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"

@@ -17,7 +17,7 @@ from dlmstw.enums import Conformance, DataType
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
 from dlmstw.monitor.capture import CaptureBus, Exchange
 from dlmstw.server.meter import MeterFactory, MeterProtocol
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 from dlmstw.server.service import LabService
 
 LAB = """

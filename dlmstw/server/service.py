@@ -24,7 +24,7 @@ from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterListener
 from .meter import MeterFactory
 from .journal import CounterJournal
-from .registry import Registry
+from ..plugins.registry import Registry
 from .state import StateStore
 
 #: What every meter offers in its InitiateResponse (Green Book 9.4.6.1).
