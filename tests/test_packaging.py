@@ -22,7 +22,8 @@ TEMPLATE = ("from dlmstw.web.console import templates; "
 def test_builtin_plugins_are_found() -> None:
     registry = load_registry()
     assert {1, 3, 4, 5, 7, 8, 15, 17} <= set(registry.classes)
-    assert {"none", "lls"} <= set(registry.mechanisms)
+    assert {"none", "lls", "hls-gmac", "hls-ecdsa"} <= set(registry.mechanisms)
+    assert {0, 1, 2} <= set(registry.suites)
     assert "is15959-abt" in registry.object_sets
 
 
