@@ -44,7 +44,7 @@ from dlmstw.codec.acse import (
     encode_aarq,
     encode_rlrq,
 )
-from dlmstw.codec.axdr import Data, decode_data, decode_length
+from dlmstw.codec.axdr import Data, decode_data
 from dlmstw.codec.services import (
     ActionRequestNormal,
     ActionResponseNormal,
@@ -52,6 +52,7 @@ from dlmstw.codec.services import (
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
     ExceptionResponse,
+    GetDataResult,
     GetRequestNext,
     GetRequestNormal,
     GetRequestWithList,
@@ -59,6 +60,7 @@ from dlmstw.codec.services import (
     GetResponseWithDatablock,
     GetResponseWithList,
     SelectiveAccess,
+    decode_get_data_results,
     decode_response,
     encode_request,
 )
@@ -238,36 +240,11 @@ ClientEvent: TypeAlias = (Associated | AssociationRejected | AuthenticationFaile
                           | Released)
 
 
-def _get_data_results(raw: bytes, count: int) -> tuple[GetValue, ...]:
-    """``SEQUENCE OF Get-Data-Result`` reassembled from the datablocks of a GET-with-list (Green Book 9.4.6.4)."""
-    length, pos = decode_length(raw, 0)
-    if length != count:
-        raise DecodeError(f"{length} results for {count} attributes", 0)
-    values: list[GetValue] = []
-    for _ in range(length):
-        if pos >= len(raw):
-            raise DecodeError("truncated: Get-Data-Result choice expected", pos)
-        choice = raw[pos]
-        if choice == 0:
-            value, pos = decode_data(raw, pos + 1)
-            values.append(value)
-        elif choice == 1:
-            if pos + 1 >= len(raw):
-                raise DecodeError("truncated: Data-Access-Result expected", pos + 1)
-            values.append(_data_access_result(raw[pos + 1], pos + 1))
-            pos += 2
-        else:
-            raise DecodeError(f"unknown Get-Data-Result choice {choice}", pos)
-    if pos != len(raw):
-        raise DecodeError(f"{len(raw) - pos} octets after the Get-Data-Results", pos)
-    return tuple(values)
-
-
-def _data_access_result(value: int, offset: int) -> DataAccessResult:
-    try:
-        return DataAccessResult(value)
-    except ValueError:
-        raise DecodeError(f"unknown Data-Access-Result {value}", offset) from None
+def _values(results: tuple[GetDataResult, ...], count: int) -> tuple[GetValue, ...]:
+    """One value per attribute asked: its decoded Data, or the Data-Access-Result."""
+    if len(results) != count:
+        raise ClientProtocolError(f"{len(results)} results for {count} attributes")
+    return tuple(r if isinstance(r, DataAccessResult) else _whole_data(r) for r in results)
 
 
 def _whole_data(encoded: bytes) -> Data:
@@ -594,10 +571,7 @@ class ClientSession:
             result = response.result
             return self._done((result if isinstance(result, DataAccessResult) else _whole_data(result),), 0)
         if isinstance(response, GetResponseWithList):
-            if len(response.results) != self._asked:
-                raise ClientProtocolError(f"{len(response.results)} results for {self._asked} attributes")
-            values = tuple(r if isinstance(r, DataAccessResult) else _whole_data(r) for r in response.results)
-            return self._done(values, 0)
+            return self._done(_values(response.results, self._asked), 0)
         if isinstance(response, GetResponseWithDatablock):
             return self._receive_block(response)
         raise ClientProtocolError(f"{type(response).__name__} answers no GET")
@@ -620,7 +594,7 @@ class ClientSession:
                 encode_request(GetRequestNext(response.invoke_id_and_priority, self._block_number)))
             return None
         whole = b"".join(self._blocks)
-        values = (_whole_data(whole),) if self._asked == 1 else _get_data_results(whole, self._asked)
+        values = (_whole_data(whole),) if self._asked == 1 else _values(decode_get_data_results(whole), self._asked)
         return self._done(values, self._block_number)
 
     def _done(self, values: tuple[GetValue, ...], blocks: int) -> GetComplete:
