@@ -194,7 +194,7 @@ def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) ->
     parser.add_argument("--key", type=_hex_argument, metavar="EK", help="global block cipher key")
     parser.add_argument("--auth-key", type=_hex_argument, metavar="AK", help="authentication key")
     parser.add_argument("--system-title", type=_hex_argument, metavar="ST",
-                        help="the client's 8-octet system title (ciphering, hls-gmac, hls-sha256)")
+                        help="the client's 8-octet system title (ciphering, hls-gmac, hls-sha256, hls-ecdsa)")
     parser.add_argument("--dedicated-key", type=_hex_argument, metavar="DK",
                         help="dedicated key proposed in the AARQ; requests are then ded-ciphered")
     parser.add_argument("--signing-key", type=_key_file(load_private_key), metavar="FILE",
