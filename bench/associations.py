@@ -74,7 +74,7 @@ block_cipher_key = {GREEN_BOOK_BLOCK_CIPHER_KEY}
 
 def installed_mechanisms() -> list[str]:
     """The names of the installed authentication mechanism plugins."""
-    from dlmstw.server.registry import load_registry
+    from dlmstw.plugins.registry import load_registry
     return sorted(load_registry().mechanisms)
 
 

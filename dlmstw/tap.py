@@ -22,7 +22,7 @@ from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
-from .server.registry import Registry, load_registry
+from .plugins.registry import Registry, load_registry
 from .server.service import LabService, ListenFailure
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console

@@ -567,7 +567,7 @@ from dlmstw.config import parse_lab  # noqa: E402
 from dlmstw.cosem.base import Context  # noqa: E402
 from dlmstw.cosem.directory import ModelDirectory  # noqa: E402
 from dlmstw.enums import DataAccessResult  # noqa: E402
-from dlmstw.server.registry import load_registry  # noqa: E402
+from dlmstw.plugins.registry import load_registry  # noqa: E402
 from dlmstw.simulator.meter import MeterRuntime  # noqa: E402
 
 

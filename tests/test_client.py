@@ -29,27 +29,23 @@ from twisted.internet.testing import StringTransport
 from dlmstw.client.campaign import FAILURE_KINDS, Meter, parse_meters
 from dlmstw.client.cli import main, plain
 from dlmstw.client.protocol import ConnectionClosed, DlmsClientProtocol, ResponseTimeout, ServiceRefused
+from dlmstw.client.reading import Target, classes_from_object_list, clock_column, parse_target, range_access
 from dlmstw.client.session import (
     Associated,
     AssociationRejected,
-    Authentication,
     ClientProtocolError,
     ClientSession,
     ClientState,
     GetComplete,
     Released,
     ServiceFailed,
-    Target,
-    classes_from_object_list,
-    clock_column,
-    parse_target,
-    range_access,
 )
 from dlmstw.codec.axdr import CosemDateTime, encode_data
 from dlmstw.codec.services import CosemAttributeDescriptor, GetResponseWithDatablock, encode_response
 from dlmstw.enums import AssociationResult, Conformance, DataAccessResult, DataType, ServiceError, StateError
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import encode_wpdu
+from dlmstw.plugins.registry import load_registry
 
 VECTORS = Path(__file__).parent / "vectors"
 PUBLIC = (VECTORS / "public-vectors.md").read_text()
@@ -84,6 +80,7 @@ GET_WITH_LIST_NINE = ("C403C1090012003200120000001200000012000000120000001200000
 RLRQ_NORMAL = "6203800100"
 RLRE_NORMAL = "6303800100"
 
+LLS = load_registry().mechanisms["lls"]
 SERIAL_ATTRIBUTE = CosemAttributeDescriptor(1, bytes((0, 0, 43, 1, 0, 255)), 2)
 LIST_ITEMS = ((CosemAttributeDescriptor(1, bytes((0, 0, 42, 0, 0, 255)), 2), None),
               (CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2), None))
@@ -119,7 +116,7 @@ def test_aarq_without_authentication_is_the_public_one() -> None:
 
 
 def test_aarq_with_lls_is_the_public_one() -> None:
-    session = ClientSession(32, Authentication.LLS, b"12345678", conformance=Conformance(0x007E1F),
+    session = ClientSession(32, LLS, b"12345678", conformance=Conformance(0x007E1F),
                             max_receive_pdu_size=0x04B0)
     session.request_association()
     assert session.next_request() == public(AARQ_LLS)
@@ -127,7 +124,7 @@ def test_aarq_with_lls_is_the_public_one() -> None:
 
 def test_lls_needs_a_password() -> None:
     with pytest.raises(ValueError):
-        ClientSession(32, Authentication.LLS)
+        ClientSession(32, LLS)
 
 
 def test_accepted_aare_gives_the_negotiated_context() -> None:
@@ -140,7 +137,7 @@ def test_accepted_aare_gives_the_negotiated_context() -> None:
 
 def test_the_papers_aare_is_accepted() -> None:
     frame = bytes.fromhex(ACSE["paper_figure4_aare_wrapped"]["hex"])
-    session = ClientSession(32, Authentication.LLS, b"ABCD0001")
+    session = ClientSession(32, LLS, b"ABCD0001")
     session.request_association()
     event = session.receive(frame[8:])
     assert isinstance(event, Associated)
@@ -149,7 +146,7 @@ def test_the_papers_aare_is_accepted() -> None:
 
 
 def test_wrong_password_is_a_rejection() -> None:
-    session = ClientSession(32, Authentication.LLS, b"00000001")
+    session = ClientSession(32, LLS, b"00000001")
     session.request_association()
     event = session.receive(public(AARE_WRONG_PASSWORD))
     assert isinstance(event, AssociationRejected)

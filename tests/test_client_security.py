@@ -20,15 +20,7 @@ from interop_support import Lab, find_free_port_range, launch_lab, stop_lab
 from test_interop_security import AK, EK, SAP, SECRET, lab_ini
 
 from dlmstw.client.cli import main
-from dlmstw.client.session import (
-    HLS_MECHANISMS,
-    Authentication,
-    AuthenticationFailed,
-    ClientSecurity,
-    ClientSession,
-    ClientState,
-    client_hls_inputs,
-)
+from dlmstw.client.session import AuthenticationFailed, ClientSecurity, ClientSession, ClientState
 from dlmstw.codec.acse import AARE, decode_aarq, encode_aare
 from dlmstw.codec.axdr import encode_octet_string
 from dlmstw.codec.services import (
@@ -51,6 +43,7 @@ from dlmstw.enums import (
     DataType,
 )
 from dlmstw.errors import DecodeError
+from dlmstw.plugins.registry import load_registry
 from dlmstw.security.ciphering import (
     GLOBAL_CIPHERED_TAG,
     decode_ciphered_apdu,
@@ -58,6 +51,7 @@ from dlmstw.security.ciphering import (
     protect,
     unprotect,
 )
+from dlmstw.security.hls import HlsInputs, client_inputs
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "security.json").read_text())
 GMAC = VECTORS["hls_gmac_mechanism5"]  # Green Book HLS-GMAC example (security.json)
@@ -70,11 +64,18 @@ CTOS = bytes.fromhex(GMAC["CtoS"])
 VECTOR_SECRET = b"12345678"  # hls_hash_mechanisms._inputs
 KEYS = ClientSecurity(CLIENT_TITLE, 0, bytes.fromhex(SUITE0["encryption_key"]),
                       bytes.fromhex(SUITE0["authentication_key"]))
+MECHANISMS = load_registry().mechanisms
 
 
-def client_proof(authentication: Authentication, secret: bytes | None, counter: int) -> bytes:
-    inputs = client_hls_inputs(STOC, CTOS, CLIENT_TITLE, SERVER_TITLE, secret, KEYS, counter)
-    return HLS_MECHANISMS[authentication].server_proof(inputs)
+def inputs(secret: bytes | None, counter: int) -> HlsInputs:
+    """The client's side of the vectors' exchange, for the meter's functions (roles swapped)."""
+    return client_inputs(STOC, CTOS, CLIENT_TITLE, SERVER_TITLE, secret=secret,
+                         block_cipher_key=KEYS.block_cipher_key, authentication_key=KEYS.authentication_key,
+                         client_invocation_counter=counter)
+
+
+def client_proof(mechanism: str, secret: bytes | None, counter: int) -> bytes:
+    return MECHANISMS[mechanism].server_proof(inputs(secret, counter))
 
 
 # -- f(StoC) and f(CtoS) --------------------------------------------------
@@ -82,41 +83,39 @@ def client_proof(authentication: Authentication, secret: bytes | None, counter: 
 
 def test_gmac_f_stoc_is_the_green_book_example() -> None:
     counter = int(GMAC["client_invocation_counter"], 16)
-    assert client_proof(Authentication.HLS_GMAC, None, counter) == bytes.fromhex(GMAC["f_StoC_sent_by_client"])
+    assert client_proof("hls-gmac", None, counter) == bytes.fromhex(GMAC["f_StoC_sent_by_client"])
 
 
-@pytest.mark.parametrize(("authentication", "vector"), [
-    (Authentication.HLS_MD5, "md5_mechanism3"),
-    (Authentication.HLS_SHA1, "sha1_mechanism4"),
-    (Authentication.HLS_SHA256, "sha256_mechanism6"),
+@pytest.mark.parametrize(("mechanism", "vector"), [
+    ("hls-md5", "md5_mechanism3"),
+    ("hls-sha1", "sha1_mechanism4"),
+    ("hls-sha256", "sha256_mechanism6"),
 ])
-def test_hash_f_stoc_is_the_vector(authentication: Authentication, vector: str) -> None:
-    assert client_proof(authentication, VECTOR_SECRET, 0) == bytes.fromhex(HASHES[vector]["f_StoC"])
+def test_hash_f_stoc_is_the_vector(mechanism: str, vector: str) -> None:
+    assert client_proof(mechanism, VECTOR_SECRET, 0) == bytes.fromhex(HASHES[vector]["f_StoC"])
 
 
-@pytest.mark.parametrize(("authentication", "secret", "f_ctos"), [
-    (Authentication.HLS_GMAC, None, GMAC["f_CtoS_sent_by_server"]),
-    (Authentication.HLS_MD5, VECTOR_SECRET, HASHES["md5_mechanism3"]["f_CtoS"]),
-    (Authentication.HLS_SHA1, VECTOR_SECRET, HASHES["sha1_mechanism4"]["f_CtoS"]),
-    (Authentication.HLS_SHA256, VECTOR_SECRET, HASHES["sha256_mechanism6"]["f_CtoS"]),
+@pytest.mark.parametrize(("mechanism", "secret", "f_ctos"), [
+    ("hls-gmac", None, GMAC["f_CtoS_sent_by_server"]),
+    ("hls-md5", VECTOR_SECRET, HASHES["md5_mechanism3"]["f_CtoS"]),
+    ("hls-sha1", VECTOR_SECRET, HASHES["sha1_mechanism4"]["f_CtoS"]),
+    ("hls-sha256", VECTOR_SECRET, HASHES["sha256_mechanism6"]["f_CtoS"]),
 ])
-def test_the_meters_f_ctos_checks_out_and_a_changed_one_does_not(authentication: Authentication,
-                                                                 secret: bytes | None, f_ctos: str) -> None:
-    inputs = client_hls_inputs(STOC, CTOS, CLIENT_TITLE, SERVER_TITLE, secret, KEYS, 0)
-    mechanism = HLS_MECHANISMS[authentication]
+def test_the_meters_f_ctos_checks_out_and_a_changed_one_does_not(mechanism: str, secret: bytes | None,
+                                                                 f_ctos: str) -> None:
     proof = bytes.fromhex(f_ctos)
-    assert mechanism.verify_client(inputs, proof) is not None
-    assert mechanism.verify_client(inputs, proof[:-1] + bytes((proof[-1] ^ 1,))) is None
+    assert MECHANISMS[mechanism].verify_client(inputs(secret, 0), proof) is not None
+    assert MECHANISMS[mechanism].verify_client(inputs(secret, 0), proof[:-1] + bytes((proof[-1] ^ 1,))) is None
 
 
 # -- the session, sans-I/O --------------------------------------------------
 
 
-def ciphered_session(authentication: Authentication = Authentication.HLS_GMAC, policy: int = 0x30,
+def ciphered_session(mechanism: str = "hls-gmac", policy: int = 0x30,
                      dedicated_key: bytes | None = None, start: int = 1) -> ClientSession:
     security = ClientSecurity(CLIENT_TITLE, policy, KEYS.block_cipher_key, KEYS.authentication_key, dedicated_key)
-    return ClientSession(0x41, authentication, SECRET, security=security, invocation_counter=itertools.count(start),
-                         ctos=CTOS)
+    return ClientSession(0x41, MECHANISMS[mechanism], SECRET, security=security,
+                         invocation_counter=itertools.count(start), ctos=CTOS)
 
 
 def meter_seal(plain: bytes, counter: int) -> bytes:
@@ -184,7 +183,7 @@ def test_hls_gmac_four_passes_in_the_ciphered_context() -> None:
     assert (action.method.class_id, action.method.instance_id, action.method.method_id) == (
         15, bytes((0, 0, 40, 0, 0, 255)), 1)
     # f(StoC) under counter 2, drawn before the ACTION's own counter 3.
-    assert action.parameters == (DataType.OCTET_STRING, client_proof(Authentication.HLS_GMAC, None, 2))
+    assert action.parameters == (DataType.OCTET_STRING, client_proof("hls-gmac", None, 2))
     f_ctos = bytes.fromhex(GMAC["f_CtoS_sent_by_server"])
     reply = encode_response(ActionResponseNormal(action.invoke_id_and_priority, ActionResult.SUCCESS,
                                                  encode_octet_string(f_ctos)))
@@ -245,7 +244,7 @@ def test_truncated_ciphered_response_at_every_byte_is_a_decode_error() -> None:
 
 
 def test_plain_hls_without_stoc_is_a_protocol_error() -> None:
-    session = ClientSession(0x60, Authentication.HLS_MD5, SECRET, ctos=CTOS)
+    session = ClientSession(0x60, MECHANISMS["hls-md5"], SECRET, ctos=CTOS)
     session.request_association()
     session.next_request()
     initiate = encode_initiate_response(InitiateResponse(None, 6, Conformance(0x001E1D), 0x0400, 0x0007))
@@ -257,9 +256,14 @@ def test_plain_hls_without_stoc_is_a_protocol_error() -> None:
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    ({"authentication": Authentication.HLS_MD5}, "hls-md5 needs a secret"),
-    ({"authentication": Authentication.HLS_GMAC, "password": SECRET}, "hls-gmac needs"),
-    ({"authentication": Authentication.HLS_SHA256, "password": SECRET}, "system title"),
+    ({"mechanism": MECHANISMS["lls"]}, "lls needs a password"),
+    ({"mechanism": MECHANISMS["hls-md5"]}, "hls-md5 needs secret"),
+    ({"mechanism": MECHANISMS["hls-gmac"], "secret": SECRET, "invocation_counter": itertools.count()},
+     "hls-gmac needs block_cipher_key"),
+    ({"mechanism": MECHANISMS["hls-gmac"], "security": KEYS}, "hls-gmac needs the client's invocation counter"),
+    ({"mechanism": MECHANISMS["hls-sha256"], "secret": SECRET}, "hls-sha256 needs the client's system title"),
+    ({"mechanism": MECHANISMS["hls-ecdsa"], "security": ClientSecurity(CLIENT_TITLE, suite=1)},
+     "hls-ecdsa needs the client's signing key"),
     ({"security": ClientSecurity(CLIENT_TITLE, 0x30, bytes(16), bytes(16))}, "invocation counter"),
 ])
 def test_missing_material_is_refused(arguments: dict[str, Any], message: str) -> None:

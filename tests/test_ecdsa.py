@@ -35,7 +35,7 @@ from dlmstw.enums import (AcseServiceUserDiagnostic, ActionResult, ApplicationCo
                           Conformance, DataType)
 from dlmstw.security import keys
 from dlmstw.security.certificates import CLIENT, SERVER, der, load_certificate
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 from dlmstw.simulator.meter import MeterRuntime
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z

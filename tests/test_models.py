@@ -16,7 +16,7 @@ from dlmstw.codec.axdr import CosemDateTime, datetime_bytes_from_timestamp
 from dlmstw.cosem.classes.script_table import EXECUTE_METHOD, script
 from dlmstw.enums import ActionResult, DataAccessResult, DataType, MethodAccess
 from dlmstw.models.common import DEMAND_PERIOD, billing_start, month_start
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 from interop_support import LocalMeter
 
 NOW = 1_767_268_800.0 + 123.4  # 2026-01-01T12:02:03.4Z

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
@@ -25,7 +25,8 @@ ENDPOINT = ("from twisted.internet.endpoints import serverFromString; from twist
 def test_builtin_plugins_are_found() -> None:
     registry = load_registry()
     assert {1, 3, 4, 5, 7, 8, 15, 17} <= set(registry.classes)
-    assert {"none", "lls"} <= set(registry.mechanisms)
+    assert {"none", "lls", "hls-gmac", "hls-ecdsa"} <= set(registry.mechanisms)
+    assert {0, 1, 2} <= set(registry.suites)
     assert "is15959-abt" in registry.object_sets
 
 

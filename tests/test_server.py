@@ -26,8 +26,8 @@ from dlmstw.monitor.capture import CaptureBus, Exchange
 from dlmstw.server.faults import FaultyConnection
 from dlmstw.server.listen import MeterEndpoint, MeterPort, meter_endpoint_description
 from dlmstw.server.meter import MeterFactory, MeterProtocol
+from dlmstw.plugins.registry import load_registry
 from dlmstw.server.reconfigure import reconfigure
-from dlmstw.server.registry import load_registry
 from dlmstw.server.service import LabService
 
 LAB = """

@@ -651,3 +651,17 @@ def test_service_tags_with_arbitrary_bodies(tag: int, body: bytes) -> None:
             decoder(bytes((tag,)) + body)
         except DecodeError:
             pass
+
+
+
+def test_joined_datablocks_of_a_get_with_list_decode_whole() -> None:
+    """Green Book 9.4.6.4: the raw data of a long Get-Response-With-List, joined,
+    is its SEQUENCE OF Get-Data-Result (the two results of the [U] with-list
+    vector, then a data-access-result); nothing may follow it."""
+    serial = bytes.fromhex("0910") + b"ISK1030777764366"
+    clock = bytes.fromhex("090C07E50603040E091700FFC400")
+    raw = b"\x03" + b"\x00" + serial + b"\x00" + clock + bytes.fromhex("0104")
+    assert services.decode_get_data_results(raw) == (serial, clock, DataAccessResult.OBJECT_UNDEFINED)
+    for broken in (raw + b"\x00", raw[:-1], b"\x01\x02"):
+        with pytest.raises(DecodeError):
+            services.decode_get_data_results(broken)

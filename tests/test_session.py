@@ -18,7 +18,7 @@ from dlmstw.config import parse_lab
 from dlmstw.cosem.directory import MeterDirectory, ModelDirectory
 from dlmstw.enums import (AcseServiceUserDiagnostic, AssociationResult, Conformance, DataAccessResult,
                           DataType)
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 from dlmstw.simulator.meter import MeterRuntime
 
 VECTORS = Path(__file__).parent / "vectors"

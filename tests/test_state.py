@@ -15,7 +15,7 @@ from dlmstw.codec.services import CosemAttributeDescriptor, SetRequestNormal, Se
 from dlmstw.config import parse_lab
 from dlmstw.enums import DataAccessResult, DataType
 from dlmstw.monitor.capture import CaptureBus
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 from dlmstw.server.service import LabService
 from dlmstw.server.state import StateStore
 

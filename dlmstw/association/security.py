@@ -7,8 +7,9 @@ general-glo/ded-ciphering, the invocation counter rule).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -273,7 +274,9 @@ def _classified(entity: int, kind: int, certificate: x509.Certificate) -> Classi
 
 @dataclass(frozen=True, slots=True)
 class Wrapping:
-    """How a request was protected, so that its response is protected alike."""
+    """How an APDU is protected (Green Book 9.5): its ciphered tag, security
+    control byte, key (global or dedicated) and form (glo-/ded- or general
+    ciphering). The meter answers as the request was wrapped."""
 
     tag: int
     security_control: int
@@ -281,26 +284,73 @@ class Wrapping:
     general: bool
 
 
-class Protection:
-    """Protects and unprotects the APDUs of one association."""
+class CounterRule:
+    """The counter rule for one peer (Green Book 9.2.7.2.4): only an invocation
+    counter above the last one accepted passes."""
 
-    def __init__(self, association: SecuredAssociation, meter: MeterSecurity, keys: Keys,
-                 client_system_title: bytes, server_system_title: bytes, dedicated_key: bytes | None) -> None:
-        self.name = association.name
-        self.required = POLICY_BITS[association.security]
-        self.meter = meter
-        self.keys = keys
-        self.client_system_title = client_system_title
-        self.server_system_title = server_system_title
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = -1
+
+    def accept(self, counter: int) -> bool:
+        """True, and remembered, when ``counter`` is above the last one accepted."""
+        if counter <= self.last:
+            return False
+        self.last = counter
+        return True
+
+
+class Protection:
+    """Protects the APDUs one party of an association sends and unprotects those
+    its peer sends (Green Book 9.2.7.2), in either role. The meter unprotects
+    requests under the client's system title and protects its responses under
+    its own; the client protects its requests under its own and unprotects the
+    responses under the meter's (learnt from the AARE). The party's own
+    invocation counter comes from ``next_counter`` and only grows; a peer's
+    counter must pass ``accept_counter``. ``required`` is the security policy
+    as security control bits: the least protection a peer's APDU must carry."""
+
+    __slots__ = ("accept_counter", "authentication_key", "block_cipher_key", "dedicated_key", "next_counter",
+                 "own_title", "peer_title", "required")
+
+    def __init__(self, required: int, block_cipher_key: bytes | None, authentication_key: bytes | None,
+                 own_title: bytes, peer_title: bytes | None, dedicated_key: bytes | None,
+                 next_counter: Callable[[], int], accept_counter: Callable[[int], bool]) -> None:
+        self.required = required
+        self.block_cipher_key = block_cipher_key
+        self.authentication_key = authentication_key
+        self.own_title = own_title
+        self.peer_title = peer_title
         self.dedicated_key = dedicated_key
+        self.next_counter = next_counter
+        self.accept_counter = accept_counter
+
+    @classmethod
+    def of_meter(cls, association: SecuredAssociation, meter: MeterSecurity, keys: Keys, client_system_title: bytes,
+                 server_system_title: bytes, dedicated_key: bytes | None) -> Protection:
+        """The meter's side: its own counter and the counters it accepted from
+        the association's client are ``meter``'s (saved and journalled)."""
+        return cls(POLICY_BITS[association.security], keys.block_cipher_key, keys.authentication_key,
+                   server_system_title, client_system_title, dedicated_key, meter.next_counter,
+                   functools.partial(meter.accept_client_counter, association.name))
+
+    @classmethod
+    def of_client(cls, policy: int, block_cipher_key: bytes | None, authentication_key: bytes | None,
+                  client_system_title: bytes, dedicated_key: bytes | None, counters: Iterator[int]) -> Protection:
+        """The client's side: its own counters from ``counters`` (share one
+        iterator between the associations of one client), the meter's under the
+        counter rule; ``peer_title`` is set from the AARE."""
+        return cls(policy, block_cipher_key, authentication_key, client_system_title, None, dedicated_key,
+                   functools.partial(next, counters), CounterRule().accept)
 
     def unwrap(self, apdu: bytes) -> tuple[bytes, Wrapping | None]:
         """The plain APDU and how it was protected; ``PolicyError``,
-        ``CounterError`` or ``SecurityError`` when it may not be served."""
+        ``CounterError`` or ``SecurityError`` when it may not be used."""
         tag = apdu[0]
         if tag in GENERAL_CIPHERING_TAGS:
             tag, system_title, protected = ciphering.decode_general_ciphering(apdu)
-            if system_title != self.client_system_title:
+            if system_title != self.peer_title:
                 raise SecurityError("general ciphering from another system title")
             dedicated, general = tag == ApduTag.GENERAL_DED_CIPHERING, True
         elif tag in PLAIN_TAG:
@@ -310,28 +360,29 @@ class Protection:
             if self.required:
                 raise PolicyError("an unprotected APDU where the security policy requires protection")
             return apdu, None
-        key = self.dedicated_key if dedicated else self.keys.block_cipher_key
-        if key is None or self.keys.authentication_key is None:
-            raise SecurityError("no key for this kind of ciphering")
+        key = self.dedicated_key if dedicated else self.block_cipher_key
+        if key is None or self.authentication_key is None or self.peer_title is None:
+            raise SecurityError("no key, or no system title of the sender, for this kind of ciphering")
         control, counter, plain = ciphering.unprotect(
-            protected, system_title=self.client_system_title, block_cipher_key=key,
-            authentication_key=self.keys.authentication_key)
+            protected, system_title=self.peer_title, block_cipher_key=key,
+            authentication_key=self.authentication_key)
         if control & self.required != self.required:
             raise PolicyError("protection weaker than the security policy")
-        if not self.meter.accept_client_counter(self.name, counter):
-            raise CounterError(f"invocation counter {counter} already used")
+        if not self.accept_counter(counter):
+            raise CounterError(f"invocation counter {counter} not above the last one accepted")
         return plain, Wrapping(tag, control, dedicated, general)
 
     def wrap(self, plain: bytes, like: Wrapping) -> bytes:
-        """``plain`` protected as its request was (Green Book 9.2.7.2)."""
-        key = self.dedicated_key if like.dedicated else self.keys.block_cipher_key
-        assert key is not None and self.keys.authentication_key is not None
-        protected = ciphering.protect(plain, security_control=like.security_control,
-                                      system_title=self.server_system_title,
-                                      invocation_counter=self.meter.next_counter(), block_cipher_key=key,
-                                      authentication_key=self.keys.authentication_key)
+        """``plain`` protected under the party's own system title and next
+        invocation counter, as ``like`` says (the meter: as its request was;
+        Green Book 9.2.7.2)."""
+        key = self.dedicated_key if like.dedicated else self.block_cipher_key
+        assert key is not None and self.authentication_key is not None
+        protected = ciphering.protect(plain, security_control=like.security_control, system_title=self.own_title,
+                                      invocation_counter=self.next_counter(), block_cipher_key=key,
+                                      authentication_key=self.authentication_key)
         if like.general:
-            return ciphering.encode_general_ciphering(like.tag, self.server_system_title, protected)
+            return ciphering.encode_general_ciphering(like.tag, self.own_title, protected)
         tags = DEDICATED_CIPHERED_TAG if like.dedicated else GLOBAL_CIPHERED_TAG
         return ciphering.encode_ciphered_apdu(tags[plain[0]], protected)
 
@@ -340,7 +391,7 @@ def unwrap_initiate(user_information: bytes, association: SecuredAssociation, me
                     client_system_title: bytes) -> tuple[bytes, Wrapping]:
     """The InitiateRequest of an AARQ in the ciphered context (glo-initiate-request
     or general-glo-ciphering), checked against the policy and the counter rule."""
-    protection = Protection(association, meter, keys, client_system_title, b"", None)
+    protection = Protection.of_meter(association, meter, keys, client_system_title, b"", None)
     if not user_information or user_information[0] not in (ApduTag.GLO_INITIATE_REQUEST,
                                                            ApduTag.GENERAL_GLO_CIPHERING):
         raise PolicyError("the ciphered context needs a ciphered InitiateRequest")

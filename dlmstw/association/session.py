@@ -390,9 +390,9 @@ class Session:
         protection: Protection | None = None
         if config is not None and keys is not None and (ciphered or wrapping is not None
                                                          or self._titled(config)):
-            protection = Protection(config, self.security, keys, aarq.calling_ap_title or b"",
-                                    self.profile.system_title,
-                                    initiate.dedicated_key if initiate is not None else None)
+            protection = Protection.of_meter(config, self.security, keys, aarq.calling_ap_title or b"",
+                                             self.profile.system_title,
+                                             initiate.dedicated_key if initiate is not None else None)
 
         def answer(aare: AARE, result: str = "") -> bytes:
             self.result = result or aare_result(aare)

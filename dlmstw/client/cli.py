@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import itertools
 import json
 import os
@@ -26,6 +27,8 @@ from typing import Any, Final, TextIO
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.failure import Failure
 
+from dlmstw.association.security import POLICY_BITS
+from dlmstw.association.session import TITLED_MECHANISMS
 from dlmstw.client.campaign import (
     Campaign,
     Meter,
@@ -35,29 +38,28 @@ from dlmstw.client.campaign import (
     run_campaign,
 )
 from dlmstw.client.protocol import DlmsClientProtocol, connect, run_with_reactor
-from dlmstw.client.session import (
+from dlmstw.client.reading import (
     OBJECT_LIST,
     PROFILE_GENERIC,
     SCALED_ATTRIBUTES,
     SCALER_UNIT_ATTRIBUTE,
-    Authentication,
-    ClientProtocolError,
-    ClientSecurity,
-    ClientSession,
-    GetValue,
     Target,
     classes_from_object_list,
     clock_column,
     parse_target,
     range_access,
 )
+from dlmstw.client.session import ClientProtocolError, ClientSecurity, ClientSession, GetValue
 from dlmstw.codec.axdr import CosemDate, CosemDateTime, CosemTime, Data
 from dlmstw.codec.obis import format_obis, parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.dissector import Field, Keys, dissect_apdu, dissect_frame
-from dlmstw.enums import DataAccessResult, DataType, Unit
+from dlmstw.enums import AuthenticationMechanism, DataAccessResult, DataType, Unit
+from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WRAPPER_VERSION
-from dlmstw.security.ciphering import AUTHENTICATION, ENCRYPTION
+from dlmstw.interfaces import IAuthenticationMechanism
+from dlmstw.plugins.registry import load_registry
+from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
 
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
@@ -127,13 +129,10 @@ EXIT_NOT_READ: Final = 1
 EXIT_FAILED: Final = 3
 """No reading: connect, association or transport failed."""
 
-_AUTH_HELP: Final = ("authentication (Green Book 9.2.7.4): none, lls (--password), hls-md5, hls-sha1, hls-sha256 "
-                     "(--secret; hls-sha256 also --system-title) or hls-gmac (--key, --auth-key, --system-title "
-                     "and an invocation counter); hls-ecdsa is not implemented in this client")
-
-SECURITY_POLICIES: Final = {"authentication": AUTHENTICATION, "encryption": ENCRYPTION,
-                            "authenticated-encryption": AUTHENTICATION | ENCRYPTION}
-"""--security -> security control bits of every protected APDU (Green Book 9.2.7.2.3)."""
+_AUTH_HELP: Final = ("authentication mechanism (Green Book 9.2.7.4), any installed: none, lls (--password), "
+                     "hls-md5, hls-sha1, hls-sha256 (--secret; hls-sha256 also --system-title), hls-gmac (--key, "
+                     "--auth-key, --system-title and an invocation counter) or hls-ecdsa (--signing-key, "
+                     "--system-title; --meter-key to check the meter's f(CtoS))")
 
 COUNTER_RANGE: Final = 10**6
 """Invocation counters reserved for each client of a campaign."""
@@ -179,21 +178,31 @@ def _moment(text: str) -> CosemDateTime:
 
 def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) -> None:
     parser.add_argument("--client", type=int, default=16, metavar="SAP", help="client SAP (wPort), default 16")
-    parser.add_argument("--auth", choices=[a.value for a in Authentication], default="none", help=_AUTH_HELP)
+    parser.add_argument("--auth", default="none", metavar="MECHANISM", help=_AUTH_HELP)
     parser.add_argument("--password", help="LLS password (with --auth lls)")
     parser.add_argument("--secret", type=_hex_argument, metavar="HEX",
                         help="HLS secret in hex (with --auth hls-md5, hls-sha1, hls-sha256)")
     parser.add_argument("--context", choices=("ln", "ln-ciphered"), default="ln",
                         help="application context: logical names, plain or ciphered (Green Book 9.4.2.2.2)")
-    parser.add_argument("--security", choices=tuple(SECURITY_POLICIES), default="authenticated-encryption",
+    parser.add_argument("--security", choices=[name for name, bits in POLICY_BITS.items() if bits],
+                        default="authenticated-encryption",
                         help="with --context ln-ciphered: what protects every xDLMS APDU (default "
                              "authenticated-encryption)")
-    parser.add_argument("--key", type=_hex_argument, metavar="EK", help="global block cipher key (suite 0)")
+    parser.add_argument("--security-suite", type=int, metavar="N",
+                        help="security suite (Green Book 9.2.3): 0 (default), 1 or 2 (32-byte keys); with "
+                             "--signing-key, the suite of its curve")
+    parser.add_argument("--key", type=_hex_argument, metavar="EK", help="global block cipher key")
     parser.add_argument("--auth-key", type=_hex_argument, metavar="AK", help="authentication key")
     parser.add_argument("--system-title", type=_hex_argument, metavar="ST",
-                        help="the client's 8-octet system title (ciphering, hls-gmac, hls-sha256)")
+                        help="the client's 8-octet system title (ciphering, hls-gmac, hls-sha256, hls-ecdsa)")
     parser.add_argument("--dedicated-key", type=_hex_argument, metavar="DK",
                         help="dedicated key proposed in the AARQ; requests are then ded-ciphered")
+    parser.add_argument("--signing-key", type=_key_file(load_private_key), metavar="FILE",
+                        help="hls-ecdsa: the client's private key (PEM or DER, P-256 for suite 1, P-384 for suite "
+                             "2); the meter checks f(StoC) with its public key")
+    parser.add_argument("--meter-key", type=_key_file(load_public_key), metavar="FILE",
+                        help="hls-ecdsa: the meter's certificate or public key (PEM or DER), which checks its "
+                             "f(CtoS); without it f(CtoS) is not checked")
     counter_help = ("first invocation counter of the client (ciphering, hls-gmac); it must be above the last "
                     "one the meter accepted for this association")
     if campaign:
@@ -222,35 +231,67 @@ def _obis(text: str) -> bytes:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _client_security(args: argparse.Namespace) -> ClientSecurity | None:
-    """The client's system title, policy and keys from the options; ValueError when they do not fit."""
+def _key_file(load: Callable[[bytes], Any]) -> Callable[[str], Any]:
+    """argparse type: the key that ``load`` finds in the file at the path given."""
+    def read(path: str) -> Any:
+        try:
+            with open(path, "rb") as stream:
+                return load(stream.read())
+        except (OSError, DecodeError) as error:
+            raise argparse.ArgumentTypeError(f"{path}: {getattr(error, 'strerror', None) or error}") from None
+    return read
+
+
+registry = functools.cache(load_registry)
+"""The installed plugins, collected once per process."""
+
+
+def _mechanism(args: argparse.Namespace) -> IAuthenticationMechanism:
+    """The installed mechanism --auth names; ValueError when there is none."""
+    mechanisms = registry().mechanisms
+    if args.auth not in mechanisms:
+        raise ValueError(f"--auth {args.auth}: no such mechanism is installed ({', '.join(sorted(mechanisms))})")
+    return mechanisms[args.auth]
+
+
+def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechanism) -> ClientSecurity | None:
+    """The client's system title, policy, suite and keys from the options; ValueError when they do not fit."""
     ciphered = args.context == "ln-ciphered"
     if args.system_title is None:
-        if ciphered or args.auth in (Authentication.HLS_GMAC.value, Authentication.HLS_SHA256.value):
+        if ciphered or mechanism.mechanism_id in TITLED_MECHANISMS:
             raise ValueError(f"--system-title is needed with --context {args.context} --auth {args.auth}")
         return None
-    return ClientSecurity(args.system_title, SECURITY_POLICIES[args.security] if ciphered else 0,
-                          args.key, args.auth_key, args.dedicated_key)
+    number = args.security_suite
+    if number is None:
+        number = 0 if args.signing_key is None else suite_of(args.signing_key)
+    suite = registry().suites.get(number)
+    if suite is None:
+        raise ValueError(f"--security-suite {number}: no such suite is installed ({sorted(registry().suites)})")
+    for option, key in (("--key", args.key), ("--auth-key", args.auth_key), ("--dedicated-key", args.dedicated_key)):
+        if key is not None and len(key) != suite.key_length:
+            raise ValueError(f"{option}: security suite {number} uses {suite.key_length}-byte keys")
+    return ClientSecurity(args.system_title, POLICY_BITS[args.security] if ciphered else 0, args.key, args.auth_key,
+                          args.dedicated_key, number, args.signing_key, args.meter_key)
 
 
 def _needs_counter(args: argparse.Namespace) -> bool:
-    return args.context == "ln-ciphered" or args.auth == Authentication.HLS_GMAC.value
+    return args.context == "ln-ciphered" or _mechanism(args).mechanism_id == AuthenticationMechanism.HLS_GMAC
 
 
 def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callable[[int], ClientSession]:
     """Sessions per client index; each index keeps one counter iterator, from
     ``counter_start + index * COUNTER_RANGE``. ValueError for options that do not fit."""
-    authentication = Authentication(args.auth)
-    if authentication is Authentication.LLS:
-        secret = None if args.password is None else args.password.encode()
-    else:
+    mechanism = _mechanism(args)
+    if mechanism.hls:
         secret = args.secret
-    security = _client_security(args)
+    else:
+        secret = None if args.password is None else args.password.encode()
+    security = _client_security(args, mechanism)
     counting = _needs_counter(args)
     if counting and args.invocation_counter is None and args.counter_object is None:
         raise ValueError("ciphering and hls-gmac need --invocation-counter N or --counter-object OBIS")
     # ValueError now, not per read, for a missing password, secret or key.
-    ClientSession(args.client, authentication, secret, security=security,
+    ClientSession(args.client, mechanism, secret, security=security,
                   invocation_counter=itertools.count() if counting else None)
     counters: dict[int, Iterator[int]] = {}
 
@@ -258,7 +299,7 @@ def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callab
         counter = None
         if counting:
             counter = counters.setdefault(client, itertools.count(counter_start + client * COUNTER_RANGE))
-        return ClientSession(args.client, authentication, secret, max_receive_pdu_size=args.max_pdu,
+        return ClientSession(args.client, mechanism, secret, max_receive_pdu_size=args.max_pdu,
                              security=security, invocation_counter=counter)
 
     return new_session
@@ -348,7 +389,10 @@ def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
     start = yield _counter_start(reactor, args, [args.meter])
     protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout)
     try:
-        yield protocol.associate()
+        associated = yield protocol.associate()
+        if not associated.ctos_checked:
+            sys.stderr.write(f"dlmstw-client read: {host}:{port}: the meter's f(CtoS) was not checked "
+                             "(no --meter-key)\n")
         readings = yield read_targets(protocol, args.targets, args.start, args.end)
         yield protocol.release()
     finally:

@@ -5,20 +5,21 @@ APDUs the meter answers, with no sockets and no clock: the caller asks for a
 service (``request_association``, ``request_get``, ``request_get_with_list``,
 ``request_release``), sends what :meth:`ClientSession.next_request` gives, and
 hands every APDU received to :meth:`ClientSession.receive`. ``receive``
-returns the outcome of the service, or None while a long GET goes on, in
-which case ``next_request`` has the GET-Request-Next to send (Green Book
-9.4.6.4, block transfer with GET).
+returns the outcome of the service, or None while a long GET or the HLS
+exchange goes on, in which case ``next_request`` has the APDU to send next
+(Green Book 9.4.6.4, block transfer with GET).
 
-Authentication: lowest level, LLS and HLS mechanisms 3 to 6 (Green Book
-9.2.7.4): with HLS, an AARE accepting with diagnostic authentication-required
-is followed by pass 3, the ACTION reply_to_HLS_authentication carrying
-f(StoC), and ``receive`` checks the meter's f(CtoS) before it reports the
-association. Ciphering (Green Book 9.2.7.2, 9.5): with a :class:`ClientSecurity`
-the AARQ names the ciphered LN context and carries the calling AP title and a
-glo-initiate-request; every xDLMS request is sent glo- (or ded-, with a
-dedicated key) ciphered under the client's increasing invocation counter, and
-every response is unprotected with the meter's system title (the AARE's
-responding AP title).
+It stands on the meter's layers in the client's role: the codecs of
+``dlmstw.codec``, the :class:`~dlmstw.association.security.Protection` of the
+ciphered context (Green Book 9.2.7.2: requests protected under the client's
+system title and increasing invocation counter, responses unprotected under
+the meter's, which the AARE gives), and any installed authentication
+mechanism (``IAuthenticationMechanism``): lowest level, LLS, and the HLS
+mechanisms whose f the client computes with the meter's functions, the roles
+swapped (``dlmstw.security.hls.client_inputs``). With HLS, an AARE accepting
+with diagnostic authentication-required is followed by pass 3, the ACTION
+reply_to_HLS_authentication carrying f(StoC), and ``receive`` checks the
+meter's f(CtoS) before it reports the association (Green Book 9.2.7.4).
 """
 
 from __future__ import annotations
@@ -29,17 +30,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from dlmstw.association.security import POLICY_BITS, Protection, Wrapping
+from dlmstw.association.session import CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION, TITLED_MECHANISMS
 from dlmstw.codec.acse import (
     AARE,
     AARQ,
     RLRQ,
+    SOURCE_ACSE_SERVICE_USER,
     decode_aare,
     decode_rlre,
     encode_aarq,
     encode_rlrq,
 )
-from dlmstw.codec.axdr import CosemDateTime, Data, decode_data, decode_length
-from dlmstw.codec.obis import parse_obis
+from dlmstw.codec.axdr import Data, decode_data
 from dlmstw.codec.services import (
     ActionRequestNormal,
     ActionResponseNormal,
@@ -47,6 +52,7 @@ from dlmstw.codec.services import (
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
     ExceptionResponse,
+    GetDataResult,
     GetRequestNext,
     GetRequestNormal,
     GetRequestWithList,
@@ -54,6 +60,7 @@ from dlmstw.codec.services import (
     GetResponseWithDatablock,
     GetResponseWithList,
     SelectiveAccess,
+    decode_get_data_results,
     decode_response,
     encode_request,
 )
@@ -78,21 +85,16 @@ from dlmstw.enums import (
     ReleaseRequestReason,
 )
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import IAuthenticationMechanism
+from dlmstw.security.certificates import suite_of
 from dlmstw.security.ciphering import (
-    AUTHENTICATION,
     DEDICATED_CIPHERED_TAG,
-    DEDICATED_TAGS,
-    ENCRYPTION,
+    GENERAL_CIPHERING_TAGS,
     GLOBAL_CIPHERED_TAG,
     PLAIN_TAG,
     SYSTEM_TITLE_LENGTH,
-    SecurityError,
-    decode_ciphered_apdu,
-    encode_ciphered_apdu,
-    protect,
-    unprotect,
 )
-from dlmstw.security.hls import HlsGmac, HlsInputs, HlsMd5, HlsSha1, HlsSha256
+from dlmstw.security.hls import CLIENT_FIELDS, HlsInputs, MissingInput, client_inputs
 
 PROPOSED_CONFORMANCE: Final = Conformance(0x007E1F)
 """get, set, action, selective access, event notification, block transfer
@@ -108,52 +110,15 @@ _INVOKE_HIGH_CONFIRMED: Final = 0xC0
 GetValue: TypeAlias = Data | DataAccessResult
 """One attribute's outcome: its decoded Data, or the Data-Access-Result the meter gave."""
 
+CTOS_LENGTH: Final = 32
+"""Octets of the CtoS this client sends (8 to 64 allowed, Green Book 9.2.7.4): the
+security strength of SHA-256 and P-256, and a length every mechanism takes."""
 
-class Authentication(enum.Enum):
-    """Authentication mechanisms this client speaks (Green Book 9.2.7.4)."""
-
-    NONE = "none"
-    LLS = "lls"
-    HLS_MD5 = "hls-md5"
-    HLS_SHA1 = "hls-sha1"
-    HLS_GMAC = "hls-gmac"
-    HLS_SHA256 = "hls-sha256"
-
-
-_MECHANISM_ID: Final = {
-    Authentication.LLS: AuthenticationMechanism.LLS,
-    Authentication.HLS_MD5: AuthenticationMechanism.HLS_MD5,
-    Authentication.HLS_SHA1: AuthenticationMechanism.HLS_SHA1,
-    Authentication.HLS_GMAC: AuthenticationMechanism.HLS_GMAC,
-    Authentication.HLS_SHA256: AuthenticationMechanism.HLS_SHA256,
-}
-"""mechanism_name of the AARQ (last arc of 2.16.756.5.8.2.x, Green Book 9.4.2.2.3)."""
-
-HlsMechanism: TypeAlias = HlsMd5 | HlsSha1 | HlsGmac | HlsSha256
-
-HLS_MECHANISMS: Final[dict[Authentication, HlsMechanism]] = {
-    Authentication.HLS_MD5: HlsMd5(),
-    Authentication.HLS_SHA1: HlsSha1(),
-    Authentication.HLS_GMAC: HlsGmac(),
-    Authentication.HLS_SHA256: HlsSha256(),
-}
-"""The meter's HLS functions (dlmstw.security.hls), used by the client with the roles swapped."""
-
-CTOS_LENGTH: Final = {Authentication.HLS_SHA256: 32}
-"""Octets of the CtoS this client sends (8 to 64 allowed, Green Book 9.2.7.4); 16 unless named here."""
-
-ASSOCIATION_METHOD: Final = CosemMethodDescriptor(15, bytes((0, 0, 40, 0, 0, 255)), 1)
+ASSOCIATION_METHOD: Final = CosemMethodDescriptor(15, CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION)
 """reply_to_HLS_authentication, method 1 of the current Association LN (Blue Book 4.4.4)."""
 
-
-_SECRET_MECHANISMS: Final = frozenset((Authentication.HLS_MD5, Authentication.HLS_SHA1, Authentication.HLS_SHA256))
-"""Mechanisms computed from the HLS secret (Green Book 9.2.7.4)."""
-
-_TITLED_MECHANISMS: Final = frozenset((Authentication.HLS_GMAC, Authentication.HLS_SHA256))
-"""Mechanisms computed over the meter's system title, which the AARE must carry."""
-
-_AUTHENTICATION_REQUIRED: Final = (1, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED)
-"""AARE result-source-diagnostic of HLS pass 2: acse-service-user, authentication-required (Green Book 9.4.2)."""
+_AUTHENTICATION_REQUIRED: Final = (SOURCE_ACSE_SERVICE_USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED)
+"""AARE result-source-diagnostic of HLS pass 2 (Green Book 9.4.2)."""
 
 _EXCEPTION_RESPONSE: Final = bytes((ApduTag.EXCEPTION_RESPONSE,))
 """EXCEPTION-Response has no ciphered form (Green Book 9.5): it comes plain."""
@@ -163,9 +128,10 @@ _EXCEPTION_RESPONSE: Final = bytes((ApduTag.EXCEPTION_RESPONSE,))
 class ClientSecurity:
     """Security material of one client (Green Book 9.2.7.2): its 8-octet system
     title (calling AP title), the security policy as security control bits
-    (0x10 authentication, 0x20 encryption, 0x30 both; 0 outside the ciphered
-    context), the suite 0 global keys, and a dedicated key to propose in the
-    InitiateRequest (ded- APDUs after the AARQ)."""
+    (``POLICY_BITS``; 0 outside the ciphered context), the security suite, the
+    global keys, a dedicated key to propose in the InitiateRequest (ded- APDUs
+    after the AARQ), and for HLS-ECDSA the client's signing key and the
+    meter's public key (which checks f(CtoS); without it f(CtoS) goes unchecked)."""
 
     system_title: bytes
     policy: int = 0
@@ -173,16 +139,21 @@ class ClientSecurity:
     authentication_key: bytes | None = None
     dedicated_key: bytes | None = None
     suite: int = 0
+    signing_key: ec.EllipticCurvePrivateKey | None = None
+    server_public_key: ec.EllipticCurvePublicKey | None = None
 
     def __post_init__(self) -> None:
         if len(self.system_title) != SYSTEM_TITLE_LENGTH:
             raise ValueError(f"the system title must be {SYSTEM_TITLE_LENGTH} octets")
-        if self.policy & ~(AUTHENTICATION | ENCRYPTION):
+        if self.policy not in POLICY_BITS.values():
             raise ValueError(f"policy {self.policy:#04x}: only authentication 0x10 and encryption 0x20")
         if self.policy and not self.has_keys:
             raise ValueError("ciphering needs the block cipher key and the authentication key")
         if self.dedicated_key is not None and not self.policy:
             raise ValueError("a dedicated key needs the ciphered context")
+        for key in (self.signing_key, self.server_public_key):
+            if key is not None and suite_of(key) != self.suite:
+                raise ValueError(f"a key on {key.curve.name} is not for security suite {self.suite}")
 
     @property
     def has_keys(self) -> bool:
@@ -193,20 +164,6 @@ class ClientSecurity:
     def ciphered(self) -> bool:
         """True when the ciphered LN context and glo-/ded- APDUs are used."""
         return self.policy != 0
-
-
-def client_hls_inputs(stoc: bytes, ctos: bytes, client_system_title: bytes | None,
-                      server_system_title: bytes | None, secret: bytes | None,
-                      security: ClientSecurity | None, invocation_counter: int) -> HlsInputs:
-    """The meter's HlsInputs with the roles swapped, so that ``server_proof`` gives
-    the client's f(StoC) and ``verify_client`` checks the meter's f(CtoS)
-    (Green Book 9.2.7.4: the same function, own challenge and system title
-    replaced by the peer's; for GMAC the IC is the client's own)."""
-    return HlsInputs(
-        stoc=ctos, ctos=stoc, client_system_title=server_system_title, server_system_title=client_system_title,
-        secret=secret, block_cipher_key=None if security is None else security.block_cipher_key,
-        authentication_key=None if security is None else security.authentication_key,
-        security_suite=0 if security is None else security.suite, server_invocation_counter=invocation_counter)
 
 
 class ClientState(enum.Enum):
@@ -228,12 +185,14 @@ class ClientProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Associated:
-    """AARE accepted: the negotiated xDLMS context (Green Book 9.4.6.1)."""
+    """AARE accepted: the negotiated xDLMS context (Green Book 9.4.6.1);
+    ``ctos_checked`` is False when HLS-ECDSA ran without the meter's public key."""
 
     conformance: Conformance
     server_max_receive_pdu_size: int
     dlms_version: int
     aare: AARE
+    ctos_checked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,36 +240,11 @@ ClientEvent: TypeAlias = (Associated | AssociationRejected | AuthenticationFaile
                           | Released)
 
 
-def _get_data_results(raw: bytes, count: int) -> tuple[GetValue, ...]:
-    """``SEQUENCE OF Get-Data-Result`` reassembled from the datablocks of a GET-with-list (Green Book 9.4.6.4)."""
-    length, pos = decode_length(raw, 0)
-    if length != count:
-        raise DecodeError(f"{length} results for {count} attributes", 0)
-    values: list[GetValue] = []
-    for _ in range(length):
-        if pos >= len(raw):
-            raise DecodeError("truncated: Get-Data-Result choice expected", pos)
-        choice = raw[pos]
-        if choice == 0:
-            value, pos = decode_data(raw, pos + 1)
-            values.append(value)
-        elif choice == 1:
-            if pos + 1 >= len(raw):
-                raise DecodeError("truncated: Data-Access-Result expected", pos + 1)
-            values.append(_data_access_result(raw[pos + 1], pos + 1))
-            pos += 2
-        else:
-            raise DecodeError(f"unknown Get-Data-Result choice {choice}", pos)
-    if pos != len(raw):
-        raise DecodeError(f"{len(raw) - pos} octets after the Get-Data-Results", pos)
-    return tuple(values)
-
-
-def _data_access_result(value: int, offset: int) -> DataAccessResult:
-    try:
-        return DataAccessResult(value)
-    except ValueError:
-        raise DecodeError(f"unknown Data-Access-Result {value}", offset) from None
+def _values(results: tuple[GetDataResult, ...], count: int) -> tuple[GetValue, ...]:
+    """One value per attribute asked: its decoded Data, or the Data-Access-Result."""
+    if len(results) != count:
+        raise ClientProtocolError(f"{len(results)} results for {count} attributes")
+    return tuple(r if isinstance(r, DataAccessResult) else _whole_data(r) for r in results)
 
 
 def _whole_data(encoded: bytes) -> Data:
@@ -323,15 +257,17 @@ def _whole_data(encoded: bytes) -> Data:
 class ClientSession:
     """One association of a client SAP with a meter's management logical device.
 
-    ``password`` is the LLS password (Green Book 9.2.7.4.2) or the HLS secret
-    of mechanisms 3, 4 and 6; ``security`` gives the ciphering keys and the
-    client's system title (the ciphered context when its policy is not 0; the
-    keys of HLS-GMAC and the system title of HLS-SHA256 in any context);
-    ``invocation_counter`` yields the client's strictly increasing invocation
-    counters (needed with ciphering and HLS-GMAC; share one iterator between
-    the sessions of one client); ``ctos`` is the HLS challenge, random when
-    None. ``max_receive_pdu_size`` is proposed in the InitiateRequest (0
-    means no limit).
+    ``mechanism`` is an installed authentication mechanism (None: lowest
+    level); ``secret`` the LLS password or the HLS secret of the mechanisms
+    that use one; ``security`` gives the client's system title and keys (the
+    ciphered context when its policy is not 0; the keys of HLS-GMAC, the
+    system title of the mechanisms over both titles, the signing key of
+    HLS-ECDSA, in any context); ``invocation_counter`` yields the client's
+    strictly increasing invocation counters (needed with ciphering and
+    HLS-GMAC; share one iterator between the sessions of one client);
+    ``ctos`` is the HLS challenge, random when None. ``max_receive_pdu_size``
+    is proposed in the InitiateRequest (0 means no limit). ValueError when
+    the mechanism cannot compute f(StoC) from what is given.
     """
 
     __slots__ = (
@@ -343,57 +279,73 @@ class ClientSession:
         "_invoke",
         "_outgoing",
         "_pending",
-        "_server_counter",
+        "_protection",
         "_server_title",
         "_stoc",
-        "authentication",
         "client_sap",
         "conformance",
         "max_receive_pdu_size",
+        "mechanism",
         "negotiated",
-        "password",
+        "secret",
         "security",
         "server_sap",
         "state",
     )
 
-    def __init__(self, client_sap: int, authentication: Authentication = Authentication.NONE,
-                 password: bytes | None = None, *, server_sap: int = MANAGEMENT_SAP,
+    def __init__(self, client_sap: int, mechanism: IAuthenticationMechanism | None = None,
+                 secret: bytes | None = None, *, server_sap: int = MANAGEMENT_SAP,
                  conformance: Conformance = PROPOSED_CONFORMANCE, max_receive_pdu_size: int = 0xFFFF,
                  security: ClientSecurity | None = None, invocation_counter: Iterator[int] | None = None,
                  ctos: bytes | None = None) -> None:
-        if authentication is Authentication.LLS and not password:
-            raise ValueError("LLS needs a password")
-        if authentication in _SECRET_MECHANISMS and not password:
-            raise ValueError(f"{authentication.value} needs a secret")
-        if authentication is Authentication.HLS_GMAC and (security is None or not security.has_keys):
-            raise ValueError("hls-gmac needs the block cipher key, the authentication key and a system title")
-        if authentication is Authentication.HLS_SHA256 and security is None:
-            raise ValueError("hls-sha256 needs the client's system title")
-        if invocation_counter is None and (authentication is Authentication.HLS_GMAC
-                                           or (security is not None and security.ciphered)):
-            raise ValueError("ciphering and hls-gmac need an invocation counter")
         self.client_sap = client_sap
         self.server_sap = server_sap
-        self.authentication = authentication
-        self.password = password
+        self.mechanism = mechanism
+        self.secret = secret
+        self.security = security
         self.conformance = conformance
         self.max_receive_pdu_size = max_receive_pdu_size
-        self.security = security
         self.state = ClientState.IDLE
         self.negotiated: Associated | None = None
         self._counter = invocation_counter
-        self._ctos = (ctos if ctos is not None else os.urandom(CTOS_LENGTH.get(authentication, 16))
-                      if authentication in HLS_MECHANISMS else None)
+        self._protection: Protection | None = None
+        if security is not None and security.ciphered:
+            if invocation_counter is None:
+                raise ValueError("ciphering needs the client's invocation counter")
+            self._protection = Protection.of_client(
+                security.policy, security.block_cipher_key, security.authentication_key, security.system_title,
+                security.dedicated_key, invocation_counter)
+        self._ctos = None
+        if mechanism is not None and mechanism.hls:
+            self._ctos = ctos if ctos is not None else os.urandom(CTOS_LENGTH)
         self._stoc = b""
         self._server_title: bytes | None = None
-        self._server_counter = -1
         self._pending: Associated | None = None
         self._outgoing: bytes | None = None
         self._invoke = 0
         self._asked = 0
         self._blocks: list[bytes] = []
         self._block_number = 0
+        self._check_material()
+
+    def _check_material(self) -> None:
+        """ValueError now, not in the middle of an association, when the
+        mechanism lacks what it needs: the LLS password, or what f(StoC) is
+        computed from (worked out once over the client's own challenge)."""
+        mechanism = self.mechanism
+        if mechanism is None:
+            return
+        if not mechanism.hls:
+            if not mechanism.check_lls(self.secret, self.secret):
+                raise ValueError(f"{mechanism.name} needs a password")
+            return
+        if mechanism.mechanism_id == AuthenticationMechanism.HLS_GMAC and self._counter is None:
+            raise ValueError(f"{mechanism.name} needs the client's invocation counter")
+        assert self._ctos is not None
+        try:
+            mechanism.server_proof(self._inputs(self._ctos, self._ctos, 0))
+        except MissingInput as missing:
+            raise ValueError(f"{mechanism.name} needs {CLIENT_FIELDS.get(missing.field, missing.field)}") from None
 
     # -- what to send ------------------------------------------------------
 
@@ -413,25 +365,20 @@ class ClientSession:
     @property
     def ciphered(self) -> bool:
         """True in the ciphered LN context (Green Book 9.4.2.2.2)."""
-        return self.security is not None and self.security.ciphered
+        return self._protection is not None
 
     def seal(self, apdu: bytes, dedicated: bool = False) -> bytes:
-        """``apdu`` as a glo- (or ded-) ciphered APDU under the next invocation
-        counter of the client, with its system title (Green Book 9.2.7.2.4, 9.5)."""
-        security = self.security
-        if security is None or self._counter is None:
+        """``apdu`` as a glo- (or ded-) ciphered APDU under the client's next
+        invocation counter and system title (Green Book 9.2.7.2.4, 9.5)."""
+        protection, security = self._protection, self.security
+        if protection is None or security is None:
             raise ClientProtocolError("no ciphering configured")
-        key = security.dedicated_key if dedicated else security.block_cipher_key
-        table = DEDICATED_CIPHERED_TAG if dedicated else GLOBAL_CIPHERED_TAG
-        assert key is not None and security.authentication_key is not None
-        protected = protect(apdu, security_control=security.policy | security.suite,
-                            system_title=security.system_title, invocation_counter=next(self._counter),
-                            block_cipher_key=key, authentication_key=security.authentication_key)
-        return encode_ciphered_apdu(table[apdu[0]], protected)
+        tags = DEDICATED_CIPHERED_TAG if dedicated else GLOBAL_CIPHERED_TAG
+        return protection.wrap(apdu, Wrapping(tags[apdu[0]], security.policy | security.suite, dedicated, False))
 
     def _service(self, apdu: bytes) -> bytes:
         """A request as sent: plain, or ciphered with the dedicated key when there is one."""
-        if not self.ciphered:
+        if self._protection is None:
             return apdu
         assert self.security is not None
         return self.seal(apdu, self.security.dedicated_key is not None)
@@ -446,14 +393,15 @@ class ClientSession:
         initiate = InitiateRequest(security.dedicated_key if security is not None and ciphered else None, True, None,
                                    DLMS_VERSION, self.conformance, self.max_receive_pdu_size)
         user_information = encode_initiate_request(initiate)
-        mechanism = _MECHANISM_ID.get(self.authentication)
+        mechanism = self.mechanism
+        named = mechanism is not None and mechanism.mechanism_id != AuthenticationMechanism.LOWEST
         return AARQ(
             application_context_name=(ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING if ciphered
                                       else ApplicationContextName.LOGICAL_NAME),
             calling_ap_title=None if security is None else security.system_title,
-            sender_acse_requirements=mechanism is not None,
-            mechanism_name=mechanism,
-            calling_authentication_value=self._ctos if self._ctos is not None else self.password,
+            sender_acse_requirements=named,
+            mechanism_name=mechanism.mechanism_id if named and mechanism is not None else None,
+            calling_authentication_value=self._ctos if self._ctos is not None else self.secret if named else None,
             user_information=self.seal(user_information) if ciphered else user_information,
         )
 
@@ -491,19 +439,24 @@ class ClientSession:
 
     # -- HLS ---------------------------------------------------------------
 
-    def _hls_inputs(self, invocation_counter: int) -> HlsInputs:
-        assert self._ctos is not None
-        title = None if self.security is None else self.security.system_title
-        return client_hls_inputs(self._stoc, self._ctos, title, self._server_title, self.password, self.security,
-                                 invocation_counter)
+    def _inputs(self, stoc: bytes, ctos: bytes, invocation_counter: int) -> HlsInputs:
+        security = self.security
+        if security is None:
+            return client_inputs(stoc, ctos, None, self._server_title, secret=self.secret)
+        return client_inputs(
+            stoc, ctos, security.system_title, self._server_title or security.system_title, secret=self.secret,
+            block_cipher_key=security.block_cipher_key, authentication_key=security.authentication_key,
+            security_suite=security.suite, client_invocation_counter=invocation_counter,
+            client_signing_key=security.signing_key, server_public_key=security.server_public_key)
 
     def client_proof(self) -> bytes:
         """f(StoC), pass 3 of HLS (Green Book 9.2.7.4); with GMAC under the client's next invocation counter."""
+        assert self.mechanism is not None and self._ctos is not None
         counter = 0
-        if self.authentication is Authentication.HLS_GMAC:
+        if self.mechanism.mechanism_id == AuthenticationMechanism.HLS_GMAC:
             assert self._counter is not None
             counter = next(self._counter)
-        return HLS_MECHANISMS[self.authentication].server_proof(self._hls_inputs(counter))
+        return self.mechanism.server_proof(self._inputs(self._stoc, self._ctos, counter))
 
     # -- what came back ----------------------------------------------------
 
@@ -529,32 +482,26 @@ class ClientSession:
             raise
 
     def _open(self, apdu: bytes) -> bytes:
-        """A response as plain xDLMS: glo-/ded- ciphered ones unprotected with the meter's
-        system title, checked against the policy and the counter rule (Green Book 9.2.7.2.4)."""
-        security = self.security
-        if security is None or not security.ciphered or apdu[:1] == _EXCEPTION_RESPONSE:
+        """A response as plain xDLMS: in the ciphered context unprotected with the
+        meter's system title, under the policy and the counter rule (Green Book 9.2.7.2.4)."""
+        protection = self._protection
+        if protection is None or apdu[:1] == _EXCEPTION_RESPONSE:
             return apdu
-        tag, protected = decode_ciphered_apdu(apdu)
-        key = security.dedicated_key if tag in DEDICATED_TAGS else security.block_cipher_key
-        if key is None or self._server_title is None or security.authentication_key is None:
-            raise SecurityError("no key or no meter system title to unprotect with", 0)
-        control, counter, plain = unprotect(protected, system_title=self._server_title, block_cipher_key=key,
-                                            authentication_key=security.authentication_key)
-        if control & security.policy != security.policy:
-            raise SecurityError(f"security control {control:#04x} below the policy {security.policy:#04x}", 0)
-        if counter <= self._server_counter:
-            raise SecurityError(f"meter invocation counter {counter} not above {self._server_counter}", 0)
-        self._server_counter = counter
-        if plain[:1] != bytes((PLAIN_TAG[tag],)):
-            raise DecodeError(f"ciphered tag {tag:#04x} carries APDU 0x{plain[:1].hex()}", 0)
+        if not apdu:
+            raise DecodeError("truncated: APDU tag expected", 0)
+        plain, wrapping = protection.unwrap(apdu)
+        if wrapping is not None and wrapping.tag in PLAIN_TAG and plain[:1] != bytes((PLAIN_TAG[wrapping.tag],)):
+            raise DecodeError(f"ciphered tag {wrapping.tag:#04x} carries APDU 0x{plain[:1].hex()}", 0)
         return plain
 
     def _receive_aare(self, apdu: bytes) -> ClientEvent | None:
         aare = decode_aare(apdu)
         if aare.responding_ap_title is not None:
             self._server_title = aare.responding_ap_title
+            if self._protection is not None:
+                self._protection.peer_title = aare.responding_ap_title
         info = aare.user_information or b""
-        if info[:1] and info[0] in PLAIN_TAG:
+        if info[:1] and (info[0] in PLAIN_TAG or info[0] in GENERAL_CIPHERING_TAGS):
             info = self._open(info)
         if aare.result is not AssociationResult.ACCEPTED:
             self.state = ClientState.IDLE
@@ -564,15 +511,16 @@ class ClientSession:
         if info[:1] != bytes((ApduTag.INITIATE_RESPONSE,)):
             raise ClientProtocolError("accepted AARE without an InitiateResponse")
         response = decode_initiate_response(info)
+        mechanism = self.mechanism
         negotiated = Associated(response.negotiated_conformance, response.server_max_receive_pdu_size,
-                                response.negotiated_dlms_version_number, aare)
-        if self.authentication not in HLS_MECHANISMS:
+                                response.negotiated_dlms_version_number, aare, self._checks_ctos())
+        if mechanism is None or not mechanism.hls:
             self.state = ClientState.ASSOCIATED
             self.negotiated = negotiated
             return negotiated
         # HLS pass 2 -> 3 (Green Book 9.2.7.4): the AARE accepts pending authentication and carries StoC.
         if (aare.result_source_diagnostic != _AUTHENTICATION_REQUIRED or aare.responding_authentication_value is None
-                or (self.authentication in _TITLED_MECHANISMS and self._server_title is None)):
+                or (mechanism.mechanism_id in TITLED_MECHANISMS and self._server_title is None)):
             raise ClientProtocolError("HLS: the AARE must ask for authentication, carry StoC and the meter's title")
         self._stoc = aare.responding_authentication_value
         self._pending = negotiated
@@ -581,6 +529,11 @@ class ClientSession:
         apdu = encode_request(action)
         self._queue(self.seal(apdu) if self.ciphered else apdu, ClientState.AUTHENTICATING)
         return None
+
+    def _checks_ctos(self) -> bool:
+        """Whether pass 4 is checked: HLS-ECDSA needs the meter's public key for it."""
+        return (self.mechanism is None or self.mechanism.mechanism_id != AuthenticationMechanism.HLS_ECDSA
+                or (self.security is not None and self.security.server_public_key is not None))
 
     def _receive_hls_reply(self, apdu: bytes) -> ClientEvent:
         """Pass 4: the ACTION-Response carries f(CtoS), checked with the roles swapped (Green Book 9.2.7.4)."""
@@ -593,12 +546,13 @@ class ClientSession:
             return AuthenticationFailed(response.result, "the meter refused f(StoC)")
         returned = response.return_parameters
         proof = _whole_data(returned) if isinstance(returned, bytes) else None
-        if (proof is None or proof[0] != DataType.OCTET_STRING
-                or HLS_MECHANISMS[self.authentication].verify_client(self._hls_inputs(0), proof[1]) is None):
+        assert self.mechanism is not None and self._ctos is not None and self._pending is not None
+        if proof is None or proof[0] != DataType.OCTET_STRING or (
+                self._pending.ctos_checked
+                and self.mechanism.verify_client(self._inputs(self._stoc, self._ctos, 0), proof[1]) is None):
             return AuthenticationFailed(response.result, "the meter's f(CtoS) does not check out")
         self.state = ClientState.ASSOCIATED
         self.negotiated = self._pending
-        assert self.negotiated is not None
         return self.negotiated
 
     def _receive_get(self, apdu: bytes) -> ClientEvent | None:
@@ -617,10 +571,7 @@ class ClientSession:
             result = response.result
             return self._done((result if isinstance(result, DataAccessResult) else _whole_data(result),), 0)
         if isinstance(response, GetResponseWithList):
-            if len(response.results) != self._asked:
-                raise ClientProtocolError(f"{len(response.results)} results for {self._asked} attributes")
-            values = tuple(r if isinstance(r, DataAccessResult) else _whole_data(r) for r in response.results)
-            return self._done(values, 0)
+            return self._done(_values(response.results, self._asked), 0)
         if isinstance(response, GetResponseWithDatablock):
             return self._receive_block(response)
         raise ClientProtocolError(f"{type(response).__name__} answers no GET")
@@ -643,7 +594,7 @@ class ClientSession:
                 encode_request(GetRequestNext(response.invoke_id_and_priority, self._block_number)))
             return None
         whole = b"".join(self._blocks)
-        values = (_whole_data(whole),) if self._asked == 1 else _get_data_results(whole, self._asked)
+        values = (_whole_data(whole),) if self._asked == 1 else _values(decode_get_data_results(whole), self._asked)
         return self._done(values, self._block_number)
 
     def _done(self, values: tuple[GetValue, ...], blocks: int) -> GetComplete:
@@ -655,83 +606,3 @@ class ClientSession:
         rlre = decode_rlre(apdu)
         self.state = ClientState.RELEASED
         return Released(rlre.reason)
-
-
-# -- what to read --------------------------------------------------------
-
-CURRENT_ASSOCIATION: Final = bytes((0, 0, 40, 0, 0, 255))
-"""Association LN object 0.0.40.0.0.255: always the current association (Blue Book 4.4.4)."""
-
-OBJECT_LIST: Final = CosemAttributeDescriptor(15, CURRENT_ASSOCIATION, 2)
-"""object_list of the current association (Association LN attribute 2, Blue Book 4.4.4)."""
-
-PROFILE_GENERIC: Final = 7
-CLOCK_CLASS: Final = 8
-RANGE_DESCRIPTOR: Final = 1
-"""Profile generic selective access by range (Blue Book 4.3.6, access_selector 1)."""
-
-SCALER_UNIT_ATTRIBUTE: Final = {3: 3, 4: 3, 5: 4}
-"""Where scaler_unit lives: Register and Extended register attribute 3, Demand register 4 (Blue Book 4.3.2-4.3.4)."""
-
-SCALED_ATTRIBUTES: Final = {3: (2,), 4: (2,), 5: (2, 3)}
-"""Attributes the scaler applies to: value; current and last average value of a Demand register."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One attribute to read: ``CLASS/OBIS:ATTR`` with the class optional (looked up in the object list)."""
-
-    logical_name: bytes
-    attribute_id: int
-    class_id: int | None = None
-
-    def descriptor(self, class_id: int | None = None) -> CosemAttributeDescriptor:
-        """The Cosem-Attribute-Descriptor, with ``class_id`` when the target names none."""
-        chosen = self.class_id if self.class_id is not None else class_id
-        if chosen is None:
-            raise LookupError("class of the target unknown")
-        return CosemAttributeDescriptor(chosen, self.logical_name, self.attribute_id)
-
-
-def parse_target(text: str) -> Target:
-    """``[CLASS/]OBIS:ATTR``, e.g. ``1.0.99.1.0.255:2`` or ``3/1.0.32.7.0.255:2``; ValueError otherwise."""
-    rest, colon, attribute = text.rpartition(":")
-    if not colon or not attribute.isdigit():
-        raise ValueError(f"{text!r}: expected [CLASS/]OBIS:ATTRIBUTE")
-    class_text, slash, obis = rest.rpartition("/")
-    if slash and not class_text.isdigit():
-        raise ValueError(f"{text!r}: the class before '/' must be a number")
-    attribute_id = int(attribute)
-    if not 0 < attribute_id < 128:
-        raise ValueError(f"{text!r}: attribute must be 1..127")
-    return Target(parse_obis(obis), attribute_id, int(class_text) if slash else None)
-
-
-def classes_from_object_list(object_list: Data) -> dict[bytes, int]:
-    """logical name -> class id from an object_list (Blue Book 4.4.4: structure {class_id, version, logical_name, ...})."""
-    classes: dict[bytes, int] = {}
-    for entry in object_list[1] if object_list[0] == DataType.ARRAY else []:
-        fields: list[Data] = entry[1] if entry[0] == DataType.STRUCTURE else []
-        if len(fields) >= 3 and isinstance(fields[0][1], int) and isinstance(fields[2][1], bytes):
-            classes[fields[2][1]] = fields[0][1]
-    return classes
-
-
-def clock_column(capture_objects: Data) -> Data | None:
-    """The capture_object_definition of the first Clock time column (class 8, attribute 2), or None."""
-    for definition in capture_objects[1] if capture_objects[0] == DataType.ARRAY else []:
-        fields: list[Data] = definition[1] if definition[0] == DataType.STRUCTURE else []
-        if len(fields) == 4 and fields[0][1] == CLOCK_CLASS and fields[2][1] == 2:
-            return definition
-    return None
-
-
-def range_access(restricting: Data, start: CosemDateTime | None, end: CosemDateTime | None) -> SelectiveAccess:
-    """range_descriptor (Blue Book 4.3.6): the restricting column, from/to date-times as
-    octet-string(12) (an open end is a date-time with every field not specified), all columns."""
-    unspecified = CosemDateTime(None, None, None, None, None, None, None, None, None, None)
-    low = (start or unspecified).to_bytes()
-    high = (end or unspecified).to_bytes()
-    return SelectiveAccess(RANGE_DESCRIPTOR, (DataType.STRUCTURE, [
-        restricting, (DataType.OCTET_STRING, low), (DataType.OCTET_STRING, high), (DataType.ARRAY, []),
-    ]))

@@ -1175,3 +1175,12 @@ def decode_response(apdu: bytes) -> Response:
         return _decode_exception_response(apdu)
     msg: Response = _decode(apdu, _RESPONSE_DECODERS, "response")
     return msg
+
+
+def decode_get_data_results(raw: bytes) -> tuple[GetDataResult, ...]:
+    """The SEQUENCE OF Get-Data-Result that the datablocks of a long
+    Get-Response-With-List carry once joined (Green Book 9.4.6.4), whole."""
+    results, pos = _list(raw, 0, 2, "Get-Data-Result list", _get_data_result)
+    if pos != len(raw):
+        raise DecodeError(f"{len(raw) - pos} octets after the Get-Data-Results", pos)
+    return results

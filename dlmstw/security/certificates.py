@@ -66,14 +66,46 @@ class Classified:
     certificate: x509.Certificate
 
 
+def _pem(data: bytes) -> bool:
+    return data.lstrip().startswith(b"-----BEGIN")
+
+
 def load_certificate(data: bytes) -> x509.Certificate:
     """A certificate from its DER or PEM encoding; DecodeError when it is neither."""
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
+        if _pem(data):
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
     except (ValueError, x509.InvalidVersion) as error:
         raise DecodeError(f"not an X.509 certificate: {error}") from None
+
+
+def load_private_key(data: bytes) -> ec.EllipticCurvePrivateKey:
+    """An unencrypted elliptic-curve private key, PEM or DER (PKCS #8 or SEC 1);
+    DecodeError when it is none."""
+    try:
+        key = (serialization.load_pem_private_key(data, None) if _pem(data)
+               else serialization.load_der_private_key(data, None))
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise DecodeError(f"not an unencrypted private key: {error}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise DecodeError("not an elliptic-curve private key")
+    return key
+
+
+def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
+    """The elliptic-curve public key of a certificate or a SubjectPublicKeyInfo,
+    PEM or DER; DecodeError when it holds none."""
+    try:
+        key = load_certificate(data).public_key()
+    except DecodeError:
+        try:
+            key = serialization.load_pem_public_key(data) if _pem(data) else serialization.load_der_public_key(data)
+        except (ValueError, UnsupportedAlgorithm):
+            raise DecodeError("neither an X.509 certificate nor a public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise DecodeError("not an elliptic-curve public key")
+    return key
 
 
 def der(certificate: x509.Certificate) -> bytes:

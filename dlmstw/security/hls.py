@@ -34,7 +34,7 @@ import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.plugin import IPlugin
@@ -75,9 +75,41 @@ class HlsInputs:
     client_public_key: ec.EllipticCurvePublicKey | None = None
 
 
+def client_inputs(stoc: bytes, ctos: bytes, client_system_title: bytes | None, server_system_title: bytes | None,
+                  *, secret: bytes | None = None, block_cipher_key: bytes | None = None,
+                  authentication_key: bytes | None = None, security_suite: int = 0, client_invocation_counter: int = 0,
+                  client_signing_key: ec.EllipticCurvePrivateKey | None = None,
+                  server_public_key: ec.EllipticCurvePublicKey | None = None) -> HlsInputs:
+    """The client's side of the exchange as inputs of the meter's functions.
+
+    Both parties compute the same f (Green Book 9.2.7.4), each over the peer's
+    challenge, with its own system title, invocation counter and signing key
+    first; so with the roles swapped here ``server_proof`` gives the client's
+    f(StoC) and ``verify_client`` checks the meter's f(CtoS)."""
+    return HlsInputs(stoc=ctos, ctos=stoc, client_system_title=server_system_title,
+                     server_system_title=client_system_title, secret=secret, block_cipher_key=block_cipher_key,
+                     authentication_key=authentication_key, security_suite=security_suite,
+                     server_invocation_counter=client_invocation_counter, server_signing_key=client_signing_key,
+                     client_public_key=server_public_key)
+
+
+CLIENT_FIELDS: Final = {"server_system_title": "the client's system title",
+                        "client_system_title": "the meter's system title",
+                        "server_signing_key": "the client's signing key", "client_public_key": "the meter's public key"}
+"""What the role-named fields of ``client_inputs`` hold for the client (the others hold the same for both)."""
+
+
+class MissingInput(ValueError):
+    """A mechanism's f needs an input it was not given; ``field`` names it in ``HlsInputs``."""
+
+    def __init__(self, mechanism: str, field: str) -> None:
+        super().__init__(f"{mechanism} needs {field}")
+        self.field = field
+
+
 def _required(value: _T | None, field: str, mechanism: str) -> _T:
     if value is None:
-        raise ValueError(f"{mechanism} needs {field}")
+        raise MissingInput(mechanism, field)
     return value
 
 

@@ -26,7 +26,7 @@ from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
 from .meter import MeterFactory
 from .journal import CounterJournal
-from .registry import Registry
+from ..plugins.registry import Registry
 from .state import StateStore
 
 #: What every meter offers in its InitiateResponse (Green Book 9.4.6.1).

@@ -23,7 +23,7 @@ from ..config import load_lab
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
-from .registry import load_registry
+from ..plugins.registry import load_registry
 from .service import LabService, ListenFailure
 from .workers import hosted_by
 
