@@ -264,3 +264,14 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], arguments: list[str], 
                  "--system-title", CLIENT_TITLE.hex(), *arguments])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_empty_apdu_in_a_ciphered_association_is_a_deciphering_error() -> None:
+    meter = Meter(PAIR_LAB)
+    client = ClientSession(0x75, MECHANISMS["hls-gmac"], security=security(1, 0x20),
+                           invocation_counter=itertools.count(5))
+    server = meter.session(0x75)
+    client.request_association()
+    assert isinstance(pump(server, client), Associated)
+    assert server.receive_apdu(b"") == bytes.fromhex("D80105")  # service-not-allowed / deciphering-error
+    assert server.result == "exception-response:service-not-allowed/deciphering-error"

@@ -347,6 +347,8 @@ class Protection:
     def unwrap(self, apdu: bytes) -> tuple[bytes, Wrapping | None]:
         """The plain APDU and how it was protected; ``PolicyError``,
         ``CounterError`` or ``SecurityError`` when it may not be used."""
+        if not apdu:
+            raise DecodeError("an empty APDU")
         tag = apdu[0]
         if tag in GENERAL_CIPHERING_TAGS:
             tag, system_title, protected = ciphering.decode_general_ciphering(apdu)
