@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
+from dlmstw.enums import SECURITY_POLICIES, ApplicationContextName, AuthenticationMechanism
 from dlmstw.errors import ConfigError
 
 _T = TypeVar("_T")
@@ -54,9 +54,6 @@ CONTEXTS: Mapping[str, ApplicationContextName] = {
     "ln-ciphered": ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING,
 }
 """``context`` values and their application context ids (Green Book 9.4.2.2.2)."""
-
-SECURITY_POLICIES: tuple[str, ...] = ("none", "authentication", "encryption", "authenticated-encryption")
-"""``security`` values: the protection required on xDLMS APDUs (Blue Book 4.4.7, security_policy)."""
 
 ACCESS_LEVELS: tuple[str, ...] = ("read", "read-write", "full")
 """``access`` values: the default access rights an association grants."""

@@ -18,18 +18,10 @@ from ..errors import DecodeError
 from ..security import ciphering
 from ..security.certificates import (CURVES, DIGITAL_SIGNATURE, SERVER, Classified, der,
                                      load_certificate, same_key, self_signed, system_title_of)
-from ..security.ciphering import (AUTHENTICATION, DEDICATED_CIPHERED_TAG, ENCRYPTION, GENERAL_CIPHERING_TAGS,
-                                  GLOBAL_CIPHERED_TAG, PLAIN_TAG, SecurityError)
+from ..security.ciphering import (DEDICATED_CIPHERED_TAG, GENERAL_CIPHERING_TAGS, GLOBAL_CIPHERED_TAG, PLAIN_TAG,
+                                  POLICY_CONTROL, SecurityError)
 from ..security.keys import generate_key_pair, public_key_from_bytes
 
-#: Security policy (lab.ini ``security``) → the security control bits every
-#: protected APDU must carry at least (Green Book 9.2.7.2.2).
-POLICY_BITS = {
-    "none": 0,
-    "authentication": AUTHENTICATION,
-    "encryption": ENCRYPTION,
-    "authenticated-encryption": AUTHENTICATION | ENCRYPTION,
-}
 #: The meter's invocation counter is saved this far ahead, so a restart never reuses one.
 COUNTER_RESERVATION = 1000
 #: Bytes protection adds to an APDU at the most: tag, length (3), system title
@@ -281,7 +273,7 @@ class Protection:
     def __init__(self, association: SecuredAssociation, meter: MeterSecurity, keys: Keys,
                  client_system_title: bytes, server_system_title: bytes, dedicated_key: bytes | None) -> None:
         self.name = association.name
-        self.required = POLICY_BITS[association.security]
+        self.required = POLICY_CONTROL[association.security]
         self.meter = meter
         self.keys = keys
         self.client_system_title = client_system_title

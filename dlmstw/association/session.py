@@ -19,6 +19,7 @@ from automat import TypeMachineBuilder
 from ..codec import acse, services, xdlms
 from ..codec.acse import AARE, AARQ, RLRE
 from ..codec.axdr import encode_octet_string
+from ..codec.obis import CURRENT_ASSOCIATION
 from ..codec.results import (AUTHENTICATION_FAILURE, INVOCATION_COUNTER_ERROR, MALFORMED, RELEASED, aare_result,
                               response_result)
 from ..codec.services import ActionRequestNormal, ActionResponseNormal, ExceptionResponse
@@ -35,7 +36,6 @@ from .services import ServiceHandler
 
 USER = acse.SOURCE_ACSE_SERVICE_USER
 PROVIDER = acse.SOURCE_ACSE_SERVICE_PROVIDER
-CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 REPLY_TO_HLS_AUTHENTICATION = 1
 #: HLS mechanisms whose f() involves the system titles, which the AARQ/AARE then exchange.
 TITLED_MECHANISMS = frozenset({AuthenticationMechanism.HLS_GMAC, AuthenticationMechanism.HLS_SHA256,

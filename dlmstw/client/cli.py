@@ -57,7 +57,7 @@ from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.dissector import Field, Keys, dissect_apdu, dissect_frame
 from dlmstw.enums import DataAccessResult, DataType, Unit
 from dlmstw.framing.wrapper import WRAPPER_VERSION
-from dlmstw.security.ciphering import AUTHENTICATION, ENCRYPTION
+from dlmstw.security.ciphering import POLICY_CONTROL
 
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
@@ -131,8 +131,7 @@ _AUTH_HELP: Final = ("authentication (Green Book 9.2.7.4): none, lls (--password
                      "(--secret; hls-sha256 also --system-title) or hls-gmac (--key, --auth-key, --system-title "
                      "and an invocation counter); hls-ecdsa is not implemented in this client")
 
-SECURITY_POLICIES: Final = {"authentication": AUTHENTICATION, "encryption": ENCRYPTION,
-                            "authenticated-encryption": AUTHENTICATION | ENCRYPTION}
+SECURITY_POLICIES: Final = {name: bits for name, bits in POLICY_CONTROL.items() if bits}
 """--security -> security control bits of every protected APDU (Green Book 9.2.7.2.3)."""
 
 COUNTER_RANGE: Final = 10**6

@@ -39,13 +39,12 @@ from dlmstw.codec.acse import (
     encode_rlrq,
 )
 from dlmstw.codec.axdr import CosemDateTime, Data, decode_data, decode_length
-from dlmstw.codec.obis import parse_obis
+from dlmstw.codec.obis import CURRENT_ASSOCIATION, parse_obis
 from dlmstw.codec.services import (
     ActionRequestNormal,
     ActionResponseNormal,
     AttributeWithSelection,
     CosemAttributeDescriptor,
-    CosemMethodDescriptor,
     ExceptionResponse,
     GetRequestNext,
     GetRequestNormal,
@@ -53,6 +52,7 @@ from dlmstw.codec.services import (
     GetResponseNormal,
     GetResponseWithDatablock,
     GetResponseWithList,
+    REPLY_TO_HLS_AUTHENTICATION,
     SelectiveAccess,
     decode_response,
     encode_request,
@@ -141,9 +141,6 @@ HLS_MECHANISMS: Final[dict[Authentication, HlsMechanism]] = {
 
 CTOS_LENGTH: Final = {Authentication.HLS_SHA256: 32}
 """Octets of the CtoS this client sends (8 to 64 allowed, Green Book 9.2.7.4); 16 unless named here."""
-
-ASSOCIATION_METHOD: Final = CosemMethodDescriptor(15, bytes((0, 0, 40, 0, 0, 255)), 1)
-"""reply_to_HLS_authentication, method 1 of the current Association LN (Blue Book 4.4.4)."""
 
 
 _SECRET_MECHANISMS: Final = frozenset((Authentication.HLS_MD5, Authentication.HLS_SHA1, Authentication.HLS_SHA256))
@@ -576,7 +573,7 @@ class ClientSession:
             raise ClientProtocolError("HLS: the AARE must ask for authentication, carry StoC and the meter's title")
         self._stoc = aare.responding_authentication_value
         self._pending = negotiated
-        action = ActionRequestNormal(self._next_invoke(), ASSOCIATION_METHOD,
+        action = ActionRequestNormal(self._next_invoke(), REPLY_TO_HLS_AUTHENTICATION,
                                      (DataType.OCTET_STRING, self.client_proof()))
         apdu = encode_request(action)
         self._queue(self.seal(apdu) if self.ciphered else apdu, ClientState.AUTHENTICATING)
@@ -658,9 +655,6 @@ class ClientSession:
 
 
 # -- what to read --------------------------------------------------------
-
-CURRENT_ASSOCIATION: Final = bytes((0, 0, 40, 0, 0, 255))
-"""Association LN object 0.0.40.0.0.255: always the current association (Blue Book 4.4.4)."""
 
 OBJECT_LIST: Final = CosemAttributeDescriptor(15, CURRENT_ASSOCIATION, 2)
 """object_list of the current association (Association LN attribute 2, Blue Book 4.4.4)."""

@@ -14,13 +14,13 @@ from zope.interface import implementer
 
 from ..codec import axdr
 from ..codec.axdr import Data
+from ..codec.obis import CURRENT_ASSOCIATION
 from ..codec.services import CosemAttributeDescriptor, CosemMethodDescriptor, SelectiveAccess
 from ..enums import ActionResult, AttributeAccess, DataAccessResult, DataType, MethodAccess
 from ..interfaces import IInterfaceClass, IObjectDirectory, IObjectSet
 from .base import AssociationState, Context, CosemObject, Encoded, MeterState
 from .classes.security_setup import security_setup_objects
 
-CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 SAP_ASSIGNMENT = bytes((0, 0, 41, 0, 0, 255))
 LOGICAL_DEVICE_NAME = bytes((0, 0, 42, 0, 0, 255))
 
@@ -28,7 +28,6 @@ READABLE = frozenset({AttributeAccess.READ_ONLY, AttributeAccess.READ_AND_WRITE,
                       AttributeAccess.AUTHENTICATED_READ_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
 WRITABLE = frozenset({AttributeAccess.WRITE_ONLY, AttributeAccess.READ_AND_WRITE,
                       AttributeAccess.AUTHENTICATED_WRITE_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
-ACCESS_LEVELS = ("read", "read-write", "full")
 
 
 class AssociationDefinition(Protocol):

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from ...codec import axdr
 from ...codec.axdr import Data
-from ...enums import ActionResult, AttributeAccess, DataType
+from ...enums import SECURITY_POLICIES, ActionResult, AttributeAccess, DataType
 from ...errors import DecodeError
 from ...security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, CertificateError, classify, der,
                                       issuer_bytes, load_certificate, serial_number_bytes, serial_numbers_from,
@@ -34,14 +34,6 @@ from ...security.keys import unwrap_key
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 from ..interface_class import InterfaceClass
 
-#: security_policy of version 1 (Blue Book 4.4.7): the bits of what is
-#: authenticated / encrypted in requests and responses.
-POLICY = {
-    "none": 0,
-    "authentication": 0x04 | 0x20,
-    "encryption": 0x08 | 0x40,
-    "authenticated-encryption": 0x04 | 0x08 | 0x20 | 0x40,
-}
 #: global_key_transfer key_id (Blue Book 4.4.7) → the key it replaces.
 KEY_IDS = {0: "block_cipher_key", 2: "authentication_key", 3: "master_key"}
 
@@ -120,7 +112,7 @@ class SecuritySetup(InterfaceClass):
     )
 
     def read_security_policy(self, obj: CosemObject, ctx: Context) -> Encoded:
-        return axdr.encode_enum(POLICY[_association(obj, ctx).security])
+        return axdr.encode_enum(SECURITY_POLICIES[_association(obj, ctx).security])
 
     def read_security_suite(self, obj: CosemObject, ctx: Context) -> Encoded:
         return axdr.encode_enum(_association(obj, ctx).security_suite)
