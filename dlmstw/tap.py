@@ -22,7 +22,7 @@ from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
-from .server.registry import Registry, load_registry
+from .server.registry import Registry, check_lab, load_registry
 from .server.service import LabService, ListenFailure
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console
@@ -63,18 +63,7 @@ class Options(usage.Options):
         """Read the lab at ``path`` and build its meters; raises ConfigError."""
         self.lab: Lab = load_lab(path)
         self.registry: Registry = load_registry()
-        for group in self.lab.groups:
-            for name in group.model:
-                if name not in self.registry.object_sets:
-                    known = ", ".join(sorted(self.registry.object_sets))
-                    raise ConfigError(path, f"meters:{group.name}", "model",
-                                      f"no object set named {name!r} is installed (installed: {known})")
-        for association in self.lab.associations:
-            if association.authentication not in self.registry.mechanisms:
-                known = ", ".join(sorted(self.registry.mechanisms))
-                raise ConfigError(path, f"association:{association.name}", "authentication",
-                                  f"{association.authentication!r} is not supported by the installed mechanisms"
-                                  f" ({known})")
+        check_lab(self.registry, self.lab, path)
         self.capture = CaptureBus(call_later)
         self.workers = worker_count(self.lab)
         hosted = (lambda position: True) if self.workers == 1 else first_of_each_group(self.lab)

@@ -600,7 +600,7 @@ class LocalMeter:
         )
         self.directory = ModelDirectory(
             [registry.object_sets[name] for name in config.model], registry.classes, config.associations,
-            {name: m.mechanism_id for name, m in registry.mechanisms.items()}, 0x00501F, 1024,
+            registry.mechanisms, 0x00501F, 1024,
         )
         client_sap = config.associations[0].client_sap
         self.association = SimpleNamespace(

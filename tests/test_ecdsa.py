@@ -96,7 +96,7 @@ class Meter:
         self.registry = load_registry()
         self.model = ModelDirectory([self.registry.object_sets["is15959-abt"]], self.registry.classes,
                                     config.associations,
-                                    {n: m.mechanism_id for n, m in self.registry.mechanisms.items()},
+                                    self.registry.mechanisms,
                                     0x00501F, 1024)
         self.runtime = MeterRuntime(config.id, config.serial, config.system_title, config.seed, "feeder",
                                     config.load_profile_interval, config.load_profile_days, clock=lambda: NOW)
@@ -105,7 +105,7 @@ class Meter:
 
     def session(self, client_sap: int) -> Session:
         return Session(client_sap, 1, self.associations.get(client_sap), MeterDirectory(self.model, self.runtime),
-                       self.registry.mechanisms, ServerProfile(Conformance(0x00501F), 1024, METER_TITLE),
+                       self.registry, ServerProfile(Conformance(0x00501F), 1024, METER_TITLE),
                        self.security)
 
     def action(self, client_sap: int, setup: bytes, method: int, parameters: Any = None

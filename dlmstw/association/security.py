@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..enums import ApduTag
 from ..errors import DecodeError
+from ..interfaces import ISecuritySuite
 from ..security import ciphering
 from ..security.certificates import (CURVES, DIGITAL_SIGNATURE, SERVER, Classified, der,
                                      load_certificate, same_key, self_signed, system_title_of)
@@ -268,11 +269,13 @@ class Wrapping:
 
 
 class Protection:
-    """Protects and unprotects the APDUs of one association."""
+    """Protects and unprotects the APDUs of one association with its security
+    suite (the ``ISecuritySuite`` plugin of its ``security_suite``)."""
 
-    def __init__(self, association: SecuredAssociation, meter: MeterSecurity, keys: Keys,
+    def __init__(self, association: SecuredAssociation, suite: ISecuritySuite, meter: MeterSecurity, keys: Keys,
                  client_system_title: bytes, server_system_title: bytes, dedicated_key: bytes | None) -> None:
         self.name = association.name
+        self.suite = suite
         self.required = POLICY_CONTROL[association.security]
         self.meter = meter
         self.keys = keys
@@ -299,7 +302,7 @@ class Protection:
         key = self.dedicated_key if dedicated else self.keys.block_cipher_key
         if key is None or self.keys.authentication_key is None:
             raise SecurityError("no key for this kind of ciphering")
-        control, counter, plain = ciphering.unprotect(
+        control, counter, plain = self.suite.unprotect(
             protected, system_title=self.client_system_title, block_cipher_key=key,
             authentication_key=self.keys.authentication_key)
         if control & self.required != self.required:
@@ -312,21 +315,21 @@ class Protection:
         """``plain`` protected as its request was (Green Book 9.2.7.2)."""
         key = self.dedicated_key if like.dedicated else self.keys.block_cipher_key
         assert key is not None and self.keys.authentication_key is not None
-        protected = ciphering.protect(plain, security_control=like.security_control,
-                                      system_title=self.server_system_title,
-                                      invocation_counter=self.meter.next_counter(), block_cipher_key=key,
-                                      authentication_key=self.keys.authentication_key)
+        protected = self.suite.protect(plain, security_control=like.security_control,
+                                       system_title=self.server_system_title,
+                                       invocation_counter=self.meter.next_counter(), block_cipher_key=key,
+                                       authentication_key=self.keys.authentication_key)
         if like.general:
             return ciphering.encode_general_ciphering(like.tag, self.server_system_title, protected)
         tags = DEDICATED_CIPHERED_TAG if like.dedicated else GLOBAL_CIPHERED_TAG
         return ciphering.encode_ciphered_apdu(tags[plain[0]], protected)
 
 
-def unwrap_initiate(user_information: bytes, association: SecuredAssociation, meter: MeterSecurity, keys: Keys,
-                    client_system_title: bytes) -> tuple[bytes, Wrapping]:
+def unwrap_initiate(user_information: bytes, association: SecuredAssociation, suite: ISecuritySuite,
+                    meter: MeterSecurity, keys: Keys, client_system_title: bytes) -> tuple[bytes, Wrapping]:
     """The InitiateRequest of an AARQ in the ciphered context (glo-initiate-request
     or general-glo-ciphering), checked against the policy and the counter rule."""
-    protection = Protection(association, meter, keys, client_system_title, b"", None)
+    protection = Protection(association, suite, meter, keys, client_system_title, b"", None)
     if not user_information or user_information[0] not in (ApduTag.GLO_INITIATE_REQUEST,
                                                            ApduTag.GENERAL_GLO_CIPHERING):
         raise PolicyError("the ciphered context needs a ciphered InitiateRequest")

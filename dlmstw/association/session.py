@@ -27,7 +27,7 @@ from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, A
                      ApplicationContextName, AssociationResult, AssociationStatus, AuthenticationMechanism,
                      Conformance, DataType, InitiateError, ReleaseResponseReason, ServiceError, StateError)
 from ..errors import DecodeError
-from ..interfaces import IAuthenticationMechanism, IObjectDirectory
+from ..interfaces import IAuthenticationMechanism, IObjectDirectory, ISecuritySuite
 from ..security.ciphering import SecurityError
 from ..security.hls import HlsInputs
 from .security import (PROTECTION_OVERHEAD, CounterError, Keys, MeterSecurity, PolicyError, Protection,
@@ -49,6 +49,18 @@ class AssociationConfig(SecuredAssociation, Protocol):
     authentication: str
     context: str
     access: str
+
+
+class Plugins(Protocol):
+    """The plugins a session uses (``dlmstw.server.registry.Registry``)."""
+
+    @property
+    def mechanisms(self) -> Mapping[str, IAuthenticationMechanism]:
+        """Authentication mechanisms by their lab.ini name."""
+
+    @property
+    def suites(self) -> Mapping[int, ISecuritySuite]:
+        """Security suites by suite id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +268,15 @@ class Session:
     """The association of one client SAP on one connection to the meter."""
 
     def __init__(self, client_sap: int, server_sap: int, config: AssociationConfig | None,
-                 directory: IObjectDirectory, mechanisms: Mapping[str, IAuthenticationMechanism],
-                 profile: ServerProfile, security: MeterSecurity,
+                 directory: IObjectDirectory, plugins: Plugins, profile: ServerProfile, security: MeterSecurity,
                  log: Callable[[str], None] = lambda message: None) -> None:
         self.client_sap = client_sap
         self.server_sap = server_sap
         self.config = config
-        self.mechanisms = mechanisms
+        self.plugins = plugins
         self.profile = profile
         self.security = security
-        self.core = Core(directory, mechanisms, security, log)
+        self.core = Core(directory, plugins.mechanisms, security, log)
         self.machine = AssociationMachine(self.core)
         #: What the monitor records of the last exchange: the plain APDUs, whether
         #: they travelled ciphered, and the outcome (DESIGN.md "Result names").
@@ -390,7 +401,8 @@ class Session:
         protection: Protection | None = None
         if config is not None and keys is not None and (ciphered or wrapping is not None
                                                          or self._titled(config)):
-            protection = Protection(config, self.security, keys, aarq.calling_ap_title or b"",
+            protection = Protection(config, self.plugins.suites[config.security_suite], self.security, keys,
+                                    aarq.calling_ap_title or b"",
                                     self.profile.system_title,
                                     initiate.dedicated_key if initiate is not None else None)
 
@@ -454,7 +466,7 @@ class Session:
                            responding_authentication_value=stoc))
 
     def _titled(self, config: AssociationConfig) -> bool:
-        return self.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
+        return self.plugins.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
 
     def _initiate(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, ciphered: bool
                   ) -> tuple[xdlms.InitiateRequest | None, xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,
@@ -468,8 +480,9 @@ class Session:
         if ciphered and user_information[0] != ApduTag.INITIATE_REQUEST:
             if config is None or keys is None or aarq.calling_ap_title is None:
                 return None, None, None
-            user_information, wrapping = unwrap_initiate(user_information, config, self.security, keys,
-                                                         aarq.calling_ap_title)
+            user_information, wrapping = unwrap_initiate(user_information, config,
+                                                         self.plugins.suites[config.security_suite], self.security,
+                                                         keys, aarq.calling_ap_title)
         if user_information[0] != ApduTag.INITIATE_REQUEST:
             return None, None, None
         request = xdlms.decode_initiate_request(user_information)
@@ -485,7 +498,7 @@ class Session:
             raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN)
         if aarq.application_context_name != expected_context:
             raise Rejection(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
-        mechanism = self.mechanisms[config.authentication]
+        mechanism = self.plugins.mechanisms[config.authentication]
         needs_title = expected_context == ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING or self._titled(config)
         if needs_title and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
             raise Rejection(USER, AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED)

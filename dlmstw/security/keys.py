@@ -144,6 +144,7 @@ class SecuritySuite:
             raise ValueError(f"unknown security suite {suite_id}")
         self.suite_id = suite_id
         self.key_length = SUITE_KEY_LENGTHS[suite_id]
+        self.asymmetric = suite_id in _CURVES
 
     def __repr__(self) -> str:
         return f"SecuritySuite({self.suite_id})"

@@ -81,7 +81,7 @@ class AssociationLN(InterfaceClass):
 
     def read_authentication_mechanism_name(self, obj: CosemObject, ctx: Context) -> Encoded:
         association = ctx.directory.associations[self._described(obj, ctx)]
-        return axdr.encode_octet_string(MECHANISM_PREFIX + bytes([ctx.directory.mechanism_id(association)]))
+        return axdr.encode_octet_string(MECHANISM_PREFIX + bytes([ctx.directory.mechanism(association).mechanism_id]))
 
     def read_association_status(self, obj: CosemObject, ctx: Context) -> Encoded:
         described = self._described(obj, ctx)
@@ -98,7 +98,7 @@ class AssociationLN(InterfaceClass):
         """Attribute 7 (Blue Book 4.4.4): a new LLS password, used from the
         next association and kept across restarts."""
         association = ctx.directory.associations[self._described(obj, ctx)]
-        if association.authentication != "lls":
+        if "lls_password" not in ctx.directory.mechanism(association).required_keys:
             return DataAccessResult.READ_WRITE_DENIED
         if value[0] != DataType.OCTET_STRING or not value[1]:
             return DataAccessResult.TYPE_UNMATCHED
@@ -107,10 +107,11 @@ class AssociationLN(InterfaceClass):
 
     def do_change_hls_secret(self, obj: CosemObject, parameters: Data | None,
                              ctx: Context) -> tuple[ActionResult, bytes | None]:
-        """Method 2 (Blue Book 4.4.4): a new HLS secret for mechanisms 3, 4
-        and 6, used from the next association and kept across restarts."""
+        """Method 2 (Blue Book 4.4.4): a new HLS secret for the mechanisms
+        that use one (3, 4 and 6), used from the next association and kept
+        across restarts."""
         association = ctx.directory.associations[self._described(obj, ctx)]
-        if association.authentication not in ("hls-md5", "hls-sha1", "hls-sha256"):
+        if "hls_secret" not in ctx.directory.mechanism(association).required_keys:
             return ActionResult.READ_WRITE_DENIED, None
         if parameters is None or parameters[0] != DataType.OCTET_STRING or not parameters[1]:
             return ActionResult.TYPE_UNMATCHED, None
