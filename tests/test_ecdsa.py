@@ -240,6 +240,30 @@ def test_signature_over_the_server_order_is_refused() -> None:
     assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.READ_WRITE_DENIED
 
 
+def test_only_reply_to_hls_authentication_is_served_while_authenticating() -> None:
+    """Green Book 9.2.7.4: until f(StoC) is checked, other requests are refused
+    and the association stays pending; the reply then still authenticates."""
+    session = Meter().session(SAP[1])
+    stoc = challenge(session)
+    assert not reads_clock(session)
+    assert session.result == "exception-response:service-not-allowed/operation-not-possible"
+    proof = keys.sign(1, client_key(1), CLIENT_TITLE + METER_TITLE + stoc + CTOS)
+    response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
+    assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.SUCCESS
+    assert reads_clock(session)
+
+
+def test_reply_to_hls_authentication_without_hls_pending_is_denied() -> None:
+    """The Association LN method answers read-write-denied once the
+    association is established, and the association stays usable."""
+    session = Meter().session(SAP[1])
+    assert authenticate(session, 1, client_key(1)).result == ActionResult.SUCCESS
+    again = services.decode_response(session.receive_apdu(reply_to_hls(bytes(64))) or b"")
+    assert isinstance(again, ActionResponseNormal) and again.result == ActionResult.READ_WRITE_DENIED
+    assert session.result == "read-write-denied"
+    assert reads_clock(session)
+
+
 def test_ecdsa_needs_the_calling_ap_title() -> None:
     answer = acse.decode_aare(Meter().session(SAP[1]).receive_apdu(aarq(title=None)) or b"")
     assert answer.result == AssociationResult.REJECTED_PERMANENT

@@ -3,13 +3,18 @@
 0.0.40.0.0.255 always describes the association the request arrives on;
 0.0.40.0.x.255 describes the x-th association configured for the meter
 (``params['association']`` = its index in the directory's association list).
+Method 1, reply_to_HLS_authentication, is HLS passes 3 and 4 (Green Book
+9.2.7.4): the association layer serves nothing else until it succeeds.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...codec import axdr
 from ...codec.axdr import Data
-from ...enums import ActionResult, AssociationStatus, AttributeAccess, DataAccessResult, DataType
+from ...enums import (ActionResult, AssociationStatus, AttributeAccess, AuthenticationMechanism, DataAccessResult,
+                      DataType)
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 from ..interface_class import InterfaceClass
 
@@ -104,6 +109,30 @@ class AssociationLN(InterfaceClass):
             return DataAccessResult.TYPE_UNMATCHED
         ctx.meter.security.change_key(association.name, "lls_password", value[1])
         return DataAccessResult.SUCCESS
+
+    def do_reply_to_hls_authentication(self, obj: CosemObject, parameters: Data | None,
+                                       ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """Method 1 (Blue Book 4.4.4), HLS passes 3 and 4 (Green Book 9.2.7.4):
+        the client's f(StoC) is checked with the association's mechanism. Right,
+        the result is success with the meter's f(CtoS) under its next
+        invocation counter; wrong, or with no HLS pending, read-write-denied.
+        The association layer takes the result as the verdict. The invocation
+        counter in an HLS-GMAC f(StoC) obeys the counter rule, unless the
+        ACTION came protected and its own counter did."""
+        association = ctx.association
+        inputs = association.hls
+        if (inputs is None or association.status != AssociationStatus.ASSOCIATION_PENDING
+                or parameters is None or parameters[0] != DataType.OCTET_STRING):
+            return ActionResult.READ_WRITE_DENIED, None
+        mechanism = ctx.directory.mechanism(ctx.directory.associations[self._described(obj, ctx)])
+        counter = mechanism.verify_client(inputs, parameters[1])
+        security = ctx.meter.security
+        if counter is None or (mechanism.mechanism_id == AuthenticationMechanism.HLS_GMAC
+                               and not association.request_protected
+                               and not security.accept_client_counter(association.name, counter)):
+            return ActionResult.READ_WRITE_DENIED, None
+        proof = mechanism.server_proof(replace(inputs, server_invocation_counter=security.next_counter()))
+        return ActionResult.SUCCESS, axdr.encode_octet_string(proof)
 
     def do_change_hls_secret(self, obj: CosemObject, parameters: Data | None,
                              ctx: Context) -> tuple[ActionResult, bytes | None]:
