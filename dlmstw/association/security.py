@@ -17,11 +17,11 @@ from ..enums import ApduTag
 from ..errors import DecodeError
 from ..interfaces import ISecuritySuite
 from ..security import ciphering
-from ..security.certificates import (CURVES, DIGITAL_SIGNATURE, SERVER, Classified, der,
+from ..security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, der,
                                      load_certificate, same_key, self_signed, system_title_of)
 from ..security.ciphering import (DEDICATED_CIPHERED_TAG, GENERAL_CIPHERING_TAGS, GLOBAL_CIPHERED_TAG, PLAIN_TAG,
                                   POLICY_CONTROL, SecurityError)
-from ..security.keys import generate_key_pair, public_key_from_bytes
+from ..security.keys import SUITE_CURVES, generate_key_pair, public_key_from_bytes
 
 #: The meter's invocation counter is saved this far ahead, so a restart never reuses one.
 COUNTER_RESERVATION = 1000
@@ -167,8 +167,8 @@ class MeterSecurity:
         imported for that system title, else lab.ini's ``client_certificate`` if
         it names that title, else lab.ini's ``client_public_key``; only a key on
         the curve of the association's security suite."""
-        curve = CURVES.get(association.security_suite)
-        if curve is None:
+        params = SUITE_CURVES.get(association.security_suite)
+        if params is None:
             return None
         candidates = [c.certificate for c in self.certificates.get(association.name, ())
                       if c.entity != SERVER and c.certificate_type == DIGITAL_SIGNATURE
@@ -179,7 +179,7 @@ class MeterSecurity:
                 candidates.append(configured)
         for certificate in candidates:
             public = certificate.public_key()
-            if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == curve.name:
+            if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == params.curve.name:
                 return public
         if association.client_public_key is not None:
             return public_key_from_bytes(association.security_suite, association.client_public_key)
@@ -251,7 +251,7 @@ def _private_hex(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def _private_key(suite: int, text: str) -> ec.EllipticCurvePrivateKey:
-    return ec.derive_private_key(int(text, 16), CURVES[suite])
+    return ec.derive_private_key(int(text, 16), SUITE_CURVES[suite].curve)
 
 
 def _classified(entity: int, kind: int, certificate: x509.Certificate) -> Classified:
