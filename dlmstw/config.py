@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
+from dlmstw.enums import SECURITY_POLICIES, ApplicationContextName
 from dlmstw.errors import ConfigError
 
 _T = TypeVar("_T")
@@ -37,37 +37,17 @@ ANOMALY_KINDS: tuple[str, ...] = ("negative", "boundary", "gaps", "clock-jump", 
 FAULT_KINDS: tuple[str, ...] = ("delay", "offline", "drop", "timeout")
 """Kinds of transport fault the server can inject (``faults`` key)."""
 
-AUTHENTICATIONS: Mapping[str, AuthenticationMechanism] = {
-    "none": AuthenticationMechanism.LOWEST,
-    "lls": AuthenticationMechanism.LLS,
-    "hls": AuthenticationMechanism.HLS,
-    "hls-md5": AuthenticationMechanism.HLS_MD5,
-    "hls-sha1": AuthenticationMechanism.HLS_SHA1,
-    "hls-gmac": AuthenticationMechanism.HLS_GMAC,
-    "hls-sha256": AuthenticationMechanism.HLS_SHA256,
-    "hls-ecdsa": AuthenticationMechanism.HLS_ECDSA,
-}
-"""``authentication`` values and their mechanism ids (Green Book 9.4.2.2.3)."""
-
 CONTEXTS: Mapping[str, ApplicationContextName] = {
     "ln": ApplicationContextName.LOGICAL_NAME,
     "ln-ciphered": ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING,
 }
 """``context`` values and their application context ids (Green Book 9.4.2.2.2)."""
 
-SECURITY_POLICIES: tuple[str, ...] = ("none", "authentication", "encryption", "authenticated-encryption")
-"""``security`` values: the protection required on xDLMS APDUs (Blue Book 4.4.7, security_policy)."""
-
 ACCESS_LEVELS: tuple[str, ...] = ("read", "read-write", "full")
 """``access`` values: the default access rights an association grants."""
 
-SECURITY_SUITE_KEY_LENGTHS: Mapping[int, int] = {0: 16, 1: 16, 2: 32}
-"""Symmetric key length in bytes per security suite: AES-GCM-128 for suites 0
-and 1, AES-GCM-256 for suite 2 (IEC 62056-5-3 5.3.7, security suites)."""
-
-SECURITY_SUITE_CURVES: Mapping[int, ec.EllipticCurve] = {1: ec.SECP256R1(), 2: ec.SECP384R1()}
-"""The elliptic curve of the ECDSA/ECDH security suites: P-256 for suite 1,
-P-384 for suite 2 (Green Book 9.2.3)."""
+MAX_SECURITY_SUITE = 15
+"""The highest security suite id: bits 0..3 of the security control byte (Green Book 9.2.7.2.3)."""
 
 MAX_GROUP_COUNT = 100_000
 """Upper bound of ``count`` in one ``[meters:NAME]`` group."""
@@ -114,9 +94,6 @@ _ASSOCIATION_KEYS = (
     "client_public_key",
     "client_certificate",
 )
-# Mechanisms whose f(StoC) / f(CtoS) is computed over the shared HLS secret
-# (Green Book 9.2.7.4, authentication mechanisms).
-_SECRET_MECHANISMS = frozenset({"hls", "hls-md5", "hls-sha1", "hls-sha256"})
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -194,11 +171,6 @@ class AssociationConfig:
     """HLS-ECDSA: the client's public key X || Y, for any client system title."""
     client_certificate: bytes | None = field(default=None, repr=False)
     """HLS-ECDSA: the client's certificate (DER), for the system title it names."""
-
-    @property
-    def mechanism(self) -> AuthenticationMechanism:
-        """The mechanism id of ``authentication`` (Green Book 9.4.2.2.3)."""
-        return AUTHENTICATIONS[self.authentication]
 
     @property
     def application_context(self) -> ApplicationContextName:
@@ -506,21 +478,16 @@ def _read_file(path: str) -> bytes:
         raise ValueError(f"cannot read {path!r}: {exc.strerror or exc}") from None
 
 
-def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
-    """An elliptic-curve public key: X || Y in hex (Green Book 9.2.3), or the
-    path of a PEM or DER SubjectPublicKeyInfo file; None when empty."""
+def _public_key(text: str) -> bytes | None:
+    """An elliptic-curve public key as X || Y (Green Book 9.2.3): written in
+    hex, or the path of a PEM or DER SubjectPublicKeyInfo file; None when
+    empty. Whether it is a point of the association's curve is checked against
+    the installed security suites (``dlmstw.server.registry.check_lab``)."""
     text = text.strip()
     if not text:
         return None
     if _HEX.fullmatch(text):
-        point = bytes.fromhex(text)
-        curve = {2 * 32: ec.SECP256R1(), 2 * 48: ec.SECP384R1()}.get(len(point))
-        if curve is None:
-            raise ValueError(f"X || Y is 64 bytes (P-256) or 96 bytes (P-384), got {len(point)}")
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + point)
-        except ValueError:
-            raise ValueError(f"not a point of {curve.name}") from None
+        return bytes.fromhex(text)
     data = _read_file(text)
     try:
         key = (serialization.load_pem_public_key(data) if data.lstrip().startswith(b"-----BEGIN")
@@ -529,7 +496,7 @@ def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
         raise ValueError(f"{text!r} holds no PEM or DER public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError(f"{text!r} holds no elliptic-curve public key")
-    return key
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)[1:]
 
 
 def _certificate(text: str) -> x509.Certificate | None:
@@ -590,12 +557,17 @@ def _interface(text: str) -> str:
     return text
 
 
+def _name(text: str) -> str:
+    """A name of letters, digits, '-', '_' and '.' (a plugin's or a section's)."""
+    name = text.strip()
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a name (letters, digits, '-', '_', '.')")
+    return name
+
+
 def _names(text: str) -> tuple[str, ...]:
     """Comma-separated names, each once."""
-    names = _split_list(text)
-    for name in names:
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a name (letters, digits, '-', '_', '.')")
+    names = [_name(item) for item in _split_list(text)]
     if len(set(names)) != len(names):
         raise ValueError(f"a name is listed twice in {text!r}")
     return tuple(names)
@@ -780,22 +752,23 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
 
 
 def _association(section: _Section, name: str) -> AssociationConfig:
-    """Read one ``[association:NAME]`` section and check that its mechanism, context and keys fit.
+    """Read one ``[association:NAME]`` section and check that its context and keys fit:
+    ciphered APDUs need the ciphering context and both keys (Green Book 9.2.7.2,
+    security policy; 9.4.2.2.2, application context names).
 
-    LLS needs the password and HLS its secret or keys (Green Book 9.2.7.4,
-    authentication mechanisms); ciphered APDUs need the ciphering context and
-    both keys (Green Book 9.2.7.2, security policy; 9.4.2.2.2, application context names).
+    The mechanism and the security suite are plugins: that they are installed,
+    and that the keys fit them, is checked against the plugins found
+    (``dlmstw.server.registry.check_lab``).
     """
     if "client_sap" not in section.raw:
         raise section.error("client_sap", "required key is missing")
-    suite = section.get("security_suite", _int_choice(tuple(SECURITY_SUITE_KEY_LENGTHS)), 0)
     association = AssociationConfig(
         name=name,
         client_sap=section.get("client_sap", _integer(1, 65535), 0),
-        authentication=section.get("authentication", _choice(AUTHENTICATIONS), "none"),
+        authentication=section.get("authentication", _name, "none"),
         context=section.get("context", _choice(CONTEXTS), "ln"),
         security=section.get("security", _choice(SECURITY_POLICIES), "none"),
-        security_suite=suite,
+        security_suite=section.get("security_suite", _integer(0, MAX_SECURITY_SUITE), 0),
         access=section.get("access", _choice(ACCESS_LEVELS), "read"),
         lls_password=section.get("lls_password", parse_password, None),
         hls_secret=section.get("hls_secret", _optional_hex, None),
@@ -803,62 +776,19 @@ def _association(section: _Section, name: str) -> AssociationConfig:
         block_cipher_key=section.get("block_cipher_key", _optional_hex, None),
         master_key=section.get("master_key", _optional_hex, None),
     )
-    client_public_key, client_certificate = _client_keys(section, suite)
-    association = replace(association, client_public_key=client_public_key, client_certificate=client_certificate)
-    length = SECURITY_SUITE_KEY_LENGTHS[suite]
-    for key in ("authentication_key", "block_cipher_key", "master_key"):
-        value: bytes | None = getattr(association, key)
-        if value is not None and len(value) != length:
-            raise section.error(
-                key, f"must be {length} bytes ({2 * length} hex digits) for security_suite {suite}, got {len(value)}"
-            )
-    authentication = association.authentication
-    if authentication == "lls" and association.lls_password is None:
-        raise section.error("lls_password", "required when authentication = lls")
-    if authentication in _SECRET_MECHANISMS and association.hls_secret is None:
-        raise section.error("hls_secret", f"required when authentication = {authentication}")
-    if authentication == "hls-ecdsa" and suite == 0:
-        raise section.error("security_suite", "hls-ecdsa needs security_suite 1 or 2 (suite 0 has no ECDSA)")
-    if association.security != "none" and association.context != "ln-ciphered":
-        raise section.error("security", f"security = {association.security} needs context = ln-ciphered")
-    if authentication == "hls-gmac":
-        reason = "authentication = hls-gmac"
-    elif association.context == "ln-ciphered":
-        reason = "context = ln-ciphered"
-    else:
-        reason = ""
-    if reason:
-        for key in ("authentication_key", "block_cipher_key"):
-            if getattr(association, key) is None:
-                raise section.error(key, f"required when {reason}")
-    return association
-
-
-def _client_keys(section: _Section, suite: int) -> tuple[bytes | None, bytes | None]:
-    """``client_public_key`` (X || Y) and ``client_certificate`` (DER): at most
-    one of them, and only on the curve of the association's security suite
-    (Green Book 9.2.3)."""
     public_key = section.get("client_public_key", _public_key, None)
     certificate = section.get("client_certificate", _certificate, None)
     if public_key is not None and certificate is not None:
         raise section.error("client_certificate", "give client_public_key or client_certificate, not both")
-    if certificate is not None:
-        key, certified = "client_certificate", certificate.public_key()
-        assert isinstance(certified, ec.EllipticCurvePublicKey)
-        public_key = certified
-    elif public_key is not None:
-        key = "client_public_key"
-    else:
-        return None, None
-    curve = SECURITY_SUITE_CURVES.get(suite)
-    if curve is None:
-        raise section.error(key, f"needs security_suite 1 or 2 (suite {suite} has no ECDSA)")
-    if public_key.curve.name != curve.name:
-        raise section.error(key, f"a key on {public_key.curve.name}; security_suite {suite} uses {curve.name}")
-    if certificate is not None:
-        return None, certificate.public_bytes(serialization.Encoding.DER)
-    point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return point[1:], None
+    association = replace(association, client_public_key=public_key, client_certificate=None if certificate is None
+                          else certificate.public_bytes(serialization.Encoding.DER))
+    if association.security != "none" and association.context != "ln-ciphered":
+        raise section.error("security", f"security = {association.security} needs context = ln-ciphered")
+    if association.context == "ln-ciphered":
+        for key in ("authentication_key", "block_cipher_key"):
+            if getattr(association, key) is None:
+                raise section.error(key, "required when context = ln-ciphered")
+    return association
 
 
 def _section_name(path: str, section: str, kind: str, name: str) -> str:

@@ -3,7 +3,9 @@
 A leaf module: every layer may import it.
 """
 
+from collections.abc import Mapping
 from enum import IntEnum, IntFlag
+from types import MappingProxyType
 from typing import Final
 
 
@@ -362,6 +364,29 @@ class AssociationStatus(IntEnum):
     NON_ASSOCIATED = 0
     ASSOCIATION_PENDING = 1
     ASSOCIATED = 2
+
+
+class SecurityPolicy(IntFlag):
+    """security_policy of Security setup version 1 (Blue Book 4.4.7): what is
+    authenticated, encrypted or signed in requests and in responses."""
+
+    AUTHENTICATED_REQUEST = 1 << 2
+    ENCRYPTED_REQUEST = 1 << 3
+    DIGITALLY_SIGNED_REQUEST = 1 << 4
+    AUTHENTICATED_RESPONSE = 1 << 5
+    ENCRYPTED_RESPONSE = 1 << 6
+    DIGITALLY_SIGNED_RESPONSE = 1 << 7
+
+
+#: lab.ini ``security`` (the least protection an association accepts) and
+#: the security_policy it stands for: the one table of the policies.
+SECURITY_POLICIES: Final[Mapping[str, SecurityPolicy]] = MappingProxyType({
+    "none": SecurityPolicy(0),
+    "authentication": SecurityPolicy.AUTHENTICATED_REQUEST | SecurityPolicy.AUTHENTICATED_RESPONSE,
+    "encryption": SecurityPolicy.ENCRYPTED_REQUEST | SecurityPolicy.ENCRYPTED_RESPONSE,
+    "authenticated-encryption": (SecurityPolicy.AUTHENTICATED_REQUEST | SecurityPolicy.ENCRYPTED_REQUEST
+                                 | SecurityPolicy.AUTHENTICATED_RESPONSE | SecurityPolicy.ENCRYPTED_RESPONSE),
+})
 
 
 class Unit(IntEnum):

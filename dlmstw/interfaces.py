@@ -55,6 +55,10 @@ class IAuthenticationMechanism(Interface):
     mechanism_id = Attribute("int: last arc of the mechanism name OID (0..7)")
     name = Attribute("str: the lab.ini spelling, e.g. 'lls' or 'hls-gmac'")
     hls = Attribute("bool: True for the 4-pass mechanisms (2..7)")
+    required_keys = Attribute("tuple[str, ...]: the keys of lab.ini's [association:NAME] an association "
+                              "with this mechanism must set, e.g. ('lls_password',)")
+    asymmetric = Attribute("bool: True when f(StoC) and f(CtoS) are signatures with key pairs of the "
+                           "association's security suite, which must then be asymmetric (HLS-ECDSA)")
 
     def check_lls(configured_secret, calling_authentication_value):  # type: ignore[no-untyped-def]
         """Check the AARQ's calling-authentication-value: for LLS, True when it
@@ -77,12 +81,13 @@ class IAuthenticationMechanism(Interface):
 class ISecuritySuite(Interface):
     """A security suite of the Green Book (9.2.3): ciphering and key agreement.
 
-    The public-key methods exist for suites 1 and 2 only; suite 0 raises
-    ValueError from them.
+    The public-key methods exist for the asymmetric suites (1 and 2) only;
+    suite 0 raises ValueError from them.
     """
 
-    suite_id = Attribute("int: 0, 1 or 2")
+    suite_id = Attribute("int: the suite's id in the security control byte (0..15), as lab.ini's security_suite")
     key_length = Attribute("int: bytes of the block cipher, authentication and key encrypting keys (16 or 32)")
+    asymmetric = Attribute("bool: True when the suite has the public-key methods (ECDSA and ECDH: suites 1 and 2)")
 
     def protect(plain, *, security_control, system_title, invocation_counter,  # type: ignore[no-untyped-def]
                 block_cipher_key, authentication_key):

@@ -22,7 +22,7 @@ from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
-from .plugins.registry import Registry, load_registry
+from .plugins.registry import Registry, check_lab, load_registry
 from .server.service import LabService, ListenFailure
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console
@@ -51,27 +51,11 @@ class Options(usage.Options):
         try:
             self.lab: Lab = load_lab(self["config"])
             self.registry: Registry = load_registry()
-            check_plugins(self["config"], self.lab, self.registry)
+            check_lab(self.registry, self.lab, self["config"])
         except ConfigError as error:
             fail_at_start(str(error))
         #: The processes that serve the meters (lab.ini ``workers``).
         self.workers = worker_count(self.lab)
-
-
-def check_plugins(path: str, lab: Lab, registry: Registry) -> None:
-    """ConfigError unless an installed plugin provides every model and mechanism ``lab`` names."""
-    for group in lab.groups:
-        for name in group.model:
-            if name not in registry.object_sets:
-                known = ", ".join(sorted(registry.object_sets))
-                raise ConfigError(path, f"meters:{group.name}", "model",
-                                  f"no object set named {name!r} is installed (installed: {known})")
-    for association in lab.associations:
-        if association.authentication not in registry.mechanisms:
-            known = ", ".join(sorted(registry.mechanisms))
-            raise ConfigError(path, f"association:{association.name}", "authentication",
-                              f"{association.authentication!r} is not supported by the installed mechanisms"
-                              f" ({known})")
 
 
 class LabRoot(MultiService):

@@ -155,14 +155,14 @@ class Lab:
         return text[-limit:]
 
 
-def twistd_command(ini_path: Path) -> list[str]:
-    """``twistd -n dlmssim -c LAB.ini`` with this interpreter.
+def twistd_command(ini_path: Path, python: str = sys.executable) -> list[str]:
+    """``twistd -n dlmssim -c LAB.ini`` with this interpreter (or ``python``).
 
     ``python -m twisted`` is the ``twist`` runner, which has no ``-n``; ``twistd`` is
     ``twisted.scripts.twistd.run``.
     """
     return [
-        sys.executable,
+        python,
         "-c",
         "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
         "-n",
@@ -186,16 +186,18 @@ def start_lab(directory: Path) -> Lab:
     return launch_lab(directory, lab_ini_text(base_port, directory), tuple(range(base_port, base_port + METER_COUNT)))
 
 
-def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...]) -> Lab:
-    """Start ``twistd -n dlmssim`` on ``ini_text`` in ``directory``; wait until ``ports`` accept."""
+def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...], python: str = sys.executable,
+               env: dict[str, str] | None = None) -> Lab:
+    """Start ``twistd -n dlmssim`` on ``ini_text`` in ``directory``, by default with this
+    interpreter and the checkout first on PYTHONPATH; wait until ``ports`` accept."""
     ini_path = directory / "lab.ini"
     ini_path.write_text(ini_text)
     log_path = directory / "twistd.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            twistd_command(ini_path),
+            twistd_command(ini_path, python),
             cwd=directory,
-            env=twistd_env(),
+            env=twistd_env() if env is None else env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -583,12 +585,14 @@ class LocalMeter:
     test sets (``now``): the simulator's own expectation for a meter of the same configuration.
 
     Requests go through an association of access ``full`` (or the one given) without any
-    session; values come back decoded (``Data`` tuples) or as the result enum.
+    session; values come back decoded (``Data`` tuples) or as the result enum. The plugins are
+    the installed ones, or ``registry``.
     """
 
-    def __init__(self, ini_text: str, meter: int = 0, now: float = 0.0, access: str = "full") -> None:
+    def __init__(self, ini_text: str, meter: int = 0, now: float = 0.0, access: str = "full",
+                 registry: Any = None) -> None:
         config = list(parse_lab(ini_text).meters())[meter]
-        registry = _registry()
+        registry = registry or _registry()
         model = registry.object_sets[config.model[0]]
         self.now = now
         self.config = config
@@ -600,7 +604,7 @@ class LocalMeter:
         )
         self.directory = ModelDirectory(
             [registry.object_sets[name] for name in config.model], registry.classes, config.associations,
-            {name: m.mechanism_id for name, m in registry.mechanisms.items()}, 0x00501F, 1024,
+            registry.mechanisms, 0x00501F, 1024,
         )
         client_sap = config.associations[0].client_sap
         self.association = SimpleNamespace(

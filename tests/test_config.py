@@ -1,4 +1,7 @@
-"""Tests of dlmstw.config: the lab.ini contract of DESIGN.md ("lab.ini (contract)")."""
+"""Tests of dlmstw.config: the lab.ini contract of DESIGN.md ("lab.ini (contract)"),
+and of what the installed plugins add to it (dlmstw.server.registry.check_lab):
+mechanisms, security suites and object sets are names there, checked against
+the plugins found."""
 
 import datetime
 import json
@@ -27,6 +30,9 @@ from dlmstw.config import (
 )
 from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
 from dlmstw.errors import ConfigError
+from dlmstw.server.registry import check_lab, load_registry
+
+REGISTRY = load_registry()
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -102,10 +108,17 @@ def with_simulator(**keys: object) -> str:
     return section("simulator", **keys) + section("meters:abt") + PUBLIC
 
 
+def checked(text: str) -> Lab:
+    """``text`` parsed as lab.ini and checked against the installed plugins, as twistd does."""
+    lab = parse_lab(text, "lab.ini")
+    check_lab(REGISTRY, lab, "lab.ini")
+    return lab
+
+
 def config_error(text: str) -> ConfigError:
-    """The ConfigError that parsing ``text`` as lab.ini raises."""
+    """The ConfigError that parsing ``text`` as lab.ini, or checking it against the plugins, raises."""
     with pytest.raises(ConfigError) as info:
-        parse_lab(text, "lab.ini")
+        checked(text)
     return info.value
 
 
@@ -203,11 +216,12 @@ def test_design_sample_expands_to_five_meters() -> None:
 
 
 def test_association_mechanism_and_context_ids() -> None:
-    public, reader, utility = parse_lab(DESIGN_SAMPLE).associations
-    assert public.mechanism is AuthenticationMechanism.LOWEST
-    assert reader.mechanism is AuthenticationMechanism.LLS
-    assert utility.mechanism is AuthenticationMechanism.HLS_GMAC
-    assert int(utility.mechanism) == 5
+    public, reader, utility = checked(DESIGN_SAMPLE).associations
+    mechanisms = REGISTRY.mechanisms
+    assert mechanisms[public.authentication].mechanism_id is AuthenticationMechanism.LOWEST
+    assert mechanisms[reader.authentication].mechanism_id is AuthenticationMechanism.LLS
+    assert mechanisms[utility.authentication].mechanism_id is AuthenticationMechanism.HLS_GMAC
+    assert int(mechanisms[utility.authentication].mechanism_id) == 5
     assert public.application_context is ApplicationContextName.LOGICAL_NAME
     assert utility.application_context is ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING
     assert int(utility.application_context) == 3
@@ -398,15 +412,15 @@ def test_lls_password_hex_prefix_gives_binary_password() -> None:
     assert lab.associations[0].lls_password == b"\x00\xff\x7f"
 
 
-@pytest.mark.parametrize("authentication", ["hls", "hls-md5", "hls-sha1", "hls-sha256"])
+@pytest.mark.parametrize("authentication", ["hls-md5", "hls-sha1", "hls-sha256"])
 def test_secret_mechanisms_take_hls_secret(authentication: str) -> None:
-    lab = parse_lab(with_association(client_sap=1, authentication=authentication, hls_secret="00112233"))
+    lab = checked(with_association(client_sap=1, authentication=authentication, hls_secret="00112233"))
     assert lab.associations[0].hls_secret == b"\x00\x11\x22\x33"
     assert lab.associations[0].authentication == authentication
 
 
 def test_hls_gmac_in_plain_context_with_keys() -> None:
-    lab = parse_lab(
+    lab = checked(
         with_association(client_sap=1, authentication="hls-gmac", authentication_key=AK, block_cipher_key=EK)
     )
     association = lab.associations[0]
@@ -416,7 +430,7 @@ def test_hls_gmac_in_plain_context_with_keys() -> None:
 
 def test_suite_2_takes_32_byte_keys() -> None:
     key = "00" * 32
-    lab = parse_lab(
+    lab = checked(
         with_association(
             client_sap=1,
             authentication="hls-ecdsa",
@@ -432,7 +446,7 @@ def test_suite_2_takes_32_byte_keys() -> None:
     assert association.security_suite == 2
     assert association.block_cipher_key == bytes(32)
     assert association.access == "full"
-    assert association.mechanism is AuthenticationMechanism.HLS_ECDSA
+    assert REGISTRY.mechanisms[association.authentication].mechanism_id is AuthenticationMechanism.HLS_ECDSA
 
 
 def test_ciphered_context_without_security_policy() -> None:
@@ -704,9 +718,26 @@ ERRORS = [
         with_association(client_sap=1, authentication="hls-sha384"),
         "association:x",
         "authentication",
-        "'hls-sha384' is not one of none | lls | hls |",
+        "'hls-sha384' is not an installed authentication mechanism (installed: hls-ecdsa, hls-gmac, hls-md5, ",
     ),
-    (with_association(client_sap=1, authentication="LLS"), "association:x", "authentication", "'LLS' is not one of"),
+    (
+        with_association(client_sap=1, authentication="LLS"),
+        "association:x",
+        "authentication",
+        "'LLS' is not an installed authentication mechanism",
+    ),
+    (
+        with_association(client_sap=1, authentication="hls"),
+        "association:x",
+        "authentication",
+        "'hls' is not an installed authentication mechanism",
+    ),
+    (
+        with_association(client_sap=1, authentication="hls md5"),
+        "association:x",
+        "authentication",
+        "'hls md5' is not a name",
+    ),
     (with_association(client_sap=1, context="sn"), "association:x", "context", "'sn' is not one of ln | ln-ciphered"),
     (
         with_association(client_sap=1, security="full"),
@@ -718,7 +749,13 @@ ERRORS = [
         with_association(client_sap=1, security_suite=3),
         "association:x",
         "security_suite",
-        "3 is out of range: must be 0..2",
+        "no security suite 3 is installed (installed: 0, 1, 2)",
+    ),
+    (
+        with_association(client_sap=1, security_suite=16),
+        "association:x",
+        "security_suite",
+        "16 is out of range: must be 0..15",
     ),
     (with_association(client_sap=1, security_suite="x"), "association:x", "security_suite", "expected an integer"),
     (
@@ -762,12 +799,6 @@ ERRORS = [
         "association:x",
         "lls_password",
         "not printable ASCII",
-    ),
-    (
-        with_association(client_sap=1, authentication="hls"),
-        "association:x",
-        "hls_secret",
-        "required when authentication = hls",
     ),
     (
         with_association(client_sap=1, authentication="hls-md5"),
@@ -1147,7 +1178,7 @@ def certificate_file(tmp_path: Path, suite: int = 1, encoding: str = "pem", comm
 
 @pytest.mark.parametrize(("suite", "point"), [(1, P256_PUBLIC), (2, P384_PUBLIC)])
 def test_client_public_key_in_hex(suite: int, point: str) -> None:
-    lab = parse_lab(ecdsa_association(security_suite=suite, client_public_key=point.lower()))
+    lab = checked(ecdsa_association(security_suite=suite, client_public_key=point.lower()))
     association = lab.associations[0]
     assert association.client_public_key == bytes.fromhex(point)
     assert association.client_certificate is None
@@ -1157,14 +1188,14 @@ def test_client_public_key_in_hex(suite: int, point: str) -> None:
 @pytest.mark.parametrize(("suite", "point"), [(1, P256_PUBLIC), (2, P384_PUBLIC)])
 def test_client_public_key_from_a_file(tmp_path: Path, suite: int, point: str, encoding: str) -> None:
     path = key_file(tmp_path, suite, encoding)
-    lab = parse_lab(ecdsa_association(security_suite=suite, client_public_key=path))
+    lab = checked(ecdsa_association(security_suite=suite, client_public_key=path))
     assert lab.associations[0].client_public_key == bytes.fromhex(point)
 
 
 @pytest.mark.parametrize("encoding", ["pem", "der"])
 def test_client_certificate_from_a_file(tmp_path: Path, encoding: str) -> None:
     path = certificate_file(tmp_path, 2, encoding)
-    association = parse_lab(ecdsa_association(security_suite=2, client_certificate=path)).associations[0]
+    association = checked(ecdsa_association(security_suite=2, client_certificate=path)).associations[0]
     assert association.client_public_key is None
     assert association.client_certificate is not None
     loaded = x509.load_der_x509_certificate(association.client_certificate)
@@ -1173,7 +1204,7 @@ def test_client_certificate_from_a_file(tmp_path: Path, encoding: str) -> None:
 
 
 def test_empty_client_keys_mean_none() -> None:
-    association = parse_lab(ecdsa_association(client_public_key="", client_certificate="")).associations[0]
+    association = checked(ecdsa_association(client_public_key="", client_certificate="")).associations[0]
     assert (association.client_public_key, association.client_certificate) == (None, None)
 
 
@@ -1182,11 +1213,13 @@ def test_client_key_errors(tmp_path: Path) -> None:
     not_a_key.write_text("hello")
     cases = [
         (ecdsa_association(client_public_key=P256_PUBLIC[:-2]), "client_public_key",
-         "X || Y is 64 bytes (P-256) or 96 bytes (P-384), got 63"),
+         "a suite 1 public key is 64 bytes, got 63"),
         (ecdsa_association(client_public_key=P256_PUBLIC[:-2] + "00"), "client_public_key",
          "not a point of secp256r1"),
         (ecdsa_association(client_public_key=P384_PUBLIC), "client_public_key",
-         "a key on secp384r1; security_suite 1 uses secp256r1"),
+         "a suite 1 public key is 64 bytes, got 96"),
+        (ecdsa_association(client_public_key=key_file(tmp_path, 2, "pem")), "client_public_key",
+         "a suite 1 public key is 64 bytes, got 96"),
         (with_association(client_sap=1, client_public_key=P256_PUBLIC), "client_public_key",
          "needs security_suite 1 or 2 (suite 0 has no ECDSA)"),
         (ecdsa_association(client_public_key=tmp_path / "missing.pem"), "client_public_key", "cannot read"),
@@ -1198,7 +1231,7 @@ def test_client_key_errors(tmp_path: Path) -> None:
         (ecdsa_association(client_certificate=certificate_file(tmp_path, digital_signature=False)),
          "client_certificate", "keyUsage is not digitalSignature"),
         (ecdsa_association(client_certificate=certificate_file(tmp_path, 2)), "client_certificate",
-         "a key on secp384r1; security_suite 1 uses secp256r1"),
+         "a suite 1 public key is 64 bytes, got 96"),
         (ecdsa_association(client_public_key=P256_PUBLIC, client_certificate=certificate_file(tmp_path)),
          "client_certificate", "give client_public_key or client_certificate, not both"),
         (ecdsa_association(client_publickey=P256_PUBLIC), "client_publickey", "did you mean 'client_public_key'?"),

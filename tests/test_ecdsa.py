@@ -96,7 +96,7 @@ class Meter:
         self.registry = load_registry()
         self.model = ModelDirectory([self.registry.object_sets["is15959-abt"]], self.registry.classes,
                                     config.associations,
-                                    {n: m.mechanism_id for n, m in self.registry.mechanisms.items()},
+                                    self.registry.mechanisms,
                                     0x00501F, 1024)
         self.runtime = MeterRuntime(config.id, config.serial, config.system_title, config.seed, "feeder",
                                     config.load_profile_interval, config.load_profile_days, clock=lambda: NOW)
@@ -105,7 +105,7 @@ class Meter:
 
     def session(self, client_sap: int) -> Session:
         return Session(client_sap, 1, self.associations.get(client_sap), MeterDirectory(self.model, self.runtime),
-                       self.registry.mechanisms, ServerProfile(Conformance(0x00501F), 1024, METER_TITLE),
+                       self.registry, ServerProfile(Conformance(0x00501F), 1024, METER_TITLE),
                        self.security)
 
     def action(self, client_sap: int, setup: bytes, method: int, parameters: Any = None
@@ -238,6 +238,30 @@ def test_signature_over_the_server_order_is_refused() -> None:
     proof = keys.sign(1, client_key(1), METER_TITLE + CLIENT_TITLE + CTOS + stoc)
     response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
     assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.READ_WRITE_DENIED
+
+
+def test_only_reply_to_hls_authentication_is_served_while_authenticating() -> None:
+    """Green Book 9.2.7.4: until f(StoC) is checked, other requests are refused
+    and the association stays pending; the reply then still authenticates."""
+    session = Meter().session(SAP[1])
+    stoc = challenge(session)
+    assert not reads_clock(session)
+    assert session.result == "exception-response:service-not-allowed/operation-not-possible"
+    proof = keys.sign(1, client_key(1), CLIENT_TITLE + METER_TITLE + stoc + CTOS)
+    response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
+    assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.SUCCESS
+    assert reads_clock(session)
+
+
+def test_reply_to_hls_authentication_without_hls_pending_is_denied() -> None:
+    """The Association LN method answers read-write-denied once the
+    association is established, and the association stays usable."""
+    session = Meter().session(SAP[1])
+    assert authenticate(session, 1, client_key(1)).result == ActionResult.SUCCESS
+    again = services.decode_response(session.receive_apdu(reply_to_hls(bytes(64))) or b"")
+    assert isinstance(again, ActionResponseNormal) and again.result == ActionResult.READ_WRITE_DENIED
+    assert session.result == "read-write-denied"
+    assert reads_clock(session)
 
 
 def test_ecdsa_needs_the_calling_ap_title() -> None:

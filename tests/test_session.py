@@ -48,12 +48,12 @@ def make_session(client_sap: int, conformance: int = 0x00501F, max_pdu: int = 50
     meter = next(lab.meters())
     registry = load_registry()
     model = ModelDirectory([registry.object_sets["is15959-abt"]], registry.classes, meter.associations,
-                           {n: m.mechanism_id for n, m in registry.mechanisms.items()}, conformance, max_pdu)
+                           registry.mechanisms, conformance, max_pdu)
     runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, "feeder",
                            meter.load_profile_interval, meter.load_profile_days, clock=lambda: NOW)
     associations = {a.client_sap: a for a in meter.associations}
     return Session(client_sap, 1, associations.get(client_sap), MeterDirectory(model, runtime),
-                   registry.mechanisms, ServerProfile(Conformance(conformance), max_pdu, meter.system_title),
+                   registry, ServerProfile(Conformance(conformance), max_pdu, meter.system_title),
                    runtime.security)
 
 
@@ -227,7 +227,7 @@ def test_lls_secret_change_applies_from_the_next_association() -> None:
     answer = services.decode_response(session.receive_apdu(services.encode_request(
         SetRequestNormal(0xC1, secret, None, (DataType.OCTET_STRING, b"87654321")))) or b"")
     assert answer == SetResponseNormal(0xC1, DataAccessResult.SUCCESS)
-    fresh = Session(32, 1, session.config, session.core.directory, session.mechanisms, session.profile,
+    fresh = Session(32, 1, session.config, session.core.directory, session.plugins, session.profile,
                     session.security)
     refused = acse.decode_aare(fresh.receive_apdu(LLS_AARQ) or b"")
     assert refused.result_source_diagnostic == (acse.SOURCE_ACSE_SERVICE_USER,

@@ -16,21 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..enums import ApduTag
 from ..errors import DecodeError
+from ..interfaces import ISecuritySuite
 from ..security import ciphering
-from ..security.certificates import (CURVES, DIGITAL_SIGNATURE, SERVER, Classified, der,
+from ..security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, der,
                                      load_certificate, same_key, self_signed, system_title_of)
-from ..security.ciphering import (AUTHENTICATION, DEDICATED_CIPHERED_TAG, ENCRYPTION, GENERAL_CIPHERING_TAGS,
-                                  GLOBAL_CIPHERED_TAG, PLAIN_TAG, SecurityError)
-from ..security.keys import generate_key_pair, public_key_from_bytes
+from ..security.ciphering import (DEDICATED_CIPHERED_TAG, GENERAL_CIPHERING_TAGS, GLOBAL_CIPHERED_TAG, PLAIN_TAG,
+                                  POLICY_CONTROL, SecurityError)
+from ..security.keys import SUITE_CURVES, generate_key_pair, public_key_from_bytes
 
-#: Security policy (lab.ini ``security``) → the security control bits every
-#: protected APDU must carry at least (Green Book 9.2.7.2.2).
-POLICY_BITS = {
-    "none": 0,
-    "authentication": AUTHENTICATION,
-    "encryption": ENCRYPTION,
-    "authenticated-encryption": AUTHENTICATION | ENCRYPTION,
-}
 #: The meter's invocation counter is saved this far ahead, so a restart never reuses one.
 COUNTER_RESERVATION = 1000
 #: Bytes protection adds to an APDU at the most: tag, length (3), system title
@@ -180,8 +173,8 @@ class MeterSecurity:
         imported for that system title, else lab.ini's ``client_certificate`` if
         it names that title, else lab.ini's ``client_public_key``; only a key on
         the curve of the association's security suite."""
-        curve = CURVES.get(association.security_suite)
-        if curve is None:
+        params = SUITE_CURVES.get(association.security_suite)
+        if params is None:
             return None
         candidates = [c.certificate for c in self.certificates.get(association.name, ())
                       if c.entity != SERVER and c.certificate_type == DIGITAL_SIGNATURE
@@ -192,7 +185,7 @@ class MeterSecurity:
                 candidates.append(configured)
         for certificate in candidates:
             public = certificate.public_key()
-            if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == curve.name:
+            if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == params.curve.name:
                 return public
         if association.client_public_key is not None:
             return public_key_from_bytes(association.security_suite, association.client_public_key)
@@ -265,7 +258,7 @@ def _private_hex(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def _private_key(suite: int, text: str) -> ec.EllipticCurvePrivateKey:
-    return ec.derive_private_key(int(text, 16), CURVES[suite])
+    return ec.derive_private_key(int(text, 16), SUITE_CURVES[suite].curve)
 
 
 def _classified(entity: int, kind: int, certificate: x509.Certificate) -> Classified:
@@ -309,15 +302,18 @@ class Protection:
     responses under the meter's (learnt from the AARE). The party's own
     invocation counter comes from ``next_counter`` and only grows; a peer's
     counter must pass ``accept_counter``. ``required`` is the security policy
-    as security control bits: the least protection a peer's APDU must carry."""
+    as security control bits: the least protection a peer's APDU must carry;
+    ``suite`` the ``ISecuritySuite`` plugin of the association's security_suite."""
 
     __slots__ = ("accept_counter", "authentication_key", "block_cipher_key", "dedicated_key", "next_counter",
-                 "own_title", "peer_title", "required")
+                 "own_title", "peer_title", "required", "suite")
 
-    def __init__(self, required: int, block_cipher_key: bytes | None, authentication_key: bytes | None,
-                 own_title: bytes, peer_title: bytes | None, dedicated_key: bytes | None,
-                 next_counter: Callable[[], int], accept_counter: Callable[[int], bool]) -> None:
+    def __init__(self, required: int, suite: ISecuritySuite, block_cipher_key: bytes | None,
+                 authentication_key: bytes | None, own_title: bytes, peer_title: bytes | None,
+                 dedicated_key: bytes | None, next_counter: Callable[[], int],
+                 accept_counter: Callable[[int], bool]) -> None:
         self.required = required
+        self.suite = suite
         self.block_cipher_key = block_cipher_key
         self.authentication_key = authentication_key
         self.own_title = own_title
@@ -327,21 +323,22 @@ class Protection:
         self.accept_counter = accept_counter
 
     @classmethod
-    def of_meter(cls, association: SecuredAssociation, meter: MeterSecurity, keys: Keys, client_system_title: bytes,
-                 server_system_title: bytes, dedicated_key: bytes | None) -> Protection:
+    def of_meter(cls, association: SecuredAssociation, suite: ISecuritySuite, meter: MeterSecurity, keys: Keys,
+                 client_system_title: bytes, server_system_title: bytes, dedicated_key: bytes | None) -> Protection:
         """The meter's side: its own counter and the counters it accepted from
         the association's client are ``meter``'s (saved and journalled)."""
-        return cls(POLICY_BITS[association.security], keys.block_cipher_key, keys.authentication_key,
+        return cls(POLICY_CONTROL[association.security], suite, keys.block_cipher_key, keys.authentication_key,
                    server_system_title, client_system_title, dedicated_key, meter.next_counter,
                    functools.partial(meter.accept_client_counter, association.name))
 
     @classmethod
-    def of_client(cls, policy: int, block_cipher_key: bytes | None, authentication_key: bytes | None,
-                  client_system_title: bytes, dedicated_key: bytes | None, counters: Iterator[int]) -> Protection:
+    def of_client(cls, policy: int, suite: ISecuritySuite, block_cipher_key: bytes | None,
+                  authentication_key: bytes | None, client_system_title: bytes, dedicated_key: bytes | None,
+                  counters: Iterator[int]) -> Protection:
         """The client's side: its own counters from ``counters`` (share one
         iterator between the associations of one client), the meter's under the
         counter rule; ``peer_title`` is set from the AARE."""
-        return cls(policy, block_cipher_key, authentication_key, client_system_title, None, dedicated_key,
+        return cls(policy, suite, block_cipher_key, authentication_key, client_system_title, None, dedicated_key,
                    functools.partial(next, counters), CounterRule().accept)
 
     def unwrap(self, apdu: bytes) -> tuple[bytes, Wrapping | None]:
@@ -365,7 +362,7 @@ class Protection:
         key = self.dedicated_key if dedicated else self.block_cipher_key
         if key is None or self.authentication_key is None or self.peer_title is None:
             raise SecurityError("no key, or no system title of the sender, for this kind of ciphering")
-        control, counter, plain = ciphering.unprotect(
+        control, counter, plain = self.suite.unprotect(
             protected, system_title=self.peer_title, block_cipher_key=key,
             authentication_key=self.authentication_key)
         if control & self.required != self.required:
@@ -380,20 +377,20 @@ class Protection:
         Green Book 9.2.7.2)."""
         key = self.dedicated_key if like.dedicated else self.block_cipher_key
         assert key is not None and self.authentication_key is not None
-        protected = ciphering.protect(plain, security_control=like.security_control, system_title=self.own_title,
-                                      invocation_counter=self.next_counter(), block_cipher_key=key,
-                                      authentication_key=self.authentication_key)
+        protected = self.suite.protect(plain, security_control=like.security_control, system_title=self.own_title,
+                                       invocation_counter=self.next_counter(), block_cipher_key=key,
+                                       authentication_key=self.authentication_key)
         if like.general:
             return ciphering.encode_general_ciphering(like.tag, self.own_title, protected)
         tags = DEDICATED_CIPHERED_TAG if like.dedicated else GLOBAL_CIPHERED_TAG
         return ciphering.encode_ciphered_apdu(tags[plain[0]], protected)
 
 
-def unwrap_initiate(user_information: bytes, association: SecuredAssociation, meter: MeterSecurity, keys: Keys,
-                    client_system_title: bytes) -> tuple[bytes, Wrapping]:
+def unwrap_initiate(user_information: bytes, association: SecuredAssociation, suite: ISecuritySuite,
+                    meter: MeterSecurity, keys: Keys, client_system_title: bytes) -> tuple[bytes, Wrapping]:
     """The InitiateRequest of an AARQ in the ciphered context (glo-initiate-request
     or general-glo-ciphering), checked against the policy and the counter rule."""
-    protection = Protection.of_meter(association, meter, keys, client_system_title, b"", None)
+    protection = Protection.of_meter(association, suite, meter, keys, client_system_title, b"", None)
     if not user_information or user_information[0] not in (ApduTag.GLO_INITIATE_REQUEST,
                                                            ApduTag.GENERAL_GLO_CIPHERING):
         raise PolicyError("the ciphered context needs a ciphered InitiateRequest")

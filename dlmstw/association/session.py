@@ -18,15 +18,14 @@ from automat import TypeMachineBuilder
 
 from ..codec import acse, services, xdlms
 from ..codec.acse import AARE, AARQ, RLRE
-from ..codec.axdr import encode_octet_string
 from ..codec.results import (AUTHENTICATION_FAILURE, INVOCATION_COUNTER_ERROR, MALFORMED, RELEASED, aare_result,
                               response_result)
-from ..codec.services import ActionRequestNormal, ActionResponseNormal, ExceptionResponse
+from ..codec.services import REPLY_TO_HLS_AUTHENTICATION, ActionRequestNormal, ActionResponseNormal, ExceptionResponse
 from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, ActionResult, ApduTag,
                      ApplicationContextName, AssociationResult, AssociationStatus, AuthenticationMechanism,
-                     Conformance, DataType, InitiateError, ReleaseResponseReason, ServiceError, StateError)
+                     Conformance, InitiateError, ReleaseResponseReason, ServiceError, StateError)
 from ..errors import DecodeError
-from ..interfaces import IAuthenticationMechanism, IObjectDirectory
+from ..interfaces import IAuthenticationMechanism, IObjectDirectory, ISecuritySuite
 from ..security.ciphering import SecurityError
 from ..security.hls import HlsInputs
 from .security import (PROTECTION_OVERHEAD, CounterError, Keys, MeterSecurity, PolicyError, Protection,
@@ -35,8 +34,6 @@ from .services import ServiceHandler
 
 USER = acse.SOURCE_ACSE_SERVICE_USER
 PROVIDER = acse.SOURCE_ACSE_SERVICE_PROVIDER
-CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
-REPLY_TO_HLS_AUTHENTICATION = 1
 #: HLS mechanisms whose f() involves the system titles, which the AARQ/AARE then exchange.
 TITLED_MECHANISMS = frozenset({AuthenticationMechanism.HLS_GMAC, AuthenticationMechanism.HLS_SHA256,
                                AuthenticationMechanism.HLS_ECDSA})
@@ -49,6 +46,18 @@ class AssociationConfig(SecuredAssociation, Protocol):
     authentication: str
     context: str
     access: str
+
+
+class Plugins(Protocol):
+    """The plugins a session uses (``dlmstw.server.registry.Registry``)."""
+
+    @property
+    def mechanisms(self) -> Mapping[str, IAuthenticationMechanism]:
+        """Authentication mechanisms by their lab.ini name."""
+
+    @property
+    def suites(self) -> Mapping[int, ISecuritySuite]:
+        """Security suites by suite id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ class Association:
     server_max_receive_pdu_size: int
     protection: Protection | None = None
     hls: HlsInputs | None = None
+    #: Whether the reply_to_HLS_authentication being served arrived protected,
+    #: its invocation counter already accepted (Green Book 9.2.7.4).
+    request_protected: bool = False
     dlms_version: int = 6
     status: int = AssociationStatus.ASSOCIATED
     services: ServiceHandler = field(init=False)
@@ -107,15 +119,10 @@ class Inputs(Protocol):
 @dataclass(eq=False)
 class Core:
     directory: IObjectDirectory
-    mechanisms: Mapping[str, IAuthenticationMechanism]
     security: MeterSecurity
     log: Callable[[str], None]
     #: The association in use (None when idle); the session protects with it.
     current: Association | None = None
-    #: The outcome of the last HLS pass 3: True, False, or None (not an HLS reply).
-    verdict: bool | None = None
-    #: Whether the request being served arrived protected (its counter already checked).
-    protected: bool = False
     #: The services of the association while it is established and unprotected:
     #: the associated state's request transition, callable without automat's
     #: dispatch on the hot path (set and cleared only by the transitions).
@@ -136,41 +143,6 @@ def _serving(core: Core, association: Association) -> None:
                                           PROTECTION_OVERHEAD if association.protection else 0)
     core.current = association
     core.serving = association.services if association.protection is None else None
-
-
-def _hls_reply(core: Core, association: Association, apdu: bytes) -> bytes:
-    """HLS pass 3 and 4 (Green Book 9.2.7.4): only reply_to_HLS_authentication
-    is served; a right f(StoC) is answered with f(CtoS), a wrong one with
-    read-write-denied, and the association becomes unusable."""
-    try:
-        request = services.decode_request(apdu)
-    except DecodeError:
-        return REFUSAL
-    if not (isinstance(request, ActionRequestNormal) and request.method.class_id == 15
-            and request.method.instance_id == CURRENT_ASSOCIATION
-            and request.method.method_id == REPLY_TO_HLS_AUTHENTICATION):
-        return REFUSAL
-    mechanism = next(m for m in core.mechanisms.values() if m.mechanism_id == association.mechanism_id)
-    inputs = association.hls
-    assert inputs is not None
-    proof = request.parameters
-    counter = None
-    if proof is not None and proof[0] == DataType.OCTET_STRING:
-        counter = mechanism.verify_client(inputs, proof[1])
-    name = association.name
-    # The counter in a GMAC f(StoC) obeys the counter rule when nothing else
-    # carried one; inside a protected ACTION, the ACTION's own counter did.
-    if counter is None or (association.mechanism_id == AuthenticationMechanism.HLS_GMAC and not core.protected
-                           and not core.security.accept_client_counter(name, counter)):
-        core.verdict = False
-        return services.encode_response(ActionResponseNormal(
-            request.invoke_id_and_priority, ActionResult.READ_WRITE_DENIED, None))
-    server_inputs = HlsInputs(**{**{f: getattr(inputs, f) for f in HlsInputs.__slots__},
-                                 "server_invocation_counter": core.security.next_counter()})
-    core.verdict = True
-    return services.encode_response(ActionResponseNormal(
-        request.invoke_id_and_priority, ActionResult.SUCCESS,
-        encode_octet_string(mechanism.server_proof(server_inputs))))
 
 
 builder = TypeMachineBuilder(Inputs, Core)
@@ -204,11 +176,6 @@ def _establish_instead(inputs: Inputs, core: Core, old: Association, association
     _serving(core, association)
 
 
-@authenticating.upon(Inputs.request).loop()
-def _authenticate(inputs: Inputs, core: Core, association: Association, apdu: bytes) -> bytes:
-    return _hls_reply(core, association, apdu)
-
-
 @authenticating.upon(Inputs.authenticated).to(associated)
 def _authenticated(inputs: Inputs, core: Core, association: Association) -> None:
     association.status = AssociationStatus.ASSOCIATED
@@ -226,7 +193,10 @@ def _end(inputs: Inputs, core: Core, association: Association) -> None:
 
 
 @idle.upon(Inputs.request).loop()
-def _refuse(inputs: Inputs, core: Core, apdu: bytes) -> bytes:
+@authenticating.upon(Inputs.request).loop()
+def _refuse(inputs: Inputs, core: Core, *args: object) -> bytes:
+    """Outside an association, and while HLS waits for reply_to_HLS_authentication
+    (``Session._authenticate``), no service is served."""
     return REFUSAL
 
 
@@ -256,16 +226,15 @@ class Session:
     """The association of one client SAP on one connection to the meter."""
 
     def __init__(self, client_sap: int, server_sap: int, config: AssociationConfig | None,
-                 directory: IObjectDirectory, mechanisms: Mapping[str, IAuthenticationMechanism],
-                 profile: ServerProfile, security: MeterSecurity,
+                 directory: IObjectDirectory, plugins: Plugins, profile: ServerProfile, security: MeterSecurity,
                  log: Callable[[str], None] = lambda message: None) -> None:
         self.client_sap = client_sap
         self.server_sap = server_sap
         self.config = config
-        self.mechanisms = mechanisms
+        self.plugins = plugins
         self.profile = profile
         self.security = security
-        self.core = Core(directory, mechanisms, security, log)
+        self.core = Core(directory, security, log)
         self.machine = AssociationMachine(self.core)
         #: What the monitor records of the last exchange: the plain APDUs, whether
         #: they travelled ciphered, and the outcome (DESIGN.md "Result names").
@@ -317,21 +286,40 @@ class Session:
                 return self._refused(DECIPHERING_ERROR)
             self.request_apdu = apdu
             self.ciphered = wrapping is not None
-        self.core.verdict = None
-        self.core.protected = wrapping is not None
-        response = self.machine.request(apdu)
-        self.result = response_result(response)
-        if self.core.verdict is True:
-            self.machine.authenticated()
-        elif self.core.verdict is False:
-            # The answer says read-write-denied; the association failed on f(StoC) (Green Book 9.2.7.4).
-            self.result = AUTHENTICATION_FAILURE
-            self.machine.refused()
+        response = None
+        if current is not None and current.status == AssociationStatus.ASSOCIATION_PENDING:
+            response = self._authenticate(current, apdu, wrapping is not None)
+        if response is None:
+            response = self.machine.request(apdu)
+            self.result = response_result(response)
         self.response_apdu = response
         if wrapping is not None and response is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
             assert current is not None and current.protection is not None
             return current.protection.wrap(response, wrapping)
         return response
+
+    def _authenticate(self, association: Association, apdu: bytes, protected: bool) -> bytes | None:
+        """HLS pass 3 (Green Book 9.2.7.4): reply_to_HLS_authentication is served
+        by the Association LN (Blue Book 4.4.4); its result is the verdict the
+        machine then takes: success (the answer carries f(CtoS)) to
+        authenticated, any other (read-write-denied) to refused, which leaves
+        the association unusable. None for any other request."""
+        try:
+            request = services.decode_request(apdu)
+        except DecodeError:
+            return None
+        if not (isinstance(request, ActionRequestNormal) and request.method == REPLY_TO_HLS_AUTHENTICATION):
+            return None
+        association.request_protected = protected
+        result, proof = self.core.directory.action(request.method, request.parameters, association)
+        answer = services.encode_response(ActionResponseNormal(request.invoke_id_and_priority, result, proof))
+        if result == ActionResult.SUCCESS:
+            self.result = response_result(answer)
+            self.machine.authenticated()
+        else:
+            self.result = AUTHENTICATION_FAILURE
+            self.machine.refused()
+        return answer
 
     def _refused(self, answer: bytes) -> bytes:
         """An exception-response to a protected request that is not served."""
@@ -390,8 +378,8 @@ class Session:
         protection: Protection | None = None
         if config is not None and keys is not None and (ciphered or wrapping is not None
                                                          or self._titled(config)):
-            protection = Protection.of_meter(config, self.security, keys, aarq.calling_ap_title or b"",
-                                             self.profile.system_title,
+            protection = Protection.of_meter(config, self.plugins.suites[config.security_suite], self.security, keys,
+                                             aarq.calling_ap_title or b"", self.profile.system_title,
                                              initiate.dedicated_key if initiate is not None else None)
 
         def answer(aare: AARE, result: str = "") -> bytes:
@@ -454,7 +442,7 @@ class Session:
                            responding_authentication_value=stoc))
 
     def _titled(self, config: AssociationConfig) -> bool:
-        return self.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
+        return self.plugins.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
 
     def _initiate(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, ciphered: bool
                   ) -> tuple[xdlms.InitiateRequest | None, xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,
@@ -468,8 +456,9 @@ class Session:
         if ciphered and user_information[0] != ApduTag.INITIATE_REQUEST:
             if config is None or keys is None or aarq.calling_ap_title is None:
                 return None, None, None
-            user_information, wrapping = unwrap_initiate(user_information, config, self.security, keys,
-                                                         aarq.calling_ap_title)
+            user_information, wrapping = unwrap_initiate(user_information, config,
+                                                         self.plugins.suites[config.security_suite], self.security,
+                                                         keys, aarq.calling_ap_title)
         if user_information[0] != ApduTag.INITIATE_REQUEST:
             return None, None, None
         request = xdlms.decode_initiate_request(user_information)
@@ -485,7 +474,7 @@ class Session:
             raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN)
         if aarq.application_context_name != expected_context:
             raise Rejection(USER, AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
-        mechanism = self.mechanisms[config.authentication]
+        mechanism = self.plugins.mechanisms[config.authentication]
         needs_title = expected_context == ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING or self._titled(config)
         if needs_title and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
             raise Rejection(USER, AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED)

@@ -27,7 +27,6 @@ from typing import Any, Final, TextIO
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.failure import Failure
 
-from dlmstw.association.security import POLICY_BITS
 from dlmstw.association.session import TITLED_MECHANISMS
 from dlmstw.client.campaign import (
     Campaign,
@@ -60,6 +59,7 @@ from dlmstw.framing.wrapper import WRAPPER_VERSION
 from dlmstw.interfaces import IAuthenticationMechanism
 from dlmstw.plugins.registry import load_registry
 from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
+from dlmstw.security.ciphering import POLICY_CONTROL
 
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
@@ -184,7 +184,7 @@ def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) ->
                         help="HLS secret in hex (with --auth hls-md5, hls-sha1, hls-sha256)")
     parser.add_argument("--context", choices=("ln", "ln-ciphered"), default="ln",
                         help="application context: logical names, plain or ciphered (Green Book 9.4.2.2.2)")
-    parser.add_argument("--security", choices=[name for name, bits in POLICY_BITS.items() if bits],
+    parser.add_argument("--security", choices=[name for name, bits in POLICY_CONTROL.items() if bits],
                         default="authenticated-encryption",
                         help="with --context ln-ciphered: what protects every xDLMS APDU (default "
                              "authenticated-encryption)")
@@ -270,7 +270,7 @@ def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechani
     for option, key in (("--key", args.key), ("--auth-key", args.auth_key), ("--dedicated-key", args.dedicated_key)):
         if key is not None and len(key) != suite.key_length:
             raise ValueError(f"{option}: security suite {number} uses {suite.key_length}-byte keys")
-    return ClientSecurity(args.system_title, POLICY_BITS[args.security] if ciphered else 0, args.key, args.auth_key,
+    return ClientSecurity(args.system_title, POLICY_CONTROL[args.security] if ciphered else 0, args.key, args.auth_key,
                           args.dedicated_key, number, args.signing_key, args.meter_key)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from dlmstw.association.session import CURRENT_ASSOCIATION
+from dlmstw.codec.obis import CURRENT_ASSOCIATION
 from dlmstw.codec.axdr import CosemDateTime, Data
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor, SelectiveAccess

@@ -32,8 +32,8 @@ from typing import Final, TypeAlias
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dlmstw.association.security import POLICY_BITS, Protection, Wrapping
-from dlmstw.association.session import CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION, TITLED_MECHANISMS
+from dlmstw.association.security import Protection, Wrapping
+from dlmstw.association.session import TITLED_MECHANISMS
 from dlmstw.codec.acse import (
     AARE,
     AARQ,
@@ -50,7 +50,6 @@ from dlmstw.codec.services import (
     ActionResponseNormal,
     AttributeWithSelection,
     CosemAttributeDescriptor,
-    CosemMethodDescriptor,
     ExceptionResponse,
     GetDataResult,
     GetRequestNext,
@@ -59,6 +58,7 @@ from dlmstw.codec.services import (
     GetResponseNormal,
     GetResponseWithDatablock,
     GetResponseWithList,
+    REPLY_TO_HLS_AUTHENTICATION,
     SelectiveAccess,
     decode_get_data_results,
     decode_response,
@@ -86,7 +86,9 @@ from dlmstw.enums import (
 )
 from dlmstw.errors import DecodeError
 from dlmstw.interfaces import IAuthenticationMechanism
+from dlmstw.plugins.registry import installed
 from dlmstw.security.certificates import suite_of
+from dlmstw.security.ciphering import POLICY_CONTROL
 from dlmstw.security.ciphering import (
     DEDICATED_CIPHERED_TAG,
     GENERAL_CIPHERING_TAGS,
@@ -114,9 +116,6 @@ CTOS_LENGTH: Final = 32
 """Octets of the CtoS this client sends (8 to 64 allowed, Green Book 9.2.7.4): the
 security strength of SHA-256 and P-256, and a length every mechanism takes."""
 
-ASSOCIATION_METHOD: Final = CosemMethodDescriptor(15, CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION)
-"""reply_to_HLS_authentication, method 1 of the current Association LN (Blue Book 4.4.4)."""
-
 _AUTHENTICATION_REQUIRED: Final = (SOURCE_ACSE_SERVICE_USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED)
 """AARE result-source-diagnostic of HLS pass 2 (Green Book 9.4.2)."""
 
@@ -128,7 +127,7 @@ _EXCEPTION_RESPONSE: Final = bytes((ApduTag.EXCEPTION_RESPONSE,))
 class ClientSecurity:
     """Security material of one client (Green Book 9.2.7.2): its 8-octet system
     title (calling AP title), the security policy as security control bits
-    (``POLICY_BITS``; 0 outside the ciphered context), the security suite, the
+    (``POLICY_CONTROL``; 0 outside the ciphered context), the security suite, the
     global keys, a dedicated key to propose in the InitiateRequest (ded- APDUs
     after the AARQ), and for HLS-ECDSA the client's signing key and the
     meter's public key (which checks f(CtoS); without it f(CtoS) goes unchecked)."""
@@ -145,7 +144,7 @@ class ClientSecurity:
     def __post_init__(self) -> None:
         if len(self.system_title) != SYSTEM_TITLE_LENGTH:
             raise ValueError(f"the system title must be {SYSTEM_TITLE_LENGTH} octets")
-        if self.policy not in POLICY_BITS.values():
+        if self.policy not in POLICY_CONTROL.values():
             raise ValueError(f"policy {self.policy:#04x}: only authentication 0x10 and encryption 0x20")
         if self.policy and not self.has_keys:
             raise ValueError("ciphering needs the block cipher key and the authentication key")
@@ -313,7 +312,7 @@ class ClientSession:
             if invocation_counter is None:
                 raise ValueError("ciphering needs the client's invocation counter")
             self._protection = Protection.of_client(
-                security.policy, security.block_cipher_key, security.authentication_key, security.system_title,
+                security.policy, installed().suites[security.suite], security.block_cipher_key, security.authentication_key, security.system_title,
                 security.dedicated_key, invocation_counter)
         self._ctos = None
         if mechanism is not None and mechanism.hls:
@@ -524,7 +523,7 @@ class ClientSession:
             raise ClientProtocolError("HLS: the AARE must ask for authentication, carry StoC and the meter's title")
         self._stoc = aare.responding_authentication_value
         self._pending = negotiated
-        action = ActionRequestNormal(self._next_invoke(), ASSOCIATION_METHOD,
+        action = ActionRequestNormal(self._next_invoke(), REPLY_TO_HLS_AUTHENTICATION,
                                      (DataType.OCTET_STRING, self.client_proof()))
         apdu = encode_request(action)
         self._queue(self.seal(apdu) if self.ciphered else apdu, ClientState.AUTHENTICATING)

@@ -4,6 +4,11 @@ logical name, and their text forms."""
 from __future__ import annotations
 
 import re
+from typing import Final
+
+CURRENT_ASSOCIATION: Final = bytes((0, 0, 40, 0, 0, 255))
+"""The Association LN object that always describes the association a request
+arrives on (Blue Book 4.4.4)."""
 
 _GROUP = r"([0-9]{1,3})"
 _DOTTED = re.compile(r"\.".join([_GROUP] * 6))

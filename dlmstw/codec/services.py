@@ -13,9 +13,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from dlmstw.codec.axdr import Data, decode_data, decode_length, encode_data, encode_length
+from dlmstw.codec.obis import CURRENT_ASSOCIATION
 from dlmstw.enums import (
     ActionRequestType,
     ActionResponseType,
@@ -52,6 +53,11 @@ class CosemMethodDescriptor:
     class_id: int
     instance_id: bytes
     method_id: int
+
+
+REPLY_TO_HLS_AUTHENTICATION: Final = CosemMethodDescriptor(15, CURRENT_ASSOCIATION, 1)
+"""reply_to_HLS_authentication, method 1 of the current association's
+Association LN (Blue Book 4.4.4): HLS pass 3 (Green Book 9.2.7.4)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ class MeterState(Protocol):
 class AssociationState(Protocol):
     """What COSEM objects read of the association a request arrives on."""
 
+    name: str
     client_sap: int
     server_sap: int
     access: str
@@ -87,6 +88,10 @@ class AssociationState(Protocol):
     client_max_receive_pdu_size: int
     server_max_receive_pdu_size: int
     dlms_version: int
+    #: The HLS challenges and keys (``security.hls.HlsInputs``), None without HLS.
+    hls: Any
+    #: Whether the reply_to_HLS_authentication being served arrived protected.
+    request_protected: bool
 
 
 class Context:

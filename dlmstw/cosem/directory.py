@@ -14,13 +14,13 @@ from zope.interface import implementer
 
 from ..codec import axdr
 from ..codec.axdr import Data
+from ..codec.obis import CURRENT_ASSOCIATION
 from ..codec.services import CosemAttributeDescriptor, CosemMethodDescriptor, SelectiveAccess
 from ..enums import ActionResult, AttributeAccess, DataAccessResult, DataType, MethodAccess
-from ..interfaces import IInterfaceClass, IObjectDirectory, IObjectSet
+from ..interfaces import IAuthenticationMechanism, IInterfaceClass, IObjectDirectory, IObjectSet
 from .base import AssociationState, Context, CosemObject, Encoded, MeterState
 from .classes.security_setup import security_setup_objects
 
-CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 SAP_ASSIGNMENT = bytes((0, 0, 41, 0, 0, 255))
 LOGICAL_DEVICE_NAME = bytes((0, 0, 42, 0, 0, 255))
 
@@ -28,7 +28,6 @@ READABLE = frozenset({AttributeAccess.READ_ONLY, AttributeAccess.READ_AND_WRITE,
                       AttributeAccess.AUTHENTICATED_READ_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
 WRITABLE = frozenset({AttributeAccess.WRITE_ONLY, AttributeAccess.READ_AND_WRITE,
                       AttributeAccess.AUTHENTICATED_WRITE_ONLY, AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
-ACCESS_LEVELS = ("read", "read-write", "full")
 
 
 class AssociationDefinition(Protocol):
@@ -62,12 +61,12 @@ class ModelDirectory:
     """The objects of one meter model for one set of associations."""
 
     def __init__(self, object_sets: Sequence[IObjectSet], classes: Mapping[int, IInterfaceClass],
-                 associations: Sequence[AssociationDefinition], mechanism_ids: Mapping[str, int],
+                 associations: Sequence[AssociationDefinition], mechanisms: Mapping[str, IAuthenticationMechanism],
                  conformance: int, max_receive_pdu_size: int) -> None:
         self.associations = tuple(associations)
         self.conformance = conformance
         self.max_receive_pdu_size = max_receive_pdu_size
-        self._mechanism_ids = dict(mechanism_ids)
+        self._mechanisms = dict(mechanisms)
         self._index_by_sap = {a.client_sap: i for i, a in enumerate(self.associations)}
         self.objects: dict[bytes, CosemObject] = {}
         for obj in self._mandatory_objects(classes):
@@ -125,8 +124,9 @@ class ModelDirectory:
     def association_index(self, client_sap: int) -> int:
         return self._index_by_sap[client_sap]
 
-    def mechanism_id(self, association: AssociationDefinition) -> int:
-        return self._mechanism_ids[association.authentication]
+    def mechanism(self, association: AssociationDefinition) -> IAuthenticationMechanism:
+        """The authentication mechanism plugin of a configured association."""
+        return self._mechanisms[association.authentication]
 
     def object_list(self, index: int) -> bytes:
         """Association LN attribute 2 as association ``index`` sees it (Blue Book 4.4.4)."""

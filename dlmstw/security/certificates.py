@@ -20,12 +20,13 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from ..errors import DecodeError
 from .ciphering import SYSTEM_TITLE_LENGTH
+from .keys import SUITE_CURVES
 
 #: certificate_entity (Blue Book 4.4.7).
 SERVER: Final = 0
@@ -36,10 +37,8 @@ DIGITAL_SIGNATURE: Final = 0
 KEY_AGREEMENT: Final = 1
 OTHER: Final = 3
 
-#: The curve of security suites 1 and 2 (Green Book 9.2.3), and the other way round.
-CURVES: Final[dict[int, ec.EllipticCurve]] = {1: ec.SECP256R1(), 2: ec.SECP384R1()}
-SUITE_OF_CURVE: Final = {curve.name: suite for suite, curve in CURVES.items()}
-_HASH_OF_SUITE: Final[dict[int, type[hashes.SHA256] | type[hashes.SHA384]]] = {1: hashes.SHA256, 2: hashes.SHA384}
+#: The security suite of each curve (Green Book 9.2.3).
+SUITE_OF_CURVE: Final = {params.curve.name: suite for suite, params in SUITE_CURVES.items()}
 _SIGNATURE_ALGORITHMS: Final = frozenset({SignatureAlgorithmOID.ECDSA_WITH_SHA256,
                                           SignatureAlgorithmOID.ECDSA_WITH_SHA384})
 _SYSTEM_TITLE: Final = re.compile(r"[0-9A-Fa-f]{16}")
@@ -205,7 +204,7 @@ def self_signed(key: ec.EllipticCurvePrivateKey, system_title: bytes, now: float
             .not_valid_after(VALID_UNTIL)
             .add_extension(_SIGNATURE_USAGE, critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(key, _HASH_OF_SUITE[suite]()))
+            .sign(key, SUITE_CURVES[suite].hash()))
 
 
 def signing_request(key: ec.EllipticCurvePrivateKey, system_title: bytes) -> bytes:
@@ -214,7 +213,7 @@ def signing_request(key: ec.EllipticCurvePrivateKey, system_title: bytes) -> byt
     return (x509.CertificateSigningRequestBuilder()
             .subject_name(_subject(system_title))
             .add_extension(_SIGNATURE_USAGE, critical=True)
-            .sign(key, _HASH_OF_SUITE[suite_of(key)]())
+            .sign(key, SUITE_CURVES[suite_of(key)].hash())
             .public_bytes(serialization.Encoding.DER))
 
 

@@ -32,7 +32,7 @@ from typing import Final
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dlmstw.codec.axdr import decode_length, encode_length
-from dlmstw.enums import ApduTag
+from dlmstw.enums import SECURITY_POLICIES, ApduTag, SecurityPolicy
 from dlmstw.errors import DecodeError
 
 SUITE_KEY_LENGTHS: Final[Mapping[int, int]] = MappingProxyType({0: 16, 1: 16, 2: 32})
@@ -58,6 +58,13 @@ COMPRESSION: Final = 0x80
 """Security control bit 7: compression (not supported here)."""
 SUITE_MASK: Final = 0x0F
 """Security control bits 0..3: the security suite id."""
+
+POLICY_CONTROL: Final[Mapping[str, int]] = MappingProxyType({
+    name: (AUTHENTICATION if policy & SecurityPolicy.AUTHENTICATED_REQUEST else 0)
+    | (ENCRYPTION if policy & SecurityPolicy.ENCRYPTED_REQUEST else 0)
+    for name, policy in SECURITY_POLICIES.items()})
+"""A security policy (lab.ini ``security``) -> the security control bits every
+protected request must carry at least (Green Book 9.2.7.2.2 and 9.2.7.2.3)."""
 
 _MAX_INVOCATION_COUNTER: Final = 0xFFFFFFFF
 _HEADER = struct.Struct(">BI")

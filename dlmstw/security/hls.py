@@ -119,6 +119,8 @@ class _HlsMechanism:
     mechanism_id: AuthenticationMechanism
     name: str
     hls = True
+    required_keys: tuple[str, ...]
+    asymmetric = False
     challenge_length: int
     """Octets of the StoC this meter sends."""
 
@@ -135,6 +137,7 @@ class _ChallengeSecretDigest(_HlsMechanism):
     """f(challenge) = H(challenge || secret): mechanisms 3 and 4."""
 
     challenge_length = 16
+    required_keys = ("hls_secret",)
     _digest: Callable[[bytes], hashlib._Hash]
 
     def server_proof(self, inputs: HlsInputs) -> bytes:
@@ -170,6 +173,7 @@ class HlsGmac(_HlsMechanism):
     mechanism_id = AuthenticationMechanism.HLS_GMAC
     name = "hls-gmac"
     challenge_length = 16
+    required_keys = ("authentication_key", "block_cipher_key")
     proof_length = 1 + 4 + TAG_LENGTH
 
     def _keys(self, inputs: HlsInputs) -> tuple[bytes, bytes]:
@@ -207,6 +211,7 @@ class HlsSha256(_HlsMechanism):
     mechanism_id = AuthenticationMechanism.HLS_SHA256
     name = "hls-sha256"
     challenge_length = 32
+    required_keys = ("hls_secret",)
 
     def server_proof(self, inputs: HlsInputs) -> bytes:
         return hashlib.sha256(b"".join((
@@ -232,6 +237,8 @@ class HlsEcdsa(_HlsMechanism):
     mechanism_id = AuthenticationMechanism.HLS_ECDSA
     name = "hls-ecdsa"
     challenge_length = 32
+    required_keys = ()
+    asymmetric = True
 
     def server_proof(self, inputs: HlsInputs) -> bytes:
         data = b"".join((

@@ -29,17 +29,20 @@ from .ciphering import SUITE_KEY_LENGTHS, SUITE_MASK, SecurityError, parse_secur
 _KEK_LENGTHS: Final = (16, 24, 32)
 
 
-class _Curve(NamedTuple):
+class Curve(NamedTuple):
+    """The elliptic curve of a security suite with its ECDSA hash (Green Book 9.2.3)."""
+
     curve: ec.EllipticCurve
     hash: type[hashes.HashAlgorithm]
     size: int
     """Bytes of one coordinate, and of r and of s."""
 
 
-_CURVES: Final[Mapping[int, _Curve]] = MappingProxyType({
-    1: _Curve(ec.SECP256R1(), hashes.SHA256, 32),
-    2: _Curve(ec.SECP384R1(), hashes.SHA384, 48),
+SUITE_CURVES: Final[Mapping[int, Curve]] = MappingProxyType({
+    1: Curve(ec.SECP256R1(), hashes.SHA256, 32),
+    2: Curve(ec.SECP384R1(), hashes.SHA384, 48),
 })
+"""Suite 1: P-256 with SHA-256; suite 2: P-384 with SHA-384. Suite 0 has no curve."""
 
 
 def wrap_key(kek: bytes, key: bytes) -> bytes:
@@ -64,14 +67,14 @@ def unwrap_key(kek: bytes, wrapped: bytes) -> bytes:
         raise SecurityError("key unwrap integrity check failed", 0) from None
 
 
-def _curve(suite: int) -> _Curve:
+def _curve(suite: int) -> Curve:
     try:
-        return _CURVES[suite]
+        return SUITE_CURVES[suite]
     except KeyError:
         raise ValueError(f"security suite {suite} has no ECDSA/ECDH; only suites 1 and 2 do") from None
 
 
-def _check_curve(suite: int, key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> _Curve:
+def _check_curve(suite: int, key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> Curve:
     params = _curve(suite)
     if key.curve.name != params.curve.name:
         raise ValueError(f"security suite {suite} uses {params.curve.name}, the key is on {key.curve.name}")
@@ -144,6 +147,7 @@ class SecuritySuite:
             raise ValueError(f"unknown security suite {suite_id}")
         self.suite_id = suite_id
         self.key_length = SUITE_KEY_LENGTHS[suite_id]
+        self.asymmetric = suite_id in SUITE_CURVES
 
     def __repr__(self) -> str:
         return f"SecuritySuite({self.suite_id})"

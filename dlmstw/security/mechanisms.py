@@ -19,6 +19,8 @@ class LowestLevelSecurity:
     mechanism_id = AuthenticationMechanism.LOWEST
     name = "none"
     hls = False
+    required_keys = ()
+    asymmetric = False
 
     def check_lls(self, configured_secret: bytes | None, calling_authentication_value: bytes | None) -> bool:
         return True
@@ -31,6 +33,8 @@ class LowLevelSecurity:
     mechanism_id = AuthenticationMechanism.LLS
     name = "lls"
     hls = False
+    required_keys = ("lls_password",)
+    asymmetric = False
 
     def check_lls(self, configured_secret: bytes | None, calling_authentication_value: bytes | None) -> bool:
         if configured_secret is None or calling_authentication_value is None:

@@ -17,12 +17,11 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..association.session import AssociationConfig, ServerProfile, Session
+from ..association.session import AssociationConfig, Plugins, ServerProfile, Session
 from ..codec.results import MALFORMED
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
 from ..framing.wrapper import WrapperDecoder, Wpdu, encode_wpdu
-from ..interfaces import IAuthenticationMechanism
 from ..monitor.capture import CaptureBus, Exchange
 from ..monitor.kinds import apdu_kind
 from ..simulator.meter import MeterRuntime
@@ -170,13 +169,13 @@ class MeterFactory(Factory):
     noisy = False
 
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
-                 associations: Mapping[int, AssociationConfig], mechanisms: Mapping[str, IAuthenticationMechanism],
+                 associations: Mapping[int, AssociationConfig], plugins: Plugins,
                  profile: ServerProfile, max_clients: int, inactivity_timeout: float,
                  capture: CaptureBus, online: bool = True) -> None:
         self.meter = meter
         self.directory = directory
         self.associations = associations
-        self.mechanisms = mechanisms
+        self.plugins = plugins
         self.profile = profile
         self.max_clients = max_clients
         self.inactivity_timeout = inactivity_timeout
@@ -197,7 +196,7 @@ class MeterFactory(Factory):
 
     def session(self, client_sap: int) -> Session:
         return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory,
-                       self.mechanisms, self.profile, self.security,
+                       self.plugins, self.profile, self.security,
                        lambda message: log.error("meter {meter}: {message}", meter=self.meter.id, message=message))
 
     def buildProtocol(self, addr: IAddress) -> MeterProtocol | FaultyConnection:

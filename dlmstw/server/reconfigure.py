@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..config import SECURITY_SUITE_KEY_LENGTHS, parse_anomalies, parse_faults, parse_hex, parse_password
+from ..config import parse_anomalies, parse_faults, parse_hex, parse_password
 from ..simulator.anomalies import Anomalies
 from .faults import FaultInjector
 from .meter import MeterFactory
@@ -109,7 +109,7 @@ def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
                 raise ReconfigureError(f"associations.{name}.{key}: {error}") from None
             if not value:
                 raise ReconfigureError(f"associations.{name}.{key}: empty")
-            length = SECURITY_SUITE_KEY_LENGTHS[association.security_suite]
+            length = factory.plugins.suites[association.security_suite].key_length
             if key.endswith("_key") and len(value) != length:
                 raise ReconfigureError(f"associations.{name}.{key}: {length} bytes for security suite "
                                        f"{association.security_suite}, not {len(value)}")

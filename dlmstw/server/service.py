@@ -148,7 +148,7 @@ class LabService(MultiService):
         if directory is None:
             directory = self._directories[key] = ModelDirectory(
                 [self.registry.object_sets[name] for name in meter.model], self.registry.classes,
-                meter.associations, {name: m.mechanism_id for name, m in self.registry.mechanisms.items()},
+                meter.associations, self.registry.mechanisms,
                 SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE)
         return directory
 
@@ -161,7 +161,7 @@ class LabService(MultiService):
                                inactivity_timeout=meter.inactivity_timeout)
         associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
         factory = MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
-                               self.registry.mechanisms,
+                               self.registry,
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online)
         factory.faults = FaultInjector.of(factory, meter.faults)

@@ -3,13 +3,18 @@
 0.0.40.0.0.255 always describes the association the request arrives on;
 0.0.40.0.x.255 describes the x-th association configured for the meter
 (``params['association']`` = its index in the directory's association list).
+Method 1, reply_to_HLS_authentication, is HLS passes 3 and 4 (Green Book
+9.2.7.4): the association layer serves nothing else until it succeeds.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...codec import axdr
 from ...codec.axdr import Data
-from ...enums import ActionResult, AssociationStatus, AttributeAccess, DataAccessResult, DataType
+from ...enums import (ActionResult, AssociationStatus, AttributeAccess, AuthenticationMechanism, DataAccessResult,
+                      DataType)
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 from ..interface_class import InterfaceClass
 
@@ -81,7 +86,7 @@ class AssociationLN(InterfaceClass):
 
     def read_authentication_mechanism_name(self, obj: CosemObject, ctx: Context) -> Encoded:
         association = ctx.directory.associations[self._described(obj, ctx)]
-        return axdr.encode_octet_string(MECHANISM_PREFIX + bytes([ctx.directory.mechanism_id(association)]))
+        return axdr.encode_octet_string(MECHANISM_PREFIX + bytes([ctx.directory.mechanism(association).mechanism_id]))
 
     def read_association_status(self, obj: CosemObject, ctx: Context) -> Encoded:
         described = self._described(obj, ctx)
@@ -98,19 +103,44 @@ class AssociationLN(InterfaceClass):
         """Attribute 7 (Blue Book 4.4.4): a new LLS password, used from the
         next association and kept across restarts."""
         association = ctx.directory.associations[self._described(obj, ctx)]
-        if association.authentication != "lls":
+        if "lls_password" not in ctx.directory.mechanism(association).required_keys:
             return DataAccessResult.READ_WRITE_DENIED
         if value[0] != DataType.OCTET_STRING or not value[1]:
             return DataAccessResult.TYPE_UNMATCHED
         ctx.meter.security.change_keys(association.name, {"lls_password": value[1]})
         return DataAccessResult.SUCCESS
 
+    def do_reply_to_hls_authentication(self, obj: CosemObject, parameters: Data | None,
+                                       ctx: Context) -> tuple[ActionResult, bytes | None]:
+        """Method 1 (Blue Book 4.4.4), HLS passes 3 and 4 (Green Book 9.2.7.4):
+        the client's f(StoC) is checked with the association's mechanism. Right,
+        the result is success with the meter's f(CtoS) under its next
+        invocation counter; wrong, or with no HLS pending, read-write-denied.
+        The association layer takes the result as the verdict. The invocation
+        counter in an HLS-GMAC f(StoC) obeys the counter rule, unless the
+        ACTION came protected and its own counter did."""
+        association = ctx.association
+        inputs = association.hls
+        if (inputs is None or association.status != AssociationStatus.ASSOCIATION_PENDING
+                or parameters is None or parameters[0] != DataType.OCTET_STRING):
+            return ActionResult.READ_WRITE_DENIED, None
+        mechanism = ctx.directory.mechanism(ctx.directory.associations[self._described(obj, ctx)])
+        counter = mechanism.verify_client(inputs, parameters[1])
+        security = ctx.meter.security
+        if counter is None or (mechanism.mechanism_id == AuthenticationMechanism.HLS_GMAC
+                               and not association.request_protected
+                               and not security.accept_client_counter(association.name, counter)):
+            return ActionResult.READ_WRITE_DENIED, None
+        proof = mechanism.server_proof(replace(inputs, server_invocation_counter=security.next_counter()))
+        return ActionResult.SUCCESS, axdr.encode_octet_string(proof)
+
     def do_change_hls_secret(self, obj: CosemObject, parameters: Data | None,
                              ctx: Context) -> tuple[ActionResult, bytes | None]:
-        """Method 2 (Blue Book 4.4.4): a new HLS secret for mechanisms 3, 4
-        and 6, used from the next association and kept across restarts."""
+        """Method 2 (Blue Book 4.4.4): a new HLS secret for the mechanisms
+        that use one (3, 4 and 6), used from the next association and kept
+        across restarts."""
         association = ctx.directory.associations[self._described(obj, ctx)]
-        if association.authentication not in ("hls-md5", "hls-sha1", "hls-sha256"):
+        if "hls_secret" not in ctx.directory.mechanism(association).required_keys:
             return ActionResult.READ_WRITE_DENIED, None
         if parameters is None or parameters[0] != DataType.OCTET_STRING or not parameters[1]:
             return ActionResult.TYPE_UNMATCHED, None

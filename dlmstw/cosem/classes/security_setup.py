@@ -24,24 +24,16 @@ from typing import Any, Mapping, Sequence
 
 from ...codec import axdr
 from ...codec.axdr import Data
-from ...enums import ActionResult, AttributeAccess, DataType
+from ...enums import SECURITY_POLICIES, ActionResult, AttributeAccess, DataType
 from ...errors import DecodeError
 from ...security.certificates import (DIGITAL_SIGNATURE, SERVER, Classified, CertificateError, classify, der,
                                       issuer_bytes, load_certificate, serial_number_bytes, serial_numbers_from,
                                       signing_request, subject_alt_name_bytes, subject_bytes)
 from ...security.ciphering import SecurityError
-from ...security.keys import unwrap_key
+from ...security.keys import SUITE_CURVES, unwrap_key
 from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec
 from ..interface_class import InterfaceClass
 
-#: security_policy of version 1 (Blue Book 4.4.7): the bits of what is
-#: authenticated / encrypted in requests and responses.
-POLICY = {
-    "none": 0,
-    "authentication": 0x04 | 0x20,
-    "encryption": 0x08 | 0x40,
-    "authenticated-encryption": 0x04 | 0x08 | 0x20 | 0x40,
-}
 #: global_key_transfer key_id (Blue Book 4.4.7) → the key it replaces.
 KEY_IDS = {0: "block_cipher_key", 2: "authentication_key", 3: "master_key"}
 
@@ -49,8 +41,6 @@ KEY_IDS = {0: "block_cipher_key", 2: "authentication_key", 3: "master_key"}
 #: certificate_identification_type (Blue Book 4.4.7).
 BY_ENTITY = 0
 BY_SERIAL = 1
-#: The security suites with public key cryptography (Green Book 9.2.3).
-ASYMMETRIC_SUITES = (1, 2)
 
 
 def _association(obj: CosemObject, ctx: Context) -> Any:
@@ -120,7 +110,7 @@ class SecuritySetup(InterfaceClass):
     )
 
     def read_security_policy(self, obj: CosemObject, ctx: Context) -> Encoded:
-        return axdr.encode_enum(POLICY[_association(obj, ctx).security])
+        return axdr.encode_enum(SECURITY_POLICIES[_association(obj, ctx).security])
 
     def read_security_suite(self, obj: CosemObject, ctx: Context) -> Encoded:
         return axdr.encode_enum(_association(obj, ctx).security_suite)
@@ -138,7 +128,7 @@ class SecuritySetup(InterfaceClass):
         issuer, subject, subject_alt_name} (Blue Book 4.4.7): the serial number
         as a big-endian integer, the names and subjectAltName as DER
         (RFC 5280 4.1.2.2, 4.1.2.4, 4.1.2.6, 4.2.1.6); empty for suite 0."""
-        if _association(obj, ctx).security_suite not in ASYMMETRIC_SUITES:
+        if _association(obj, ctx).security_suite not in SUITE_CURVES:
             return axdr.encode_array_header(0)
         certificates = _certificates(obj, ctx)
         parts = [axdr.encode_array_header(len(certificates))]
@@ -182,7 +172,7 @@ class SecuritySetup(InterfaceClass):
         """key_pair_type enum (Blue Book 4.4.7, method 4): a new digital signature
         key pair of the suite's curve; a self-signed certificate follows it."""
         suite = _association(obj, ctx).security_suite
-        refused = ActionResult.OTHER_REASON if suite not in ASYMMETRIC_SUITES else _key_pair_type(parameters)
+        refused = ActionResult.OTHER_REASON if suite not in SUITE_CURVES else _key_pair_type(parameters)
         if refused is not None:
             return refused, None
         ctx.meter.security.new_signing_key(suite)
@@ -194,7 +184,7 @@ class SecuritySetup(InterfaceClass):
         request (DER, octet-string) for the meter's signing key, subject CN =
         its system title."""
         suite = _association(obj, ctx).security_suite
-        refused = ActionResult.OTHER_REASON if suite not in ASYMMETRIC_SUITES else _key_pair_type(parameters)
+        refused = ActionResult.OTHER_REASON if suite not in SUITE_CURVES else _key_pair_type(parameters)
         if refused is not None:
             return refused, None
         request = signing_request(ctx.meter.security.signing_key(suite), ctx.meter.system_title)
@@ -207,7 +197,7 @@ class SecuritySetup(InterfaceClass):
         a certification authority's; other-reason when the profile refuses it
         (Green Book 9.2.6) or it is not valid at the meter's time."""
         association = _association(obj, ctx)
-        if association.security_suite not in ASYMMETRIC_SUITES:
+        if association.security_suite not in SUITE_CURVES:
             return ActionResult.OTHER_REASON, None
         if parameters is None or parameters[0] != DataType.OCTET_STRING:
             return ActionResult.TYPE_UNMATCHED, None
@@ -226,7 +216,7 @@ class SecuritySetup(InterfaceClass):
                               ctx: Context) -> tuple[ActionResult, bytes | None]:
         """certificate_identification (Blue Book 4.4.7, method 7): returns the
         certificate (DER, octet-string)."""
-        if _association(obj, ctx).security_suite not in ASYMMETRIC_SUITES:
+        if _association(obj, ctx).security_suite not in SUITE_CURVES:
             return ActionResult.OTHER_REASON, None
         found = _identified(parameters, _certificates(obj, ctx))
         if isinstance(found, ActionResult):
@@ -238,7 +228,7 @@ class SecuritySetup(InterfaceClass):
         """certificate_identification (Blue Book 4.4.7, method 8): forgets an
         imported certificate; the meter's own cannot be removed."""
         association = _association(obj, ctx)
-        if association.security_suite not in ASYMMETRIC_SUITES:
+        if association.security_suite not in SUITE_CURVES:
             return ActionResult.OTHER_REASON, None
         found = _identified(parameters, _certificates(obj, ctx))
         if isinstance(found, ActionResult):
