@@ -76,10 +76,22 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_first() -> int:
+    """The first port of the kernel's ephemeral range: meters listen below it, so
+    that no client's own port can take a meter's (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+EPHEMERAL_FIRST = _ephemeral_first()
+
+
 def free_port_range(count: int, attempts: int = 50) -> int:
     """A first port such that ``count`` consecutive loopback ports are free now."""
     for _ in range(attempts):
-        first = random.randint(20000, 60000 - count)
+        first = random.randint(10000, EPHEMERAL_FIRST - count)
         if all(_port_is_free(first + offset) for offset in range(count)):
             return first
     raise BenchError(f"no {count} consecutive free loopback ports found in {attempts} tries")

@@ -482,7 +482,7 @@ def _public_key(text: str) -> bytes | None:
     """An elliptic-curve public key as X || Y (Green Book 9.2.3): written in
     hex, or the path of a PEM or DER SubjectPublicKeyInfo file; None when
     empty. Whether it is a point of the association's curve is checked against
-    the installed security suites (``dlmstw.server.registry.check_lab``)."""
+    the installed security suites (``dlmstw.plugins.registry.check_lab``)."""
     text = text.strip()
     if not text:
         return None
@@ -758,7 +758,7 @@ def _association(section: _Section, name: str) -> AssociationConfig:
 
     The mechanism and the security suite are plugins: that they are installed,
     and that the keys fit them, is checked against the plugins found
-    (``dlmstw.server.registry.check_lab``).
+    (``dlmstw.plugins.registry.check_lab``).
     """
     if "client_sap" not in section.raw:
         raise section.error("client_sap", "required key is missing")

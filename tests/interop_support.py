@@ -115,10 +115,23 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_first() -> int:
+    """The first port of the kernel's ephemeral range (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+EPHEMERAL_FIRST = _ephemeral_first()
+
+
 def find_free_port_range(count: int, attempts: int = 50) -> int:
-    """A random first port in 20000..60000 such that ``count`` consecutive loopback ports are free."""
+    """A random first port such that ``count`` consecutive loopback ports are free,
+    below the kernel's ephemeral range (the clients' own ports come from there,
+    and one of them could take a meter's port between this check and the lab's start)."""
     for _ in range(attempts):
-        base = random.randint(20000, 60000 - count)
+        base = random.randint(10000, EPHEMERAL_FIRST - count)
         if all(_port_is_free(base + offset) for offset in range(count)):
             return base
     raise RuntimeError(f"no {count} consecutive free loopback ports found in {attempts} tries")

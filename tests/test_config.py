@@ -1,5 +1,5 @@
 """Tests of dlmstw.config: the lab.ini contract of DESIGN.md ("lab.ini (contract)"),
-and of what the installed plugins add to it (dlmstw.server.registry.check_lab):
+and of what the installed plugins add to it (dlmstw.plugins.registry.check_lab):
 mechanisms, security suites and object sets are names there, checked against
 the plugins found."""
 
@@ -30,7 +30,7 @@ from dlmstw.config import (
 )
 from dlmstw.enums import ApplicationContextName, AuthenticationMechanism
 from dlmstw.errors import ConfigError
-from dlmstw.server.registry import check_lab, load_registry
+from dlmstw.plugins.registry import check_lab, load_registry
 
 REGISTRY = load_registry()
 

@@ -23,7 +23,7 @@ from gurux_dlms.objects import GXDLMSData, GXDLMSObject, GXDLMSRegister
 from interop_support import PUBLIC_CLIENT, LocalMeter, MeterSession, find_free_port_range, launch_lab, stop_lab
 
 from dlmstw.enums import DataType, Unit
-from dlmstw.server.registry import load_registry
+from dlmstw.plugins.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "acme-pq"

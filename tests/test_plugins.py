@@ -22,7 +22,7 @@ from dlmstw.enums import Conformance
 from dlmstw.errors import ConfigError
 from dlmstw.interfaces import IAuthenticationMechanism, ISecuritySuite
 from dlmstw.security.keys import SecuritySuite
-from dlmstw.server.registry import check_lab, load_registry
+from dlmstw.plugins.registry import check_lab, load_registry
 
 REGISTRY = load_registry()
 

@@ -49,7 +49,7 @@ class AssociationConfig(SecuredAssociation, Protocol):
 
 
 class Plugins(Protocol):
-    """The plugins a session uses (``dlmstw.server.registry.Registry``)."""
+    """The plugins a session uses (``dlmstw.plugins.registry.Registry``)."""
 
     @property
     def mechanisms(self) -> Mapping[str, IAuthenticationMechanism]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import itertools
 import json
 import os
@@ -57,7 +56,7 @@ from dlmstw.enums import AuthenticationMechanism, DataAccessResult, DataType, Un
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WRAPPER_VERSION
 from dlmstw.interfaces import IAuthenticationMechanism
-from dlmstw.plugins.registry import load_registry
+from dlmstw.plugins.registry import installed
 from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
 from dlmstw.security.ciphering import POLICY_CONTROL
 
@@ -242,13 +241,9 @@ def _key_file(load: Callable[[bytes], Any]) -> Callable[[str], Any]:
     return read
 
 
-registry = functools.cache(load_registry)
-"""The installed plugins, collected once per process."""
-
-
 def _mechanism(args: argparse.Namespace) -> IAuthenticationMechanism:
     """The installed mechanism --auth names; ValueError when there is none."""
-    mechanisms = registry().mechanisms
+    mechanisms = installed().mechanisms
     if args.auth not in mechanisms:
         raise ValueError(f"--auth {args.auth}: no such mechanism is installed ({', '.join(sorted(mechanisms))})")
     return mechanisms[args.auth]
@@ -264,9 +259,9 @@ def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechani
     number = args.security_suite
     if number is None:
         number = 0 if args.signing_key is None else suite_of(args.signing_key)
-    suite = registry().suites.get(number)
+    suite = installed().suites.get(number)
     if suite is None:
-        raise ValueError(f"--security-suite {number}: no such suite is installed ({sorted(registry().suites)})")
+        raise ValueError(f"--security-suite {number}: no such suite is installed ({sorted(installed().suites)})")
     for option, key in (("--key", args.key), ("--auth-key", args.auth_key), ("--dedicated-key", args.dedicated_key)):
         if key is not None and len(key) != suite.key_length:
             raise ValueError(f"{option}: security suite {number} uses {suite.key_length}-byte keys")
