@@ -68,7 +68,7 @@ def pump(meter: Any, client: ClientSession) -> ClientEvent | None:
     """Hand every APDU the client has to send to the meter, and its answer back."""
     event = None
     while (apdu := client.next_request()) is not None:
-        event = client.receive(meter.receive_apdu(apdu) or b"")
+        event = client.receive(meter.receive(apdu).answer or b"")
     return event
 
 
@@ -97,7 +97,7 @@ def test_ecdsa_client_and_meter_in_memory(sap: int, suite: int, policy: int, ded
     client.request_get(CLOCK)
     request = client.next_request() or b""
     assert (request[0] in PLAIN_TAG) is bool(policy)
-    clock = client.receive(server.receive_apdu(request) or b"")
+    clock = client.receive(server.receive(request).answer or b"")
     assert isinstance(clock, GetComplete) and clock.values[0][0] == DataType.OCTET_STRING
     client.request_release()
     assert pump(server, client) == Released(0)
@@ -115,7 +115,7 @@ def test_gmac_client_and_meter_in_memory_count_both_ways(sap: int, suite: int, p
     assert isinstance(pump(server, client), Associated)
     client.request_get(CLOCK)
     request = client.next_request() or b""
-    answer = server.receive_apdu(request) or b""
+    answer = server.receive(request).answer or b""
     assert isinstance(client.receive(answer), GetComplete)
     assert meter.security.lowest_client_counter(f"a{sap:x}") == 9  # AARQ 5, f(StoC) 6, ACTION 7, GET 8
     client.request_get(CLOCK)
@@ -273,5 +273,5 @@ def test_an_empty_apdu_in_a_ciphered_association_is_a_deciphering_error() -> Non
     server = meter.session(0x75)
     client.request_association()
     assert isinstance(pump(server, client), Associated)
-    assert server.receive_apdu(b"") == bytes.fromhex("D80105")  # service-not-allowed / deciphering-error
+    assert server.receive(b"").answer == bytes.fromhex("D80105")  # service-not-allowed / deciphering-error
     assert server.result == "exception-response:service-not-allowed/deciphering-error"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certificate_support import RFC6979_PUBLIC, certificate, client_key, name, usage
 from dlmstw.association.security import MeterSecurity
-from dlmstw.association.session import ServerProfile, Session
+from dlmstw.association.session import Outcome, ServerProfile, Session
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import (ActionRequestNormal, ActionResponseNormal, CosemAttributeDescriptor,
                                    CosemMethodDescriptor, GetRequestNormal, GetResponseNormal)
@@ -87,6 +87,32 @@ READER = 83
 CLOCK = CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2)
 
 
+class Watched:
+    """A meter session that keeps the outcome of the last APDU it answered,
+    for checks after a helper's exchange."""
+
+    def __init__(self, session: Watched) -> None:
+        self.session = session
+        self.last: Outcome | None = None
+
+    @property
+    def plugins(self) -> Any:
+        return self.session.plugins
+
+    @plugins.setter
+    def plugins(self, plugins: Any) -> None:
+        self.session.plugins = plugins
+
+    def receive(self, apdu: bytes) -> Outcome:
+        self.last = self.session.receive(apdu)
+        return self.last
+
+    @property
+    def result(self) -> str:
+        assert self.last is not None
+        return self.last.result
+
+
 class Meter:
     """The first meter of LAB, in-process: its runtime (with its MeterSecurity)
     and directory, its clock at NOW."""
@@ -103,10 +129,10 @@ class Meter:
         self.associations = {a.client_sap: a for a in config.associations}
         self.security: MeterSecurity = self.runtime.security
 
-    def session(self, client_sap: int) -> Session:
-        return Session(client_sap, 1, self.associations.get(client_sap), MeterDirectory(self.model, self.runtime),
-                       self.registry, ServerProfile(Conformance(0x00501F), 1024, METER_TITLE),
-                       self.security)
+    def session(self, client_sap: int) -> Watched:
+        return Watched(Session(client_sap, 1, self.associations.get(client_sap),
+                               MeterDirectory(self.model, self.runtime), self.registry,
+                               ServerProfile(Conformance(0x00501F), 1024, METER_TITLE), self.security))
 
     def action(self, client_sap: int, setup: bytes, method: int, parameters: Any = None
                ) -> tuple[ActionResult, bytes | None]:
@@ -159,9 +185,9 @@ def reply_to_hls(proof: bytes) -> bytes:
         0xC1, CosemMethodDescriptor(15, bytes((0, 0, 40, 0, 0, 255)), 1), (DataType.OCTET_STRING, proof)))
 
 
-def challenge(session: Session, title: bytes = CLIENT_TITLE) -> bytes:
+def challenge(session: Watched, title: bytes = CLIENT_TITLE) -> bytes:
     """Passes 1 and 2: the meter's StoC."""
-    answer = acse.decode_aare(session.receive_apdu(aarq(title)) or b"")
+    answer = acse.decode_aare(session.receive(aarq(title)).answer or b"")
     assert (answer.result, answer.result_source_diagnostic) == (
         AssociationResult.ACCEPTED, (acse.SOURCE_ACSE_SERVICE_USER, AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED))
     assert answer.mechanism_name == 7 and answer.responding_ap_title == METER_TITLE
@@ -171,18 +197,18 @@ def challenge(session: Session, title: bytes = CLIENT_TITLE) -> bytes:
     return answer.responding_authentication_value
 
 
-def exchange(session: Session, suite: int, signer: ec.EllipticCurvePrivateKey,
+def exchange(session: Watched, suite: int, signer: ec.EllipticCurvePrivateKey,
              title: bytes = CLIENT_TITLE) -> tuple[ActionResponseNormal, bytes]:
     """Passes 1 to 4 with f(StoC) = ECDSA(ST-C || ST-S || StoC || CtoS) by
     ``signer``: the ACTION response and the StoC."""
     stoc = challenge(session, title)
     proof = keys.sign(suite, signer, title + METER_TITLE + stoc + CTOS)
-    response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
+    response = services.decode_response(session.receive(reply_to_hls(proof)).answer or b"")
     assert isinstance(response, ActionResponseNormal)
     return response, stoc
 
 
-def authenticate(session: Session, suite: int, signer: ec.EllipticCurvePrivateKey,
+def authenticate(session: Watched, suite: int, signer: ec.EllipticCurvePrivateKey,
                  title: bytes = CLIENT_TITLE) -> ActionResponseNormal:
     return exchange(session, suite, signer, title)[0]
 
@@ -195,9 +221,9 @@ def server_proof(response: ActionResponseNormal) -> bytes:
     return bytes(value[1])
 
 
-def reads_clock(session: Session) -> bool:
-    answer = services.decode_response(session.receive_apdu(services.encode_request(
-        GetRequestNormal(0xC1, CLOCK, None))) or b"")
+def reads_clock(session: Watched) -> bool:
+    answer = services.decode_response(session.receive(services.encode_request(
+        GetRequestNormal(0xC1, CLOCK, None))).answer or b"")
     return isinstance(answer, GetResponseNormal) and isinstance(answer.result, bytes)
 
 
@@ -236,7 +262,7 @@ def test_signature_over_the_server_order_is_refused() -> None:
     session = meter.session(SAP[1])
     stoc = challenge(session)
     proof = keys.sign(1, client_key(1), METER_TITLE + CLIENT_TITLE + CTOS + stoc)
-    response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
+    response = services.decode_response(session.receive(reply_to_hls(proof)).answer or b"")
     assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.READ_WRITE_DENIED
 
 
@@ -248,7 +274,7 @@ def test_only_reply_to_hls_authentication_is_served_while_authenticating() -> No
     assert not reads_clock(session)
     assert session.result == "exception-response:service-not-allowed/operation-not-possible"
     proof = keys.sign(1, client_key(1), CLIENT_TITLE + METER_TITLE + stoc + CTOS)
-    response = services.decode_response(session.receive_apdu(reply_to_hls(proof)) or b"")
+    response = services.decode_response(session.receive(reply_to_hls(proof)).answer or b"")
     assert isinstance(response, ActionResponseNormal) and response.result == ActionResult.SUCCESS
     assert reads_clock(session)
 
@@ -258,14 +284,14 @@ def test_reply_to_hls_authentication_without_hls_pending_is_denied() -> None:
     association is established, and the association stays usable."""
     session = Meter().session(SAP[1])
     assert authenticate(session, 1, client_key(1)).result == ActionResult.SUCCESS
-    again = services.decode_response(session.receive_apdu(reply_to_hls(bytes(64))) or b"")
+    again = services.decode_response(session.receive(reply_to_hls(bytes(64))).answer or b"")
     assert isinstance(again, ActionResponseNormal) and again.result == ActionResult.READ_WRITE_DENIED
     assert session.result == "read-write-denied"
     assert reads_clock(session)
 
 
 def test_ecdsa_needs_the_calling_ap_title() -> None:
-    answer = acse.decode_aare(Meter().session(SAP[1]).receive_apdu(aarq(title=None)) or b"")
+    answer = acse.decode_aare(Meter().session(SAP[1]).receive(aarq(title=None)).answer or b"")
     assert answer.result == AssociationResult.REJECTED_PERMANENT
     assert answer.result_source_diagnostic[1] == AcseServiceUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED
 

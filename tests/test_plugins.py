@@ -113,11 +113,10 @@ def test_a_session_protects_with_its_associations_suite_plugin() -> None:
     watched = WatchedSuite(REGISTRY.suites[0])
     session.plugins = replace(REGISTRY, suites={**REGISTRY.suites, 0: watched})
     initiate = xdlms.encode_initiate_request(xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00501F), 1024))
-    session.receive_apdu(acse.encode_aarq(acse.AARQ(application_context_name=3, calling_ap_title=CLIENT_TITLE,
-                                                    user_information=sealed(initiate, 1))))
+    session.receive(acse.encode_aarq(acse.AARQ(application_context_name=3, calling_ap_title=CLIENT_TITLE,
+                                                    user_information=sealed(initiate, 1)))).answer
     assert session.result == "success"
     assert watched.calls == ["unprotect", "protect"]
     get = services.encode_request(GetRequestNormal(0xC1, CosemAttributeDescriptor(15, CURRENT_ASSOCIATION, 1), None))
-    session.receive_apdu(sealed(get, 2))
-    assert session.result == "success"
+    assert session.receive(sealed(get, 2)).result == "success"
     assert watched.calls == ["unprotect", "protect"] * 2

@@ -21,6 +21,7 @@ from gurux_dlms.objects import GXDLMSData
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_session import LLS_AARQ, NO_SECURITY_AARQ, associated, make_session
 
+from dlmstw.association.session import Outcome
 from dlmstw.codec import acse, services, xdlms
 from dlmstw.codec.results import list_result, response_result
 from dlmstw.codec.services import (
@@ -190,58 +191,46 @@ def test_list_result() -> None:
 # What sessions record
 
 
+def outcome(session: Any, request: object) -> Outcome:
+    return session.receive(services.encode_request(request))
+
+
 def answer(session: Any, request: object) -> bytes:
-    return session.receive_apdu(services.encode_request(request)) or b""
+    return outcome(session, request).answer or b""
 
 
 def test_session_results_of_the_association() -> None:
     session = make_session(16)
-    answer(session, GetRequestNormal(0xC1, CLOCK, None))
-    assert session.result == "exception-response:service-not-allowed/operation-not-possible"
-    session.receive_apdu(NO_SECURITY_AARQ)
-    assert session.result == "success"
-    session.receive_apdu(bytes.fromhex("6203800100"))
-    assert session.result == "released"
-    session.receive_apdu(bytes.fromhex("6005A10306"))
-    assert session.result == "malformed"
+    assert outcome(session, GetRequestNormal(0xC1, CLOCK, None)).result == "exception-response:service-not-allowed/operation-not-possible"
+    assert session.receive(NO_SECURITY_AARQ).result == "success"
+    assert session.receive(bytes.fromhex("6203800100")).result == "released"
+    assert session.receive(bytes.fromhex("6005A10306")).result == "malformed"
     unknown_client = make_session(99)
-    unknown_client.receive_apdu(NO_SECURITY_AARQ)
-    assert unknown_client.result == "no-reason-given"
+    assert unknown_client.receive(NO_SECURITY_AARQ).result == "no-reason-given"
     reader = make_session(32)
-    reader.receive_apdu(LLS_AARQ.replace(b"12345678", b"12345679"))
-    assert reader.result == "authentication-failure"
-    reader.receive_apdu(NO_SECURITY_AARQ)
-    assert reader.result == "authentication-mechanism-name-required"
+    assert reader.receive(LLS_AARQ.replace(b"12345678", b"12345679")).result == "authentication-failure"
+    assert reader.receive(NO_SECURITY_AARQ).result == "authentication-mechanism-name-required"
 
 
 def test_session_results_of_services() -> None:
     session = associated()
-    answer(session, GetRequestNormal(0xC1, CLOCK, None))
-    assert session.result == "success"
-    answer(session, GetRequestNormal(0xC1, UNDEFINED, None))
-    assert session.result == "object-undefined"
-    answer(session, GetRequestWithList(0xC1, ((CLOCK, None), (UNDEFINED, None))))
-    assert session.result == "partial"
-    answer(session, GetRequestWithList(0xC1, ((UNDEFINED, None), (UNDEFINED, None))))
-    assert session.result == "object-undefined"
-    answer(session, SetRequestNormal(0xC1, UNDEFINED, None, (DataType.OCTET_STRING, b"x")))
-    assert session.result == "object-undefined"
-    answer(session, ActionRequestNormal(0xC1, CosemMethodDescriptor(15, bytes(6), 1), None))
-    assert session.result == "object-undefined"
-    answer(session, GetRequestNext(0xC1, 1))
-    assert session.result == "no-long-get-in-progress"
-    session.receive_apdu(bytes.fromhex("C0FF"))
-    assert session.result == "exception-response:service-not-allowed/other-reason"
+    assert outcome(session, GetRequestNormal(0xC1, CLOCK, None)).result == "success"
+    assert outcome(session, GetRequestNormal(0xC1, UNDEFINED, None)).result == "object-undefined"
+    assert outcome(session, GetRequestWithList(0xC1, ((CLOCK, None), (UNDEFINED, None)))).result == "partial"
+    assert outcome(session, GetRequestWithList(0xC1, ((UNDEFINED, None), (UNDEFINED, None)))).result == "object-undefined"
+    assert outcome(session, SetRequestNormal(0xC1, UNDEFINED, None, (DataType.OCTET_STRING, b"x"))).result == "object-undefined"
+    assert outcome(session, ActionRequestNormal(0xC1, CosemMethodDescriptor(15, bytes(6), 1), None)).result == "object-undefined"
+    assert outcome(session, GetRequestNext(0xC1, 1)).result == "no-long-get-in-progress"
+    assert session.receive(bytes.fromhex("C0FF")).result == "exception-response:service-not-allowed/other-reason"
 
 
 def test_session_results_of_block_transfer() -> None:
     session = associated(max_pdu=64)
-    first = services.decode_response(answer(session, GetRequestNormal(0xC1, PROFILE, None)))
-    assert isinstance(first, GetResponseWithDatablock) and session.result == "success"
-    answer(session, GetRequestNext(0xC1, first.block_number))
-    assert session.result == "success"
-    answer(session, GetRequestNext(0xC1, 99))
-    assert session.result == "data-block-number-invalid"
+    long_get = outcome(session, GetRequestNormal(0xC1, PROFILE, None))
+    first = services.decode_response(long_get.answer or b"")
+    assert isinstance(first, GetResponseWithDatablock) and long_get.result == "success"
+    assert outcome(session, GetRequestNext(0xC1, first.block_number)).result == "success"
+    assert outcome(session, GetRequestNext(0xC1, 99)).result == "data-block-number-invalid"
 
 
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -277,29 +266,24 @@ def test_session_results_of_protection() -> None:
     session.config = next(parse_lab(CIPHERED_LAB).meters()).associations[0]
     initiate = xdlms.encode_initiate_request(xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00501F), 1024))
 
-    def associate(user_information: bytes) -> None:
-        session.receive_apdu(acse.encode_aarq(acse.AARQ(application_context_name=3, calling_ap_title=CLIENT_TITLE,
-                                                        user_information=user_information)))
+    def associate(user_information: bytes) -> Outcome:
+        return session.receive(acse.encode_aarq(acse.AARQ(application_context_name=3, calling_ap_title=CLIENT_TITLE,
+                                                          user_information=user_information)))
 
-    associate(sealed(initiate, 1))
-    assert session.result == "success"
+    assert associate(sealed(initiate, 1)).result == "success"
     get_clock = services.encode_request(GetRequestNormal(0xC1, CLOCK, None))
-    session.receive_apdu(sealed(get_clock, 2))
+    session.receive(sealed(get_clock, 2)).answer
     # state-error service-not-allowed, service-error invocation-counter-error: 3 (2 was the last accepted)
-    assert session.receive_apdu(sealed(get_clock, 2)) == bytes.fromhex("D8 01 06 00000003")
-    assert session.result == "invocation-counter-error"
+    replayed = session.receive(sealed(get_clock, 2))
+    assert replayed.answer == bytes.fromhex("D8 01 06 00000003") and replayed.result == "invocation-counter-error"
     tampered = bytearray(sealed(get_clock, 3))
     tampered[-1] ^= 1
-    session.receive_apdu(bytes(tampered))
-    assert session.result == "exception-response:service-not-allowed/deciphering-error"
-    session.receive_apdu(get_clock)
-    assert session.result == "exception-response:service-not-allowed/operation-not-possible"
-    associate(sealed(initiate, 2))
-    assert session.result == "invocation-counter-error"
+    assert session.receive(bytes(tampered)).result == "exception-response:service-not-allowed/deciphering-error"
+    assert session.receive(get_clock).result == "exception-response:service-not-allowed/operation-not-possible"
+    assert associate(sealed(initiate, 2)).result == "invocation-counter-error"
     tampered = bytearray(sealed(initiate, 9))
     tampered[-1] ^= 1
-    associate(bytes(tampered))
-    assert session.result == "no-reason-given"
+    assert associate(bytes(tampered)).result == "no-reason-given"
 
 
 # ---------------------------------------------------------------------------

@@ -36,13 +36,13 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 def test_sessions_answer_any_bytes(sequence: list[bytes], associate_as: int | None) -> None:
     session = make_session(associate_as or 16)
     if associate_as == 16:
-        session.receive_apdu(acse.encode_aarq(acse.AARQ(
+        session.receive(acse.encode_aarq(acse.AARQ(
             application_context_name=1, user_information=xdlms.encode_initiate_request(
-                xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), 256)))))
+                xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), 256))))).answer
     elif associate_as == 32:
-        session.receive_apdu(LLS_AARQ)
+        session.receive(LLS_AARQ).answer
     for apdu in sequence:
-        answer = session.receive_apdu(apdu)
+        answer = session.receive(apdu).answer
         assert answer is None or isinstance(answer, bytes)
 
 

@@ -66,13 +66,12 @@ LLS_AARQ = bytes.fromhex("6036A1090607608574050801018A0207808B0760857405080201AC
 def test_lowest_level_association_matches_the_public_aare() -> None:
     """[U] test_aarq.py / test_aare.py: the server answers with exactly the public AARE."""
     session = make_session(16)
-    assert session.receive_apdu(NO_SECURITY_AARQ) == NO_SECURITY_AARE
-    assert session.result == "success"
+    assert session.receive(NO_SECURITY_AARQ) == (NO_SECURITY_AARE, NO_SECURITY_AARQ, NO_SECURITY_AARE, False, "success")
 
 
 def test_lls_association_is_accepted_with_the_public_aare() -> None:
     """[C] noOrLowLevelAuthentication: an accepted LLS association gets the same AARE."""
-    assert make_session(32).receive_apdu(LLS_AARQ) == NO_SECURITY_AARE
+    assert make_session(32).receive(LLS_AARQ).answer == NO_SECURITY_AARE
 
 
 def test_wrong_lls_password_is_rejected_like_the_real_meter() -> None:
@@ -81,7 +80,7 @@ def test_wrong_lls_password_is_rejected_like_the_real_meter() -> None:
     aarq = bytes.fromhex("6036A1090607608574050801018A0207808B0760857405080201AC0A80083030303030303031"
                          "BE10040E01000000065F1F040000181F0100")
     aare = bytes.fromhex("6129A109060760857405080101A203020101A305A10302010DBE10040E0800065F1F040000101400800007")
-    assert make_session(32, conformance=0x001014, max_pdu=128).receive_apdu(aarq) == aare
+    assert make_session(32, conformance=0x001014, max_pdu=128).receive(aarq).answer == aare
 
 
 def test_paper_figure_4_lls_with_calling_ap_title() -> None:
@@ -91,7 +90,7 @@ def test_paper_figure_4_lls_with_calling_ap_title() -> None:
     lab = LAB.replace("lls_password = 12345678", "lls_password = ABCD0001")
     session = make_session(32)
     session.config = next(parse_lab(lab).meters()).associations[1]
-    assert session.receive_apdu(wrapped[8:]) == expected[8:]
+    assert session.receive(wrapped[8:]).answer == expected[8:]
 
 
 @pytest.mark.parametrize(("client_sap", "aarq", "diagnostic"), [
@@ -104,10 +103,10 @@ def test_paper_figure_4_lls_with_calling_ap_title() -> None:
 ])
 def test_rejections_carry_the_diagnostic(client_sap: int, aarq: bytes, diagnostic: int) -> None:
     session = make_session(client_sap)
-    aare = acse.decode_aare(session.receive_apdu(aarq) or b"")
+    aare = acse.decode_aare(session.receive(aarq).answer or b"")
     assert aare.result == AssociationResult.REJECTED_PERMANENT
     assert aare.result_source_diagnostic == (acse.SOURCE_ACSE_SERVICE_USER, diagnostic)
-    assert session.receive_apdu(bytes.fromhex("C001C1000100002B0100FF0200")) == bytes.fromhex("D80101")
+    assert session.receive(bytes.fromhex("C001C1000100002B0100FF0200")).answer == bytes.fromhex("D80101")
 
 
 def test_bad_dlms_version_is_rejected_with_the_public_aare() -> None:
@@ -115,11 +114,11 @@ def test_bad_dlms_version_is_rejected_with_the_public_aare() -> None:
     initiateError / initiate / dlms-version-too-low."""
     aarq = NO_SECURITY_AARQ.replace(bytes.fromhex("065F1F04"), bytes.fromhex("055F1F04"))
     expected = bytes.fromhex("611FA109060760857405080101A203020101A305A103020101BE0604040E010601")
-    assert make_session(16).receive_apdu(aarq) == expected
+    assert make_session(16).receive(aarq).answer == expected
 
 
 def test_garbage_aarq_gets_an_aare_not_an_exception() -> None:
-    aare = acse.decode_aare(make_session(16).receive_apdu(bytes.fromhex("6005A10306")) or b"")
+    aare = acse.decode_aare(make_session(16).receive(bytes.fromhex("6005A10306")).answer or b"")
     assert aare.result == AssociationResult.REJECTED_PERMANENT
 
 
@@ -127,24 +126,24 @@ def test_no_data_before_association_and_after_release() -> None:
     session = make_session(16)
     get_serial = services.encode_request(GetRequestNormal(
         0xC1, CosemAttributeDescriptor(1, bytes((0, 0, 96, 1, 0, 255)), 2), None))
-    assert session.receive_apdu(get_serial) == bytes.fromhex("D80101")
-    session.receive_apdu(NO_SECURITY_AARQ)
-    answer = services.decode_response(session.receive_apdu(get_serial) or b"")
+    assert session.receive(get_serial).answer == bytes.fromhex("D80101")
+    session.receive(NO_SECURITY_AARQ).answer
+    answer = services.decode_response(session.receive(get_serial).answer or b"")
     assert answer == GetResponseNormal(0xC1, axdr.encode_data((DataType.OCTET_STRING, b"1000001")))
-    assert session.receive_apdu(bytes.fromhex("6203800100")) == bytes.fromhex("6303800100")
-    assert session.receive_apdu(get_serial) == bytes.fromhex("D80101")
+    assert session.receive(bytes.fromhex("6203800100")).answer == bytes.fromhex("6303800100")
+    assert session.receive(get_serial).answer == bytes.fromhex("D80101")
 
 
 def associated(client_sap: int = 16, max_pdu: int = 0x04B0) -> Session:
     session = make_session(client_sap, conformance=0x00FFFF)
     request = xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), max_pdu)
     aarq = acse.AARQ(application_context_name=1, user_information=xdlms.encode_initiate_request(request))
-    assert acse.decode_aare(session.receive_apdu(acse.encode_aarq(aarq)) or b"").result == 0
+    assert acse.decode_aare(session.receive(acse.encode_aarq(aarq)).answer or b"").result == 0
     return session
 
 
 def get(session: Session, request: object) -> object:
-    return services.decode_response(session.receive_apdu(services.encode_request(request)) or b"")
+    return services.decode_response(session.receive(services.encode_request(request)).answer or b"")
 
 
 def test_get_errors_follow_the_blue_book() -> None:
@@ -213,26 +212,26 @@ def test_get_with_list_mixes_values_and_errors() -> None:
 
 def test_services_outside_the_negotiated_conformance_are_refused() -> None:
     session = make_session(16, conformance=int(Conformance.GET))
-    session.receive_apdu(NO_SECURITY_AARQ)
+    session.receive(NO_SECURITY_AARQ).answer
     set_clock = bytes.fromhex("C101C100080000010000FF0200090C07E50118FF0E303950FFC400")
-    assert session.receive_apdu(set_clock) == bytes.fromhex("D80102")
+    assert session.receive(set_clock).answer == bytes.fromhex("D80102")
 
 
 
 def test_lls_secret_change_applies_from_the_next_association() -> None:
     """Association LN attribute 7 (Blue Book 4.4.4): a new LLS password."""
     session = make_session(32)
-    assert session.receive_apdu(LLS_AARQ) == NO_SECURITY_AARE
+    assert session.receive(LLS_AARQ).answer == NO_SECURITY_AARE
     secret = CosemAttributeDescriptor(15, bytes((0, 0, 40, 0, 2, 255)), 7)
-    answer = services.decode_response(session.receive_apdu(services.encode_request(
-        SetRequestNormal(0xC1, secret, None, (DataType.OCTET_STRING, b"87654321")))) or b"")
+    answer = services.decode_response(session.receive(services.encode_request(
+        SetRequestNormal(0xC1, secret, None, (DataType.OCTET_STRING, b"87654321")))).answer or b"")
     assert answer == SetResponseNormal(0xC1, DataAccessResult.SUCCESS)
     fresh = Session(32, 1, session.config, session.core.directory, session.plugins, session.profile,
                     session.security)
-    refused = acse.decode_aare(fresh.receive_apdu(LLS_AARQ) or b"")
+    refused = acse.decode_aare(fresh.receive(LLS_AARQ).answer or b"")
     assert refused.result_source_diagnostic == (acse.SOURCE_ACSE_SERVICE_USER,
                                                 AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE)
-    assert fresh.receive_apdu(LLS_AARQ.replace(b"12345678", b"87654321")) == NO_SECURITY_AARE
+    assert fresh.receive(LLS_AARQ.replace(b"12345678", b"87654321")).answer == NO_SECURITY_AARE
     assert session.security.state()["keys"] == {"reader": {"lls_password": b"87654321".hex()}}
 
 
@@ -249,6 +248,6 @@ def test_get_with_list_answer_is_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_a_refused_new_aarq_ends_the_current_association() -> None:
     session = make_session(32)
-    assert session.receive_apdu(LLS_AARQ) == NO_SECURITY_AARE
-    session.receive_apdu(LLS_AARQ.replace(b"12345678", b"00000000"))
-    assert session.receive_apdu(bytes.fromhex("C001C1000100002B0100FF0200")) == bytes.fromhex("D80101")
+    assert session.receive(LLS_AARQ).answer == NO_SECURITY_AARE
+    session.receive(LLS_AARQ.replace(b"12345678", b"00000000")).answer
+    assert session.receive(bytes.fromhex("C001C1000100002B0100FF0200")).answer == bytes.fromhex("D80101")

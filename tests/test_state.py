@@ -42,8 +42,8 @@ def lab(clock: Clock) -> LabService:
 
 def set_attribute(service: LabService, attribute: CosemAttributeDescriptor, value: tuple[DataType, object]) -> object:
     session = service.factories["abt-0"].session(32)
-    session.receive_apdu(AARQ)
-    answer = session.receive_apdu(services.encode_request(SetRequestNormal(0xC1, attribute, None, value)))
+    session.receive(AARQ).answer
+    answer = session.receive(services.encode_request(SetRequestNormal(0xC1, attribute, None, value))).answer
     return services.decode_response(answer or b"")
 
 

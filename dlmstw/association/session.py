@@ -3,16 +3,19 @@ connection (Green Book 9.3): AARQ/AARE with lowest, LLS and HLS
 authentication, the ciphered application context, RLRQ/RLRE, and the xDLMS
 services while associated.
 
-Sans-I/O: ``Session.receive_apdu(apdu) -> response APDU or None``. The
+Sans-I/O, as h11 is: ``Session.receive(apdu) -> Outcome``, a frozen record of
+what the APDU did (the answer to send, the plain APDUs, whether they were
+ciphered, the result name); the shell reads nothing else back. The
 association states (idle, authenticating, associated) are an explicit automat
-machine; the AARQ checks that decide between accepting and rejecting are
-plain methods in front of it.
+machine; the AARQ checks that decide between accepting and rejecting, and
+the HLS proof that decides between authenticated and refused, are checked
+in front of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Mapping, NamedTuple, Protocol
 
 from automat import TypeMachineBuilder
 
@@ -37,6 +40,18 @@ PROVIDER = acse.SOURCE_ACSE_SERVICE_PROVIDER
 #: HLS mechanisms whose f() involves the system titles, which the AARQ/AARE then exchange.
 TITLED_MECHANISMS = frozenset({AuthenticationMechanism.HLS_GMAC, AuthenticationMechanism.HLS_SHA256,
                                AuthenticationMechanism.HLS_ECDSA})
+
+
+class Outcome(NamedTuple):
+    """What one APDU did: the APDU to send back (None: nothing), the plain
+    request and answer (deciphered), whether they travelled ciphered, and the
+    result (DESIGN.md "Result names")."""
+
+    answer: bytes | None
+    request: bytes
+    response: bytes | None
+    ciphered: bool
+    result: str
 
 
 class AssociationConfig(SecuredAssociation, Protocol):
@@ -136,6 +151,19 @@ def _exception(state: StateError, error: ServiceError) -> bytes:
 #: Green Book 9.3.x: no xDLMS service is served outside an association.
 REFUSAL = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE)
 DECIPHERING_ERROR = _exception(StateError.SERVICE_NOT_ALLOWED, ServiceError.DECIPHERING_ERROR)
+RLRE_NORMAL = acse.encode_rlre(RLRE(reason=ReleaseResponseReason.NORMAL))
+#: The answer to an AARQ that does not decode (Green Book 9.3.2).
+MALFORMED_AARQ_ANSWER = acse.encode_aare(AARE(
+    application_context_name=ApplicationContextName.LOGICAL_NAME, result=AssociationResult.REJECTED_PERMANENT,
+    result_source_diagnostic=(PROVIDER, AcseServiceProviderDiagnostic.NO_REASON_GIVEN)))
+#: The first byte of the APDUs that open and close associations (an established
+#: association's fast path leaves them to ``Session.receive``).
+ASSOCIATION_CONTROL = frozenset({bytes((ApduTag.AARQ,)), bytes((ApduTag.RLRQ,))})
+
+
+def _refused(request: bytes, answer: bytes) -> Outcome:
+    """An exception-response to a protected request that is not served."""
+    return Outcome(answer, request, answer, False, response_result(answer))
 
 
 def _serving(core: Core, association: Association) -> None:
@@ -236,26 +264,19 @@ class Session:
         self.security = security
         self.core = Core(directory, security, log)
         self.machine = AssociationMachine(self.core)
-        #: What the monitor records of the last exchange: the plain APDUs, whether
-        #: they travelled ciphered, and the outcome (DESIGN.md "Result names").
-        self.request_apdu: bytes = b""
-        self.response_apdu: bytes | None = None
-        self.ciphered = False
-        self.result = ""
 
-    def receive_apdu(self, apdu: bytes) -> bytes | None:
+    def receive(self, apdu: bytes) -> Outcome:
         """Answer one APDU."""
-        self.request_apdu = apdu
-        self.ciphered = False
+        serving = self.core.serving
+        if serving is not None and apdu[:1] not in ASSOCIATION_CONTROL:
+            # An established, unprotected association: the services, straight.
+            response = serving.handle(apdu)
+            return Outcome(response, apdu, response, False, response_result(response))
         tag = apdu[0] if apdu else -1
         if tag == ApduTag.AARQ:
-            response: bytes | None = self._associate(apdu)
-            self.response_apdu = response
-            return response
+            return self._associate(apdu)
         if tag == ApduTag.RLRQ:
-            response = self._release(apdu)
-            self.response_apdu = response
-            return response
+            return self._release(apdu)
         return self._service(apdu)
 
     def connection_lost(self) -> None:
@@ -263,47 +284,43 @@ class Session:
 
     # -- services ----------------------------------------------------------------
 
-    def _service(self, apdu: bytes) -> bytes | None:
+    def _service(self, apdu: bytes) -> Outcome:
         """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
-        serving = self.core.serving
-        if serving is not None:
-            response = self.response_apdu = serving.handle(apdu)
-            self.result = response_result(response)
-            return response
         current = self.core.current
         wrapping: Wrapping | None = None
+        plain = apdu
         if current is not None and current.protection is not None:
             try:
-                apdu, wrapping = current.protection.unwrap(apdu)
+                plain, wrapping = current.protection.unwrap(apdu)
             except CounterError:
                 # Green Book 9.5: invocation-counter-error carries the lowest acceptable counter.
-                return self._refused(services.encode_response(ExceptionResponse(
+                return _refused(apdu, services.encode_response(ExceptionResponse(
                     StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
                     self.security.lowest_client_counter(current.name))))
             except PolicyError:
-                return self._refused(REFUSAL)
+                return _refused(apdu, REFUSAL)
             except DecodeError:
-                return self._refused(DECIPHERING_ERROR)
-            self.request_apdu = apdu
-            self.ciphered = wrapping is not None
-        response = None
+                return _refused(apdu, DECIPHERING_ERROR)
+        verdict = None
         if current is not None and current.status == AssociationStatus.ASSOCIATION_PENDING:
-            response = self._authenticate(current, apdu, wrapping is not None)
-        if response is None:
-            response = self.machine.request(apdu)
-            self.result = response_result(response)
-        self.response_apdu = response
-        if wrapping is not None and response is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
+            verdict = self._authenticate(current, plain, wrapping is not None)
+        if verdict is None:
+            response = self.machine.request(plain)
+            result = response_result(response)
+        else:
+            response, result = verdict
+        answer = response
+        if wrapping is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
             assert current is not None and current.protection is not None
-            return current.protection.wrap(response, wrapping)
-        return response
+            answer = current.protection.wrap(response, wrapping)
+        return Outcome(answer, plain, response, wrapping is not None, result)
 
-    def _authenticate(self, association: Association, apdu: bytes, protected: bool) -> bytes | None:
+    def _authenticate(self, association: Association, apdu: bytes, protected: bool) -> tuple[bytes, str] | None:
         """HLS pass 3 (Green Book 9.2.7.4): reply_to_HLS_authentication is served
         by the Association LN (Blue Book 4.4.4); its result is the verdict the
         machine then takes: success (the answer carries f(CtoS)) to
         authenticated, any other (read-write-denied) to refused, which leaves
-        the association unusable. None for any other request."""
+        the association unusable. The answer and its result; None for any other request."""
         try:
             request = services.decode_request(apdu)
         except DecodeError:
@@ -314,48 +331,35 @@ class Session:
         result, proof = self.core.directory.action(request.method, request.parameters, association)
         answer = services.encode_response(ActionResponseNormal(request.invoke_id_and_priority, result, proof))
         if result == ActionResult.SUCCESS:
-            self.result = response_result(answer)
             self.machine.authenticated()
-        else:
-            self.result = AUTHENTICATION_FAILURE
-            self.machine.refused()
-        return answer
-
-    def _refused(self, answer: bytes) -> bytes:
-        """An exception-response to a protected request that is not served."""
-        self.result = response_result(answer)
-        self.response_apdu = answer
-        return answer
+            return answer, response_result(answer)
+        self.machine.refused()
+        return answer, AUTHENTICATION_FAILURE
 
     # -- release -------------------------------------------------------------------
 
-    def _release(self, apdu: bytes) -> bytes:
+    def _release(self, apdu: bytes) -> Outcome:
         """RLRQ is answered with RLRE reason normal (Green Book 9.3.3)."""
         try:
             acse.decode_rlrq(apdu)
         except DecodeError:
-            self.result = MALFORMED
+            result = MALFORMED
         else:
-            self.result = RELEASED
+            result = RELEASED
         self.machine.released()
-        return acse.encode_rlre(RLRE(reason=ReleaseResponseReason.NORMAL))
+        return Outcome(RLRE_NORMAL, apdu, RLRE_NORMAL, False, result)
 
     # -- association -----------------------------------------------------------------
 
-    def _associate(self, apdu: bytes) -> bytes:
+    def _associate(self, apdu: bytes) -> Outcome:
         """Check an AARQ in the Green Book's order (9.3.2): application
         context, calling AP title, authentication mechanism and value, then the
         (ciphered) xDLMS InitiateRequest; accept, challenge (HLS), or reject
         with the diagnostic that says why."""
-        self.result = ""
         try:
             aarq = acse.decode_aarq(apdu)
         except DecodeError:
-            self.result = MALFORMED
-            return acse.encode_aare(AARE(
-                application_context_name=ApplicationContextName.LOGICAL_NAME,
-                result=AssociationResult.REJECTED_PERMANENT,
-                result_source_diagnostic=(PROVIDER, AcseServiceProviderDiagnostic.NO_REASON_GIVEN)))
+            return Outcome(MALFORMED_AARQ_ANSWER, apdu, MALFORMED_AARQ_ANSWER, False, MALFORMED)
         config = self.config
         ciphered = config is not None and config.context == "ln-ciphered"
         expected_context = (ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING if ciphered
@@ -368,11 +372,13 @@ class Session:
         initiate: xdlms.InitiateRequest | None = None
         negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None = None
         wrapping: Wrapping | None = None
+        #: A result more specific than the AARE's diagnostic, when there is one.
+        specific = ""
         try:
             initiate, negotiated, wrapping = self._initiate(aarq, config, keys, ciphered)
         except CounterError:
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
-            self.result = INVOCATION_COUNTER_ERROR
+            specific = INVOCATION_COUNTER_ERROR
         except (SecurityError, DecodeError):
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
         protection: Protection | None = None
@@ -382,8 +388,7 @@ class Session:
                                              aarq.calling_ap_title or b"", self.profile.system_title,
                                              initiate.dedicated_key if initiate is not None else None)
 
-        def answer(aare: AARE, result: str = "") -> bytes:
-            self.result = result or aare_result(aare)
+        def answer(aare: AARE, result: str = "") -> Outcome:
             user_information: bytes | None = None
             if isinstance(negotiated, xdlms.InitiateResponse):
                 user_information = xdlms.encode_initiate_response(negotiated)
@@ -393,7 +398,7 @@ class Session:
                 user_information = protection.wrap(user_information, wrapping)
             titled = aarq.calling_ap_title is not None or ciphered or (
                 config is not None and self._titled(config))
-            return acse.encode_aare(AARE(
+            encoded = acse.encode_aare(AARE(
                 application_context_name=aare.application_context_name, result=aare.result,
                 result_source_diagnostic=aare.result_source_diagnostic,
                 responding_ap_title=self.profile.system_title if titled else None,
@@ -401,9 +406,10 @@ class Session:
                 mechanism_name=aare.mechanism_name,
                 responding_authentication_value=aare.responding_authentication_value,
                 user_information=user_information))
+            return Outcome(encoded, apdu, encoded, False, result or aare_result(aare))
 
         try:
-            mechanism = self._check(aarq, config, keys, expected_context, negotiated)
+            mechanism = self._check(aarq, config, keys, expected_context, negotiated, specific)
         except Rejection as rejection:
             # A client that asks for a new association and is refused has none.
             self.machine.released()
@@ -468,8 +474,10 @@ class Session:
         return request, xdlms.negotiate(request, self.profile.conformance, self.profile.max_receive_pdu_size), wrapping
 
     def _check(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, expected_context: int,
-               negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None) -> IAuthenticationMechanism:
-        """The AARQ's checks in order; raises ``Rejection``."""
+               negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,
+               specific: str) -> IAuthenticationMechanism:
+        """The AARQ's checks in order; raises ``Rejection`` (with ``specific``
+        as its result when the InitiateRequest is what fails)."""
         if config is None or keys is None:
             raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN)
         if aarq.application_context_name != expected_context:
@@ -486,6 +494,6 @@ class Session:
         if not mechanism.check_lls(keys.lls_password, aarq.calling_authentication_value):
             raise Rejection(USER, AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE)
         if negotiated is None or isinstance(negotiated, xdlms.ConfirmedServiceError):
-            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, self.result)
+            raise Rejection(USER, AcseServiceUserDiagnostic.NO_REASON_GIVEN, specific)
         return mechanism
 

@@ -109,23 +109,23 @@ class MeterProtocol(Protocol, TimeoutMixin):
             session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
         received = time.time()
         try:
-            response = session.receive_apdu(frame.apdu)
+            outcome = session.receive(frame.apdu)
         except Exception:
             log.failure("meter {meter}: closing {peer} after an internal error",
                         meter=self.factory.meter.id, peer=self.peer)
             self.event(apdu_kind(frame.apdu), "internal-error", frame.raw)
             self.transport.abortConnection()
             return False
-        self.factory.counters[session.result] += 1
-        answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, response)
+        self.factory.counters[outcome.result] += 1
+        answer = None if outcome.answer is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, outcome.answer)
         if answer is not None:
             self.transport.write(answer)
         bus = self.factory.capture
         if bus.active:
             bus.publish(Exchange(
                 bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
-                frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, session.request_apdu,
-                session.response_apdu, apdu_kind(session.request_apdu), session.ciphered, session.result))
+                frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, outcome.request, outcome.response,
+                apdu_kind(outcome.request), outcome.ciphered, outcome.result))
         return True
 
     def malformed(self, data: bytes, error: DecodeError) -> None:
