@@ -138,3 +138,47 @@ class IObjectDirectory(Interface):
 
     def action(method, parameters, association):  # type: ignore[no-untyped-def]
         """Return ``(ActionResult, encoded return data or None)``."""
+
+
+class ISecurityStore(Interface):
+    """A meter's keys, invocation counters and certificates (Green Book 9.2):
+    what associations and the Security setup and Association LN objects use
+    (``security.store.MeterSecurity``; the server saves it)."""
+
+    id = Attribute("str: the part of the meter's saved state this store is")
+    client_titles = Attribute("dict: the system title of the client last associated, per association name")
+    client_counters = Attribute("dict: the last invocation counter accepted, per association name")
+    certificates = Attribute("dict: the client and CA certificates imported, per association name")
+
+    def keys_for(association):  # type: ignore[no-untyped-def]
+        """The association's keys (``Keys``): lab.ini's unless changed at run time."""
+
+    def change_keys(association, keys):  # type: ignore[no-untyped-def]
+        """New keys (name -> bytes) for the association's next associations, taken together and saved."""
+
+    def next_counter():  # type: ignore[misc, no-untyped-def]
+        """The meter's next invocation counter: never one used before."""
+
+    def lowest_client_counter(association):  # type: ignore[no-untyped-def]
+        """The lowest invocation counter the association's client may use next."""
+
+    def accept_client_counter(association, counter):  # type: ignore[no-untyped-def]
+        """The counter rule (Green Book 9.2.7.2.4): True, and kept, when above the last accepted."""
+
+    def signing_key(suite):  # type: ignore[no-untyped-def]
+        """The meter's ECDSA private key of security suite 1 or 2, made on first use."""
+
+    def new_signing_key(suite):  # type: ignore[no-untyped-def]
+        """A new key pair for the suite (Security setup generate_key_pair)."""
+
+    def server_certificate(suite, system_title, now):  # type: ignore[no-untyped-def]
+        """The meter's certificate for the suite's signing key (self-signed until one is imported)."""
+
+    def import_certificate(association, suite, classified):  # type: ignore[no-untyped-def]
+        """Keep an imported certificate; False when it does not fit (Security setup import_certificate)."""
+
+    def remove_certificate(association, classified):  # type: ignore[no-untyped-def]
+        """Forget an imported certificate (Security setup remove_certificate)."""
+
+    def client_public_key(association, client_title):  # type: ignore[no-untyped-def]
+        """The key that checks the client's f(StoC) for HLS-ECDSA, or None."""

@@ -583,7 +583,7 @@ from dlmstw.cosem.base import Context  # noqa: E402
 from dlmstw.cosem.directory import ModelDirectory  # noqa: E402
 from dlmstw.enums import DataAccessResult  # noqa: E402
 from dlmstw.plugins.registry import load_registry  # noqa: E402
-from dlmstw.simulator.meter import MeterRuntime  # noqa: E402
+from dlmstw.server.assembly import Meter  # noqa: E402
 
 
 
@@ -609,12 +609,7 @@ class LocalMeter:
         model = registry.object_sets[config.model[0]]
         self.now = now
         self.config = config
-        self.runtime = MeterRuntime(
-            config.id, config.serial, config.system_title, config.seed, model.load_shape,
-            config.load_profile_interval, config.load_profile_days, model.utc_offset, lambda: self.now,
-            anomalies=[(a.kind, a.rate) for a in config.anomalies], port=config.port, address=config.interface,
-            max_clients=config.max_clients, inactivity_timeout=config.inactivity_timeout,
-        )
+        self.runtime = Meter(config, model, lambda: self.now)
         self.directory = ModelDirectory(
             [registry.object_sets[name] for name in config.model], registry.classes, config.associations,
             registry.mechanisms, 0x00501F, 1024,

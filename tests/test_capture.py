@@ -86,7 +86,8 @@ def test_fifty_clients_reading_lose_nothing(tmp_path: Path) -> None:
     console_port = find_free_port_range(1)
     ini = (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\nstate_dir = {tmp_path / 'state'}\n"
            f"packet_log = {tmp_path / 'packets.jsonl'}\n\n[meters:abt]\ncount = 5\nport = {meter_port}\n"
-           "max_clients = 10\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n")
+           # 10 clients a meter, and room for the start-up probe's connection until the meter sees it close.
+           "max_clients = 12\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n")
     lab = launch_lab(tmp_path, ini, tuple(range(meter_port, meter_port + 5)) + (console_port,))
     errors: list[BaseException] = []
     reads = 20

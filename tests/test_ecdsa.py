@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certificate_support import RFC6979_PUBLIC, certificate, client_key, name, usage
-from dlmstw.association.security import MeterSecurity
 from dlmstw.association.session import Outcome, ServerProfile, Session
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import (ActionRequestNormal, ActionResponseNormal, CosemAttributeDescriptor,
@@ -36,7 +35,8 @@ from dlmstw.enums import (AcseServiceUserDiagnostic, ActionResult, ApplicationCo
 from dlmstw.security import keys
 from dlmstw.security.certificates import CLIENT, SERVER, der, load_certificate
 from dlmstw.plugins.registry import load_registry
-from dlmstw.simulator.meter import MeterRuntime
+from dlmstw.security.store import MeterSecurity
+from dlmstw.server.assembly import Meter as AssembledMeter
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 METER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
@@ -124,8 +124,7 @@ class Meter:
                                     config.associations,
                                     self.registry.mechanisms,
                                     0x00501F, 1024)
-        self.runtime = MeterRuntime(config.id, config.serial, config.system_title, config.seed, "feeder",
-                                    config.load_profile_interval, config.load_profile_days, clock=lambda: NOW)
+        self.runtime = AssembledMeter(config, self.registry.object_sets["is15959-abt"], clock=lambda: NOW)
         self.associations = {a.client_sap: a for a in config.associations}
         self.security: MeterSecurity = self.runtime.security
 

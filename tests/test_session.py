@@ -19,7 +19,7 @@ from dlmstw.cosem.directory import MeterDirectory, ModelDirectory
 from dlmstw.enums import (AcseServiceUserDiagnostic, AssociationResult, Conformance, DataAccessResult,
                           DataType)
 from dlmstw.plugins.registry import load_registry
-from dlmstw.simulator.meter import MeterRuntime
+from dlmstw.server.assembly import Meter
 
 VECTORS = Path(__file__).parent / "vectors"
 ACSE = json.loads((VECTORS / "acse.json").read_text())
@@ -49,8 +49,7 @@ def make_session(client_sap: int, conformance: int = 0x00501F, max_pdu: int = 50
     registry = load_registry()
     model = ModelDirectory([registry.object_sets["is15959-abt"]], registry.classes, meter.associations,
                            registry.mechanisms, conformance, max_pdu)
-    runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, "feeder",
-                           meter.load_profile_interval, meter.load_profile_days, clock=lambda: NOW)
+    runtime = Meter(meter, registry.object_sets["is15959-abt"], clock=lambda: NOW)
     associations = {a.client_sap: a for a in meter.associations}
     return Session(client_sap, 1, associations.get(client_sap), MeterDirectory(model, runtime),
                    registry, ServerProfile(Conformance(conformance), max_pdu, meter.system_title),

@@ -28,11 +28,11 @@ from ..enums import (AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic, A
                      ApplicationContextName, AssociationResult, AssociationStatus, AuthenticationMechanism,
                      Conformance, InitiateError, ReleaseResponseReason, ServiceError, StateError)
 from ..errors import DecodeError
-from ..interfaces import IAuthenticationMechanism, IObjectDirectory, ISecuritySuite
+from ..interfaces import IAuthenticationMechanism, IObjectDirectory, ISecurityStore, ISecuritySuite
 from ..security.ciphering import SecurityError
 from ..security.hls import HlsInputs
-from .security import (PROTECTION_OVERHEAD, CounterError, Keys, MeterSecurity, PolicyError, Protection,
-                       SecuredAssociation, Wrapping, unwrap_initiate)
+from ..security.store import Keys, SecuredAssociation
+from .security import PROTECTION_OVERHEAD, CounterError, PolicyError, Protection, Wrapping, unwrap_initiate
 from .services import ServiceHandler
 
 USER = acse.SOURCE_ACSE_SERVICE_USER
@@ -134,7 +134,7 @@ class Inputs(Protocol):
 @dataclass(eq=False)
 class Core:
     directory: IObjectDirectory
-    security: MeterSecurity
+    security: ISecurityStore
     log: Callable[[str], None]
     #: The association in use (None when idle); the session protects with it.
     current: Association | None = None
@@ -254,7 +254,7 @@ class Session:
     """The association of one client SAP on one connection to the meter."""
 
     def __init__(self, client_sap: int, server_sap: int, config: AssociationConfig | None,
-                 directory: IObjectDirectory, plugins: Plugins, profile: ServerProfile, security: MeterSecurity,
+                 directory: IObjectDirectory, plugins: Plugins, profile: ServerProfile, security: ISecurityStore,
                  log: Callable[[str], None] = lambda message: None) -> None:
         self.client_sap = client_sap
         self.server_sap = server_sap

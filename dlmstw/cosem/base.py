@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from ..codec.axdr import datetime_bytes_from_timestamp
 from ..enums import AttributeAccess, MethodAccess
+from ..interfaces import ISecurityStore
 
 #: Encoded A-XDR Data: the bytes, or an iterable of byte chunks for values
 #: produced lazily (profile buffers), which the association cuts into blocks.
@@ -51,8 +52,13 @@ class MeterState(Protocol):
     deviation: int
     clock_status: int
     values: dict[tuple[bytes, int], Any]
-    #: The meter's keys and invocation counters (``association.security.MeterSecurity``).
-    security: Any
+    #: The meter's keys, invocation counters and certificates.
+    security: ISecurityStore
+    #: What the meter's TCP-UDP and IPv4 setup objects report of its listening port.
+    port: int
+    address: str
+    max_clients: int
+    inactivity_timeout: float
     #: What objects keep for this meter besides attribute values, by (logical name, key).
     object_state: dict[tuple[bytes, str], Any]
     #: What clients made the meter do, for its event logs.

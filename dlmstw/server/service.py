@@ -20,7 +20,7 @@ from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..dissector import Keys
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
-from ..simulator.meter import MeterRuntime
+from .assembly import Meter
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
@@ -153,12 +153,7 @@ class LabService(MultiService):
         return directory
 
     def _meter(self, meter: MeterConfig, clock: Callable[[], float], online: bool) -> MeterFactory:
-        model = self.registry.object_sets[meter.model[0]]
-        runtime = MeterRuntime(meter.id, meter.serial, meter.system_title, meter.seed, model.load_shape,
-                               meter.load_profile_interval, meter.load_profile_days, model.utc_offset, clock,
-                               anomalies=[(a.kind, a.rate) for a in meter.anomalies], port=meter.port,
-                               address=meter.interface, max_clients=meter.max_clients,
-                               inactivity_timeout=meter.inactivity_timeout)
+        runtime = Meter(meter, self.registry.object_sets[meter.model[0]], clock)
         associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
         factory = MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                                self.registry,

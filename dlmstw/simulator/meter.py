@@ -1,5 +1,7 @@
-"""A meter's runtime state: its identity, its clock and the simulated
-quantities COSEM objects read (the ``MeterState`` of the COSEM layer).
+"""A meter's simulated state: its identity, its clock and the simulated
+quantities COSEM objects read, all values of its seed and the time (the
+server assembles the whole ``MeterState`` of the COSEM layer from it, its
+security store and its port: ``server.assembly``).
 
 Kept small on purpose (≤ 20 KiB per idle meter): a few slots, the simulator's
 constants, a dict of the values that clients SET, a dict of the little state
@@ -14,7 +16,6 @@ import math
 import time
 from typing import Any, Callable, Iterable
 
-from ..association.security import MeterSecurity
 from ..codec.axdr import decode_data, encode_data
 from .anomalies import Anomalies
 from .events import CLOCK_NEW, CLOCK_OLD, Occurrence
@@ -101,22 +102,16 @@ class ObjectState(dict[tuple[bytes, str], Any]):
 class MeterRuntime:
     """One simulated meter. ``clock`` gives real time (injectable for tests);
     the meter's clock runs at the same pace from its own offset.
-
     ``anomalies`` are the meter group's (kind, rate) pairs (lab.ini
-    ``anomalies``); ``port``, ``address``, ``max_clients`` and
-    ``inactivity_timeout`` are what the meter's TCP-UDP and IPv4 setup
-    objects report."""
+    ``anomalies``)."""
 
     __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
                  "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
-                 "values", "changed", "object_state", "events", "anomalies", "port", "address", "max_clients",
-                 "inactivity_timeout", "security", "_snapshot", "_clock")
+                 "values", "changed", "object_state", "events", "anomalies", "_snapshot", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
                  load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
-                 clock: Callable[[], float] = time.time, anomalies: Iterable[tuple[str, float]] = (),
-                 port: int = 4059, address: str = "127.0.0.1", max_clients: int = 1,
-                 inactivity_timeout: float = 120.0) -> None:
+                 clock: Callable[[], float] = time.time, anomalies: Iterable[tuple[str, float]] = ()) -> None:
         self.id = meter_id
         self.serial = serial
         self.seed = seed
@@ -139,12 +134,6 @@ class MeterRuntime:
         #: What clients made the meter do, for its event logs (``simulator.events``).
         self.events: collections.deque[Occurrence] = collections.deque(maxlen=MAX_OCCURRENCES)
         self.anomalies = Anomalies.of(seed, anomalies)
-        self.port = port
-        self.address = address
-        self.max_clients = max_clients
-        self.inactivity_timeout = inactivity_timeout
-        #: Keys and invocation counters (saved apart: see ``server.state``).
-        self.security = MeterSecurity(meter_id)
         self._snapshot: Snapshot | None = None
         self._clock = clock
 

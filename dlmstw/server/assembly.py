@@ -1,0 +1,32 @@
+"""A meter, assembled in one place from its lab.ini section and its model:
+the simulated state (``simulator.meter.MeterRuntime``), its security store
+(``security.store.MeterSecurity``) and what its TCP-UDP and IPv4 setup
+objects report of its port. Together they are the ``MeterState`` COSEM
+objects read."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ..config import MeterConfig
+from ..interfaces import IObjectSet
+from ..security.store import MeterSecurity
+from ..simulator.meter import MeterRuntime
+
+
+class Meter(MeterRuntime):
+    """One meter of the lab: the simulation plus its security and its port."""
+
+    __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout")
+
+    def __init__(self, config: MeterConfig, model: IObjectSet, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(config.id, config.serial, config.system_title, config.seed, model.load_shape,
+                         config.load_profile_interval, config.load_profile_days, model.utc_offset, clock,
+                         anomalies=[(a.kind, a.rate) for a in config.anomalies])
+        #: Keys, invocation counters and certificates (saved apart: see ``server.state``).
+        self.security = MeterSecurity(config.id)
+        self.port = config.port
+        self.address = config.interface
+        self.max_clients = config.max_clients
+        self.inactivity_timeout = config.inactivity_timeout
