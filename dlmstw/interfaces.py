@@ -133,6 +133,12 @@ class IObjectDirectory(Interface):
     def get(attribute, selective_access, association):  # type: ignore[no-untyped-def]
         """Return encoded Data (bytes or an iterable of chunks) or a DataAccessResult."""
 
+    def reader(attribute, association):  # type: ignore[no-untyped-def]
+        """``get`` without selective access, with the object, its class and the
+        association's right to the attribute resolved once: a callable of no
+        arguments for the GET hot path. The association's rights never change
+        while it lasts."""
+
     def set(attribute, selective_access, value, association):  # type: ignore[no-untyped-def]
         """Return a DataAccessResult."""
 

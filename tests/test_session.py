@@ -14,6 +14,7 @@ from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import (CosemAttributeDescriptor, GetRequestNext, GetRequestNormal,
                                    GetRequestWithList, GetResponseNormal, GetResponseWithDatablock,
                                    GetResponseWithList, SetRequestNormal, SetResponseNormal)
+from dlmstw.codec.obis import parse_obis
 from dlmstw.config import parse_lab
 from dlmstw.cosem.directory import MeterDirectory, ModelDirectory
 from dlmstw.enums import (AcseServiceUserDiagnostic, AssociationResult, Conformance, DataAccessResult,
@@ -250,3 +251,32 @@ def test_a_refused_new_aarq_ends_the_current_association() -> None:
     assert session.receive(LLS_AARQ).answer == NO_SECURITY_AARE
     session.receive(LLS_AARQ.replace(b"12345678", b"00000000")).answer
     assert session.receive(bytes.fromhex("C001C1000100002B0100FF0200")).answer == bytes.fromhex("D80101")
+
+
+@pytest.mark.parametrize("max_pdu", [0x04B0, 64])
+def test_the_get_hot_path_answers_as_the_decoded_path_does(max_pdu: int) -> None:
+    """A GET-Request-Normal without selective access takes the resolved-reader
+    path; its answers equal ``get_normal``'s for every kind of attribute: a
+    value, a long value in blocks, a profile buffer, undefined objects and
+    attributes, a wrong class, an attribute the association may not read."""
+    targets = [(8, "0.0.1.0.0.255", 2), (3, "1.0.1.7.0.255", 2), (3, "1.0.1.7.0.255", 3), (1, "0.0.96.1.0.255", 2),
+               (15, "0.0.40.0.0.255", 2), (7, "1.0.99.1.0.255", 3), (7, "1.0.99.1.0.255", 2),
+               (1, "9.9.9.9.9.9", 2), (3, "0.0.1.0.0.255", 2), (8, "0.0.1.0.0.255", 99), (15, "0.0.40.0.0.255", 7)]
+    fast, decoded = associated(16, max_pdu), associated(16, max_pdu)
+    handler = decoded.core.current.services  # type: ignore[union-attr]
+    for class_id, obis, attribute in targets:
+        request = GetRequestNormal(0xC1, CosemAttributeDescriptor(class_id, parse_obis(obis), attribute), None)
+        apdu = services.encode_request(request)
+        for _ in range(2):  # resolved once, then from the cache
+            assert fast.receive(apdu).answer == handler.get_normal(request), (class_id, obis, attribute)
+    assert len(fast.core.current.services.readers) == len(targets)  # type: ignore[union-attr]
+
+
+def test_an_association_resolves_a_bounded_number_of_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dlmstw.association.services.MAX_READERS", 2)
+    session = associated()
+    for attribute in (1, 2, 3):
+        request = GetRequestNormal(0xC1, CosemAttributeDescriptor(3, parse_obis("1.0.1.7.0.255"), attribute), None)
+        answer = services.decode_response(session.receive(services.encode_request(request)).answer or b"")
+        assert isinstance(answer, GetResponseNormal) and not isinstance(answer.result, DataAccessResult)
+    assert len(session.core.current.services.readers) == 2  # type: ignore[union-attr]

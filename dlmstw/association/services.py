@@ -37,6 +37,12 @@ MAX_LIST_ANSWER = 4 << 20
 REQUEST_TAGS = frozenset({ApduTag.GET_REQUEST, ApduTag.SET_REQUEST, ApduTag.ACTION_REQUEST})
 #: An answer with no limit from the client is still cut at the A-XDR length's practical bound.
 UNLIMITED_PDU = 0xFFFF
+#: A GET-Request-Normal without selective access: tag, choice, invoke-id, class (2),
+#: logical name (6), attribute, no access-selection (Green Book 9.4.6.4).
+GET_NORMAL_PREFIX = bytes((ApduTag.GET_REQUEST, 1))
+GET_NORMAL_LENGTH = 13
+#: Attributes whose reader one association keeps resolved, at the most.
+MAX_READERS = 1024
 
 
 def _exception(state: StateError, error: ServiceError) -> bytes:
@@ -151,6 +157,10 @@ class ServiceHandler:
         self.long_action: OutgoingBlocks | None = None
         self.long_set: IncomingBlocks | None = None
         self.long_action_parameters: IncomingBlocks | None = None
+        #: GET without selective access may take the hot path (``_get_normal``).
+        self.get_allowed = bool(self.conformance_bits & Conformance.GET)
+        #: Resolved attribute readers by the request's descriptor bytes.
+        self.readers: dict[bytes, Callable[[], Any]] = {}
         self.dispatch: dict[type, Callable[[Any], bytes]] = {
             GetRequestNormal: self.get_normal,
             GetRequestNext: self.get_next,
@@ -169,6 +179,10 @@ class ServiceHandler:
         }
 
     def handle(self, apdu: bytes) -> bytes:
+        if self.get_allowed and len(apdu) == GET_NORMAL_LENGTH and apdu[:2] == GET_NORMAL_PREFIX and not apdu[12]:
+            answer = self._get_normal(apdu)
+            if answer is not None:
+                return answer
         try:
             request = services.decode_request(apdu)
         except DecodeError as error:
@@ -180,6 +194,31 @@ class ServiceHandler:
         return self.dispatch[type(request)](request)
 
     # -- GET -------------------------------------------------------------------
+
+    def _get_normal(self, apdu: bytes) -> bytes | None:
+        """The hot path of a GET-Request-Normal without selective access: the
+        attribute's reader resolved once per association (the request decoded
+        only then), the answer as ``get_normal`` gives it. None when the
+        association has resolved ``MAX_READERS`` attributes already."""
+        descriptor = apdu[3:12]
+        read = self.readers.get(descriptor)
+        if read is None and len(self.readers) >= MAX_READERS:
+            return None
+        self.long_get = None
+        try:
+            if read is None:
+                request = services.decode_request(apdu)
+                assert isinstance(request, GetRequestNormal)
+                read = self.readers[descriptor] = self.directory.reader(request.attribute, self.association)
+            value = read()
+        except Exception:
+            self.log("GET failed:\n" + traceback.format_exc())
+            value = DataAccessResult.OTHER_REASON
+        if isinstance(value, DataAccessResult):
+            return b"\xc4\x01" + apdu[2:3] + bytes((1, value))
+        if isinstance(value, bytes) and len(value) + 4 <= self.max_pdu:
+            return b"\xc4\x01" + apdu[2:3] + b"\x00" + value
+        return self._answer_get(apdu[2], value)
 
     def _read(self, attribute: Any, selective: Any) -> bytes | Iterable[bytes] | DataAccessResult:
         if selective is not None and not self.conformance & Conformance.SELECTIVE_ACCESS:
@@ -212,8 +251,11 @@ class ServiceHandler:
 
     def get_normal(self, request: GetRequestNormal) -> bytes:
         self.long_get = None
-        invoke = request.invoke_id_and_priority
-        result = self._read(request.attribute, request.access_selection)
+        return self._answer_get(request.invoke_id_and_priority,
+                                self._read(request.attribute, request.access_selection))
+
+    def _answer_get(self, invoke: int, result: bytes | Iterable[bytes] | DataAccessResult) -> bytes:
+        """The GET-Response-Normal of ``result``, or the first block of a long one."""
         if isinstance(result, (bytes, DataAccessResult)):
             if isinstance(result, DataAccessResult) or len(result) + 4 <= self.max_pdu:
                 return services.encode_response(GetResponseNormal(invoke, result))

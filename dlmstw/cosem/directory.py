@@ -8,7 +8,8 @@ and is what the association layer calls (``IObjectDirectory``).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Protocol, Sequence
+import functools
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from zope.interface import implementer
 
@@ -171,13 +172,13 @@ class ModelDirectory:
             return DataAccessResult.OBJECT_CLASS_INCONSISTENT
         return obj
 
-    def _attribute(self, ctx: Context, attribute: CosemAttributeDescriptor,
+    def _attribute(self, association: AssociationState, attribute: CosemAttributeDescriptor,
                    allowed: frozenset[AttributeAccess]) -> CosemObject | DataAccessResult:
         """The object of ``attribute`` if the association's right to it is in ``allowed``."""
         obj = self._target(attribute.class_id, attribute.instance_id)
         if isinstance(obj, DataAccessResult):
             return obj
-        rights = self._attribute_rights[self._index_by_sap[ctx.association.client_sap]]
+        rights = self._attribute_rights[self._index_by_sap[association.client_sap]]
         right = rights.get((attribute.instance_id, attribute.attribute_id))
         if right is None:
             return DataAccessResult.OBJECT_UNDEFINED
@@ -189,7 +190,7 @@ class ModelDirectory:
             selective: SelectiveAccess | None) -> Encoded | DataAccessResult:
         """GET of one attribute (Green Book 9.3.x): object-undefined,
         object-class-inconsistent, read-write-denied, or the value."""
-        obj = self._attribute(ctx, attribute, READABLE)
+        obj = self._attribute(ctx.association, attribute, READABLE)
         if isinstance(obj, DataAccessResult):
             return obj
         if selective is None:
@@ -200,9 +201,18 @@ class ModelDirectory:
         return obj.interface_class.get_selective(obj, attribute.attribute_id, selective.selector,
                                                  selective.parameters, ctx)
 
+    def reader(self, association: AssociationState,
+               attribute: CosemAttributeDescriptor) -> Callable[[Context], Encoded | DataAccessResult]:
+        """``get`` without selective access, resolved for one association: the
+        object, its class and the association's right looked up once."""
+        obj = self._attribute(association, attribute, READABLE)
+        if isinstance(obj, DataAccessResult):
+            return lambda ctx, refused=obj: refused
+        return functools.partial(obj.interface_class.get, obj, attribute.attribute_id)
+
     def set(self, ctx: Context, attribute: CosemAttributeDescriptor,
             selective: SelectiveAccess | None, value: Data) -> DataAccessResult:
-        obj = self._attribute(ctx, attribute, WRITABLE)
+        obj = self._attribute(ctx.association, attribute, WRITABLE)
         if isinstance(obj, DataAccessResult):
             return obj
         if attribute.attribute_id == 1:
@@ -242,6 +252,12 @@ class MeterDirectory:
     def get(self, attribute: CosemAttributeDescriptor, selective_access: SelectiveAccess | None,
             association: AssociationState) -> Encoded | DataAccessResult:
         return self.model.get(self._context(association), attribute, selective_access)
+
+    def reader(self, attribute: CosemAttributeDescriptor,
+               association: AssociationState) -> Callable[[], Encoded | DataAccessResult]:
+        read = self.model.reader(association, attribute)
+        meter, model = self.meter, self.model
+        return lambda: read(Context(meter, association, model, meter.now()))
 
     def set(self, attribute: CosemAttributeDescriptor, selective_access: SelectiveAccess | None,
             value: Data, association: AssociationState) -> DataAccessResult:

@@ -11,8 +11,7 @@ observer never slows a meter.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -23,10 +22,10 @@ Scheduler = Callable[[float, Callable[[], None]], object]
 log = Logger()
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
+class Exchange(NamedTuple):
     """One request/response exchange: the packet log record of DESIGN.md
-    (descriptions are computed by the observers that need them).
+    (descriptions are computed by the observers that need them). A named
+    tuple: one is built for every request a meter answers.
 
     ``request`` and ``response`` are whole frames as they crossed the wire;
     ``request_apdu`` and ``response_apdu`` the plain APDUs after deciphering.
@@ -84,7 +83,7 @@ class CaptureBus:
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""
         self.sequence += 1
-        self.publish(replace(exchange, sequence=self.sequence))
+        self.publish(exchange._replace(sequence=self.sequence))
 
     def publish(self, exchange: Exchange) -> None:
         if not self._observers:
@@ -122,21 +121,22 @@ class RingBuffer:
 
     def __init__(self, size: int = 10_000, max_bytes: int = 8 << 20) -> None:
         self.records: deque[Exchange] = deque()
+        #: The bytes of frames and APDUs of each record, in the same order.
+        self.weights: deque[int] = deque()
         self.size = size
         self.max_bytes = max_bytes
         self.bytes = 0
 
-    @staticmethod
-    def _weight(exchange: Exchange) -> int:
-        return (len(exchange.request) + len(exchange.response or b"") + len(exchange.request_apdu or b"")
-                + len(exchange.response_apdu or b""))
-
     def __call__(self, exchange: Exchange) -> None:
-        records = self.records
+        records, weights = self.records, self.weights
+        weight = (len(exchange.request) + len(exchange.response or b"") + len(exchange.request_apdu or b"")
+                  + len(exchange.response_apdu or b""))
         records.append(exchange)
-        self.bytes += self._weight(exchange)
+        weights.append(weight)
+        self.bytes += weight
         while len(records) > self.size or (self.bytes > self.max_bytes and len(records) > 1):
-            self.bytes -= self._weight(records.popleft())
+            records.popleft()
+            self.bytes -= weights.popleft()
 
     def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None) -> list[Exchange]:
         """The newest ``limit`` records (oldest first) matching the filters."""

@@ -93,14 +93,21 @@ class MeterProtocol(Protocol, TimeoutMixin):
         except DecodeError as error:
             self.malformed(data, error)
             return
+        answers: list[bytes] = []
         for frame in frames:
             if frame.destination_wport != MANAGEMENT_WPORT:
                 self.event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
-            elif not self._serve(frame):
-                return
+            elif not self._serve(frame, answers):
+                break
+        # The answers of one read leave in one write (a pipelining client sends several).
+        if len(answers) == 1:
+            self.transport.write(answers[0])
+        elif answers:
+            self.transport.writeSequence(answers)
 
-    def _serve(self, frame: Wpdu) -> bool:
-        """Answer one request and capture the exchange; False when the connection is closing."""
+    def _serve(self, frame: Wpdu, answers: list[bytes]) -> bool:
+        """Answer one request into ``answers`` and capture the exchange; False
+        when the connection is closing."""
         session = self.sessions.get(frame.source_wport)
         if session is None:
             if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
@@ -119,7 +126,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.factory.counters[outcome.result] += 1
         answer = None if outcome.answer is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, outcome.answer)
         if answer is not None:
-            self.transport.write(answer)
+            answers.append(answer)
         bus = self.factory.capture
         if bus.active:
             bus.publish(Exchange(
