@@ -540,13 +540,14 @@ def _string_decoder(dtype: DataType) -> _Decoder:
     name = dtype.name.lower().replace("_", "-")
 
     def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
-        n, pos = _counted(buf, pos, end, t, "length")
-        stop = pos + n
+        n, start = _length(buf, pos, end)
+        stop = start + n
         if stop > end:
-            raise DecodeError(f"{name} of {n} octets exceeds the {end - pos} left", pos)
-        value = bytes(buf[pos:stop])
+            raise DecodeError(f"{name} of {n} octets exceeds the {end - start} left", start)
+        value = bytes(buf[start:stop])
         if t is not None:
-            t.field("value", pos, n, value)
+            t.field("length", pos, start - pos, n)
+            t.field("value", start, n, value)
         return (dtype, value), stop
 
     return decode
@@ -614,7 +615,10 @@ def _decode_sequence(dtype: DataType, table: dict[int, _Decoder], checked: bool)
     def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
         if depth >= MAX_DEPTH:
             raise DecodeError(f"Data nested deeper than {MAX_DEPTH}", pos - 1)
-        count, pos = _counted(buf, pos, end, t, "count")
+        count, start = _length(buf, pos, end)
+        if t is not None:
+            t.field("count", pos, start - pos, count)
+        pos = start
         if checked and count > end - pos:
             raise DecodeError(f"{name} of {count} elements exceeds the {end - pos} octets left", pos)
         items: list[Data] = []
