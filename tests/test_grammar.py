@@ -3,7 +3,8 @@ tracer, and what they report tiles the bytes they read.
 
 Every frame and APDU of tests/vectors (acse.json, security.json,
 appendix-datablocks.txt, the hex of public-vectors.md) goes through the
-decoder the meter and the client use, with a recording tracer; the APDUs a
+decoder the meter and the client use (``dissect.DECODERS`` names it by the
+APDU's tag), with a recording tracer; the APDUs a
 field carries (user-information, a wrapper's APDU, a protected text, a
 deciphered one) are decoded and checked in turn.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlmstw.codec import acse, services, xdlms
 from dlmstw.codec.axdr import decode_data
 from dlmstw.dissector import Keys, dissect_apdu
+from dlmstw.dissector.dissect import DECODERS
 from dlmstw.enums import ApduTag
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WRAPPER_VERSION, decode_wpdu
-from dlmstw.interfaces import Tracer
 from dlmstw.security import ciphering
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -37,25 +37,6 @@ EK = bytes.fromhex(SUITE0["encryption_key"])
 AK = bytes.fromhex(SUITE0["authentication_key"])
 GREEN_BOOK_TITLES = (bytes.fromhex(SUITE0["system_title"]),
                      bytes.fromhex(SECURITY["hls_gmac_mechanism5"]["client_system_title"]))
-
-_T = ApduTag
-DECODERS: dict[int, Callable[[bytes, Tracer], Any]] = {
-    _T.AARQ: acse.decode_aarq, _T.AARE: acse.decode_aare, _T.RLRQ: acse.decode_rlrq, _T.RLRE: acse.decode_rlre,
-    _T.INITIATE_REQUEST: xdlms.decode_initiate_request, _T.INITIATE_RESPONSE: xdlms.decode_initiate_response,
-    _T.CONFIRMED_SERVICE_ERROR: xdlms.decode_confirmed_service_error,
-    **{tag: services.decode_request for tag in (_T.GET_REQUEST, _T.SET_REQUEST, _T.ACTION_REQUEST)},
-    **{tag: services.decode_response
-       for tag in (_T.GET_RESPONSE, _T.SET_RESPONSE, _T.ACTION_RESPONSE, _T.EXCEPTION_RESPONSE)},
-    _T.EVENT_NOTIFICATION_REQUEST: services.decode_event_notification_request,
-    _T.DATA_NOTIFICATION: services.decode_data_notification,
-    _T.GENERAL_BLOCK_TRANSFER: services.decode_general_block_transfer,
-    _T.GENERAL_GLO_CIPHERING: ciphering.decode_general_ciphering,
-    _T.GENERAL_DED_CIPHERING: ciphering.decode_general_ciphering,
-    _T.GENERAL_CIPHERING: ciphering.decode_keyed_general_ciphering,
-    _T.GENERAL_SIGNING: ciphering.decode_general_signing,
-    **{tag: ciphering.decode_ciphered_apdu for tag in ciphering.PLAIN_TAG},
-}
-"""The codec's decoder of each APDU tag (Green Book 9.5), as the meter, the client and the dissector call them."""
 
 
 def _vector_hex() -> Iterator[str]:

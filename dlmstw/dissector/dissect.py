@@ -32,7 +32,7 @@ from dlmstw.security import ciphering
 from dlmstw.security.ciphering import DEDICATED_TAGS, ENCRYPTION, GENERAL_CIPHERING_TAGS, PLAIN_TAG
 
 _T = ApduTag
-_DECODERS: Final[dict[int, Callable[[bytes, Tracer], Any]]] = {
+DECODERS: Final[dict[int, Callable[[bytes, Tracer], Any]]] = {
     _T.AARQ: acse.decode_aarq,
     _T.AARE: acse.decode_aare,
     _T.RLRQ: acse.decode_rlrq,
@@ -97,7 +97,7 @@ class Dissection:
         """The node of ``apdu``, found at ``offset``: named after its tag
         ("aarq", "get-request", "glo-get-request"…; "apdu" for an unknown tag)."""
         tag = apdu[0] if apdu else None
-        decoder = _DECODERS.get(tag) if tag is not None else None
+        decoder = DECODERS.get(tag) if tag is not None else None
         node = Node(apdu_name(tag) if decoder is not None and tag is not None else "apdu", offset, len(apdu), tag,
                     hex_of(apdu, True), apdu=True)
         tracer = TreeTracer(apdu, offset, node, self)
