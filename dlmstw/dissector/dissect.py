@@ -163,8 +163,8 @@ class Dissection:
             _, stop = decode_data(octets, 0, tracer, "value", continued=not last)
         except DecodeError as exc:
             if last or not is_truncation(exc.reason):
-                value.note = f"{value.length} octets, not an encoded Data (at byte {value.offset + exc.offset}: " \
-                             f"{exc.reason})"
+                value.note = (f"{value.length} octets, not an encoded Data (at byte {value.offset + exc.offset}: "
+                              f"{exc.reason})")
                 return
             tracer.finish(None, len(octets))
             rest = memoryview(octets)[tracer.pos:]

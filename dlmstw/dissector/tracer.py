@@ -47,7 +47,10 @@ class Node:
 
     def child(self, name: str) -> Node | None:
         """The first child named ``name``."""
-        return next((c for c in self.children if c.name == name), None)
+        for child in self.children:
+            if child.name == name:
+                return child
+        return None
 
     def value_of(self, name: str) -> Any:
         """The value of the first child named ``name``, None when there is none."""
@@ -100,9 +103,9 @@ class TreeTracer:
         self._announced: int | None = None
         self._skipped_to = 0
 
-    def _node(self, name: str, offset: int, length: int, value: Any, capped: bool) -> Node:
-        hex_text = hex_of(memoryview(self.buf)[offset : offset + length], capped)
-        return Node(name, self.base + offset, length, value, hex_text)
+    def _node(self, name: str, offset: int, length: int, value: Any) -> Node:
+        """A field: ``length`` octets at ``offset`` of the buffer, with their hex."""
+        return Node(name, self.base + offset, length, value, self.buf[offset : offset + length].hex().upper())
 
     def _shown(self, name: str, offset: int) -> bool:
         """False when ``name`` is an element beyond what is shown: the summary starts."""
@@ -141,7 +144,7 @@ class TreeTracer:
         if name in CARRIERS and isinstance(value, bytes):
             self._hooks.carried(self, name, offset, value)
             return
-        self._stack[-1].children.append(self._node(name, offset, length, value, False))
+        self._stack[-1].children.append(self._node(name, offset, length, value))
 
     def leave(self, end: int) -> None:
         self.pos = end
@@ -193,7 +196,7 @@ class TreeTracer:
     def unparsed(self, error: DecodeError, stop: int) -> None:
         """The octets from where reading stopped to ``stop`` as an "unparsed" node of
         the current group, saying where and why ``error`` stopped it."""
-        unparsed = self._node("unparsed", self.pos, max(stop - self.pos, 0), None, False)
+        unparsed = self._node("unparsed", self.pos, max(stop - self.pos, 0), None)
         unparsed.error = f"at byte {self.base + max(error.offset, 0)}: {error.reason}"
         self._stack[-1].children.append(unparsed)
         self.pos = max(stop, self.pos)

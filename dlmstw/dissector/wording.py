@@ -73,8 +73,8 @@ _SUITES: Final = {0: "AES-GCM-128", 1: "ECDH-ECDSA-AES-GCM-128-SHA-256", 2: "ECD
 _KEY_INFO: Final = {0: "identified-key", 1: "wrapped-key", 2: "agreed-key"}
 _KEY_IDS: Final = {0: "0 global-unicast-encryption-key", 1: "1 global-broadcast-encryption-key"}
 _VAA_NAME_SN: Final = 0xFA00
-_CONFORMANCE_BITS: Final = tuple(sorted(Conformance, key=lambda flag: -flag.value))
-"""Conformance flags in the order of the standard's bit numbers 0..23 (Green Book 9.4.6.1)."""
+_CONFORMANCE_BITS: Final = tuple((enum_name(flag), int(flag)) for flag in sorted(Conformance, key=lambda f: -f.value))
+"""Conformance flags, named, in the order of the standard's bit numbers 0..23 (Green Book 9.4.6.1)."""
 _ACSE_TITLES: Final = {_T.AARQ: "A-ASSOCIATE request", _T.AARE: "A-ASSOCIATE response",
                        _T.RLRQ: "A-RELEASE request", _T.RLRE: "A-RELEASE response"}
 _ACSE_SUMMARY: Final = frozenset(("application-context-name", "mechanism-name", "result", "result-source-diagnostic",
@@ -468,11 +468,11 @@ class _Wording:
         (Green Book 9.4.6.1), bit 0 first."""
 
         def block(child: Node) -> Field:
-            value = child.value
-            parts = [(enum_name(flag), number // 8, f"bit {number}: {'set' if value & flag else 'not set'}")
-                     for number, flag in enumerate(_CONFORMANCE_BITS)]
-            names = [enum_name(flag) for flag in _CONFORMANCE_BITS if value & flag]
-            return self.bits(child, f"0x{int(value):06X}: {', '.join(names) or 'nothing'}", parts)
+            value = int(child.value)
+            parts = [(name, number // 8, f"bit {number}: {'set' if value & flag else 'not set'}")
+                     for number, (name, flag) in enumerate(_CONFORMANCE_BITS)]
+            names = [name for name, flag in _CONFORMANCE_BITS if value & flag]
+            return self.bits(child, f"0x{value:06X}: {', '.join(names) or 'nothing'}", parts)
 
         return self.worded(node, {
             "tag": lambda n: "[APPLICATION 31] IMPLICIT BIT STRING",
