@@ -15,10 +15,13 @@ class Tracer(Protocol):
 
     The decoders of ``dlmstw.framing``, ``dlmstw.codec`` and
     ``dlmstw.security.ciphering`` take an optional tracer; without one they pay
-    nothing for it. Offsets count from the start of the buffer handed to the
-    decoder. Fields tile what was read: no gaps, no overlaps. A decoder that
-    raises ``DecodeError`` leaves the groups it entered open; what it reported
-    before is all true. The dissector is a tracer plus wording.
+    nothing for it, and with one they return and raise exactly as without.
+    Offsets count from the start of the buffer handed to the decoder. Fields
+    tile what was read: no gaps, no overlaps. A field whose octets hold a
+    structure of their own is reported whole (``apdu``: an xDLMS APDU;
+    ``protected``: ``SH || body || T``, read by ``split_protected``). A decoder
+    that raises ``DecodeError`` leaves the groups it entered open; what it
+    reported before is all true. The dissector is a tracer plus wording.
     """
 
     def enter(self, name: str, offset: int) -> None:

@@ -12,6 +12,8 @@ Application context and mechanism names are kept as the last arc of
 Any other object identifier decodes to ``FOREIGN_NAME`` with its raw content
 kept, so the meter can answer application-context-name-not-supported or
 authentication-mechanism-name-not-recognised instead of dropping the AARQ.
+A decoder's optional tracer (``dlmstw.interfaces.Tracer``) hears each component
+as a group of its ASN.1 name, with its BER header.
 """
 
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from dlmstw.codec.ber import (
     encode_tlv,
     iter_tlv,
     read_single,
+    trace_header,
 )
 from dlmstw.enums import ApduTag, AssociationResult
 from dlmstw.errors import DecodeError
@@ -132,19 +135,9 @@ class RLRE:
 _FieldDecoder = Callable[[bytes, int, int, "Tracer | None"], dict[str, Any]]
 
 
-def _header(t: Tracer, buf: bytes, start: int, content_start: int, content_end: int, prefix: str = "") -> None:
-    """The identifier and length octets of the TLV at ``start`` (X.690 8.1.2, 8.1.3)
-    as the fields ``tag`` and ``length`` (with ``prefix`` for an inner TLV)."""
-    t.field(prefix + "tag", start, 1, buf[start])
-    t.field(prefix + "length", start + 1, content_start - start - 1, content_end - content_start)
-
-
 def _inner(buf: bytes, start: int, end: int, tag: int, t: Tracer | None) -> tuple[int, int]:
     """Content bounds of the one TLV inside an EXPLICIT tag, which must carry ``tag``."""
-    value_start, value_end = read_single(buf, start, end, tag)
-    if t is not None:
-        _header(t, buf, start, value_start, value_end, "inner-")
-    return value_start, value_end
+    return read_single(buf, start, end, tag, t, "inner-")
 
 
 def _value(t: Tracer | None, start: int, end: int, value: object) -> None:
@@ -283,10 +276,9 @@ def _result_source_diagnostic(buf: bytes, start: int, end: int, t: Tracer | None
     source = _DIAGNOSTIC_SOURCES.get(tag)
     if source is None:
         raise DecodeError(f"unknown result-source-diagnostic choice 0x{tag:02X}", start)
-    choice_start, choice_end = read_single(buf, start, end, tag)
     if t is not None:
         t.enter(source, start)
-        _header(t, buf, start, choice_start, choice_end)
+    choice_start, choice_end = read_single(buf, start, end, tag, t)
     value_start, value_end = _inner(buf, choice_start, choice_end, UNIVERSAL_INTEGER, t)
     value = decode_integer(buf, value_start, value_end)
     if t is not None:
@@ -352,9 +344,7 @@ def _decode_fields(apdu: bytes, tag: int, fields: dict[int, tuple[str, _FieldDec
     hears the APDU's ``tag`` and ``length``, then each component as a group of
     its ASN.1 name (``[n]`` when unknown) with its own ``tag`` and ``length``.
     """
-    start, end = read_single(apdu, 0, len(apdu), tag)
-    if t is not None:
-        _header(t, apdu, 0, start, end)
+    start, end = read_single(apdu, 0, len(apdu), tag, t)
     values: dict[str, Any] = {}
     tag_offset = start
     for field_tag, field_start, field_end in iter_tlv(apdu, start, end):
@@ -366,7 +356,7 @@ def _decode_fields(apdu: bytes, tag: int, fields: dict[int, tuple[str, _FieldDec
         name, decoder = entry
         if t is not None:
             t.enter(name, tag_offset)
-            _header(t, apdu, tag_offset, field_start, field_end)
+            trace_header(t, apdu, tag_offset, field_start, field_end)
         values.update(decoder(apdu, field_start, field_end, t))
         if t is not None:
             t.leave(field_end)

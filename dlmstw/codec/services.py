@@ -5,7 +5,9 @@ the client simulator :func:`encode_request` and :func:`decode_response`.
 Results that carry COSEM Data (Get-Data-Result data [0], ACTION return
 parameters) are already-encoded A-XDR bytes: the meter encodes values once and
 the codec only frames them. Decoders raise :class:`DecodeError`; encoders raise
-ValueError for a field out of its range and TypeError for a non-message.
+ValueError for a field out of its range and TypeError for a non-message. A
+decoder's optional tracer (``dlmstw.interfaces.Tracer``) hears every field
+under its ASN.1 name.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ A-XDR (IEC 61334-6): an OPTIONAL or DEFAULT component is preceded by a usage
 flag (``00`` absent or default, ``01`` present); a DEFAULT component that has
 its default value is encoded as absent. The conformance block is the BER
 encoded ``[APPLICATION 31] IMPLICIT BIT STRING (SIZE(24))``: ``5F 1F 04 00``
-followed by the 24 bits.
+followed by the 24 bits. A decoder's optional tracer
+(``dlmstw.interfaces.Tracer``) hears every field under its ASN.1 name.
 """
 
 import struct
