@@ -129,6 +129,17 @@ class ActionResponseType(IntEnum):
     NEXT_PBLOCK = 4
 
 
+SERVICE_CHOICES: Final[dict[int, type[IntEnum]]] = {
+    ApduTag.GET_REQUEST: GetRequestType,
+    ApduTag.GET_RESPONSE: GetResponseType,
+    ApduTag.SET_REQUEST: SetRequestType,
+    ApduTag.SET_RESPONSE: SetResponseType,
+    ApduTag.ACTION_REQUEST: ActionRequestType,
+    ApduTag.ACTION_RESPONSE: ActionResponseType,
+}
+"""GET/SET/ACTION APDU tag -> the CHOICE of forms its second octet names (Green Book 9.5)."""
+
+
 class DataAccessResult(IntEnum):
     """Green Book 9.5, Data-Access-Result."""
 

@@ -1,10 +1,37 @@
-"""Plugin interfaces (zope.interface), found with ``twisted.plugin.getPlugins``.
+"""Plugin interfaces (zope.interface), found with ``twisted.plugin.getPlugins``,
+and the ``Tracer`` protocol the decoders of every layer report to.
 
 A leaf module: every layer may import it. Built-in plugins register exactly
 like third-party ones (see ``dlmstw/plugins/dlmstw_builtin.py``).
 """
 
+from typing import Protocol
+
 from zope.interface import Attribute, Interface
+
+
+class Tracer(Protocol):
+    """What a decoder reads, reported in byte order: the one grammar's trace.
+
+    The decoders of ``dlmstw.framing``, ``dlmstw.codec`` and
+    ``dlmstw.security.ciphering`` take an optional tracer; without one they pay
+    nothing for it, and with one they return and raise exactly as without.
+    Offsets count from the start of the buffer handed to the decoder. Fields
+    tile what was read: no gaps, no overlaps. A field whose octets hold a
+    structure of their own is reported whole (``apdu``: an xDLMS APDU;
+    ``protected``: ``SH || body || T``, read by ``split_protected``). A decoder
+    that raises ``DecodeError`` leaves the groups it entered open; what it
+    reported before is all true. The dissector is a tracer plus wording.
+    """
+
+    def enter(self, name: str, offset: int) -> None:
+        """A group of fields named ``name`` (an ASN.1 component) starts at ``offset``."""
+
+    def field(self, name: str, offset: int, length: int, value: object) -> None:
+        """The ``length`` octets at ``offset`` are the field ``name``, decoded as ``value``."""
+
+    def leave(self, end: int) -> None:
+        """The innermost group entered ends at ``end``."""
 
 
 class IInterfaceClass(Interface):

@@ -675,24 +675,24 @@ def test_frame_length_mismatches_and_version() -> None:
 
 
 @pytest.mark.parametrize(("data_hex", "error"), [
-    ("", "at byte 0: truncated: APDU tag needs 1 octet(s), 0 left"),
+    ("", "at byte 0: truncated: APDU tag expected"),
     ("FF00", "at byte 0: unknown APDU tag 0xFF"),
     ("C009C1", "at byte 1: unknown get-request choice 9"),
     ("C401C10042", "at byte 4: unknown Data tag 0x42"),
     ("C401C10163", "at byte 4: unknown data-access-result 99"),
-    ("C401C1000600001391AA", "at byte 9: 1 unexpected octets after the get-response"),
-    ("C401C100018200", "at byte 5: truncated: count needs 3 octet(s), 2 left"),
+    ("C401C1000600001391AA", "at byte 9: 1 trailing octets after the get-response"),
+    ("C401C100018200", "at byte 5: truncated length"),
     ("C401C1000105", "at byte 6: array of 5 elements exceeds the 0 octets left"),
     ("6103A10100", "at byte 4: expected BER tag 0x06, found 0x00"),
     ("0E0108", "at byte 2: unknown ServiceError choice 8"),
     ("D80707", "at byte 1: unknown state-error 7"),
-    ("0101", "at byte 2: truncated: length needs 1 octet(s), 0 left"),
+    ("0101", "at byte 2: truncated: length expected"),
     ("0102", "at byte 1: usage flag 0x02 of dedicated-key is neither 00 nor 01"),
     ("6204800100", "at byte 5: BER content of 4 bytes runs past the end"),
     ("6203800200", "at byte 5: BER content of 2 bytes runs past the end"),
     ("C401C100090501", "at byte 6: octet-string of 5 octets exceeds the 1 left"),
-    ("C801FF", "at byte 3: truncated: invocation-counter needs 4 octet(s), 0 left"),
-    ("C8053001234567", "at byte 7: protected content of 5 octets leaves no room for the authentication tag"),
+    ("C801FF", "at byte 3: truncated: security header expected"),
+    ("C8053001234567", "at byte 7: truncated: authentication tag expected"),
 ])
 def test_malformed_apdus_name_where_and_why(data_hex: str, error: str) -> None:
     tree = dissect_apdu(bytes.fromhex(data_hex))
@@ -742,7 +742,7 @@ def test_field_to_json() -> None:
     assert list(document) == ["name", "offset", "length", "hex", "meaning", "children"]
     assert document["children"][-1] == {
         "name": "unparsed", "offset": 3, "length": 0, "hex": "", "meaning": "octets not parsed", "children": [],
-        "error": "at byte 3: truncated: result choice needs 1 octet(s), 0 left"}
+        "error": "at byte 3: truncated: Get-Data-Result choice expected"}
 
 
 def _exchange(**changes: object) -> Exchange:

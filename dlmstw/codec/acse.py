@@ -12,6 +12,8 @@ Application context and mechanism names are kept as the last arc of
 Any other object identifier decodes to ``FOREIGN_NAME`` with its raw content
 kept, so the meter can answer application-context-name-not-supported or
 authentication-mechanism-name-not-recognised instead of dropping the AARQ.
+A decoder's optional tracer (``dlmstw.interfaces.Tracer``) hears each component
+as a group of its ASN.1 name, with its BER header.
 """
 
 from collections.abc import Callable
@@ -30,9 +32,11 @@ from dlmstw.codec.ber import (
     encode_tlv,
     iter_tlv,
     read_single,
+    trace_header,
 )
 from dlmstw.enums import ApduTag, AssociationResult
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 FOREIGN_NAME: Final = -1
 """Name of an application context or mechanism whose OID is not a DLMS one."""
@@ -126,66 +130,98 @@ class RLRE:
     user_information: bytes | None = None
 
 
-# --- field decoders: (buf, content_start, content_end) -> keyword arguments ---
+# --- field decoders: (buf, content_start, content_end, tracer) -> keyword arguments ---
 
-_FieldDecoder = Callable[[bytes, int, int], dict[str, Any]]
+_FieldDecoder = Callable[[bytes, int, int, "Tracer | None"], dict[str, Any]]
 
 
-def _named_oid(buf: bytes, start: int, end: int, prefix: tuple[int, ...]) -> tuple[int, bytes]:
+def _inner(buf: bytes, start: int, end: int, tag: int, t: Tracer | None) -> tuple[int, int]:
+    """Content bounds of the one TLV inside an EXPLICIT tag, which must carry ``tag``."""
+    return read_single(buf, start, end, tag, t, "inner-")
+
+
+def _value(t: Tracer | None, start: int, end: int, value: object) -> None:
+    if t is not None:
+        t.field("value", start, end - start, value)
+
+
+def _named_oid(buf: bytes, start: int, end: int, prefix: tuple[int, ...], t: Tracer | None) -> tuple[int, bytes]:
     arcs = decode_oid(buf, start, end)
+    _value(t, start, end, arcs)
     if len(arcs) == len(prefix) + 1 and arcs[:-1] == prefix:
         return arcs[-1], b""
     return FOREIGN_NAME, bytes(buf[start:end])
 
 
-def _application_context(buf: bytes, start: int, end: int) -> dict[str, Any]:
-    oid_start, oid_end = read_single(buf, start, end, UNIVERSAL_OBJECT_IDENTIFIER)
-    name, oid = _named_oid(buf, oid_start, oid_end, APPLICATION_CONTEXT_ARCS)
+def _application_context(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+    oid_start, oid_end = _inner(buf, start, end, UNIVERSAL_OBJECT_IDENTIFIER, t)
+    name, oid = _named_oid(buf, oid_start, oid_end, APPLICATION_CONTEXT_ARCS, t)
     return {"application_context_name": name, "application_context_oid": oid}
 
 
-def _mechanism(buf: bytes, start: int, end: int) -> dict[str, Any]:
-    name, oid = _named_oid(buf, start, end, MECHANISM_ARCS)
+def _mechanism(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+    name, oid = _named_oid(buf, start, end, MECHANISM_ARCS, t)
     return {"mechanism_name": name, "mechanism_oid": oid}
 
 
-def _octet_string(field: str) -> _FieldDecoder:
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
-        value_start, value_end = read_single(buf, start, end, UNIVERSAL_OCTET_STRING)
-        return {field: bytes(buf[value_start:value_end])}
+def _octet_string(field: str, traced_as: str = "value") -> _FieldDecoder:
+    def decode(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+        value_start, value_end = _inner(buf, start, end, UNIVERSAL_OCTET_STRING, t)
+        value = bytes(buf[value_start:value_end])
+        if t is not None:
+            t.field(traced_as, value_start, value_end - value_start, value)
+        return {field: value}
 
     return decode
 
 
 def _integer(field: str) -> _FieldDecoder:
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
-        value_start, value_end = read_single(buf, start, end, UNIVERSAL_INTEGER)
-        return {field: decode_integer(buf, value_start, value_end)}
+    def decode(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+        value_start, value_end = _inner(buf, start, end, UNIVERSAL_INTEGER, t)
+        value = decode_integer(buf, value_start, value_end)
+        _value(t, value_start, value_end, value)
+        return {field: value}
 
     return decode
 
 
 def _implicit_integer(field: str) -> _FieldDecoder:
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
-        return {field: decode_integer(buf, start, end)}
+    def decode(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+        value = decode_integer(buf, start, end)
+        _value(t, start, end, value)
+        return {field: value}
 
     return decode
 
 
-def _raw(field: str) -> _FieldDecoder:
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
-        return {field: bytes(buf[start:end])}
+def _skipped(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+    """A component the DLMS profile does not use: read past, its content one field."""
+    _value(t, start, end, bytes(buf[start:end]))
+    return {}
 
-    return decode
+
+def _protocol_version(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+    """protocol-version [0] IMPLICIT BIT STRING { version1 (0) } (ISO/IEC 8650-1), kept raw:
+    traced as its initial octet and its bits (X.690 8.6.2)."""
+    if t is not None and end > start:
+        t.field("unused-bits", start, 1, buf[start])
+        if end > start + 1:
+            t.field("bits", start + 1, end - start - 1, bytes(buf[start + 1 : end]))
+    return {"protocol_version": bytes(buf[start:end])}
 
 
 def _acse_requirements(field: str) -> _FieldDecoder:
     """ACSE-requirements ::= BIT STRING { authentication(0) } (Green Book 9.5)."""
 
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
+    def decode(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
         if start == end or buf[start] > 7:
             raise DecodeError("malformed ACSE-requirements BIT STRING", start)
-        return {field: end - start > 1 and bool(buf[start + 1] & 0x80)}
+        if t is not None:
+            t.field("unused-bits", start, 1, buf[start])
+        authentication = end - start > 1 and bool(buf[start + 1] & 0x80)
+        if t is not None and end > start + 1:
+            t.field("authentication", start + 1, end - start - 1, authentication)
+        return {field: authentication}
 
     return decode
 
@@ -193,100 +229,137 @@ def _acse_requirements(field: str) -> _FieldDecoder:
 def _authentication_value(field: str) -> _FieldDecoder:
     """Authentication-value ::= CHOICE { charstring [0], bitstring [1], ... } (Green Book 9.5)."""
 
-    def decode(buf: bytes, start: int, end: int) -> dict[str, Any]:
+    def decode(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
         if start == end:
             raise DecodeError("empty Authentication-value", start)
         tag = buf[start]
         if tag == 0x80:
-            value_start, value_end = read_single(buf, start, end, 0x80)
+            value_start, value_end = _inner(buf, start, end, 0x80, t)
             choice = AuthenticationValueChoice.CHARSTRING
         elif tag == 0x81:
-            value_start, value_end = read_single(buf, start, end, 0x81)
+            value_start, value_end = _inner(buf, start, end, 0x81, t)
             if value_start == value_end or buf[value_start] != 0:
                 raise DecodeError("authentication bitstring with unused bits", value_start)
+            if t is not None:
+                t.field("unused-bits", value_start, 1, 0)
             value_start += 1
             choice = AuthenticationValueChoice.BITSTRING
         else:
             raise DecodeError(f"unsupported Authentication-value choice 0x{tag:02X}", start)
-        return {field: bytes(buf[value_start:value_end]), "authentication_value_choice": choice}
+        value = bytes(buf[value_start:value_end])
+        _value(t, value_start, value_end, value)
+        return {field: value, "authentication_value_choice": choice}
 
     return decode
 
 
-def _association_result(buf: bytes, start: int, end: int) -> dict[str, Any]:
-    value_start, value_end = read_single(buf, start, end, UNIVERSAL_INTEGER)
+def _association_result(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
+    value_start, value_end = _inner(buf, start, end, UNIVERSAL_INTEGER, t)
     value = decode_integer(buf, value_start, value_end)
     try:
-        return {"result": AssociationResult(value)}
+        result = AssociationResult(value)
     except ValueError:
         raise DecodeError(f"unknown Association-result {value}", value_start) from None
+    _value(t, value_start, value_end, result)
+    return {"result": result}
 
 
-def _result_source_diagnostic(buf: bytes, start: int, end: int) -> dict[str, Any]:
+_DIAGNOSTIC_SOURCES: Final = {0xA0 | SOURCE_ACSE_SERVICE_USER: "acse-service-user",
+                              0xA0 | SOURCE_ACSE_SERVICE_PROVIDER: "acse-service-provider"}
+
+
+def _result_source_diagnostic(buf: bytes, start: int, end: int, t: Tracer | None) -> dict[str, Any]:
     """Associate-source-diagnostic ::= CHOICE { acse-service-user [1], acse-service-provider [2] }."""
     if start == end:
         raise DecodeError("empty result-source-diagnostic", start)
     tag = buf[start]
-    if tag not in (0xA0 | SOURCE_ACSE_SERVICE_USER, 0xA0 | SOURCE_ACSE_SERVICE_PROVIDER):
+    source = _DIAGNOSTIC_SOURCES.get(tag)
+    if source is None:
         raise DecodeError(f"unknown result-source-diagnostic choice 0x{tag:02X}", start)
-    choice_start, choice_end = read_single(buf, start, end, tag)
-    value_start, value_end = read_single(buf, choice_start, choice_end, UNIVERSAL_INTEGER)
-    return {"result_source_diagnostic": (tag & 0x1F, decode_integer(buf, value_start, value_end))}
+    if t is not None:
+        t.enter(source, start)
+    choice_start, choice_end = read_single(buf, start, end, tag, t)
+    value_start, value_end = _inner(buf, choice_start, choice_end, UNIVERSAL_INTEGER, t)
+    value = decode_integer(buf, value_start, value_end)
+    if t is not None:
+        _value(t, value_start, value_end, value)
+        t.leave(end)
+    return {"result_source_diagnostic": (tag & 0x1F, value)}
 
 
-_USER_INFORMATION = _octet_string("user_information")
+_USER_INFORMATION = ("user-information", _octet_string("user_information", "apdu"))
+"""user-information [30] EXPLICIT OCTET STRING: its content, traced as ``apdu``, is an xDLMS APDU."""
+_IMPLEMENTATION_INFORMATION = ("implementation-information", _skipped)
 
-_AARQ_FIELDS: Final[dict[int, _FieldDecoder]] = {
-    0x80: _raw("protocol_version"),
-    0xA1: _application_context,
-    0xA2: _octet_string("called_ap_title"),
-    0xA6: _octet_string("calling_ap_title"),
-    0xA7: _octet_string("calling_ae_qualifier"),
-    0xA8: _integer("calling_ap_invocation_id"),
-    0xA9: _integer("calling_ae_invocation_id"),
-    0x8A: _acse_requirements("sender_acse_requirements"),
-    0x8B: _mechanism,
-    0xAC: _authentication_value("calling_authentication_value"),
+_AARQ_FIELDS: Final[dict[int, tuple[str, _FieldDecoder]]] = {
+    0x80: ("protocol-version", _protocol_version),
+    0xA1: ("application-context-name", _application_context),
+    0xA2: ("called-AP-title", _octet_string("called_ap_title")),
+    0xA3: ("called-AE-qualifier", _skipped),
+    0xA4: ("called-AP-invocation-identifier", _skipped),
+    0xA5: ("called-AE-invocation-identifier", _skipped),
+    0xA6: ("calling-AP-title", _octet_string("calling_ap_title")),
+    0xA7: ("calling-AE-qualifier", _octet_string("calling_ae_qualifier")),
+    0xA8: ("calling-AP-invocation-identifier", _integer("calling_ap_invocation_id")),
+    0xA9: ("calling-AE-invocation-identifier", _integer("calling_ae_invocation_id")),
+    0x8A: ("sender-acse-requirements", _acse_requirements("sender_acse_requirements")),
+    0x8B: ("mechanism-name", _mechanism),
+    0xAC: ("calling-authentication-value", _authentication_value("calling_authentication_value")),
+    0x9D: _IMPLEMENTATION_INFORMATION,
     0xBE: _USER_INFORMATION,
 }
+"""AARQ-apdu components by tag: their ASN.1 names and decoders (Green Book 9.5)."""
 
-_AARE_FIELDS: Final[dict[int, _FieldDecoder]] = {
-    0x80: _raw("protocol_version"),
-    0xA1: _application_context,
-    0xA2: _association_result,
-    0xA3: _result_source_diagnostic,
-    0xA4: _octet_string("responding_ap_title"),
-    0xA5: _octet_string("responding_ae_qualifier"),
-    0x88: _acse_requirements("responder_acse_requirements"),
-    0x89: _mechanism,
-    0xAA: _authentication_value("responding_authentication_value"),
+_AARE_FIELDS: Final[dict[int, tuple[str, _FieldDecoder]]] = {
+    0x80: ("protocol-version", _protocol_version),
+    0xA1: ("application-context-name", _application_context),
+    0xA2: ("result", _association_result),
+    0xA3: ("result-source-diagnostic", _result_source_diagnostic),
+    0xA4: ("responding-AP-title", _octet_string("responding_ap_title")),
+    0xA5: ("responding-AE-qualifier", _octet_string("responding_ae_qualifier")),
+    0xA6: ("responding-AP-invocation-identifier", _skipped),
+    0xA7: ("responding-AE-invocation-identifier", _skipped),
+    0x88: ("responder-acse-requirements", _acse_requirements("responder_acse_requirements")),
+    0x89: ("mechanism-name", _mechanism),
+    0xAA: ("responding-authentication-value", _authentication_value("responding_authentication_value")),
+    0x9D: _IMPLEMENTATION_INFORMATION,
     0xBE: _USER_INFORMATION,
 }
+"""AARE-apdu components by tag (Green Book 9.5)."""
 
-_RELEASE_FIELDS: Final[dict[int, _FieldDecoder]] = {
-    0x80: _implicit_integer("reason"),
+_RELEASE_FIELDS: Final[dict[int, tuple[str, _FieldDecoder]]] = {
+    0x80: ("reason", _implicit_integer("reason")),
     0xBE: _USER_INFORMATION,
 }
+"""RLRQ-apdu and RLRE-apdu components by tag (Green Book 9.5)."""
 
 
-def _decode_fields(
-    apdu: bytes, tag: int, fields: dict[int, _FieldDecoder], required: tuple[str, ...]
-) -> dict[str, Any]:
+def _decode_fields(apdu: bytes, tag: int, fields: dict[int, tuple[str, _FieldDecoder]], required: tuple[str, ...],
+                   t: Tracer | None) -> dict[str, Any]:
     """Decode one [APPLICATION n] SEQUENCE into keyword arguments.
 
     Context-specific tags this profile does not carry (called-AE-qualifier,
     implementation-information [29], ...) are skipped; any other class of tag,
-    trailing bytes or a missing mandatory field raise ``DecodeError``.
+    trailing bytes or a missing mandatory field raise ``DecodeError``. A tracer
+    hears the APDU's ``tag`` and ``length``, then each component as a group of
+    its ASN.1 name (``[n]`` when unknown) with its own ``tag`` and ``length``.
     """
-    start, end = read_single(apdu, 0, len(apdu), tag)
+    start, end = read_single(apdu, 0, len(apdu), tag, t)
     values: dict[str, Any] = {}
     tag_offset = start
     for field_tag, field_start, field_end in iter_tlv(apdu, start, end):
-        decoder = fields.get(field_tag)
-        if decoder is not None:
-            values.update(decoder(apdu, field_start, field_end))
-        elif field_tag & _CONTEXT_CLASS_MASK != _CONTEXT_CLASS:
-            raise DecodeError(f"unexpected tag 0x{field_tag:02X} in the ACSE APDU", tag_offset)
+        entry = fields.get(field_tag)
+        if entry is None:
+            if field_tag & _CONTEXT_CLASS_MASK != _CONTEXT_CLASS:
+                raise DecodeError(f"unexpected tag 0x{field_tag:02X} in the ACSE APDU", tag_offset)
+            entry = (f"[{field_tag & 0x1F}]", _skipped)
+        name, decoder = entry
+        if t is not None:
+            t.enter(name, tag_offset)
+            trace_header(t, apdu, tag_offset, field_start, field_end)
+        values.update(decoder(apdu, field_start, field_end, t))
+        if t is not None:
+            t.leave(field_end)
         tag_offset = field_end
     for name in required:
         if name not in values:
@@ -361,9 +434,9 @@ def encode_aarq(aarq: AARQ) -> bytes:
     return encode_tlv(ApduTag.AARQ, b"".join(parts))
 
 
-def decode_aarq(apdu: bytes) -> AARQ:
+def decode_aarq(apdu: bytes, tracer: Tracer | None = None) -> AARQ:
     """Decode a whole AARQ APDU (tag 0x60); raises ``DecodeError``."""
-    return AARQ(**_decode_fields(apdu, ApduTag.AARQ, _AARQ_FIELDS, ("application_context_name",)))
+    return AARQ(**_decode_fields(apdu, ApduTag.AARQ, _AARQ_FIELDS, ("application_context_name",), tracer))
 
 
 def encode_aare(aare: AARE) -> bytes:
@@ -404,10 +477,10 @@ def encode_aare(aare: AARE) -> bytes:
     return encode_tlv(ApduTag.AARE, b"".join(parts))
 
 
-def decode_aare(apdu: bytes) -> AARE:
+def decode_aare(apdu: bytes, tracer: Tracer | None = None) -> AARE:
     """Decode a whole AARE APDU (tag 0x61); raises ``DecodeError``."""
     required = ("application_context_name", "result", "result_source_diagnostic")
-    return AARE(**_decode_fields(apdu, ApduTag.AARE, _AARE_FIELDS, required))
+    return AARE(**_decode_fields(apdu, ApduTag.AARE, _AARE_FIELDS, required, tracer))
 
 
 def encode_rlrq(rlrq: RLRQ) -> bytes:
@@ -415,9 +488,9 @@ def encode_rlrq(rlrq: RLRQ) -> bytes:
     return _encode_release(ApduTag.RLRQ, rlrq.reason, rlrq.user_information)
 
 
-def decode_rlrq(apdu: bytes) -> RLRQ:
+def decode_rlrq(apdu: bytes, tracer: Tracer | None = None) -> RLRQ:
     """Decode a whole RLRQ APDU (tag 0x62); raises ``DecodeError``."""
-    return RLRQ(**_decode_fields(apdu, ApduTag.RLRQ, _RELEASE_FIELDS, ()))
+    return RLRQ(**_decode_fields(apdu, ApduTag.RLRQ, _RELEASE_FIELDS, (), tracer))
 
 
 def encode_rlre(rlre: RLRE) -> bytes:
@@ -425,6 +498,6 @@ def encode_rlre(rlre: RLRE) -> bytes:
     return _encode_release(ApduTag.RLRE, rlre.reason, rlre.user_information)
 
 
-def decode_rlre(apdu: bytes) -> RLRE:
+def decode_rlre(apdu: bytes, tracer: Tracer | None = None) -> RLRE:
     """Decode a whole RLRE APDU (tag 0x63); raises ``DecodeError``."""
-    return RLRE(**_decode_fields(apdu, ApduTag.RLRE, _RELEASE_FIELDS, ()))
+    return RLRE(**_decode_fields(apdu, ApduTag.RLRE, _RELEASE_FIELDS, (), tracer))

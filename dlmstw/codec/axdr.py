@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 
 from dlmstw.enums import DataType
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 Data: TypeAlias = tuple[DataType, Any]
 """A COSEM Data value: its CHOICE tag and the Python payload (module docstring)."""
@@ -489,9 +490,10 @@ def _encode_compact_array(value: CompactArray, out: list[bytes], depth: int) -> 
 
 
 # ---------------------------------------------------------------------------
-# Decoder. Each handler gets the offset after the tag and returns (Data, next offset).
+# Decoder. Each handler gets the offset after the tag and returns (Data, next offset);
+# with a tracer it reports the fields it reads (``dlmstw.interfaces.Tracer``).
 
-_Decoder: TypeAlias = Callable[[bytes, int, int, int], tuple[Data, int]]
+_Decoder: TypeAlias = Callable[[bytes, int, int, int, "Tracer | None"], tuple[Data, int]]
 
 
 def _fixed_decoder(dtype: DataType, fmt: str) -> _Decoder:
@@ -499,11 +501,14 @@ def _fixed_decoder(dtype: DataType, fmt: str) -> _Decoder:
     size = struct.calcsize(">" + fmt)
     what = f"truncated {dtype.name.lower().replace('_', '-')}"
 
-    def decode(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+    def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
         stop = pos + size
         if stop > end:
             raise DecodeError(what, pos)
-        return (dtype, unpack_from(buf, pos)[0]), stop
+        value = unpack_from(buf, pos)[0]
+        if t is not None:
+            t.field("value", pos, size, value)
+        return (dtype, value), stop
 
     return decode
 
@@ -511,53 +516,73 @@ def _fixed_decoder(dtype: DataType, fmt: str) -> _Decoder:
 def _bytes_decoder(dtype: DataType, size: int) -> _Decoder:
     what = f"truncated {dtype.name.lower().replace('_', '-')}"
 
-    def decode(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+    def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
         stop = pos + size
         if stop > end:
             raise DecodeError(what, pos)
-        return (dtype, bytes(buf[pos:stop])), stop
+        value = bytes(buf[pos:stop])
+        if t is not None:
+            t.field("value", pos, size, value)
+        return (dtype, value), stop
 
     return decode
+
+
+def _counted(buf: bytes, pos: int, end: int, t: Tracer | None, name: str) -> tuple[int, int]:
+    """An A-XDR length, reported as the field ``name``."""
+    n, stop = _length(buf, pos, end)
+    if t is not None:
+        t.field(name, pos, stop - pos, n)
+    return n, stop
 
 
 def _string_decoder(dtype: DataType) -> _Decoder:
     name = dtype.name.lower().replace("_", "-")
 
-    def decode(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
-        n, pos = _length(buf, pos, end)
-        stop = pos + n
+    def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
+        n, start = _length(buf, pos, end)
+        stop = start + n
         if stop > end:
-            raise DecodeError(f"{name} of {n} octets exceeds the {end - pos} left", pos)
-        return (dtype, bytes(buf[pos:stop])), stop
+            raise DecodeError(f"{name} of {n} octets exceeds the {end - start} left", start)
+        value = bytes(buf[start:stop])
+        if t is not None:
+            t.field("length", pos, start - pos, n)
+            t.field("value", start, n, value)
+        return (dtype, value), stop
 
     return decode
 
 
 def _decode_none(dtype: DataType) -> _Decoder:
-    def decode(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+    def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
         return (dtype, None), pos
 
     return decode
 
 
-def _decode_boolean(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+def _decode_boolean(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
     if pos >= end:
         raise DecodeError("truncated boolean", pos)
-    return (DataType.BOOLEAN, buf[pos] != 0), pos + 1
+    value = buf[pos] != 0
+    if t is not None:
+        t.field("value", pos, 1, value)
+    return (DataType.BOOLEAN, value), pos + 1
 
 
-def _decode_bit_string(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
-    n, pos = _length(buf, pos, end)
+def _decode_bit_string(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
+    n, pos = _counted(buf, pos, end, t, "length")
     size = (n + 7) // 8
     stop = pos + size
     if stop > end:
         raise DecodeError(f"bit-string of {n} bits exceeds the {end - pos} octets left", pos)
-    bits = format(int.from_bytes(buf[pos:stop], "big"), f"0{size * 8}b")[:n]
-    return (DataType.BIT_STRING, BitString(bits)), stop
+    value = BitString(format(int.from_bytes(buf[pos:stop], "big"), f"0{size * 8}b")[:n])
+    if t is not None:
+        t.field("value", pos, size, value)
+    return (DataType.BIT_STRING, value), stop
 
 
-def _decode_utf8_string(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
-    n, pos = _length(buf, pos, end)
+def _decode_utf8_string(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
+    n, pos = _counted(buf, pos, end, t, "length")
     stop = pos + n
     if stop > end:
         raise DecodeError(f"utf8-string of {n} octets exceeds the {end - pos} left", pos)
@@ -565,108 +590,158 @@ def _decode_utf8_string(buf: bytes, pos: int, end: int, depth: int) -> tuple[Dat
         text = bytes(buf[pos:stop]).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(f"utf8-string is not UTF-8: {exc.reason}", pos + exc.start) from None
+    if t is not None:
+        t.field("value", pos, n, text)
     return (DataType.UTF8_STRING, text), stop
 
 
-def _decode_sequence(dtype: DataType) -> _Decoder:
+def _traced(handler: _Decoder, buf: bytes, pos: int, end: int, depth: int, t: Tracer,
+            name: str) -> tuple[Data, int]:
+    """One tagged Data at ``pos`` as the group ``name``: its tag, then what the handler reads."""
+    t.enter(name, pos)
+    t.field("tag", pos, 1, DataType(buf[pos]))
+    value, stop = handler(buf, pos + 1, end, depth, t)
+    t.leave(stop)
+    return value, stop
+
+
+def _decode_sequence(dtype: DataType, table: dict[int, _Decoder], checked: bool) -> _Decoder:
+    """array [1] / structure [2]: a count, then that many tagged Data, each read
+    with ``table``. ``checked``: a count the octets left cannot hold is refused
+    before anything is built; unchecked (a Data continued in the next block),
+    running out of octets stops the walk with a truncation error."""
     name = dtype.name.lower()
 
-    def decode(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+    def decode(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
         if depth >= MAX_DEPTH:
             raise DecodeError(f"Data nested deeper than {MAX_DEPTH}", pos - 1)
-        count, pos = _length(buf, pos, end)
-        if count > end - pos:
+        count, start = _length(buf, pos, end)
+        if t is not None:
+            t.field("count", pos, start - pos, count)
+        pos = start
+        if checked and count > end - pos:
             raise DecodeError(f"{name} of {count} elements exceeds the {end - pos} octets left", pos)
         items: list[Data] = []
         append = items.append
         depth += 1
-        for _ in range(count):
+        for index in range(count):
             if pos >= end:
-                raise DecodeError(f"truncated {name}: Data tag expected", pos)
-            tag = buf[pos]
-            handler = _DECODERS.get(tag)
+                raise DecodeError(f"truncated {name}: element {index} of {count} expected", pos)
+            handler = table.get(buf[pos])
             if handler is None:
-                raise DecodeError(f"unknown Data tag 0x{tag:02X}", pos)
-            item, pos = handler(buf, pos + 1, end, depth)
+                raise DecodeError(f"unknown Data tag 0x{buf[pos]:02X}", pos)
+            if t is None:
+                item, pos = handler(buf, pos + 1, end, depth, None)
+            else:
+                item, pos = _traced(handler, buf, pos, end, depth, t, f"[{index}]")
             append(item)
         return (dtype, items), pos
 
     return decode
 
 
-def _decode_type_description(buf: bytes, pos: int, end: int, depth: int) -> tuple[TypeDescription, int, int]:
-    """Read a TypeDescription (Green Book 9.5); return it, its least contents
-    width and the offset after it."""
+def _decode_type_description(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None,
+                             name: str) -> tuple[TypeDescription, int, int]:
+    """Read a TypeDescription (Green Book 9.5), reported as the group ``name``;
+    return it, its least contents width and the offset after it."""
     if depth >= MAX_DEPTH:
         raise DecodeError(f"type description nested deeper than {MAX_DEPTH}", pos)
     if pos >= end:
         raise DecodeError("truncated type description", pos)
     tag = buf[pos]
+    simple_width = _SIMPLE_WIDTHS.get(tag)
+    if simple_width is None and tag != _ARRAY and tag != _STRUCTURE:
+        raise DecodeError(f"unknown type description tag 0x{tag:02X}", pos)
+    if t is not None:
+        t.enter(name, pos)
+        t.field("type", pos, 1, DataType(tag))
+    desc: TypeDescription
     if tag == _ARRAY:
         if pos + 3 > end:
             raise DecodeError("truncated type description array", pos)
         count = int.from_bytes(buf[pos + 1 : pos + 3], "big")
-        element, width, stop = _decode_type_description(buf, pos + 3, end, depth + 1)
+        if t is not None:
+            t.field("count", pos + 1, 2, count)
+        element, width, stop = _decode_type_description(buf, pos + 3, end, depth + 1, t, "element")
         if count and not width:
             raise DecodeError("type description array of zero-width elements", pos)
-        return (_ARRAY, count, element), count * width, stop
-    if tag == _STRUCTURE:
-        count, pos = _length(buf, pos + 1, end)
-        if count > end - pos:
-            raise DecodeError(f"type description structure of {count} members exceeds the {end - pos} octets left", pos)
+        desc, width = (_ARRAY, count, element), count * width
+    elif tag == _STRUCTURE:
+        count, stop = _counted(buf, pos + 1, end, t, "count")
+        if count > end - stop:
+            raise DecodeError(f"type description structure of {count} members exceeds the {end - stop} octets left",
+                              stop)
         members: list[TypeDescription] = []
-        total = 0
-        for _ in range(count):
-            member, width, pos = _decode_type_description(buf, pos, end, depth + 1)
+        width = 0
+        for index in range(count):
+            member, member_width, stop = _decode_type_description(buf, stop, end, depth + 1, t, f"[{index}]")
             members.append(member)
-            total += width
-        return (_STRUCTURE, members), total, pos
-    simple_width = _SIMPLE_WIDTHS.get(tag)
-    if simple_width is None:
-        raise DecodeError(f"unknown type description tag 0x{tag:02X}", pos)
-    return DataType(tag), simple_width, pos + 1
+            width += member_width
+        desc = (_STRUCTURE, members)
+    else:
+        desc, width, stop = DataType(tag), simple_width or 0, pos + 1
+    if t is not None:
+        t.leave(stop)
+    return desc, width, stop
 
 
-def _decode_described(desc: TypeDescription, buf: bytes, pos: int, end: int) -> tuple[Data, int]:
-    """Read one untagged value laid out as ``desc`` (compact-array contents)."""
-    if isinstance(desc, tuple):
-        items: list[Data] = []
-        if len(desc) == 3:
-            element = desc[2]
-            for _ in range(desc[1]):
-                item, pos = _decode_described(element, buf, pos, end)
-                items.append(item)
-            return (_ARRAY, items), pos
-        for member in desc[1]:
-            item, pos = _decode_described(member, buf, pos, end)
+def _decode_described(desc: TypeDescription, buf: bytes, pos: int, end: int, t: Tracer | None,
+                      name: str) -> tuple[Data, int]:
+    """Read one untagged value laid out as ``desc`` (compact-array contents); a
+    simple value is reported as one field ``name``, an array or structure as a group."""
+    if not isinstance(desc, tuple):
+        item, stop = _DECODERS[desc](buf, pos, end, 0, None)
+        if t is not None:
+            t.field(name, pos, stop - pos, item)
+        return item, stop
+    if t is not None:
+        t.enter(name, pos)
+    items: list[Data] = []
+    if len(desc) == 3:
+        element = desc[2]
+        for index in range(desc[1]):
+            item, pos = _decode_described(element, buf, pos, end, t, f"[{index}]")
             items.append(item)
-        return (_STRUCTURE, items), pos
-    return _DECODERS[desc](buf, pos, end, 0)
+        value: Data = (_ARRAY, items)
+    else:
+        for index, member in enumerate(desc[1]):
+            item, pos = _decode_described(member, buf, pos, end, t, f"[{index}]")
+            items.append(item)
+        value = (_STRUCTURE, items)
+    if t is not None:
+        t.leave(pos)
+    return value, pos
 
 
-def _decode_compact_array(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
+def _decode_compact_array(buf: bytes, pos: int, end: int, depth: int, t: Tracer | None) -> tuple[Data, int]:
     if depth >= MAX_DEPTH:
         raise DecodeError(f"Data nested deeper than {MAX_DEPTH}", pos - 1)
-    desc, width, pos = _decode_type_description(buf, pos, end, depth + 1)
-    n, pos = _length(buf, pos, end)
+    desc, width, pos = _decode_type_description(buf, pos, end, depth + 1, t, "contents-description")
+    n, pos = _counted(buf, pos, end, t, "length")
     stop = pos + n
     if stop > end:
         raise DecodeError(f"compact-array contents of {n} octets exceed the {end - pos} left", pos)
     if n and not width:
         raise DecodeError("compact-array of zero-width elements has contents", pos)
+    if t is not None:
+        t.enter("array-contents", pos)
     elements: list[Data] = []
     while pos < stop:
         if stop - pos < width:
             raise DecodeError(f"compact-array element needs {width} octets, {stop - pos} left", pos)
-        element, pos = _decode_described(desc, buf, pos, stop)
+        element, pos = _decode_described(desc, buf, pos, stop, t, f"[{len(elements)}]")
         elements.append(element)
+    if t is not None:
+        t.leave(stop)
     return (_COMPACT_ARRAY, CompactArray(desc, elements)), stop
 
 
-_DECODERS: dict[int, _Decoder] = {
+_DECODERS: dict[int, _Decoder] = {}
+_CONTINUED_DECODERS: dict[int, _Decoder] = {}
+_DECODERS.update({
     DataType.NULL_DATA: _decode_none(DataType.NULL_DATA),
-    DataType.ARRAY: _decode_sequence(DataType.ARRAY),
-    DataType.STRUCTURE: _decode_sequence(DataType.STRUCTURE),
+    DataType.ARRAY: _decode_sequence(DataType.ARRAY, _DECODERS, True),
+    DataType.STRUCTURE: _decode_sequence(DataType.STRUCTURE, _DECODERS, True),
     DataType.BOOLEAN: _decode_boolean,
     DataType.BIT_STRING: _decode_bit_string,
     DataType.DOUBLE_LONG: _fixed_decoder(DataType.DOUBLE_LONG, "i"),
@@ -689,23 +764,37 @@ _DECODERS: dict[int, _Decoder] = {
     DataType.DATE: _bytes_decoder(DataType.DATE, 5),
     DataType.TIME: _bytes_decoder(DataType.TIME, 4),
     DataType.DONT_CARE: _decode_none(DataType.DONT_CARE),
-}
+})
+_CONTINUED_DECODERS.update(_DECODERS)
+_CONTINUED_DECODERS.update({
+    DataType.ARRAY: _decode_sequence(DataType.ARRAY, _CONTINUED_DECODERS, False),
+    DataType.STRUCTURE: _decode_sequence(DataType.STRUCTURE, _CONTINUED_DECODERS, False),
+})
 
 
-def decode_data(buf: bytes, offset: int = 0) -> tuple[Data, int]:
+def decode_data(buf: bytes, offset: int = 0, tracer: Tracer | None = None, name: str = "data", *,
+                continued: bool = False) -> tuple[Data, int]:
     """Decode one tagged A-XDR Data at ``offset``; return it and the offset after it.
 
     Every count and length is checked against the octets left before anything
     is built; nesting is bounded by :data:`MAX_DEPTH`. Raises DecodeError.
+
+    ``continued``: the octets are the start of a Data continued elsewhere (the
+    first datablock of a long value, Green Book 9.4.6.4): counts
+    are not held against the octets left, and the walk stops with a truncation
+    error where they end. A ``tracer`` hears the Data as the group ``name``:
+    its ``tag``, then ``length`` and ``value``, or ``count`` and the elements
+    ``[0]``, ``[1]``…
     """
     end = len(buf)
     if not 0 <= offset < end:
         raise DecodeError("truncated: Data tag expected", offset)
-    tag = buf[offset]
-    handler = _DECODERS.get(tag)
+    handler = (_CONTINUED_DECODERS if continued else _DECODERS).get(buf[offset])
     if handler is None:
-        raise DecodeError(f"unknown Data tag 0x{tag:02X}", offset)
-    return handler(buf, offset + 1, end, 0)
+        raise DecodeError(f"unknown Data tag 0x{buf[offset]:02X}", offset)
+    if tracer is None:
+        return handler(buf, offset + 1, end, 0, None)
+    return _traced(handler, buf, offset, end, 0, tracer, name)
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ caller hands in, so a ``DecodeError`` marks the spot for a dissector.
 from collections.abc import Iterator, Sequence
 
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 UNIVERSAL_INTEGER = 0x02
 UNIVERSAL_BIT_STRING = 0x03
@@ -73,11 +74,20 @@ def iter_tlv(buf: bytes, offset: int, end: int) -> Iterator[tuple[int, int, int]
         pos = stop
 
 
-def read_single(buf: bytes, offset: int, end: int, tag: int) -> tuple[int, int]:
+def trace_header(tracer: Tracer, buf: bytes, offset: int, start: int, stop: int, prefix: str = "") -> None:
+    """Report the identifier and length octets of the TLV at ``offset`` whose content
+    is ``buf[start:stop]`` as the fields ``tag`` and ``length`` (X.690 8.1.2,
+    8.1.3), named with ``prefix`` for an inner TLV."""
+    tracer.field(prefix + "tag", offset, 1, buf[offset])
+    tracer.field(prefix + "length", offset + 1, start - offset - 1, stop - start)
+
+
+def read_single(buf: bytes, offset: int, end: int, tag: int, tracer: Tracer | None = None,
+                prefix: str = "") -> tuple[int, int]:
     """Content bounds of the one TLV that must fill ``buf[offset:end]`` and carry ``tag``.
 
     Used for a whole APDU and for EXPLICIT tags, whose content is exactly one
-    inner TLV (X.690 8.14.2).
+    inner TLV (X.690 8.14.2). A tracer hears its header (``trace_header``).
     """
     if offset >= end:
         raise DecodeError(f"expected BER tag 0x{tag:02X}, found nothing", offset)
@@ -87,6 +97,8 @@ def read_single(buf: bytes, offset: int, end: int, tag: int) -> tuple[int, int]:
     _, start, stop = next(iter_tlv(buf, offset, end))
     if stop != end:
         raise DecodeError("unexpected bytes after the BER value", stop)
+    if tracer is not None:
+        trace_header(tracer, buf, offset, start, stop, prefix)
     return start, stop
 
 

@@ -5,7 +5,9 @@ the client simulator :func:`encode_request` and :func:`decode_response`.
 Results that carry COSEM Data (Get-Data-Result data [0], ACTION return
 parameters) are already-encoded A-XDR bytes: the meter encodes values once and
 the codec only frames them. Decoders raise :class:`DecodeError`; encoders raise
-ValueError for a field out of its range and TypeError for a non-message.
+ValueError for a field out of its range and TypeError for a non-message. A
+decoder's optional tracer (``dlmstw.interfaces.Tracer``) hears every field
+under its ASN.1 name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final, TypeAlias
 
 from dlmstw.codec.axdr import Data, decode_data, decode_length, encode_data, encode_length
 from dlmstw.codec.obis import CURRENT_ASSOCIATION
+from dlmstw.codec.xdlms import check_tag
 from dlmstw.enums import (
     ActionRequestType,
     ActionResponseType,
@@ -29,8 +32,10 @@ from dlmstw.enums import (
     SetRequestType,
     SetResponseType,
     StateError,
+    enum_name,
 )
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 # ---------------------------------------------------------------------------
 # Building blocks
@@ -700,15 +705,18 @@ def encode_response(msg: Response) -> bytes:
 
 
 # ---------------------------------------------------------------------------
-# Decoding. Readers take the APDU and an offset and return (value, next offset).
+# Decoding. Readers take the APDU, an offset and a tracer and return (value, next
+# offset); with a tracer they report each field they read under its ASN.1 name.
 
 _DAR_BY_VALUE = {int(member): member for member in DataAccessResult}
 _ACTION_RESULT_BY_VALUE = {int(member): member for member in ActionResult}
 _STATE_ERROR_BY_VALUE = {int(member): member for member in StateError}
 _SERVICE_ERROR_BY_VALUE = {int(member): member for member in ServiceError}
 _descriptor_from = _DESCRIPTOR.unpack_from
-_datablock_head_from = struct.Struct(">BI").unpack_from
 _u32_from = _U32.unpack_from
+
+_Reader: TypeAlias = Callable[[bytes, int, "Tracer | None", str], tuple[Any, int]]
+"""Reads one item of a SEQUENCE OF, reported as the field or group named by the last argument."""
 
 
 def _u8(b: bytes, pos: int, what: str) -> tuple[int, int]:
@@ -717,126 +725,209 @@ def _u8(b: bytes, pos: int, what: str) -> tuple[int, int]:
     return b[pos], pos + 1
 
 
-def _u32(b: bytes, pos: int, what: str) -> tuple[int, int]:
+def _octet(b: bytes, pos: int, name: str, t: Tracer | None) -> tuple[int, int]:
+    """One octet, reported as the field ``name``."""
+    value, nxt = _u8(b, pos, name)
+    if t is not None:
+        t.field(name, pos, 1, value)
+    return value, nxt
+
+
+def _u32(b: bytes, pos: int, name: str, t: Tracer | None) -> tuple[int, int]:
+    """Unsigned32, reported as the field ``name``."""
     if pos + 4 > len(b):
-        raise DecodeError(f"truncated {what}", pos)
-    return _u32_from(b, pos)[0], pos + 4
+        raise DecodeError(f"truncated {name.replace('-', ' ')}", pos)
+    value = _u32_from(b, pos)[0]
+    if t is not None:
+        t.field(name, pos, 4, value)
+    return value, pos + 4
 
 
-def _attribute(b: bytes, pos: int) -> tuple[CosemAttributeDescriptor, int]:
+def _enter(t: Tracer | None, name: str, pos: int) -> None:
+    if t is not None:
+        t.enter(name, pos)
+
+
+def _leave(t: Tracer | None, end: int) -> None:
+    if t is not None:
+        t.leave(end)
+
+
+def _descriptor(b: bytes, pos: int, t: Tracer | None, name: str, member: str) -> tuple[tuple[int, bytes, int], int]:
+    """class-id Unsigned16, instance-id OCTET STRING (SIZE(6)), then ``member`` Integer8."""
     if pos + 9 > len(b):
-        raise DecodeError("truncated cosem-attribute-descriptor", pos)
-    class_id, instance_id, attribute_id = _descriptor_from(b, pos)
-    return CosemAttributeDescriptor(class_id, instance_id, attribute_id), pos + 9
+        raise DecodeError(f"truncated {name}", pos)
+    class_id, instance_id, member_id = _descriptor_from(b, pos)
+    if t is not None:
+        t.enter(name, pos)
+        t.field("class-id", pos, 2, class_id)
+        t.field("instance-id", pos + 2, 6, instance_id)
+        t.field(member, pos + 8, 1, member_id)
+        t.leave(pos + 9)
+    return (class_id, instance_id, member_id), pos + 9
 
 
-def _method(b: bytes, pos: int) -> tuple[CosemMethodDescriptor, int]:
-    if pos + 9 > len(b):
-        raise DecodeError("truncated cosem-method-descriptor", pos)
-    class_id, instance_id, method_id = _descriptor_from(b, pos)
-    return CosemMethodDescriptor(class_id, instance_id, method_id), pos + 9
+def _attribute(b: bytes, pos: int, t: Tracer | None) -> tuple[CosemAttributeDescriptor, int]:
+    fields, pos = _descriptor(b, pos, t, "cosem-attribute-descriptor", "attribute-id")
+    return CosemAttributeDescriptor(*fields), pos
 
 
-def _present(b: bytes, pos: int, what: str) -> tuple[bool, int]:
+def _method(b: bytes, pos: int, t: Tracer | None) -> tuple[CosemMethodDescriptor, int]:
+    fields, pos = _descriptor(b, pos, t, "cosem-method-descriptor", "method-id")
+    return CosemMethodDescriptor(*fields), pos
+
+
+def _present(b: bytes, pos: int, what: str, t: Tracer | None) -> tuple[bool, int]:
     """Usage flag of an OPTIONAL component (A-XDR: 0x00 absent, else present)."""
-    flag, pos = _u8(b, pos, f"{what} usage flag")
-    return flag != 0, pos
+    flag, nxt = _u8(b, pos, f"{what} usage flag")
+    if t is not None:
+        t.field("usage-flag", pos, 1, flag != 0)
+    return flag != 0, nxt
 
 
-def _selection(b: bytes, pos: int) -> tuple[SelectiveAccess | None, int]:
-    present, pos = _present(b, pos, "access-selection")
-    if not present:
-        return None, pos
-    selector, pos = _u8(b, pos, "access-selector")
-    parameters, pos = decode_data(b, pos)
-    return SelectiveAccess(selector, parameters), pos
+def _selection(b: bytes, pos: int, t: Tracer | None) -> tuple[SelectiveAccess | None, int]:
+    """OPTIONAL Selective-Access-Descriptor, reported as the group ``access-selection``."""
+    _enter(t, "access-selection", pos)
+    present, pos = _present(b, pos, "access-selection", t)
+    selection = None
+    if present:
+        selector, pos = _octet(b, pos, "access-selector", t)
+        parameters, pos = decode_data(b, pos, t, "access-parameters")
+        selection = SelectiveAccess(selector, parameters)
+    _leave(t, pos)
+    return selection, pos
 
 
-def _attribute_with_selection(b: bytes, pos: int) -> tuple[AttributeWithSelection, int]:
-    attribute, pos = _attribute(b, pos)
-    selection, pos = _selection(b, pos)
+def _attribute_with_selection(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[AttributeWithSelection, int]:
+    _enter(t, name, pos)
+    attribute, pos = _attribute(b, pos, t)
+    selection, pos = _selection(b, pos, t)
+    _leave(t, pos)
     return (attribute, selection), pos
 
 
-def _count(b: bytes, pos: int, least_size: int, what: str) -> tuple[int, int]:
+def _count(b: bytes, pos: int, least_size: int, what: str, t: Tracer | None) -> tuple[int, int]:
     """A SEQUENCE OF quantity, refused when its items cannot fit in what is left."""
-    n, pos = decode_length(b, pos)
-    if n * least_size > len(b) - pos:
-        raise DecodeError(f"{what} of {n} items exceeds the {len(b) - pos} octets left", pos)
-    return n, pos
+    n, nxt = decode_length(b, pos)
+    if n * least_size > len(b) - nxt:
+        raise DecodeError(f"{what} of {n} items exceeds the {len(b) - nxt} octets left", nxt)
+    if t is not None:
+        t.field("count", pos, nxt - pos, n)
+    return n, nxt
 
 
-def _octet_string(b: bytes, pos: int, what: str) -> tuple[bytes, int]:
-    n, pos = decode_length(b, pos)
-    stop = pos + n
+def _octets(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[bytes, int]:
+    """The length and octets of the OCTET STRING ``name``, reported as ``length`` and ``value``."""
+    n, start = decode_length(b, pos)
+    stop = start + n
     if stop > len(b):
-        raise DecodeError(f"{what} of {n} octets exceeds the {len(b) - pos} left", pos)
-    return bytes(b[pos:stop]), stop
+        raise DecodeError(f"{name} of {n} octets exceeds the {len(b) - start} left", start)
+    raw = bytes(b[start:stop])
+    if t is not None:
+        t.field("length", pos, start - pos, n)
+        t.field("value", start, n, raw)
+    return raw, stop
 
 
-def _datablock(b: bytes, pos: int) -> tuple[bool, int, bytes, int]:
-    """DataBlock-SA: last-block, block-number, raw-data."""
+def _octet_string(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[bytes, int]:
+    """An OCTET STRING, reported as the group ``name``: length, value."""
+    _enter(t, name, pos)
+    raw, stop = _octets(b, pos, t, name)
+    _leave(t, stop)
+    return raw, stop
+
+
+def _block_head(b: bytes, pos: int, what: str, t: Tracer | None) -> tuple[bool, int, int]:
+    """last-block BOOLEAN, block-number Unsigned32 (Green Book 9.5)."""
     if pos + 5 > len(b):
-        raise DecodeError("truncated datablock header", pos)
-    last, number = _datablock_head_from(b, pos)
-    raw, pos = _octet_string(b, pos + 5, "raw-data")
-    return last != 0, number, raw, pos
+        raise DecodeError(f"truncated {what} header", pos)
+    last = b[pos] != 0
+    number = _u32_from(b, pos + 1)[0]
+    if t is not None:
+        t.field("last-block", pos, 1, last)
+        t.field("block-number", pos + 1, 4, number)
+    return last, number, pos + 5
 
 
-def _dar(b: bytes, pos: int) -> tuple[DataAccessResult, int]:
-    value, nxt = _u8(b, pos, "data-access-result")
-    result = _DAR_BY_VALUE.get(value)
-    if result is None:
-        raise DecodeError(f"unknown data-access-result {value}", pos)
-    return result, nxt
+def _datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[bool, int, bytes, int]:
+    """DataBlock-SA: last-block, block-number, raw-data; reported as the group ``datablock``."""
+    _enter(t, "datablock", pos)
+    last, number, pos = _block_head(b, pos, "datablock", t)
+    raw, pos = _octet_string(b, pos, t, "raw-data")
+    _leave(t, pos)
+    return last, number, raw, pos
 
 
-def _action_result(b: bytes, pos: int) -> tuple[ActionResult, int]:
-    value, nxt = _u8(b, pos, "action-result")
-    result = _ACTION_RESULT_BY_VALUE.get(value)
-    if result is None:
-        raise DecodeError(f"unknown action-result {value}", pos)
-    return result, nxt
+def _member(b: bytes, pos: int, table: dict[int, Any], what: str, name: str, t: Tracer | None) -> tuple[Any, int]:
+    """One octet naming a member of an enumeration; an unknown value is refused."""
+    value, nxt = _u8(b, pos, what)
+    member = table.get(value)
+    if member is None:
+        raise DecodeError(f"unknown {what} {value}", pos)
+    if t is not None:
+        t.field(name, pos, 1, member)
+    return member, nxt
 
 
-def _encoded_data(b: bytes, pos: int) -> tuple[bytes, int]:
-    """One Data, checked, returned as its encoded octets."""
-    _, stop = decode_data(b, pos)
-    return bytes(b[pos:stop]), stop
+def _dar(b: bytes, pos: int, t: Tracer | None, name: str = "data-access-result") -> tuple[DataAccessResult, int]:
+    result: DataAccessResult
+    result, pos = _member(b, pos, _DAR_BY_VALUE, "data-access-result", name, t)
+    return result, pos
 
 
-def _get_data_result(b: bytes, pos: int) -> tuple[GetDataResult, int]:
+def _action_result(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionResult, int]:
+    result: ActionResult
+    result, pos = _member(b, pos, _ACTION_RESULT_BY_VALUE, "action-result", "result", t)
+    return result, pos
+
+
+def _get_data_result(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[GetDataResult, int]:
+    """Get-Data-Result CHOICE, reported as the group ``name``: choice, then data or data-access-result."""
     choice, nxt = _u8(b, pos, "Get-Data-Result choice")
+    if choice > 1:
+        raise DecodeError(f"unknown Get-Data-Result choice {choice}", pos)
+    if t is not None:
+        t.enter(name, pos)
+        t.field("choice", pos, 1, choice)
+    result: GetDataResult
     if choice == 0:
-        return _encoded_data(b, nxt)
-    if choice == 1:
-        return _dar(b, nxt)
-    raise DecodeError(f"unknown Get-Data-Result choice {choice}", pos)
+        _, stop = decode_data(b, nxt, t)
+        result = bytes(b[nxt:stop])
+    else:
+        result, stop = _dar(b, nxt, t)
+    _leave(t, stop)
+    return result, stop
 
 
-def _action_return(b: bytes, pos: int) -> tuple[tuple[ActionResult, ActionReturn], int]:
-    """Action-Response-With-Optional-Data."""
-    result, pos = _action_result(b, pos)
-    present, pos = _present(b, pos, "return-parameters")
-    if not present:
-        return (result, None), pos
-    parameters, pos = _get_data_result(b, pos)
+def _action_return(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[tuple[ActionResult, ActionReturn], int]:
+    """Action-Response-With-Optional-Data, reported as the group ``name``."""
+    _enter(t, name, pos)
+    result, pos = _action_result(b, pos, t)
+    _enter(t, "return-parameters", pos)
+    present, pos = _present(b, pos, "return-parameters", t)
+    parameters: ActionReturn = None
+    if present:
+        parameters, pos = _get_data_result(b, pos, t, "data")
+    _leave(t, pos)
+    _leave(t, pos)
     return (result, parameters), pos
 
 
-def _list(
-    b: bytes, pos: int, least_size: int, what: str, reader: Callable[[bytes, int], tuple[Any, int]]
-) -> tuple[tuple[Any, ...], int]:
-    n, pos = _count(b, pos, least_size, what)
+def _list(b: bytes, pos: int, least_size: int, what: str, reader: _Reader, t: Tracer | None,
+          name: str) -> tuple[tuple[Any, ...], int]:
+    """SEQUENCE OF, reported as the group ``name``: count, then the items ``[0]``, ``[1]``…"""
+    _enter(t, name, pos)
+    n, pos = _count(b, pos, least_size, what, t)
     items = []
-    for _ in range(n):
-        item, pos = reader(b, pos)
+    for index in range(n):
+        item, pos = reader(b, pos, t, f"[{index}]" if t is not None else "")
         items.append(item)
+    _leave(t, pos)
     return tuple(items), pos
 
 
-def _invoke(b: bytes, pos: int) -> tuple[int, int]:
-    return _u8(b, pos, "invoke-id-and-priority")
+def _invoke(b: bytes, pos: int, t: Tracer | None) -> tuple[int, int]:
+    return _octet(b, pos, "invoke-id-and-priority", t)
 
 
 # The least encoded size of a list item, for refusing impossible counts early.
@@ -844,16 +935,34 @@ _ATTRIBUTE_WITH_SELECTION_SIZE = 10
 _METHOD_SIZE = 9
 
 
-def _attribute_list(b: bytes, pos: int) -> tuple[tuple[AttributeWithSelection, ...], int]:
-    return _list(b, pos, _ATTRIBUTE_WITH_SELECTION_SIZE, "attribute-descriptor-list", _attribute_with_selection)
+def _attribute_list(b: bytes, pos: int, t: Tracer | None) -> tuple[tuple[AttributeWithSelection, ...], int]:
+    return _list(b, pos, _ATTRIBUTE_WITH_SELECTION_SIZE, "attribute-descriptor-list", _attribute_with_selection, t,
+                 "attribute-descriptor-list")
 
 
-def _method_list(b: bytes, pos: int) -> tuple[tuple[CosemMethodDescriptor, ...], int]:
-    return _list(b, pos, _METHOD_SIZE, "cosem-method-descriptor-list", _method)
+def _method_item(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[CosemMethodDescriptor, int]:
+    return _method(b, pos, t)
 
 
-def _data_list(b: bytes, pos: int, what: str) -> tuple[tuple[Data, ...], int]:
-    return _list(b, pos, 1, what, decode_data)
+def _method_list(b: bytes, pos: int, t: Tracer | None) -> tuple[tuple[CosemMethodDescriptor, ...], int]:
+    return _list(b, pos, _METHOD_SIZE, "cosem-method-descriptor-list", _method_item, t,
+                 "cosem-method-descriptor-list")
+
+
+def _data_item(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[Data, int]:
+    return decode_data(b, pos, t, name)
+
+
+def _data_list(b: bytes, pos: int, what: str, t: Tracer | None) -> tuple[tuple[Data, ...], int]:
+    return _list(b, pos, 1, what, _data_item, t, what)
+
+
+def _dar_item(b: bytes, pos: int, t: Tracer | None, name: str) -> tuple[DataAccessResult, int]:
+    return _dar(b, pos, t, name)
+
+
+def _dar_list(b: bytes, pos: int, t: Tracer | None) -> tuple[tuple[DataAccessResult, ...], int]:
+    return _list(b, pos, 1, "data-access-result list", _dar_item, t, "result")
 
 
 def _paired(what: str, pos: int, left: int, right: int) -> None:
@@ -861,197 +970,204 @@ def _paired(what: str, pos: int, left: int, right: int) -> None:
         raise DecodeError(f"{what}: {left} descriptors but {right} values", pos)
 
 
-def _dec_get_request_normal(b: bytes, pos: int) -> tuple[GetRequestNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    attribute, pos = _attribute(b, pos)
-    selection, pos = _selection(b, pos)
+def _dec_get_request_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[GetRequestNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    attribute, pos = _attribute(b, pos, t)
+    selection, pos = _selection(b, pos, t)
     return GetRequestNormal(invoke, attribute, selection), pos
 
 
-def _dec_get_request_next(b: bytes, pos: int) -> tuple[GetRequestNext, int]:
-    invoke, pos = _invoke(b, pos)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_get_request_next(b: bytes, pos: int, t: Tracer | None) -> tuple[GetRequestNext, int]:
+    invoke, pos = _invoke(b, pos, t)
+    number, pos = _u32(b, pos, "block-number", t)
     return GetRequestNext(invoke, number), pos
 
 
-def _dec_get_request_with_list(b: bytes, pos: int) -> tuple[GetRequestWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    items, pos = _attribute_list(b, pos)
+def _dec_get_request_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[GetRequestWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    items, pos = _attribute_list(b, pos, t)
     return GetRequestWithList(invoke, items), pos
 
 
-def _dec_set_request_normal(b: bytes, pos: int) -> tuple[SetRequestNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    attribute, pos = _attribute(b, pos)
-    selection, pos = _selection(b, pos)
-    value, pos = decode_data(b, pos)
+def _dec_set_request_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[SetRequestNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    attribute, pos = _attribute(b, pos, t)
+    selection, pos = _selection(b, pos, t)
+    value, pos = decode_data(b, pos, t, "value")
     return SetRequestNormal(invoke, attribute, selection, value), pos
 
 
-def _dec_set_request_with_first_datablock(b: bytes, pos: int) -> tuple[SetRequestWithFirstDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    attribute, pos = _attribute(b, pos)
-    selection, pos = _selection(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_set_request_with_first_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[
+        SetRequestWithFirstDatablock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    attribute, pos = _attribute(b, pos, t)
+    selection, pos = _selection(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return SetRequestWithFirstDatablock(invoke, attribute, selection, last, number, raw), pos
 
 
-def _dec_set_request_with_datablock(b: bytes, pos: int) -> tuple[SetRequestWithDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_set_request_with_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[SetRequestWithDatablock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return SetRequestWithDatablock(invoke, last, number, raw), pos
 
 
-def _dec_set_request_with_list(b: bytes, pos: int) -> tuple[SetRequestWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    items, pos = _attribute_list(b, pos)
+def _dec_set_request_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[SetRequestWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    items, pos = _attribute_list(b, pos, t)
     start = pos
-    values, pos = _data_list(b, pos, "value-list")
+    values, pos = _data_list(b, pos, "value-list", t)
     _paired("set-request-with-list", start, len(items), len(values))
     return SetRequestWithList(invoke, items, values), pos
 
 
-def _dec_set_request_with_list_and_first_datablock(
-    b: bytes, pos: int
-) -> tuple[SetRequestWithListAndFirstDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    items, pos = _attribute_list(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_set_request_with_list_and_first_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[
+        SetRequestWithListAndFirstDatablock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    items, pos = _attribute_list(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return SetRequestWithListAndFirstDatablock(invoke, items, last, number, raw), pos
 
 
-def _dec_action_request_normal(b: bytes, pos: int) -> tuple[ActionRequestNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    method, pos = _method(b, pos)
-    present, pos = _present(b, pos, "method-invocation-parameters")
+def _dec_action_request_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionRequestNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    method, pos = _method(b, pos, t)
+    _enter(t, "method-invocation-parameters", pos)
+    present, pos = _present(b, pos, "method-invocation-parameters", t)
     parameters: Data | None = None
     if present:
-        parameters, pos = decode_data(b, pos)
+        parameters, pos = decode_data(b, pos, t)
+    _leave(t, pos)
     return ActionRequestNormal(invoke, method, parameters), pos
 
 
-def _dec_action_request_next_pblock(b: bytes, pos: int) -> tuple[ActionRequestNextPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_action_request_next_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionRequestNextPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    number, pos = _u32(b, pos, "block-number", t)
     return ActionRequestNextPblock(invoke, number), pos
 
 
-def _dec_action_request_with_list(b: bytes, pos: int) -> tuple[ActionRequestWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    methods, pos = _method_list(b, pos)
+def _dec_action_request_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionRequestWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    methods, pos = _method_list(b, pos, t)
     start = pos
-    parameters, pos = _data_list(b, pos, "method-invocation-parameters")
+    parameters, pos = _data_list(b, pos, "method-invocation-parameters", t)
     _paired("action-request-with-list", start, len(methods), len(parameters))
     return ActionRequestWithList(invoke, methods, parameters), pos
 
 
-def _dec_action_request_with_first_pblock(b: bytes, pos: int) -> tuple[ActionRequestWithFirstPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    method, pos = _method(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_action_request_with_first_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[
+        ActionRequestWithFirstPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    method, pos = _method(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return ActionRequestWithFirstPblock(invoke, method, last, number, raw), pos
 
 
-def _dec_action_request_with_list_and_first_pblock(
-    b: bytes, pos: int
-) -> tuple[ActionRequestWithListAndFirstPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    methods, pos = _method_list(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_action_request_with_list_and_first_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[
+        ActionRequestWithListAndFirstPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    methods, pos = _method_list(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return ActionRequestWithListAndFirstPblock(invoke, methods, last, number, raw), pos
 
 
-def _dec_action_request_with_pblock(b: bytes, pos: int) -> tuple[ActionRequestWithPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_action_request_with_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionRequestWithPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return ActionRequestWithPblock(invoke, last, number, raw), pos
 
 
-def _dec_get_response_normal(b: bytes, pos: int) -> tuple[GetResponseNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    result, pos = _get_data_result(b, pos)
+def _dec_get_response_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[GetResponseNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    result, pos = _get_data_result(b, pos, t, "result")
     return GetResponseNormal(invoke, result), pos
 
 
-def _dec_get_response_with_datablock(b: bytes, pos: int) -> tuple[GetResponseWithDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    if pos + 5 > len(b):
-        raise DecodeError("truncated DataBlock-G header", pos)
-    last, number = _datablock_head_from(b, pos)
-    choice, pos = _u8(b, pos + 5, "DataBlock-G result choice")
+def _dec_get_response_with_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[GetResponseWithDatablock, int]:
+    """DataBlock-G: last-block, block-number, result CHOICE raw-data [0] / data-access-result [1],
+    reported as the group ``result``."""
+    invoke, pos = _invoke(b, pos, t)
+    _enter(t, "result", pos)
+    last, number, pos = _block_head(b, pos, "DataBlock-G", t)
+    choice, nxt = _u8(b, pos, "DataBlock-G result choice")
+    if choice > 1:
+        raise DecodeError(f"unknown DataBlock-G result choice {choice}", pos)
+    if t is not None:
+        t.field("choice", pos, 1, choice)
     raw: bytes | DataAccessResult
     if choice == 0:
-        raw, pos = _octet_string(b, pos, "raw-data")
-    elif choice == 1:
-        raw, pos = _dar(b, pos)
+        raw, pos = _octet_string(b, nxt, t, "raw-data")
     else:
-        raise DecodeError(f"unknown DataBlock-G result choice {choice}", pos - 1)
-    return GetResponseWithDatablock(invoke, last != 0, number, raw), pos
+        raw, pos = _dar(b, nxt, t)
+    _leave(t, pos)
+    return GetResponseWithDatablock(invoke, last, number, raw), pos
 
 
-def _dec_get_response_with_list(b: bytes, pos: int) -> tuple[GetResponseWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    results, pos = _list(b, pos, 2, "Get-Data-Result list", _get_data_result)
+def _dec_get_response_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[GetResponseWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    results, pos = _list(b, pos, 2, "Get-Data-Result list", _get_data_result, t, "result")
     return GetResponseWithList(invoke, results), pos
 
 
-def _dec_set_response_normal(b: bytes, pos: int) -> tuple[SetResponseNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    result, pos = _dar(b, pos)
+def _dec_set_response_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[SetResponseNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    result, pos = _dar(b, pos, t, "result")
     return SetResponseNormal(invoke, result), pos
 
 
-def _dec_set_response_datablock(b: bytes, pos: int) -> tuple[SetResponseDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_set_response_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[SetResponseDatablock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    number, pos = _u32(b, pos, "block-number", t)
     return SetResponseDatablock(invoke, number), pos
 
 
-def _dec_set_response_last_datablock(b: bytes, pos: int) -> tuple[SetResponseLastDatablock, int]:
-    invoke, pos = _invoke(b, pos)
-    result, pos = _dar(b, pos)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_set_response_last_datablock(b: bytes, pos: int, t: Tracer | None) -> tuple[SetResponseLastDatablock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    result, pos = _dar(b, pos, t, "result")
+    number, pos = _u32(b, pos, "block-number", t)
     return SetResponseLastDatablock(invoke, result, number), pos
 
 
-def _dec_set_response_last_datablock_with_list(b: bytes, pos: int) -> tuple[SetResponseLastDatablockWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    results, pos = _list(b, pos, 1, "data-access-result list", _dar)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_set_response_last_datablock_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[
+        SetResponseLastDatablockWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    results, pos = _dar_list(b, pos, t)
+    number, pos = _u32(b, pos, "block-number", t)
     return SetResponseLastDatablockWithList(invoke, results, number), pos
 
 
-def _dec_set_response_with_list(b: bytes, pos: int) -> tuple[SetResponseWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    results, pos = _list(b, pos, 1, "data-access-result list", _dar)
+def _dec_set_response_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[SetResponseWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    results, pos = _dar_list(b, pos, t)
     return SetResponseWithList(invoke, results), pos
 
 
-def _dec_action_response_normal(b: bytes, pos: int) -> tuple[ActionResponseNormal, int]:
-    invoke, pos = _invoke(b, pos)
-    (result, parameters), pos = _action_return(b, pos)
+def _dec_action_response_normal(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionResponseNormal, int]:
+    invoke, pos = _invoke(b, pos, t)
+    (result, parameters), pos = _action_return(b, pos, t, "single-response")
     return ActionResponseNormal(invoke, result, parameters), pos
 
 
-def _dec_action_response_with_pblock(b: bytes, pos: int) -> tuple[ActionResponseWithPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    last, number, raw, pos = _datablock(b, pos)
+def _dec_action_response_with_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionResponseWithPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    last, number, raw, pos = _datablock(b, pos, t)
     return ActionResponseWithPblock(invoke, last, number, raw), pos
 
 
-def _dec_action_response_with_list(b: bytes, pos: int) -> tuple[ActionResponseWithList, int]:
-    invoke, pos = _invoke(b, pos)
-    results, pos = _list(b, pos, 2, "list-of-responses", _action_return)
+def _dec_action_response_with_list(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionResponseWithList, int]:
+    invoke, pos = _invoke(b, pos, t)
+    results, pos = _list(b, pos, 2, "list-of-responses", _action_return, t, "list-of-responses")
     return ActionResponseWithList(invoke, results), pos
 
 
-def _dec_action_response_next_pblock(b: bytes, pos: int) -> tuple[ActionResponseNextPblock, int]:
-    invoke, pos = _invoke(b, pos)
-    number, pos = _u32(b, pos, "block-number")
+def _dec_action_response_next_pblock(b: bytes, pos: int, t: Tracer | None) -> tuple[ActionResponseNextPblock, int]:
+    invoke, pos = _invoke(b, pos, t)
+    number, pos = _u32(b, pos, "block-number", t)
     return ActionResponseNextPblock(invoke, number), pos
 
 
-_ChoiceDecoders: TypeAlias = dict[int, Callable[[bytes, int], tuple[Any, int]]]
+_ChoiceDecoders: TypeAlias = dict[int, Callable[[bytes, int, "Tracer | None"], tuple[Any, int]]]
 
 _REQUEST_DECODERS: dict[int, tuple[str, _ChoiceDecoders]] = {
     ApduTag.GET_REQUEST: (
@@ -1123,7 +1239,8 @@ def _tag_name(tag: int) -> str:
         return f"0x{tag:02X}"
 
 
-def _decode(apdu: bytes, decoders: dict[int, tuple[str, _ChoiceDecoders]], role: str) -> Any:
+def _decode(apdu: bytes, decoders: dict[int, tuple[str, _ChoiceDecoders]], role: str,
+            t: Tracer | None = None) -> Any:
     if not apdu:
         raise DecodeError(f"empty APDU: {role} tag expected", 0)
     tag = apdu[0]
@@ -1131,12 +1248,16 @@ def _decode(apdu: bytes, decoders: dict[int, tuple[str, _ChoiceDecoders]], role:
     if entry is None:
         raise DecodeError(f"unknown {role} tag {_tag_name(tag)}", 0)
     name, choices = entry
+    if t is not None:
+        t.field("tag", 0, 1, tag)
     if len(apdu) < 2:
         raise DecodeError(f"truncated: {name} choice expected", 1)
     decoder = choices.get(apdu[1])
     if decoder is None:
         raise DecodeError(f"unknown {name} choice {apdu[1]}", 1)
-    msg, pos = decoder(apdu, 2)
+    if t is not None:
+        t.field("choice", 1, 1, apdu[1])
+    msg, pos = decoder(apdu, 2, t)
     if pos != len(apdu):
         raise DecodeError(f"{len(apdu) - pos} trailing octets after the {name}", pos)
     return msg
@@ -1145,48 +1266,141 @@ def _decode(apdu: bytes, decoders: dict[int, tuple[str, _ChoiceDecoders]], role:
 _GET_REQUEST_NORMAL_FROM = struct.Struct(">BH6sb").unpack_from
 
 
-def decode_request(apdu: bytes) -> Request:
+def decode_request(apdu: bytes, tracer: Tracer | None = None) -> Request:
     """Decode a GET/SET/ACTION request APDU (meter side).
 
-    A Get-Request-Normal without selective access (``C0 01``, 13 octets) takes
-    a fast path of one unpack.
+    A Get-Request-Normal without selective access (``C0 01``, 13 octets) and
+    no tracer takes a fast path of one unpack.
     """
-    if len(apdu) == 13 and apdu[0] == 0xC0 and apdu[1] == 0x01 and apdu[12] == 0:
+    if len(apdu) == 13 and apdu[0] == 0xC0 and apdu[1] == 0x01 and apdu[12] == 0 and tracer is None:
         invoke, class_id, instance_id, attribute_id = _GET_REQUEST_NORMAL_FROM(apdu, 2)
         return GetRequestNormal(invoke, CosemAttributeDescriptor(class_id, instance_id, attribute_id), None)
-    msg: Request = _decode(apdu, _REQUEST_DECODERS, "request")
+    msg: Request = _decode(apdu, _REQUEST_DECODERS, "request", tracer)
     return msg
 
 
-def _decode_exception_response(apdu: bytes) -> ExceptionResponse:
-    state_value, pos = _u8(apdu, 1, "state-error")
-    state = _STATE_ERROR_BY_VALUE.get(state_value)
-    if state is None:
-        raise DecodeError(f"unknown state-error {state_value}", 1)
-    service_value, pos = _u8(apdu, pos, "service-error choice")
-    service = _SERVICE_ERROR_BY_VALUE.get(service_value)
-    if service is None:
-        raise DecodeError(f"unknown service-error choice {service_value}", 2)
+def _decode_exception_response(apdu: bytes, t: Tracer | None) -> ExceptionResponse:
+    if t is not None:
+        t.field("tag", 0, 1, apdu[0])
+    state, pos = _member(apdu, 1, _STATE_ERROR_BY_VALUE, "state-error", "state-error", t)
+    service, pos = _member(apdu, pos, _SERVICE_ERROR_BY_VALUE, "service-error choice", "service-error", t)
     counter = None
     if service is ServiceError.INVOCATION_COUNTER_ERROR:
-        counter, pos = _u32(apdu, pos, "invocation counter")
+        counter, pos = _u32(apdu, pos, "invocation-counter", t)
     if pos != len(apdu):
         raise DecodeError(f"{len(apdu) - pos} trailing octets after the exception-response", pos)
     return ExceptionResponse(state, service, counter)
 
 
-def decode_response(apdu: bytes) -> Response:
+def decode_response(apdu: bytes, tracer: Tracer | None = None) -> Response:
     """Decode a GET/SET/ACTION response APDU or an EXCEPTION-Response (client side)."""
     if apdu[:1] == b"\xd8":
-        return _decode_exception_response(apdu)
-    msg: Response = _decode(apdu, _RESPONSE_DECODERS, "response")
+        return _decode_exception_response(apdu, tracer)
+    msg: Response = _decode(apdu, _RESPONSE_DECODERS, "response", tracer)
     return msg
 
 
 def decode_get_data_results(raw: bytes) -> tuple[GetDataResult, ...]:
     """The SEQUENCE OF Get-Data-Result that the datablocks of a long
     Get-Response-With-List carry once joined (Green Book 9.4.6.4), whole."""
-    results, pos = _list(raw, 0, 2, "Get-Data-Result list", _get_data_result)
+    results, pos = _list(raw, 0, 2, "Get-Data-Result list", _get_data_result, None, "result")
     if pos != len(raw):
         raise DecodeError(f"{len(raw) - pos} octets after the Get-Data-Results", pos)
     return results
+
+
+# ---------------------------------------------------------------------------
+# Notifications and general-block-transfer (Green Book 9.5): APDUs the meters do
+# not serve, decoded for what a capture may carry.
+
+
+@dataclass(frozen=True, slots=True)
+class EventNotificationRequest:
+    """EventNotificationRequest: OPTIONAL time, the attribute, its value."""
+
+    time: bytes | None
+    attribute: CosemAttributeDescriptor
+    value: Data
+
+
+@dataclass(frozen=True, slots=True)
+class DataNotification:
+    """Data-Notification: long-invoke-id-and-priority (Unsigned32), date-time
+    (an OCTET STRING, empty when absent), notification-body Data."""
+
+    long_invoke_id_and_priority: int
+    date_time: bytes
+    body: Data
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralBlockTransfer:
+    """general-block-transfer: block-control (bit 7 last-block, bit 6 streaming,
+    bits 0-5 window), block-number, block-number-ack, block-data."""
+
+    block_control: int
+    block_number: int
+    block_number_ack: int
+    block_data: bytes
+
+
+def _whole(apdu: bytes, tag: ApduTag, read: Callable[[bytes, int, Tracer | None], tuple[Any, int]],
+           t: Tracer | None) -> Any:
+    """An APDU of one form: its tag, what ``read`` reads, and nothing after it."""
+    check_tag(apdu, tag, t)
+    message, pos = read(apdu, 1, t)
+    if pos != len(apdu):
+        raise DecodeError(f"{len(apdu) - pos} trailing octets after the {enum_name(tag)}", pos)
+    return message
+
+
+def _event_notification_request(b: bytes, pos: int, t: Tracer | None) -> tuple[EventNotificationRequest, int]:
+    _enter(t, "time", pos)
+    present, pos = _present(b, pos, "time", t)
+    time = None
+    if present:
+        time, pos = _octets(b, pos, t, "time")
+    _leave(t, pos)
+    attribute, pos = _attribute(b, pos, t)
+    value, pos = decode_data(b, pos, t, "attribute-value")
+    return EventNotificationRequest(time, attribute, value), pos
+
+
+def _data_notification(b: bytes, pos: int, t: Tracer | None) -> tuple[DataNotification, int]:
+    invoke, pos = _u32(b, pos, "long-invoke-id-and-priority", t)
+    date_time, pos = _octet_string(b, pos, t, "date-time")
+    body, pos = decode_data(b, pos, t, "notification-body")
+    return DataNotification(invoke, date_time, body), pos
+
+
+def _general_block_transfer(b: bytes, pos: int, t: Tracer | None) -> tuple[GeneralBlockTransfer, int]:
+    control, pos = _octet(b, pos, "block-control", t)
+    numbers = []
+    for name in ("block-number", "block-number-ack"):
+        if pos + 2 > len(b):
+            raise DecodeError(f"truncated {name.replace('-', ' ')}", pos)
+        numbers.append(int.from_bytes(b[pos : pos + 2], "big"))
+        if t is not None:
+            t.field(name, pos, 2, numbers[-1])
+        pos += 2
+    data, pos = _octet_string(b, pos, t, "block-data")
+    return GeneralBlockTransfer(control, numbers[0], numbers[1], data), pos
+
+
+def decode_event_notification_request(apdu: bytes, tracer: Tracer | None = None) -> EventNotificationRequest:
+    """Decode an EventNotificationRequest (tag 0xC2); raises ``DecodeError``."""
+    message: EventNotificationRequest = _whole(apdu, ApduTag.EVENT_NOTIFICATION_REQUEST,
+                                               _event_notification_request, tracer)
+    return message
+
+
+def decode_data_notification(apdu: bytes, tracer: Tracer | None = None) -> DataNotification:
+    """Decode a Data-Notification (tag 0x0F); raises ``DecodeError``."""
+    message: DataNotification = _whole(apdu, ApduTag.DATA_NOTIFICATION, _data_notification, tracer)
+    return message
+
+
+def decode_general_block_transfer(apdu: bytes, tracer: Tracer | None = None) -> GeneralBlockTransfer:
+    """Decode a general-block-transfer APDU (tag 0xE0); raises ``DecodeError``."""
+    message: GeneralBlockTransfer = _whole(apdu, ApduTag.GENERAL_BLOCK_TRANSFER, _general_block_transfer, tracer)
+    return message

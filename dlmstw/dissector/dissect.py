@@ -1,94 +1,186 @@
 """Entry points of the dissector: a wrapper frame or a bare APDU to a field tree.
 
+Every field comes from the codecs' own decoders: each APDU is decoded by the
+decoder the meter and the client use, with a :class:`~dlmstw.dissector.tracer.TreeTracer`
+listening, so a description can never disagree with what the meter decoded.
+What the dissection adds is reading on where the decoders stop: an APDU a
+field carries (user-information, the wrapper's APDU) is dissected in turn,
+ciphered APDUs are deciphered when keys are given, and the first datablock
+is shown as the start of the Data it carries. Then ``wording`` puts it in words.
+
 Never raises on malformed input: what cannot be parsed ends in an "unparsed"
-field whose ``error`` says where and why (see ``fields.Walk.region``).
+field whose ``error`` says where and why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
-from dlmstw.dissector import acse, ciphered, xdlms
-from dlmstw.dissector.ciphered import Keys, apdu_name
-from dlmstw.dissector.fields import Field, Names, Walk
+from dlmstw.codec import acse, services, xdlms
+from dlmstw.codec.axdr import decode_data
+from dlmstw.dissector.ciphered import Keys, check
+from dlmstw.dissector.fields import Field, Names, hex_of
+from dlmstw.dissector.texts import apdu_name
+from dlmstw.dissector.tracer import DATA_BUDGET, Node, TreeTracer
+from dlmstw.dissector.wording import word
 from dlmstw.enums import ApduTag
 from dlmstw.errors import DecodeError
-from dlmstw.framing.wrapper import WRAPPER_VERSION
-from dlmstw.security.ciphering import PLAIN_TAG
+from dlmstw.framing.wrapper import decode_wpdu
+from dlmstw.interfaces import Tracer
+from dlmstw.security import ciphering
+from dlmstw.security.ciphering import DEDICATED_TAGS, ENCRYPTION, GENERAL_CIPHERING_TAGS, PLAIN_TAG
 
 _T = ApduTag
-_PARSERS: Final[dict[int, Callable[[Walk], str]]] = {
-    _T.AARQ: acse.aarq,
-    _T.AARE: acse.aare,
-    _T.RLRQ: acse.rlrq,
-    _T.RLRE: acse.rlre,
-    _T.INITIATE_REQUEST: acse.initiate_request,
-    _T.INITIATE_RESPONSE: acse.initiate_response,
-    _T.CONFIRMED_SERVICE_ERROR: acse.confirmed_service_error,
-    _T.GET_REQUEST: xdlms.service,
-    _T.SET_REQUEST: xdlms.service,
-    _T.ACTION_REQUEST: xdlms.service,
-    _T.GET_RESPONSE: xdlms.service,
-    _T.SET_RESPONSE: xdlms.service,
-    _T.ACTION_RESPONSE: xdlms.service,
-    _T.EXCEPTION_RESPONSE: xdlms.exception_response,
-    _T.EVENT_NOTIFICATION_REQUEST: xdlms.event_notification_request,
-    _T.DATA_NOTIFICATION: xdlms.data_notification,
-    _T.GENERAL_BLOCK_TRANSFER: xdlms.general_block_transfer,
-    _T.GENERAL_GLO_CIPHERING: ciphered.general_glo_ded,
-    _T.GENERAL_DED_CIPHERING: ciphered.general_glo_ded,
-    _T.GENERAL_CIPHERING: ciphered.general_ciphering,
-    _T.GENERAL_SIGNING: ciphered.general_signing,
-    **{tag: ciphered.glo_ded for tag in PLAIN_TAG},
+DECODERS: Final[dict[int, Callable[[bytes, Tracer], Any]]] = {
+    _T.AARQ: acse.decode_aarq,
+    _T.AARE: acse.decode_aare,
+    _T.RLRQ: acse.decode_rlrq,
+    _T.RLRE: acse.decode_rlre,
+    _T.INITIATE_REQUEST: xdlms.decode_initiate_request,
+    _T.INITIATE_RESPONSE: xdlms.decode_initiate_response,
+    _T.CONFIRMED_SERVICE_ERROR: xdlms.decode_confirmed_service_error,
+    _T.GET_REQUEST: services.decode_request,
+    _T.SET_REQUEST: services.decode_request,
+    _T.ACTION_REQUEST: services.decode_request,
+    _T.GET_RESPONSE: services.decode_response,
+    _T.SET_RESPONSE: services.decode_response,
+    _T.ACTION_RESPONSE: services.decode_response,
+    _T.EXCEPTION_RESPONSE: services.decode_response,
+    _T.EVENT_NOTIFICATION_REQUEST: services.decode_event_notification_request,
+    _T.DATA_NOTIFICATION: services.decode_data_notification,
+    _T.GENERAL_BLOCK_TRANSFER: services.decode_general_block_transfer,
+    _T.GENERAL_GLO_CIPHERING: ciphering.decode_general_ciphering,
+    _T.GENERAL_DED_CIPHERING: ciphering.decode_general_ciphering,
+    _T.GENERAL_CIPHERING: ciphering.decode_keyed_general_ciphering,
+    _T.GENERAL_SIGNING: ciphering.decode_general_signing,
+    **{tag: ciphering.decode_ciphered_apdu for tag in PLAIN_TAG},
 }
-"""First octet of an APDU -> its parser (Green Book 9.5 APDU tags)."""
+"""First octet of an APDU -> the codec's decoder of it (Green Book 9.5 APDU tags)."""
+
+_SENDER_TITLES: Final = frozenset(("calling-AP-title", "responding-AP-title"))
+_NOT_DECIPHERED: Final = "not checked: its key comes from key-info, which is not read here"
 
 
-def _apdu(w: Walk) -> str:
-    tag = w.peek("APDU tag")
-    parser = _PARSERS.get(tag)
-    if parser is None:
-        raise DecodeError(f"unknown APDU tag 0x{tag:02X}", w.pos)
-    return parser(w)
+def is_truncation(reason: str) -> bool:
+    """True when a decode error only says the octets ran out (a datablock's data
+    continuing in the next block), not that they are malformed."""
+    return reason.startswith("truncated") or "exceed" in reason or "runs past" in reason
 
 
-def dissect_apdu_at(w: Walk, stop: int) -> Field:
-    """Dissect the APDU at the walk's position, up to ``stop``, as one field named after
-    its tag ("aarq", "get-request", "glo-get-request", ...; "apdu" for an unknown tag);
-    the walk moves to ``stop``."""
-    tag = w.buf[w.pos] if w.pos < stop else None
-    name = apdu_name(tag) if tag in _PARSERS else "apdu"
-    return w.region(name, stop, _apdu)
+class Dissection:
+    """One dissection: the keys and names it was given, what earlier fields told
+    (the sender's system title in an AARQ/AARE), and the elements it may still
+    show in full. Provides the tracer's ``Hooks``."""
+
+    def __init__(self, keys: Keys | None, names: Names | None) -> None:
+        self.keys = keys
+        self.names = names
+        self.sender_title: bytes | None = None
+        self._budget = [DATA_BUDGET]
+
+    def budget(self) -> list[int]:
+        return self._budget
+
+    def carried(self, tracer: TreeTracer, name: str, offset: int, octets: bytes) -> None:
+        """An APDU a field carries is dissected as one; a protected text is split
+        in place by the codec (``split_protected``, as ``unprotect`` splits it)."""
+        if name == "apdu":
+            tracer.adopt(self.embedded(octets, tracer.base + offset))
+            return
+        try:
+            ciphering.split_protected(tracer.buf, offset, offset + len(octets), tracer)
+        except DecodeError as exc:
+            tracer.unparsed(exc, offset + len(octets))
+
+    def embedded(self, apdu: bytes, offset: int) -> Node:
+        """The node of ``apdu``, found at ``offset``: named after its tag
+        ("aarq", "get-request", "glo-get-request"…; "apdu" for an unknown tag)."""
+        tag = apdu[0] if apdu else None
+        decoder = DECODERS.get(tag) if tag is not None else None
+        node = Node(apdu_name(tag) if decoder is not None and tag is not None else "apdu", offset, len(apdu), tag,
+                    hex_of(apdu, True), apdu=True)
+        tracer = TreeTracer(apdu, offset, node, self)
+        try:
+            if decoder is None:
+                raise DecodeError("truncated: APDU tag expected" if tag is None else f"unknown APDU tag 0x{tag:02X}")
+            decoded = decoder(apdu, tracer)
+        except DecodeError as exc:
+            tracer.finish(exc, len(apdu))
+            return node
+        tracer.finish(None, len(apdu))
+        if tag in PLAIN_TAG:
+            self._unprotect(node, decoded[1], tag in DEDICATED_TAGS, None)
+        elif tag in GENERAL_CIPHERING_TAGS:
+            self._unprotect(node.child("ciphered-content"), decoded[2], tag == _T.GENERAL_DED_CIPHERING, decoded[1])
+        elif tag == _T.GENERAL_CIPHERING:
+            content = node.child("ciphered-content")
+            if content is not None:
+                content.note = _NOT_DECIPHERED
+        return node
+
+    def closed(self, group: Node, parent: Node) -> None:
+        if group.name in _SENDER_TITLES:
+            title = group.value_of("value")
+            if isinstance(title, bytes):
+                self.sender_title = title
+        elif group.name == "raw-data":
+            self._first_block(group, parent)
+
+    def _unprotect(self, container: Node | None, protected: bytes, dedicated: bool, title: bytes | None) -> None:
+        """Check the protection of the text whose fields ``container`` holds; an
+        encrypted one, once deciphered, is dissected as "deciphered" (Green Book 9.2.7.2.4).
+        An empty one is not checked: splitting it already said what is missing."""
+        if container is None or not protected:
+            return
+        found = check(self.keys, protected, dedicated, title or self.sender_title)
+        container.note = found.note
+        tag = container.child("authentication-tag")
+        if tag is not None:
+            tag.error = found.failure
+        ciphertext = container.child("ciphertext")
+        if not protected[0] & ENCRYPTION or ciphertext is None:
+            return
+        if found.plain is not None:
+            plain = self.embedded(found.plain, ciphertext.offset)
+            container.children.append(Node("deciphered", ciphertext.offset, len(found.plain),
+                                           hex=hex_of(found.plain, True), children=[plain]))
+        elif found.failure is not None and tag is None:
+            container.children.append(Node("deciphered", ciphertext.offset, error=found.failure))
+
+    def _first_block(self, raw_data: Node, block: Node) -> None:
+        """The octets of block 1 shown as the start of the encoded Data they are
+        (Green Book 9.4.6.4); octets that are not one stay opaque, as the ASN.1
+        (an OCTET STRING) allows, with the reason in their note."""
+        value = raw_data.child("value")
+        if value is None or block.value_of("block-number") != 1 or not value.length:
+            return
+        last = bool(block.value_of("last-block"))
+        octets: bytes = value.value
+        part = Node("data", value.offset, value.length, last, hex_of(octets, True))
+        tracer = TreeTracer(octets, value.offset, part, self)
+        try:
+            _, stop = decode_data(octets, 0, tracer, "value", continued=not last)
+        except DecodeError as exc:
+            if last or not is_truncation(exc.reason):
+                value.note = (f"{value.length} octets, not an encoded Data (at byte {value.offset + exc.offset}: "
+                              f"{exc.reason})")
+                return
+            tracer.finish(None, len(octets))
+            rest = memoryview(octets)[tracer.pos:]
+            part.children.append(Node("incomplete", value.offset + tracer.pos, len(rest), hex=hex_of(rest),
+                                      note="the Data continues in the next block"))
+        else:
+            if stop < len(octets):
+                value.note = (f"{value.length} octets, not an encoded Data (at byte {value.offset + stop}: "
+                              f"{len(octets) - stop} unexpected octets after the data)")
+                return
+        raw_data.children[raw_data.children.index(value)] = part
 
 
 def dissect_apdu(apdu: bytes, keys: Keys | None = None, names: Names | None = None) -> Field:
     """The field tree of a bare APDU (no wrapper header); offsets count from its first octet."""
-    w = Walk(apdu, dissect_apdu_at, keys, names)
-    return dissect_apdu_at(w, len(apdu))
-
-
-def _wport(port: int) -> str:
-    return f"{port} (0x{port:04X})"
-
-
-def _frame(w: Walk) -> str:
-    """Wrapper header (IEC 62056-47, Green Book 7.3.3.4), then the APDU it carries."""
-    with w.group("wrapper-header") as header:
-        version = w.uint("version", 2, lambda v: f"{v} (wrapper version 1)" if v == WRAPPER_VERSION else str(v))
-        if version != WRAPPER_VERSION:
-            raise DecodeError(f"unsupported wrapper version 0x{version:04X}", w.pos - 2)
-        source = w.uint("source-wport", 2, _wport)
-        destination = w.uint("destination-wport", 2, _wport)
-        length = w.uint("length", 2, lambda n: f"{n} octets of APDU")
-        header.meaning = f"wPort {source} -> wPort {destination}, {length} octets"
-    follow = w.left()
-    apdu = dissect_apdu_at(w, w.pos + min(length, follow))
-    if length > follow:
-        raise DecodeError(f"the wrapper announces {length} octets of APDU but {follow} follow", w.pos)
-    if w.pos < w.end:
-        raise DecodeError(f"{w.end - w.pos} octets after the {length}-octet APDU the wrapper announces", w.pos)
-    return f"wrapper frame, wPort {source} -> wPort {destination}: {apdu.meaning}"
+    return word(Dissection(keys, names).embedded(apdu, 0), names)
 
 
 def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = None) -> Field:
@@ -97,5 +189,12 @@ def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = 
     ``keys`` decipher ciphered APDUs (their ``system_title`` is the sender's);
     ``names`` maps a logical name to the object's name in the meter's model.
     """
-    w = Walk(frame, dissect_apdu_at, keys, names)
-    return w.region("frame", len(frame), _frame)
+    root = Node("frame", 0, len(frame), hex=hex_of(frame, True))
+    tracer = TreeTracer(frame, 0, root, Dissection(keys, names))
+    try:
+        decode_wpdu(frame, tracer)
+    except DecodeError as exc:
+        tracer.finish(exc, len(frame))
+    else:
+        tracer.finish(None, len(frame))
+    return word(root, names)

@@ -10,6 +10,7 @@ import struct
 from typing import Final, NamedTuple
 
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 WRAPPER_VERSION: Final = 0x0001
 """The only wrapper protocol version (IEC 62056-47, Green Book 7.3.3.4)."""
@@ -18,6 +19,7 @@ HEADER_SIZE: Final = 8
 
 _HEADER: Final = struct.Struct(">HHHH")
 _VERSION: Final = struct.Struct(">H")
+_HEADER_FIELDS: Final = ("version", "source-wport", "destination-wport", "length")
 
 
 class FramingError(DecodeError):
@@ -43,6 +45,40 @@ def encode_wpdu(source_wport: int, destination_wport: int, apdu: bytes) -> bytes
             "must each fit in 16 bits"
         ) from None
     return header + apdu
+
+
+def decode_wpdu(frame: bytes, tracer: Tracer | None = None) -> Wpdu:
+    """Decode one whole WPDU, e.g. a frame from a capture (Green Book 7.3.3.4).
+
+    A tracer hears the group ``wrapper-header`` (``version``, ``source-wport``,
+    ``destination-wport``, ``length``), then the octets of the APDU that are
+    there as ``apdu``. Raises FramingError for a version other than 0x0001, or
+    an APDU shorter or longer than the header's length.
+    """
+    end = len(frame)
+    if tracer is not None:
+        tracer.enter("wrapper-header", 0)
+    fields = []
+    for index, name in enumerate(_HEADER_FIELDS):
+        at = 2 * index
+        if at + 2 > end:
+            raise FramingError(f"truncated: wrapper {name} expected", at)
+        value = _VERSION.unpack_from(frame, at)[0]
+        if tracer is not None:
+            tracer.field(name, at, 2, value)
+        if index == 0 and value != WRAPPER_VERSION:
+            raise FramingError(f"unsupported wrapper version 0x{value:04X}", 0)
+        fields.append(value)
+    _, source, destination, length = fields
+    stop = HEADER_SIZE + length
+    if tracer is not None:
+        tracer.leave(HEADER_SIZE)
+        tracer.field("apdu", HEADER_SIZE, min(stop, end) - HEADER_SIZE, frame[HEADER_SIZE:stop])
+    if stop > end:
+        raise FramingError(f"the wrapper announces {length} octets of APDU but {end - HEADER_SIZE} follow", end)
+    if stop < end:
+        raise FramingError(f"{end - stop} octets after the {length}-octet APDU the wrapper announces", stop)
+    return Wpdu(source, destination, frame[HEADER_SIZE:], frame)
 
 
 class WrapperDecoder:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from dlmstw.codec.axdr import decode_length, encode_length
 from dlmstw.enums import SECURITY_POLICIES, ApduTag, SecurityPolicy
 from dlmstw.errors import DecodeError
+from dlmstw.interfaces import Tracer
 
 SUITE_KEY_LENGTHS: Final[Mapping[int, int]] = MappingProxyType({0: 16, 1: 16, 2: 32})
 """Length in bytes of the block cipher and authentication keys per security suite
@@ -176,6 +177,43 @@ def protect(plain: bytes, *, security_control: int, system_title: bytes, invocat
     return header + sealed[:TAG_LENGTH - _GCM_TAG_LENGTH]
 
 
+def split_protected(buf: bytes, start: int, end: int, tracer: Tracer | None = None) -> tuple[int, int, int]:
+    """Split the protected text ``SH || body || T`` in ``buf[start:end]`` (Green Book
+    9.2.7.2.4), as ``unprotect`` does: return its security control, its invocation
+    counter and where its body ends (where the 12-octet tag starts when the
+    security control asks for authentication, else ``end``). Raises
+    SecurityError when it is too short.
+
+    A tracer hears ``security-control``, ``invocation-counter``, the body
+    (``ciphertext`` when encrypted, ``compressed-apdu`` when compressed, else
+    ``apdu``) and ``authentication-tag``.
+    """
+    t = tracer
+    if end <= start:
+        raise SecurityError("truncated: security header expected", end)
+    security_control = buf[start]
+    if t is not None:
+        t.field("security-control", start, 1, security_control)
+    body = start + HEADER_LENGTH
+    if end < body:
+        raise SecurityError("truncated: security header expected", end)
+    invocation_counter = int.from_bytes(buf[start + 1 : body], "big")
+    if t is not None:
+        t.field("invocation-counter", start + 1, 4, invocation_counter)
+    body_end = end
+    if security_control & AUTHENTICATION:
+        body_end = end - TAG_LENGTH
+        if body_end < body:
+            raise SecurityError("truncated: authentication tag expected", end)
+    if t is not None:
+        name = ("ciphertext" if security_control & ENCRYPTION
+                else "compressed-apdu" if security_control & COMPRESSION else "apdu")
+        t.field(name, body, body_end - body, bytes(buf[body:body_end]))
+        if body_end < end:
+            t.field("authentication-tag", body_end, TAG_LENGTH, bytes(buf[body_end:end]))
+    return security_control, invocation_counter, body_end
+
+
 def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
               authentication_key: bytes) -> tuple[int, int, bytes]:
     """Check and remove the protection; return (security control, invocation counter, plain text).
@@ -185,10 +223,7 @@ def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
     unknown suite, no protection, or keys and system title unfit for it (Green
     Book 9.2.7.2.4). The caller checks the counter against the last one accepted.
     """
-    size = len(protected)
-    if size < HEADER_LENGTH:
-        raise SecurityError("truncated: security header expected", size)
-    security_control = protected[0]
+    security_control, invocation_counter, end = split_protected(protected, 0, len(protected))
     sc = _PARSED[security_control]
     if sc.compression:
         raise SecurityError("compression is not supported", 0)
@@ -201,15 +236,10 @@ def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
         raise SecurityError(f"security suite {sc.suite} needs {length}-byte keys", 0)
     if len(system_title) != SYSTEM_TITLE_LENGTH:
         raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
-    counter = protected[1:HEADER_LENGTH]
-    iv = system_title + counter
-    invocation_counter = int.from_bytes(counter, "big")
-    if not sc.authentication:
-        return security_control, invocation_counter, _gctr(block_cipher_key, iv, protected[HEADER_LENGTH:])
-    end = size - TAG_LENGTH
-    if end < HEADER_LENGTH:
-        raise SecurityError("truncated: authentication tag expected", size)
+    iv = system_title + protected[1:HEADER_LENGTH]
     body = protected[HEADER_LENGTH:end]
+    if not sc.authentication:
+        return security_control, invocation_counter, _gctr(block_cipher_key, iv, body)
     if sc.encryption:
         plain = _gctr(block_cipher_key, iv, body)
         # The tag is recomputed: AESGCM.decrypt takes only full 16-byte tags.
@@ -273,16 +303,38 @@ def encode_ciphered_apdu(tag: int, protected: bytes) -> bytes:
     return b"".join((bytes((tag,)), encode_length(len(protected)), protected))
 
 
-def decode_ciphered_apdu(apdu: bytes) -> tuple[int, bytes]:
-    """Split a glo- or ded-ciphered APDU into (tag, protected text) (Green Book 9.5)."""
+def _length_field(apdu: bytes, pos: int, t: Tracer | None) -> tuple[int, int]:
+    """An A-XDR length, reported as the field ``length``."""
+    length, stop = decode_length(apdu, pos)
+    if t is not None:
+        t.field("length", pos, stop - pos, length)
+    return length, stop
+
+
+def _check_tag(apdu: bytes, tags: frozenset[int] | Mapping[int, int], expected: str, what: str,
+               t: Tracer | None) -> int:
     if not apdu:
-        raise DecodeError("truncated: ciphered APDU tag expected", 0)
+        raise DecodeError(f"truncated: {expected} tag expected", 0)
     tag = apdu[0]
-    if tag not in PLAIN_TAG:
-        raise DecodeError(f"{tag:#04x} is not a glo- or ded-ciphered APDU tag", 0)
-    length, pos = decode_length(apdu, 1)
+    if tag not in tags:
+        raise DecodeError(f"{tag:#04x} is not {what}", 0)
+    if t is not None:
+        t.field("tag", 0, 1, tag)
+    return tag
+
+
+def decode_ciphered_apdu(apdu: bytes, tracer: Tracer | None = None) -> tuple[int, bytes]:
+    """Split a glo- or ded-ciphered APDU into (tag, protected text) (Green Book 9.5).
+
+    A tracer hears ``tag``, ``length`` and the protected text as ``protected``
+    (``split_protected`` reads it, as ``unprotect`` does).
+    """
+    tag = _check_tag(apdu, PLAIN_TAG, "ciphered APDU", "a glo- or ded-ciphered APDU tag", tracer)
+    length, pos = _length_field(apdu, 1, tracer)
     if pos + length != len(apdu):
         raise DecodeError(f"ciphered content length {length} but {len(apdu) - pos} bytes follow", 1)
+    if tracer is not None:
+        tracer.field("protected", pos, length, apdu[pos:])
     return tag, apdu[pos:]
 
 
@@ -295,21 +347,151 @@ def encode_general_ciphering(tag: int, system_title: bytes, protected: bytes) ->
                      encode_length(len(protected)), protected))
 
 
-def decode_general_ciphering(apdu: bytes) -> tuple[int, bytes, bytes]:
+def _octet_string(apdu: bytes, pos: int, name: str, t: Tracer | None, traced_as: str = "value") -> tuple[bytes, int]:
+    """An A-XDR OCTET STRING, reported as the group ``name``: its length, then its
+    octets as the field ``traced_as``."""
+    if t is not None:
+        t.enter(name, pos)
+    length, start = _length_field(apdu, pos, t)
+    stop = start + length
+    if stop > len(apdu):
+        raise DecodeError(f"truncated: {name.replace('-', ' ')} of {length} bytes", start)
+    value = bytes(apdu[start:stop])
+    if t is not None:
+        t.field(traced_as, start, length, value)
+        t.leave(stop)
+    return value, stop
+
+
+def _ciphered_content(apdu: bytes, pos: int, t: Tracer | None) -> bytes:
+    """ciphered-content OCTET STRING, the last component: it must end the APDU. A
+    tracer hears the group ``ciphered-content``: ``length``, then ``protected``."""
+    if t is not None:
+        t.enter("ciphered-content", pos)
+    length, start = _length_field(apdu, pos, t)
+    if start + length != len(apdu):
+        raise DecodeError(f"ciphered content length {length} but {len(apdu) - start} bytes follow", pos)
+    if t is not None:
+        t.field("protected", start, length, apdu[start:])
+        t.leave(len(apdu))
+    return apdu[start:]
+
+
+def decode_general_ciphering(apdu: bytes, tracer: Tracer | None = None) -> tuple[int, bytes, bytes]:
     """Split a general-glo- or general-ded-ciphering APDU into (tag, system title,
-    protected text) (Green Book 9.5)."""
-    if not apdu:
-        raise DecodeError("truncated: general-ciphering tag expected", 0)
-    tag = apdu[0]
-    if tag not in GENERAL_CIPHERING_TAGS:
-        raise DecodeError(f"{tag:#04x} is not general-glo-ciphering or general-ded-ciphering", 0)
-    size = len(apdu)
-    title_length, pos = decode_length(apdu, 1)
-    if pos + title_length > size:
-        raise DecodeError(f"truncated: system title of {title_length} bytes", pos)
-    system_title = apdu[pos:pos + title_length]
-    start = pos + title_length
-    length, pos = decode_length(apdu, start)
-    if pos + length != size:
-        raise DecodeError(f"ciphered content length {length} but {size - pos} bytes follow", start)
-    return tag, system_title, apdu[pos:]
+    protected text) (Green Book 9.5). A tracer hears ``tag``, the group
+    ``system-title`` and the group ``ciphered-content``."""
+    tag = _check_tag(apdu, GENERAL_CIPHERING_TAGS, "general-ciphering",
+                     "general-glo-ciphering or general-ded-ciphering", tracer)
+    system_title, pos = _octet_string(apdu, 1, "system-title", tracer)
+    return tag, system_title, _ciphered_content(apdu, pos, tracer)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """Key-Info CHOICE of general-ciphering (Green Book 9.5): identified-key [0]
+    names a global key (``key_id``), wrapped-key [1] a key wrapped under the
+    KEK ``key_id`` (``key_ciphered_data``), agreed-key [2] a key agreed with
+    ``key_parameters`` (and ``key_ciphered_data``)."""
+
+    choice: int
+    key_id: int | None = None
+    key_parameters: bytes | None = None
+    key_ciphered_data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralCiphering:
+    """general-ciphering [221] (Green Book 9.5): the key comes from ``key_info``."""
+
+    transaction_id: bytes
+    originator_system_title: bytes
+    recipient_system_title: bytes
+    date_time: bytes
+    other_information: bytes
+    key_info: KeyInfo | None
+    ciphered_content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralSigning:
+    """general-signing [223] (Green Book 9.5): an APDU ``content`` and its ``signature``."""
+
+    transaction_id: bytes
+    originator_system_title: bytes
+    recipient_system_title: bytes
+    date_time: bytes
+    other_information: bytes
+    content: bytes
+    signature: bytes
+
+
+GENERAL_HEADER: Final = ("transaction-id", "originator-system-title", "recipient-system-title", "date-time",
+                          "other-information")
+"""The OCTET STRINGs general-ciphering and general-signing start with (Green Book 9.5)."""
+
+
+def _general_header(apdu: bytes, t: Tracer | None) -> tuple[list[bytes], int]:
+    values = []
+    pos = 1
+    for name in GENERAL_HEADER:
+        value, pos = _octet_string(apdu, pos, name, t)
+        values.append(value)
+    return values, pos
+
+
+def _key_info(apdu: bytes, pos: int, t: Tracer | None) -> tuple[KeyInfo | None, int]:
+    """OPTIONAL Key-Info, reported as the group ``key-info``."""
+    if pos >= len(apdu):
+        raise DecodeError("truncated: key-info usage flag expected", pos)
+    if t is not None:
+        t.enter("key-info", pos)
+        t.field("usage-flag", pos, 1, apdu[pos] != 0)
+    info = None
+    pos += 1
+    if apdu[pos - 1]:
+        if pos >= len(apdu):
+            raise DecodeError("truncated: key-info choice expected", pos)
+        choice = apdu[pos]
+        if choice > 2:
+            raise DecodeError(f"unknown key-info choice {choice}", pos)
+        if t is not None:
+            t.field("choice", pos, 1, choice)
+        pos += 1
+        if choice == 2:
+            parameters, pos = _octet_string(apdu, pos, "key-parameters", t)
+            data, pos = _octet_string(apdu, pos, "key-ciphered-data", t)
+            info = KeyInfo(choice, key_parameters=parameters, key_ciphered_data=data)
+        else:
+            if pos >= len(apdu):
+                raise DecodeError("truncated: key-id expected", pos)
+            if t is not None:
+                t.field("key-id" if choice == 0 else "kek-id", pos, 1, apdu[pos])
+            info = KeyInfo(choice, key_id=apdu[pos])
+            pos += 1
+            if choice == 1:
+                data, pos = _octet_string(apdu, pos, "key-ciphered-data", t)
+                info = KeyInfo(choice, key_id=info.key_id, key_ciphered_data=data)
+    if t is not None:
+        t.leave(pos)
+    return info, pos
+
+
+def decode_keyed_general_ciphering(apdu: bytes, tracer: Tracer | None = None) -> GeneralCiphering:
+    """Decode a general-ciphering APDU (tag 0xDD, Green Book 9.5); raises ``DecodeError``."""
+    _check_tag(apdu, frozenset((_T.GENERAL_CIPHERING,)), "general-ciphering", "general-ciphering", tracer)
+    header, pos = _general_header(apdu, tracer)
+    key_info, pos = _key_info(apdu, pos, tracer)
+    return GeneralCiphering(*header, key_info, _ciphered_content(apdu, pos, tracer))
+
+
+def decode_general_signing(apdu: bytes, tracer: Tracer | None = None) -> GeneralSigning:
+    """Decode a general-signing APDU (tag 0xDF, Green Book 9.5); raises ``DecodeError``.
+    A tracer hears the signed ``content`` as an ``apdu``."""
+    _check_tag(apdu, frozenset((_T.GENERAL_SIGNING,)), "general-signing", "general-signing", tracer)
+    header, pos = _general_header(apdu, tracer)
+    content, pos = _octet_string(apdu, pos, "content", tracer, "apdu")
+    signature, pos = _octet_string(apdu, pos, "signature", tracer)
+    if pos != len(apdu):
+        raise DecodeError(f"{len(apdu) - pos} bytes after the signature", pos)
+    return GeneralSigning(*header, content, signature)
