@@ -352,7 +352,9 @@ def logged(lab: Lab, kind: str, result: str) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 10
     while True:
         text = path.read_text() if path.exists() else ""
-        records = [r for r in map(json.loads, text.splitlines()) if (r["kind"], r["result"]) == (kind, result)]
+        # Whole lines only: the writer may be in the middle of the last one.
+        lines = text[:text.rfind("\n") + 1].splitlines()
+        records = [r for r in map(json.loads, lines) if (r["kind"], r["result"]) == (kind, result)]
         if records or time.monotonic() > deadline:
             return records
         time.sleep(0.1)
