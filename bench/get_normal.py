@@ -1,6 +1,7 @@
-"""Speed target 1: a plain GET-normal is answered at ≥ 0.5× the rate of a
+"""Speed target 1: a plain GET-normal is answered at ≥ 0.6× the rate of a
 do-nothing Twisted server that returns a fixed frame of the same length, under
-the same load, in the same run.
+the same load, in the same run; pipelined at ≥ 0.3×, and ciphered (HLS-GMAC,
+authenticated encryption, a global key) at ≥ 0.45×.
 
 Two servers, each in its own process on the epoll reactor, pinned to one CPU:
 the meter (``meter_server.py``: one is15959-abt meter, public association) and
@@ -8,7 +9,11 @@ the baseline (``baseline_server.py``, answering with the meter's own response
 frame, captured by a probe first). The load generator (``loadgen.py``) runs in
 a third process on the other CPU with C connections, each associated once and
 then sending one GET at a time (ping-pong); the rounds alternate baseline and
-meter. Then the same with ``--pipeline`` requests in flight per connection.
+meter. Then the same with ``--pipeline`` requests in flight per connection,
+and then ciphered ping-pong: each connection an HLS-GMAC association of its
+own with authenticated encryption, every GET ciphered with a new invocation
+counter and every meter answer deciphered and checked (the baseline answers
+a ciphered response frame of the meter's, whose tag byte alone is checked).
 
 The verdict compares the servers' rates per CPU-second they used: with each
 server saturating its CPU (a quiet machine) that is the ratio of the rates, and
@@ -30,9 +35,14 @@ from dlmstw.codec import services
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal
 from dlmstw.enums import ApduTag
+from associations import associations_ini
 from harness import BenchError, ServerProcess, median, verdict
+from hls_gmac import GREEN_BOOK_AUTHENTICATION_KEY, GREEN_BOOK_BLOCK_CIPHER_KEY, CipheredGetDriver, Keys
 
-TARGET = 0.5
+#: Meter/baseline per server CPU-second, at least: ping-pong, pipelined, ciphered.
+TARGETS = {"ping-pong": 0.6, "pipelined": 0.3, "ciphered": 0.45}
+#: The ciphered series' client SAPs: connection i uses FIRST_CLIENT_SAP + i, the probe the next after them.
+FIRST_CLIENT_SAP = 48
 INVOKE_ID_AND_PRIORITY = 0xC1
 
 
@@ -58,20 +68,48 @@ def probe(port: int, request: bytes) -> bytes:
     return frame
 
 
+def ciphered_probe(port: int, client_sap: int, request: bytes) -> bytes:
+    """One ciphered GET in an HLS-GMAC association of its own: the meter's whole
+    response frame (a glo-get-response), deciphered and checked once."""
+    driver = CipheredGetDriver(client_sap, GREEN_BOOK_KEYS, request, 1, verify=True)
+    try:
+        with harness.BlockingClient(port, client_sap, timeout=10) as client:
+            driver.setup(client.transfer)
+            response = client.transfer(driver.start())
+            driver.answer(response, 0, len(response))
+    except OSError as error:
+        raise BenchError(f"the ciphered probe failed: {error}") from None
+    return response
+
+
+GREEN_BOOK_KEYS = Keys(bytes.fromhex(GREEN_BOOK_BLOCK_CIPHER_KEY), bytes.fromhex(GREEN_BOOK_AUTHENTICATION_KEY))
+
+
+def window_argv(port: int, args: argparse.Namespace) -> list[str]:
+    return ["--port", str(port), "--connections", str(args.connections), "--warmup", str(args.warmup),
+            "--duration", str(args.duration)]
+
+
 def loadgen_argv(port: int, request: bytes, expect: bytes, args: argparse.Namespace, pipeline: int,
                  check_aare: bool) -> list[str]:
-    """The load generator's arguments, but its path and ``--server-pid``."""
-    argv = ["--port", str(port), "--connections", str(args.connections), "--warmup", str(args.warmup),
-            "--duration", str(args.duration), "get", "--request", request.hex(), "--expect", expect.hex(),
-            "--setup", harness.wrap(harness.PUBLIC_CLIENT, harness.METER_WPORT, harness.PUBLIC_AARQ).hex(),
-            "--pipeline", str(pipeline)]
+    """The load generator's arguments for plain GETs, but its path and ``--server-pid``."""
+    argv = window_argv(port, args) + [
+        "get", "--request", request.hex(), "--expect", expect.hex(),
+        "--setup", harness.wrap(harness.PUBLIC_CLIENT, harness.METER_WPORT, harness.PUBLIC_AARQ).hex(),
+        "--pipeline", str(pipeline)]
     return argv + ["--check-aare"] if check_aare else argv
 
 
-def measure(label: str, port: int, server_pid: int, request: bytes, expect: bytes, args: argparse.Namespace,
-            pipeline: int, check_aare: bool, cpu: int | None) -> dict[str, object]:
-    argv = [str(harness.BENCH_DIR / "loadgen.py"), "--server-pid", str(server_pid),
-            *loadgen_argv(port, request, expect, args, pipeline, check_aare)]
+def ciphered_argv(port: int, request: bytes, args: argparse.Namespace, verify: bool) -> list[str]:
+    """The load generator's arguments for ciphered GETs, but its path and ``--server-pid``."""
+    argv = window_argv(port, args) + ["ciphered-get", "--first-client-sap", str(FIRST_CLIENT_SAP),
+                                      "--get", request.hex()]
+    return argv + ["--verify"] if verify else argv
+
+
+def measure(label: str, server_pid: int, loadgen: list[str], args: argparse.Namespace,
+            cpu: int | None) -> dict[str, object]:
+    argv = [str(harness.BENCH_DIR / "loadgen.py"), "--server-pid", str(server_pid), *loadgen]
     result = harness.run_json(argv, cpu=cpu, timeout=args.warmup + args.duration + 60)
     print(harness.window_line(label, float(str(result["rate"])), result), flush=True)
     return result
@@ -104,18 +142,17 @@ class Series:
                 f"{median(efficiency['meter']):>9,.0f}   ratio {self.efficiency_ratio():.2f}"]
 
 
-def series(title: str, meter: ServerProcess, meter_port: int, baseline: ServerProcess, baseline_port: int,
-           request: bytes, expect: bytes, args: argparse.Namespace, pipeline: int,
-           cpu: int | None) -> Series:
-    """Alternate baseline and meter for ``args.rounds`` rounds."""
+def series(title: str, name: str, meter: ServerProcess, baseline: ServerProcess,
+           loadgen: dict[str, list[str]], args: argparse.Namespace, cpu: int | None) -> Series:
+    """Alternate baseline and meter for ``args.rounds`` rounds; ``loadgen`` gives
+    each its load generator arguments."""
     print(f"\n{title}", flush=True)
-    figures = Series("ping-pong" if pipeline == 1 else "pipelined")
+    figures = Series(name)
     loaded: list[dict[str, object]] = []
     for number in range(1, args.rounds + 1):
         print(f"  round {number}", flush=True)
-        for label, port, server, check in (("baseline", baseline_port, baseline, False),
-                                           ("meter", meter_port, meter, True)):
-            result = measure(label, port, server.pid, request, expect, args, pipeline, check, cpu)
+        for label, server in (("baseline", baseline), ("meter", meter)):
+            result = measure(label, server.pid, loadgen[label], args, cpu)
             figures.add(label, result)
             loaded.append(result)
     for note in harness.window_notes(loaded):
@@ -137,6 +174,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="afterwards, run the meter under cProfile for one window and print its top N functions")
+    parser.add_argument("--no-ciphered", action="store_true", help="skip the ciphered series")
     parser.add_argument("--packet-log", action="store_true",
                         help="run the meter with its packet log on (every exchange described and written)")
     args = parser.parse_args(argv)
@@ -151,7 +189,9 @@ def main(argv: list[str]) -> int:
         meter_port = harness.free_port_range(1)
         ini = directory / "lab.ini"
         ini.write_text(harness.lab_ini(meter_port, 1, directory / "state", max_clients=args.connections + 8,
-                                       packet_log=str(directory / "packets.jsonl") if args.packet_log else "-"))
+                                       packet_log=str(directory / "packets.jsonl") if args.packet_log else "-",
+                                       associations=associations_ini(FIRST_CLIENT_SAP, args.connections + 1,
+                                                                     "ln-ciphered")))
         with ServerProcess("meter", [str(harness.BENCH_DIR / "meter_server.py"), str(ini)], cpu=server_cpu,
                            log_path=directory / "meter.log") as meter:
             response = probe(meter_port, request_apdu)
@@ -166,24 +206,39 @@ def main(argv: list[str]) -> int:
                       f"{args.duration:g} s per window, {args.rounds} rounds")
                 print("servers on CPU " + (f"{server_cpu}, load generator on CPU {loadgen_cpu}" if pin
                                            else "(not pinned)"))
-                ping_pong = series("ping-pong (1 request in flight per connection)", meter, meter_port, baseline,
-                                    baseline_port, request, expect, args, 1, loadgen_cpu)
-                piped: Series | None = None
+                plain = {"baseline": loadgen_argv(baseline_port, request, expect, args, 1, False),
+                         "meter": loadgen_argv(meter_port, request, expect, args, 1, True)}
+                measured = [series("ping-pong (1 request in flight per connection)", "ping-pong", meter, baseline,
+                                   plain, args, loadgen_cpu)]
                 if args.pipeline > 1:
-                    piped = series(f"pipelined ({args.pipeline} requests in flight per connection)", meter,
-                                   meter_port, baseline, baseline_port, request, expect, args, args.pipeline,
-                                   loadgen_cpu)
+                    piped = {"baseline": loadgen_argv(baseline_port, request, expect, args, args.pipeline, False),
+                             "meter": loadgen_argv(meter_port, request, expect, args, args.pipeline, True)}
+                    measured.append(series(f"pipelined ({args.pipeline} requests in flight per connection)",
+                                           "pipelined", meter, baseline, piped, args, loadgen_cpu))
+            if not args.no_ciphered:
+                ciphered_response = ciphered_probe(meter_port, FIRST_CLIENT_SAP + args.connections, request_apdu)
+                ciphered_port = harness.free_port_range(1)
+                with ServerProcess("baseline", [str(harness.BENCH_DIR / "baseline_server.py"), str(ciphered_port),
+                                                ciphered_response.hex()], cpu=server_cpu,
+                                   log_path=directory / "baseline-ciphered.log") as ciphered_baseline:
+                    ciphered = {"baseline": ciphered_argv(ciphered_port, request_apdu, args, False),
+                                "meter": ciphered_argv(meter_port, request_apdu, args, True)}
+                    measured.append(series("ciphered ping-pong (HLS-GMAC, authenticated encryption, global key; "
+                                           "a new invocation counter for every GET)", "ciphered", meter,
+                                           ciphered_baseline, ciphered, args, loadgen_cpu))
         if args.profile:
             harness.profile_meter(ini, loadgen_argv(meter_port, request, expect, args, 1, True), directory,
                                   args.profile, server_cpu, loadgen_cpu, args.warmup + args.duration + 60)
     print("\nmedians")
-    for figures in (ping_pong, piped):
-        if figures is not None:
-            print("\n".join(figures.lines()))
-    ratio = ping_pong.efficiency_ratio()
-    passed = ratio >= TARGET
-    print(f"\nGET-normal rate meter/baseline (ping-pong), per server CPU-second = {ratio:.2f} (of the rates "
-          f"{ping_pong.ratio():.2f}), target ≥ {TARGET}: {verdict(passed)}")
+    for figures in measured:
+        print("\n".join(figures.lines()))
+    print()
+    passed = True
+    for figures in measured:
+        ratio, target = figures.efficiency_ratio(), TARGETS[figures.title]
+        passed &= ratio >= target
+        print(f"GET-normal {figures.title}: meter/baseline per server CPU-second = {ratio:.2f} (of the rates "
+              f"{figures.ratio():.2f}), target ≥ {target}: {verdict(ratio >= target)}")
     return 0 if passed else 1
 
 

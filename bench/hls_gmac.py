@@ -256,6 +256,50 @@ class HlsGmacDriver:
 #: The full ciphered HLS-GMAC exchange with the Green Book keys, titles and
 #: challenges: public-vectors.md §3.3 ("assembled from the 3.1/3.2 parameters")
 #: and §3.5 (ACTION reply_to_HLS_authentication).
+class CipheredGetDriver:
+    """A ``loadgen`` driver: one HLS-GMAC association with authenticated
+    encryption per connection, set up first (not measured), then a GET whose
+    request is ciphered anew for every send (its own invocation counter,
+    Green Book 9.2.7.2.4). With ``verify`` every answer is deciphered and its
+    tag checked; without, only its tag byte is (a baseline server answers a
+    fixed frame, and there is no association to set up then)."""
+
+    def __init__(self, client_sap: int, keys: Keys, get_apdu: bytes, depth: int, verify: bool) -> None:
+        self.association = HlsGmacDriver(client_sap, keys, True)
+        self.get_apdu = get_apdu
+        self.depth = depth
+        self.verify = verify
+        self.count = 0
+
+    def setup(self, exchange: Callable[[bytes], bytes]) -> None:
+        if not self.verify:
+            return
+        association = self.association
+        frame = association.start()
+        while association.count == 0:
+            response = exchange(frame)
+            frame = association.answer(response, 0, len(response))
+
+    def _request(self) -> bytes:
+        association = self.association
+        return association._frame(association.suite.protect(ApduTag.GLO_GET_REQUEST, self.get_apdu,
+                                                            association.system_title, association._next_counter()))
+
+    def start(self) -> bytes:
+        return b"".join(self._request() for _ in range(self.depth))
+
+    def answer(self, buffer: bytes, start: int, stop: int) -> bytes:
+        apdu = buffer[start + HEADER_SIZE:stop]
+        if self.verify:
+            plain = self.association.suite.unprotect(ApduTag.GLO_GET_RESPONSE, apdu, self.association.server_title)
+            if plain[:4] != bytes((ApduTag.GET_RESPONSE, 1, INVOKE_ID_AND_PRIORITY, 0)):
+                raise UnexpectedResponse(f"the deciphered answer {plain.hex()} is not data")
+        elif apdu[:1] != bytes((ApduTag.GLO_GET_RESPONSE,)):
+            raise UnexpectedResponse(f"expected a glo-get-response, got {apdu[:8].hex()}")
+        self.count += 1
+        return self._request()
+
+
 ASSEMBLED_CIPHERED_AARQ = bytes.fromhex(
     "6055A109060760857405080103A60A04084D4D4D00000000018A0207808B0760857405080205AC0A80084B35366956616759"
     "BE230421211F3000000000C0505B89E53A178DB31DED5CCCCEB1E19F3480524465A8595011")

@@ -32,7 +32,7 @@ from dlmstw.codec import acse
 from dlmstw.enums import AssociationResult
 from dlmstw.errors import DecodeError
 from harness import HEADER_SIZE, UnexpectedResponse
-from hls_gmac import GREEN_BOOK_AUTHENTICATION_KEY, GREEN_BOOK_BLOCK_CIPHER_KEY, HlsGmacDriver, Keys
+from hls_gmac import GREEN_BOOK_AUTHENTICATION_KEY, GREEN_BOOK_BLOCK_CIPHER_KEY, CipheredGetDriver, HlsGmacDriver, Keys
 
 #: Bytes read per recv; ping-pong responses are far smaller.
 RECV_SIZE = 65536
@@ -225,6 +225,15 @@ def main(argv: list[str]) -> None:
                      help="the client's first invocation counter (continue a previous run's)")
     hls.add_argument("--block-cipher-key", default=GREEN_BOOK_BLOCK_CIPHER_KEY)
     hls.add_argument("--authentication-key", default=GREEN_BOOK_AUTHENTICATION_KEY)
+    ciphered = modes.add_parser("ciphered-get", help="a GET ciphered anew for every send, in an HLS-GMAC "
+                                                      "association with authenticated encryption per connection")
+    ciphered.add_argument("--first-client-sap", type=int, required=True,
+                          help="connection i associates as client SAP first + i")
+    ciphered.add_argument("--get", required=True, help="the plain GET-Request-Normal APDU, hex")
+    ciphered.add_argument("--pipeline", type=int, default=1, help="requests in flight per connection")
+    ciphered.add_argument("--verify", action="store_true", help="decipher and check every answer")
+    ciphered.add_argument("--block-cipher-key", default=GREEN_BOOK_BLOCK_CIPHER_KEY)
+    ciphered.add_argument("--authentication-key", default=GREEN_BOOK_AUTHENTICATION_KEY)
     args = parser.parse_args(argv)
     drivers: Sequence[Driver]
     associations: list[HlsGmacDriver] = []
@@ -232,6 +241,10 @@ def main(argv: list[str]) -> None:
         drivers = [GetDriver(bytes.fromhex(args.request), bytes.fromhex(args.expect), args.pipeline,
                              bytes.fromhex(args.setup) if args.setup else None, args.check_aare)
                    for _ in range(args.connections)]
+    elif args.mode == "ciphered-get":
+        keys = Keys(bytes.fromhex(args.block_cipher_key), bytes.fromhex(args.authentication_key))
+        drivers = [CipheredGetDriver(args.first_client_sap + i, keys, bytes.fromhex(args.get), args.pipeline,
+                                     args.verify) for i in range(args.connections)]
     else:
         keys = Keys(bytes.fromhex(args.block_cipher_key), bytes.fromhex(args.authentication_key))
         drivers = associations = [HlsGmacDriver(args.first_client_sap + i, keys, args.context == "ln-ciphered",

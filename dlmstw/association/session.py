@@ -138,9 +138,9 @@ class Core:
     log: Callable[[str], None]
     #: The association in use (None when idle); the session protects with it.
     current: Association | None = None
-    #: The services of the association while it is established and unprotected:
-    #: the associated state's request transition, callable without automat's
-    #: dispatch on the hot path (set and cleared only by the transitions).
+    #: The services of the association while it is established: the associated
+    #: state's request transition, callable without automat's dispatch on the
+    #: hot path (set and cleared only by the transitions).
     serving: ServiceHandler | None = None
 
 
@@ -170,7 +170,7 @@ def _serving(core: Core, association: Association) -> None:
     association.services = ServiceHandler(core.directory, association, core.log,
                                           PROTECTION_OVERHEAD if association.protection else 0)
     core.current = association
-    core.serving = association.services if association.protection is None else None
+    core.serving = association.services
 
 
 builder = TypeMachineBuilder(Inputs, Core)
@@ -269,9 +269,12 @@ class Session:
         """Answer one APDU."""
         serving = self.core.serving
         if serving is not None and apdu[:1] not in ASSOCIATION_CONTROL:
-            # An established, unprotected association: the services, straight.
-            response = serving.handle(apdu)
-            return Outcome(response, apdu, response, False, response_result(response))
+            # An established association: the services, straight.
+            protection = serving.association.protection
+            if protection is None:
+                response = serving.handle(apdu)
+                return Outcome(response, apdu, response, False, response_result(response))
+            return self._protected(serving, protection, apdu)
         tag = apdu[0] if apdu else -1
         if tag == ApduTag.AARQ:
             return self._associate(apdu)
@@ -284,6 +287,29 @@ class Session:
 
     # -- services ----------------------------------------------------------------
 
+    def _protected(self, serving: ServiceHandler, protection: Protection, apdu: bytes) -> Outcome:
+        """A request to an established association with protection: unprotect,
+        serve, protect alike (Green Book 9.2.7.2)."""
+        try:
+            plain, wrapping = protection.unwrap(apdu)
+        except CounterError:
+            return self._counter_refused(apdu, serving.association)
+        except PolicyError:
+            return _refused(apdu, REFUSAL)
+        except DecodeError:
+            return _refused(apdu, DECIPHERING_ERROR)
+        response = serving.handle(plain)
+        result = response_result(response)
+        if wrapping is None or response[0] == ApduTag.EXCEPTION_RESPONSE:
+            return Outcome(response, plain, response, wrapping is not None, result)
+        return Outcome(protection.wrap(response, wrapping), plain, response, True, result)
+
+    def _counter_refused(self, apdu: bytes, association: Association) -> Outcome:
+        """Green Book 9.5: invocation-counter-error carries the lowest acceptable counter."""
+        return _refused(apdu, services.encode_response(ExceptionResponse(
+            StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
+            self.security.lowest_client_counter(association.name))))
+
     def _service(self, apdu: bytes) -> Outcome:
         """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
         current = self.core.current
@@ -293,10 +319,7 @@ class Session:
             try:
                 plain, wrapping = current.protection.unwrap(apdu)
             except CounterError:
-                # Green Book 9.5: invocation-counter-error carries the lowest acceptable counter.
-                return _refused(apdu, services.encode_response(ExceptionResponse(
-                    StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
-                    self.security.lowest_client_counter(current.name))))
+                return self._counter_refused(apdu, current)
             except PolicyError:
                 return _refused(apdu, REFUSAL)
             except DecodeError:
