@@ -57,11 +57,14 @@ DEFAULT_STATE_DIR = "var/state"
 DEFAULT_PACKET_LOG = "var/log/packets.jsonl"
 DEFAULT_PACKET_LOG_MAX = 100_000_000
 DEFAULT_PACKET_LOG_KEEP = 5
+#: Client connections one process serving meters accepts in all.
+DEFAULT_MAX_CONNECTIONS = 4000
 DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
 _SIMULATOR_KEYS = (
     "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
+    "max_connections",
 )
 _METERS_KEYS = (
     "count",
@@ -136,7 +139,8 @@ class SimulatorConfig:
     """The ``[simulator]`` section; ``packet_log`` and ``workers`` are None for "-" and "auto".
 
     The packet log rotates at ``packet_log_max`` bytes (0: never), keeping
-    ``packet_log_keep`` rotated files.
+    ``packet_log_keep`` rotated files. A process serving meters accepts
+    ``max_connections`` client connections in all.
     """
 
     console: str = DEFAULT_CONSOLE
@@ -146,6 +150,7 @@ class SimulatorConfig:
     workers: int | None = None
     packet_log_max: int = DEFAULT_PACKET_LOG_MAX
     packet_log_keep: int = DEFAULT_PACKET_LOG_KEEP
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -714,6 +719,7 @@ def _simulator(section: _Section) -> SimulatorConfig:
         workers=section.get("workers", _workers, None),
         packet_log_max=section.get("packet_log_max", _size, DEFAULT_PACKET_LOG_MAX),
         packet_log_keep=section.get("packet_log_keep", _integer(1), DEFAULT_PACKET_LOG_KEEP),
+        max_connections=section.get("max_connections", _integer(1), DEFAULT_MAX_CONNECTIONS),
     )
 
 

@@ -6,6 +6,8 @@ and associations isolated per connection."""
 
 from __future__ import annotations
 
+import struct
+
 import socket
 
 import pytest
@@ -19,6 +21,7 @@ from twisted.logger import globalLogPublisher
 
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
+from dlmstw.association.security import PROTECTION_OVERHEAD
 from dlmstw.config import parse_lab
 from dlmstw.enums import Conformance, DataType
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
@@ -159,6 +162,45 @@ def test_inactivity_timeout() -> None:
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnecting
+
+
+def test_bytes_trickling_in_do_not_keep_a_connection_alive() -> None:
+    """Slow loris: only whole requests reset the inactivity timeout; a frame
+    sent a byte at a time, never completed, ends with the timeout."""
+    clock = Clock()
+    protocol, transport = connect(factory(), clock)
+    frame = encode_wpdu(16, 1, AARQ)
+    for byte in frame[:-1]:
+        clock.advance(1)
+        protocol.dataReceived(bytes((byte,)))
+    assert len(frame) > 30 and transport.disconnecting
+
+
+def test_an_apdu_longer_than_the_meter_receives_is_refused_at_its_header() -> None:
+    """The header alone shows a length beyond the meter's max receive PDU size
+    (and what protection adds): the connection closes before the body is read."""
+    meter = factory()
+    protocol, transport = connect(meter)
+    protocol.dataReceived(encode_wpdu(16, 1, AARQ))
+    limit = meter.profile.max_receive_pdu_size + PROTECTION_OVERHEAD
+    protocol.dataReceived(struct.pack(">HHHH", 1, 16, 1, limit + 1))
+    assert transport.disconnecting and meter.counters["malformed"] == 1
+    protocol, transport = connect(meter, port=50010)
+    protocol.dataReceived(struct.pack(">HHHH", 1, 16, 1, limit))
+    assert not transport.disconnecting
+
+
+def test_max_connections_is_one_budget_for_every_meter_of_a_process() -> None:
+    service = LabService(parse_lab(LAB.replace("[meters:abt]", "[simulator]\nmax_connections = 2\n\n[meters:abt]")),
+                         load_registry(), CaptureBus(CLOCK.callLater))
+    first, second = service.factories["abt-0"], service.factories["abt-1"]
+    one, _ = connect(first, port=50001)
+    connect(second, port=50002)
+    _, refused = connect(second, port=50003)
+    assert refused.disconnecting and second.counters["refused-max-connections"] == 1
+    one.connectionLost()
+    _, accepted = connect(second, port=50004)
+    assert not accepted.disconnecting
 
 
 def test_every_exchange_and_connection_event_is_captured() -> None:

@@ -51,7 +51,7 @@ class FaultyConnection(ProtocolWrapper):
 
     def __init__(self, factory: FaultInjector, wrappedProtocol: MeterProtocol) -> None:
         super().__init__(factory, wrappedProtocol)
-        self.decoder = WrapperDecoder()
+        self.decoder = WrapperDecoder(wrappedProtocol.decoder.max_apdu_length)
         #: The connection hangs: every later request goes unanswered.
         self.hung = False
         #: Answers waiting for their delay, in order, and the call that sends the first.

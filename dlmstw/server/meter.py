@@ -17,8 +17,10 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..association.security import PROTECTION_OVERHEAD
 from ..association.session import AssociationConfig, Plugins, ServerProfile, Session
 from ..codec.results import MALFORMED
+from ..config import DEFAULT_MAX_CONNECTIONS
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
 from ..framing.wrapper import WrapperDecoder, Wpdu, encode_wpdu
@@ -36,6 +38,9 @@ MAX_SESSIONS_PER_CONNECTION = 8
 #: At most this much of a refused stream is kept in its capture record.
 MAX_CAPTURED_GARBAGE = 4096
 log = Logger()
+#: The results of a refused connection (DESIGN.md "Result names").
+REFUSED_MAX_CLIENTS = "refused-max-clients"
+REFUSED_MAX_CONNECTIONS = "refused-max-connections"
 
 
 @implementer(IPushProducer)
@@ -50,8 +55,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
 
     factory: MeterFactory
 
-    def __init__(self) -> None:
-        self.decoder = WrapperDecoder()
+    def __init__(self, max_apdu_length: int) -> None:
+        self.decoder = WrapperDecoder(max_apdu_length)
         self.sessions: dict[int, Session] = {}
         self.counted = False
         self.peer = self.local = ""
@@ -70,13 +75,19 @@ class MeterProtocol(Protocol, TimeoutMixin):
         peer, local = self.transport.getPeer(), self.transport.getHost()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
         self.local = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
+        budget = factory.budget
+        if budget.open >= budget.limit:
+            self.event("connect", REFUSED_MAX_CONNECTIONS)
+            self.transport.abortConnection()
+            return
         if factory.connections >= factory.max_clients:
             log.info("meter {meter}: refusing {peer}, {count} clients already connected",
                      meter=factory.meter.id, peer=self.peer, count=factory.connections)
-            self.event("connect", "refused-max-clients")
+            self.event("connect", REFUSED_MAX_CLIENTS)
             self.transport.loseConnection()
             return
         factory.connections += 1
+        budget.open += 1
         self.counted = True
         self.transport.registerProducer(self, True)
         factory.protocols.add(self)
@@ -87,12 +98,15 @@ class MeterProtocol(Protocol, TimeoutMixin):
     def dataReceived(self, data: bytes) -> None:
         if not self.counted:
             return
-        self.resetTimeout()
         try:
             frames = self.decoder.feed(data)
         except DecodeError as error:
             self.malformed(data, error)
             return
+        if frames:
+            # Only whole requests keep a connection alive: bytes trickling in, or a
+            # frame never completed, end it after the inactivity timeout (slow loris).
+            self.resetTimeout()
         answers: list[bytes] = []
         for frame in frames:
             if frame.destination_wport != MANAGEMENT_WPORT:
@@ -166,7 +180,20 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.sessions.clear()
         if self.counted:
             self.factory.connections -= 1
+            self.factory.budget.open -= 1
             self.counted = False
+
+
+class ConnectionBudget:
+    """The client connections one process serves, over all its meters
+    (lab.ini ``max_connections``): beyond ``limit``, a new one is refused
+    (``refused-max-connections``) and closed at once."""
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
 
 
 class MeterFactory(Factory):
@@ -178,7 +205,7 @@ class MeterFactory(Factory):
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], plugins: Plugins,
                  profile: ServerProfile, max_clients: int, inactivity_timeout: float,
-                 capture: CaptureBus, online: bool = True) -> None:
+                 capture: CaptureBus, online: bool = True, budget: ConnectionBudget | None = None) -> None:
         self.meter = meter
         self.directory = directory
         self.associations = associations
@@ -192,6 +219,11 @@ class MeterFactory(Factory):
         #: False for a meter the ``offline`` fault keeps from listening.
         self.online = online
         self.security = meter.security
+        #: The longest APDU a client may send: the meter's max receive PDU size, and
+        #: what protecting it adds (Green Book 9.4.6.1); a longer one is refused at its header.
+        self.max_apdu_length = profile.max_receive_pdu_size + PROTECTION_OVERHEAD
+        #: The connections of every meter of this process, and how many it accepts.
+        self.budget = budget if budget is not None else ConnectionBudget(DEFAULT_MAX_CONNECTIONS)
         self.connections = 0
         #: The connections being served, so that taking the meter offline can end them.
         self.protocols: set[MeterProtocol] = set()
@@ -213,6 +245,6 @@ class MeterFactory(Factory):
 
     def serve(self, addr: IAddress) -> MeterProtocol:
         """A new connection's own protocol, without faults."""
-        protocol = MeterProtocol()
+        protocol = MeterProtocol(self.max_apdu_length)
         protocol.factory = self
         return protocol

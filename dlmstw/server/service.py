@@ -24,7 +24,7 @@ from .assembly import Meter
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
-from .meter import MeterFactory
+from .meter import ConnectionBudget, MeterFactory
 from .journal import CounterJournal
 from ..plugins.registry import Registry
 from .state import StateStore
@@ -69,6 +69,8 @@ class LabService(MultiService):
         self.reactor = reactor
         #: Each group's endpoint, parsed once (``listen.MeterEndpoint.at``).
         self._endpoints: dict[str, MeterEndpoint] = {}
+        #: The client connections of this process's meters (lab.ini max_connections).
+        self.budget = ConnectionBudget(lab.simulator.max_connections)
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
@@ -158,7 +160,7 @@ class LabService(MultiService):
         factory = MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                                self.registry,
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
-                               meter.max_clients, meter.inactivity_timeout, self.capture, online)
+                               meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
         factory.faults = FaultInjector.of(factory, meter.faults)
         return factory
 
