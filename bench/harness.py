@@ -286,15 +286,15 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def tree_rss(pid: int) -> int:
-    """The resident memory of ``pid`` and all its descendants, in bytes (VmRSS summed)."""
-    total = 0
+def tree_rss(pid: int) -> dict[int, int]:
+    """The resident memory (VmRSS, bytes) of ``pid`` and of each of its descendants, by pid."""
+    resident = {}
     for member in process_tree(pid):
         try:
-            total += proc_status(member).get("VmRSS", 0)
+            resident[member] = proc_status(member).get("VmRSS", 0)
         except OSError:
             continue  # ended meanwhile
-    return total
+    return resident
 
 
 def proc_status(pid: int) -> dict[str, int]:

@@ -64,6 +64,7 @@ READER_STOP = 60.0
 #: Markers of twistd's log lines at error and critical level.
 ERROR_MARKERS = ("#error]", "#critical]")
 LINES_SHOWN = 5
+TRACEBACK_LINES = 20
 MIB = 1 << 20
 
 
@@ -147,9 +148,24 @@ def probe(port: int) -> str | None:
     return None
 
 
+def memory_text(twistd_pid: int) -> str:
+    """The RSS of twistd and its children now: in all, and by process."""
+    resident = tree_rss(twistd_pid)
+    parts = ", ".join(f"{'twistd' if pid == twistd_pid else f'child {pid}'} {size / MIB:.1f}"
+                      for pid, size in resident.items())
+    return f"{sum(resident.values()) / MIB:.1f} MiB ({parts})"
+
+
 def error_lines(log: str) -> list[str]:
     """twistd's log lines at error or critical level."""
     return [line for line in log.splitlines() if any(marker in line for marker in ERROR_MARKERS)]
+
+
+def first_traceback(log: str) -> list[str]:
+    """The lines of the log's first Traceback and the line before it (empty when there is none)."""
+    lines = log.splitlines()
+    start = next((number for number, line in enumerate(lines) if "Traceback" in line), None)
+    return [] if start is None else lines[max(0, start - 1):start + TRACEBACK_LINES]
 
 
 def kinds_text(kinds: Counter[str]) -> str:
@@ -184,14 +200,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="attack sessions in flight")
     parser.add_argument("--warmup", type=int, help="frames before the first RSS reading "
                         f"(default {WARMUP_SHARE} %% of --frames, at least {WARMUP_LEAST:,})")
+    parser.add_argument("--rss-every", type=int, default=20_000, help="frames between RSS readings after the warm-up")
     parser.add_argument("--quick", action="store_true", help="5,000 frames to 5 meters, 4,000 of them as warm-up")
     parser.add_argument("--directory", type=Path, help="run the lab in this folder and keep it (default: a "
                         "temporary folder, removed)")
     args = parser.parse_args(argv)
     if args.quick:
         vars(args).update(QUICK)
-    if args.frames < 1 or args.meters < 1 or args.concurrency < 1:
-        parser.error("--frames, --meters and --concurrency must be at least 1")
+    if min(args.frames, args.meters, args.concurrency, args.rss_every) < 1:
+        parser.error("--frames, --meters, --concurrency and --rss-every must be at least 1")
     warmup = min(args.frames, args.warmup if args.warmup is not None
                  else max(args.frames // WARMUP_SHARE, WARMUP_LEAST))
     associations = sample_associations()
@@ -223,14 +240,19 @@ def main(argv: list[str]) -> int:
         sender.run(warmup, deadline)
         warm_seconds = time.monotonic() - began
         time.sleep(SETTLE)
-        rss_warm = tree_rss(lab.pid)
-        print(f"warm-up: {sender.tally.frames_sent:,} frames in {warm_seconds:.1f} s; RSS of twistd and its "
-              f"{len(harness.process_tree(lab.pid)) - 1} child process(es): {rss_warm / MIB:.1f} MiB", flush=True)
+        rss_warm = sum(tree_rss(lab.pid).values())
+        print(f"warm-up: {sender.tally.frames_sent:,} frames in {warm_seconds:.1f} s; RSS {memory_text(lab.pid)}",
+              flush=True)
         resumed = time.monotonic()
-        sender.run(args.frames, deadline)
+        for mark in [*range(warmup + args.rss_every, args.frames, args.rss_every), args.frames]:
+            sender.run(mark, deadline)
+            print(f"  {sender.tally.frames_sent:,} frames after {warm_seconds + time.monotonic() - resumed:.0f} s: "
+                  f"RSS {memory_text(lab.pid)}", flush=True)
+            if sender.tally.frames_sent < mark:
+                break
         seconds = warm_seconds + time.monotonic() - resumed
         time.sleep(SETTLE)
-        rss_after = tree_rss(lab.pid)
+        rss_after = sum(tree_rss(lab.pid).values())
         if sender.tally.frames_sent < args.frames:
             print(f"note: stopped by --seconds {args.seconds:.0f} before --frames {args.frames:,}")
         unanswering = {index: failure for index, failure in enumerate(map(probe, range(first, reader_port + 1)))
@@ -251,7 +273,7 @@ def main(argv: list[str]) -> int:
     traceback = "Traceback" in log
     print(f"service log: {len(errors):,} lines at error or critical level; "
           f"{'a Traceback' if traceback else 'no Traceback'}; twistd stopped with status {status}")
-    for line in errors[:LINES_SHOWN]:
+    for line in errors[:LINES_SHOWN] + first_traceback(log):
         print(f"  {line}")
     print(f"every meter answers: {args.meters + 1 - len(unanswering)} of {args.meters + 1}")
     for index, failure in sorted(unanswering.items()):

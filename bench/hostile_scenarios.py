@@ -191,6 +191,13 @@ def length_65535(rng: random.Random, meter: Meter, clients: Clients) -> Scenario
     yield Send(header + rng.randbytes(rng.randint(0, 64)), wait=SILENCE_WAIT)
 
 
+def oversized_apdu(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
+    """A whole frame whose random APDU (a GET-Request tag first) is longer than the
+    meter's max receive PDU size (1,024 bytes): up to 65,535 bytes."""
+    apdu = bytes((ApduTag.GET_REQUEST,)) + rng.randbytes(rng.randint(1024, 0xFFFE))
+    yield Send(wrap(clients.public_sap, METER_WPORT, apdu))
+
+
 def wrong_version(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A valid AARQ behind a wrapper version other than 1."""
     apdu = aarq(clients.public_sap)
@@ -495,6 +502,7 @@ SCENARIOS: dict[str, ScenarioFactory] = {
     "bit-flips": bit_flips,
     "truncated": truncated,
     "length-65535": length_65535,
+    "oversized-apdu": oversized_apdu,
     "wrong-version": wrong_version,
     "unknown-wport": unknown_wport,
     "get-blocks": get_blocks,
