@@ -26,8 +26,9 @@ from gurux_dlms.enums import Authentication as GuruxAuthentication, InterfaceTyp
 from gurux_dlms.objects import GXDLMSClock
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from dlmstw.client.session import Authentication, ClientSession, range_access
-from dlmstw.codec import acse, ber
+from dlmstw.client.reading import range_access
+from dlmstw.client.session import PROPOSED_CONFORMANCE
+from dlmstw.codec import acse, ber, xdlms
 from dlmstw.codec.axdr import CosemDateTime, encode_data, encode_octet_string
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.services import (ActionRequestNextPblock, ActionRequestWithFirstPblock, ActionRequestWithPblock,
@@ -35,7 +36,7 @@ from dlmstw.codec.services import (ActionRequestNextPblock, ActionRequestWithFir
                                    GetRequestNormal, GetRequestWithList, GetResponseWithDatablock, SelectiveAccess,
                                    SetRequestWithDatablock, SetRequestWithFirstDatablock, decode_response,
                                    encode_request)
-from dlmstw.enums import ApduTag, DataType
+from dlmstw.enums import ApduTag, ApplicationContextName, AuthenticationMechanism, DataType
 from dlmstw.errors import DecodeError
 from dlmstw.security.ciphering import (DEDICATED_CIPHERED_TAG, GLOBAL_CIPHERED_TAG, TAG_LENGTH,
                                        decode_ciphered_apdu, encode_ciphered_apdu, encode_general_ciphering)
@@ -132,11 +133,14 @@ ScenarioFactory = Callable[[random.Random, Meter, Clients], Scenario]
 # --------------------------------------------------------------------------- valid requests
 
 
-def aarq(client_sap: int, password: bytes | None = None, max_pdu: int = 1200) -> bytes:
-    """The AARQ of the project's client: LN context, lowest level or LLS security."""
-    session = ClientSession(client_sap, Authentication.LLS if password else Authentication.NONE, password,
-                            max_receive_pdu_size=max_pdu)
-    return acse.encode_aarq(session.aarq())
+def aarq(password: bytes | None = None, max_pdu: int = 1200) -> bytes:
+    """An AARQ in the LN context (Green Book 9.4.2), lowest level or LLS security,
+    with the InitiateRequest the project's client proposes."""
+    initiate = xdlms.InitiateRequest(None, True, None, xdlms.DLMS_VERSION, PROPOSED_CONFORMANCE, max_pdu)
+    return acse.encode_aarq(acse.AARQ(
+        ApplicationContextName.LOGICAL_NAME, sender_acse_requirements=password is not None,
+        mechanism_name=None if password is None else AuthenticationMechanism.LLS,
+        calling_authentication_value=password, user_information=xdlms.encode_initiate_request(initiate)))
 
 
 def get(attribute: CosemAttributeDescriptor, access: SelectiveAccess | None = None) -> bytes:
@@ -181,7 +185,7 @@ def random_bytes(rng: random.Random, meter: Meter, clients: Clients) -> Scenario
 
 def truncated(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A real frame cut short, then silence."""
-    whole = wrap(clients.public_sap, METER_WPORT, rng.choice((aarq(clients.public_sap), *REQUESTS)))
+    whole = wrap(clients.public_sap, METER_WPORT, rng.choice((aarq(), *REQUESTS)))
     yield Send(whole[:rng.randint(1, len(whole) - 1)], wait=SILENCE_WAIT)
 
 
@@ -200,14 +204,14 @@ def oversized_apdu(rng: random.Random, meter: Meter, clients: Clients) -> Scenar
 
 def wrong_version(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A valid AARQ behind a wrapper version other than 1."""
-    apdu = aarq(clients.public_sap)
+    apdu = aarq()
     version = rng.choice((0, 2, 0x0100, 0xFFFF, rng.randint(2, 0xFFFF)))
     yield Send(WRAPPER.pack(version, clients.public_sap, METER_WPORT, len(apdu)) + apdu)
 
 
 def unknown_wport(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A valid AARQ to a destination wPort where no logical device is, then one to wPort 1."""
-    apdu = aarq(clients.public_sap)
+    apdu = aarq()
     destination = rng.choice((0, 2, 0x10, 0x7F, 0xFFFF, rng.randint(2, 0xFFFF)))
     yield Send(wrap(clients.public_sap, destination, apdu))
     yield Send(wrap(clients.public_sap, METER_WPORT, apdu), wait=ANSWER_WAIT, well_formed=True)
@@ -215,7 +219,7 @@ def unknown_wport(rng: random.Random, meter: Meter, clients: Clients) -> Scenari
 
 def abandon(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A valid AARQ, then a TCP reset before the answer: a flood of reconnects."""
-    yield Send(wrap(clients.public_sap, METER_WPORT, aarq(clients.public_sap)), wait=0.0, abort=True)
+    yield Send(wrap(clients.public_sap, METER_WPORT, aarq()), wait=0.0, abort=True)
 
 
 # --------------------------------------------------------------------------- APDUs
@@ -225,7 +229,7 @@ def random_apdu(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A known APDU tag and random bytes in a correct wrapper frame, after a public
     association half of the time."""
     sap = clients.public_sap
-    if rng.random() < 0.5 and not (yield Send(wrap(sap, METER_WPORT, aarq(sap)), wait=ANSWER_WAIT, well_formed=True)):
+    if rng.random() < 0.5 and not (yield Send(wrap(sap, METER_WPORT, aarq()), wait=ANSWER_WAIT, well_formed=True)):
         return
     apdu = bytes((rng.choice(APDU_TAGS),)) + rng.randbytes(rng.randint(0, 300))
     yield Send(wrap(sap, METER_WPORT, apdu))
@@ -235,7 +239,7 @@ def bit_flips(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """A real exchange with 1 to 3 bits flipped anywhere in a frame: the AARQ one
     time in four, else a GET after a valid AARQ."""
     sap = clients.public_sap
-    association = wrap(sap, METER_WPORT, aarq(sap))
+    association = wrap(sap, METER_WPORT, aarq())
     if rng.random() < 0.25:
         yield Send(flip_bits(rng, association))
         return
@@ -264,7 +268,7 @@ def absurd_aarq(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     """An AARQ (public or LLS) with one BER length made absurd: 0x84 FFFFFFFF,
     beyond the frame, indefinite, five length octets."""
     sap, password = rng.choice(((clients.public_sap, None), (clients.reader_sap, clients.reader_password)))
-    apdu = aarq(sap, password)
+    apdu = aarq(password)
     offset, size = rng.choice(ber_length_fields(apdu))
     yield Send(wrap(sap, METER_WPORT, apdu[:offset] + rng.choice(ABSURD_LENGTHS) + apdu[offset + size:]))
 
@@ -273,7 +277,7 @@ def many_client_saps(rng: random.Random, meter: Meter, clients: Clients) -> Scen
     """AARQs from 9 to 16 client SAPs on one connection, beyond what one connection may hold."""
     saps = [clients.public_sap, clients.reader_sap, *rng.sample(range(1, 0x10000), 14)][:rng.randint(9, 16)]
     for sap in saps:
-        yield Send(wrap(sap, METER_WPORT, aarq(sap)), wait=ANSWER_WAIT, well_formed=True)
+        yield Send(wrap(sap, METER_WPORT, aarq()), wait=ANSWER_WAIT, well_formed=True)
 
 
 # --------------------------------------------------------------------------- block transfer
@@ -295,7 +299,7 @@ def get_blocks(rng: random.Random, meter: Meter, clients: Clients) -> Scenario:
     skipped or an absurd block number; the transfer is abandoned. One time in
     five, a GET-Request-Next without a long GET."""
     sap = clients.public_sap
-    if not (yield Send(wrap(sap, METER_WPORT, aarq(sap, max_pdu=rng.choice((64, 128, 256)))), wait=ANSWER_WAIT,
+    if not (yield Send(wrap(sap, METER_WPORT, aarq(max_pdu=rng.choice((64, 128, 256)))), wait=ANSWER_WAIT,
                        well_formed=True)):
         return
     if rng.random() < 0.2:
@@ -317,7 +321,7 @@ def out_of_order_blocks(rng: random.Random, sap: int, password: bytes,
     """LLS association, then ``raw`` in 2 to 4 blocks: the first block, then blocks
     whose numbers are mostly wrong (repeated, zero, skipped, absurd) and whose
     last-block flag is then random; now and then every number is right."""
-    if not (yield Send(wrap(sap, METER_WPORT, aarq(sap, password)), wait=ANSWER_WAIT, well_formed=True)):
+    if not (yield Send(wrap(sap, METER_WPORT, aarq(password)), wait=ANSWER_WAIT, well_formed=True)):
         return
     pieces = split(rng, raw, rng.randint(2, 4))
     yield Send(wrap(sap, METER_WPORT, first(pieces[0])), wait=ANSWER_WAIT, well_formed=True)
@@ -347,7 +351,7 @@ def action_blocks(rng: random.Random, meter: Meter, clients: Clients) -> Scenari
     Action-Request-Next-Pblock with no action in progress."""
     sap = clients.reader_sap
     if rng.random() < 0.25:
-        if (yield Send(wrap(sap, METER_WPORT, aarq(sap, clients.reader_password)), wait=ANSWER_WAIT,
+        if (yield Send(wrap(sap, METER_WPORT, aarq(clients.reader_password)), wait=ANSWER_WAIT,
                        well_formed=True)):
             request = encode_request(ActionRequestNextPblock(INVOKE_ID_AND_PRIORITY, rng.choice((0, 1, 5))))
             yield Send(wrap(sap, METER_WPORT, request), wait=ANSWER_WAIT, well_formed=True)
