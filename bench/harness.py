@@ -8,6 +8,7 @@ Only 127.0.0.1 is ever used. Nothing here is timed: the load itself is
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pstats
@@ -215,6 +216,85 @@ class ServerProcess:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+def twistd(directory: Path) -> subprocess.Popen[bytes]:
+    """``twistd -n dlmssim -c lab.ini`` in ``directory`` (which holds lab.ini), in
+    its own process group as a terminal starts it, its log in ``twistd.log``;
+    it gets SIGTERM if this process dies without stopping it."""
+    with open(directory / "twistd.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
+             "-n", "--pidfile=", "dlmssim", "-c", str(directory / "lab.ini")],
+            cwd=directory, env=child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_terminate_with_parent)
+
+
+def _terminate_with_parent() -> None:
+    """In a child before exec: SIGTERM when the parent ends (prctl PR_SET_PDEATHSIG, Linux)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+#: prctl option: the signal a process gets when its parent ends (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+#: Seconds ``wait_listening`` gives a lab to start.
+LAB_START_TIMEOUT = 300.0
+
+
+def wait_listening(lab: subprocess.Popen[bytes], directory: Path, groups: int) -> float:
+    """Seconds until twistd's log says every group (of every worker) listens."""
+    began = time.monotonic()
+    while True:
+        text = (directory / "twistd.log").read_text(errors="replace")
+        if text.count(" listening\n") >= groups:
+            return time.monotonic() - began
+        if lab.poll() is not None or time.monotonic() - began > LAB_START_TIMEOUT:
+            raise BenchError(f"the lab did not start\n{text[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM to ``process``'s process group, SIGKILL to the group after ``timeout``
+    seconds; its exit status (the process is reaped either way)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it, from the parent ids in ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, ()))
+    return tree
+
+
+def tree_rss(pid: int) -> dict[int, int]:
+    """The resident memory (VmRSS, bytes) of ``pid`` and of each of its descendants, by pid."""
+    resident = {}
+    for member in process_tree(pid):
+        try:
+            resident[member] = proc_status(member).get("VmRSS", 0)
+        except OSError:
+            continue  # ended meanwhile
+    return resident
 
 
 def proc_status(pid: int) -> dict[str, int]:

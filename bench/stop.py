@@ -23,33 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import BenchError, child_env, free_port_range, lab_ini, run_main, verdict
+from harness import BenchError, child_env, free_port_range, lab_ini, run_main, twistd, verdict, wait_listening
 
 STOP_TARGET = 5.0
 STOPPED = re.compile(r"lab stopped: (\d+) exchanges captured, (\d+) dropped before the log; "
                      r"packet log: (\d+) written, (\d+) dropped")
-START_TIMEOUT = 300.0
-
-
-def twistd(directory: Path) -> subprocess.Popen[bytes]:
-    with open(directory / "twistd.log", "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-             "-n", "--pidfile=", "dlmssim", "-c", str(directory / "lab.ini")],
-            cwd=directory, env=child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-
-def wait_listening(lab: subprocess.Popen[bytes], directory: Path, groups: int) -> float:
-    """Seconds until the log says every group (of every worker) listens."""
-    began = time.monotonic()
-    while True:
-        text = (directory / "twistd.log").read_text(errors="replace")
-        if text.count(" listening\n") >= groups:
-            return time.monotonic() - began
-        if lab.poll() is not None or time.monotonic() - began > START_TIMEOUT:
-            raise BenchError(f"the lab did not start\n{text[-3000:]}")
-        time.sleep(0.2)
 
 
 def campaign(first: int, meters: int, *how: str) -> subprocess.Popen[bytes]:

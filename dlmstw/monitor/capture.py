@@ -50,6 +50,12 @@ class Exchange(NamedTuple):
     result: str
 
 
+def weight(exchange: Exchange) -> int:
+    """Bytes of frames and APDUs a record holds: what bounds the stores that keep records."""
+    return (len(exchange.request) + len(exchange.response or b"") + len(exchange.request_apdu or b"")
+            + len(exchange.response_apdu or b""))
+
+
 class CaptureBus:
     """Bounded, later-turn delivery of exchanges to observers."""
 
@@ -129,11 +135,10 @@ class RingBuffer:
 
     def __call__(self, exchange: Exchange) -> None:
         records, weights = self.records, self.weights
-        weight = (len(exchange.request) + len(exchange.response or b"") + len(exchange.request_apdu or b"")
-                  + len(exchange.response_apdu or b""))
+        size = weight(exchange)
         records.append(exchange)
-        weights.append(weight)
-        self.bytes += weight
+        weights.append(size)
+        self.bytes += size
         while len(records) > self.size or (self.bytes > self.max_bytes and len(records) > 1):
             records.popleft()
             self.bytes -= weights.popleft()

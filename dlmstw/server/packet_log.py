@@ -4,10 +4,11 @@
 Describing an exchange costs far more than serving it, so a child process
 does it (``server.log_writer``, started with ``ProcessEndpoint``, talking AMP):
 this service only batches records and hands them over. At most
-``MAX_IN_FLIGHT`` records wait for the writer; beyond that, records are
-dropped and counted: a meter never waits for its log. A writer that ends
-unexpectedly is started again (the records it had not confirmed count as
-dropped). On stop, every record handed over is written before the writer
+``MAX_IN_FLIGHT`` records and ``MAX_IN_FLIGHT_BYTES`` of frames and APDUs
+wait for the writer; beyond that, records are dropped and counted: a meter
+never waits for its log, and large frames never pile up in this process. A
+writer that ends unexpectedly is started again (the records it had not
+confirmed count as dropped). On stop, every record handed over is written before the writer
 closes the file.
 """
 
@@ -26,16 +27,20 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..dissector import Keys
-from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.capture import CaptureBus, Exchange, weight
 from .channel import unless_gone, ProcessChannel, Close, KeyedExchange, Names, Write
 
 log = Logger()
-#: Records handed over in one piece, at the most.
+#: Records handed over in one piece, at the most, and their frames' and APDUs' bytes.
 BATCH = 2000
+BATCH_BYTES = 256 << 10
 #: Seconds a record waits for its batch to be handed over, at the most.
 BATCH_SECONDS = 0.1
 #: Records handed over and not yet written, at the most (about 2 s of the writer's work).
 MAX_IN_FLIGHT = 12_000
+#: Bytes of frames and APDUs of the records handed over and not yet written, at the most: without
+#: it, a client sending 64 KiB APDUs would have this process hold 12,000 records of 128 KiB each.
+MAX_IN_FLIGHT_BYTES = 4 << 20
 #: Seconds the writer has, on stop, to write what it holds and end.
 STOP_SECONDS = 4.0
 
@@ -63,11 +68,13 @@ class PacketLog(Service):
         self.max_bytes = max_bytes
         self.keep = keep
         self.batch: list[KeyedExchange] = []
+        self.batch_bytes = 0
         self.timer: Any = None
         #: Records written, dropped (the writer fell behind, or ended holding them), waiting for the writer.
         self.written = 0
         self.dropped = 0
         self.in_flight = 0
+        self.in_flight_bytes = 0
         self.restarts = 0
         self.channel: WriterChannel | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -110,7 +117,8 @@ class PacketLog(Service):
         if not self.batch:
             self.timer = self.reactor.callLater(BATCH_SECONDS, self._hand_over)
         self.batch.append((exchange, self.keys_for(exchange)))
-        if len(self.batch) >= BATCH:
+        self.batch_bytes += weight(exchange)
+        if len(self.batch) >= BATCH or self.batch_bytes >= BATCH_BYTES:
             self._hand_over()
 
     def _hand_over(self) -> None:
@@ -119,12 +127,15 @@ class PacketLog(Service):
             self.timer.cancel()
         self.timer = None
         batch, self.batch = self.batch, []
+        size, self.batch_bytes = self.batch_bytes, 0
         if not batch:
             return
-        if self.channel is None or self.in_flight + len(batch) > MAX_IN_FLIGHT:
+        if (self.channel is None or self.in_flight + len(batch) > MAX_IN_FLIGHT
+                or self.in_flight_bytes + size > MAX_IN_FLIGHT_BYTES):
             self.dropped += len(batch)
             return
         self.in_flight += len(batch)
+        self.in_flight_bytes += size
 
         def written(answer: dict[str, int]) -> None:
             self.written += answer["written"]
@@ -135,6 +146,7 @@ class PacketLog(Service):
 
         def settled(_: object) -> None:
             self.in_flight -= len(batch)
+            self.in_flight_bytes -= size
             if not self.in_flight:
                 idle, self._idle = self._idle, []
                 for waiting in idle:
