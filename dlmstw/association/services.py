@@ -185,8 +185,9 @@ class ServiceHandler:
                 return answer
         try:
             request = services.decode_request(apdu)
-        except DecodeError as error:
-            self.log(f"malformed request: {error}")
+        except DecodeError:
+            # A client's bad request is not the meter's error: its answer and its
+            # capture record (described by the same decoder) say what was wrong.
             return UNKNOWN_SERVICE if apdu[:1] and apdu[0] not in REQUEST_TAGS else MALFORMED
         required = REQUIRED_CONFORMANCE[type(request)]
         if required & self.conformance_bits != required:
