@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import harness
@@ -43,6 +44,8 @@ from hls_gmac import GREEN_BOOK_AUTHENTICATION_KEY, GREEN_BOOK_BLOCK_CIPHER_KEY,
 TARGETS = {"ping-pong": 0.6, "pipelined": 0.3, "ciphered": 0.45}
 #: The ciphered series' client SAPs: connection i uses FIRST_CLIENT_SAP + i, the probe the next after them.
 FIRST_CLIENT_SAP = 48
+#: Invocation counters one connection may use in one window, at the most.
+COUNTERS_PER_WINDOW = 10_000_000
 INVOKE_ID_AND_PRIORITY = 0xC1
 
 
@@ -100,10 +103,13 @@ def loadgen_argv(port: int, request: bytes, expect: bytes, args: argparse.Namesp
     return argv + ["--check-aare"] if check_aare else argv
 
 
-def ciphered_argv(port: int, request: bytes, args: argparse.Namespace, verify: bool) -> list[str]:
-    """The load generator's arguments for ciphered GETs, but its path and ``--server-pid``."""
+def ciphered_argv(port: int, request: bytes, args: argparse.Namespace, verify: bool, window: int) -> list[str]:
+    """The load generator's arguments for ciphered GETs in measured window
+    ``window`` (1, 2...), but its path and ``--server-pid``: each window's
+    invocation counters start above every earlier window's."""
     argv = window_argv(port, args) + ["ciphered-get", "--first-client-sap", str(FIRST_CLIENT_SAP),
-                                      "--get", request.hex()]
+                                      "--get", request.hex(), "--first-invocation-counter",
+                                      str(window * COUNTERS_PER_WINDOW)]
     return argv + ["--verify"] if verify else argv
 
 
@@ -143,16 +149,16 @@ class Series:
 
 
 def series(title: str, name: str, meter: ServerProcess, baseline: ServerProcess,
-           loadgen: dict[str, list[str]], args: argparse.Namespace, cpu: int | None) -> Series:
+           loadgen: dict[str, Callable[[int], list[str]]], args: argparse.Namespace, cpu: int | None) -> Series:
     """Alternate baseline and meter for ``args.rounds`` rounds; ``loadgen`` gives
-    each its load generator arguments."""
+    each its load generator arguments for a round."""
     print(f"\n{title}", flush=True)
     figures = Series(name)
     loaded: list[dict[str, object]] = []
     for number in range(1, args.rounds + 1):
         print(f"  round {number}", flush=True)
         for label, server in (("baseline", baseline), ("meter", meter)):
-            result = measure(label, server.pid, loadgen[label], args, cpu)
+            result = measure(label, server.pid, loadgen[label](number), args, cpu)
             figures.add(label, result)
             loaded.append(result)
     for note in harness.window_notes(loaded):
@@ -206,13 +212,14 @@ def main(argv: list[str]) -> int:
                       f"{args.duration:g} s per window, {args.rounds} rounds")
                 print("servers on CPU " + (f"{server_cpu}, load generator on CPU {loadgen_cpu}" if pin
                                            else "(not pinned)"))
-                plain = {"baseline": loadgen_argv(baseline_port, request, expect, args, 1, False),
-                         "meter": loadgen_argv(meter_port, request, expect, args, 1, True)}
+                plain = {"baseline": lambda _: loadgen_argv(baseline_port, request, expect, args, 1, False),
+                         "meter": lambda _: loadgen_argv(meter_port, request, expect, args, 1, True)}
                 measured = [series("ping-pong (1 request in flight per connection)", "ping-pong", meter, baseline,
                                    plain, args, loadgen_cpu)]
                 if args.pipeline > 1:
-                    piped = {"baseline": loadgen_argv(baseline_port, request, expect, args, args.pipeline, False),
-                             "meter": loadgen_argv(meter_port, request, expect, args, args.pipeline, True)}
+                    piped = {"baseline": lambda _: loadgen_argv(baseline_port, request, expect, args, args.pipeline,
+                                                                False),
+                             "meter": lambda _: loadgen_argv(meter_port, request, expect, args, args.pipeline, True)}
                     measured.append(series(f"pipelined ({args.pipeline} requests in flight per connection)",
                                            "pipelined", meter, baseline, piped, args, loadgen_cpu))
             if not args.no_ciphered:
@@ -221,8 +228,8 @@ def main(argv: list[str]) -> int:
                 with ServerProcess("baseline", [str(harness.BENCH_DIR / "baseline_server.py"), str(ciphered_port),
                                                 ciphered_response.hex()], cpu=server_cpu,
                                    log_path=directory / "baseline-ciphered.log") as ciphered_baseline:
-                    ciphered = {"baseline": ciphered_argv(ciphered_port, request_apdu, args, False),
-                                "meter": ciphered_argv(meter_port, request_apdu, args, True)}
+                    ciphered = {"baseline": lambda n: ciphered_argv(ciphered_port, request_apdu, args, False, n),
+                                "meter": lambda n: ciphered_argv(meter_port, request_apdu, args, True, n)}
                     measured.append(series("ciphered ping-pong (HLS-GMAC, authenticated encryption, global key; "
                                            "a new invocation counter for every GET)", "ciphered", meter,
                                            ciphered_baseline, ciphered, args, loadgen_cpu))

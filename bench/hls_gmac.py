@@ -264,8 +264,9 @@ class CipheredGetDriver:
     tag checked; without, only its tag byte is (a baseline server answers a
     fixed frame, and there is no association to set up then)."""
 
-    def __init__(self, client_sap: int, keys: Keys, get_apdu: bytes, depth: int, verify: bool) -> None:
-        self.association = HlsGmacDriver(client_sap, keys, True)
+    def __init__(self, client_sap: int, keys: Keys, get_apdu: bytes, depth: int, verify: bool,
+                 first_invocation_counter: int = 1) -> None:
+        self.association = HlsGmacDriver(client_sap, keys, True, first_invocation_counter)
         self.get_apdu = get_apdu
         self.depth = depth
         self.verify = verify

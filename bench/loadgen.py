@@ -232,6 +232,8 @@ def main(argv: list[str]) -> None:
     ciphered.add_argument("--get", required=True, help="the plain GET-Request-Normal APDU, hex")
     ciphered.add_argument("--pipeline", type=int, default=1, help="requests in flight per connection")
     ciphered.add_argument("--verify", action="store_true", help="decipher and check every answer")
+    ciphered.add_argument("--first-invocation-counter", type=int, default=1,
+                          help="the clients' first invocation counter (above a previous run's)")
     ciphered.add_argument("--block-cipher-key", default=GREEN_BOOK_BLOCK_CIPHER_KEY)
     ciphered.add_argument("--authentication-key", default=GREEN_BOOK_AUTHENTICATION_KEY)
     args = parser.parse_args(argv)
@@ -244,7 +246,7 @@ def main(argv: list[str]) -> None:
     elif args.mode == "ciphered-get":
         keys = Keys(bytes.fromhex(args.block_cipher_key), bytes.fromhex(args.authentication_key))
         drivers = [CipheredGetDriver(args.first_client_sap + i, keys, bytes.fromhex(args.get), args.pipeline,
-                                     args.verify) for i in range(args.connections)]
+                                     args.verify, args.first_invocation_counter) for i in range(args.connections)]
     else:
         keys = Keys(bytes.fromhex(args.block_cipher_key), bytes.fromhex(args.authentication_key))
         drivers = associations = [HlsGmacDriver(args.first_client_sap + i, keys, args.context == "ln-ciphered",
