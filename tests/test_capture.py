@@ -64,12 +64,20 @@ def test_a_failing_observer_does_not_stop_the_others() -> None:
 
 
 def test_nobody_listening_costs_nothing() -> None:
-    bus = CaptureBus(Clock().callLater)
-    assert not bus.active
-    unsubscribe = bus.subscribe(lambda e: None)
-    assert bus.active
+    """A meter's record is numbered, counted and queued only while somebody listens."""
+    clock = Clock()
+    bus = CaptureBus(clock.callLater)
+    fields = exchange(0)[1:]
+    bus.record(*fields)
+    assert (bus.published, bus.sequence) == (0, 0)
+    seen: list[Exchange] = []
+    unsubscribe = bus.subscribe(seen.append)
+    bus.record(*fields)
+    clock.advance(0)
+    assert (bus.published, [e.sequence for e in seen]) == (1, [1])
     unsubscribe()
-    assert not bus.active
+    bus.record(*fields)
+    assert bus.published == 1
 
 
 def test_ring_buffer_filters() -> None:

@@ -76,15 +76,23 @@ class CaptureBus:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
-    @property
-    def active(self) -> bool:
-        """Whether anybody listens: meters skip building records when nobody does."""
-        return bool(self._observers)
-
-    def next_sequence(self) -> int:
+    def record(self, time_req: float, time_res: float | None, meter: str, peer: str, local: str,
+               client_sap: int | None, server_sap: int | None, request: bytes, response: bytes | None,
+               request_apdu: bytes | None, response_apdu: bytes | None, kind: str, ciphered: bool,
+               result: str) -> None:
+        """Publish a new record, numbered here; nothing is built when nobody listens."""
+        if not self._observers:
+            return
         self.published += 1
         self.sequence += 1
-        return self.sequence
+        if len(self._pending) >= self.max_pending:
+            self.dropped += 1
+            return
+        self._pending.append(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
+                                      request, response, request_apdu, response_apdu, kind, ciphered, result))
+        if not self._scheduled:
+            self._scheduled = True
+            self._schedule(0, self._deliver)
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""

@@ -23,8 +23,8 @@ from ..codec.results import MALFORMED
 from ..config import DEFAULT_MAX_CONNECTIONS
 from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
-from ..framing.wrapper import WrapperDecoder, Wpdu, encode_wpdu
-from ..monitor.capture import CaptureBus, Exchange
+from ..framing.wrapper import WrapperDecoder, encode_wpdu
+from ..monitor.capture import CaptureBus
 from ..monitor.kinds import apdu_kind
 from ..simulator.meter import MeterRuntime
 
@@ -64,11 +64,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
     def event(self, kind: str, result: str, request: bytes = b"") -> None:
         """A capture record for something other than a request/response exchange, counted by its result."""
         self.factory.counters[result] += 1
-        bus = self.factory.capture
-        if bus.active:
-            now = time.time()
-            bus.publish(Exchange(bus.next_sequence(), now, None, self.factory.meter.id, self.peer, self.local,
-                                 None, None, request, None, None, None, kind, False, result))
+        self.factory.capture.record(time.time(), None, self.factory.meter.id, self.peer, self.local,
+                                    None, None, request, None, None, None, kind, False, result)
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -108,10 +105,10 @@ class MeterProtocol(Protocol, TimeoutMixin):
             # frame never completed, end it after the inactivity timeout (slow loris).
             self.resetTimeout()
         answers: list[bytes] = []
-        for frame in frames:
-            if frame.destination_wport != MANAGEMENT_WPORT:
-                self.event(apdu_kind(frame.apdu), "no-such-logical-device", frame.raw)
-            elif not self._serve(frame, answers):
+        for source, destination, apdu, raw in frames:
+            if destination != MANAGEMENT_WPORT:
+                self.event(apdu_kind(apdu), "no-such-logical-device", raw)
+            elif not self._serve(source, apdu, raw, answers):
                 break
         # The answers of one read leave in one write (a pipelining client sends several).
         if len(answers) == 1:
@@ -119,34 +116,33 @@ class MeterProtocol(Protocol, TimeoutMixin):
         elif answers:
             self.transport.writeSequence(answers)
 
-    def _serve(self, frame: Wpdu, answers: list[bytes]) -> bool:
-        """Answer one request into ``answers`` and capture the exchange; False
-        when the connection is closing."""
-        session = self.sessions.get(frame.source_wport)
+    def _serve(self, source: int, apdu: bytes, raw: bytes, answers: list[bytes]) -> bool:
+        """Answer one request (a WPDU from wPort ``source``) into ``answers`` and
+        capture the exchange; False when the connection is closing."""
+        session = self.sessions.get(source)
+        factory = self.factory
         if session is None:
             if len(self.sessions) >= MAX_SESSIONS_PER_CONNECTION:
                 self.transport.loseConnection()
                 return False
-            session = self.sessions[frame.source_wport] = self.factory.session(frame.source_wport)
+            session = self.sessions[source] = factory.session(source)
         received = time.time()
         try:
-            outcome = session.receive(frame.apdu)
+            outcome = session.receive(apdu)
         except Exception:
-            log.failure("meter {meter}: closing {peer} after an internal error",
-                        meter=self.factory.meter.id, peer=self.peer)
-            self.event(apdu_kind(frame.apdu), "internal-error", frame.raw)
+            log.failure("meter {meter}: closing {peer} after an internal error", meter=factory.meter.id,
+                        peer=self.peer)
+            self.event(apdu_kind(apdu), "internal-error", raw)
             self.transport.abortConnection()
             return False
-        self.factory.counters[outcome.result] += 1
-        answer = None if outcome.answer is None else encode_wpdu(MANAGEMENT_WPORT, frame.source_wport, outcome.answer)
+        request, response, result = outcome.request, outcome.answer, outcome.result
+        factory.counters[result] += 1
+        answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, source, response)
         if answer is not None:
             answers.append(answer)
-        bus = self.factory.capture
-        if bus.active:
-            bus.publish(Exchange(
-                bus.next_sequence(), received, time.time(), self.factory.meter.id, self.peer, self.local,
-                frame.source_wport, MANAGEMENT_WPORT, frame.raw, answer, outcome.request, outcome.response,
-                apdu_kind(outcome.request), outcome.ciphered, outcome.result))
+        factory.capture.record(received, time.time(), factory.meter.id, self.peer, self.local, source,
+                               MANAGEMENT_WPORT, raw, answer, request, outcome.response, apdu_kind(request),
+                               outcome.ciphered, result)
         return True
 
     def malformed(self, data: bytes, error: DecodeError) -> None:
