@@ -37,9 +37,8 @@ MAX_LIST_ANSWER = 4 << 20
 REQUEST_TAGS = frozenset({ApduTag.GET_REQUEST, ApduTag.SET_REQUEST, ApduTag.ACTION_REQUEST})
 #: An answer with no limit from the client is still cut at the A-XDR length's practical bound.
 UNLIMITED_PDU = 0xFFFF
-#: A GET-Request-Normal without selective access: tag, choice, invoke-id, class (2),
+#: A GET-Request-Normal without selective access: tag, choice (1), invoke-id, class (2),
 #: logical name (6), attribute, no access-selection (Green Book 9.4.6.4).
-GET_NORMAL_PREFIX = bytes((ApduTag.GET_REQUEST, 1))
 GET_NORMAL_LENGTH = 13
 #: Attributes whose reader one association keeps resolved, at the most.
 MAX_READERS = 1024
@@ -179,7 +178,8 @@ class ServiceHandler:
         }
 
     def handle(self, apdu: bytes) -> bytes:
-        if self.get_allowed and len(apdu) == GET_NORMAL_LENGTH and apdu[:2] == GET_NORMAL_PREFIX and not apdu[12]:
+        if (self.get_allowed and len(apdu) == GET_NORMAL_LENGTH and apdu[0] == ApduTag.GET_REQUEST and apdu[1] == 1
+                and not apdu[12]):
             answer = self._get_normal(apdu)
             if answer is not None:
                 return answer

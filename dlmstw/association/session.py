@@ -158,7 +158,7 @@ MALFORMED_AARQ_ANSWER = acse.encode_aare(AARE(
     result_source_diagnostic=(PROVIDER, AcseServiceProviderDiagnostic.NO_REASON_GIVEN)))
 #: The first byte of the APDUs that open and close associations (an established
 #: association's fast path leaves them to ``Session.receive``).
-ASSOCIATION_CONTROL = frozenset({bytes((ApduTag.AARQ,)), bytes((ApduTag.RLRQ,))})
+ASSOCIATION_CONTROL = frozenset({ApduTag.AARQ, ApduTag.RLRQ})
 
 
 def _refused(request: bytes, answer: bytes) -> Outcome:
@@ -268,7 +268,7 @@ class Session:
     def receive(self, apdu: bytes) -> Outcome:
         """Answer one APDU."""
         serving = self.core.serving
-        if serving is not None and apdu[:1] not in ASSOCIATION_CONTROL:
+        if serving is not None and apdu and apdu[0] not in ASSOCIATION_CONTROL:
             # An established association: the services, straight.
             protection = serving.association.protection
             if protection is None:
