@@ -86,6 +86,8 @@ class IAuthenticationMechanism(Interface):
                               "with this mechanism must set, e.g. ('lls_password',)")
     asymmetric = Attribute("bool: True when f(StoC) and f(CtoS) are signatures with key pairs of the "
                            "association's security suite, which must then be asymmetric (HLS-ECDSA)")
+    titled = Attribute("bool: True when f(StoC) and f(CtoS) are computed over the system titles, which the "
+                       "AARQ and AARE then carry even outside the ciphered context (HLS-GMAC, -SHA256, -ECDSA)")
 
     def check_lls(configured_secret, calling_authentication_value):  # type: ignore[no-untyped-def]
         """Check the AARQ's calling-authentication-value: for LLS, True when it

@@ -43,6 +43,13 @@ def test_mechanisms_say_which_keys_they_need() -> None:
     }
 
 
+def test_mechanisms_say_whether_the_system_titles_travel() -> None:
+    """Green Book 9.2.7.4: f() of HLS-GMAC, -SHA256 and -ECDSA covers the system
+    titles, so the AARQ and AARE carry them even in the plain context."""
+    titled = {name for name, m in REGISTRY.mechanisms.items() if m.titled}
+    assert titled == {"hls-gmac", "hls-sha256", "hls-ecdsa"}
+
+
 @implementer(IPlugin, IAuthenticationMechanism)
 class PinMechanism:
     """A third party's mechanism: a PIN in the AARQ, as LLS carries a password."""
@@ -52,6 +59,7 @@ class PinMechanism:
     hls = False
     required_keys = ("lls_password",)
     asymmetric = False
+    titled = False
 
     def check_lls(self, configured_secret: bytes | None, calling_authentication_value: bytes | None) -> bool:
         return configured_secret == calling_authentication_value

@@ -37,9 +37,6 @@ from .services import ServiceHandler
 
 USER = acse.SOURCE_ACSE_SERVICE_USER
 PROVIDER = acse.SOURCE_ACSE_SERVICE_PROVIDER
-#: HLS mechanisms whose f() involves the system titles, which the AARQ/AARE then exchange.
-TITLED_MECHANISMS = frozenset({AuthenticationMechanism.HLS_GMAC, AuthenticationMechanism.HLS_SHA256,
-                               AuthenticationMechanism.HLS_ECDSA})
 
 
 class Outcome(NamedTuple):
@@ -471,7 +468,7 @@ class Session:
                            responding_authentication_value=stoc))
 
     def _titled(self, config: AssociationConfig) -> bool:
-        return self.plugins.mechanisms[config.authentication].mechanism_id in TITLED_MECHANISMS
+        return bool(self.plugins.mechanisms[config.authentication].titled)
 
     def _initiate(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, ciphered: bool
                   ) -> tuple[xdlms.InitiateRequest | None, xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,

@@ -26,7 +26,6 @@ from typing import Any, Final, TextIO
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.failure import Failure
 
-from dlmstw.association.session import TITLED_MECHANISMS
 from dlmstw.client.campaign import (
     Campaign,
     Meter,
@@ -253,7 +252,7 @@ def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechani
     """The client's system title, policy, suite and keys from the options; ValueError when they do not fit."""
     ciphered = args.context == "ln-ciphered"
     if args.system_title is None:
-        if ciphered or mechanism.mechanism_id in TITLED_MECHANISMS:
+        if ciphered or mechanism.titled:
             raise ValueError(f"--system-title is needed with --context {args.context} --auth {args.auth}")
         return None
     number = args.security_suite

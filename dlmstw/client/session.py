@@ -33,7 +33,6 @@ from typing import Final, TypeAlias
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from dlmstw.association.security import Protection, Wrapping
-from dlmstw.association.session import TITLED_MECHANISMS
 from dlmstw.codec.acse import (
     AARE,
     AARQ,
@@ -519,7 +518,7 @@ class ClientSession:
             return negotiated
         # HLS pass 2 -> 3 (Green Book 9.2.7.4): the AARE accepts pending authentication and carries StoC.
         if (aare.result_source_diagnostic != _AUTHENTICATION_REQUIRED or aare.responding_authentication_value is None
-                or (mechanism.mechanism_id in TITLED_MECHANISMS and self._server_title is None)):
+                or (mechanism.titled and self._server_title is None)):
             raise ClientProtocolError("HLS: the AARE must ask for authentication, carry StoC and the meter's title")
         self._stoc = aare.responding_authentication_value
         self._pending = negotiated

@@ -119,6 +119,7 @@ class _HlsMechanism:
     mechanism_id: AuthenticationMechanism
     name: str
     hls = True
+    titled = False
     required_keys: tuple[str, ...]
     asymmetric = False
     challenge_length: int
@@ -172,6 +173,7 @@ class HlsGmac(_HlsMechanism):
 
     mechanism_id = AuthenticationMechanism.HLS_GMAC
     name = "hls-gmac"
+    titled = True
     challenge_length = 16
     required_keys = ("authentication_key", "block_cipher_key")
     proof_length = 1 + 4 + TAG_LENGTH
@@ -210,6 +212,7 @@ class HlsSha256(_HlsMechanism):
 
     mechanism_id = AuthenticationMechanism.HLS_SHA256
     name = "hls-sha256"
+    titled = True
     challenge_length = 32
     required_keys = ("hls_secret",)
 
@@ -236,6 +239,7 @@ class HlsEcdsa(_HlsMechanism):
 
     mechanism_id = AuthenticationMechanism.HLS_ECDSA
     name = "hls-ecdsa"
+    titled = True
     challenge_length = 32
     required_keys = ()
     asymmetric = True

@@ -19,6 +19,7 @@ class LowestLevelSecurity:
     mechanism_id = AuthenticationMechanism.LOWEST
     name = "none"
     hls = False
+    titled = False
     required_keys = ()
     asymmetric = False
 
@@ -33,6 +34,7 @@ class LowLevelSecurity:
     mechanism_id = AuthenticationMechanism.LLS
     name = "lls"
     hls = False
+    titled = False
     required_keys = ("lls_password",)
     asymmetric = False
 
