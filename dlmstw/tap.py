@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
 from .plugins.registry import Registry, check_lab, load_registry
-from .server.service import LabService, ListenFailure
+from .server.service import LabService, ListenFailure, listen_reason
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .web.console import Console
 
@@ -77,9 +77,8 @@ class LabRoot(MultiService):
         except ListenFailure as failure:
             fail_at_start(str(failure))
         except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
             fail_at_start(f"[simulator] console cannot listen on {error.interface or '0.0.0.0'}:{error.port}: "
-                          f"{reason[:1].lower()}{reason[1:]}")
+                          f"{listen_reason(error)}")
 
     def startService(self) -> None:
         super().startService()

@@ -215,10 +215,8 @@ class ServiceHandler:
         except Exception:
             self.log("GET failed:\n" + traceback.format_exc())
             value = DataAccessResult.OTHER_REASON
-        if isinstance(value, DataAccessResult):
-            return b"\xc4\x01" + apdu[2:3] + bytes((1, value))
-        if isinstance(value, bytes) and len(value) + 4 <= self.max_pdu:
-            return b"\xc4\x01" + apdu[2:3] + b"\x00" + value
+        if isinstance(value, DataAccessResult) or (isinstance(value, bytes) and len(value) + 4 <= self.max_pdu):
+            return services.encode_get_response_normal(apdu[2], value)
         return self._answer_get(apdu[2], value)
 
     def _read(self, attribute: Any, selective: Any) -> bytes | Iterable[bytes] | DataAccessResult:
@@ -259,7 +257,7 @@ class ServiceHandler:
         """The GET-Response-Normal of ``result``, or the first block of a long one."""
         if isinstance(result, (bytes, DataAccessResult)):
             if isinstance(result, DataAccessResult) or len(result) + 4 <= self.max_pdu:
-                return services.encode_response(GetResponseNormal(invoke, result))
+                return services.encode_get_response_normal(invoke, result)
             return self._first_block(invoke, result, iter(()))
         chunks = iter(result)
         head = bytearray()
@@ -267,7 +265,7 @@ class ServiceHandler:
             head += chunk
             if len(head) + 4 > self.max_pdu:
                 return self._first_block(invoke, bytes(head), chunks)
-        return services.encode_response(GetResponseNormal(invoke, bytes(head)))
+        return services.encode_get_response_normal(invoke, bytes(head))
 
     def get_next(self, request: GetRequestNext) -> bytes:
         invoke = request.invoke_id_and_priority

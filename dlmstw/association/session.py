@@ -158,6 +158,15 @@ MALFORMED_AARQ_ANSWER = acse.encode_aare(AARE(
 ASSOCIATION_CONTROL = frozenset({ApduTag.AARQ, ApduTag.RLRQ})
 
 
+def _answer(protection: Protection | None, request: bytes, response: bytes, wrapping: Wrapping | None,
+            result: str) -> Outcome:
+    """The outcome of a served request: its answer protected as the request
+    was (an exception-response travels plain, Green Book 9.2.7.2)."""
+    if wrapping is None or protection is None or response[0] == ApduTag.EXCEPTION_RESPONSE:
+        return Outcome(response, request, response, wrapping is not None, result)
+    return Outcome(protection.wrap(response, wrapping), request, response, True, result)
+
+
 def _refused(request: bytes, answer: bytes) -> Outcome:
     """An exception-response to a protected request that is not served."""
     return Outcome(answer, request, answer, False, response_result(answer))
@@ -287,53 +296,48 @@ class Session:
     def _protected(self, serving: ServiceHandler, protection: Protection, apdu: bytes) -> Outcome:
         """A request to an established association with protection: unprotect,
         serve, protect alike (Green Book 9.2.7.2)."""
+        unwrapped = self._unwrap(protection, serving.association, apdu)
+        if isinstance(unwrapped, Outcome):
+            return unwrapped
+        plain, wrapping = unwrapped
+        response = serving.handle(plain)
+        return _answer(protection, plain, response, wrapping, response_result(response))
+
+    def _unwrap(self, protection: Protection, association: Association,
+                apdu: bytes) -> tuple[bytes, Wrapping | None] | Outcome:
+        """The plain request and how it was protected, or the refusal of a
+        request that may not be served (Green Book 9.2.7.2; 9.5: an
+        invocation-counter-error carries the lowest acceptable counter)."""
         try:
-            plain, wrapping = protection.unwrap(apdu)
+            return protection.unwrap(apdu)
         except CounterError:
-            return self._counter_refused(apdu, serving.association)
+            return _refused(apdu, services.encode_response(ExceptionResponse(
+                StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
+                self.security.lowest_client_counter(association.name))))
         except PolicyError:
             return _refused(apdu, REFUSAL)
         except DecodeError:
             return _refused(apdu, DECIPHERING_ERROR)
-        response = serving.handle(plain)
-        result = response_result(response)
-        if wrapping is None or response[0] == ApduTag.EXCEPTION_RESPONSE:
-            return Outcome(response, plain, response, wrapping is not None, result)
-        return Outcome(protection.wrap(response, wrapping), plain, response, True, result)
-
-    def _counter_refused(self, apdu: bytes, association: Association) -> Outcome:
-        """Green Book 9.5: invocation-counter-error carries the lowest acceptable counter."""
-        return _refused(apdu, services.encode_response(ExceptionResponse(
-            StateError.SERVICE_NOT_ALLOWED, ServiceError.INVOCATION_COUNTER_ERROR,
-            self.security.lowest_client_counter(association.name))))
 
     def _service(self, apdu: bytes) -> Outcome:
-        """Unprotect, serve, protect alike (Green Book 9.2.7.2)."""
+        """A request outside an established association: refused, or while HLS
+        is pending, reply_to_HLS_authentication (protected alike)."""
         current = self.core.current
+        protection = None if current is None else current.protection
         wrapping: Wrapping | None = None
         plain = apdu
-        if current is not None and current.protection is not None:
-            try:
-                plain, wrapping = current.protection.unwrap(apdu)
-            except CounterError:
-                return self._counter_refused(apdu, current)
-            except PolicyError:
-                return _refused(apdu, REFUSAL)
-            except DecodeError:
-                return _refused(apdu, DECIPHERING_ERROR)
+        if current is not None and protection is not None:
+            unwrapped = self._unwrap(protection, current, apdu)
+            if isinstance(unwrapped, Outcome):
+                return unwrapped
+            plain, wrapping = unwrapped
         verdict = None
         if current is not None and current.status == AssociationStatus.ASSOCIATION_PENDING:
             verdict = self._authenticate(current, plain, wrapping is not None)
         if verdict is None:
             response = self.machine.request(plain)
-            result = response_result(response)
-        else:
-            response, result = verdict
-        answer = response
-        if wrapping is not None and response[0] != ApduTag.EXCEPTION_RESPONSE:
-            assert current is not None and current.protection is not None
-            answer = current.protection.wrap(response, wrapping)
-        return Outcome(answer, plain, response, wrapping is not None, result)
+            return _answer(protection, plain, response, wrapping, response_result(response))
+        return _answer(protection, plain, verdict[0], wrapping, verdict[1])
 
     def _authenticate(self, association: Association, apdu: bytes, protected: bool) -> tuple[bytes, str] | None:
         """HLS pass 3 (Green Book 9.2.7.4): reply_to_HLS_authentication is served

@@ -557,13 +557,18 @@ def _enc_action_request_with_pblock(m: ActionRequestWithPblock) -> bytes:
     )
 
 
-def _enc_get_response_normal(m: GetResponseNormal) -> bytes:
-    result = m.result
+def encode_get_response_normal(invoke_id_and_priority: int, result: bytes | DataAccessResult) -> bytes:
+    """A GET-Response-Normal of encoded Data or a Data-Access-Result, without
+    building its message (the meter's GET hot path)."""
     if type(result) is bytes:
-        head = _GET_RESPONSE_NORMAL_HEADS.get(m.invoke_id_and_priority)
+        head = _GET_RESPONSE_NORMAL_HEADS.get(invoke_id_and_priority)
         if head is not None:
             return head + result
-    return _head(_GET_RESPONSE, GetResponseType.NORMAL, m.invoke_id_and_priority) + _enc_get_data_result(result)
+    return _head(_GET_RESPONSE, GetResponseType.NORMAL, invoke_id_and_priority) + _enc_get_data_result(result)
+
+
+def _enc_get_response_normal(m: GetResponseNormal) -> bytes:
+    return encode_get_response_normal(m.invoke_id_and_priority, m.result)
 
 
 def _enc_get_response_with_datablock(m: GetResponseWithDatablock) -> bytes:

@@ -85,14 +85,8 @@ class CaptureBus:
             return
         self.published += 1
         self.sequence += 1
-        if len(self._pending) >= self.max_pending:
-            self.dropped += 1
-            return
-        self._pending.append(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
-                                      request, response, request_apdu, response_apdu, kind, ciphered, result))
-        if not self._scheduled:
-            self._scheduled = True
-            self._schedule(0, self._deliver)
+        self._enqueue(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
+                               request, response, request_apdu, response_apdu, kind, ciphered, result))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""
@@ -100,8 +94,12 @@ class CaptureBus:
         self.publish(exchange._replace(sequence=self.sequence))
 
     def publish(self, exchange: Exchange) -> None:
-        if not self._observers:
-            return
+        """Publish a record built elsewhere (a test's, or one ``relay`` renumbered)."""
+        if self._observers:
+            self._enqueue(exchange)
+
+    def _enqueue(self, exchange: Exchange) -> None:
+        """Queue a record for the observers' next turn, or count it dropped past ``max_pending``."""
         if len(self._pending) >= self.max_pending:
             self.dropped += 1
             return

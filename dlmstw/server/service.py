@@ -44,12 +44,16 @@ class ListenFailure(Exception):
     """A meter's port that cannot be listened on; the message is the line a person reads."""
 
 
+def listen_reason(error: CannotListenError) -> str:
+    """The operating system's reason a port cannot be listened on, e.g. "address already in use"."""
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    return reason[:1].lower() + reason[1:]
+
+
 def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
     """Why ``meter`` cannot listen, in one line naming its group, id, address and the OS reason."""
     host = f"[{meter.interface}]" if ":" in meter.interface else meter.interface
-    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-    reason = reason[:1].lower() + reason[1:]
-    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {host}:{meter.port}: {reason}"
+    return f"[meters:{meter.group}] meter {meter.id} cannot listen on {host}:{meter.port}: {listen_reason(error)}"
 
 
 class LabService(MultiService):
