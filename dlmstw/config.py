@@ -52,6 +52,16 @@ MAX_SECURITY_SUITE = 15
 MAX_GROUP_COUNT = 100_000
 """Upper bound of ``count`` in one ``[meters:NAME]`` group."""
 
+TRANSPORTS: tuple[str, ...] = ("wrapper", "hdlc")
+"""``transport`` values: the IEC 62056-47 wrapper, or HDLC frames (IEC 62056-46) over TCP."""
+
+HDLC_ADDRESS_SIZES: Mapping[int, tuple[int, int]] = {2: (0x10, 0x7D), 4: (0x0010, 0x3FFD)}
+"""``address_size`` (octets of an HDLC server address) -> the physical (lower) addresses a
+meter may have: one octet of lower address with 2, two with 4 (Green Book 8.4.2.3)."""
+
+DEFAULT_PHYSICAL_ADDRESS = 17
+DEFAULT_ADDRESS_SIZE = 2
+
 DEFAULT_CONSOLE = "tcp:8080:interface=127.0.0.1"
 DEFAULT_STATE_DIR = "var/state"
 DEFAULT_PACKET_LOG = "var/log/packets.jsonl"
@@ -81,7 +91,12 @@ _METERS_KEYS = (
     "anomalies",
     "faults",
     "associations",
+    "transport",
+    "gateway",
+    "physical_address",
+    "address_size",
 )
+_HDLC_KEYS = ("gateway", "physical_address", "address_size")
 _ASSOCIATION_KEYS = (
     "client_sap",
     "authentication",
@@ -208,6 +223,16 @@ class MeterGroup:
     anomalies: tuple[AnomalyRate, ...] = ()
     faults: tuple[Fault, ...] = ()
     associations: tuple[str, ...] | None = None
+    transport: str = "wrapper"
+    gateway: int | None = None
+    """The port all the group's meters share, chosen by physical address (HDLC only); None: a port each."""
+    physical_address: int = DEFAULT_PHYSICAL_ADDRESS
+    address_size: int = DEFAULT_ADDRESS_SIZE
+
+    @property
+    def listening(self) -> tuple[int, int]:
+        """The group's ports: (first, how many); a gateway's one port."""
+        return (self.gateway, 1) if self.gateway is not None else (self.port, self.count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +255,11 @@ class MeterConfig:
     anomalies: tuple[AnomalyRate, ...]
     faults: tuple[Fault, ...]
     associations: tuple[AssociationConfig, ...]
+    transport: str = "wrapper"
+    gateway: bool = False
+    """True when the meter is behind its group's gateway (``port`` is then the gateway's)."""
+    physical_address: int = DEFAULT_PHYSICAL_ADDRESS
+    address_size: int = DEFAULT_ADDRESS_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +273,8 @@ class Lab:
     def meters(self) -> Iterator[MeterConfig]:
         """Every meter of every group, in file order: meter i listens on port + i,
         has serial + i, seed + i, and the group's system title with i added to its
-        last 4 bytes (big-endian, modulo 2**32)."""
+        last 4 bytes (big-endian, modulo 2**32). HDLC meters have physical address
+        + i; behind a gateway, every meter's port is the gateway's."""
         by_name = {association.name: association for association in self.associations}
         for group in self.groups:
             if group.associations is None:
@@ -256,7 +287,7 @@ class Lab:
                     group=group.name,
                     index=index,
                     interface=group.interface,
-                    port=group.port + index,
+                    port=group.gateway if group.gateway is not None else group.port + index,
                     model=group.model,
                     serial=group.serial + index,
                     system_title=system_title_at(group.system_title, index),
@@ -268,6 +299,10 @@ class Lab:
                     anomalies=group.anomalies,
                     faults=group.faults,
                     associations=associations,
+                    transport=group.transport,
+                    gateway=group.gateway is not None,
+                    physical_address=group.physical_address + index,
+                    address_size=group.address_size,
                 )
 
 
@@ -738,6 +773,22 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
     model = section.get("model", _names, ("is15959-abt",))
     if not model:
         raise section.error("model", "names no object set")
+    transport = section.get("transport", _choice(TRANSPORTS), "wrapper")
+    if transport != "hdlc":
+        for key in _HDLC_KEYS:
+            if key in section.raw:
+                why = " (the wrapper has no physical address)" if key == "gateway" else ""
+                raise section.error(key, f"needs transport = hdlc{why}")
+    gateway = section.get("gateway", _integer(1, 65535), None)
+    if gateway is not None and "port" in section.raw:
+        raise section.error("port", f"the group's meters are behind gateway = {gateway}: give one or the other")
+    address_size = section.get("address_size", _int_choice(tuple(HDLC_ADDRESS_SIZES)), DEFAULT_ADDRESS_SIZE)
+    physical = section.get("physical_address", _integer(0), DEFAULT_PHYSICAL_ADDRESS)
+    low, high = HDLC_ADDRESS_SIZES[address_size]
+    if transport == "hdlc" and (not low <= physical or physical + count - 1 > high):
+        raise section.error("physical_address", f"physical addresses {physical}..{physical + count - 1} "
+                            f"(count = {count}) must lie in 0x{low:X}..0x{high:X} ({low}..{high}) with "
+                            f"address_size = {address_size}")
     return MeterGroup(
         name=name,
         count=count,
@@ -754,6 +805,10 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
         anomalies=section.get("anomalies", parse_anomalies, ()),
         faults=section.get("faults", parse_faults, ()),
         associations=section.get("associations", _optional_names, None),
+        transport=transport,
+        gateway=gateway,
+        physical_address=physical,
+        address_size=address_size,
     )
 
 
@@ -831,15 +886,16 @@ def _check_lab(path: str, lab: Lab) -> None:
                 raise ConfigError(path, section, "associations", f"no [association:{name}] section")
         for other in lab.groups[:index]:
             where = f"[meters:{other.name}]"
+            (first, count), (other_first, other_count) = group.listening, other.listening
             if _interfaces_clash(group.interface, other.interface) and _ranges_overlap(
-                group.port, group.count, other.port, other.count
+                first, count, other_first, other_count
             ):
                 raise ConfigError(
                     path,
                     section,
-                    "port",
-                    f"ports {group.port}..{group.port + group.count - 1} on {group.interface} overlap {where}"
-                    f" ports {other.port}..{other.port + other.count - 1} on {other.interface}",
+                    "gateway" if group.gateway is not None else "port",
+                    f"ports {first}..{first + count - 1} on {group.interface} overlap {where}"
+                    f" ports {other_first}..{other_first + other_count - 1} on {other.interface}",
                 )
             if _ranges_overlap(group.serial, group.count, other.serial, other.count):
                 raise ConfigError(path, section, "serial", f"serials overlap those of {where}")
@@ -862,7 +918,8 @@ def _check_console_port(path: str, lab: Lab) -> None:
     except ValueError:
         return
     for group in lab.groups:
-        if _interfaces_clash(interface, group.interface) and group.port <= port < group.port + group.count:
+        first, count = group.listening
+        if _interfaces_clash(interface, group.interface) and first <= port < first + count:
             raise ConfigError(path, "simulator", "console", f"port {port} is a meter port of [meters:{group.name}]")
 
 
