@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from ..association.session import Session
 from ..codec.results import MALFORMED
 from ..framing.hdlc import LLC_REQUEST, POLL_FINAL, SNRM, Address, Discarded, Frame, HdlcDecoder
-from ..framing.hdlc_link import NRM, SecondaryLink
+from ..framing.hdlc_link import NDM, NRM, SecondaryLink
 from ..monitor.capture import CaptureBus
 from ..monitor.kinds import apdu_kind
 from .assembly import Meter
@@ -162,6 +162,8 @@ class HdlcMeterProtocol(MeterProtocol):
                          received.event, received.result or "")
         if received.event == "snrm" or link.state != NRM:
             self._end(entry)
+        if link.state == NDM:
+            del self.links[key]  # a disconnected link holds nothing: the next frame starts afresh
         if gateway and link.state == NRM and not entry.counted:
             entry.counted = True
             meter.connections += 1
@@ -224,10 +226,11 @@ class HdlcMeterProtocol(MeterProtocol):
         dropped = self.decoder.expire(now)  # type: ignore[attr-defined]
         if dropped is not None:
             self.event("malformed", MALFORMED, dropped.raw[:MAX_CAPTURED_GARBAGE])
-        for (client, _), entry in self.links.items():
+        for key, entry in tuple(self.links.items()):
             if entry.link.expire(now):
-                self._record(entry.meter, client, now, b"", None, None, None, "disconnect", "inactivity-timeout")
+                self._record(entry.meter, key[0], now, b"", None, None, None, "disconnect", "inactivity-timeout")
                 self._end(entry)
+                del self.links[key]
         self._schedule(now)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
@@ -250,9 +253,9 @@ class Station(NamedTuple):
 class GatewayFactory(Factory):
     """One gateway port: the connections to it, and its meters by physical address.
 
-    It counts and limits its connections as a meter does (the group's
-    ``max_clients``); each meter behind it counts its connected links and
-    refuses an SNRM beyond its ``max_clients``."""
+    It counts and limits its connections as a meter does (``max_clients``:
+    the group's times its meters); each meter behind it counts its
+    connected links and refuses an SNRM beyond its own ``max_clients``."""
 
     protocol = HdlcMeterProtocol
     noisy = False

@@ -102,7 +102,8 @@ class LabService(MultiService):
     def _gateway(self, group: MeterGroup, meters: dict[int, MeterFactory]) -> None:
         """The port of a group behind a gateway, routing frames to ``meters`` by physical address."""
         gateway = self.gateways[group.name] = GatewayFactory(
-            group.name, meters, group.address_size, group.max_clients, group.inactivity_timeout, self.capture,
+            group.name, meters, group.address_size, group.max_clients * group.count, group.inactivity_timeout,
+            self.capture,
             self.budget, group.seed)
         gateway.faults = FaultInjector.of(gateway, group.faults)  # type: ignore[arg-type]
         assert group.gateway is not None
