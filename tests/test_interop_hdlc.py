@@ -8,6 +8,7 @@ served by worker processes; the records and the lab.ini checks."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -282,3 +283,31 @@ def test_four_octet_addresses_reach_physical_addresses_above_125() -> None:
     lab = parse_lab(BASE + "transport = hdlc\ncount = 2\ngateway = 5000\naddress_size = 4\nphysical_address = 300\n")
     assert [(m.port, m.physical_address, m.address_size, m.gateway) for m in lab.meters()] == [
         (5000, 300, 4, True), (5000, 301, 4, True)]
+
+
+def test_the_readme_hdlc_lab_and_dissect_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README "HDLC and gateways": ``twistd -n dlmssim -c etc/hdlc.ini`` (on free ports here) serves
+    gurux's HDLC client on the meter's port and through the gateway, and ``dlmstw-client dissect``
+    explains an HDLC frame."""
+    from dlmstw.client.cli import main
+    from interop_support import REPO_ROOT
+
+    port = find_free_port_range(2)
+    text = (REPO_ROOT / "etc" / "hdlc.ini").read_text()
+    for key, value in (("port", str(port)), ("gateway", str(port + 1)), ("console", "tcp:0:interface=127.0.0.1"),
+                       ("state_dir", str(tmp_path / "state")), ("packet_log", "-")):
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    lab = launch_lab(tmp_path, text, (port, port + 1))
+    try:
+        for target, physical, serial in ((port, 17, 3000001), (port + 1, 17 + 5, 3000106)):
+            session = open_session(target, hdlc_client(32, physical, password="ABCD0001"))
+            try:
+                assert session.read(GXDLMSData("0.0.96.1.0.255"), 2) == str(serial).encode()
+                session.release()
+            finally:
+                session.close()
+    finally:
+        stop_lab(lab)
+    assert main(["dissect", "7EA00A00020023219318717E"]) == 0
+    assert "SNRM frame, poll/final, address 16 (one octet) -> logical device 1, physical device 17" in \
+        capsys.readouterr().out
