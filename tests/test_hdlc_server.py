@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -19,6 +20,7 @@ from dlmstw.framing.hdlc import (
 from dlmstw.monitor.capture import CaptureBus, Exchange
 from dlmstw.plugins.registry import load_registry
 from dlmstw.server.faults import FaultyConnection
+from dlmstw.server.reconfigure import ReconfigureError
 from dlmstw.server.service import LabService
 from test_hdlc import PUBLIC_FRAMES
 from test_server import AARQ, GET_SERIAL, serial_answer
@@ -140,6 +142,11 @@ def test_an_offline_meter_behind_the_gateway_does_not_answer() -> None:
     peer.service.reconfigure("bus-1", {"state": "online"})
     protocol.dataReceived(encode_frame(Address(1, 41, 2), CLIENT, SNRM | POLL_FINAL))
     assert [control_name(f.control) for f in frames(transport)] == ["UA"]
+
+
+def test_a_meter_behind_a_gateway_keeps_the_groups_faults() -> None:
+    with pytest.raises(ReconfigureError, match="the group's faults in lab.ini apply"):
+        Peer().service.reconfigure("bus-0", {"faults": "drop:0.5"})
 
 
 def test_faults_drop_whole_hdlc_requests() -> None:

@@ -248,6 +248,9 @@ class LabService(MultiService):
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
         """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""
         factory = self.factories[meter_id]
+        if self.meter_configs[meter_id].gateway and "faults" in changes:
+            raise ReconfigureError("faults: a meter behind a gateway shares its connections; the group's "
+                                   "faults in lab.ini apply")
 
         def set_online(online: bool) -> None:
             if self.meter_configs[meter_id].gateway:
