@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +24,9 @@ from gurux_dlms.secure import GXDLMSSecureClient
 from dlmstw.config import parse_lab
 from dlmstw.errors import ConfigError
 from dlmstw.framing.hdlc import HdlcDecoder
-from dlmstw.monitor.capture import Exchange
-from dlmstw.monitor.pcap import write_pcap
 from hdlc_support import HdlcMeterSession, hdlc_client
+from test_console import Console
+from test_pcap import TSHARK
 from interop_support import Lab, find_free_port_range, launch_lab, stop_lab, to_utc
 
 AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
@@ -38,10 +39,10 @@ GATEWAY_SERIAL = 6000001
 INFO = 128
 
 
-def lab_ini(port: int, directory: Path, workers: int = 1) -> str:
+def lab_ini(port: int, directory: Path, workers: int = 1, console: int = 0) -> str:
     return f"""\
 [simulator]
-console = tcp:0:interface=127.0.0.1
+console = tcp:{console}:interface=127.0.0.1
 state_dir = {directory / 'state'}
 packet_log = {directory / 'packets.jsonl'}
 workers = {workers}
@@ -86,9 +87,9 @@ block_cipher_key = {EK}
 @pytest.fixture(scope="module")
 def hdlc_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     directory = tmp_path_factory.mktemp("hdlc-lab")
-    port = find_free_port_range(2)
+    port = find_free_port_range(3)
     try:
-        lab = launch_lab(directory, lab_ini(port, directory), (port, port + 1))
+        lab = launch_lab(directory, lab_ini(port, directory, console=port + 2), (port, port + 1, port + 2))
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
     try:
@@ -223,12 +224,19 @@ def test_the_packet_log_shows_whole_frames_described(hdlc_lab: Lab) -> None:
     assert any(c["name"] == "reassembled" for c in last["children"])
     snrm = next(r for r in log if r["kind"] == "snrm")
     assert "link parameters" in json.dumps(snrm["description_response"])
-    # pcap: every request and response frame is carried as TCP payload.
-    exchanges = [Exchange(0, 1.0, 2.0, "hdlc-0", "127.0.0.1:40000", f"127.0.0.1:{hdlc_lab.ports[0]}", 16, 1,
-                          bytes.fromhex(r["request"]), bytes.fromhex(r["response"]), None, None, r["kind"], False,
-                          r["result"]) for r in log if r["request"] and r["response"]]  # type: ignore[arg-type]
-    pcap = write_pcap(exchanges)
-    assert bytes.fromhex(long_get["response"])[:1000] in pcap  # type: ignore[arg-type]
+    # The console: the same records, and a pcap whose TCP payloads are the frames.
+    console = Console(hdlc_lab, hdlc_lab.ports[2])
+    shown = console.json("/api/packets?meter=hdlc-0&limit=1000")
+    shown = shown["packets"] if isinstance(shown, dict) else shown
+    assert long_get["response"] in {r["response"] for r in shown}
+    status, _, pcap = console.get("/api/packets.pcap?meter=hdlc-0")
+    assert status == 200 and bytes.fromhex(long_get["response"])[:2000] in pcap  # type: ignore[arg-type]
+    if TSHARK is not None:
+        path = hdlc_lab.directory / "hdlc.pcap"
+        path.write_bytes(pcap)
+        payloads = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "tcp.payload"],
+                                  capture_output=True, text=True, check=True).stdout.split()
+        assert any(p.replace(":", "").upper().startswith("7EA8") for p in payloads)  # a segmented frame
 
 
 def test_gateway_and_hdlc_meters_in_worker_processes(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 Pure: ``write_pcap(exchanges) -> bytes``. Format: the libpcap file header
 (magic a1b2c3d4, microsecond timestamps, version 2.4) with link type
 LINKTYPE_ETHERNET (1): each packet is a synthetic Ethernet II header (locally
-administered MAC addresses), an IPv4 or IPv6 header and a TCP header, then one
-wrapper frame as the TCP payload. Every request frame travels from the peer's
+administered MAC addresses), an IPv4 or IPv6 header and a TCP header, then a
+record's frame as the TCP payload (a wrapper frame, or an exchange's HDLC
+frames one after the other, as they crossed the connection). Every request frame travels from the peer's
 address and port to the meter's (``Exchange.local``), every response back,
 stamped with ``time_req`` and ``time_res``.
 
