@@ -226,6 +226,11 @@ def test_the_packet_log_shows_whole_frames_described(hdlc_lab: Lab) -> None:
     assert "link parameters" in json.dumps(snrm["description_response"])
     # The console: the same records, and a pcap whose TCP payloads are the frames.
     console = Console(hdlc_lab, hdlc_lab.ports[2])
+    meters = {m["id"]: m for m in console.json("/api/meters")}
+    assert (meters["hdlc-0"]["transport"], meters["hdlc-0"]["physical_address"], meters["hdlc-0"]["gateway"]) == (
+        "hdlc", FIRST_PHYSICAL, False)
+    assert (meters["bus-4"]["port"], meters["bus-4"]["physical_address"], meters["bus-4"]["gateway"]) == (
+        hdlc_lab.ports[1], FIRST_PHYSICAL + 4, True)
     shown = console.json("/api/packets?meter=hdlc-0&limit=1000")
     shown = shown["packets"] if isinstance(shown, dict) else shown
     assert long_get["response"] in {r["response"] for r in shown}

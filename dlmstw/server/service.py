@@ -177,7 +177,8 @@ class LabService(MultiService):
                 continue
             step = ports[1] - ports[0] if len(ports) > 1 else 1
             every = "" if step == 1 else f" (one port in {step})"
-            lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
+            kind = "HDLC meters" if group.transport == "hdlc" else "meters"
+            lines.append(f"[meters:{group.name}] {len(ports)} {kind} ({', '.join(group.model)}) on "
                          f"{group.interface}:{ports[0]}-{ports[-1]}{every}, {listening} listening")
         return lines
 
