@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dlmstw.dissector import dissect_frame
 from dlmstw.errors import DecodeError
 from dlmstw.framing.hdlc import (
     DISC, DM, FRMR, LLC_REQUEST, LLC_RESPONSE, POLL_FINAL, RNR, RR, SNRM, UA, UI, Address, Discarded, Frame,
@@ -149,12 +150,49 @@ def test_frames_round_trip_through_encoder_and_stream_decoder(destination: Addre
 
 
 @settings(max_examples=300, deadline=None)
+@given(addresses, addresses, st.integers(0, 255), st.binary(max_size=40), st.integers(0, 60), st.integers(0, 255))
+def test_a_tracer_never_changes_what_the_frame_decoder_does(destination: Address, source: Address, control: int,
+                                                             information: bytes, at: int, octet: int) -> None:
+    """A frame, maybe with one octet changed or cut short: with a tracer the decoder returns or
+    raises exactly as without, and what it reported tiles a prefix of the frame."""
+    frame = bytearray(encode_frame(destination, source, control, information))
+    if at < len(frame):
+        frame[at] = octet
+    else:
+        del frame[at - len(frame) + 1:]
+    recorder = Recorder()
+    try:
+        parsed = decode_frame(bytes(frame), recorder)
+    except DecodeError as traced:
+        with pytest.raises(DecodeError) as plain:
+            decode_frame(bytes(frame))
+        assert (traced.reason, traced.offset) == (plain.value.reason, plain.value.offset)
+        leaves = list(recorder.leaves())
+        if leaves:
+            tiles(leaves, 0, leaves[-1].offset + leaves[-1].length)
+        return
+    assert parsed == decode_frame(bytes(frame))
+    tiles(list(recorder.leaves()), 0, len(frame))
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_raise(data: bytes) -> None:
     for item in HdlcDecoder().feed(data):
         assert isinstance(item, (Frame, Discarded))
     with pytest.raises(DecodeError):
         decode_frame(b"\x00" + data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(addresses, st.integers(0, 255), st.binary(max_size=30), st.booleans()), max_size=4),
+       st.binary(max_size=20))
+def test_the_dissector_never_raises_on_hdlc_frames(frames: list[tuple[Address, int, bytes, bool]],
+                                                   tail: bytes) -> None:
+    stream = b"".join(encode_frame(address, CLIENT, control, info, segmented)
+                      for address, control, info, segmented in frames) + b"\x7e" + tail
+    tree = dissect_frame(stream)
+    assert tree.children and all(child.name == "hdlc-frame" for child in tree.children)
 
 
 def test_address_sizes() -> None:
