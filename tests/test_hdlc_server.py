@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -15,7 +17,7 @@ from dlmstw.codec import acse
 from dlmstw.config import parse_lab
 from dlmstw.dissector import dissect_frame
 from dlmstw.framing.hdlc import (
-    DISC, LLC_REQUEST, POLL_FINAL, RR, SNRM, Address, HdlcDecoder, control_name, encode_frame, i_control, s_control,
+    DISC, LLC_REQUEST, POLL_FINAL, RR, SNRM, Address, Frame, HdlcDecoder, control_name, encode_frame, i_control, s_control,
 )
 from dlmstw.monitor.capture import CaptureBus, Exchange
 from dlmstw.plugins.registry import load_registry
@@ -184,3 +186,27 @@ def test_a_segmented_apdu_is_dissected_reassembled() -> None:
     (reassembled,) = [c for c in last.children if c.name == "reassembled"]
     assert reassembled.children[0].name == "aarq" and reassembled.length == len(AARQ)
     assert [c.name for c in tree.children[0].children][6:8] == ["llc", "segment"]
+
+
+FUZZ_PEER = Peer()
+FUZZ_ADDRESSES = [Address(1, 17, 2), Address(1, None, 1), Address(1, 40, 2), Address(2, 17, 2), Address(1, 17, 4)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.sampled_from(FUZZ_ADDRESSES), st.integers(0, 255), st.binary(max_size=40), st.booleans()),
+    st.binary(max_size=30)), max_size=12))
+def test_any_frames_get_the_standards_answers_never_a_traceback(items: list[Any]) -> None:
+    """Random control fields, information and garbage: every answer is a well-formed frame
+    from the meter's address to the client, and the connection stays up."""
+    meter = FUZZ_PEER.service.factories["own-0"]
+    protocol, transport = FUZZ_PEER.connect(meter)
+    stream = b"".join(item if isinstance(item, bytes) else
+                      encode_frame(item[0], CLIENT, item[1], item[2], item[3]) for item in items)
+    with_session = encode_frame(Address(1, 17, 2), CLIENT, SNRM | POLL_FINAL) + stream
+    protocol.dataReceived(with_session)
+    for answer in frames(transport):
+        assert isinstance(answer, Frame) and answer.destination == CLIENT
+        assert answer.source in FUZZ_ADDRESSES
+    assert not transport.disconnecting
+    protocol.connectionLost()
