@@ -210,3 +210,17 @@ def test_any_frames_get_the_standards_answers_never_a_traceback(items: list[Any]
         assert answer.source in FUZZ_ADDRESSES
     assert not transport.disconnecting
     protocol.connectionLost()
+
+
+def test_a_ninth_link_on_one_connection_closes_it_and_a_disconnected_link_frees_its_place() -> None:
+    peer = Peer()
+    protocol, transport = peer.connect(peer.service.factories["own-0"])
+    server = Address(1, 17, 2)
+    for client in range(16, 24):
+        protocol.dataReceived(encode_frame(server, Address(client, None, 1), SNRM | POLL_FINAL))
+    assert len(frames(transport)) == 8 and len(protocol.links) == 8
+    protocol.dataReceived(encode_frame(server, Address(16, None, 1), DISC | POLL_FINAL))
+    protocol.dataReceived(encode_frame(server, Address(30, None, 1), SNRM | POLL_FINAL))
+    assert [control_name(f.control) for f in frames(transport)] == ["UA", "UA"] and not transport.disconnecting
+    protocol.dataReceived(encode_frame(server, Address(31, None, 1), SNRM | POLL_FINAL))
+    assert transport.disconnecting
