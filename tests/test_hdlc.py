@@ -336,3 +336,11 @@ def test_control_names() -> None:
     assert [control_name(c) for c in (SNRM, DISC, UA, DM, FRMR, UI, RR, RNR, 0x10, 0x09)] == [
         "SNRM", "DISC", "UA", "DM", "FRMR", "UI", "RR", "RNR", "I", "unknown"]
     assert LLC_RESPONSE == b"\xe6\xe7\x00"
+
+
+def test_the_meter_answers_kmethys_snrm_with_kmethys_ua_octet_for_octet() -> None:
+    snrm = decode_frame(KMETHY_SNRM)
+    link = SecondaryLink(snrm.destination, snrm.source, 1024, 0)
+    assert link.receive(snrm, 0.0).replies == [KMETHY_UA]
+    received = link.receive(decode_frame(KMETHY_AARQ), 0.0)
+    assert received.apdu == KMETHY_AARQ[14:-3] and received.request == KMETHY_AARQ
