@@ -280,6 +280,15 @@ def test_a_window_of_three() -> None:
     assert len(client.send(s_control(RR, 6, True))) == 1  # 203 octets: 7 frames of at most 32
 
 
+def test_an_answer_waits_for_the_poll() -> None:
+    client = connected()
+    assert client.send(i_control(0, 0, False), LLC_REQUEST + b"\xc0") == []
+    sent, everything = client.link.respond(b"\xc4\x01")
+    assert sent == []
+    (answer,) = client.send(s_control(RR, 0, True))
+    assert answer.raw == everything
+
+
 def test_rnr_holds_the_answer_back() -> None:
     client = connected()
     client.send(i_control(0, 0, True), LLC_REQUEST + b"\xc0")

@@ -153,6 +153,7 @@ class SecondaryLink:
         #: Where the control field is in the frames the meter sends (flag, format, addresses).
         self._control_at = 3 + local.size + remote.size
         self._busy = False
+        self._polled = True
         self._reject = b""
 
     def _frame(self, control: int, information: bytes = b"", segmented: bool = False) -> bytes:
@@ -264,6 +265,7 @@ class SecondaryLink:
         message, request = bytes(self._segments), bytes(self._request)
         self._segments.clear()
         self._request.clear()
+        self._polled = poll
         if message[:3] != LLC_REQUEST:
             return Received([self._frame(s_control(RR, self.receive_state, True))] if poll else [],
                             request=request, event="malformed", result="malformed")
@@ -271,10 +273,12 @@ class SecondaryLink:
 
     def respond(self, apdu: bytes | None) -> tuple[list[bytes], bytes]:
         """Answer the APDU just delivered: the frames to send now, and all the
-        frames of the answer (what the record shows). Without an APDU, RR."""
+        frames of the answer (what the record shows). Without an APDU, RR. In
+        NRM the meter sends only when polled: a request whose last frame had
+        no poll bit gets its answer at the client's next RR."""
         if apdu is None:
             frame = self._frame(s_control(RR, self.receive_state, True))
-            return [frame], frame
+            return ([frame] if self._polled else []), frame
         message = LLC_RESPONSE + apdu
         size, window = self.parameters.max_info_transmit, self.parameters.window_transmit
         pieces = [message[start:start + size] for start in range(0, len(message), size)]
@@ -284,7 +288,7 @@ class SecondaryLink:
             control = i_control(self.send_state + index, self.receive_state, last or index % window == window - 1)
             frames.append(self._frame(control, piece, not last))
         self._start_answer(frames)
-        return self._transmit(), b"".join(frames)
+        return (self._transmit() if self._polled else []), b"".join(frames)
 
     def _start_answer(self, frames: list[bytes]) -> None:
         self._answer = frames
