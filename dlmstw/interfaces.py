@@ -47,6 +47,10 @@ class IInterfaceClass(Interface):
         """Return the attribute's value as encoded A-XDR ``Data`` (bytes, or an
         iterable of byte chunks for long values), or a ``DataAccessResult``."""
 
+    def reader(obj, attribute_id):  # type: ignore[no-untyped-def]
+        """``get`` of one attribute of ``obj`` resolved once: a callable of the
+        request's context, called for every GET without selective access."""
+
     def get_selective(obj, attribute_id, selector, parameters, request):  # type: ignore[no-untyped-def]
         """The same with selective access (Blue Book 4.1.2.4): ``selector`` and
         its decoded ``parameters``; a ``DataAccessResult`` when refused."""

@@ -147,7 +147,7 @@ def makeService(options: Options) -> IService:
     except ValueError as error:
         fail_at_start(str(ConfigError(options["config"], None, None, str(error))))
     buffer = RingBuffer()
-    capture.subscribe(buffer)
+    capture.subscribe_batches(buffer.extend)
     lab: LabService | WorkerPool
     if options.workers > 1:
         lab = WorkerPool(options["config"], options.lab, capture, options.workers, reactor,

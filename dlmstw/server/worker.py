@@ -45,11 +45,12 @@ class Forwarder(PausableObserver):
         self.channel = channel
         self.batch: list[Exchange] = []
 
-    def __call__(self, exchange: Exchange) -> None:
+    def __call__(self, exchanges: list[Exchange]) -> None:
+        """A turn's records (a batch observer of the capture bus)."""
         if self.paused:
-            self.dropped += 1
+            self.dropped += len(exchanges)
             return
-        self.batch.append(exchange)
+        self.batch.extend(exchanges)
         if len(self.batch) >= BATCH:
             self.flush()
 
@@ -87,7 +88,7 @@ class Worker(ProcessChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.transport.registerProducer(self.forwarder, True)
-        self.capture.subscribe(self.forwarder)
+        self.capture.subscribe_batches(self.forwarder)
         globalLogBeginner.beginLoggingTo([self.log_event], redirectStandardIO=False)
 
     def log_event(self, event: LogEvent) -> None:
