@@ -155,10 +155,10 @@ def makeService(options: Options) -> IService:
     else:
         lab = meters
     names = lab.object_names()
-    describe = partial(packet_record, keys_for=lab.keys_for, names=names.get)
+    describe = partial(packet_record, names=names.get)
     packet_log = None
     if settings.packet_log is not None:
-        packet_log = PacketLog(settings.packet_log, capture, lab.keys_for, names, reactor,
+        packet_log = PacketLog(settings.packet_log, capture, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log)
     lab_service.totals = console.totals

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given, strategies as st
 from twisted.protocols import amp
 
-from dlmstw.dissector import Keys
 from dlmstw.errors import DecodeError
 from dlmstw.monitor.capture import Exchange
 from dlmstw.monitor.records import decode_exchanges, encode_exchanges
-from dlmstw.server.channel import Json, KeyedRecords, Records
+from dlmstw.server.channel import Json, Records
 from dlmstw.server import journal as journal_module
 from dlmstw.server.journal import CounterJournal, replay
 from dlmstw.server.log_writer import RotatingFile
@@ -71,8 +70,6 @@ def through_a_box(argument: amp.Argument, value: object) -> object:
 def test_batches_larger_than_an_amp_value_travel_in_chunks() -> None:
     batch = [exchange(n, 20_000) for n in range(5)]  # about 300 kB
     assert through_a_box(Records(), batch) == batch
-    keyed = [(batch[0], (Keys(b"k" * 16, b"a" * 16, b"t" * 8), None)), (batch[1], (None, Keys(b"k" * 16, b"", None)))]
-    assert through_a_box(KeyedRecords(), keyed) == keyed
     assert through_a_box(Json(), {"meters": {"abt-0": {"x": "y" * 100_000}}}) == {"meters": {"abt-0": {"x": "y" * 100_000}}}
     assert through_a_box(Records(), []) == []
 

@@ -17,9 +17,8 @@ from twisted.logger import Logger
 from ..association.session import ServerProfile
 from ..config import AssociationConfig, Lab, MeterConfig
 from ..cosem.directory import MeterDirectory, ModelDirectory
-from ..dissector import Keys
 from ..enums import Conformance
-from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.capture import CaptureBus
 from .assembly import Meter
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
@@ -180,23 +179,6 @@ class LabService(MultiService):
             factory.security.journal = journal.record
             factory.security.persist = partial(store.save_part, factory.security)
         return store
-
-    def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
-        """The keys that decipher an exchange's request and response, for the
-        dissector: the association's current global keys and system titles."""
-        factory = self.factories.get(exchange.meter)
-        config = None if factory is None else factory.associations.get(exchange.client_sap or -1)
-        if factory is None or config is None:
-            return None, None
-        if config.block_cipher_key is None and config.name not in factory.security.keys:
-            return None, None
-        keys = factory.security.keys_for(config)
-        if keys.block_cipher_key is None:
-            return None, None
-        client_title = factory.security.client_titles.get(config.name)
-        authentication_key = keys.authentication_key or b""
-        return (Keys(keys.block_cipher_key, authentication_key, client_title),
-                Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title))
 
     def object_names(self) -> dict[bytes, str]:
         """The descriptions of the lab's objects by logical name, for the dissector

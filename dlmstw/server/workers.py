@@ -26,7 +26,6 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
-from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange
 from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
@@ -262,22 +261,6 @@ class WorkerPool(Service):
 
         done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
         return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
-
-    def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
-        """The keys that decipher an exchange, from its worker's last status."""
-        view = self.factories.get(exchange.meter)
-        config = None if view is None else self.meter_configs[exchange.meter]
-        association = None if config is None else next(
-            (a for a in config.associations if a.client_sap == exchange.client_sap), None)
-        if view is None or association is None:
-            return None, None
-        changed = view.keys.get(association.name, {})
-        block_cipher_key = changed.get("block_cipher_key", association.block_cipher_key)
-        if block_cipher_key is None:
-            return None, None
-        authentication_key = changed.get("authentication_key", association.authentication_key) or b""
-        return (Keys(block_cipher_key, authentication_key, view.client_titles.get(association.name)),
-                Keys(block_cipher_key, authentication_key, view.system_title))
 
     def stopService(self) -> Deferred[Any]:
         """Ask every worker to stop its meters and hand over its last records,
