@@ -17,7 +17,8 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -64,7 +65,7 @@ DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
 _SIMULATOR_KEYS = (
     "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
-    "max_connections",
+    "max_connections", "shard",
 )
 _METERS_KEYS = (
     "count",
@@ -103,6 +104,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DURATION = re.compile(r"(?P<number>[0-9.eE+-]+?)\s*(?P<unit>ms|s)")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_SHARD = re.compile(r"(?P<shard>\d+)\s*/\s*(?P<shards>\d+)")
 _SIZE = re.compile(r"(?P<number>[^A-Za-z\s]+)\s*(?P<unit>[A-Za-z]*)")
 _SIZE_UNITS: Mapping[str, int] = {
     "": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -140,7 +142,8 @@ class SimulatorConfig:
 
     The packet log rotates at ``packet_log_max`` bytes (0: never), keeping
     ``packet_log_keep`` rotated files. A process serving meters accepts
-    ``max_connections`` client connections in all.
+    ``max_connections`` client connections in all. ``shard`` is ``(i, n)``:
+    this instance serves the meters with ``index % n == i`` of every group.
     """
 
     console: str = DEFAULT_CONSOLE
@@ -151,6 +154,7 @@ class SimulatorConfig:
     packet_log_max: int = DEFAULT_PACKET_LOG_MAX
     packet_log_keep: int = DEFAULT_PACKET_LOG_KEEP
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    shard: tuple[int, int] = (0, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,16 +245,18 @@ class Lab:
     associations: tuple[AssociationConfig, ...]
 
     def meters(self) -> Iterator[MeterConfig]:
-        """Every meter of every group, in file order: meter i listens on port + i,
-        has serial + i, seed + i, and the group's system title with i added to its
-        last 4 bytes (big-endian, modulo 2**32)."""
+        """Every meter of every group this instance serves (its ``shard``), in
+        file order: meter i listens on port + i, has serial + i, seed + i, and
+        the group's system title with i added to its last 4 bytes (big-endian,
+        modulo 2**32)."""
+        shard, shards = self.simulator.shard
         by_name = {association.name: association for association in self.associations}
         for group in self.groups:
             if group.associations is None:
                 associations = self.associations
             else:
                 associations = tuple(by_name[name] for name in group.associations)
-            for index in range(group.count):
+            for index in range(shard, group.count, shards):
                 yield MeterConfig(
                     id=f"{group.name}-{index}",
                     group=group.name,
@@ -453,6 +459,17 @@ def _size(text: str) -> int:
     if unit == 1:
         return _integer(0)(match["number"])
     return round(_number(match["number"]) * unit)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``i/n``: shard i of n, 0 <= i < n."""
+    match = _SHARD.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"expected i/n such as 0/4, got {text.strip()!r}")
+    shard, shards = int(match["shard"]), int(match["shards"])
+    if shards < 1 or shard >= shards:
+        raise ValueError(f"shard {shard} of {shards}: expected 0 <= i < n")
+    return shard, shards
 
 
 def _workers(text: str) -> int | None:
@@ -720,6 +737,7 @@ def _simulator(section: _Section) -> SimulatorConfig:
         packet_log_max=section.get("packet_log_max", _size, DEFAULT_PACKET_LOG_MAX),
         packet_log_keep=section.get("packet_log_keep", _integer(1), DEFAULT_PACKET_LOG_KEEP),
         max_connections=section.get("max_connections", _integer(1), DEFAULT_MAX_CONNECTIONS),
+        shard=section.get("shard", _shard, (0, 1)),
     )
 
 
@@ -936,9 +954,42 @@ def load_lab(path: str) -> Lab:
         raise ConfigError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
-    lab = parse_lab(text, path)
+    return _absolute_paths(parse_lab(text, path))
+
+
+def _absolute_paths(lab: Lab) -> Lab:
+    """``lab`` with its ``state_dir`` and ``packet_log`` resolved against the current working directory."""
     simulator = lab.simulator
     packet_log = None if simulator.packet_log is None else os.path.abspath(simulator.packet_log)
     return replace(
         lab, simulator=replace(simulator, state_dir=os.path.abspath(simulator.state_dir), packet_log=packet_log)
     )
+
+
+#: The ``[simulator]`` keys a command line may override (``twistd dlmssim --shard i/n`` ...), with their grammars.
+OVERRIDES: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType({
+    "shard": _shard, "console": _console, "state_dir": _text, "packet_log": _packet_log})
+
+
+def with_overrides(lab: Lab, overrides: Mapping[str, str | None]) -> Lab:
+    """``lab`` with the ``[simulator]`` keys given on a command line instead of
+    its file's (None: not given), each read with the key's own grammar and
+    paths made absolute. ValueError names the option and what is wrong."""
+    changes: dict[str, Any] = {}
+    for key, text in overrides.items():
+        if text is None:
+            continue
+        try:
+            changes[key] = OVERRIDES[key](text)
+        except ValueError as exc:
+            raise ValueError(f"--{key.replace('_', '-')} {text!r}: {exc}") from None
+    simulator = replace(lab.simulator, **changes)
+    if simulator.console_token is None and not _console_is_local(simulator.console):
+        raise ValueError(f"--console {simulator.console!r}: listens beyond loopback, so lab.ini needs a "
+                         "console_token")
+    changed = replace(lab, simulator=simulator)
+    try:
+        _check_console_port("", changed)
+    except ConfigError as exc:
+        raise ValueError(f"--console {simulator.console!r}: {exc.problem}") from None
+    return _absolute_paths(changed)

@@ -11,6 +11,7 @@ asked (``Stop``), and ends when its standard input closes.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -19,7 +20,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
-from ..config import load_lab
+from ..config import load_lab, with_overrides
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
@@ -150,8 +151,11 @@ class Worker(ProcessChannel):
 
 
 def main(argv: list[str]) -> None:
-    config, worker, workers = argv[0], int(argv[1]), int(argv[2])
-    lab = load_lab(config)
+    """``python -m dlmstw.server.worker LAB_INI INDEX COUNT OVERRIDES``: worker
+    INDEX of COUNT, serving the lab of LAB_INI with twistd's command-line
+    overrides (a JSON object of ``[simulator]`` keys)."""
+    config, worker, workers, overrides = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
+    lab = with_overrides(load_lab(config), overrides)
 
     def channel(reactor: Any) -> Worker:
         capture = CaptureBus(reactor.callLater)

@@ -11,12 +11,13 @@ cannot listen at start stops the lab with the line that says why.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
@@ -32,8 +33,9 @@ from .reconfigure import ReconfigureError
 
 log = Logger()
 #: Open files a worker plans for at the most: each meter's listening socket and
-#: its clients' connections (the limit per process is 20,000).
-FILES_PER_WORKER = 15_000
+#: the connections its ``max_connections`` budget admits (the limit per process
+#: is 20,000; the rest is for its pipes, journal and state files).
+FILES_PER_WORKER = 19_000
 #: Seconds a stopping worker has to end before it is killed.
 STOP_SECONDS = 4.0
 #: Seconds before a worker that ended is started again (doubling while it keeps ending at once).
@@ -43,19 +45,21 @@ MAX_RESTART_SECONDS = 10.0
 
 def worker_count(lab: Lab) -> int:
     """``workers`` of lab.ini, or for ``auto`` as many processes as it takes
-    to keep each below ``FILES_PER_WORKER`` open files."""
+    to keep each below ``FILES_PER_WORKER`` open files: a listening socket per
+    meter, and the shared connection budget (``max_connections``) per process."""
     if lab.simulator.workers is not None:
         return lab.simulator.workers
-    files = sum(1 + meter.max_clients for meter in lab.meters())
-    return max(1, math.ceil(files / FILES_PER_WORKER))
+    meters = sum(1 for _ in lab.meters())
+    return max(1, math.ceil(meters / (FILES_PER_WORKER - lab.simulator.max_connections)))
 
 
 def first_of_each_group(lab: Lab) -> Callable[[int], bool]:
-    """Whether a position is the first meter of its group."""
-    firsts, position = set(), 0
-    for group in lab.groups:
-        firsts.add(position)
-        position += group.count
+    """Whether a position (in ``lab.meters()``) is the first meter of its group."""
+    firsts, previous = set(), None
+    for position, meter in enumerate(lab.meters()):
+        if meter.group != previous:
+            firsts.add(position)
+            previous = meter.group
     return firsts.__contains__
 
 
@@ -146,8 +150,11 @@ class WorkerPool(Service):
     """The worker processes, seen by the console and the packet log as one lab."""
 
     def __init__(self, config_path: str, lab: Lab, capture: CaptureBus, workers: int, reactor: Any,
-                 object_names: dict[bytes, str], fail: Callable[[str], None]) -> None:
+                 object_names: dict[bytes, str], fail: Callable[[str], None],
+                 overrides: Mapping[str, str | None] | None = None) -> None:
         self.config_path = os.path.abspath(config_path)
+        #: twistd's command-line overrides of lab.ini, which the workers apply too.
+        self.overrides = dict(overrides or {})
         self.lab = lab
         self.capture = capture
         self.reactor = reactor
@@ -186,7 +193,7 @@ class WorkerPool(Service):
     def _start(self, worker: WorkerState) -> None:
         worker.started = time.monotonic()
         argv = [sys.executable, "-m", "dlmstw.server.worker", self.config_path, str(worker.index),
-                str(len(self.workers))]
+                str(len(self.workers)), json.dumps(self.overrides)]
         channel = WorkerChannel(self, worker)
         connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
         connected.addCallback(lambda _: self._started(worker, channel))
