@@ -30,7 +30,7 @@ def _hex(raw: bytes | None) -> str | None:
 def packet_record(exchange: Exchange, describe: bool = True, keys_for: KeysFor | None = None,
                   names: Names | None = None) -> dict[str, Any]:
     """The packet log record of ``exchange``: the DESIGN.md contract fields plus
-    ``sequence`` and ``local``; JSON-serialisable with the stdlib ``json``.
+    ``sequence``, ``local`` and ``transport``; JSON-serialisable with the stdlib ``json``.
 
     With ``describe`` the request and response frames are dissected (deciphered
     with ``keys_for(exchange)`` where given); an empty frame (connection
@@ -45,6 +45,7 @@ def packet_record(exchange: Exchange, describe: bool = True, keys_for: KeysFor |
         "meter": exchange.meter,
         "peer": exchange.peer,
         "local": exchange.local,
+        "transport": exchange.transport,
         "client_sap": exchange.client_sap,
         "server_sap": exchange.server_sap,
         "request": exchange.request.hex().upper(),

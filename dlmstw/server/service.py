@@ -21,6 +21,8 @@ from ..dissector import Keys
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
 from .assembly import Meter
+from .edge import MeterEdge
+from .push import PushSender
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
@@ -77,6 +79,8 @@ class LabService(MultiService):
         self.budget = ConnectionBudget(lab.simulator.max_connections)
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
+        #: Each meter's pushes and timers (``edge``), running while the service runs.
+        self.edges: dict[str, MeterEdge] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         meters = list(lab.meters())
         offline = offline_meters(meters)
@@ -119,6 +123,8 @@ class LabService(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        for edge in self.edges.values():
+            edge.start()
         for line in self.summary():
             log.info("{line}", line=line)
 
@@ -127,6 +133,8 @@ class LabService(MultiService):
         from twisted.internet import reactor
 
         stopped = super().stopService()
+        for edge in self.edges.values():
+            edge.stop()
         for factory in self.factories.values():
             for protocol in tuple(factory.protocols):
                 protocol.transport.abortConnection()
@@ -166,6 +174,10 @@ class LabService(MultiService):
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
         factory.faults = FaultInjector.of(factory, meter.faults)
+        pushing = meter.push_association
+        sender = PushSender(self.reactor, runtime, self.capture, None if pushing is None else
+                            (pushing, self.registry.suites[pushing.security_suite]))
+        runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender)
         return factory
 
     def state_store(self, name: str, clock: object | None = None) -> StateStore:
