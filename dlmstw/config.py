@@ -62,7 +62,9 @@ DEFAULT_MAX_CONNECTIONS = 4000
 #: Where meters may push (Push setup, class 40) unless lab.ini says otherwise.
 DEFAULT_PUSH_DESTINATIONS = (ipaddress.ip_network("127.0.0.0/8"),)
 #: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP.
-TRANSPORTS: tuple[str, ...] = ("wrapper", "udp-wrapper")
+WRAPPER = "wrapper"
+UDP_WRAPPER = "udp-wrapper"
+TRANSPORTS: tuple[str, ...] = (WRAPPER, UDP_WRAPPER)
 DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 

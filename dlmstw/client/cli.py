@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Final, TextIO
+from typing import Any, Final, NamedTuple, TextIO
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
@@ -61,6 +61,8 @@ from dlmstw.plugins.registry import installed
 from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
 from dlmstw.security.ciphering import POLICY_CONTROL
 
+#: What carries a read's wrapper frames (``--transport``, or a ``udp:`` prefix).
+TRANSPORTS: Final = ("tcp", "udp")
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
 EXIT_USAGE: Final = 2
@@ -159,6 +161,22 @@ def _address(text: str) -> tuple[str, int]:
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
     return host, int(port)
+
+
+class MeterAddress(NamedTuple):
+    """A meter to read: ``[tcp:|udp:]HOST:PORT``."""
+
+    host: str
+    port: int
+    transport: str | None
+
+
+def _meter_address(text: str) -> MeterAddress:
+    """argparse type: ``HOST:PORT``, or with a ``tcp:`` or ``udp:`` prefix."""
+    scheme, colon, rest = text.partition(":")
+    if colon and scheme in TRANSPORTS:
+        return MeterAddress(*_address(rest), scheme)
+    return MeterAddress(*_address(text), None)
 
 
 def _target(text: str) -> Target:
@@ -302,10 +320,11 @@ def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callab
 
 
 @inlineCallbacks
-def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: bytes, timeout: float) -> Any:
+def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: bytes, timeout: float,
+                            transport: str = "tcp") -> Any:
     """The value + 1 of an invocation counter object (a Data object, attribute 2, Blue Book
     4.4.7 on 0.0.43.1.x.255), read by the public client (SAP 16, lowest level)."""
-    protocol = yield connect(reactor, host, port, ClientSession(PUBLIC_CLIENT), timeout)
+    protocol = yield connect(reactor, host, port, ClientSession(PUBLIC_CLIENT), timeout, transport)
     try:
         yield protocol.associate()
         value = yield protocol.get(CosemAttributeDescriptor(1, logical_name, 2))
@@ -318,18 +337,23 @@ def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: by
 
 
 @inlineCallbacks
-def _counter_start(reactor: Any, args: argparse.Namespace, meters: Sequence[tuple[str, int]]) -> Any:
+def _counter_start(reactor: Any, args: argparse.Namespace, meters: Sequence[tuple[str, int]],
+                   transport: str = "tcp") -> Any:
     """--invocation-counter, or the highest counter object value + 1 over ``meters``, or 0 when none is needed."""
     if args.invocation_counter is not None or args.counter_object is None or not _needs_counter(args):
         return args.invocation_counter or 0
     start = 0
     for host, port in meters:
-        start = max(start, (yield read_invocation_counter(reactor, host, port, args.counter_object, args.timeout)))
+        start = max(start, (yield read_invocation_counter(reactor, host, port, args.counter_object, args.timeout,
+                                                          transport)))
     return start
 
 
 def _add_read(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("meter", type=_address, metavar="HOST:PORT", help="the meter")
+    parser.add_argument("meter", type=_meter_address, metavar="[udp:]HOST:PORT",
+                        help="the meter; udp: (or --transport udp) sends the wrapper frames over UDP")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="tcp",
+                        help="tcp (default) or udp (the wrapper over UDP, lab.ini transport = udp-wrapper)")
     parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
                         help="attributes to read; without CLASS the class is looked up in the object list")
     _add_association(parser)
@@ -381,9 +405,10 @@ def read_targets(protocol: DlmsClientProtocol, targets: Sequence[Target], start:
 
 @inlineCallbacks
 def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
-    host, port = args.meter
-    start = yield _counter_start(reactor, args, [args.meter])
-    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout)
+    host, port, scheme = args.meter
+    transport = scheme or args.transport
+    start = yield _counter_start(reactor, args, [(host, port)], transport)
+    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
     try:
         associated = yield protocol.associate()
         if not associated.ctos_checked:
@@ -506,7 +531,7 @@ def _run_read(args: argparse.Namespace) -> int:
     except ValueError as error:
         sys.stderr.write(f"dlmstw-client read: {error}\n")
         return EXIT_USAGE
-    host, port = args.meter
+    host, port, _ = args.meter
     try:
         readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args))
     except Exception as error:

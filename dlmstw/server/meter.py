@@ -65,7 +65,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
         """A capture record for something other than a request/response exchange, counted by its result."""
         self.factory.counters[result] += 1
         self.factory.capture.record(time.time(), None, self.factory.meter.id, self.peer, self.local,
-                                    None, None, request, None, None, None, kind, False, result)
+                                    None, None, request, None, None, None, kind, False, result,
+                                    self.factory.transport)
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -142,7 +143,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
             answers.append(answer)
         factory.capture.record(received, time.time(), factory.meter.id, self.peer, self.local, source,
                                MANAGEMENT_WPORT, raw, answer, request, outcome.response, apdu_kind(request),
-                               outcome.ciphered, result)
+                               outcome.ciphered, result, factory.transport)
         return True
 
     def malformed(self, data: bytes, error: DecodeError) -> None:
@@ -225,6 +226,8 @@ class MeterFactory(Factory):
         self.protocols: set[MeterProtocol] = set()
         #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
+        #: What carries the meter's frames, as captures name it: "tcp", or "udp" (``server.udp``).
+        self.transport = "tcp"
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

@@ -15,7 +15,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ..association.session import ServerProfile
-from ..config import AssociationConfig, Lab, MeterConfig
+from ..config import UDP_WRAPPER, AssociationConfig, Lab, MeterConfig
 from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..dissector import Keys
 from ..enums import Conformance
@@ -23,6 +23,7 @@ from ..monitor.capture import CaptureBus, Exchange
 from .assembly import Meter
 from .edge import MeterEdge
 from .push import PushSender
+from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
@@ -94,13 +95,17 @@ class LabService(MultiService):
                 continue
             self._listener(meter, factory)
 
-    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
+    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener | UdpMeterListener:
         """A meter's port under this service (listening at once when the service runs)."""
-        endpoint = self._endpoints.get(meter.group)
-        if endpoint is None:
-            endpoint = self._endpoints[meter.group] = serverFromString(
-                self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
-        server = MeterListener(endpoint.at(meter.port), factory)
+        server: MeterListener | UdpMeterListener
+        if meter.transport == UDP_WRAPPER:
+            server = UdpMeterListener(self.reactor, meter.port, meter.interface, factory)
+        else:
+            endpoint = self._endpoints.get(meter.group)
+            if endpoint is None:
+                endpoint = self._endpoints[meter.group] = serverFromString(
+                    self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
+            server = MeterListener(endpoint.at(meter.port), factory)
         if self.running:
             server.startService()
         server.setName(meter.id)
@@ -116,7 +121,7 @@ class LabService(MultiService):
                 server.privilegedStartService()
             except CannotListenError as error:
                 for other in self:
-                    if isinstance(other, MeterListener) and other.port is not None:
+                    if isinstance(other, (MeterListener, UdpMeterListener)) and other.port is not None:
                         other.port.stopListening()
                         other.port = None
                 raise ListenFailure(listen_error(self.meter_configs[server.name], error)) from None
@@ -151,8 +156,9 @@ class LabService(MultiService):
                             if m.group == group.name and self.factories[m.id].online)
             step = ports[1] - ports[0] if len(ports) > 1 else 1
             every = "" if step == 1 else f" (one port in {step})"
+            udp = " (UDP)" if group.transport == UDP_WRAPPER else ""
             lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
-                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}, {listening} listening")
+                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}{udp}, {listening} listening")
         return lines
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
@@ -174,6 +180,8 @@ class LabService(MultiService):
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
         factory.faults = FaultInjector.of(factory, meter.faults)
+        if meter.transport == UDP_WRAPPER:
+            factory.transport = "udp"
         pushing = meter.push_association
         sender = PushSender(self.reactor, runtime, self.capture, None if pushing is None else
                             (pushing, self.registry.suites[pushing.security_suite]))
