@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSException, GXDLMSNotify, GXReplyData
 from gurux_dlms.enums import DataType as GuruxDataType, InterfaceType
+from gurux_dlms.objects.enums import ServiceType
 from gurux_dlms.objects import GXDLMSActionSchedule, GXDLMSPushSetup
 
 from dlmstw.codec.axdr import CosemDateTime
@@ -160,6 +161,24 @@ def test_push_method_delivers_a_data_notification_within_2_s(push_lab: tuple[Lab
     values = list(reply.value)
     assert bytes(values[0]) == parse_obis(PUSH_SETUP)
     assert reply.time is not None
+
+
+def test_a_push_over_udp_is_one_datagram(push_lab: tuple[Lab, int]) -> None:
+    """Transport service UDP: the Data-Notification arrives as one wrapper frame in one datagram."""
+    lab, port = push_lab
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, \
+            MeterSession(lab.ports[0], READER, PASSWORD) as session:
+        receiver.bind(("127.0.0.1", port))
+        receiver.settimeout(5)
+        push = push_setup(session)
+        push.service = ServiceType.UDP
+        aim(session, push, port)
+        invoke_push(session, push)
+        datagram, _ = receiver.recvfrom(65535)
+        push.service = ServiceType.TCP
+        session.exchange(session.client.write(push, 3), GXReplyData())
+    notification = decode_data_notification(decode_wpdu(datagram).apdu)
+    assert notification.body[1][0] == (DataType.OCTET_STRING, parse_obis(PUSH_SETUP))
 
 
 def test_a_destination_outside_push_destinations_is_refused(push_lab: tuple[Lab, int]) -> None:

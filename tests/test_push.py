@@ -365,3 +365,45 @@ def test_pcap_shows_a_push_from_the_meter_and_udp_as_udp() -> None:
     assert struct.unpack(">HHH", request[34:40]) == (5000, 4100, 8 + 8)
     assert struct.unpack(">HH", response[34:38]) == (4100, 5000)
     assert request[42:] == b"\x00\x01" * 4
+
+
+# =========================================================================== dlmstw-client listen
+
+
+def test_listen_usage_and_a_port_in_use_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """--key without --auth-key: exit status 2; a port in use: exit status 3; each one line."""
+    import socket
+
+    from dlmstw.client.cli import main
+
+    assert main(["listen", "4058", "--key", "00" * 16]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        assert main(["listen", str(taken.getsockname()[1]), "--timeout", "1"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot listen" in err
+
+
+def test_listen_reads_plain_and_ciphered_frames_and_refuses_others() -> None:
+    """The receiver decodes a plain Data-Notification, deciphers a general-glo-ciphered one with the
+    keys, and reports a frame that is neither (or a ciphered one without keys) as refused."""
+    from dlmstw.client.listen import PushKeys, PushReceiver
+
+    key, auth = bytes(range(16)), bytes(range(0xD0, 0xE0))
+    plain = encode_data_notification(DataNotification(7, b"", (DataType.UNSIGNED, 5)))
+    title = bytes.fromhex("4D4D4D0000000001")
+    protected = ciphering.protect(plain, security_control=0x30, system_title=title, invocation_counter=9,
+                                  block_cipher_key=key, authentication_key=auth)
+    ciphered = ciphering.encode_general_ciphering(0xDB, title, protected)
+    got: list[Any] = []
+    refused: list[str] = []
+    receiver = PushReceiver(PushKeys(key, auth), got.append, lambda peer, reason: refused.append(reason))
+    receiver.frame("p", "udp", 1, 0x66, plain)
+    receiver.frame("p", "udp", 1, 0x66, ciphered)
+    receiver.frame("p", "udp", 1, 0x66, b"\xc0\x01")
+    assert [(p.system_title, p.invocation_counter, p.body) for p in got] == [
+        (None, None, (DataType.UNSIGNED, 5)), (title, 9, (DataType.UNSIGNED, 5))]
+    PushReceiver(None, got.append, lambda peer, reason: refused.append(reason)).frame("p", "tcp", 1, 0x66, ciphered)
+    assert len(refused) == 2 and "--key" in refused[1]

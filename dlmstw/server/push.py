@@ -43,6 +43,7 @@ from ..enums import ApduTag
 from ..framing.wrapper import encode_wpdu
 from ..interfaces import ISecuritySuite
 from ..monitor.capture import CaptureBus
+from ..monitor.kinds import PUSH_KIND
 from ..security.ciphering import POLICY_CONTROL
 from .assembly import Meter
 
@@ -53,8 +54,7 @@ CONNECT_TIMEOUT = 10.0
 MANAGEMENT_WPORT = 1
 #: The wPort pushes go to without a ``push_association``.
 PUSH_CLIENT_WPORT = 0x66
-#: The capture kinds of a push sent and of an attempt that failed.
-PUSHED = "data-notification"
+#: The capture kind of an attempt that failed (a push sent is ``monitor.kinds.PUSH_KIND``).
 ATTEMPT = "push"
 NO_WINDOW = "no-communication-window"
 #: long-invoke-id-and-priority (Green Book 9.5): invoke-id in bits 0..23.
@@ -242,7 +242,7 @@ class PushSender:
               local: str) -> None:
         self.sent += 1
         self.capture.record(started, None, self.meter.id, f"{request.host}:{request.port}", local,
-                            self.framer.destination, self.framer.source, frame, None, plain, None, PUSHED,
+                            self.framer.destination, self.framer.source, frame, None, plain, None, PUSH_KIND,
                             sent != plain, "success", request.transport)
 
     def _event(self, request: PushRequest, result: str) -> None:

@@ -20,6 +20,7 @@ from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..dissector import Keys
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.kinds import PUSH_KIND
 from .assembly import Meter
 from .edge import MeterEdge
 from .push import PushSender
@@ -215,8 +216,10 @@ class LabService(MultiService):
             return None, None
         client_title = factory.security.client_titles.get(config.name)
         authentication_key = keys.authentication_key or b""
-        return (Keys(keys.block_cipher_key, authentication_key, client_title),
-                Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title))
+        meter_keys = Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title)
+        if exchange.kind == PUSH_KIND and exchange.response is None:
+            return meter_keys, None
+        return Keys(keys.block_cipher_key, authentication_key, client_title), meter_keys
 
     def object_names(self) -> dict[bytes, str]:
         """The descriptions of the lab's objects by logical name, for the dissector
