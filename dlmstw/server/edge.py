@@ -12,6 +12,7 @@ outside, carried out with the reactor.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
@@ -35,18 +36,27 @@ PUSH_SETUP = 40
 ALARM_HORIZON = 15 * 86400
 
 
+@functools.cache
+def edge_objects(directory: ModelDirectory) -> tuple[tuple[CosemObject, ...], CosemObject | None]:
+    """A model's Single action schedules and its alarm push setup, found once per model."""
+    schedules = tuple(obj for obj in directory.objects.values() if obj.class_id == SINGLE_ACTION_SCHEDULE)
+    alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
+    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None
+
+
 @implementer(IMeterEdge)
 class MeterEdge:
     """One meter's pushes, schedule timer and alarm timer."""
+
+    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "_schedule_timer", "_alarm_timer",
+                 "running")
 
     def __init__(self, reactor: Any, meter: Meter, directory: ModelDirectory, sender: PushSender) -> None:
         self.reactor = reactor
         self.meter = meter
         self.directory = directory
         self.sender = sender
-        self.schedules = [obj for obj in directory.objects.values() if obj.class_id == SINGLE_ACTION_SCHEDULE]
-        alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
-        self.alarm: CosemObject | None = alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None
+        self.schedules, self.alarm = edge_objects(directory)
         self._schedule_timer: IDelayedCall | None = None
         self._alarm_timer: IDelayedCall | None = None
         self.running = False

@@ -136,6 +136,8 @@ class PushSender:
     under (lab.ini ``push_association``) with its suite, or None for plain
     pushes to wPort 0x66."""
 
+    __slots__ = ("reactor", "meter", "capture", "protection", "framer", "sequence", "pending", "sent")
+
     def __init__(self, reactor: Any, meter: Meter, capture: CaptureBus,
                  protection: tuple[AssociationConfig, ISecuritySuite] | None = None,
                  framer: Framer | None = None) -> None:
