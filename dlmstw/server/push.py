@@ -136,7 +136,7 @@ class PushSender:
     under (lab.ini ``push_association``) with its suite, or None for plain
     pushes to wPort 0x66."""
 
-    __slots__ = ("reactor", "meter", "capture", "protection", "framer", "sequence", "pending", "sent")
+    __slots__ = ("reactor", "meter", "capture", "protection", "framer", "sequence", "pending")
 
     def __init__(self, reactor: Any, meter: Meter, capture: CaptureBus,
                  protection: tuple[AssociationConfig, ISecuritySuite] | None = None,
@@ -149,8 +149,6 @@ class PushSender:
         self.framer: Framer = framer if framer is not None else WrapperFramer(MANAGEMENT_WPORT, destination)
         self.sequence = 0
         self.pending: set[IDelayedCall] = set()
-        #: Pushes sent and attempts failed, for tests and the log.
-        self.sent = 0
 
     def push(self, request: PushRequest) -> None:
         """Send ``request`` once its randomisation delay and a communication window allow."""
@@ -242,7 +240,6 @@ class PushSender:
 
     def _sent(self, request: PushRequest, plain: bytes, sent: bytes, frame: bytes, started: float,
               local: str) -> None:
-        self.sent += 1
         self.capture.record(started, None, self.meter.id, f"{request.host}:{request.port}", local,
                             self.framer.destination, self.framer.source, frame, None, plain, None, PUSH_KIND,
                             sent != plain, "success", request.transport)
