@@ -60,12 +60,19 @@ DEFAULT_PACKET_LOG_MAX = 100_000_000
 DEFAULT_PACKET_LOG_KEEP = 5
 #: Client connections one process serving meters accepts in all.
 DEFAULT_MAX_CONNECTIONS = 4000
+#: Where meters may push (Push setup, class 40) unless lab.ini says otherwise.
+DEFAULT_PUSH_DESTINATIONS = (ipaddress.ip_network("127.0.0.0/8"),)
+#: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP.
+WRAPPER = "wrapper"
+UDP_WRAPPER = "udp-wrapper"
+TRANSPORTS: tuple[str, ...] = (WRAPPER, UDP_WRAPPER)
 DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
 _SIMULATOR_KEYS = (
     "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
     "max_connections", "shard",
+    "max_connections", "push_destinations",
 )
 _METERS_KEYS = (
     "count",
@@ -82,6 +89,8 @@ _METERS_KEYS = (
     "anomalies",
     "faults",
     "associations",
+    "transport",
+    "push_association",
 )
 _ASSOCIATION_KEYS = (
     "client_sap",
@@ -155,6 +164,7 @@ class SimulatorConfig:
     packet_log_keep: int = DEFAULT_PACKET_LOG_KEEP
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     shard: tuple[int, int] = (0, 1)
+    push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +222,8 @@ class MeterGroup:
     anomalies: tuple[AnomalyRate, ...] = ()
     faults: tuple[Fault, ...] = ()
     associations: tuple[str, ...] | None = None
+    transport: str = "wrapper"
+    push_association: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +246,11 @@ class MeterConfig:
     anomalies: tuple[AnomalyRate, ...]
     faults: tuple[Fault, ...]
     associations: tuple[AssociationConfig, ...]
+    transport: str = "wrapper"
+    #: Where the meter may push (lab.ini ``[simulator] push_destinations``).
+    push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
+    #: The association whose client SAP, security policy and keys a push uses (None: plain pushes).
+    push_association: AssociationConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +291,19 @@ class Lab:
                     anomalies=group.anomalies,
                     faults=group.faults,
                     associations=associations,
+                    transport=group.transport,
+                    push_destinations=self.simulator.push_destinations,
+                    push_association=None if group.push_association is None else by_name[group.push_association],
                 )
+
+
+def inside(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether ``host`` is an IP address inside one of ``networks`` (``push_destinations``)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def system_title_at(first: bytes, index: int) -> bytes:
@@ -442,6 +471,17 @@ def _optional_text(text: str) -> str | None:
     return text.strip() or None
 
 
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of CIDR networks, e.g. ``127.0.0.0/8, 10.1.0.0/16``."""
+    networks = []
+    for item in _split_list(text):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network in CIDR notation (e.g. 127.0.0.0/8)") from None
+    return tuple(networks)
+
+
 def _packet_log(text: str) -> str | None:
     """A file path, or None for ``-``."""
     path = _text(text)
@@ -585,6 +625,11 @@ def _name(text: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a name (letters, digits, '-', '_', '.')")
     return name
+
+
+def _optional_name(text: str) -> str | None:
+    """A section name, or None when empty."""
+    return _name(text) if text.strip() else None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -738,6 +783,7 @@ def _simulator(section: _Section) -> SimulatorConfig:
         packet_log_keep=section.get("packet_log_keep", _integer(1), DEFAULT_PACKET_LOG_KEEP),
         max_connections=section.get("max_connections", _integer(1), DEFAULT_MAX_CONNECTIONS),
         shard=section.get("shard", _shard, (0, 1)),
+        push_destinations=section.get("push_destinations", _networks, DEFAULT_PUSH_DESTINATIONS),
     )
 
 
@@ -772,6 +818,8 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
         anomalies=section.get("anomalies", parse_anomalies, ()),
         faults=section.get("faults", parse_faults, ()),
         associations=section.get("associations", _optional_names, None),
+        transport=section.get("transport", _choice(TRANSPORTS), "wrapper"),
+        push_association=section.get("push_association", _optional_name, None),
     )
 
 
@@ -847,6 +895,10 @@ def _check_lab(path: str, lab: Lab) -> None:
         for name in group.associations or ():
             if name not in names:
                 raise ConfigError(path, section, "associations", f"no [association:{name}] section")
+        if group.push_association is not None:
+            if group.push_association not in (names if group.associations is None else group.associations):
+                raise ConfigError(path, section, "push_association",
+                                  f"[association:{group.push_association}] is not one of the group's associations")
         for other in lab.groups[:index]:
             where = f"[meters:{other.name}]"
             if _interfaces_clash(group.interface, other.interface) and _ranges_overlap(

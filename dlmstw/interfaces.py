@@ -221,3 +221,17 @@ class ISecurityStore(Interface):
 
     def client_public_key(association, client_title):  # type: ignore[no-untyped-def]
         """The key that checks the client's f(StoC) for HLS-ECDSA, or None."""
+
+
+class IMeterEdge(Interface):
+    """What a meter's COSEM objects ask of the world outside the meter: the
+    Twisted edge (``server.push``) provides it, so the COSEM layer never
+    imports the reactor and no module reaches back up."""
+
+    def push(request):  # type: ignore[no-untyped-def]
+        """Send a push (``cosem.classes.push_setup.PushRequest``) in the
+        background: framed, protected and sent as its push setup says."""
+
+    def schedule_changed():  # type: ignore[misc, no-untyped-def]
+        """A Single action schedule or the clock changed: the timers of the
+        meter's schedules are computed again."""

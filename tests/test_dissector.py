@@ -759,7 +759,8 @@ def _exchange(**changes: object) -> Exchange:
 
 def test_packet_record_follows_the_contract() -> None:
     record = packet_record(_exchange(), names={CLOCK: "Clock"}.get)
-    assert list(record) == ["sequence", "time_req", "time_res", "meter", "peer", "local", "client_sap", "server_sap",
+    assert list(record) == ["sequence", "time_req", "time_res", "meter", "peer", "local", "transport", "client_sap",
+                            "server_sap",
                             "request", "response", "request_apdu", "response_apdu", "kind", "ciphered",
                             "description_request", "description_response", "result"]
     assert record["time_req"] == "2026-11-24T06:12:59.071760+00:00"

@@ -11,7 +11,7 @@ import pytest
 
 from dlmstw import tap
 from dlmstw.config import parse_lab, with_overrides
-from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, worker_count
+from dlmstw.server.workers import first_of_each_group
 from interop_support import Lab, find_free_port_range, launch_lab, receive_wpdu, stop_lab, twistd_command, wrap
 from test_console import Console
 
@@ -80,14 +80,6 @@ def test_overrides_replace_the_files_keys() -> None:
         with_overrides(lab(), {"console": "tcp:8080"})
     with pytest.raises(ValueError, match="--console 'tcp:4060:interface=127.0.0.1': port 4060 is a meter port"):
         with_overrides(lab(), {"console": "tcp:4060:interface=127.0.0.1"})
-
-
-def test_auto_workers_count_sockets_and_one_connection_budget_each() -> None:
-    """A listening socket per meter, plus ``max_connections`` per process."""
-    many = parse_lab(f"[meters:a]\ncount = {2 * (FILES_PER_WORKER - 4000) + 1}\nport = 10000\nmax_clients = 10\n"
-                     "[association:public]\nclient_sap = 16\n")
-    assert worker_count(many) == 3
-    assert worker_count(lab(max_connections=4000)) == 1
 
 
 def test_the_command_line_overrides_lab_ini(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

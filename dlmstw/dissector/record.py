@@ -24,7 +24,7 @@ def _hex(raw: bytes | None) -> str | None:
 
 def packet_record(exchange: Exchange, describe: bool = True, names: Names | None = None) -> dict[str, Any]:
     """The packet log record of ``exchange``: the DESIGN.md contract fields plus
-    ``sequence`` and ``local``; JSON-serialisable with the stdlib ``json``.
+    ``sequence``, ``local`` and ``transport``; JSON-serialisable with the stdlib ``json``.
 
     With ``describe`` the request and response frames are dissected, a
     ciphered one showing the plain APDU the meter read or answered
@@ -39,6 +39,7 @@ def packet_record(exchange: Exchange, describe: bool = True, names: Names | None
         "meter": exchange.meter,
         "peer": exchange.peer,
         "local": exchange.local,
+        "transport": exchange.transport,
         "client_sap": exchange.client_sap,
         "server_sap": exchange.server_sap,
         "request": exchange.request.hex().upper(),

@@ -34,6 +34,9 @@ class Exchange(NamedTuple):
     ``request_apdu`` and ``response_apdu`` the plain APDUs after deciphering.
     ``kind`` is ``connect`` / ``disconnect`` for connection events and
     ``malformed`` for a frame the meter refused before any session saw it.
+    A push the meter sent (kind ``data-notification``) has a request only,
+    which travels from ``local`` (the meter) to ``peer`` (its destination).
+    ``transport`` is ``tcp`` or ``udp``.
     """
 
     sequence: int
@@ -51,6 +54,7 @@ class Exchange(NamedTuple):
     kind: str
     ciphered: bool
     result: str
+    transport: str = "tcp"
 
 
 def weight(exchange: Exchange) -> int:
@@ -93,14 +97,14 @@ class CaptureBus:
     def record(self, time_req: float, time_res: float | None, meter: str, peer: str, local: str,
                client_sap: int | None, server_sap: int | None, request: bytes, response: bytes | None,
                request_apdu: bytes | None, response_apdu: bytes | None, kind: str, ciphered: bool,
-               result: str) -> None:
+               result: str, transport: str = "tcp") -> None:
         """Publish a new record, numbered here; nothing is built when nobody listens."""
         if not self._observers:
             return
         self.published += 1
         self.sequence += 1
         self._enqueue(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
-                               request, response, request_apdu, response_apdu, kind, ciphered, result))
+                               request, response, request_apdu, response_apdu, kind, ciphered, result, transport))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""

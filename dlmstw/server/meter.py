@@ -66,7 +66,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
         """A capture record for something other than a request/response exchange, counted by its result."""
         self.factory.counters[result] += 1
         self.factory.capture.record(now(), None, self.factory.meter.id, self.peer, self.local,
-                                    None, None, request, None, None, None, kind, False, result)
+                                    None, None, request, None, None, None, kind, False, result,
+                                    self.factory.transport)
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -143,7 +144,8 @@ class MeterProtocol(Protocol, TimeoutMixin):
             answer = encode_wpdu(MANAGEMENT_WPORT, source, response)
             answers.append(answer)
         factory.capture.record(received, now(), factory.meter.id, self.peer, self.local, source, MANAGEMENT_WPORT,
-                               raw, answer, request, plain_response, apdu_kind(request), ciphered, result)
+                               raw, answer, request, plain_response, apdu_kind(request), ciphered, result,
+                               factory.transport)
         return True
 
     def malformed(self, data: bytes, error: DecodeError) -> None:
@@ -226,6 +228,8 @@ class MeterFactory(Factory):
         self.protocols: set[MeterProtocol] = set()
         #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
+        #: What carries the meter's frames, as captures name it: "tcp", or "udp" (``server.udp``).
+        self.transport = "tcp"
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

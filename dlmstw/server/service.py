@@ -15,11 +15,14 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ..association.session import ServerProfile
-from ..config import AssociationConfig, Lab, MeterConfig
+from ..config import UDP_WRAPPER, AssociationConfig, Lab, MeterConfig
 from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus
 from .assembly import Meter
+from .edge import MeterEdge
+from .push import PushSender
+from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
@@ -76,6 +79,8 @@ class LabService(MultiService):
         self.budget = ConnectionBudget(lab.simulator.max_connections)
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
+        #: Each meter's pushes and timers (``edge``), running while the service runs.
+        self.edges: dict[str, MeterEdge] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         meters = list(lab.meters())
         offline = offline_meters(meters)
@@ -89,13 +94,17 @@ class LabService(MultiService):
                 continue
             self._listener(meter, factory)
 
-    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
+    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener | UdpMeterListener:
         """A meter's port under this service (listening at once when the service runs)."""
-        endpoint = self._endpoints.get(meter.group)
-        if endpoint is None:
-            endpoint = self._endpoints[meter.group] = serverFromString(
-                self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
-        server = MeterListener(endpoint.at(meter.port), factory)
+        server: MeterListener | UdpMeterListener
+        if meter.transport == UDP_WRAPPER:
+            server = UdpMeterListener(self.reactor, meter.port, meter.interface, factory)
+        else:
+            endpoint = self._endpoints.get(meter.group)
+            if endpoint is None:
+                endpoint = self._endpoints[meter.group] = serverFromString(
+                    self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
+            server = MeterListener(endpoint.at(meter.port), factory)
         if self.running:
             server.startService()
         server.setName(meter.id)
@@ -111,13 +120,15 @@ class LabService(MultiService):
                 server.privilegedStartService()
             except CannotListenError as error:
                 for other in self:
-                    if isinstance(other, MeterListener) and other.port is not None:
+                    if isinstance(other, (MeterListener, UdpMeterListener)) and other.port is not None:
                         other.port.stopListening()
                         other.port = None
                 raise ListenFailure(listen_error(self.meter_configs[server.name], error)) from None
 
     def startService(self) -> None:
         super().startService()
+        for edge in self.edges.values():
+            edge.start()
         for line in self.summary():
             log.info("{line}", line=line)
 
@@ -126,6 +137,8 @@ class LabService(MultiService):
         from twisted.internet import reactor
 
         stopped = super().stopService()
+        for edge in self.edges.values():
+            edge.stop()
         for factory in self.factories.values():
             for protocol in tuple(factory.protocols):
                 protocol.transport.abortConnection()
@@ -142,8 +155,9 @@ class LabService(MultiService):
                             if m.group == group.name and self.factories[m.id].online)
             step = ports[1] - ports[0] if len(ports) > 1 else 1
             every = "" if step == 1 else f" (one port in {step})"
+            udp = " (UDP)" if group.transport == UDP_WRAPPER else ""
             lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
-                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}, {listening} listening")
+                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}{udp}, {listening} listening")
         return lines
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
@@ -165,6 +179,12 @@ class LabService(MultiService):
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
         factory.faults = FaultInjector.of(factory, meter.faults)
+        if meter.transport == UDP_WRAPPER:
+            factory.transport = "udp"
+        pushing = meter.push_association
+        sender = PushSender(self.reactor, runtime, self.capture, None if pushing is None else
+                            (pushing, self.registry.suites[pushing.security_suite]))
+        runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender)
         return factory
 
     def state_store(self, name: str, clock: object | None = None) -> StateStore:
