@@ -25,7 +25,7 @@ from .push import PushSender
 from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
-from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
+from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
 from .journal import CounterJournal
 from ..plugins.registry import Registry
@@ -120,7 +120,7 @@ class LabService(MultiService):
                 server.privilegedStartService()
             except CannotListenError as error:
                 for other in self:
-                    if isinstance(other, (MeterListener, UdpMeterListener)) and other.port is not None:
+                    if isinstance(other, PortService) and other.port is not None:
                         other.port.stopListening()
                         other.port = None
                 raise ListenFailure(listen_error(self.meter_configs[server.name], error)) from None

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
 
 from ..errors import DecodeError
 from ..framing.wrapper import HEADER_SIZE, decode_wpdu
+from .listen import PortService
 from .meter import MeterFactory, MeterProtocol
 
 
@@ -130,34 +129,15 @@ class UdpMeterPort(DatagramProtocol):
             self.forget(addr)
 
 
-class UdpMeterListener(Service):
-    """One meter's UDP port, open while the service runs."""
+class UdpMeterListener(PortService):
+    """One meter's UDP port."""
 
     def __init__(self, reactor: Any, port: int, interface: str, factory: MeterFactory) -> None:
         self.reactor = reactor
         self.port_number = port
         self.interface = interface
         self.factory = factory
-        self.port: IListeningPort | None = None
 
-    def privilegedStartService(self) -> None:
-        super().privilegedStartService()
-        if self.port is None:
-            self._listen()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self._listen()
-        super().startService()
-
-    def _listen(self) -> None:
-        """Listen; ``CannotListenError``, at once, when the address is taken."""
-        self.port = self.reactor.listenUDP(self.port_number, UdpMeterPort(self.factory), interface=self.interface)
-
-    def stopService(self) -> Deferred[None] | None:
-        super().stopService()
-        port, self.port = self.port, None
-        if port is None:
-            return None
-        return maybeDeferred(port.stopListening)
+    def _open(self) -> IListeningPort:
+        return self.reactor.listenUDP(self.port_number, UdpMeterPort(self.factory), interface=self.interface)
 
