@@ -17,7 +17,8 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -52,9 +53,6 @@ MAX_SECURITY_SUITE = 15
 MAX_GROUP_COUNT = 100_000
 """Upper bound of ``count`` in one ``[meters:NAME]`` group."""
 
-TRANSPORTS: tuple[str, ...] = ("wrapper", "hdlc")
-"""``transport`` values: the IEC 62056-47 wrapper, or HDLC frames (IEC 62056-46) over TCP."""
-
 HDLC_ADDRESS_SIZES: Mapping[int, tuple[int, int]] = {2: (0x10, 0x7D), 4: (0x0010, 0x3FFD)}
 """``address_size`` (octets of an HDLC server address) -> the physical (lower) addresses a
 meter may have: one octet of lower address with 2, two with 4 (Green Book 8.4.2.3)."""
@@ -69,12 +67,21 @@ DEFAULT_PACKET_LOG_MAX = 100_000_000
 DEFAULT_PACKET_LOG_KEEP = 5
 #: Client connections one process serving meters accepts in all.
 DEFAULT_MAX_CONNECTIONS = 4000
+#: Where meters may push (Push setup, class 40) unless lab.ini says otherwise.
+DEFAULT_PUSH_DESTINATIONS = (ipaddress.ip_network("127.0.0.0/8"),)
+#: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP, or
+#: HDLC frames (IEC 62056-46) over TCP.
+WRAPPER = "wrapper"
+UDP_WRAPPER = "udp-wrapper"
+HDLC = "hdlc"
+TRANSPORTS: tuple[str, ...] = (WRAPPER, UDP_WRAPPER, HDLC)
 DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
 _SIMULATOR_KEYS = (
     "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
-    "max_connections",
+    "max_connections", "shard",
+    "max_connections", "push_destinations",
 )
 _METERS_KEYS = (
     "count",
@@ -92,6 +99,7 @@ _METERS_KEYS = (
     "faults",
     "associations",
     "transport",
+    "push_association",
     "gateway",
     "physical_address",
     "address_size",
@@ -118,6 +126,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DURATION = re.compile(r"(?P<number>[0-9.eE+-]+?)\s*(?P<unit>ms|s)")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_SHARD = re.compile(r"(?P<shard>\d+)\s*/\s*(?P<shards>\d+)")
 _SIZE = re.compile(r"(?P<number>[^A-Za-z\s]+)\s*(?P<unit>[A-Za-z]*)")
 _SIZE_UNITS: Mapping[str, int] = {
     "": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -155,7 +164,8 @@ class SimulatorConfig:
 
     The packet log rotates at ``packet_log_max`` bytes (0: never), keeping
     ``packet_log_keep`` rotated files. A process serving meters accepts
-    ``max_connections`` client connections in all.
+    ``max_connections`` client connections in all. ``shard`` is ``(i, n)``:
+    this instance serves the meters with ``index % n == i`` of every group.
     """
 
     console: str = DEFAULT_CONSOLE
@@ -166,6 +176,8 @@ class SimulatorConfig:
     packet_log_max: int = DEFAULT_PACKET_LOG_MAX
     packet_log_keep: int = DEFAULT_PACKET_LOG_KEEP
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    shard: tuple[int, int] = (0, 1)
+    push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +236,7 @@ class MeterGroup:
     faults: tuple[Fault, ...] = ()
     associations: tuple[str, ...] | None = None
     transport: str = "wrapper"
+    push_association: str | None = None
     gateway: int | None = None
     """The port all the group's meters share, chosen by physical address (HDLC only); None: a port each."""
     physical_address: int = DEFAULT_PHYSICAL_ADDRESS
@@ -256,6 +269,10 @@ class MeterConfig:
     faults: tuple[Fault, ...]
     associations: tuple[AssociationConfig, ...]
     transport: str = "wrapper"
+    #: Where the meter may push (lab.ini ``[simulator] push_destinations``).
+    push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
+    #: The association whose client SAP, security policy and keys a push uses (None: plain pushes).
+    push_association: AssociationConfig | None = None
     gateway: bool = False
     """True when the meter is behind its group's gateway (``port`` is then the gateway's)."""
     physical_address: int = DEFAULT_PHYSICAL_ADDRESS
@@ -271,17 +288,24 @@ class Lab:
     associations: tuple[AssociationConfig, ...]
 
     def meters(self) -> Iterator[MeterConfig]:
-        """Every meter of every group, in file order: meter i listens on port + i,
-        has serial + i, seed + i, and the group's system title with i added to its
-        last 4 bytes (big-endian, modulo 2**32). HDLC meters have physical address
-        + i; behind a gateway, every meter's port is the gateway's."""
+        """Every meter of every group this instance serves (its ``shard``), in
+        file order: meter i listens on port + i, has serial + i, seed + i, and
+        the group's system title with i added to its last 4 bytes (big-endian,
+        modulo 2**32). HDLC meters have physical address + i; behind a gateway,
+        every meter's port is the gateway's, and shard 0 serves them all (they
+        share one port)."""
+        shard, shards = self.simulator.shard
         by_name = {association.name: association for association in self.associations}
         for group in self.groups:
             if group.associations is None:
                 associations = self.associations
             else:
                 associations = tuple(by_name[name] for name in group.associations)
-            for index in range(group.count):
+            if group.gateway is not None:
+                indices = range(group.count if shard == 0 else 0)
+            else:
+                indices = range(shard, group.count, shards)
+            for index in indices:
                 yield MeterConfig(
                     id=f"{group.name}-{index}",
                     group=group.name,
@@ -300,10 +324,21 @@ class Lab:
                     faults=group.faults,
                     associations=associations,
                     transport=group.transport,
+                    push_destinations=self.simulator.push_destinations,
+                    push_association=None if group.push_association is None else by_name[group.push_association],
                     gateway=group.gateway is not None,
                     physical_address=group.physical_address + index,
                     address_size=group.address_size,
                 )
+
+
+def inside(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether ``host`` is an IP address inside one of ``networks`` (``push_destinations``)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def system_title_at(first: bytes, index: int) -> bytes:
@@ -471,6 +506,17 @@ def _optional_text(text: str) -> str | None:
     return text.strip() or None
 
 
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of CIDR networks, e.g. ``127.0.0.0/8, 10.1.0.0/16``."""
+    networks = []
+    for item in _split_list(text):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network in CIDR notation (e.g. 127.0.0.0/8)") from None
+    return tuple(networks)
+
+
 def _packet_log(text: str) -> str | None:
     """A file path, or None for ``-``."""
     path = _text(text)
@@ -488,6 +534,17 @@ def _size(text: str) -> int:
     if unit == 1:
         return _integer(0)(match["number"])
     return round(_number(match["number"]) * unit)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``i/n``: shard i of n, 0 <= i < n."""
+    match = _SHARD.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"expected i/n such as 0/4, got {text.strip()!r}")
+    shard, shards = int(match["shard"]), int(match["shards"])
+    if shards < 1 or shard >= shards:
+        raise ValueError(f"shard {shard} of {shards}: expected 0 <= i < n")
+    return shard, shards
 
 
 def _workers(text: str) -> int | None:
@@ -603,6 +660,11 @@ def _name(text: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a name (letters, digits, '-', '_', '.')")
     return name
+
+
+def _optional_name(text: str) -> str | None:
+    """A section name, or None when empty."""
+    return _name(text) if text.strip() else None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -755,6 +817,8 @@ def _simulator(section: _Section) -> SimulatorConfig:
         packet_log_max=section.get("packet_log_max", _size, DEFAULT_PACKET_LOG_MAX),
         packet_log_keep=section.get("packet_log_keep", _integer(1), DEFAULT_PACKET_LOG_KEEP),
         max_connections=section.get("max_connections", _integer(1), DEFAULT_MAX_CONNECTIONS),
+        shard=section.get("shard", _shard, (0, 1)),
+        push_destinations=section.get("push_destinations", _networks, DEFAULT_PUSH_DESTINATIONS),
     )
 
 
@@ -773,8 +837,8 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
     model = section.get("model", _names, ("is15959-abt",))
     if not model:
         raise section.error("model", "names no object set")
-    transport = section.get("transport", _choice(TRANSPORTS), "wrapper")
-    if transport != "hdlc":
+    transport = section.get("transport", _choice(TRANSPORTS), WRAPPER)
+    if transport != HDLC:
         for key in _HDLC_KEYS:
             if key in section.raw:
                 why = " (the wrapper has no physical address)" if key == "gateway" else ""
@@ -785,7 +849,7 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
     address_size = section.get("address_size", _int_choice(tuple(HDLC_ADDRESS_SIZES)), DEFAULT_ADDRESS_SIZE)
     physical = section.get("physical_address", _integer(0), DEFAULT_PHYSICAL_ADDRESS)
     low, high = HDLC_ADDRESS_SIZES[address_size]
-    if transport == "hdlc" and (not low <= physical or physical + count - 1 > high):
+    if transport == HDLC and (not low <= physical or physical + count - 1 > high):
         raise section.error("physical_address", f"physical addresses {physical}..{physical + count - 1} "
                             f"(count = {count}) must lie in 0x{low:X}..0x{high:X} ({low}..{high}) with "
                             f"address_size = {address_size}")
@@ -806,6 +870,7 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
         faults=section.get("faults", parse_faults, ()),
         associations=section.get("associations", _optional_names, None),
         transport=transport,
+        push_association=section.get("push_association", _optional_name, None),
         gateway=gateway,
         physical_address=physical,
         address_size=address_size,
@@ -884,6 +949,10 @@ def _check_lab(path: str, lab: Lab) -> None:
         for name in group.associations or ():
             if name not in names:
                 raise ConfigError(path, section, "associations", f"no [association:{name}] section")
+        if group.push_association is not None:
+            if group.push_association not in (names if group.associations is None else group.associations):
+                raise ConfigError(path, section, "push_association",
+                                  f"[association:{group.push_association}] is not one of the group's associations")
         for other in lab.groups[:index]:
             where = f"[meters:{other.name}]"
             (first, count), (other_first, other_count) = group.listening, other.listening
@@ -993,9 +1062,42 @@ def load_lab(path: str) -> Lab:
         raise ConfigError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
-    lab = parse_lab(text, path)
+    return _absolute_paths(parse_lab(text, path))
+
+
+def _absolute_paths(lab: Lab) -> Lab:
+    """``lab`` with its ``state_dir`` and ``packet_log`` resolved against the current working directory."""
     simulator = lab.simulator
     packet_log = None if simulator.packet_log is None else os.path.abspath(simulator.packet_log)
     return replace(
         lab, simulator=replace(simulator, state_dir=os.path.abspath(simulator.state_dir), packet_log=packet_log)
     )
+
+
+#: The ``[simulator]`` keys a command line may override (``twistd dlmssim --shard i/n`` ...), with their grammars.
+OVERRIDES: Final[Mapping[str, Callable[[str], Any]]] = MappingProxyType({
+    "shard": _shard, "console": _console, "state_dir": _text, "packet_log": _packet_log})
+
+
+def with_overrides(lab: Lab, overrides: Mapping[str, str | None]) -> Lab:
+    """``lab`` with the ``[simulator]`` keys given on a command line instead of
+    its file's (None: not given), each read with the key's own grammar and
+    paths made absolute. ValueError names the option and what is wrong."""
+    changes: dict[str, Any] = {}
+    for key, text in overrides.items():
+        if text is None:
+            continue
+        try:
+            changes[key] = OVERRIDES[key](text)
+        except ValueError as exc:
+            raise ValueError(f"--{key.replace('_', '-')} {text!r}: {exc}") from None
+    simulator = replace(lab.simulator, **changes)
+    if simulator.console_token is None and not _console_is_local(simulator.console):
+        raise ValueError(f"--console {simulator.console!r}: listens beyond loopback, so lab.ini needs a "
+                         "console_token")
+    changed = replace(lab, simulator=simulator)
+    try:
+        _check_console_port("", changed)
+    except ConfigError as exc:
+        raise ValueError(f"--console {simulator.console!r}: {exc.problem}") from None
+    return _absolute_paths(changed)

@@ -47,6 +47,10 @@ class IInterfaceClass(Interface):
         """Return the attribute's value as encoded A-XDR ``Data`` (bytes, or an
         iterable of byte chunks for long values), or a ``DataAccessResult``."""
 
+    def reader(obj, attribute_id):  # type: ignore[no-untyped-def]
+        """``get`` of one attribute of ``obj`` resolved once: a callable of the
+        request's context, called for every GET without selective access."""
+
     def get_selective(obj, attribute_id, selector, parameters, request):  # type: ignore[no-untyped-def]
         """The same with selective access (Blue Book 4.1.2.4): ``selector`` and
         its decoded ``parameters``; a ``DataAccessResult`` when refused."""
@@ -217,3 +221,17 @@ class ISecurityStore(Interface):
 
     def client_public_key(association, client_title):  # type: ignore[no-untyped-def]
         """The key that checks the client's f(StoC) for HLS-ECDSA, or None."""
+
+
+class IMeterEdge(Interface):
+    """What a meter's COSEM objects ask of the world outside the meter: the
+    Twisted edge (``server.push``) provides it, so the COSEM layer never
+    imports the reactor and no module reaches back up."""
+
+    def push(request):  # type: ignore[no-untyped-def]
+        """Send a push (``cosem.classes.push_setup.PushRequest``) in the
+        background: framed, protected and sent as its push setup says."""
+
+    def schedule_changed():  # type: ignore[misc, no-untyped-def]
+        """A Single action schedule or the clock changed: the timers of the
+        meter's schedules are computed again."""

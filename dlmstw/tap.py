@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from .config import Lab, load_lab
+from .config import OVERRIDES, Lab, load_lab, with_overrides
 from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
@@ -38,6 +38,10 @@ class Options(usage.Options):
 
     optParameters = [
         ["config", "c", "etc/lab.ini", "The lab configuration (INI file)."],
+        ["shard", None, None, "Serve only the meters with index % n == i of every group (i/n; lab.ini shard)."],
+        ["console", None, None, "The console's strports description (overrides lab.ini console)."],
+        ["state-dir", None, None, "Where meter state persists (overrides lab.ini state_dir)."],
+        ["packet-log", None, None, "The packet log file, or - for none (overrides lab.ini packet_log)."],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -48,12 +52,18 @@ class Options(usage.Options):
             fail_at_start(f"{error} (twistd dlmssim --help lists the options)", 2)
 
     def postOptions(self) -> None:
+        #: The ``[simulator]`` keys the command line overrides (None: lab.ini's), for the workers too.
+        self.overrides = {key: self[key.replace("_", "-")] for key in OVERRIDES}
         try:
-            self.lab: Lab = load_lab(self["config"])
+            lab = load_lab(self["config"])
             self.registry: Registry = load_registry()
-            check_lab(self.registry, self.lab, self["config"])
+            check_lab(self.registry, lab, self["config"])
         except ConfigError as error:
             fail_at_start(str(error))
+        try:
+            self.lab: Lab = with_overrides(lab, self.overrides)
+        except ValueError as error:
+            fail_at_start(f"{error} (twistd dlmssim --help lists the options)", 2)
         #: The processes that serve the meters (lab.ini ``workers``).
         self.workers = worker_count(self.lab)
 
@@ -147,18 +157,18 @@ def makeService(options: Options) -> IService:
     except ValueError as error:
         fail_at_start(str(ConfigError(options["config"], None, None, str(error))))
     buffer = RingBuffer()
-    capture.subscribe(buffer)
+    capture.subscribe_batches(buffer.extend)
     lab: LabService | WorkerPool
     if options.workers > 1:
         lab = WorkerPool(options["config"], options.lab, capture, options.workers, reactor,
-                         meters.object_names(), lab_service.fail)
+                         meters.object_names(), lab_service.fail, options.overrides)
     else:
         lab = meters
     names = lab.object_names()
-    describe = partial(packet_record, keys_for=lab.keys_for, names=names.get)
+    describe = partial(packet_record, names=names.get)
     packet_log = None
     if settings.packet_log is not None:
-        packet_log = PacketLog(settings.packet_log, capture, lab.keys_for, names, reactor,
+        packet_log = PacketLog(settings.packet_log, capture, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log)
     lab_service.totals = console.totals

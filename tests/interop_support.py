@@ -200,15 +200,16 @@ def start_lab(directory: Path) -> Lab:
 
 
 def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...], python: str = sys.executable,
-               env: dict[str, str] | None = None) -> Lab:
+               env: dict[str, str] | None = None, command: list[str] | None = None) -> Lab:
     """Start ``twistd -n dlmssim`` on ``ini_text`` in ``directory``, by default with this
-    interpreter and the checkout first on PYTHONPATH; wait until ``ports`` accept."""
+    interpreter and the checkout first on PYTHONPATH (or ``command``, e.g. with
+    options after ``-c``); wait until ``ports`` accept."""
     ini_path = directory / "lab.ini"
     ini_path.write_text(ini_text)
     log_path = directory / "twistd.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            twistd_command(ini_path, python),
+            twistd_command(ini_path, python) if command is None else command,
             cwd=directory,
             env=twistd_env() if env is None else env,
             stdin=subprocess.DEVNULL,

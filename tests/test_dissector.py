@@ -759,7 +759,8 @@ def _exchange(**changes: object) -> Exchange:
 
 def test_packet_record_follows_the_contract() -> None:
     record = packet_record(_exchange(), names={CLOCK: "Clock"}.get)
-    assert list(record) == ["sequence", "time_req", "time_res", "meter", "peer", "local", "client_sap", "server_sap",
+    assert list(record) == ["sequence", "time_req", "time_res", "meter", "peer", "local", "transport", "client_sap",
+                            "server_sap",
                             "request", "response", "request_apdu", "response_apdu", "kind", "ciphered",
                             "description_request", "description_response", "result"]
     assert record["time_req"] == "2026-11-24T06:12:59.071760+00:00"
@@ -774,7 +775,7 @@ def test_packet_record_follows_the_contract() -> None:
     assert json.loads(json.dumps(record)) == record
 
 
-def test_packet_record_without_descriptions_and_with_keys() -> None:
+def test_packet_record_without_descriptions_and_from_the_meters_plain_apdus() -> None:
     record = packet_record(_exchange(), describe=False)
     assert record["description_request"] is None and record["description_response"] is None
     event = packet_record(_exchange(kind="connect", request=b"", response=None, request_apdu=None,
@@ -782,15 +783,17 @@ def test_packet_record_without_descriptions_and_with_keys() -> None:
     assert (event["request"], event["response"], event["time_res"]) == ("", None, None)
     assert (event["description_request"], event["description_response"]) == (None, None)
     glo = encode_wpdu(48, 1, bytes.fromhex(SUITE0["authenticated_encryption"]["glo_get_request"]))
-    calls: list[Exchange] = []
-
-    def keys_for(exchange: Exchange) -> tuple[Keys | None, Keys | None]:
-        calls.append(exchange)
-        return Keys(EK, AK, METER_TITLE), None
-
-    record = packet_record(_exchange(request=glo, response=None, ciphered=True), keys_for=keys_for)
-    assert len(calls) == 1
-    request = record["description_request"]
-    glo_tree = request["children"][1]
+    # The exchange carries the APDU as the meter deciphered it: the record shows it, with no keys.
+    plain = bytes.fromhex(SUITE0["plain_apdu"])
+    record = packet_record(_exchange(request=glo, response=None, request_apdu=plain, ciphered=True))
+    glo_tree = record["description_request"]["children"][1]
+    tag = next(c for c in glo_tree["children"] if c["name"] == "authentication-tag")
+    assert tag["meaning"] == "deciphered by the meter"
     assert [c["name"] for c in glo_tree["children"]][-1] == "deciphered"
     assert glo_tree["children"][-1]["children"][0]["hex"] == SUITE0["plain_apdu"]
+    # A request the meter refused keeps its ciphered APDU: nothing is deciphered.
+    refused = packet_record(_exchange(request=glo, response=None, request_apdu=glo[8:], ciphered=False))
+    refused_tree = refused["description_request"]["children"][1]
+    tag = next(c for c in refused_tree["children"] if c["name"] == "authentication-tag")
+    assert tag["meaning"].startswith("not deciphered: the meter refused it")
+    assert "deciphered" not in [c["name"] for c in refused_tree["children"]]

@@ -333,11 +333,11 @@ def test_set_then_get_returns_the_new_value(data_lab: Lab) -> None:
         push = find(objects, "0.0.25.9.0.255")
         assert isinstance(push, GXDLMSPushSetup)
         session.read(push, 3)
-        push.destination = "192.0.2.10:4059"
+        push.destination = "127.0.0.2:4059"
         write(session, push, 3)
         push.destination = None
         session.read(push, 3)
-        assert push.destination == "192.0.2.10:4059", session.trace_text()
+        assert push.destination == "127.0.0.2:4059", session.trace_text()
 
         demand = find(objects, "1.0.1.4.0.255")
         assert isinstance(demand, GXDLMSDemandRegister)

@@ -222,6 +222,11 @@ def test_the_packet_log_shows_whole_frames_described(hdlc_lab: Lab) -> None:
     assert [c["name"] for c in last["children"]][:5] == [
         "opening-flag", "frame-format", "destination-address", "source-address", "control"]
     assert any(c["name"] == "reassembled" for c in last["children"])
+    # A ciphered answer in segments (the HLS-GMAC reading above): its reassembled APDU is shown deciphered.
+    ciphered = [r for r in log if r["ciphered"] and r["kind"] == "get-request-normal"]
+    longest = max(ciphered, key=lambda r: len(r["response"]))
+    assert len(HdlcDecoder().feed(bytes.fromhex(longest["response"]))) > 20
+    assert '"deciphered"' in json.dumps(longest["description_response"])
     snrm = next(r for r in log if r["kind"] == "snrm")
     assert "link parameters" in json.dumps(snrm["description_response"])
     # The console: the same records, and a pcap whose TCP payloads are the frames.
@@ -267,7 +272,9 @@ BASE = "[association:p]\nclient_sap = 16\n[meters:g]\n"
 
 
 @pytest.mark.parametrize("lines, key, problem", [
-    ("transport = udp\n", "transport", "'udp' is not one of wrapper | hdlc"),
+    ("transport = udp\n", "transport", "'udp' is not one of wrapper | udp-wrapper | hdlc"),
+    ("transport = udp-wrapper\ngateway = 5000\n", "gateway",
+     "needs transport = hdlc (the wrapper has no physical address)"),
     ("gateway = 5000\n", "gateway", "needs transport = hdlc (the wrapper has no physical address)"),
     ("physical_address = 20\n", "physical_address", "needs transport = hdlc"),
     ("transport = hdlc\ncount = 110\n", "physical_address",
@@ -290,6 +297,15 @@ def test_a_gateway_port_may_not_be_another_groups_port() -> None:
                   "system_title = 4D4D4D0000000099\n", "lab.ini")
     assert str(error.value) == ("lab.ini [meters:h] gateway: ports 5002..5002 on 127.0.0.1 overlap [meters:g] "
                                 "ports 5000..5002 on 127.0.0.1")
+
+
+def test_shard_0_serves_every_meter_behind_a_gateway() -> None:
+    text = BASE + "transport = hdlc\ncount = 3\ngateway = 5000\n[meters:w]\ncount = 4\nport = 6000\nserial = 9\n" \
+        "system_title = 4D4D4D0000000099\n"
+    first = parse_lab("[simulator]\nshard = 0/2\n" + text)
+    second = parse_lab("[simulator]\nshard = 1/2\n" + text)
+    assert [m.id for m in first.meters()] == ["g-0", "g-1", "g-2", "w-0", "w-2"]
+    assert [m.id for m in second.meters()] == ["w-1", "w-3"]
 
 
 def test_four_octet_addresses_reach_physical_addresses_above_125() -> None:

@@ -271,7 +271,7 @@ def test_packet_log_shows_ciphered_exchanges_deciphered(secure_lab: Lab) -> None
     sap = SAP["hls-gmac-authenticated-encryption"]
 
     def releases() -> list[dict[str, Any]]:
-        records = [json.loads(line) for line in log.read_text().splitlines()]
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         return [r for r in records if r["kind"] == "rlrq" and r["client_sap"] == sap]
 
     deadline = time.monotonic() + 10
@@ -296,3 +296,11 @@ def test_packet_log_shows_ciphered_exchanges_deciphered(secure_lab: Lab) -> None
     assert "Clock" in described and get["request_apdu"][:26] in described.replace(" ", "")
     assert get["response_apdu"].startswith("C401")
     assert get["response_apdu"][:20] in json.dumps(get["description_response"]).replace(" ", "")
+    # The AARQ's ciphered InitiateRequest and the AARE's InitiateResponse are
+    # shown as the meter read and answered them, deciphered.
+    aarq = [r for r in records if r["kind"] == "aarq" and r["client_sap"] == sap][-1]
+    assert aarq["ciphered"] and aarq["result"] == "authentication-required"
+    request, response = json.dumps(aarq["description_request"]), json.dumps(aarq["description_response"])
+    assert '"name": "glo-initiate-request"' in request and '"name": "initiate-request"' in request
+    assert '"name": "glo-initiate-response"' in response and '"name": "initiate-response"' in response
+    assert "deciphered by the meter" in request and "deciphered by the meter" in response

@@ -14,7 +14,7 @@ import pytest
 
 from dlmstw.codec.axdr import CosemDateTime, datetime_bytes_from_timestamp
 from dlmstw.cosem.classes.script_table import EXECUTE_METHOD, script
-from dlmstw.enums import ActionResult, DataAccessResult, DataType, MethodAccess
+from dlmstw.enums import ActionResult, DataAccessResult, DataType
 from dlmstw.models.common import DEMAND_PERIOD, billing_start, month_start
 from dlmstw.plugins.registry import load_registry
 from interop_support import LocalMeter
@@ -352,8 +352,8 @@ def test_limiter_thresholds_and_emergency_profile() -> None:
 
 @pytest.mark.parametrize(("ln", "class_id", "attribute", "good", "bad"), [
     ("0.0.25.9.0.255", 40, 3,
-     (DataType.STRUCTURE, [(DataType.ENUM, 0), (DataType.OCTET_STRING, b"192.0.2.1:4059"), (DataType.ENUM, 0)]),
-     (DataType.STRUCTURE, [(DataType.ENUM, 0), (DataType.OCTET_STRING, b"192.0.2.1:4059")])),
+     (DataType.STRUCTURE, [(DataType.ENUM, 0), (DataType.OCTET_STRING, b"127.0.0.2:4059"), (DataType.ENUM, 0)]),
+     (DataType.STRUCTURE, [(DataType.ENUM, 0), (DataType.OCTET_STRING, b"127.0.0.2:4059")])),
     ("0.0.25.9.0.255", 40, 6, (DataType.UNSIGNED, 5), (DataType.LONG_UNSIGNED, 5)),
     ("0.0.15.0.0.255", 22, 4,
      (DataType.ARRAY, [(DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes(4)),
@@ -379,7 +379,7 @@ def test_set_then_get_with_type_checks(ln: str, class_id: int, attribute: int, g
 
 def test_communication_setup_reports_the_meters_listener() -> None:
     """TCP-UDP setup gives lab.ini's port, max_clients and inactivity_timeout; IPv4 setup its
-    interface; multicast addresses are added, counted and deleted by the methods; push is denied."""
+    interface; multicast addresses are added, counted and deleted by the methods."""
     meter = LocalMeter(lab("is15959-household", days=2), now=NOW)
     assert meter.get("0.0.25.0.0.255", 41, 2) == (DataType.LONG_UNSIGNED, 4100)
     assert meter.get("0.0.25.0.0.255", 41, 5) == (DataType.UNSIGNED, 7)
@@ -393,9 +393,6 @@ def test_communication_setup_reports_the_meters_listener() -> None:
     assert meter.action(ipv4, 42, 2, address) == (ActionResult.SUCCESS, None)
     assert meter.action(ipv4, 42, 3, zero()) == (ActionResult.SUCCESS, (DataType.LONG_UNSIGNED, 0))
     assert meter.action(ipv4, 42, 1, (DataType.LONG_UNSIGNED, 1)) == (ActionResult.TYPE_UNMATCHED, None)
-    push = meter.directory.objects[bytes((0, 0, 25, 9, 0, 255))]
-    assert push.method_access == {1: MethodAccess.NO_ACCESS}
-    assert meter.action("0.0.25.9.0.255", 40, 1, zero()) == (ActionResult.READ_WRITE_DENIED, None)
 
 
 def test_activity_calendar_activates_the_passive_calendar() -> None:

@@ -38,8 +38,7 @@ def large(sequence: int) -> Exchange:
 
 def test_large_records_waiting_for_the_writer_are_bounded_in_bytes(tmp_path: Path) -> None:
     clock = Clock()
-    packet_log = PacketLog(str(tmp_path / "packets.jsonl"), CaptureBus(clock.callLater), lambda e: (None, None),
-                           {}, clock, 0, 1)
+    packet_log = PacketLog(str(tmp_path / "packets.jsonl"), CaptureBus(clock.callLater), {}, clock, 0, 1)
     writer = SlowWriter()
     packet_log.channel = writer  # type: ignore[assignment]
     count = 1000
@@ -49,7 +48,7 @@ def test_large_records_waiting_for_the_writer_are_bounded_in_bytes(tmp_path: Pat
     handed = sum(len(records) for records, _ in writer.batches)
     assert 0 < packet_log.in_flight_bytes <= MAX_IN_FLIGHT_BYTES
     assert packet_log.in_flight_bytes == handed * weight(large(0))
-    assert all(sum(weight(e) for e, _ in records) < BATCH_BYTES + weight(large(0)) for records, _ in writer.batches)
+    assert all(sum(weight(e) for e in records) < BATCH_BYTES + weight(large(0)) for records, _ in writer.batches)
     assert packet_log.dropped == count - handed > 0
     for records, answer in writer.batches:
         answer.callback({"written": len(records)})

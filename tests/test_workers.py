@@ -11,7 +11,7 @@ from pathlib import Path
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric
 
 from dlmstw.config import parse_lab
-from dlmstw.server.workers import first_of_each_group, placement, worker_count
+from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, placement, worker_count
 from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_console import Console, patch
 
@@ -19,8 +19,13 @@ from test_console import Console, patch
 def test_auto_keeps_each_process_below_its_file_budget() -> None:
     small = parse_lab("[meters:a]\ncount = 5\n[association:p]\nclient_sap = 16\n")
     assert worker_count(small) == 1
-    large = parse_lab("[meters:a]\ncount = 3000\nmax_clients = 10\n[association:p]\nclient_sap = 16\n")
-    assert worker_count(large) == 3  # 33,000 files in processes of at most 15,000
+    # A listening socket per meter, plus one budget of max_connections per process (not max_clients per meter).
+    large = parse_lab(f"[meters:a]\ncount = {2 * (FILES_PER_WORKER - 4000) + 1}\nport = 10000\nmax_clients = 10\n"
+                      "[association:p]\nclient_sap = 16\n")
+    assert worker_count(large) == 3
+    budgeted = parse_lab("[simulator]\nmax_connections = 18000\n[meters:a]\ncount = 3000\n"
+                         "[association:p]\nclient_sap = 16\n")
+    assert worker_count(budgeted) == 3
     fixed = parse_lab("[simulator]\nworkers = 4\n[meters:a]\n[association:p]\nclient_sap = 16\n")
     assert worker_count(fixed) == 4
     seven = parse_lab("[meters:a]\ncount = 7\n[association:p]\nclient_sap = 16\n")

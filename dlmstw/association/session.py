@@ -14,6 +14,7 @@ in front of it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Protocol
 
@@ -396,10 +397,14 @@ class Session:
         initiate: xdlms.InitiateRequest | None = None
         negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None = None
         wrapping: Wrapping | None = None
+        #: The AARQ as the meter read it: with its InitiateRequest deciphered, when it was ciphered.
+        plain_request = apdu
         #: A result more specific than the AARE's diagnostic, when there is one.
         specific = ""
         try:
-            initiate, negotiated, wrapping = self._initiate(aarq, config, keys, ciphered)
+            initiate, negotiated, wrapping, deciphered = self._initiate(aarq, config, keys, ciphered)
+            if deciphered is not None:
+                plain_request = acse.encode_aarq(dataclasses.replace(aarq, user_information=deciphered))
         except CounterError:
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
             specific = INVOCATION_COUNTER_ERROR
@@ -413,24 +418,23 @@ class Session:
                                              initiate.dedicated_key if initiate is not None else None)
 
         def answer(aare: AARE, result: str = "") -> Outcome:
+            """The AARE, its InitiateResponse protected as the AARQ's request was;
+            the outcome's plain answer carries it deciphered."""
             user_information: bytes | None = None
             if isinstance(negotiated, xdlms.InitiateResponse):
                 user_information = xdlms.encode_initiate_response(negotiated)
             elif isinstance(negotiated, xdlms.ConfirmedServiceError):
                 user_information = xdlms.encode_confirmed_service_error(negotiated)
-            if user_information is not None and wrapping is not None and protection is not None:
-                user_information = protection.wrap(user_information, wrapping)
             titled = aarq.calling_ap_title is not None or ciphered or (
                 config is not None and self._titled(config))
-            encoded = acse.encode_aare(AARE(
-                application_context_name=aare.application_context_name, result=aare.result,
-                result_source_diagnostic=aare.result_source_diagnostic,
-                responding_ap_title=self.profile.system_title if titled else None,
-                responder_acse_requirements=aare.responder_acse_requirements,
-                mechanism_name=aare.mechanism_name,
-                responding_authentication_value=aare.responding_authentication_value,
-                user_information=user_information))
-            return Outcome(encoded, apdu, encoded, False, result or aare_result(aare))
+            plain = dataclasses.replace(aare, responding_ap_title=self.profile.system_title if titled else None,
+                                        user_information=user_information)
+            encoded = plain_answer = acse.encode_aare(plain)
+            if user_information is not None and wrapping is not None and protection is not None:
+                encoded = acse.encode_aare(dataclasses.replace(
+                    plain, user_information=protection.wrap(user_information, wrapping)))
+            return Outcome(encoded, plain_request, plain_answer, plain_request is not apdu,
+                           result or aare_result(aare))
 
         try:
             mechanism = self._check(aarq, config, keys, expected_context, negotiated, specific)
@@ -476,26 +480,29 @@ class Session:
 
     def _initiate(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, ciphered: bool
                   ) -> tuple[xdlms.InitiateRequest | None, xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,
-                             Wrapping | None]:
+                             Wrapping | None, bytes | None]:
         """The xDLMS InitiateRequest of the AARQ (Green Book 9.4.6), deciphered
-        in the ciphered context; (None, None, None) when absent."""
+        in the ciphered context, with the answer it gets, how it was protected
+        and its deciphered octets; Nones when absent."""
         user_information = aarq.user_information
         if not user_information:
-            return None, None, None
+            return None, None, None, None
         wrapping = None
         if ciphered and user_information[0] != ApduTag.INITIATE_REQUEST:
             if config is None or keys is None or aarq.calling_ap_title is None:
-                return None, None, None
+                return None, None, None, None
             user_information, wrapping = unwrap_initiate(user_information, config,
                                                          self.plugins.suites[config.security_suite], self.security,
                                                          keys, aarq.calling_ap_title)
+        deciphered = None if wrapping is None else user_information
         if user_information[0] != ApduTag.INITIATE_REQUEST:
-            return None, None, None
+            return None, None, None, deciphered
         request = xdlms.decode_initiate_request(user_information)
         if ciphered and wrapping is None:
             # Green Book 9.2.7.2: in the ciphered context the InitiateRequest travels ciphered.
-            return request, xdlms.initiate_error(InitiateError.OTHER), None
-        return request, xdlms.negotiate(request, self.profile.conformance, self.profile.max_receive_pdu_size), wrapping
+            return request, xdlms.initiate_error(InitiateError.OTHER), None, None
+        return (request, xdlms.negotiate(request, self.profile.conformance, self.profile.max_receive_pdu_size),
+                wrapping, deciphered)
 
     def _check(self, aarq: AARQ, config: AssociationConfig | None, keys: Keys | None, expected_context: int,
                negotiated: xdlms.InitiateResponse | xdlms.ConfirmedServiceError | None,

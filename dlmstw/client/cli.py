@@ -21,9 +21,10 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Final, TextIO
+from typing import Any, Final, NamedTuple, TextIO
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import CannotListenError
 from twisted.python.failure import Failure
 
 from dlmstw.client.campaign import (
@@ -34,6 +35,7 @@ from dlmstw.client.campaign import (
     report,
     run_campaign,
 )
+from dlmstw.client.listen import Push, PushDatagrams, PushKeys, PushReceiver, PushStreams
 from dlmstw.client.protocol import DlmsClientProtocol, connect, run_with_reactor
 from dlmstw.client.reading import (
     OBJECT_LIST,
@@ -59,6 +61,8 @@ from dlmstw.plugins.registry import installed
 from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
 from dlmstw.security.ciphering import POLICY_CONTROL
 
+#: What carries a read's wrapper frames (``--transport``, or a ``udp:`` prefix).
+TRANSPORTS: Final = ("tcp", "udp")
 EXIT_OK: Final = 0
 EXIT_UNPARSED: Final = 1
 EXIT_USAGE: Final = 2
@@ -158,6 +162,22 @@ def _address(text: str) -> tuple[str, int]:
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
     return host, int(port)
+
+
+class MeterAddress(NamedTuple):
+    """A meter to read: ``[tcp:|udp:]HOST:PORT``."""
+
+    host: str
+    port: int
+    transport: str | None
+
+
+def _meter_address(text: str) -> MeterAddress:
+    """argparse type: ``HOST:PORT``, or with a ``tcp:`` or ``udp:`` prefix."""
+    scheme, colon, rest = text.partition(":")
+    if colon and scheme in TRANSPORTS:
+        return MeterAddress(*_address(rest), scheme)
+    return MeterAddress(*_address(text), None)
 
 
 def _target(text: str) -> Target:
@@ -301,10 +321,11 @@ def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callab
 
 
 @inlineCallbacks
-def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: bytes, timeout: float) -> Any:
+def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: bytes, timeout: float,
+                            transport: str = "tcp") -> Any:
     """The value + 1 of an invocation counter object (a Data object, attribute 2, Blue Book
     4.4.7 on 0.0.43.1.x.255), read by the public client (SAP 16, lowest level)."""
-    protocol = yield connect(reactor, host, port, ClientSession(PUBLIC_CLIENT), timeout)
+    protocol = yield connect(reactor, host, port, ClientSession(PUBLIC_CLIENT), timeout, transport)
     try:
         yield protocol.associate()
         value = yield protocol.get(CosemAttributeDescriptor(1, logical_name, 2))
@@ -317,18 +338,23 @@ def read_invocation_counter(reactor: Any, host: str, port: int, logical_name: by
 
 
 @inlineCallbacks
-def _counter_start(reactor: Any, args: argparse.Namespace, meters: Sequence[tuple[str, int]]) -> Any:
+def _counter_start(reactor: Any, args: argparse.Namespace, meters: Sequence[tuple[str, int]],
+                   transport: str = "tcp") -> Any:
     """--invocation-counter, or the highest counter object value + 1 over ``meters``, or 0 when none is needed."""
     if args.invocation_counter is not None or args.counter_object is None or not _needs_counter(args):
         return args.invocation_counter or 0
     start = 0
     for host, port in meters:
-        start = max(start, (yield read_invocation_counter(reactor, host, port, args.counter_object, args.timeout)))
+        start = max(start, (yield read_invocation_counter(reactor, host, port, args.counter_object, args.timeout,
+                                                          transport)))
     return start
 
 
 def _add_read(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("meter", type=_address, metavar="HOST:PORT", help="the meter")
+    parser.add_argument("meter", type=_meter_address, metavar="[udp:]HOST:PORT",
+                        help="the meter; udp: (or --transport udp) sends the wrapper frames over UDP")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="tcp",
+                        help="tcp (default) or udp (the wrapper over UDP, lab.ini transport = udp-wrapper)")
     parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
                         help="attributes to read; without CLASS the class is looked up in the object list")
     _add_association(parser)
@@ -380,9 +406,10 @@ def read_targets(protocol: DlmsClientProtocol, targets: Sequence[Target], start:
 
 @inlineCallbacks
 def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
-    host, port = args.meter
-    start = yield _counter_start(reactor, args, [args.meter])
-    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout)
+    host, port, scheme = args.meter
+    transport = scheme or args.transport
+    start = yield _counter_start(reactor, args, [(host, port)], transport)
+    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
     try:
         associated = yield protocol.associate()
         if not associated.ctos_checked:
@@ -505,7 +532,7 @@ def _run_read(args: argparse.Namespace) -> int:
     except ValueError as error:
         sys.stderr.write(f"dlmstw-client read: {error}\n")
         return EXIT_USAGE
-    host, port = args.meter
+    host, port, _ = args.meter
     try:
         readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args))
     except Exception as error:
@@ -622,12 +649,109 @@ def _run_campaign(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- listen ---------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    """argparse type: a port number 1..65535."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, not {text!r}")
+    return int(text)
+
+
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("port", type=_port, metavar="PORT", help="the TCP and UDP port pushes arrive on")
+    parser.add_argument("--interface", default="127.0.0.1", metavar="ADDRESS",
+                        help="the address to listen on (default 127.0.0.1)")
+    parser.add_argument("--key", type=_hex_argument, metavar="EK", help="block cipher key of ciphered pushes")
+    parser.add_argument("--auth-key", type=_hex_argument, metavar="AK", help="authentication key of ciphered pushes")
+    parser.add_argument("--count", type=int, default=0, metavar="N", help="stop after N pushes (default: never)")
+    parser.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
+                        help="stop after this many seconds; exit 3 if fewer than --count pushes came")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per push")
+
+
+def push_document(push: Push) -> dict[str, Any]:
+    """What ``listen`` prints of a push."""
+    return {
+        "peer": push.peer, "transport": push.transport, "source_wport": push.source_wport,
+        "destination_wport": push.destination_wport,
+        "system_title": None if push.system_title is None else push.system_title.hex().upper(),
+        "invocation_counter": push.invocation_counter,
+        "long_invoke_id_and_priority": push.long_invoke_id_and_priority,
+        "date_time": _iso(CosemDateTime.from_bytes(push.date_time)) if len(push.date_time) == 12 else None,
+        "body": plain(push.body),
+    }
+
+
+def _listen_line(document: dict[str, Any]) -> str:
+    if document["system_title"] is None:
+        protection = "plain"
+    else:
+        protection = f"ciphered by {document['system_title']} #{document['invocation_counter']}"
+    return (f"{document['peer']} {document['transport']} wPort {document['source_wport']}"
+            f"->{document['destination_wport']} {protection} invoke-id {document['long_invoke_id_and_priority']}"
+            f" at {document['date_time'] or '-'}: {json.dumps(document['body'])}\n")
+
+
+def _listen(reactor: Any, args: argparse.Namespace, received: list[Push]) -> Any:
+    done: Deferred[None] = Deferred()
+
+    def on_push(push: Push) -> None:
+        received.append(push)
+        document = push_document(push)
+        sys.stdout.write(json.dumps(document) + "\n" if args.json else _listen_line(document))
+        sys.stdout.flush()
+        if args.count and len(received) >= args.count and not done.called:
+            done.callback(None)
+
+    def on_refused(peer: str, reason: str) -> None:
+        sys.stderr.write(f"dlmstw-client listen: {peer}: not a push: {reason}\n")
+
+    keys = None if args.key is None else PushKeys(args.key, args.auth_key)
+    receiver = PushReceiver(keys, on_push, on_refused)
+    ports = [reactor.listenTCP(args.port, PushStreams(receiver), interface=args.interface),
+             reactor.listenUDP(args.port, PushDatagrams(receiver), interface=args.interface)]
+    timer = reactor.callLater(args.timeout, lambda: done.called or done.callback(None)) if args.timeout else None
+
+    def finish(result: Any) -> Any:
+        if timer is not None and timer.active():
+            timer.cancel()
+        for port in ports:
+            port.stopListening()
+        return result
+    return done.addBoth(finish)
+
+
+def _run_listen(args: argparse.Namespace) -> int:
+    if (args.key is None) != (args.auth_key is None):
+        sys.stderr.write("dlmstw-client listen: give both --key and --auth-key, or neither\n")
+        return EXIT_USAGE
+    if args.count < 0 or args.timeout < 0:
+        sys.stderr.write("dlmstw-client listen: --count and --timeout must not be negative\n")
+        return EXIT_USAGE
+    received: list[Push] = []
+    try:
+        run_with_reactor(lambda reactor: _listen(reactor, args, received))
+    except CannotListenError as error:
+        sys.stderr.write(f"dlmstw-client listen: cannot listen on {args.interface}:{args.port}: "
+                         f"{getattr(error.socketError, 'strerror', None) or error.socketError}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    if args.count and len(received) < args.count:
+        sys.stderr.write(f"dlmstw-client listen: {len(received)} of {args.count} pushes within {args.timeout:g} s\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                 Callable[[argparse.Namespace], int]]]] = {
     "dissect": ("print what every byte of a frame or APDU means", _add_dissect, _run_dissect),
     "read": ("read attributes of one meter (none, LLS or HLS; plain or ciphered context)", _add_read, _run_read),
     "campaign": ("KPI run: data acquisition time and communication failure rate over many meters",
                  _add_campaign, _run_campaign),
+    "listen": ("receive, decipher and print pushes (Data-Notifications over TCP and UDP)", _add_listen, _run_listen),
 }
 """Subcommand name -> (help, argument adder, runner)."""
 

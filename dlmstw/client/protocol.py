@@ -1,5 +1,5 @@
-"""The Twisted transport of the client: a :class:`ClientSession` over TCP with
-the IEC 62056-47 wrapper (Green Book 7.3.3), one Deferred per service.
+"""The Twisted transport of the client: a :class:`ClientSession` over TCP or
+UDP with the IEC 62056-47 wrapper (Green Book 7.3.3), one Deferred per service.
 
 ``connect`` opens the connection; on the protocol it gives, ``associate``,
 ``get``, ``get_with_list`` and ``release`` each return a Deferred that fires
@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from twisted.internet.defer import Deferred, maybeDeferred
+import ipaddress
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.internet.pollreactor import PollReactor
-from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.protocol import DatagramProtocol, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from dlmstw.client.session import (
@@ -192,11 +196,72 @@ def _failed(error: Exception) -> Deferred[Any]:
     return result
 
 
+class DatagramConnection(DatagramProtocol):
+    """The wrapper over UDP (IEC 62056-47): a connected datagram socket that is
+    the client protocol's transport, one WPDU per datagram each way. An ICMP
+    port unreachable ends it as a refused connection would."""
+
+    def __init__(self, protocol: DlmsClientProtocol, host: str, port: int) -> None:
+        self.protocol = protocol
+        self.peer = (host, port)
+        self.closed = False
+
+    def startProtocol(self) -> None:
+        assert self.transport is not None
+        self.transport.connect(*self.peer)
+        self.protocol.makeConnection(cast(Any, self))
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        for frame in data:
+            self.write(frame)
+
+    def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
+        self.protocol.dataReceived(datagram)
+
+    def connectionRefused(self) -> None:
+        self._close(Failure(ConnectionRefusedError("the meter's UDP port is closed")))
+
+    def _close(self, reason: Failure) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        assert self.transport is not None
+        self.transport.stopListening()
+        self.protocol.connectionLost(reason)
+
+    def loseConnection(self) -> None:
+        self._close(Failure(ConnectionError("closed")))
+
+    abortConnection = loseConnection
+
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        host, port = self.peer
+        return IPv6Address("UDP", host, port) if ":" in host else IPv4Address("UDP", host, port)
+
+
+def _connect_udp(address: str, reactor: Any, port: int, protocol: DlmsClientProtocol) -> DlmsClientProtocol:
+    reactor.listenUDP(0, DatagramConnection(protocol, address, port), interface="::" if ":" in address else "")
+    return protocol
+
+
 def connect(reactor: IReactorTCP, host: str, port: int, session: ClientSession,
-            timeout: float = 10.0) -> Deferred[DlmsClientProtocol]:
-    """A connected protocol driving ``session``; ``timeout`` bounds the connect and every reply."""
-    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+            timeout: float = 10.0, transport: str = "tcp") -> Deferred[DlmsClientProtocol]:
+    """A connected protocol driving ``session``; ``timeout`` bounds the connect and every reply.
+    ``transport`` "udp" sends the wrapper frames as datagrams to ``host`` (an address, or a
+    name the reactor resolves)."""
     protocol = DlmsClientProtocol(session, cast(IReactorTime, reactor), timeout)
+    if transport == "udp":
+        try:
+            ipaddress.ip_address(host)
+            resolved: Deferred[str] = succeed(host)
+        except ValueError:
+            resolved = cast(Any, reactor).resolve(host)
+        return resolved.addCallback(_connect_udp, reactor, port, protocol)
+    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     return cast("Deferred[DlmsClientProtocol]", connectProtocol(endpoint, protocol))
 
 

@@ -1316,7 +1316,8 @@ def decode_get_data_results(raw: bytes) -> tuple[GetDataResult, ...]:
 
 # ---------------------------------------------------------------------------
 # Notifications and general-block-transfer (Green Book 9.5): APDUs the meters do
-# not serve, decoded for what a capture may carry.
+# not serve, decoded for what a capture may carry; a meter sends Data-Notification
+# when it pushes (Green Book 9.3.10).
 
 
 @dataclass(frozen=True, slots=True)
@@ -1347,6 +1348,20 @@ class GeneralBlockTransfer:
     block_number: int
     block_number_ack: int
     block_data: bytes
+
+
+def encode_data_notification(message: DataNotification, body: bytes | None = None) -> bytes:
+    """The Data-Notification APDU (tag 0x0F): long-invoke-id-and-priority,
+    date-time as an OCTET STRING (empty when absent) and the notification
+    body; ``body`` is the body's Data already encoded, else ``message.body``
+    is encoded. ValueError for a field out of its range."""
+    if not 0 <= message.long_invoke_id_and_priority <= 0xFFFFFFFF:
+        raise ValueError(f"long-invoke-id-and-priority {message.long_invoke_id_and_priority} is not an Unsigned32")
+    if len(message.date_time) not in (0, 12):
+        raise ValueError(f"a date-time has 0 or 12 octets, not {len(message.date_time)}")
+    return (bytes((ApduTag.DATA_NOTIFICATION,)) + _U32.pack(message.long_invoke_id_and_priority)
+            + encode_length(len(message.date_time)) + message.date_time
+            + (encode_data(message.body) if body is None else body))
 
 
 def _whole(apdu: bytes, tag: ApduTag, read: Callable[[bytes, int, Tracer | None], tuple[Any, int]],

@@ -61,6 +61,8 @@ class MeterState(Protocol):
     inactivity_timeout: float
     #: What objects keep for this meter besides attribute values, by (logical name, key).
     object_state: dict[tuple[bytes, str], Any]
+    #: Pushes and schedule timers (an ``IMeterEdge``), None for a meter served without one.
+    edge: Any
     #: What clients made the meter do, for its event logs.
     events: Any
     #: The meter group's anomalies on demand, or None.
@@ -69,6 +71,9 @@ class MeterState(Protocol):
 
     def record(self, kind: str) -> None:
         """Remember that something happened now, for the event logs."""
+
+    def may_push_to(self, host: str) -> bool:
+        """Whether the meter may push to ``host`` (lab.ini ``push_destinations``)."""
 
     def now(self) -> float:
         """The meter's clock, POSIX seconds (real time plus the meter's offset)."""

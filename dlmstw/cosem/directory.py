@@ -8,7 +8,6 @@ and is what the association layer calls (``IObjectDirectory``).
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from zope.interface import implementer
@@ -208,7 +207,7 @@ class ModelDirectory:
         obj = self._attribute(association, attribute, READABLE)
         if isinstance(obj, DataAccessResult):
             return lambda ctx, refused=obj: refused
-        return functools.partial(obj.interface_class.get, obj, attribute.attribute_id)
+        return obj.interface_class.reader(obj, attribute.attribute_id)
 
     def set(self, ctx: Context, attribute: CosemAttributeDescriptor,
             selective: SelectiveAccess | None, value: Data) -> DataAccessResult:

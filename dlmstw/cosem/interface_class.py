@@ -5,6 +5,7 @@ client SET are kept per meter, methods dispatch to ``do_<name>``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from twisted.plugin import IPlugin
@@ -54,6 +55,28 @@ class InterfaceClass:
             return (DataAccessResult.READ_WRITE_DENIED if attribute_id in self.attribute_specs
                     else DataAccessResult.OBJECT_UNDEFINED)
         return reader(obj, ctx)
+
+    def reader(self, obj: CosemObject, attribute_id: int) -> Callable[[Context], Encoded | DataAccessResult]:
+        """``get`` resolved for one attribute: its logical name or refusal
+        decided once, its ``read_<name>`` bound (a value a client SET still wins)."""
+        if attribute_id == 1:
+            logical_name = obj.params["_logical_name"]
+            return lambda ctx: logical_name
+        read = self.bind_reader(obj, attribute_id)
+        if read is None:
+            return functools.partial(self.get, obj, attribute_id)
+        key = (obj.logical_name, attribute_id)
+
+        def bound(ctx: Context) -> Encoded | DataAccessResult:
+            stored = ctx.meter.values.get(key)
+            return read(ctx) if stored is None else encode_data(stored)
+        return bound
+
+    def bind_reader(self, obj: CosemObject, attribute_id: int) -> Callable[[Context], Encoded] | None:
+        """``read_<name>`` of the attribute bound to ``obj``, or None when the
+        class has none; a class may bind a quicker one for its own objects."""
+        read = self._readers.get(attribute_id)
+        return None if read is None else functools.partial(read, obj)
 
     def get_selective(self, obj: CosemObject, attribute_id: int, selector: int,
                       parameters: Data, ctx: Context) -> Encoded | DataAccessResult:

@@ -8,6 +8,11 @@ field carries (user-information, the wrapper's APDU) is dissected in turn,
 ciphered APDUs are deciphered when keys are given, and the first datablock
 is shown as the start of the Data it carries. Then ``wording`` puts it in words.
 
+A captured exchange carries the APDUs as the meter read and answered them
+(``request_apdu``, ``response_apdu``): given as ``plain``, they are what a
+ciphered frame's protected text holds, with no second deciphering. Keys are
+for frames from elsewhere (``dlmstw-client dissect``).
+
 Never raises on malformed input: what cannot be parsed ends in an "unparsed"
 field whose ``error`` says where and why.
 """
@@ -19,7 +24,7 @@ from typing import Any, Final
 
 from dlmstw.codec import acse, services, xdlms
 from dlmstw.codec.axdr import decode_data
-from dlmstw.dissector.ciphered import Keys, check
+from dlmstw.dissector.ciphered import Keys, Unprotected, check
 from dlmstw.dissector.fields import Field, Names, hex_of
 from dlmstw.dissector.texts import apdu_name
 from dlmstw.dissector.tracer import DATA_BUDGET, Node, TreeTracer
@@ -61,6 +66,9 @@ DECODERS: Final[dict[int, Callable[[bytes, Tracer], Any]]] = {
 """First octet of an APDU -> the codec's decoder of it (Green Book 9.5 APDU tags)."""
 
 _SENDER_TITLES: Final = frozenset(("calling-AP-title", "responding-AP-title"))
+#: The APDUs whose user-information may carry a protected xDLMS APDU, by first octet.
+_ASSOCIATION_APDUS: Final[dict[bytes, Callable[[bytes], Any]]] = {
+    bytes((_T.AARQ,)): acse.decode_aarq, bytes((_T.AARE,)): acse.decode_aare}
 _NOT_DECIPHERED: Final = "not checked: its key comes from key-info, which is not read here"
 
 
@@ -71,13 +79,15 @@ def is_truncation(reason: str) -> bool:
 
 
 class Dissection:
-    """One dissection: the keys and names it was given, what earlier fields told
-    (the sender's system title in an AARQ/AARE), and the elements it may still
-    show in full. Provides the tracer's ``Hooks``."""
+    """One dissection: the keys or the meter's plain APDU and the names it was
+    given, what earlier fields told (the sender's system title in an
+    AARQ/AARE), and the elements it may still show in full. Provides the
+    tracer's ``Hooks``."""
 
-    def __init__(self, keys: Keys | None, names: Names | None) -> None:
+    def __init__(self, keys: Keys | None, names: Names | None, plain: bytes | None = None) -> None:
         self.keys = keys
         self.names = names
+        self.plain = plain
         self.sender_title: bytes | None = None
         self._budget = [DATA_BUDGET]
         #: The segments of an APDU read so far from HDLC frames (Green Book 8.4.4.2).
@@ -170,7 +180,8 @@ class Dissection:
         An empty one is not checked: splitting it already said what is missing."""
         if container is None or not protected:
             return
-        found = check(self.keys, protected, dedicated, title or self.sender_title)
+        found = (check(self.keys, protected, dedicated, title or self.sender_title) if self.plain is None
+                 else _read_by_meter(self.plain))
         container.note = found.note
         tag = container.child("authentication-tag")
         if tag is not None:
@@ -215,21 +226,39 @@ class Dissection:
         raw_data.children[raw_data.children.index(value)] = part
 
 
+def _read_by_meter(plain: bytes) -> Unprotected:
+    """The protected text of a captured frame as the meter read it: the plain
+    APDU of the exchange, or for an AARQ/AARE the xDLMS APDU its
+    user-information carries; still protected when the meter refused it."""
+    content: bytes | None = plain
+    if plain[:1] in _ASSOCIATION_APDUS:
+        try:
+            content = _ASSOCIATION_APDUS[plain[:1]](plain).user_information
+        except DecodeError:
+            content = None
+    if not content or content[0] in PLAIN_TAG or content[0] in GENERAL_CIPHERING_TAGS:
+        return Unprotected(None, "not deciphered: the meter refused it (see the result)")
+    return Unprotected(content, "deciphered by the meter")
+
+
 def dissect_apdu(apdu: bytes, keys: Keys | None = None, names: Names | None = None) -> Field:
     """The field tree of a bare APDU (no wrapper header); offsets count from its first octet."""
     return word(Dissection(keys, names).embedded(apdu, 0), names)
 
 
-def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = None) -> Field:
+def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = None,
+                  plain: bytes | None = None) -> Field:
     """The field tree of a wrapper frame (8-octet header, then one APDU), or of
     HDLC frames one after the other (they start with the flag 7E): an
     exchange's frames, an APDU's segments among them.
 
     ``keys`` decipher ciphered APDUs (their ``system_title`` is the sender's);
-    ``names`` maps a logical name to the object's name in the meter's model.
+    ``plain`` is the APDU as the meter read or answered it instead (a captured
+    exchange's); ``names`` maps a logical name to the object's name in the
+    meter's model.
     """
     root = Node("frame", 0, len(frame), hex=hex_of(frame, True))
-    dissection = Dissection(keys, names)
+    dissection = Dissection(keys, names, plain)
     if frame[:1] == bytes((FLAG,)):
         _hdlc_frames(frame, root, dissection)
         return word(root, names)

@@ -4,18 +4,13 @@ object per captured exchange, following the paper's figure 4. Sans-I/O."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dlmstw.dissector.ciphered import Keys
 from dlmstw.dissector.dissect import dissect_frame
 from dlmstw.dissector.fields import Names
 
 if TYPE_CHECKING:
     from dlmstw.monitor.capture import Exchange
-
-KeysFor = Callable[["Exchange"], "tuple[Keys | None, Keys | None]"]
-"""The keys to decipher an exchange's request and its response (each with its sender's system title)."""
 
 
 def iso_time(t: float) -> str:
@@ -27,16 +22,15 @@ def _hex(raw: bytes | None) -> str | None:
     return None if raw is None else raw.hex().upper()
 
 
-def packet_record(exchange: Exchange, describe: bool = True, keys_for: KeysFor | None = None,
-                  names: Names | None = None) -> dict[str, Any]:
+def packet_record(exchange: Exchange, describe: bool = True, names: Names | None = None) -> dict[str, Any]:
     """The packet log record of ``exchange``: the DESIGN.md contract fields plus
-    ``sequence`` and ``local``; JSON-serialisable with the stdlib ``json``.
+    ``sequence``, ``local`` and ``transport``; JSON-serialisable with the stdlib ``json``.
 
-    With ``describe`` the request and response frames are dissected (deciphered
-    with ``keys_for(exchange)`` where given); an empty frame (connection
-    events) has no description.
+    With ``describe`` the request and response frames are dissected, a
+    ciphered one showing the plain APDU the meter read or answered
+    (``request_apdu``, ``response_apdu``); an empty frame (connection events)
+    has no description.
     """
-    request_keys, response_keys = keys_for(exchange) if keys_for is not None else (None, None)
     describing = describe and bool(exchange.request)
     return {
         "sequence": exchange.sequence,
@@ -45,6 +39,7 @@ def packet_record(exchange: Exchange, describe: bool = True, keys_for: KeysFor |
         "meter": exchange.meter,
         "peer": exchange.peer,
         "local": exchange.local,
+        "transport": exchange.transport,
         "client_sap": exchange.client_sap,
         "server_sap": exchange.server_sap,
         "request": exchange.request.hex().upper(),
@@ -53,9 +48,10 @@ def packet_record(exchange: Exchange, describe: bool = True, keys_for: KeysFor |
         "response_apdu": _hex(exchange.response_apdu),
         "kind": exchange.kind,
         "ciphered": exchange.ciphered,
-        "description_request": (dissect_frame(exchange.request, request_keys, names).to_json()
+        "description_request": (dissect_frame(exchange.request, names=names, plain=exchange.request_apdu).to_json()
                                 if describing else None),
-        "description_response": (dissect_frame(exchange.response, response_keys, names).to_json()
+        "description_response": (dissect_frame(exchange.response, names=names,
+                                               plain=exchange.response_apdu).to_json()
                                  if describe and exchange.response else None),
         "result": exchange.result,
     }

@@ -121,7 +121,8 @@ class WrapperDecoder:
                 self._check_version(_VERSION.unpack_from(buf, pos)[0], pos)
                 break
             version, source, destination, length = _HEADER.unpack_from(buf, pos)
-            self._check_version(version, pos)
+            if version != WRAPPER_VERSION:
+                self._check_version(version, pos)
             if length > self.max_apdu_length:
                 self._fail(
                     f"WPDU declares an APDU of {length} bytes, above the maximum "

@@ -21,7 +21,7 @@ from ..cosem.base import Context, CosemObject, period_start
 from ..cosem.classes.ipv4_setup import ipv4
 from ..cosem.classes.push_setup import AXDR_XDLMS_APDU, TCP
 from ..cosem.classes.script_table import EXECUTE_METHOD, script
-from ..enums import AttributeAccess, DataType, MethodAccess, Unit
+from ..enums import AttributeAccess, DataType, Unit
 from ..simulator import events as simulated
 from ..simulator.events import Condition, Event
 
@@ -313,11 +313,6 @@ class Builder:
         """A profile of the scaler_unit (attribute 3) of registers, captured at read time."""
         return self.profile(ln, [self.capture(register, 3) for register in registers], description)
 
-    def no_method_access(self, obj: CosemObject, *methods: int) -> None:
-        """Deny methods the simulated meter cannot carry out."""
-        for method in methods:
-            obj.method_access[method] = MethodAccess.NO_ACCESS
-
 
 def add_disconnect_control(build: Builder) -> None:
     """Disconnect control 0.0.96.3.10.255 and its script table 0.0.10.0.106.255
@@ -331,19 +326,46 @@ def add_disconnect_control(build: Builder) -> None:
     ])}, "Disconnect control script table (1 = disconnect, 2 = reconnect)")
 
 
-def add_communication(build: Builder) -> None:
-    """Push setup (pushes denied: the simulated meter opens no connection),
-    TCP-UDP setup and IPv4 setup."""
-    push = build.add("0.0.25.9.0.255", 40, {
+#: Where the built-in push setups push unless a client sets another destination.
+PUSH_DESTINATION = b"127.0.0.1:4058"
+PUSH_SETUP = "0.0.25.9.0.255"
+PUSH_SCRIPTS = "0.0.10.0.108.255"
+PUSH_SCHEDULE = "0.0.15.0.4.255"
+#: The push setup a power failure pushes (the alarm push setup of IDIS-style meters).
+ALARM_PUSH_SETUP = "0.4.25.9.0.255"
+
+
+def _push_setup(build: Builder, ln: str, description: str) -> None:
+    """A push setup of its own logical name, the serial number and the clock, to PUSH_DESTINATION over TCP."""
+    build.add(ln, 40, {
         "push_object_list": (DataType.ARRAY, [
-            (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, class_id), (DataType.OCTET_STRING, obis(ln)),
+            (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, class_id), (DataType.OCTET_STRING, obis(item)),
                                   (DataType.INTEGER, attribute), (DataType.LONG_UNSIGNED, 0)])
-            for class_id, ln, attribute in ((40, "0.0.25.9.0.255", 1), (1, "0.0.96.1.0.255", 2),
-                                            (8, "0.0.1.0.0.255", 2))]),
+            for class_id, item, attribute in ((40, ln, 1), (1, "0.0.96.1.0.255", 2), (8, "0.0.1.0.0.255", 2))]),
         "send_destination_and_method": (DataType.STRUCTURE, [
-            (DataType.ENUM, TCP), (DataType.OCTET_STRING, b"127.0.0.1:4059"), (DataType.ENUM, AXDR_XDLMS_APDU)]),
-    }, "Push setup")
-    build.no_method_access(push, 1)
+            (DataType.ENUM, TCP), (DataType.OCTET_STRING, PUSH_DESTINATION), (DataType.ENUM, AXDR_XDLMS_APDU)]),
+    }, description)
+
+
+def add_communication(build: Builder) -> None:
+    """Push setup (0.0.25.9.0.255, pushed on the push method or by a schedule),
+    the alarm push setup (0.4.25.9.0.255, pushed at every power failure too),
+    the push script table (0.0.10.0.108.255: script 1 pushes 0.0.25.9.0.255,
+    script 2 the alarm push setup) and the push action schedule
+    (0.0.15.0.4.255, running script 1 at its execution times: none until a
+    client sets some), TCP-UDP setup and IPv4 setup."""
+    _push_setup(build, PUSH_SETUP, "Push setup")
+    _push_setup(build, ALARM_PUSH_SETUP, "Push setup (alarm: power failure)")
+    build.add(PUSH_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
+        script(1, (EXECUTE_METHOD, 40, obis(PUSH_SETUP), 1, (DataType.INTEGER, 0))),
+        script(2, (EXECUTE_METHOD, 40, obis(ALARM_PUSH_SETUP), 1, (DataType.INTEGER, 0))),
+    ])}, "Push script table (1 = push setup, 2 = alarm push setup)")
+    build.add(PUSH_SCHEDULE, 22, {
+        "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(PUSH_SCRIPTS)),
+                                                 (DataType.LONG_UNSIGNED, 1)]),
+        "type": (DataType.ENUM, 1),
+        "execution_time": (DataType.ARRAY, []),
+    }, "Single action schedule: push (0.0.25.9.0.255)")
     build.add("0.0.25.0.0.255", 41, {"ip_reference": (DataType.OCTET_STRING, obis("0.0.25.1.0.255"))},
               "TCP-UDP setup")
     build.add("0.0.25.1.0.255", 42, {"dl_reference": (DataType.OCTET_STRING, bytes(6)),

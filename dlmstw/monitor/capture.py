@@ -5,19 +5,22 @@ connection opened or closed, or frame refused). Publishing only appends to a
 bounded queue; observers (packet log, ring buffer, console stream, metrics)
 are called in a later reactor turn, never inside a meter's session. Above
 ``max_pending`` queued records, new ones are dropped and counted: a slow
-observer never slows a meter.
+observer never slows a meter. An observer takes the records one at a time
+(``subscribe``) or each turn's records at once (``subscribe_batches``, for
+the stores every record goes to).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
 Observer = Callable[["Exchange"], None]
+BatchObserver = Callable[[list["Exchange"]], None]
 Scheduler = Callable[[float, Callable[[], None]], object]
 log = Logger()
 
@@ -31,6 +34,9 @@ class Exchange(NamedTuple):
     ``request_apdu`` and ``response_apdu`` the plain APDUs after deciphering.
     ``kind`` is ``connect`` / ``disconnect`` for connection events and
     ``malformed`` for a frame the meter refused before any session saw it.
+    A push the meter sent (kind ``data-notification``) has a request only,
+    which travels from ``local`` (the meter) to ``peer`` (its destination).
+    ``transport`` is ``tcp`` or ``udp``.
     """
 
     sequence: int
@@ -48,6 +54,7 @@ class Exchange(NamedTuple):
     kind: str
     ciphered: bool
     result: str
+    transport: str = "tcp"
 
 
 def weight(exchange: Exchange) -> int:
@@ -62,8 +69,8 @@ class CaptureBus:
     def __init__(self, schedule: Scheduler, max_pending: int = 100_000) -> None:
         self._schedule = schedule
         self.max_pending = max_pending
-        self._pending: deque[Exchange] = deque()
-        self._observers: list[Observer] = []
+        self._pending: list[Exchange] = []
+        self._observers: list[BatchObserver] = []
         self._scheduled = False
         #: Records captured here, and the last sequence number given (relayed records have one too).
         self.published = 0
@@ -72,21 +79,32 @@ class CaptureBus:
         self.failures = 0
 
     def subscribe(self, observer: Observer) -> Callable[[], None]:
-        """Add an observer; returns the function that removes it."""
+        """Add an observer of one record at a time; returns the function that removes it."""
+        def each(batch: list[Exchange]) -> None:
+            for exchange in batch:
+                try:
+                    observer(exchange)
+                except Exception:
+                    self._failed(observer)
+        return self.subscribe_batches(each)
+
+    def subscribe_batches(self, observer: BatchObserver) -> Callable[[], None]:
+        """Add an observer of each turn's records, in order (it must not keep the
+        list); returns the function that removes it."""
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
     def record(self, time_req: float, time_res: float | None, meter: str, peer: str, local: str,
                client_sap: int | None, server_sap: int | None, request: bytes, response: bytes | None,
                request_apdu: bytes | None, response_apdu: bytes | None, kind: str, ciphered: bool,
-               result: str) -> None:
+               result: str, transport: str = "tcp") -> None:
         """Publish a new record, numbered here; nothing is built when nobody listens."""
         if not self._observers:
             return
         self.published += 1
         self.sequence += 1
         self._enqueue(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
-                               request, response, request_apdu, response_apdu, kind, ciphered, result))
+                               request, response, request_apdu, response_apdu, kind, ciphered, result, transport))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""
@@ -100,10 +118,11 @@ class CaptureBus:
 
     def _enqueue(self, exchange: Exchange) -> None:
         """Queue a record for the observers' next turn, or count it dropped past ``max_pending``."""
-        if len(self._pending) >= self.max_pending:
+        pending = self._pending
+        if len(pending) >= self.max_pending:
             self.dropped += 1
             return
-        self._pending.append(exchange)
+        pending.append(exchange)
         if not self._scheduled:
             self._scheduled = True
             self._schedule(0, self._deliver)
@@ -115,16 +134,16 @@ class CaptureBus:
 
     def _deliver(self) -> None:
         self._scheduled = False
-        pending = self._pending
-        observers = tuple(self._observers)
-        while pending:
-            exchange = pending.popleft()
-            for observer in observers:
-                try:
-                    observer(exchange)
-                except Exception:
-                    self.failures += 1
-                    log.failure("capture observer {observer!r} failed", observer=observer)
+        batch, self._pending = self._pending, []
+        for observer in tuple(self._observers):
+            try:
+                observer(batch)
+            except Exception:
+                self._failed(observer)
+
+    def _failed(self, observer: object) -> None:
+        self.failures += 1
+        log.failure("capture observer {observer!r} failed", observer=observer)
 
 
 class RingBuffer:
@@ -140,11 +159,15 @@ class RingBuffer:
         self.bytes = 0
 
     def __call__(self, exchange: Exchange) -> None:
+        self.extend((exchange,))
+
+    def extend(self, exchanges: Iterable[Exchange]) -> None:
+        """Keep ``exchanges``, dropping the oldest beyond the bounds (a batch observer)."""
         records, weights = self.records, self.weights
-        size = weight(exchange)
-        records.append(exchange)
-        weights.append(size)
-        self.bytes += size
+        records.extend(exchanges)
+        sizes = list(map(weight, exchanges))
+        weights.extend(sizes)
+        self.bytes += sum(sizes)
         while len(records) > self.size or (self.bytes > self.max_bytes and len(records) > 1):
             records.popleft()
             self.bytes -= weights.popleft()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dlmstw.enums import SERVICE_CHOICES, ApduTag, enum_name, named
 
+#: The kind of a push a meter sent (Green Book 9.3.10: a Data-Notification, no answer).
+PUSH_KIND = "data-notification"
 #: Every service's (tag, choice) prefix named once, so the hot path is one lookup.
 _BY_PREFIX = {bytes((tag, member)): f"{enum_name(ApduTag(tag))}-{enum_name(member)}"
               for tag, choices in SERVICE_CHOICES.items() for member in choices}

@@ -3,9 +3,10 @@
 Pure: ``write_pcap(exchanges) -> bytes``. Format: the libpcap file header
 (magic a1b2c3d4, microsecond timestamps, version 2.4) with link type
 LINKTYPE_ETHERNET (1): each packet is a synthetic Ethernet II header (locally
-administered MAC addresses), an IPv4 or IPv6 header and a TCP header, then a
-record's frame as the TCP payload (a wrapper frame, or an exchange's HDLC
-frames one after the other, as they crossed the connection). Every request frame travels from the peer's
+administered MAC addresses), an IPv4 or IPv6 header and a TCP header (a UDP
+header for exchanges whose ``transport`` is ``udp``), then a record's frame as
+the payload (a wrapper frame, or an exchange's HDLC frames one after the
+other, as they crossed the connection). Every request frame travels from the peer's
 address and port to the meter's (``Exchange.local``), every response back,
 stamped with ``time_req`` and ``time_res``.
 
@@ -17,7 +18,9 @@ each connection is therefore seen mid-stream (no SYN). An exchange without a
 response (a refused frame) gives one packet. A frame longer than one IP
 packet can carry (above 65,495 octets of payload) is cut into consecutive
 segments. Exchanges whose addresses do not parse, or whose peer and meter use
-different IP versions, are skipped.
+different IP versions, are skipped. A push (kind ``data-notification``
+without a response) travels from the meter (``local``) to its destination
+(``peer``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+
+from dlmstw.monitor.kinds import PUSH_KIND
 
 if TYPE_CHECKING:
     from dlmstw.monitor.capture import Exchange
@@ -46,6 +51,8 @@ _PEER_MAC: Final = bytes.fromhex("020000000001")
 _METER_MAC: Final = bytes.fromhex("020000000002")
 _PSH_ACK: Final = 0x18
 _PROTO_TCP: Final = 6
+_PROTO_UDP: Final = 17
+_UDP: Final = struct.Struct(">HHHH")
 _TTL: Final = 64
 _WINDOW: Final = 0xFFFF
 _MAX_SEGMENT: Final = {4: 0xFFFF - 20 - 20, 6: 0xFFFF - 20}
@@ -90,26 +97,38 @@ class _Connection:
     meter_seq: int = _METER_ISN
 
 
+def _packet(source: Address, destination: Address, protocol: int, head: bytes, checksum_at: int, payload: bytes,
+            ident: int, from_peer: bool) -> bytes:
+    """Ethernet + IP headers around a transport ``head`` and ``payload``, with the
+    IP and transport checksums (at ``checksum_at`` of ``head``) filled in."""
+    src, dst = source[0], destination[0]
+    length = len(head) + len(payload)
+    if src.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack(">BBH", 0, protocol, length)
+    else:
+        pseudo = src.packed + dst.packed + struct.pack(">I3xB", length, protocol)
+    checksum = internet_checksum(pseudo + head + payload) or (0xFFFF if protocol == _PROTO_UDP else 0)
+    segment = head[:checksum_at] + struct.pack(">H", checksum) + head[checksum_at + 2:] + payload
+    macs = (_METER_MAC + _PEER_MAC) if from_peer else (_PEER_MAC + _METER_MAC)  # destination, then source
+    if src.version == 4:
+        ip = _IPV4.pack(0x45, 0, 20 + length, ident & 0xFFFF, 0x4000, _TTL, protocol, 0, src.packed, dst.packed)
+        ip = ip[:10] + struct.pack(">H", internet_checksum(ip)) + ip[12:]
+        return macs + _ETHERTYPE_IPV4 + ip + segment
+    ip = _IPV6.pack(6 << 28, length, protocol, _TTL, src.packed, dst.packed)
+    return macs + _ETHERTYPE_IPV6 + ip + segment
+
+
 def _segment(source: Address, destination: Address, seq: int, ack: int, payload: bytes, ident: int,
              from_peer: bool) -> bytes:
     """Ethernet + IP + TCP headers and ``payload``, with both checksums filled in."""
-    src, sport = source
-    dst, dport = destination
-    tcp_length = 20 + len(payload)
-    head = _TCP.pack(sport, dport, seq, ack, 5 << 4, _PSH_ACK, _WINDOW, 0, 0)
-    if src.version == 4:
-        pseudo = src.packed + dst.packed + struct.pack(">BBH", 0, _PROTO_TCP, tcp_length)
-    else:
-        pseudo = src.packed + dst.packed + struct.pack(">I3xB", tcp_length, _PROTO_TCP)
-    checksum = internet_checksum(pseudo + head + payload)
-    tcp = head[:16] + struct.pack(">H", checksum) + head[18:] + payload
-    macs = (_METER_MAC + _PEER_MAC) if from_peer else (_PEER_MAC + _METER_MAC)  # destination, then source
-    if src.version == 4:
-        ip = _IPV4.pack(0x45, 0, 20 + tcp_length, ident & 0xFFFF, 0x4000, _TTL, _PROTO_TCP, 0, src.packed, dst.packed)
-        ip = ip[:10] + struct.pack(">H", internet_checksum(ip)) + ip[12:]
-        return macs + _ETHERTYPE_IPV4 + ip + tcp
-    ip = _IPV6.pack(6 << 28, tcp_length, _PROTO_TCP, _TTL, src.packed, dst.packed)
-    return macs + _ETHERTYPE_IPV6 + ip + tcp
+    head = _TCP.pack(source[1], destination[1], seq, ack, 5 << 4, _PSH_ACK, _WINDOW, 0, 0)
+    return _packet(source, destination, _PROTO_TCP, head, 16, payload, ident, from_peer)
+
+
+def _datagram(source: Address, destination: Address, payload: bytes, ident: int, from_peer: bool) -> bytes:
+    """Ethernet + IP + UDP headers and ``payload``, with both checksums filled in."""
+    head = _UDP.pack(source[1], destination[1], 8 + len(payload), 0)
+    return _packet(source, destination, _PROTO_UDP, head, 6, payload, ident, from_peer)
 
 
 def _record(timestamp: float, packet: bytes) -> bytes:
@@ -132,11 +151,19 @@ def write_pcap(exchanges: Iterable[Exchange]) -> bytes:
         local = parse_endpoint(exchange.local)
         if peer is None or local is None or peer[0].version != local[0].version:
             continue
-        state = connections.setdefault((peer, local), _Connection())
-        limit = _MAX_SEGMENT[peer[0].version]
-        legs = [(exchange.time_req, exchange.request, True)]
+        pushed = exchange.kind == PUSH_KIND and exchange.response is None
+        legs = [(exchange.time_req, exchange.request, not pushed)]
         if exchange.response and exchange.time_res is not None:
             legs.append((exchange.time_res, exchange.response, False))
+        if exchange.transport == "udp":
+            for timestamp, frame, from_peer in legs:
+                ident += 1
+                ends = (peer, local) if from_peer else (local, peer)
+                packets.append((timestamp, len(packets), _datagram(*ends, frame[:_MAX_SEGMENT[4] - 8], ident,
+                                                                   from_peer)))
+            continue
+        state = connections.setdefault((peer, local), _Connection())
+        limit = _MAX_SEGMENT[peer[0].version]
         for timestamp, frame, from_peer in legs:
             for start in range(0, len(frame), limit):
                 payload = frame[start : start + limit]

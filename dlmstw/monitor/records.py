@@ -21,7 +21,7 @@ HEADER = struct.Struct(">QddiiB")
 LENGTH = struct.Struct(">I")
 NONE = 0xFFFFFFFF
 #: The variable fields of an Exchange, in their order in the layout.
-TEXTS = ("meter", "peer", "local", "kind", "result")
+TEXTS = ("meter", "peer", "local", "kind", "result", "transport")
 BLOBS = ("request", "response", "request_apdu", "response_apdu")
 
 

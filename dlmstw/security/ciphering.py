@@ -119,40 +119,43 @@ def _gcm(key: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
     return _aesgcm(key).encrypt(iv, data, aad)
 
 
-def _gctr(key: bytes, iv: bytes, data: bytes) -> bytes:
-    """GCTR from J0 + 1 (NIST SP 800-38D 6.5): GCM's confidentiality part, its own
-    inverse, so the same call encrypts and decrypts."""
-    return _aesgcm(key).encrypt(iv, data, b"")[:-_GCM_TAG_LENGTH]
+#: The key length of each 4-bit suite id of a security control byte; None for an unknown suite.
+_KEY_LENGTH_BY_SUITE: Final = tuple(SUITE_KEY_LENGTHS.get(suite) for suite in range(SUITE_MASK + 1))
 
 
-def _check_keys(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> None:
-    length = SUITE_KEY_LENGTHS.get(suite)
+def _key_length(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> str | None:
+    """What is wrong with the keys for ``suite`` (a 4-bit id), or None when they fit it."""
+    length = _KEY_LENGTH_BY_SUITE[suite]
     if length is None:
-        raise ValueError(f"unknown security suite {suite}")
+        return f"unknown security suite {suite}"
     if len(block_cipher_key) != length or len(authentication_key) != length:
-        raise ValueError(f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
-                         f"and {len(authentication_key)}")
+        return (f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
+                f"and {len(authentication_key)}")
+    return None
 
 
 def _header(security_control: int, system_title: bytes, invocation_counter: int,
-            block_cipher_key: bytes, authentication_key: bytes) -> tuple[SecurityControl, bytes]:
-    """Check the sender-side parameters; return the parsed SC and the security header."""
-    sc = parse_security_control(security_control)
-    if sc.compression:
+            block_cipher_key: bytes, authentication_key: bytes) -> bytes:
+    """Check the sender-side parameters; return the security header."""
+    if not 0 <= security_control <= 0xFF:
+        raise ValueError(f"security control {security_control} is not a byte")
+    if security_control & COMPRESSION:
         raise ValueError("compression is not supported")
-    _check_keys(sc.suite, block_cipher_key, authentication_key)
+    wrong = _key_length(security_control & SUITE_MASK, block_cipher_key, authentication_key)
+    if wrong is not None:
+        raise ValueError(wrong)
     if len(system_title) != SYSTEM_TITLE_LENGTH:
         raise ValueError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}")
     if not 0 <= invocation_counter <= _MAX_INVOCATION_COUNTER:
         raise ValueError(f"invocation counter {invocation_counter} does not fit in 4 bytes")
-    return sc, _HEADER.pack(security_control, invocation_counter)
+    return _HEADER.pack(security_control, invocation_counter)
 
 
 def authentication_tag(*, security_control: int, system_title: bytes, invocation_counter: int,
                        block_cipher_key: bytes, authentication_key: bytes, data: bytes) -> bytes:
     """The 12-byte GMAC tag over ``SC || AK || data`` with IV = system title || IC
     (Green Book 9.2.7.2.4; also f(StoC) and f(CtoS) of HLS-GMAC, 9.2.7.4)."""
-    _, header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
+    header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
     return _gcm(block_cipher_key, system_title + header[1:], b"", header[:1] + authentication_key + data)[:TAG_LENGTH]
 
 
@@ -164,17 +167,17 @@ def protect(plain: bytes, *, security_control: int, system_title: bytes, invocat
     compression or an unknown suite, keys of the wrong length for the suite, a
     system title that is not 8 bytes, or a counter beyond 4 bytes.
     """
-    sc, header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
-    if not (sc.authentication or sc.encryption):
+    header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
+    if not security_control & (AUTHENTICATION | ENCRYPTION):
         raise ValueError(f"security control {security_control:#04x} asks for no protection")
     iv = system_title + header[1:]
-    if not sc.authentication:
-        return header + _gctr(block_cipher_key, iv, plain)
-    if not sc.encryption:
-        tag = _gcm(block_cipher_key, iv, b"", header[:1] + authentication_key + plain)[:TAG_LENGTH]
+    gcm = _aesgcm(block_cipher_key)
+    if not security_control & AUTHENTICATION:
+        return header + gcm.encrypt(iv, plain, b"")[:-_GCM_TAG_LENGTH]
+    if not security_control & ENCRYPTION:
+        tag = gcm.encrypt(iv, b"", header[:1] + authentication_key + plain)[:TAG_LENGTH]
         return b"".join((header, plain, tag))
-    sealed = _gcm(block_cipher_key, iv, plain, header[:1] + authentication_key)
-    return header + sealed[:TAG_LENGTH - _GCM_TAG_LENGTH]
+    return header + gcm.encrypt(iv, plain, header[:1] + authentication_key)[:TAG_LENGTH - _GCM_TAG_LENGTH]
 
 
 def split_protected(buf: bytes, start: int, end: int, tracer: Tracer | None = None) -> tuple[int, int, int]:
@@ -224,30 +227,29 @@ def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
     Book 9.2.7.2.4). The caller checks the counter against the last one accepted.
     """
     security_control, invocation_counter, end = split_protected(protected, 0, len(protected))
-    sc = _PARSED[security_control]
-    if sc.compression:
+    if security_control & COMPRESSION:
         raise SecurityError("compression is not supported", 0)
-    length = SUITE_KEY_LENGTHS.get(sc.suite)
-    if length is None:
-        raise SecurityError(f"unknown security suite {sc.suite}", 0)
-    if not (sc.authentication or sc.encryption):
+    wrong = _key_length(security_control & SUITE_MASK, block_cipher_key, authentication_key)
+    if wrong is not None:
+        raise SecurityError(wrong, 0)
+    if not security_control & (AUTHENTICATION | ENCRYPTION):
         raise SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
-    if len(block_cipher_key) != length or len(authentication_key) != length:
-        raise SecurityError(f"security suite {sc.suite} needs {length}-byte keys", 0)
     if len(system_title) != SYSTEM_TITLE_LENGTH:
         raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
     iv = system_title + protected[1:HEADER_LENGTH]
     body = protected[HEADER_LENGTH:end]
-    if not sc.authentication:
-        return security_control, invocation_counter, _gctr(block_cipher_key, iv, body)
-    if sc.encryption:
-        plain = _gctr(block_cipher_key, iv, body)
-        # The tag is recomputed: AESGCM.decrypt takes only full 16-byte tags.
-        sealed = _gcm(block_cipher_key, iv, plain, protected[:1] + authentication_key)
-        expected = sealed[len(body):len(body) + TAG_LENGTH]
+    gcm = _aesgcm(block_cipher_key)
+    if not security_control & AUTHENTICATION:
+        return security_control, invocation_counter, gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
+    if security_control & ENCRYPTION:
+        # GCTR is its own inverse; the tag is recomputed over the plain text,
+        # because AESGCM.decrypt takes only full 16-byte tags.
+        plain = gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
+        length = len(body)
+        expected = gcm.encrypt(iv, plain, protected[:1] + authentication_key)[length:length + TAG_LENGTH]
     else:
         plain = body
-        expected = _gcm(block_cipher_key, iv, b"", protected[:1] + authentication_key + body)[:TAG_LENGTH]
+        expected = gcm.encrypt(iv, b"", protected[:1] + authentication_key + body)[:TAG_LENGTH]
     if not hmac.compare_digest(expected, protected[end:]):
         raise SecurityError("authentication tag mismatch", end)
     return security_control, invocation_counter, plain

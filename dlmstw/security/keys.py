@@ -24,7 +24,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..interfaces import ISecuritySuite
-from .ciphering import SUITE_KEY_LENGTHS, SUITE_MASK, SecurityError, parse_security_control, protect, unprotect
+from .ciphering import SUITE_KEY_LENGTHS, SUITE_MASK, SecurityError, protect, unprotect
 
 _KEK_LENGTHS: Final = (16, 24, 32)
 
@@ -154,7 +154,7 @@ class SecuritySuite:
 
     def protect(self, plain: bytes, *, security_control: int, system_title: bytes, invocation_counter: int,
                 block_cipher_key: bytes, authentication_key: bytes) -> bytes:
-        if parse_security_control(security_control).suite != self.suite_id:
+        if security_control & SUITE_MASK != self.suite_id:
             raise ValueError(f"security control {security_control:#04x} is not of suite {self.suite_id}")
         return protect(plain, security_control=security_control, system_title=system_title,
                        invocation_counter=invocation_counter, block_cipher_key=block_cipher_key,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ..config import MeterConfig
-from ..interfaces import IObjectSet
+from ..config import MeterConfig, inside
+from ..interfaces import IMeterEdge, IObjectSet
 from ..security.store import MeterSecurity
 from ..simulator.meter import MeterRuntime
 
@@ -18,8 +18,8 @@ from ..simulator.meter import MeterRuntime
 class Meter(MeterRuntime):
     """One meter of the lab: the simulation plus its security and its port."""
 
-    __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout", "physical_address",
-                 "address_size")
+    __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout", "push_destinations", "edge",
+                 "physical_address", "address_size")
 
     def __init__(self, config: MeterConfig, model: IObjectSet, clock: Callable[[], float] = time.time) -> None:
         super().__init__(config.id, config.serial, config.system_title, config.seed, model.load_shape,
@@ -34,3 +34,16 @@ class Meter(MeterRuntime):
         #: The HDLC server address's lower part and size (lab.ini ``transport = hdlc``).
         self.physical_address = config.physical_address
         self.address_size = config.address_size
+        self.push_destinations = config.push_destinations
+        #: Pushes and schedule timers (``server.push``); None for a meter served without a reactor.
+        self.edge: IMeterEdge | None = None
+
+    def may_push_to(self, host: str) -> bool:
+        """Whether lab.ini's ``push_destinations`` hold ``host``."""
+        return inside(host, self.push_destinations)
+
+    def set_clock(self, t: float) -> None:
+        """Set the clock; the schedules' timers follow it."""
+        super().set_clock(t)
+        if self.edge is not None:
+            self.edge.schedule_changed()

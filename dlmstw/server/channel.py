@@ -19,9 +19,8 @@ from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from ..dissector import Keys
 from ..monitor.capture import Exchange
-from ..monitor.records import decode_exchange, decode_exchanges, encode_exchange, encode_exchanges, get, put
+from ..monitor.records import decode_exchanges, encode_exchanges
 
 log = Logger()
 #: The largest AMP value (a 16-bit length).
@@ -112,41 +111,6 @@ class Records(Chunked):
         return encode_exchanges(value)
 
 
-#: An exchange with the keys that decipher its request and its response.
-KeyedExchange = tuple[Exchange, tuple[Keys | None, Keys | None]]
-
-
-class KeyedRecords(Chunked):
-    """Capture records with their keys, for the packet-log writer."""
-
-    def decode(self, data: bytes) -> list[KeyedExchange]:
-        view, offset, items = memoryview(data), 0, []
-        while offset < len(view):
-            exchange, offset = decode_exchange(view, offset)
-            keys = []
-            for _ in range(2):
-                fields = []
-                for _ in range(3):
-                    value, offset = get(view, offset)
-                    fields.append(value)
-                block_cipher_key, authentication_key, system_title = fields
-                keys.append(None if block_cipher_key is None
-                            else Keys(block_cipher_key, authentication_key or b"", system_title))
-            items.append((exchange, (keys[0], keys[1])))
-        return items
-
-    def encode(self, value: list[KeyedExchange]) -> bytes:
-        out = bytearray()
-        for exchange, pair in value:
-            encode_exchange(out, exchange)
-            for keys in pair:
-                fields = (None, None, None) if keys is None else (
-                    keys.block_cipher_key, keys.authentication_key, keys.system_title)
-                for field in fields:
-                    put(out, field)
-        return bytes(out)
-
-
 class ListenError(Exception):
     """A meter could not listen; the message is the one line a person reads."""
 
@@ -219,7 +183,7 @@ class Names(amp.Command):
 class Write(amp.Command):
     """Describe and append a batch of records; answers once they are written."""
 
-    arguments = [(b"records", KeyedRecords())]
+    arguments = [(b"records", Records())]
     response = [(b"written", amp.Integer())]
 
 

@@ -184,7 +184,7 @@ class HdlcMeterProtocol(MeterProtocol):
         answers.extend(sent)
         meter.capture.record(now, time.time(), meter.meter.id, self.peer, self.local, frame.source.upper,
                              MANAGEMENT_WPORT, received.request, response, outcome.request, outcome.response,
-                             apdu_kind(outcome.request), outcome.ciphered, outcome.result)
+                             apdu_kind(outcome.request), outcome.ciphered, outcome.result, meter.transport)
         meter.counters[outcome.result] += 1
         return True
 
@@ -193,7 +193,7 @@ class HdlcMeterProtocol(MeterProtocol):
         """A record of a link's frames other than a request/response exchange of APDUs, counted by its result."""
         meter.counters[result] += 1
         meter.capture.record(received, time.time(), meter.meter.id, self.peer, self.local, client, MANAGEMENT_WPORT,
-                             request, response, request_apdu, response_apdu, kind, False, result)
+                             request, response, request_apdu, response_apdu, kind, False, result, meter.transport)
 
     def _end(self, entry: Link) -> None:
         """The link left NRM (or started again): its association ends, and it no longer counts as a client."""
@@ -274,6 +274,8 @@ class GatewayFactory(Factory):
         self.connections = 0
         self.protocols: set[MeterProtocol] = set()
         self.counters: Counter[str] = Counter()
+        #: What carries its frames, as captures name it.
+        self.transport = "tcp"
 
     def logPrefix(self) -> str:
         return self.meter.id

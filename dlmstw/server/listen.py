@@ -24,7 +24,7 @@ from twisted.internet import tcp
 from twisted.internet.defer import Deferred, execute, maybeDeferred
 from twisted.internet.endpoints import quoteStringArgument
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.internet.protocol import Factory
 from twisted.plugin import IPlugin
 from twisted.python.failure import Failure
@@ -105,33 +105,25 @@ class MeterEndpointParser:
         return MeterEndpoint(reactor, int(port), interface, int(backlog))
 
 
-class MeterListener(Service):
-    """One meter's port, listening while the service runs (and again after
-    it stopped, unlike ``StreamServerEndpointService``)."""
+class PortService(Service):
+    """A port open while the service runs (and again after it stopped,
+    unlike ``StreamServerEndpointService``); ``_open`` opens it."""
 
-    def __init__(self, endpoint: MeterEndpoint, factory: Factory) -> None:
-        self.endpoint = endpoint
-        self.factory = factory
-        self.port: MeterPort | None = None
+    port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         if self.port is None:
-            self._listen()
+            self.port = self._open()
 
     def startService(self) -> None:
         if self.port is None:
-            self._listen()
+            self.port = self._open()
         super().startService()
 
-    def _listen(self) -> None:
-        """Listen; CannotListenError, at once, when the address is taken."""
-        outcome: list[MeterPort | Failure] = []
-        self.endpoint.listen(self.factory).addBoth(outcome.append)
-        port = outcome[0]
-        if isinstance(port, Failure):
-            port.raiseException()
-        self.port = port
+    def _open(self) -> IListeningPort:
+        """Open the port; CannotListenError, at once, when the address is taken."""
+        raise NotImplementedError
 
     def stopService(self) -> Deferred[None] | None:
         super().stopService()
@@ -139,3 +131,19 @@ class MeterListener(Service):
         if port is None:
             return None
         return maybeDeferred(port.stopListening)
+
+
+class MeterListener(PortService):
+    """One meter's TCP port."""
+
+    def __init__(self, endpoint: MeterEndpoint, factory: Factory) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+
+    def _open(self) -> IListeningPort:
+        outcome: list[MeterPort | Failure] = []
+        self.endpoint.listen(self.factory).addBoth(outcome.append)
+        port = outcome[0]
+        if isinstance(port, Failure):
+            port.raiseException()
+        return port

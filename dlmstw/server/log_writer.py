@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-
 from ..dissector.record import packet_record
-from .channel import ProcessChannel, run_child, Close, KeyedExchange, Names, Write
+from ..monitor.capture import Exchange
+from .channel import ProcessChannel, run_child, Close, Names, Write
 
 #: How much lower the writer's scheduling priority is than the meters'.
 NICENESS = 15
@@ -72,10 +72,10 @@ class Writer(ProcessChannel):
         return {}
 
     @Write.responder
-    def write(self, records: list[KeyedExchange]) -> dict[str, int]:
+    def write(self, records: list[Exchange]) -> dict[str, int]:
         names = self.names.get
-        for exchange, keys in records:
-            record = packet_record(exchange, keys_for=lambda _, keys=keys: keys, names=names)
+        for exchange in records:
+            record = packet_record(exchange, names=names)
             self.out.write(json.dumps(record).encode() + b"\n")
         self.out.flush()
         return {"written": len(records)}

@@ -38,6 +38,7 @@ MAX_SESSIONS_PER_CONNECTION = 8
 #: At most this much of a refused stream is kept in its capture record.
 MAX_CAPTURED_GARBAGE = 4096
 log = Logger()
+now = time.time
 #: The results of a refused connection (DESIGN.md "Result names").
 REFUSED_MAX_CLIENTS = "refused-max-clients"
 REFUSED_MAX_CONNECTIONS = "refused-max-connections"
@@ -75,8 +76,9 @@ class MeterProtocol(Protocol, TimeoutMixin):
     def event(self, kind: str, result: str, request: bytes = b"") -> None:
         """A capture record for something other than a request/response exchange, counted by its result."""
         self.factory.counters[result] += 1
-        self.factory.capture.record(time.time(), None, self.factory.meter.id, self.peer, self.local,
-                                    None, None, request, None, None, None, kind, False, result)
+        self.factory.capture.record(now(), None, self.factory.meter.id, self.peer, self.local,
+                                    None, None, request, None, None, None, kind, False, result,
+                                    self.factory.transport)
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -137,23 +139,24 @@ class MeterProtocol(Protocol, TimeoutMixin):
                 self.transport.loseConnection()
                 return False
             session = self.sessions[source] = factory.session(source)
-        received = time.time()
+        received = now()
         try:
-            outcome = session.receive(apdu)
+            response, request, plain_response, ciphered, result = session.receive(apdu)
         except Exception:
             log.failure("meter {meter}: closing {peer} after an internal error", meter=factory.meter.id,
                         peer=self.peer)
             self.event(apdu_kind(apdu), "internal-error", raw)
             self.transport.abortConnection()
             return False
-        request, response, result = outcome.request, outcome.answer, outcome.result
         factory.counters[result] += 1
-        answer = None if response is None else encode_wpdu(MANAGEMENT_WPORT, source, response)
-        if answer is not None:
+        if response is None:
+            answer = None
+        else:
+            answer = encode_wpdu(MANAGEMENT_WPORT, source, response)
             answers.append(answer)
-        factory.capture.record(received, time.time(), factory.meter.id, self.peer, self.local, source,
-                               MANAGEMENT_WPORT, raw, answer, request, outcome.response, apdu_kind(request),
-                               outcome.ciphered, result)
+        factory.capture.record(received, now(), factory.meter.id, self.peer, self.local, source, MANAGEMENT_WPORT,
+                               raw, answer, request, plain_response, apdu_kind(request), ciphered, result,
+                               factory.transport)
         return True
 
     def malformed(self, data: bytes, error: DecodeError) -> None:
@@ -236,6 +239,8 @@ class MeterFactory(Factory):
         self.protocols: set[MeterProtocol] = set()
         #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
+        #: What carries the meter's frames, as captures name it: "tcp", or "udp" (``server.udp``).
+        self.transport = "tcp"
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

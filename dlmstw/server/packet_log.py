@@ -26,9 +26,8 @@ from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange, weight
-from .channel import unless_gone, ProcessChannel, Close, KeyedExchange, Names, Write
+from .channel import unless_gone, ProcessChannel, Close, Names, Write
 
 log = Logger()
 #: Records handed over in one piece, at the most, and their frames' and APDUs' bytes.
@@ -58,16 +57,15 @@ class WriterChannel(ProcessChannel):
 class PacketLog(Service):
     """Subscribes to the capture bus while running and feeds the writer process."""
 
-    def __init__(self, path: str, capture: CaptureBus, keys_for: Callable[[Exchange], tuple[Keys | None, Keys | None]],
-                 names: dict[bytes, str], reactor: Any, max_bytes: int, keep: int) -> None:
+    def __init__(self, path: str, capture: CaptureBus, names: dict[bytes, str], reactor: Any, max_bytes: int,
+                 keep: int) -> None:
         self.path = os.path.abspath(path)
         self.capture = capture
-        self.keys_for = keys_for
         self.names = names
         self.reactor = reactor
         self.max_bytes = max_bytes
         self.keep = keep
-        self.batch: list[KeyedExchange] = []
+        self.batch: list[Exchange] = []
         self.batch_bytes = 0
         self.timer: Any = None
         #: Records written, dropped (the writer fell behind, or ended holding them), waiting for the writer.
@@ -116,7 +114,7 @@ class PacketLog(Service):
     def _collect(self, exchange: Exchange) -> None:
         if not self.batch:
             self.timer = self.reactor.callLater(BATCH_SECONDS, self._hand_over)
-        self.batch.append((exchange, self.keys_for(exchange)))
+        self.batch.append(exchange)
         self.batch_bytes += weight(exchange)
         if len(self.batch) >= BATCH or self.batch_bytes >= BATCH_BYTES:
             self._hand_over()

@@ -15,16 +15,18 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ..association.session import ServerProfile
-from ..config import AssociationConfig, Lab, MeterConfig, MeterGroup
+from ..config import HDLC, UDP_WRAPPER, AssociationConfig, Lab, MeterConfig, MeterGroup
 from ..cosem.directory import MeterDirectory, ModelDirectory
-from ..dissector import Keys
 from ..enums import Conformance
-from ..monitor.capture import CaptureBus, Exchange
+from ..monitor.capture import CaptureBus
 from .assembly import Meter
+from .edge import MeterEdge
+from .push import PushSender
+from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .hdlc import GatewayFactory, HdlcMeterProtocol
 from .reconfigure import ReconfigureError, reconfigure
-from .listen import MeterEndpoint, MeterListener, meter_endpoint_description
+from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
 from .journal import CounterJournal
 from ..plugins.registry import Registry
@@ -79,6 +81,8 @@ class LabService(MultiService):
         self.budget = ConnectionBudget(lab.simulator.max_connections)
         self.factories: dict[str, MeterFactory] = {}
         self.meter_configs: dict[str, MeterConfig] = {}
+        #: Each meter's pushes and timers (``edge``), running while the service runs.
+        self.edges: dict[str, MeterEdge] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         #: The gateways of this process's groups behind one (lab.ini ``gateway``), by group.
         self.gateways: dict[str, GatewayFactory] = {}
@@ -103,8 +107,7 @@ class LabService(MultiService):
         """The port of a group behind a gateway, routing frames to ``meters`` by physical address."""
         gateway = self.gateways[group.name] = GatewayFactory(
             group.name, meters, group.address_size, group.max_clients * group.count, group.inactivity_timeout,
-            self.capture,
-            self.budget, group.seed)
+            self.capture, self.budget, group.seed)
         gateway.faults = FaultInjector.of(gateway, group.faults)  # type: ignore[arg-type]
         assert group.gateway is not None
         endpoint = serverFromString(self.reactor, meter_endpoint_description(group.gateway, group.interface,
@@ -113,13 +116,17 @@ class LabService(MultiService):
         server.setName(gateway.meter.id)
         server.setServiceParent(self)
 
-    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener:
+    def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener | UdpMeterListener:
         """A meter's port under this service (listening at once when the service runs)."""
-        endpoint = self._endpoints.get(meter.group)
-        if endpoint is None:
-            endpoint = self._endpoints[meter.group] = serverFromString(
-                self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
-        server = MeterListener(endpoint.at(meter.port), factory)
+        server: MeterListener | UdpMeterListener
+        if meter.transport == UDP_WRAPPER:
+            server = UdpMeterListener(self.reactor, meter.port, meter.interface, factory)
+        else:
+            endpoint = self._endpoints.get(meter.group)
+            if endpoint is None:
+                endpoint = self._endpoints[meter.group] = serverFromString(
+                    self.reactor, meter_endpoint_description(meter.port, meter.interface, LISTEN_BACKLOG))
+            server = MeterListener(endpoint.at(meter.port), factory)
         if self.running:
             server.startService()
         server.setName(meter.id)
@@ -135,7 +142,7 @@ class LabService(MultiService):
                 server.privilegedStartService()
             except CannotListenError as error:
                 for other in self:
-                    if isinstance(other, MeterListener) and other.port is not None:
+                    if isinstance(other, PortService) and other.port is not None:
                         other.port.stopListening()
                         other.port = None
                 config = self.meter_configs.get(server.name)
@@ -147,6 +154,8 @@ class LabService(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        for edge in self.edges.values():
+            edge.start()
         for line in self.summary():
             log.info("{line}", line=line)
 
@@ -155,6 +164,8 @@ class LabService(MultiService):
         from twisted.internet import reactor
 
         stopped = super().stopService()
+        for edge in self.edges.values():
+            edge.stop()
         for factory in (*self.factories.values(), *self.gateways.values()):
             for protocol in tuple(factory.protocols):
                 protocol.transport.abortConnection()
@@ -177,9 +188,9 @@ class LabService(MultiService):
                 continue
             step = ports[1] - ports[0] if len(ports) > 1 else 1
             every = "" if step == 1 else f" (one port in {step})"
-            kind = "HDLC meters" if group.transport == "hdlc" else "meters"
-            lines.append(f"[meters:{group.name}] {len(ports)} {kind} ({', '.join(group.model)}) on "
-                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}, {listening} listening")
+            carried = {UDP_WRAPPER: " (UDP)", HDLC: " (HDLC)"}.get(group.transport, "")
+            lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
+                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}{carried}, {listening} listening")
         return lines
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
@@ -200,10 +211,16 @@ class LabService(MultiService):
                                self.registry,
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
-        if meter.transport == "hdlc":
+        if meter.transport == HDLC:
             factory.protocol = HdlcMeterProtocol
         if not meter.gateway:
             factory.faults = FaultInjector.of(factory, meter.faults)
+        if meter.transport == UDP_WRAPPER:
+            factory.transport = "udp"
+        pushing = meter.push_association
+        sender = PushSender(self.reactor, runtime, self.capture, None if pushing is None else
+                            (pushing, self.registry.suites[pushing.security_suite]))
+        runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender)
         return factory
 
     def state_store(self, name: str, clock: object | None = None) -> StateStore:
@@ -218,23 +235,6 @@ class LabService(MultiService):
             factory.security.journal = journal.record
             factory.security.persist = partial(store.save_part, factory.security)
         return store
-
-    def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
-        """The keys that decipher an exchange's request and response, for the
-        dissector: the association's current global keys and system titles."""
-        factory = self.factories.get(exchange.meter)
-        config = None if factory is None else factory.associations.get(exchange.client_sap or -1)
-        if factory is None or config is None:
-            return None, None
-        if config.block_cipher_key is None and config.name not in factory.security.keys:
-            return None, None
-        keys = factory.security.keys_for(config)
-        if keys.block_cipher_key is None:
-            return None, None
-        client_title = factory.security.client_titles.get(config.name)
-        authentication_key = keys.authentication_key or b""
-        return (Keys(keys.block_cipher_key, authentication_key, client_title),
-                Keys(keys.block_cipher_key, authentication_key, factory.meter.system_title))
 
     def object_names(self) -> dict[bytes, str]:
         """The descriptions of the lab's objects by logical name, for the dissector

@@ -11,6 +11,7 @@ asked (``Stop``), and ends when its standard input closes.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -19,7 +20,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
-from ..config import load_lab
+from ..config import load_lab, with_overrides
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
@@ -45,11 +46,12 @@ class Forwarder(PausableObserver):
         self.channel = channel
         self.batch: list[Exchange] = []
 
-    def __call__(self, exchange: Exchange) -> None:
+    def __call__(self, exchanges: list[Exchange]) -> None:
+        """A turn's records (a batch observer of the capture bus)."""
         if self.paused:
-            self.dropped += 1
+            self.dropped += len(exchanges)
             return
-        self.batch.append(exchange)
+        self.batch.extend(exchanges)
         if len(self.batch) >= BATCH:
             self.flush()
 
@@ -87,7 +89,7 @@ class Worker(ProcessChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.transport.registerProducer(self.forwarder, True)
-        self.capture.subscribe(self.forwarder)
+        self.capture.subscribe_batches(self.forwarder)
         globalLogBeginner.beginLoggingTo([self.log_event], redirectStandardIO=False)
 
     def log_event(self, event: LogEvent) -> None:
@@ -149,8 +151,11 @@ class Worker(ProcessChannel):
 
 
 def main(argv: list[str]) -> None:
-    config, worker, workers = argv[0], int(argv[1]), int(argv[2])
-    lab = load_lab(config)
+    """``python -m dlmstw.server.worker LAB_INI INDEX COUNT OVERRIDES``: worker
+    INDEX of COUNT, serving the lab of LAB_INI with twistd's command-line
+    overrides (a JSON object of ``[simulator]`` keys)."""
+    config, worker, workers, overrides = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
+    lab = with_overrides(load_lab(config), overrides)
 
     chosen = placement(lab, workers)
 

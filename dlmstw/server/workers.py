@@ -12,12 +12,13 @@ cannot listen at start stops the lab with the line that says why.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
@@ -27,15 +28,15 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
-from ..dissector import Keys
 from ..monitor.capture import CaptureBus, Exchange
 from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 
 log = Logger()
 #: Open files a worker plans for at the most: each meter's listening socket and
-#: its clients' connections (the limit per process is 20,000).
-FILES_PER_WORKER = 15_000
+#: the connections its ``max_connections`` budget admits (the limit per process
+#: is 20,000; the rest is for its pipes, journal and state files).
+FILES_PER_WORKER = 19_000
 #: Seconds a stopping worker has to end before it is killed.
 STOP_SECONDS = 4.0
 #: Seconds before a worker that ended is started again (doubling while it keeps ending at once).
@@ -45,31 +46,35 @@ MAX_RESTART_SECONDS = 10.0
 
 def worker_count(lab: Lab) -> int:
     """``workers`` of lab.ini, or for ``auto`` as many processes as it takes
-    to keep each below ``FILES_PER_WORKER`` open files."""
+    to keep each below ``FILES_PER_WORKER`` open files: a listening socket per
+    meter, and the shared connection budget (``max_connections``) per process."""
     if lab.simulator.workers is not None:
         return lab.simulator.workers
-    files = sum(1 + meter.max_clients for meter in lab.meters())
-    return max(1, math.ceil(files / FILES_PER_WORKER))
+    meters = sum(1 for _ in lab.meters())
+    return max(1, math.ceil(meters / (FILES_PER_WORKER - lab.simulator.max_connections)))
 
 
 def first_of_each_group(lab: Lab) -> Callable[[int], bool]:
-    """Whether a position is the first meter of its group."""
-    firsts, position = set(), 0
-    for group in lab.groups:
-        firsts.add(position)
-        position += group.count
+    """Whether a position (in ``lab.meters()``) is the first meter of its group."""
+    firsts, previous = set(), None
+    for position, meter in enumerate(lab.meters()):
+        if meter.group != previous:
+            firsts.add(position)
+            previous = meter.group
     return firsts.__contains__
 
 
 def placement(lab: Lab, workers: int) -> list[int]:
-    """The worker of each meter, by position in the lab: the position modulo
-    ``workers``, but the meters behind a gateway share one port, so they all
-    go with the first of their group."""
-    chosen, position = [], 0
-    for group in lab.groups:
-        for index in range(group.count):
-            chosen.append((position if group.gateway is not None else position + index) % workers)
-        position += group.count
+    """The worker of each meter, by position in ``lab.meters()``: the position
+    modulo ``workers``, but the meters behind a gateway share one port, so they
+    all go with the first of their group."""
+    chosen: list[int] = []
+    gateways: dict[str, int] = {}
+    for position, meter in enumerate(lab.meters()):
+        if meter.gateway:
+            chosen.append(gateways.setdefault(meter.group, position % workers))
+        else:
+            chosen.append(position % workers)
     return chosen
 
 
@@ -155,8 +160,11 @@ class WorkerPool(Service):
     """The worker processes, seen by the console and the packet log as one lab."""
 
     def __init__(self, config_path: str, lab: Lab, capture: CaptureBus, workers: int, reactor: Any,
-                 object_names: dict[bytes, str], fail: Callable[[str], None]) -> None:
+                 object_names: dict[bytes, str], fail: Callable[[str], None],
+                 overrides: Mapping[str, str | None] | None = None) -> None:
         self.config_path = os.path.abspath(config_path)
+        #: twistd's command-line overrides of lab.ini, which the workers apply too.
+        self.overrides = dict(overrides or {})
         self.lab = lab
         self.capture = capture
         self.reactor = reactor
@@ -196,7 +204,7 @@ class WorkerPool(Service):
     def _start(self, worker: WorkerState) -> None:
         worker.started = time.monotonic()
         argv = [sys.executable, "-m", "dlmstw.server.worker", self.config_path, str(worker.index),
-                str(len(self.workers))]
+                str(len(self.workers)), json.dumps(self.overrides)]
         channel = WorkerChannel(self, worker)
         connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
         connected.addCallback(lambda _: self._started(worker, channel))
@@ -271,22 +279,6 @@ class WorkerPool(Service):
 
         done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
         return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
-
-    def keys_for(self, exchange: Exchange) -> tuple[Keys | None, Keys | None]:
-        """The keys that decipher an exchange, from its worker's last status."""
-        view = self.factories.get(exchange.meter)
-        config = None if view is None else self.meter_configs[exchange.meter]
-        association = None if config is None else next(
-            (a for a in config.associations if a.client_sap == exchange.client_sap), None)
-        if view is None or association is None:
-            return None, None
-        changed = view.keys.get(association.name, {})
-        block_cipher_key = changed.get("block_cipher_key", association.block_cipher_key)
-        if block_cipher_key is None:
-            return None, None
-        authentication_key = changed.get("authentication_key", association.authentication_key) or b""
-        return (Keys(block_cipher_key, authentication_key, view.client_titles.get(association.name)),
-                Keys(block_cipher_key, authentication_key, view.system_title))
 
     def stopService(self) -> Deferred[Any]:
         """Ask every worker to stop its meters and hand over its last records,

@@ -77,6 +77,13 @@ class Register(InterfaceClass):
     def read_value(self, obj: CosemObject, ctx: Context) -> Encoded:
         return encode_scaled(obj, constant_or_source(obj, "value", ctx), ctx)
 
+    def bind_reader(self, obj: CosemObject, attribute_id: int) -> Callable[[Context], Encoded] | None:
+        """The value of a register with a value source: the source called straight."""
+        source = obj.params.get("value")
+        if attribute_id != 2 or not callable(source) or type(self).read_value is not Register.read_value:
+            return super().bind_reader(obj, attribute_id)
+        return lambda ctx: encode_scaled(obj, source(ctx), ctx)
+
     def read_scaler_unit(self, obj: CosemObject, ctx: Context) -> Encoded:
         return obj.params["_scaler_unit"]
 
