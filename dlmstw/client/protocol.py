@@ -87,6 +87,9 @@ class DlmsClientProtocol(Protocol):
         self.decoder = WrapperDecoder()
         self._pending: Deferred[Any] | None = None
         self._timer: IDelayedCall | None = None
+        #: Octets written and received on this connection, wrapper headers included.
+        self.bytes_sent = 0
+        self.bytes_received = 0
 
     # -- services ----------------------------------------------------------
 
@@ -130,7 +133,9 @@ class DlmsClientProtocol(Protocol):
         if apdu is None:
             return
         assert self.transport is not None
-        self.transport.write(encode_wpdu(self.session.client_sap, self.session.server_sap, apdu))
+        frame = encode_wpdu(self.session.client_sap, self.session.server_sap, apdu)
+        self.bytes_sent += len(frame)
+        self.transport.write(frame)
         self._timer = self.clock.callLater(self.timeout, self._timed_out)
 
     def _timed_out(self) -> None:
@@ -152,6 +157,7 @@ class DlmsClientProtocol(Protocol):
             self._timer = None
 
     def dataReceived(self, data: bytes) -> None:
+        self.bytes_received += len(data)
         try:
             frames = self.decoder.feed(data)
             for frame in frames:
