@@ -134,8 +134,8 @@ def describe(error: BaseException) -> str:
     kind, _, detail = name.partition(":")
     if kind == ASSOCIATION_REJECTED:
         return f"association rejected: {detail}"
-    if kind == AUTHENTICATION_FAILURE:
-        return f"HLS authentication-failure: {error}"
+    if isinstance(error, AuthenticationRefused):
+        return f"HLS {AUTHENTICATION_FAILURE}: {error.failure.reason}"
     if kind in (CONNECT_REFUSED, TIMEOUT, CONNECTION_LOST, PROTOCOL_ERROR):
         reason = str(error).strip().rstrip(".")
         return f"{name}: {reason}" if reason else name
