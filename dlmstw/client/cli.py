@@ -6,7 +6,7 @@ takes the parsed namespace and returns the exit code. ``dissect`` prints the
 dissector's field tree for one frame or APDU given in hex; ``read`` reads
 attributes of one meter; ``campaign`` measures data acquisition time and
 communication failure rate over many meters. ``read`` and ``campaign`` each
-run a reactor of their own (a fresh ``PollReactor``), so ``main`` can be
+run a reactor of their own (a fresh ``EPollReactor``), so ``main`` can be
 called more than once in a process.
 
 Every error a person can cause is one line on standard error (with ``--json``
@@ -416,10 +416,17 @@ def _fail(command: str, where: str, error: BaseException, as_json: bool, documen
     return exit_code(error)
 
 
+PRETTY_JSON_LIMIT: Final = 1 << 20
+"""Octets of compact JSON up to which the output is indented; larger documents (a campaign
+over many meters) stay compact, as the indenting encoder is pure Python and slow."""
+
+
 def _print_json(document: dict[str, Any], out: TextIO | None = None) -> None:
     stream = sys.stdout if out is None else out
-    json.dump(document, stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
+    text = json.dumps(document, ensure_ascii=False)
+    if len(text) <= PRETTY_JSON_LIMIT:
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+    stream.write(text + "\n")
 
 
 def _run_read(args: argparse.Namespace) -> int:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
-from twisted.internet.pollreactor import PollReactor
-from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.epollreactor import EPollReactor
+from twisted.internet.interfaces import IAddress, IConnector
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from dlmstw.client.session import (
@@ -188,6 +188,11 @@ class DlmsClientProtocol(Protocol):
         else:
             pending.callback(event)
 
+    def connectionMade(self) -> None:
+        factory = self.factory
+        if isinstance(factory, _OneConnection):
+            factory.connected.callback(self)
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._fail(ConnectionClosed(reason.getErrorMessage()))
 
@@ -198,21 +203,42 @@ def _failed(error: Exception) -> Deferred[Any]:
     return result
 
 
+class _OneConnection(ClientFactory):
+    """The factory of one outgoing connection: it hands out the protocol it was
+    made with and fires ``connected`` with it once the connection is made, or
+    fails it with the connect error (ConnectionRefusedError, TimeoutError ...)."""
+
+    noisy = False
+
+    def __init__(self, protocol: DlmsClientProtocol) -> None:
+        self.protocol_instance = protocol
+        self.connected: Deferred[DlmsClientProtocol] = Deferred()
+
+    def buildProtocol(self, addr: IAddress) -> DlmsClientProtocol:
+        return self.protocol_instance
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self.connected.errback(reason)
+
+
 def connect(reactor: IReactorTCP, host: str, port: int, session: ClientSession,
             timeout: float = 10.0) -> Deferred[DlmsClientProtocol]:
     """A connected protocol driving ``session``; ``timeout`` bounds the connect and every reply."""
-    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     protocol = DlmsClientProtocol(session, cast(IReactorTime, reactor), timeout)
-    return cast("Deferred[DlmsClientProtocol]", connectProtocol(endpoint, protocol))
+    factory = _OneConnection(protocol)
+    protocol.factory = factory
+    reactor.connectTCP(host, port, factory, timeout=timeout)
+    return factory.connected
 
 
-def run_with_reactor(operation: Callable[[PollReactor], Deferred[T]]) -> T:
+def run_with_reactor(operation: Callable[[EPollReactor], Deferred[T]]) -> T:
     """Run ``operation`` on a fresh reactor until its Deferred fires; its result, or its exception raised.
 
-    The reactor is a new ``PollReactor`` each time (never the global one), run
-    without signal handlers, so callers (and tests) may run commands one after another.
+    The reactor is a new ``EPollReactor`` each time (never the global one; epoll
+    costs the same with 10 or 10,000 connections), run without signal handlers,
+    so callers (and tests) may run commands one after another.
     """
-    reactor = PollReactor()
+    reactor = EPollReactor()
     outcome: list[T | Failure] = []
 
     def start() -> None:
