@@ -12,6 +12,7 @@ number of such attempts is binomial and must lie in its 99 % interval.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import Counter
@@ -21,9 +22,24 @@ from typing import Any
 
 import pytest
 from interop_support import Lab, find_free_port_range, launch_lab, stop_lab
+from twisted.internet import error
+from twisted.internet.task import Clock
 
-from dlmstw.client.campaign import CSV_FIELDS, figures
+from dlmstw.client.campaign import CSV_FIELDS, CampaignRun, figures
 from dlmstw.client.cli import main
+from dlmstw.client.outcomes import DataAccessFailed, ReleaseFailed, describe, exit_code, failure_name
+from dlmstw.client.progress import ProgressLine
+from dlmstw.client.protocol import (
+    AssociationRefused,
+    AuthenticationRefused,
+    ConnectionClosed,
+    ResponseTimeout,
+    ServiceRefused,
+)
+from dlmstw.client.session import AssociationRejected, AuthenticationFailed, ServiceFailed
+from dlmstw.codec.acse import AARE
+from dlmstw.codec.services import CosemAttributeDescriptor, ExceptionResponse
+from dlmstw.enums import ActionResult, AssociationResult, DataAccessResult, ServiceError, StateError
 from dlmstw.config import parse_lab
 from dlmstw.server.faults import offline_meters
 
@@ -110,12 +126,12 @@ def test_faults_show_in_the_kpis_and_the_csv_agrees(fault_lab: tuple[Lab, int, s
 
     # The delay (50..200 ms on each of the five answers) is in the acquisition time; the connect has none.
     times = kpis["acquisition_time_ms"]
+    # Lower bounds are facts; upper bounds leave room for a busy machine.
     assert times["total"]["min"] >= 5 * 50
-    assert 4 * 125 <= times["total"]["p50"] <= 6 * 125 + 100
-    assert times["total"]["p99"] <= times["total"]["max"] <= 5 * 200 + 500
-    assert 50 <= times["association"]["min"] and times["association"]["max"] <= 200 + 100
+    assert 4 * 125 <= times["total"]["p50"] <= 5 * 125 + 375
+    assert 50 <= times["association"]["min"] and times["association"]["p50"] <= 125 + 125
     assert 3 * 50 <= times["reads"]["min"] and 50 <= times["release"]["min"]
-    assert times["connect"]["p50"] < 50
+    assert times["connect"]["p50"] < 100
 
     # The CSV: one row per attempt, and the JSON's overall figures follow from it.
     with table.open(newline="") as stream:
@@ -142,7 +158,8 @@ def test_the_same_campaign_without_faults_has_no_failures(fault_lab: tuple[Lab, 
     kpis = _campaign([f"127.0.0.1:{first}-{first + METERS - 1}", *TARGETS, "--count", str(ASSOCIATIONS),
                       "--concurrency", "20", "--timeout", TIMEOUT], capsys)
     assert (kpis["attempts"], kpis["successes"], kpis["failures"], kpis["failures_by_name"]) == (300, 300, 0, {})
-    assert kpis["acquisition_time_ms"]["total"]["p50"] < 50
+    # Below the floor of five delayed answers (5 x 50 ms) of the faulty group.
+    assert kpis["acquisition_time_ms"]["total"]["p50"] < 5 * 50
 
 
 def test_a_plan_with_the_consoles_meters_and_the_labs_association(fault_lab: tuple[Lab, int, set[int]],
@@ -183,3 +200,76 @@ def test_plan_and_campaign_errors_are_one_line_and_exit_2(tmp_path: Path, capsys
     assert main(["campaign", "127.0.0.1:1", "--concurrency", "0", "8/0.0.1.0.0.255:2"]) == 2
     assert main(["campaign", "--lab", str(tmp_path / "missing.ini"), "8/0.0.1.0.0.255:2", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "usage"
+
+
+def test_concurrency_bounds_the_open_associations_and_the_wait_is_not_timed(
+        fault_lab: tuple[Lab, int, set[int]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """From the CSV: never more than --concurrency attempts between connect and release
+    at once. Had the wait for a slot been timed, the timed spans of the 100 attempts
+    (all queued at the start) would overlap far more than that."""
+    _, port, _ = fault_lab
+    first = port + METERS
+    for concurrency in (5, 1):
+        table = tmp_path / f"c{concurrency}.csv"
+        kpis = _campaign([f"127.0.0.1:{first}-{first + METERS - 1}", *TARGETS, "--concurrency", str(concurrency),
+                          "--csv", str(table)], capsys)
+        assert kpis["failures"] == 0
+        with table.open(newline="") as stream:
+            spans = [(float(row["start_s"]), float(row["start_s"]) + float(row["acquisition_ms"]) / 1000)
+                     for row in csv.DictReader(stream)]
+        events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans],
+                        key=lambda event: (event[0], event[1]))
+        open_now = peak = 0
+        for _, step in events:
+            open_now += step
+            peak = max(peak, open_now)
+        assert peak <= concurrency
+
+
+def test_failure_names_and_exit_codes() -> None:
+    """Each failure in DESIGN.md's words, with the exit status of its kind."""
+    aare = AARE(application_context_name=1, result=AssociationResult.REJECTED_PERMANENT,
+                result_source_diagnostic=(1, 13))
+    rejected = AssociationRefused(AssociationRejected(AssociationResult.REJECTED_PERMANENT, (1, 13), None, aare))
+    cases = [
+        (error.ConnectionRefusedError(), "connect-refused", 3),
+        (error.TimeoutError(), "timeout", 3),
+        (ResponseTimeout("no answer"), "timeout", 3),
+        (ConnectionClosed("gone"), "connection-lost", 3),
+        (rejected, "association-rejected:authentication-failure", 4),
+        (AuthenticationRefused(AuthenticationFailed(ActionResult.READ_WRITE_DENIED, "the meter refused f(StoC)")),
+         "authentication-failure", 4),
+        (DataAccessFailed(CosemAttributeDescriptor(3, bytes(6), 2), DataAccessResult.READ_WRITE_DENIED),
+         "data-access-result:read-write-denied", 5),
+        (ServiceRefused(ServiceFailed(ExceptionResponse(StateError.SERVICE_NOT_ALLOWED,
+                                                        ServiceError.OPERATION_NOT_POSSIBLE))),
+         "exception-response:service-not-allowed/operation-not-possible", 5),
+        (ReleaseFailed(ResponseTimeout("no answer")), "timeout", 6),
+        (ValueError("bug"), None, 1),
+    ]
+    for failure, name, code in cases:
+        assert (failure_name(failure), exit_code(failure)) == (name, code), failure
+        assert "\n" not in describe(failure)
+    assert describe(rejected) == "association rejected: authentication-failure"
+
+
+def test_the_progress_line_draws_on_a_terminal_only() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    clock, run = Clock(), CampaignRun()
+    piped = io.StringIO()
+    quiet = ProgressLine(clock, run, 10, piped)
+    quiet.start()
+    clock.advance(1)
+    quiet.stop()
+    assert piped.getvalue() == "" and clock.getDelayedCalls() == []
+    terminal = Terminal()
+    line = ProgressLine(clock, run, 10, terminal)
+    line.start()
+    run.failures = 1
+    clock.advance(1)
+    line.stop()
+    assert "campaign" in terminal.getvalue() and "1 failed" in terminal.getvalue()
+    assert clock.getDelayedCalls() == []

@@ -3,8 +3,8 @@
 it (DESIGN.md "Command lines").
 
 The names come from the tables of ``dlmstw.enums`` and ``dlmstw.codec.results``
-(Green Book 9.3.2 AARE diagnostics, 9.5 Data-Access-Result, Action-Result and
-the EXCEPTION-Response's state-error and service-error); nothing is spelled twice.
+(Green Book 9.3.2 AARE diagnostics, 9.5 Data-Access-Result and the
+EXCEPTION-Response's state-error and service-error); nothing is spelled twice.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dlmstw.client.protocol import (
     ServiceRefused,
 )
 from dlmstw.client.session import ClientProtocolError
-from dlmstw.codec.results import AUTHENTICATION_FAILURE, aare_result, exception_result
+from dlmstw.codec.results import AUTHENTICATION_FAILURE, INVOCATION_COUNTER_ERROR, aare_result, exception_result
 from dlmstw.codec.services import CosemAttributeDescriptor, ExceptionResponse
-from dlmstw.enums import ACTION_RESULT_NAMES, DATA_ACCESS_RESULT_NAMES, ActionResult, DataAccessResult, enum_name
+from dlmstw.enums import DATA_ACCESS_RESULT_NAMES, DataAccessResult, enum_name
 from dlmstw.errors import DecodeError
 
 EXIT_OK: Final = 0
@@ -36,7 +36,7 @@ EXIT_TRANSPORT: Final = 3
 EXIT_ASSOCIATION: Final = 4
 """The AARE rejected the association, or HLS pass 3/4 failed."""
 EXIT_RESULT: Final = 5
-"""A data-access-result, an action-result or an exception-response."""
+"""A data-access-result or an exception-response (the client invokes no methods, so no action-result)."""
 EXIT_RELEASE: Final = 6
 """The release (RLRQ/RLRE) failed."""
 
@@ -46,15 +46,14 @@ CONNECTION_LOST: Final = "connection-lost"
 PROTOCOL_ERROR: Final = "protocol-error"
 ASSOCIATION_REJECTED: Final = "association-rejected"
 DATA_ACCESS_RESULT: Final = "data-access-result"
-ACTION_RESULT: Final = "action-result"
 EXCEPTION_RESPONSE: Final = "exception-response"
 CONFIRMED_SERVICE_ERROR: Final = "confirmed-service-error"
 
 _EXIT_BY_KIND: Final = {
     CONNECT_REFUSED: EXIT_TRANSPORT, TIMEOUT: EXIT_TRANSPORT, CONNECTION_LOST: EXIT_TRANSPORT,
     ASSOCIATION_REJECTED: EXIT_ASSOCIATION, AUTHENTICATION_FAILURE: EXIT_ASSOCIATION,
-    DATA_ACCESS_RESULT: EXIT_RESULT, ACTION_RESULT: EXIT_RESULT, EXCEPTION_RESPONSE: EXIT_RESULT,
-    CONFIRMED_SERVICE_ERROR: EXIT_RESULT, "invocation-counter-error": EXIT_RESULT,
+    DATA_ACCESS_RESULT: EXIT_RESULT, EXCEPTION_RESPONSE: EXIT_RESULT,
+    CONFIRMED_SERVICE_ERROR: EXIT_RESULT, INVOCATION_COUNTER_ERROR: EXIT_RESULT,
 }
 
 
@@ -63,14 +62,6 @@ class DataAccessFailed(Exception):
 
     def __init__(self, attribute: CosemAttributeDescriptor, result: DataAccessResult) -> None:
         super().__init__(f"{attribute}: {DATA_ACCESS_RESULT_NAMES[result]}")
-        self.result = result
-
-
-class ActionFailed(Exception):
-    """A method came back with an Action-Result other than success."""
-
-    def __init__(self, result: ActionResult) -> None:
-        super().__init__(ACTION_RESULT_NAMES[result])
         self.result = result
 
 
@@ -96,8 +87,6 @@ def failure_name(error: BaseException) -> str | None:
         return AUTHENTICATION_FAILURE
     if isinstance(error, DataAccessFailed):
         return f"{DATA_ACCESS_RESULT}:{DATA_ACCESS_RESULT_NAMES[error.result]}"
-    if isinstance(error, ActionFailed):
-        return f"{ACTION_RESULT}:{ACTION_RESULT_NAMES[error.result]}"
     if isinstance(error, ServiceRefused):
         refusal = error.failure.error
         if isinstance(refusal, ExceptionResponse):
