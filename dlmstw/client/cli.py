@@ -535,9 +535,9 @@ def _split_items(items: Sequence[str]) -> tuple[str | None, list[Target]]:
     return meters, targets
 
 
-_PLAN_DESTS: Final = {"with_list": "with_list", "repetitions": "repetitions", "duration": "duration",
-                      "interval": "interval", "concurrency": "concurrency", "clients": "clients",
-                      "timeout": "timeout", "retries": "retries", "lab": "lab"}
+_PLAN_OPTIONS: Final = ("with_list", "repetitions", "duration", "interval", "concurrency", "clients", "timeout",
+                        "retries", "lab")
+"""Plan keys that are campaign options of the same name."""
 
 
 def _campaign_setup(args: argparse.Namespace) -> tuple[list[Meter], list[tuple[Target, Window | None]]]:
@@ -547,7 +547,7 @@ def _campaign_setup(args: argparse.Namespace) -> tuple[list[Meter], list[tuple[T
     plan = load_plan(args.plan) if args.plan else None
     settings = dict(plan.settings) if plan else {}
     where = args.plan or "the command line"
-    _fill(args, parser, {dest: settings[key] for key, dest in _PLAN_DESTS.items() if key in settings}, where)
+    _fill(args, parser, {key: settings[key] for key in _PLAN_OPTIONS if key in settings}, where)
     association = args.association or settings.get("association")
     lab = load_lab_file(args.lab) if args.lab else None
     if isinstance(association, dict):
