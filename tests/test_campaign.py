@@ -15,13 +15,17 @@ import csv
 import io
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_support import Lab, find_free_port_range, launch_lab, stop_lab
+from interop_support import Lab, find_free_port_range, launch_lab, stop_lab, twistd_env
 from twisted.internet import error
 from twisted.internet.task import Clock
 
@@ -273,3 +277,20 @@ def test_the_progress_line_draws_on_a_terminal_only() -> None:
     line.stop()
     assert "campaign" in terminal.getvalue() and "1 failed" in terminal.getvalue()
     assert clock.getDelayedCalls() == []
+
+
+def test_ctrl_c_ends_a_campaign_with_the_report_of_what_was_measured(
+        fault_lab: tuple[Lab, int, set[int]]) -> None:
+    _, port, _ = fault_lab
+    first = port + METERS
+    campaign = subprocess.Popen([sys.executable, "-m", "dlmstw.client.cli", "campaign",
+                                 f"127.0.0.1:{first}-{first + METERS - 1}", *TARGETS, "--duration", "120",
+                                 "--interval", "0.05", "--json"], env=twistd_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    campaign.send_signal(signal.SIGINT)
+    out, err = campaign.communicate(timeout=30)
+    assert campaign.returncode == 0, err
+    kpis = json.loads(out)
+    assert kpis["interrupted"] and kpis["attempts"] > 0 and kpis["failures"] == 0, err
+    assert kpis["elapsed_s"] < 20 and "interrupted; finishing the associations under way" in err

@@ -137,6 +137,8 @@ class CampaignRun:
     started: float = field(default_factory=time.perf_counter)
     finished: float = 0.0
     failures: int = 0
+    interrupted: bool = False
+    """Set (e.g. by Ctrl-C) to start no more attempts; those under way finish."""
 
     @property
     def elapsed(self) -> float:
@@ -168,23 +170,24 @@ class _Runner:
 
     @inlineCallbacks
     def _worker(self) -> Any:
-        campaign, queue, done = self.campaign, self.queue, self.done
-        while queue:
+        campaign, queue, done, run = self.campaign, self.queue, self.done, self.run
+        while queue and not run.interrupted:
             client = queue.popleft()
             if self.ready_at is not None:
                 wait = self.ready_at[client] - time.perf_counter()
                 if wait > 0:
                     yield deferLater(self.reactor, wait, lambda: None)
-            if time.perf_counter() >= self.deadline:
+            if time.perf_counter() >= self.deadline or run.interrupted:
                 continue
             repetition = done[client]
             for retry in range(campaign.retries + 1):
                 attempt = yield self._attempt(client, repetition, retry)
-                if attempt.result == SUCCESS:
+                if attempt.result == SUCCESS or run.interrupted:
                     break
             done[client] = repetition + 1
             now = time.perf_counter()
-            if (campaign.repetitions is None or repetition + 1 < campaign.repetitions) and now < self.deadline:
+            if ((campaign.repetitions is None or repetition + 1 < campaign.repetitions) and now < self.deadline
+                    and not run.interrupted):
                 if self.ready_at is not None:
                     self.ready_at[client] = now + campaign.interval
                 queue.append(client)
@@ -312,6 +315,7 @@ def report(campaign: Campaign, run: CampaignRun, attributes: Sequence[str]) -> d
         "duration_s": campaign.duration,
         "interval_s": campaign.interval,
         "with_list": campaign.with_list,
+        "interrupted": run.interrupted,
         "elapsed_s": round(elapsed, 3),
         "meters_per_s": round(len(campaign.meters) / elapsed, 1),
         "attempts_per_s": round(len(run.attempts) / elapsed, 1),

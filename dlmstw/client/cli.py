@@ -19,12 +19,15 @@ response, 6 release.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import itertools
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, NoReturn, TextIO
 
@@ -617,6 +620,29 @@ def _reads(descriptors: Sequence[CosemAttributeDescriptor],
     return tuple(reads)
 
 
+@contextlib.contextmanager
+def _first_interrupt_stops(run: CampaignRun) -> Iterator[None]:
+    """While the campaign runs, Ctrl-C (SIGINT) starts no more attempts and lets
+    those under way finish, so the report covers what was measured; a second
+    Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: object) -> None:
+        run.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+        sys.stderr.write("dlmstw-client campaign: interrupted; finishing the associations under way "
+                         "(Ctrl-C again to stop now)\n")
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_campaign(args: argparse.Namespace) -> int:
     try:
         meters, targets = _campaign_setup(args)
@@ -643,7 +669,8 @@ def _run_campaign(args: argparse.Namespace) -> int:
         return plan, [label(d.class_id, d.instance_id, d.attribute_id) for d in descriptors]
 
     try:
-        plan, attributes = run_with_reactor(campaign)
+        with _first_interrupt_stops(run):
+            plan, attributes = run_with_reactor(campaign)
     except Exception as error:
         return _fail("campaign", "before the campaign", error, args.json, {})
     kpis = report(plan, run, attributes)
@@ -725,6 +752,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"dlmstw-client {args.command}: interrupted\n")
+        return EXIT_RUNTIME
     except BrokenPipeError:
         # The reader went away (``dlmstw-client dissect ... | head``): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -193,6 +193,8 @@ def campaign_text(kpis: dict[str, Any], out: TextIO, meters_shown: int = 20) -> 
               else f"for {kpis['duration_s']} s")
     out.write(f"{kpis['meters']} meters x {kpis['clients_per_meter']} clients, {repeat}, concurrency "
               f"{kpis['concurrency']}, {len(kpis['attributes'])} attributes an association\n")
+    if kpis["interrupted"]:
+        out.write("interrupted (Ctrl-C): the figures cover the attempts made until then\n")
     out.write(f"elapsed {kpis['elapsed_s']:.2f} s: {kpis['meters_per_s']} meters/s, "
               f"{kpis['attempts_per_s']} attempts/s\n")
     out.write(f"attempts {kpis['attempts']}, successes {kpis['successes']}, failures {kpis['failures']} "
