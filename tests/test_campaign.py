@@ -294,3 +294,17 @@ def test_ctrl_c_ends_a_campaign_with_the_report_of_what_was_measured(
     kpis = json.loads(out)
     assert kpis["interrupted"] and kpis["attempts"] > 0 and kpis["failures"] == 0, err
     assert kpis["elapsed_s"] < 20 and "interrupted; finishing the associations under way" in err
+
+
+def test_the_readable_table(fault_lab: tuple[Lab, int, set[int]], capsys: pytest.CaptureFixture[str]) -> None:
+    _, port, offline = fault_lab
+    down = min(offline)
+    assert main(["campaign", f"127.0.0.1:{down},127.0.0.1:{port + METERS}-{port + METERS + 3}", *TARGETS,
+                 "--with-list", "--timeout", TIMEOUT]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "5 meters, 1 client(s) each, 1 repetitions, concurrency 256, 3 attribute(s) an association"
+    assert lines[2].startswith("attempts 5, successes 4, failures 1 (20.00%), retries 0, rows 0, bytes sent ")
+    assert lines[3].split() == ["acquisition", "time", "(ms)", "min", "p50", "p90", "p99", "max", "mean"]
+    assert [line.split()[0] for line in lines[4:9]] == ["total", "connect", "association", "reads", "release"]
+    assert lines[9:] == ["failures by name", f"  {'connect-refused':<50}{1:>8}", "meters with failures: 1",
+                         f"  127.0.0.1:{down}: 1/1 failed (connect-refused 1)"]

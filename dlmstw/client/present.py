@@ -191,8 +191,8 @@ def campaign_text(kpis: dict[str, Any], out: TextIO, meters_shown: int = 20) -> 
     """The campaign's KPIs as a readable table."""
     repeat = (f"{kpis['repetitions']} repetitions" if kpis["repetitions"] is not None
               else f"for {kpis['duration_s']} s")
-    out.write(f"{kpis['meters']} meters x {kpis['clients_per_meter']} clients, {repeat}, concurrency "
-              f"{kpis['concurrency']}, {len(kpis['attributes'])} attributes an association\n")
+    out.write(f"{kpis['meters']} meters, {kpis['clients_per_meter']} client(s) each, {repeat}, concurrency "
+              f"{kpis['concurrency']}, {len(kpis['attributes'])} attribute(s) an association\n")
     if kpis["interrupted"]:
         out.write("interrupted (Ctrl-C): the figures cover the attempts made until then\n")
     out.write(f"elapsed {kpis['elapsed_s']:.2f} s: {kpis['meters_per_s']} meters/s, "
