@@ -204,6 +204,9 @@ def test_plan_and_campaign_errors_are_one_line_and_exit_2(tmp_path: Path, capsys
     assert main(["campaign", "127.0.0.1:1", "--concurrency", "0", "8/0.0.1.0.0.255:2"]) == 2
     assert main(["campaign", "--lab", str(tmp_path / "missing.ini"), "8/0.0.1.0.0.255:2", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "usage"
+    assert main(["campaign", "127.0.0.1:1", "8/0.0.1.0.0.255:2", "--csv", str(tmp_path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"] == "usage" and "Is a directory" in captured.err
 
 
 def test_concurrency_bounds_the_open_associations_and_the_wait_is_not_timed(

@@ -649,6 +649,19 @@ def _run_campaign(args: argparse.Namespace) -> int:
         _session_factory(args)
     except ValueError as error:
         return _usage(args, "campaign", str(error))
+    try:
+        table = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else None
+    except OSError as error:
+        return _usage(args, "campaign", f"--csv {args.csv}: {error.strerror or error}")
+    with contextlib.ExitStack() as closing:
+        if table is not None:
+            closing.enter_context(table)
+        return _campaign_outcome(args, meters, targets, table)
+
+
+def _campaign_outcome(args: argparse.Namespace, meters: Sequence[Meter], targets: Sequence[tuple[Target, Any]],
+                      table: TextIO | None) -> int:
+    """Run the campaign and print its report; the exit status."""
     repetitions = 1 if args.repetitions is None and args.duration is None else args.repetitions
     run = CampaignRun()
 
@@ -674,15 +687,10 @@ def _run_campaign(args: argparse.Namespace) -> int:
     except Exception as error:
         return _fail("campaign", "before the campaign", error, args.json, {})
     kpis = report(plan, run, attributes)
-    if args.csv:
-        try:
-            with open(args.csv, "w", newline="", encoding="utf-8") as stream:
-                writer = csv.writer(stream)
-                writer.writerow(CSV_FIELDS)
-                writer.writerows(csv_rows(plan, run))
-        except OSError as error:
-            sys.stderr.write(f"dlmstw-client campaign: --csv {args.csv}: {error.strerror or error}\n")
-            return EXIT_RUNTIME
+    if table is not None:
+        writer = csv.writer(table)
+        writer.writerow(CSV_FIELDS)
+        writer.writerows(csv_rows(plan, run))
     if args.json:
         _print_json(kpis)
         if args.summary:
