@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
-from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
+from interop_support import FakeMeter, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -615,3 +615,32 @@ def test_bad_arguments_exit_2_with_one_line(arguments: list[str], message: str,
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"dlmstw-client {dlmstw.__version__}"
+
+
+def _scripted(get_answer: str) -> FakeMeter:
+    """A peer that accepts the association, answers the GET with ``get_answer`` and closes at the RLRQ."""
+    def answer(_client: int, apdu: bytes) -> bytes | None:
+        if apdu[0] == 0x60:
+            return public(AARE_ACCEPTED)
+        if apdu[0] == 0xC0:
+            return bytes.fromhex(get_answer)
+        return None
+    return FakeMeter(answer)
+
+
+def test_a_failed_release_exits_6_after_the_readings(capsys: pytest.CaptureFixture[str]) -> None:
+    with _scripted(GET_RESPONSE_5009) as meter:
+        code = main(["read", f"127.0.0.1:{meter.port}", "1/0.0.43.1.0.255:2", "--json", "--timeout", "5"])
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert code == 6 and document["readings"][0]["value"] == 5009
+    assert document["error"] == "connection-lost" and document["message"].startswith("release failed: ")
+    assert err.startswith(f"dlmstw-client read: 127.0.0.1:{meter.port}: release failed: connection-lost")
+
+
+def test_an_exception_response_exits_5_with_its_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with _scripted("D80101") as meter:
+        code = main(["read", f"127.0.0.1:{meter.port}", "1/0.0.43.1.0.255:2", "--timeout", "5"])
+    assert code == 5
+    assert capsys.readouterr().err == (f"dlmstw-client read: 127.0.0.1:{meter.port}: "
+                                       "exception-response:service-not-allowed/operation-not-possible\n")
