@@ -241,6 +241,7 @@ def test_failure_names_and_exit_codes() -> None:
     cases = [
         (error.ConnectionRefusedError(), "connect-refused", 3),
         (error.TimeoutError(), "timeout", 3),
+        (error.DNSLookupError("nosuchhost.invalid"), "connect-refused", 3),
         (ResponseTimeout("no answer"), "timeout", 3),
         (ConnectionClosed("gone"), "connection-lost", 3),
         (rejected, "association-rejected:authentication-failure", 4),

@@ -94,8 +94,8 @@ def failure_name(error: BaseException) -> str | None:
         return f"{CONFIRMED_SERVICE_ERROR}:{enum_name(refusal.service)}/{enum_name(refusal.error)}"
     if isinstance(error, (ConnectionClosed, twisted_errors.ConnectionLost, twisted_errors.ConnectionDone)):
         return CONNECTION_LOST
-    if isinstance(error, twisted_errors.ConnectError):
-        # No route, host unreachable, DNS: the connection was never made.
+    if isinstance(error, (twisted_errors.ConnectError, twisted_errors.DNSLookupError)):
+        # No route, host unreachable, a name that does not resolve: the connection was never made.
         return CONNECT_REFUSED
     if isinstance(error, (DecodeError, ClientProtocolError)):
         return PROTOCOL_ERROR
