@@ -32,6 +32,7 @@ from twisted.internet.task import Clock
 from dlmstw.client.campaign import CSV_FIELDS, CampaignRun, figures
 from dlmstw.client.cli import main
 from dlmstw.client.outcomes import DataAccessFailed, ReleaseFailed, describe, exit_code, failure_name
+from dlmstw.client.plan import parse_duration, parse_window
 from dlmstw.client.progress import ProgressLine
 from dlmstw.client.protocol import (
     AssociationRefused,
@@ -312,3 +313,23 @@ def test_the_readable_table(fault_lab: tuple[Lab, int, set[int]], capsys: pytest
     assert [line.split()[0] for line in lines[4:9]] == ["total", "connect", "association", "reads", "release"]
     assert lines[9:] == ["failures by name", f"  {'connect-refused':<50}{1:>8}", "meters with failures: 1",
                          f"  127.0.0.1:{down}: 1/1 failed (connect-refused 1)"]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("10", 10.0), (2.5, 2.5), ("50ms", 0.05), ("1.5 s", 1.5), ("15min", 900.0), ("3 mins", 180.0),
+    ("2 hours", 7200.0), ("6h", 21600.0), ("1 day", 86400.0), ("5 secs", 5.0)])
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["x", "5 parsecs", "-1s", "1e3", float("inf"), float("nan"), -1])
+def test_bad_durations(text: str | float) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_windows() -> None:
+    assert parse_window("1 day").seconds == parse_window("last 24 hours").seconds == 86400
+    assert parse_window("90").seconds == 90 * 86400  # a bare number counts days
+    with pytest.raises(ValueError):
+        parse_window("last 0 min")

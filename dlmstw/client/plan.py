@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 import tomllib
 import urllib.error
@@ -36,7 +37,7 @@ class PlanError(ValueError):
 
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
                  "hour": 3600.0, "d": 86400.0, "day": 86400.0}
-_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*?)s?\s*$")
+_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 
 
 def parse_duration(text: str | int | float, default_unit: str = "s") -> float:
@@ -46,11 +47,13 @@ def parse_duration(text: str | int | float, default_unit: str = "s") -> float:
     else:
         match = _DURATION.match(str(text).lower())
         unit = match.group(2) if match else ""
+        if unit not in _UNITS and unit.endswith("s"):
+            unit = unit[:-1]  # plurals: hours, days, mins
         if match is None or (unit or default_unit) not in _UNITS:
             raise ValueError(f"{text!r}: expected a duration such as 10s, 50ms, 15min, 2h or 1 day")
         seconds = float(match.group(1)) * _UNITS[unit or default_unit]
-    if seconds < 0 or seconds != seconds:
-        raise ValueError(f"{text!r}: a duration cannot be negative")
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"{text!r}: a duration must be 0 or more, and finite")
     return seconds
 
 
