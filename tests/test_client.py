@@ -599,6 +599,7 @@ def test_read_failures_are_one_line_with_the_standards_names(lab: tuple[Any, int
     (["--key", "xyz"], "argument --key: not hex: 'xyz'"),
     (["--client", "300"], "argument --client: expected a client SAP 1..127, not '300'"),
     (["--timeout", "soon"], "argument --timeout: 'soon': expected a duration"),
+    (["--timeout", "0"], "--timeout: must be more than 0 seconds"),
     (["--system-title", "0102", "--context", "ln-ciphered"], "--system-title: 2 octets, but a system title has 8"),
 ])
 def test_bad_arguments_exit_2_with_one_line(arguments: list[str], message: str,

@@ -316,6 +316,8 @@ def _session_factory(args: argparse.Namespace, counter_start: int = 0,
     ``counter_start + (index % clients_per_meter) * COUNTER_RANGE`` (meters count
     apart, so the clients of different meters may use the same counters).
     ValueError for options that do not fit."""
+    if args.timeout <= 0:
+        raise ValueError("--timeout: must be more than 0 seconds")
     mechanism = _mechanism(args)
     if mechanism.hls:
         secret = args.secret
