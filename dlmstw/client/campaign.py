@@ -301,7 +301,8 @@ def _totals(attempts: Sequence[Attempt], phases: bool) -> dict[str, Any]:
 
 def report(campaign: Campaign, run: CampaignRun, attributes: Sequence[str]) -> dict[str, Any]:
     """The campaign's KPIs: acquisition time by phase with percentiles, failures by
-    name, retries, bytes, rows and meters/s, overall and per meter."""
+    name, retries, bytes, rows and meters/s (meters that had an attempt, per second
+    of the campaign), overall and per meter."""
     by_meter: list[list[Attempt]] = [[] for _ in campaign.meters]
     for attempt in run.attempts:
         by_meter[attempt.meter].append(attempt)
@@ -317,7 +318,7 @@ def report(campaign: Campaign, run: CampaignRun, attributes: Sequence[str]) -> d
         "with_list": campaign.with_list,
         "interrupted": run.interrupted,
         "elapsed_s": round(elapsed, 3),
-        "meters_per_s": round(len(campaign.meters) / elapsed, 1),
+        "meters_per_s": round(sum(1 for attempts in by_meter if attempts) / elapsed, 1),
         "attempts_per_s": round(len(run.attempts) / elapsed, 1),
         **_totals(run.attempts, True),
         "bytes_sent": sum(a.bytes_sent for a in run.attempts),
