@@ -569,6 +569,19 @@ def start_lab_from(directory: Path, ini_for: Callable[[int, Path], str], port_co
     return launch_lab(directory, ini_for(base_port, directory), tuple(range(base_port, base_port + port_count)))
 
 
+def running_lab(directory: Path, ini_for: Callable[[int, Path], str], port_count: int = 1) -> Iterator[Lab]:
+    """The body of a lab fixture: ``start_lab_from``, a test failure (not an
+    error) when it does not start, stopped when the fixture ends."""
+    try:
+        lab = start_lab_from(directory, ini_for, port_count)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield lab
+    finally:
+        stop_lab(lab)
+
+
 # --------------------------------------------------------------------------- the expectation side
 
 # The expectation side runs the meter's own code in-process (imports kept here, beside their use).

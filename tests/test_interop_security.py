@@ -21,7 +21,7 @@ from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GX
 from gurux_dlms.objects.enums import GlobalKeyType
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, running_lab, stop_lab, to_utc
 
 AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 EK = "000102030405060708090A0B0C0D0E0F"
@@ -58,16 +58,7 @@ def lab_ini(port: int, directory: Path) -> str:
 
 @pytest.fixture(scope="module")
 def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    directory = tmp_path_factory.mktemp("secure-lab")
-    port = find_free_port_range(1)
-    try:
-        lab = launch_lab(directory, lab_ini(port, directory), (port,))
-    except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield lab
-    finally:
-        stop_lab(lab)
+    yield from running_lab(tmp_path_factory.mktemp("secure-lab"), lab_ini)
 
 
 _counters = itertools.count(1, 1000)
