@@ -233,7 +233,8 @@ def aarq(context: int, mechanism: int, calling_title: bytes | None, authenticati
     if mechanism != LOWEST:
         parts.append(tlv(0x8A, b"\x07\x80"))
         parts.append(tlv(0x8B, OID_PREFIX_MECHANISM + bytes((mechanism,))))
-        parts.append(tlv(0xAC, tlv(0x80, authentication_value or b"")))
+        if authentication_value is not None:
+            parts.append(tlv(0xAC, tlv(0x80, authentication_value)))
     parts.append(tlv(0xBE, tlv(0x04, user_information)))
     return tlv(AARQ, b"".join(parts))
 

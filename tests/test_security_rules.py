@@ -1,0 +1,296 @@
+"""The security checks of one association, sans-I/O and fast: the same client
+as the matrix (tests/independent_dlms.py, written from the Green Book) talks to
+``Session.receive`` directly. Each test names the exact answer it expects, so
+that weakening a check — the security policy, the counter rule, a tag or
+system title check, the key a form selects, an HLS verdict — fails one
+(bench/mutants.py runs these against mutants of dlmstw/security and
+dlmstw/association)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import independent_dlms as dlms
+from dlmstw.association.session import ServerProfile, Session
+from dlmstw.config import parse_lab
+from dlmstw.cosem.directory import MeterDirectory, ModelDirectory
+from dlmstw.enums import Conformance
+from dlmstw.plugins.registry import load_registry
+from dlmstw.server.assembly import Meter
+from dlmstw.server.service import SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE
+from test_security_matrix import (AK, ASSOCIATIONS, CLOCK, CLIENT_TITLE, DEDICATED, EK, MECHANISM_ID, POLICY_SC, PROTECTIONS,
+                                  REFUSED_INITIATE, REFUSED_SERVICE, SAP, SECRET, TIME_ZONE, credentials, section,
+                                  stronger_or_equal)
+from certificate_support import client_key
+
+NOW = 1_767_225_600.0
+LAB = ("[meters:abt]\nload_profile_interval = 15\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n\n"
+       + "\n".join(section(*association) for association in ASSOCIATIONS))
+GET = dlms.get_request(8, CLOCK, 2)
+INVOCATION_COUNTER_ERROR = bytes.fromhex("D80106")
+DECIPHERING_ERROR = bytes.fromhex("D80105")
+
+
+@functools.cache
+def meter() -> tuple[object, object, object]:
+    """One meter of LAB (its security store shared by the tests: counters grow)."""
+    config = next(parse_lab(LAB).meters())
+    registry = load_registry()
+    model = registry.object_sets["is15959-abt"]
+    runtime = Meter(config, model, clock=lambda: NOW)
+    directory = MeterDirectory(ModelDirectory([model], registry.classes, config.associations, registry.mechanisms,
+                                              SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE), runtime)
+    return config, registry, (runtime, directory)
+
+
+_counters = itertools.count(1, 1000)
+
+
+class SessionClient(dlms.Client):
+    """The independent client, with ``Session.receive`` for a connection."""
+
+    def __post_init__(self) -> None:
+        config, registry, (runtime, directory) = meter()
+        associations = {a.client_sap: a for a in config.associations}
+        self.session = Session(self.client_sap, 1, associations[self.client_sap], directory, registry,
+                               ServerProfile(Conformance(SERVER_CONFORMANCE), SERVER_MAX_RECEIVE_PDU_SIZE,
+                                             config.system_title), runtime.security)
+
+    def transfer(self, apdu: bytes) -> bytes:
+        outcome = self.session.receive(apdu)
+        self.result = outcome.result
+        answer = outcome.answer or b""
+        self.wire.append(dlms.Exchange(apdu, answer))
+        return answer
+
+    def close(self) -> None:
+        self.session.connection_lost()
+
+
+def client(mechanism: str = "none", suite: int = 0, policy: str = "authenticated-encryption", *,
+           dedicated: bool = False, general: bool = False) -> SessionClient:
+    return SessionClient(0, SAP[(mechanism, suite, policy)], credentials(mechanism, suite, dedicated),
+                         title=CLIENT_TITLE, general=general, dedicated=dedicated,
+                         security_control=POLICY_SC[policy], counter=next(_counters))
+
+
+def associated(mechanism: str = "none", suite: int = 0, policy: str = "authenticated-encryption",
+               **options: bool) -> SessionClient:
+    c = client(mechanism, suite, policy, **options)
+    assert c.associate().result == 0
+    if mechanism.startswith("hls"):
+        answer, proof = c.authenticate()
+        assert answer.result == 0 and proof is not None
+    return c
+
+
+# --------------------------------------------------------------------------- the security policy
+
+
+@pytest.mark.parametrize("protection", list(PROTECTIONS))
+@pytest.mark.parametrize("policy", list(POLICY_SC))
+def test_initiate_request_against_the_policy(policy: str, protection: str) -> None:
+    c = client("none", 0, policy)
+    level = PROTECTIONS[protection]
+    if level:
+        aare = c.associate(initiate_sc=level)
+    else:
+        aare = dlms.parse_aare(c.transfer(dlms.aarq(dlms.CONTEXT_LN_CIPHERED, dlms.LOWEST, CLIENT_TITLE, None,
+                                                    dlms.initiate_request(None))))
+    if stronger_or_equal(level, POLICY_SC[policy]):
+        assert (aare.result, aare.diagnostic) == (0, 0) and c.result == "success"
+        assert dlms.protection_of(aare.user_information) == (dlms.GLO_INITIATE_RESPONSE, level)
+    else:
+        assert (aare.result, aare.source, aare.diagnostic, aare.user_information) == (1, 1, 1, REFUSED_INITIATE)
+        assert c.result == "no-reason-given"
+        assert c.transfer(GET) == REFUSED_SERVICE
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["glo", "general"])
+@pytest.mark.parametrize("protection", list(PROTECTIONS))
+@pytest.mark.parametrize("policy", list(POLICY_SC))
+def test_request_against_the_policy(policy: str, protection: str, general: bool) -> None:
+    c = associated("none", 0, policy, general=general)
+    level = PROTECTIONS[protection]
+    answer = c.transfer(c.wrap(GET, sc=level) if level else GET)
+    if stronger_or_equal(level, POLICY_SC[policy]):
+        assert dlms.protection_of(answer) == (dlms.GENERAL_GLO_CIPHERING if general else 0xCC, level)
+        assert dlms.parse_response(c.unwrap(answer)[0]).result == 0
+    else:
+        assert answer == REFUSED_SERVICE
+        assert c.result == "exception-response:service-not-allowed/operation-not-possible"
+    assert c.request(GET).result == 0  # the association goes on
+
+
+# --------------------------------------------------------------------------- the counter rule
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["glo", "general"])
+def test_counter_rule_inside_an_association(general: bool) -> None:
+    c = associated("none", 0, general=general)
+    assert c.request(GET).result == 0
+    used = c.counter - 1
+    for counter in (used, used - 1):
+        assert c.transfer(c.wrap(GET, counter=counter)) == INVOCATION_COUNTER_ERROR + (used + 1).to_bytes(4, "big")
+        assert c.result == "invocation-counter-error"
+    assert c.request(GET, counter=used + 1).result == 0
+    assert c.transfer(c.wrap(GET, counter=used + 1)) == INVOCATION_COUNTER_ERROR + (used + 2).to_bytes(4, "big")
+    assert c.request(GET, counter=used + 5).result == 0
+
+
+def test_counter_rule_across_associations() -> None:
+    first = associated("none", 0)
+    first.request(GET)
+    again = client("none", 0)
+    again.counter = first.counter - 1
+    aare = again.associate()
+    assert (aare.result, aare.source, aare.diagnostic, aare.user_information) == (1, 1, 1, REFUSED_INITIATE)
+    assert again.result == "invocation-counter-error"
+    fresh = client("none", 0)
+    fresh.counter = first.counter
+    assert fresh.associate().result == 0
+
+
+def test_meter_counter_only_grows() -> None:
+    c = associated("none", 0)
+    for _ in range(3):
+        assert c.request(GET).result == 0  # unwrap checks the meter's counter grows
+    assert [dlms.protection_of(e.answer)[1] for e in c.wire[1:]] == [0x30] * 3
+
+
+# --------------------------------------------------------------------------- tags, titles and keys
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["ded", "general-ded"])
+def test_dedicated_key_protects_both_ways(general: bool) -> None:
+    c = associated("none", 1, dedicated=True, general=general)
+    answer = c.transfer(c.wrap(GET))
+    tag = dlms.GENERAL_DED_CIPHERING if general else 0xD4
+    assert dlms.protection_of(answer) == (tag, 0x31)
+    assert dlms.parse_response(c.unwrap(answer)[0]).result == 0
+    # The global key where the dedicated one is due does not decipher, and the reverse.
+    c.credentials.dedicated_key, c.credentials.ek = EK[1], DEDICATED[1]
+    assert c.transfer(c.wrap(GET)) == DECIPHERING_ERROR
+    assert c.transfer(c.wrap(GET, dedicated=False)) == DECIPHERING_ERROR
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["ded", "general-ded"])
+def test_dedicated_form_without_a_dedicated_key_is_refused(general: bool) -> None:
+    c = associated("none", 0, general=general)
+    c.credentials.dedicated_key = DEDICATED[0]
+    assert c.transfer(c.wrap(GET, dedicated=True)) == DECIPHERING_ERROR
+    assert c.request(GET).result == 0
+
+
+def test_global_form_is_answered_with_the_global_key() -> None:
+    c = associated("none", 2, dedicated=True)
+    answer = c.transfer(c.wrap(GET, dedicated=False))
+    assert dlms.protection_of(answer) == (0xCC, 0x32)
+    assert dlms.parse_response(c.unwrap(answer)[0]).result == 0
+
+
+def test_general_ciphering_from_another_title_is_refused() -> None:
+    c = associated("none", 0, general=True)
+    c.title = bytes.fromhex("4943430000000002")
+    assert c.transfer(c.wrap(GET)) == DECIPHERING_ERROR
+
+
+def test_wrong_keys_do_not_decipher() -> None:
+    c = associated("none", 0)
+    c.credentials.ak = bytes(16)
+    assert c.transfer(c.wrap(GET)) == DECIPHERING_ERROR
+    c.credentials.ak, c.credentials.ek = AK[0], bytes(16)
+    assert c.transfer(c.wrap(GET)) == DECIPHERING_ERROR
+
+
+def test_wrong_suite_in_the_security_control_is_refused() -> None:
+    c = associated("none", 1)
+    c.credentials.suite = 0
+    assert c.transfer(c.wrap(GET)) == DECIPHERING_ERROR
+
+
+def test_initiate_under_wrong_keys_or_without_a_title_is_refused() -> None:
+    c = client("none", 0)
+    c.credentials.ek = bytes(16)
+    aare = c.associate()
+    assert (aare.result, aare.diagnostic, aare.user_information) == (1, 1, REFUSED_INITIATE)
+    c = client("none", 0)
+    initiate = c.wrap(dlms.initiate_request(None))
+    aare = dlms.parse_aare(c.transfer(dlms.aarq(dlms.CONTEXT_LN_CIPHERED, dlms.LOWEST, None, None, initiate)))
+    assert (aare.result, aare.diagnostic) == (1, 3)  # calling-AP-title-not-recognized
+
+
+def test_set_and_action_ciphered() -> None:
+    c = associated("lls", 2, "encryption", dedicated=True, general=True)
+    assert c.request(dlms.set_request(8, CLOCK, 3, TIME_ZONE)) == dlms.Answer(dlms.SET_RESPONSE, 0, None)
+    assert c.request(dlms.action_request(8, CLOCK, 1, b"\x0f\x00")) == dlms.Answer(dlms.ACTION_RESPONSE, 0, None)
+    assert [dlms.protection_of(e.answer) for e in c.wire[1:]] == [(dlms.GENERAL_DED_CIPHERING, 0x22)] * 2
+
+
+# --------------------------------------------------------------------------- HLS verdicts
+
+
+HLS = ["hls-md5", "hls-sha1", "hls-gmac", "hls-sha256", "hls-ecdsa"]
+
+
+@pytest.mark.parametrize("suite", [1, 2])
+@pytest.mark.parametrize("mechanism", HLS)
+def test_hls_proofs_check_both_ways(mechanism: str, suite: int) -> None:
+    c = client(mechanism, suite)
+    aare = c.associate()
+    assert (aare.result, aare.diagnostic, len(aare.stoc)) == (0, 14, 32 if mechanism in ("hls-sha256",
+                                                                                          "hls-ecdsa") else 16)
+    assert c.request(GET) == dlms.Answer(dlms.EXCEPTION_RESPONSE, 0x0101, None)  # not yet
+    answer, proof = c.authenticate()
+    assert answer.result == 0
+    meter_key = None
+    if mechanism == "hls-ecdsa":
+        _, _, (runtime, _) = meter()
+        meter_key = runtime.security.signing_key(suite).public_key()
+    assert dlms.check_f_ctos(c.credentials, proof, aare.stoc, c.ctos, c.title, c.server_title, meter_key)
+    assert c.request(GET).result == 0
+
+
+@pytest.mark.parametrize("mechanism", HLS)
+def test_wrong_f_stoc_is_refused_and_the_association_stays_unusable(mechanism: str) -> None:
+    c = client(mechanism, 1)
+    assert c.associate().result == 0
+    answer, proof = c.authenticate(spoil=True)
+    assert (answer, proof) == (dlms.Answer(dlms.ACTION_RESPONSE, 3, None), None)
+    assert c.result == "authentication-failure"
+    assert c.request(GET) == dlms.Answer(dlms.EXCEPTION_RESPONSE, 0x0101, None)
+    answer, proof = c.authenticate()  # a second try is not served
+    assert (answer.tag, answer.result) == (dlms.EXCEPTION_RESPONSE, 0x0101)
+
+
+def test_ecdsa_checks_with_the_clients_key_only() -> None:
+    c = client("hls-ecdsa", 2)
+    c.credentials.signing_key = client_key(1)  # a key of the other suite's curve
+    assert c.associate().result == 0
+    assert c.authenticate() == (dlms.Answer(dlms.ACTION_RESPONSE, 3, None), None)
+    c = client("hls-ecdsa", 1)
+    c.credentials.signing_key = ec.derive_private_key(12345, ec.SECP256R1())
+    assert c.associate().result == 0
+    assert c.authenticate() == (dlms.Answer(dlms.ACTION_RESPONSE, 3, None), None)
+
+
+def test_hls_secret_mechanisms_use_the_secret() -> None:
+    for mechanism in ("hls-md5", "hls-sha1", "hls-sha256"):
+        c = client(mechanism, 0)
+        c.credentials.secret = SECRET + b"!"
+        assert c.associate().result == 0
+        assert c.authenticate() == (dlms.Answer(dlms.ACTION_RESPONSE, 3, None), None)
+
+
+@pytest.mark.parametrize("mechanism", ["lls", "hls-md5", "hls-gmac"])
+def test_aarq_without_an_authentication_value_is_an_authentication_failure(mechanism: str) -> None:
+    c = client(mechanism, 0)
+    initiate = c.wrap(dlms.initiate_request(None))
+    aarq = dlms.aarq(dlms.CONTEXT_LN_CIPHERED, MECHANISM_ID[mechanism], CLIENT_TITLE, None, initiate)
+    aare = dlms.parse_aare(c.transfer(aarq))
+    assert (aare.result, aare.source, aare.diagnostic) == (1, 1, 13)
+    assert c.result == "authentication-failure"
