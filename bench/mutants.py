@@ -16,6 +16,7 @@ status: 0 no survivor, 1 survivors (listed), 2 mutmut is missing or failed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -44,10 +45,10 @@ def configuration(only: tuple[str, ...], tests: tuple[str, ...]) -> str:
 
 
 def run(only: tuple[str, ...], tests: tuple[str, ...], keep: Path | None) -> int:
-    mutmut = shutil.which("mutmut") or str(Path(sys.executable).parent / "mutmut")
-    if not Path(mutmut).exists():
+    if importlib.util.find_spec("mutmut") is None:
         print("mutmut is not installed: pip install 'mutmut==3.8.1'")
         return 2
+    mutmut = [sys.executable, "-m", "mutmut"]
     work = Path(tempfile.mkdtemp(prefix="dlmstw-mutants-")) if keep is None else keep
     for name in COPIED:
         source = REPO / name
@@ -60,14 +61,14 @@ def run(only: tuple[str, ...], tests: tuple[str, ...], keep: Path | None) -> int
         cfg.write(configuration(only, tests))
     env = {**os.environ, "PYTHONPATH": ""}
     print(f"mutating {', '.join(only)} in {work}", flush=True)
-    done = subprocess.run([mutmut, "run", "--max-children", "1"], cwd=work, env=env)
+    done = subprocess.run([*mutmut, "run", "--max-children", "1"], cwd=work, env=env)
     if done.returncode != 0:
         print(f"mutmut run failed with status {done.returncode}")
         return 2
-    results = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    results = subprocess.run([*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
     survivors = [line.split(":")[0].strip() for line in results.splitlines() if line.strip().endswith("survived")]
     for name in survivors:
-        diff = subprocess.run([mutmut, "show", name], cwd=work, env=env, capture_output=True, text=True).stdout
+        diff = subprocess.run([*mutmut, "show", name], cwd=work, env=env, capture_output=True, text=True).stdout
         print(f"--- survivor {name}\n{diff}")
     print(f"{len(survivors)} survivors ({work})")
     if keep is None:
