@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gurux_dlms import GXDLMSException, GXReplyData
+from gurux_dlms import GXDLMSException, GXDLMSExceptionResponse, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSSecuritySetup
 from gurux_dlms.objects.enums import GlobalKeyType
@@ -158,10 +158,14 @@ def test_wrong_secret_is_refused_and_leaves_the_association_unusable(secure_lab:
     session.client = client
     try:
         session.associate()
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as refused:
             session.exchange(client.getApplicationAssociationRequest(), GXReplyData())
-        with pytest.raises(Exception):
+        assert refused.value.errorCode == 3  # read-write-denied (Green Book 9.2.7.4)
+        with pytest.raises(GXDLMSExceptionResponse) as unusable:
             session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+        # EXCEPTION-Response service-not-allowed / operation-not-possible (Green Book 9.5)
+        assert (unusable.value.exceptionStateError, unusable.value.exceptionServiceError) == (1, 1)
+        assert session.last_response_apdu == bytes.fromhex("D80101")
     finally:
         session.close()
     public_still_reads(secure_lab)
@@ -172,7 +176,8 @@ def test_wrong_keys_are_refused(secure_lab: Lab) -> None:
                            block_cipher_key="0F0E0D0C0B0A09080706050403020100")
     with pytest.raises(GXDLMSException) as refused:
         open_session(secure_lab, client)
-    assert refused.value.result == 1  # rejected-permanent
+    # rejected-permanent, no-reason-given: the InitiateRequest does not decipher (Green Book 9.3.2)
+    assert (refused.value.result, refused.value.diagnostic) == (1, 1)
     public_still_reads(secure_lab)
 
 
@@ -186,7 +191,8 @@ def test_replayed_invocation_counter_is_refused(secure_lab: Lab) -> None:
                            invocation_counter=counter)
     with pytest.raises(GXDLMSException) as refused:
         open_session(secure_lab, replay)
-    assert refused.value.result == 1  # rejected-permanent
+    # rejected-permanent, no-reason-given: the InitiateRequest's counter was used (Green Book 9.2.7.2.4)
+    assert (refused.value.result, refused.value.diagnostic) == (1, 1)
     public_still_reads(secure_lab)
 
 
@@ -241,11 +247,12 @@ def test_key_transfer_survives_a_restart_and_the_old_key_stops_working(tmp_path:
     lab = launch_lab(tmp_path, utility_ini(port, tmp_path), (port,))
     try:
         assert read_invocation_counter(lab) == last
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as old_keys:
             open_session(lab, utility_client(EK, AK, last + 1))
         replay = utility_client(NEW_EK, NEW_AK, last)
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as replayed:
             open_session(lab, replay)
+        assert [(e.value.result, e.value.diagnostic) for e in (old_keys, replayed)] == [(1, 1), (1, 1)]
         session = open_session(lab, utility_client(NEW_EK, NEW_AK, last + 10), max_pdu=256)
         read_clock_and_profile(session)
         session.release()

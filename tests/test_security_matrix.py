@@ -28,7 +28,7 @@ from gurux_dlms.secure import GXDLMSSecureClient
 
 import independent_dlms as dlms
 from certificate_support import RFC6979_PRIVATE, RFC6979_PUBLIC, client_key
-from interop_support import Lab, MeterSession, find_free_port_range, running_lab
+from interop_support import Lab, MeterSession, check_protection, find_free_port_range, running_lab
 from security_matrix import CELLS, FORBIDDEN, GURUX, INDEPENDENT, MECHANISMS, POLICIES, SUITES, Cell, table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -428,3 +428,28 @@ def test_readme_coverage_table_is_the_matrix() -> None:
     readme = (REPO / "README.md").read_text()
     assert printed in readme, "README.md's coverage table differs from `python tests/security_matrix.py`"
     assert all(cell.driver in (GURUX, INDEPENDENT, FORBIDDEN) for cell in CELLS)
+
+
+# --------------------------------------------------------------------------- the wire check of every gurux session
+
+GLO_GET = bytes.fromhex("C81E30") + bytes(29)
+
+
+@pytest.mark.parametrize(("request_apdu", "answer", "security_control", "passes"), [
+    (GLO_GET, bytes.fromhex("CC1030") + bytes(15), 0x30, True),
+    (GLO_GET, bytes.fromhex("D80101"), 0x30, True),  # EXCEPTION-Response goes plain
+    (GLO_GET, bytes.fromhex("C401C100090100"), 0x30, False),  # the answer downgraded to plain
+    (GLO_GET, bytes.fromhex("CC1010") + bytes(15), 0x30, False),  # the answer with less protection
+    (GLO_GET, bytes.fromhex("D41030") + bytes(15), 0x30, False),  # the answer under the dedicated key
+    (GLO_GET, bytes.fromhex("CC1030") + bytes(15), 0x10, False),  # the request with more than the client asked
+    (bytes.fromhex("C001C100080000010000FF0200"), bytes.fromhex("C401C100090100"), 0x30, False),  # plain request
+    (bytes.fromhex("C001C100080000010000FF0200"), bytes.fromhex("C401C100090100"), None, True),
+    (bytes.fromhex("C001C100080000010000FF0200"), bytes.fromhex("CC1030") + bytes(15), None, False),
+])
+def test_the_wire_check_of_gurux_sessions(request_apdu: bytes, answer: bytes, security_control: int | None,
+                                          passes: bool) -> None:
+    if passes:
+        check_protection(request_apdu, answer, security_control)
+    else:
+        with pytest.raises(AssertionError):
+            check_protection(request_apdu, answer, security_control)
