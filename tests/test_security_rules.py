@@ -25,7 +25,10 @@ from dlmstw.server.service import SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZ
 from test_security_matrix import (AK, ASSOCIATIONS, CLOCK, CLIENT_TITLE, DEDICATED, EK, MECHANISM_ID, POLICY_SC, PROTECTIONS,
                                   REFUSED_INITIATE, REFUSED_SERVICE, SAP, SECRET, TIME_ZONE, credentials, section,
                                   stronger_or_equal)
-from certificate_support import client_key
+from certificate_support import certificate, client_key
+from dlmstw.security.certificates import CLIENT, DIGITAL_SIGNATURE, Classified
+from dlmstw.security.keys import wrap_key
+from dlmstw.security.store import COUNTER_RESERVATION, MeterSecurity
 
 NOW = 1_767_225_600.0
 LAB = ("[meters:abt]\nload_profile_interval = 15\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n\n"
@@ -294,3 +297,67 @@ def test_aarq_without_an_authentication_value_is_an_authentication_failure(mecha
     aare = dlms.parse_aare(c.transfer(aarq))
     assert (aare.result, aare.source, aare.diagnostic) == (1, 1, 13)
     assert c.result == "authentication-failure"
+
+
+# --------------------------------------------------------------------------- the security store
+
+
+def test_store_counter_rule_and_its_journal() -> None:
+    store = MeterSecurity("m")
+    written: list[tuple[str, str | None, int]] = []
+    store.journal = lambda *entry: written.append(entry)
+    assert store.lowest_client_counter("a") == 0 and store.accept_client_counter("a", 0)
+    assert store.accept_client_counter("a", 7) and store.lowest_client_counter("a") == 8
+    assert not store.accept_client_counter("a", 7) and not store.accept_client_counter("a", 3)
+    assert store.accept_client_counter("b", 1)  # per association
+    assert written == [("m.security", "a", 0), ("m.security", "a", 7), ("m.security", "b", 1)]
+    store.replay("a", 5)  # an older journal entry changes nothing
+    assert store.lowest_client_counter("a") == 8
+    store.replay("a", 20)
+    assert store.lowest_client_counter("a") == 21
+
+
+def test_store_own_counter_only_grows_and_is_reserved_ahead() -> None:
+    store = MeterSecurity("m")
+    written: list[tuple[str, str | None, int]] = []
+    store.journal = lambda *entry: written.append(entry)
+    counters = [store.next_counter() for _ in range(3)]
+    assert counters == [0, 1, 2] and written == [("m.security", None, 1 + COUNTER_RESERVATION)]
+    restarted = MeterSecurity("m")
+    restarted.restore(store.state())
+    assert restarted.next_counter() == 1 + COUNTER_RESERVATION
+    restarted.replay(None, 5000)
+    assert restarted.next_counter() == 5000
+
+
+def test_store_takes_only_a_key_on_the_suites_curve() -> None:
+    """HLS-ECDSA (Green Book 9.2.7.4): a client certificate whose key is on
+    another curve than the association's suite does not check its f(StoC)."""
+    config = next(parse_lab(LAB).meters()).associations
+    suite_1 = next(a for a in config if a.name == "hls-ecdsa-1-authenticated-encryption")
+    store = MeterSecurity("m")
+    p384 = client_key(2)
+    foreign = certificate(p384.public_key(), CLIENT_TITLE.hex().upper(), p384)
+    store.certificates[suite_1.name] = [Classified(CLIENT, DIGITAL_SIGNATURE, CLIENT_TITLE, foreign)]
+    chosen = store.client_public_key(suite_1, CLIENT_TITLE)
+    assert chosen is not None and chosen.curve.name == "secp256r1"  # lab.ini's, not the certificate's
+    own = certificate(client_key(1).public_key(), CLIENT_TITLE.hex().upper(), client_key(1))
+    other = ec.generate_private_key(ec.SECP256R1())
+    store.certificates[suite_1.name] = [Classified(CLIENT, DIGITAL_SIGNATURE, CLIENT_TITLE,
+                                                   certificate(other.public_key(), CLIENT_TITLE.hex().upper(), other)),
+                                        Classified(CLIENT, DIGITAL_SIGNATURE, CLIENT_TITLE, own)]
+    assert store.client_public_key(suite_1, CLIENT_TITLE) == other.public_key()  # the imported one first
+    assert store.client_public_key(suite_1, bytes(8)) == client_key(1).public_key()
+
+
+def test_only_suites_with_ecdsa_are_asymmetric() -> None:
+    """Green Book 9.2.3: suite 0 has no digital signature, so HLS-ECDSA is refused on it."""
+    suites = load_registry().suites
+    assert {suite: suites[suite].asymmetric for suite in (0, 1, 2)} == {0: False, 1: True, 2: True}
+
+
+@pytest.mark.parametrize("length", [8, 20, 25])
+def test_key_wrap_takes_only_whole_keys(length: int) -> None:
+    """AES key wrap (RFC 3394, Green Book 9.2.3): the key is 16 bytes or more, a multiple of 8."""
+    with pytest.raises(ValueError):
+        wrap_key(bytes(16), bytes(length))
