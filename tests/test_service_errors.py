@@ -69,3 +69,20 @@ def test_an_exception_in_a_long_answer_names_the_object() -> None:
         blocks.append(serving.handle(bytes.fromhex("C002C1") + blocks[-1][4:8]))
     assert blocks[-1][3] == 1 and blocks[-1][8:10] == bytes.fromhex("01FA")  # last block: other-reason
     assert logged[0].startswith("GET (next block) of class 7 1.0.99.1.0.255 attribute 3 failed:\n")
+
+
+def test_what_the_association_did_not_negotiate_is_refused() -> None:
+    """Green Book 9.4.6: selective access without its conformance bit is
+    scope-of-access-violated (13); a service not negotiated is
+    service-not-allowed / service-not-supported; an unknown tag is
+    service-unknown / service-not-supported; a request that does not decode
+    is service-not-allowed / other-reason."""
+    logged: list[str] = []
+    association = SimpleNamespace(conformance=Conformance.GET, client_max_receive_pdu_size=0)
+    serving = ServiceHandler(Broken(), association, logged.append)  # type: ignore[arg-type]
+    assert serving.handle(bytes.fromhex("C001C1" + CLOCK + "02010100")).hex().upper() == "C401C1010D"
+    assert serving.handle(bytes.fromhex("C101C1" + CLOCK + "0300100000")).hex().upper() == "D80102"
+    assert serving.handle(bytes.fromhex("C301C1" + CLOCK + "0100")).hex().upper() == "D80102"
+    assert serving.handle(bytes.fromhex("C6")).hex().upper() == "D80202"
+    assert serving.handle(bytes.fromhex("C001")).hex().upper() == "D80103"
+    assert logged == []
