@@ -9,7 +9,9 @@ All cells share one lab (one association per mechanism, suite and policy)."""
 
 from __future__ import annotations
 
+import ast
 import itertools
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -416,6 +418,48 @@ def test_independent_ecdsa_checks_the_rfc6979_vectors(suite: int) -> None:
     assert not dlms.ecdsa_verify(suite, public, b"samplf", signature)
     mine = dlms.ecdsa_sign(suite, client_key(suite), b"sample")
     assert len(mine) == 2 * dlms.CURVES[suite][2] and dlms.ecdsa_verify(suite, public, b"sample", mine)
+
+
+# --------------------------------------------------------------------------- the independent implementation itself
+
+VECTORS = json.loads((REPO / "tests" / "vectors" / "security.json").read_text())
+
+
+def test_independent_ciphering_gives_the_green_book_example() -> None:
+    """Green Book example (tests/vectors/security.json): the glo-get-request of
+    the Clock's time with authenticated encryption, byte for byte."""
+    v = VECTORS["suite0_gcm"]
+    ek, ak, title = (bytes.fromhex(v[k]) for k in ("encryption_key", "authentication_key", "system_title"))
+    plain, counter = bytes.fromhex(v["plain_apdu"]), int(v["invocation_counter"], 16)
+    expected = bytes.fromhex(v["authenticated_encryption"]["glo_get_request"])
+    assert dlms.tlv(0xC8, dlms.protect(0x30, counter, title, ek, ak, plain)) == expected
+    assert dlms.unprotect(title, ek, ak, expected[2:]) == (0x30, counter, plain)
+    assert dlms.protect(0x20, counter, title, ek, ak, plain)[5:].hex().upper() == v["encryption_only"]["ciphertext"]
+    assert dlms.protect(0x10, counter, title, ek, ak, plain)[-12:].hex().upper() == v["authentication_only"]["tag"]
+
+
+def test_independent_hls_gives_the_green_book_example() -> None:
+    v, hashed = VECTORS["hls_gmac_mechanism5"], VECTORS["hls_hash_mechanisms"]
+    key = VECTORS["suite0_gcm"]
+    client, server = bytes.fromhex(v["client_system_title"]), bytes.fromhex(v["server_system_title"])
+    stoc, ctos = bytes.fromhex(v["StoC"]), bytes.fromhex(v["CtoS"])
+    gmac = dlms.Credentials(dlms.HLS_GMAC, 0, ek=bytes.fromhex(key["encryption_key"]),
+                            ak=bytes.fromhex(key["authentication_key"]))
+    assert dlms.f_stoc(gmac, stoc, ctos, client, server, 1).hex().upper() == v["f_StoC_sent_by_client"]
+    assert dlms.check_f_ctos(gmac, bytes.fromhex(v["f_CtoS_sent_by_server"]), stoc, ctos, client, server)
+    for mechanism, name in ((dlms.HLS_MD5, "md5_mechanism3"), (dlms.HLS_SHA1, "sha1_mechanism4"),
+                            (dlms.HLS_SHA256, "sha256_mechanism6")):
+        c = dlms.Credentials(mechanism, 0, secret=b"12345678")
+        assert dlms.f_stoc(c, stoc, ctos, client, server, 0).hex().upper() == hashed[name]["f_StoC"]
+        assert dlms.check_f_ctos(c, bytes.fromhex(hashed[name]["f_CtoS"]), stoc, ctos, client, server)
+
+
+def test_the_independent_implementation_imports_nothing_of_dlmstw() -> None:
+    tree = ast.parse((REPO / "tests" / "independent_dlms.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] not in ("hashlib", "hmac", "socket", "struct",
+                                                                        "dataclasses", "cryptography", "__future__")}
 
 
 # --------------------------------------------------------------------------- README
