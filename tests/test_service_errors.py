@@ -21,12 +21,14 @@ class Broken:
         return lambda: self.get(attribute, None, association)
 
     def get(self, attribute: Any, selective: Any, association: Any) -> Any:
-        if attribute.attribute_id == 3:
-            return self.rows()
+        if attribute.attribute_id in (3, 4):
+            return self.rows(attribute.attribute_id - 2)
         raise RuntimeError("get broke")
 
-    def rows(self) -> Iterator[bytes]:
-        yield b"\x01\x82\x01\x00" + b"\x00" * 300
+    def rows(self, before_failing: int) -> Iterator[bytes]:
+        """A lazily read buffer that fails after ``before_failing`` - 1 chunks."""
+        for _ in range(before_failing - 1):
+            yield b"\x01\x82\x01\x00" + b"\x00" * 300
         raise RuntimeError("rows broke")
 
     def set(self, attribute: Any, selective: Any, value: Any, association: Any) -> Any:
@@ -51,7 +53,8 @@ CLOCK = "0008" "0000010000FF"
     ("C001C1" + CLOCK + "02010100", "C401C101FA", "GET of class 8 0.0.1.0.0.255 attribute 2 failed"),
     ("C101C1" + CLOCK + "0300" + "100000", "C501C1FA", "SET of class 8 0.0.1.0.0.255 attribute 3 failed"),
     ("C301C1" + CLOCK + "0100", "C701C1FA00", "ACTION of class 8 0.0.1.0.0.255 method 1 failed"),
-], ids=["get-hot-path", "get-selective", "set", "action"])
+    ("C001C1" + CLOCK + "0300", "C401C101FA", "GET of class 8 0.0.1.0.0.255 attribute 3 failed"),
+], ids=["get-hot-path", "get-selective", "set", "action", "get-lazy"])
 def test_an_exception_in_an_object_is_answered_and_logged(request_hex: str, answer_hex: str, named: str) -> None:
     logged: list[str] = []
     assert handler(logged).handle(bytes.fromhex(request_hex)).hex().upper() == answer_hex
@@ -61,14 +64,14 @@ def test_an_exception_in_an_object_is_answered_and_logged(request_hex: str, answ
 def test_an_exception_in_a_long_answer_names_the_object() -> None:
     logged: list[str] = []
     serving = handler(logged)
-    first = serving.handle(bytes.fromhex("C001C1" + "0007" + "0100630100FF" + "0300"))
+    first = serving.handle(bytes.fromhex("C001C1" + "0007" + "0100630100FF" + "0400"))
     assert first[:4] == bytes.fromhex("C402C100")  # GET-Response-With-Datablock, not the last
     assert logged == []
     blocks = [first]
     while not logged:
         blocks.append(serving.handle(bytes.fromhex("C002C1") + blocks[-1][4:8]))
     assert blocks[-1][3] == 1 and blocks[-1][8:10] == bytes.fromhex("01FA")  # last block: other-reason
-    assert logged[0].startswith("GET (next block) of class 7 1.0.99.1.0.255 attribute 3 failed:\n")
+    assert logged[0].startswith("GET (next block) of class 7 1.0.99.1.0.255 attribute 4 failed:\n")
 
 
 def test_what_the_association_did_not_negotiate_is_refused() -> None:

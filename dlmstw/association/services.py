@@ -286,10 +286,14 @@ class ServiceHandler:
             return self._first_block(invoke, result, iter(()), source)
         chunks = iter(result)
         head = bytearray()
-        for chunk in chunks:
-            head += chunk
-            if len(head) + 4 > self.max_pdu:
-                return self._first_block(invoke, bytes(head), chunks, source)
+        try:
+            for chunk in chunks:
+                head += chunk
+                if len(head) + 4 > self.max_pdu:
+                    return self._first_block(invoke, bytes(head), chunks, source)
+        except Exception:
+            self._failed("GET", source)
+            return services.encode_get_response_normal(invoke, DataAccessResult.OTHER_REASON)
         return services.encode_get_response_normal(invoke, bytes(head))
 
     def get_next(self, request: GetRequestNext) -> bytes:
