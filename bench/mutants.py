@@ -30,7 +30,7 @@ MUTATED = ("dlmstw/security/*", "dlmstw/association/*")
 TESTS = ("tests/test_security_rules.py", "tests/test_service_errors.py", "tests/test_session.py",
          "tests/test_ciphering.py", "tests/test_hls.py", "tests/test_keys.py", "tests/test_ecdsa.py",
          "tests/test_certificates.py", "tests/test_services.py", "tests/test_client_security.py",
-         "tests/test_client_ecdsa.py", "tests/test_dissector.py", "tests/test_state.py", "tests/test_config.py",
+         "tests/test_dissector.py", "tests/test_state.py", "tests/test_config.py",
          "tests/test_plugins.py", "-m", "not lab")
 QUICK = ("dlmstw/security/mechanisms.py",)
 COPIED = ("dlmstw", "tests", "twisted", "templates", "etc", "examples", "setup.cfg", "pyproject.toml")
