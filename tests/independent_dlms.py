@@ -224,14 +224,16 @@ def initiate_request(dedicated_key: bytes | None, conformance: int = CONFORMANCE
 
 
 def aarq(context: int, mechanism: int, calling_title: bytes | None, authentication_value: bytes | None,
-         user_information: bytes) -> bytes:
-    """AARQ (9.4.2.2.2, BER): context name, calling-AP-title, ACSE requirements,
-    mechanism name, calling-authentication-value, user-information."""
+         user_information: bytes, authentication_unit: bool = True) -> bytes:
+    """AARQ (9.4.2.2.2, BER): context name, calling-AP-title, ACSE requirements
+    (the authentication functional unit, unless told), mechanism name,
+    calling-authentication-value, user-information."""
     parts = [tlv(0xA1, tlv(0x06, OID_PREFIX_CONTEXT + bytes((context,))))]
     if calling_title is not None:
         parts.append(tlv(0xA6, tlv(0x04, calling_title)))
     if mechanism != LOWEST:
-        parts.append(tlv(0x8A, b"\x07\x80"))
+        if authentication_unit:
+            parts.append(tlv(0x8A, b"\x07\x80"))
         parts.append(tlv(0x8B, OID_PREFIX_MECHANISM + bytes((mechanism,))))
         if authentication_value is not None:
             parts.append(tlv(0xAC, tlv(0x80, authentication_value)))
@@ -444,9 +446,13 @@ class Client:
         return answer, ctos_proof
 
     def request(self, plain: bytes, **how: object) -> Answer:
-        """One service request, protected as the association is (or as ``how`` says)."""
+        """One service request, protected as the association is (or as ``how``
+        says). The answer must come protected as the request went (Green Book
+        9.2.7.2), unless it is an EXCEPTION-Response, which has no ciphered form."""
         apdu = self.wrap(plain, **how) if self.security_control or how else plain
         answer, self.last_sc = self.unwrap(self.transfer(apdu))
+        if answer[:1] != bytes((EXCEPTION_RESPONSE,)):
+            assert self.last_sc == protection_of(apdu)[1], f"answer {answer.hex()} not protected as {apdu.hex()}"
         return parse_response(answer)
 
     def release(self) -> bytes:

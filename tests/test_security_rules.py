@@ -22,17 +22,24 @@ from dlmstw.enums import Conformance
 from dlmstw.plugins.registry import load_registry
 from dlmstw.server.assembly import Meter
 from dlmstw.server.service import SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE
-from test_security_matrix import (AK, ASSOCIATIONS, CLOCK, CLIENT_TITLE, DEDICATED, EK, MECHANISM_ID, POLICY_SC, PROTECTIONS,
-                                  REFUSED_INITIATE, REFUSED_SERVICE, SAP, SECRET, TIME_ZONE, credentials, section,
-                                  stronger_or_equal)
+from test_security_matrix import (AK, ASSOCIATIONS, CLIENT_TITLE, CLOCK, DEDICATED, EK, MECHANISM_ID, PASSWORD,
+                                  POLICY_SC, PROTECTIONS, REFUSED_INITIATE, REFUSED_SERVICE, SAP, SECRET, TIME_ZONE,
+                                  credentials, section, stronger_or_equal)
 from certificate_support import certificate, client_key
 from dlmstw.security.certificates import CLIENT, DIGITAL_SIGNATURE, Classified
+from dlmstw.association.security import CounterRule, Protection, Wrapping
+from dlmstw.security import ciphering
+from dlmstw.security.ciphering import SecurityError
 from dlmstw.security.keys import wrap_key
 from dlmstw.security.store import COUNTER_RESERVATION, MeterSecurity
 
 NOW = 1_767_225_600.0
+#: HLS in the plain context (no ciphering): client SAPs 0x70 and 0x71.
+PLAIN_HLS = (f"[association:md5-plain]\nclient_sap = 112\nauthentication = hls-md5\nhls_secret = {SECRET.hex()}\n\n"
+             f"[association:gmac-plain]\nclient_sap = 113\nauthentication = hls-gmac\n"
+             f"authentication_key = {AK[0].hex()}\nblock_cipher_key = {EK[0].hex()}\n\n")
 LAB = ("[meters:abt]\nload_profile_interval = 15\nload_profile_days = 1\n\n[association:public]\nclient_sap = 16\n\n"
-       + "\n".join(section(*association) for association in ASSOCIATIONS))
+       + PLAIN_HLS + "\n".join(section(*association) for association in ASSOCIATIONS))
 GET = dlms.get_request(8, CLOCK, 2)
 INVOCATION_COUNTER_ERROR = bytes.fromhex("D80106")
 DECIPHERING_ERROR = bytes.fromhex("D80105")
@@ -361,3 +368,97 @@ def test_key_wrap_takes_only_whole_keys(length: int) -> None:
     """AES key wrap (RFC 3394, Green Book 9.2.3): the key is 16 bytes or more, a multiple of 8."""
     with pytest.raises(ValueError):
         wrap_key(bytes(16), bytes(length))
+
+
+
+# --------------------------------------------------------------------------- more checks, each a mutant's
+
+
+def plain_client(client_sap: int, mechanism: str = "none") -> SessionClient:
+    return SessionClient(0, client_sap, credentials(mechanism, 0), context=dlms.CONTEXT_LN, title=CLIENT_TITLE,
+                         counter=next(_counters))
+
+
+@pytest.mark.parametrize(("client_sap", "mechanism"), [(112, "hls-md5"), (113, "hls-gmac")])
+def test_hls_in_the_plain_context(client_sap: int, mechanism: str) -> None:
+    c = plain_client(client_sap, mechanism)
+    aare = c.associate()
+    assert (aare.result, aare.diagnostic, c.aare.user_information[0]) == (0, 14, dlms.INITIATE_RESPONSE)
+    assert c.request(GET) == dlms.Answer(dlms.EXCEPTION_RESPONSE, 0x0101, None)  # pending
+    answer, proof = c.authenticate()
+    assert answer.result == 0 and c.last_sc is None
+    assert dlms.check_f_ctos(c.credentials, proof, aare.stoc, c.ctos, c.title, c.server_title)
+    assert c.request(GET).result == 0
+
+
+def test_a_replayed_counter_while_hls_is_pending() -> None:
+    """Pass 3 under the counter of the AARQ: invocation-counter-error with the
+    lowest counter accepted; pass 3 then goes through."""
+    c = client("hls-gmac", 0)
+    assert c.associate().result == 0
+    used = c.counter - 1
+    proof = dlms.f_stoc(c.credentials, c.aare.stoc, c.ctos, c.title, c.server_title, used + 1)
+    reply = dlms.action_request(15, dlms.ASSOCIATION_LN, 1, dlms.octet_string(proof))
+    assert c.transfer(c.wrap(reply, counter=used)) == INVOCATION_COUNTER_ERROR + (used + 1).to_bytes(4, "big")
+    answer, _ = c.authenticate()
+    assert answer.result == 0
+
+
+def test_an_aarq_without_the_authentication_functional_unit_proposes_no_mechanism() -> None:
+    """Green Book 9.4.2.2.2: the mechanism name counts only with the
+    authentication functional unit in sender-acse-requirements."""
+    c = client("lls", 0)
+    initiate = c.wrap(dlms.initiate_request(None))
+    aare = dlms.parse_aare(c.transfer(dlms.aarq(dlms.CONTEXT_LN_CIPHERED, dlms.LLS, CLIENT_TITLE, PASSWORD, initiate,
+                                                authentication_unit=False)))
+    assert (aare.result, aare.source, aare.diagnostic) == (1, 1, 12)
+    assert c.result == "authentication-mechanism-name-required"
+
+
+def test_a_read_only_association_may_not_write_or_call() -> None:
+    c = plain_client(16)
+    assert c.associate().result == 0
+    assert c.request(GET).result == 0
+    assert c.request(dlms.set_request(8, CLOCK, 3, TIME_ZONE)) == dlms.Answer(dlms.SET_RESPONSE, 3, None)
+    assert c.request(dlms.action_request(8, CLOCK, 1, b"\x0f\x00")) == dlms.Answer(dlms.ACTION_RESPONSE, 3, None)
+
+
+def test_an_empty_apdu_is_refused() -> None:
+    c = client("none", 0)
+    assert c.transfer(b"") == REFUSED_SERVICE
+    assert c.associate().result == 0
+    assert c.transfer(b"") == DECIPHERING_ERROR
+
+
+def test_protection_without_a_key_or_a_title_refuses() -> None:
+    """Protection (Green Book 9.2.7.2) refuses an APDU it has no authentication
+    key or no sender system title for, with a SecurityError."""
+    suite = load_registry().suites[0]
+    apdu = dlms.tlv(0xC8, dlms.protect(0x30, 1, CLIENT_TITLE, EK[0], AK[0], GET))
+    for authentication_key, title in ((None, CLIENT_TITLE), (AK[0], None)):
+        protection = Protection(0x30, suite, EK[0], authentication_key, bytes(8), title, None, lambda: 0,
+                                lambda counter: True)
+        with pytest.raises(SecurityError):
+            protection.unwrap(apdu)
+
+
+def test_the_clients_protection_uses_its_dedicated_key_and_counter_rule() -> None:
+    suite = load_registry().suites[0]
+    protection = Protection.of_client(0x30, suite, EK[0], AK[0], CLIENT_TITLE, DEDICATED[0], iter([7, 8]))
+    wrapped = protection.wrap(GET, Wrapping(0xD0, 0x30, True, False))
+    assert wrapped[0] == 0xD0 and dlms.unprotect(CLIENT_TITLE, DEDICATED[0], AK[0], wrapped[2:]) == (0x30, 7, GET)
+    rule = CounterRule()
+    assert rule.accept(0) and not rule.accept(0) and rule.accept(1)
+
+
+def test_a_journalled_counter_of_a_new_association_is_taken_back() -> None:
+    store = MeterSecurity("m")
+    store.replay("new", 0)
+    assert store.lowest_client_counter("new") == 1 and not store.accept_client_counter("new", 0)
+
+
+def test_protect_checks_each_key_length() -> None:
+    for ek, ak in ((EK[0], bytes(15)), (bytes(15), AK[0]), (EK[0], AK[2])):
+        with pytest.raises(ValueError):
+            ciphering.protect(GET, security_control=0x30, system_title=CLIENT_TITLE, invocation_counter=1,
+                              block_cipher_key=ek, authentication_key=ak)
