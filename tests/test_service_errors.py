@@ -89,3 +89,11 @@ def test_what_the_association_did_not_negotiate_is_refused() -> None:
     assert serving.handle(bytes.fromhex("C6")).hex().upper() == "D80202"
     assert serving.handle(bytes.fromhex("C001")).hex().upper() == "D80103"
     assert logged == []
+
+
+def test_get_is_refused_where_it_was_not_negotiated() -> None:
+    """The GET hot path too: an association without GET answers every
+    GET-Request-Normal service-not-allowed / service-not-supported."""
+    association = SimpleNamespace(conformance=Conformance.SET, client_max_receive_pdu_size=0)
+    serving = ServiceHandler(Broken(), association, [].append)  # type: ignore[arg-type]
+    assert serving.handle(bytes.fromhex("C001C1" + CLOCK + "0200")).hex().upper() == "D80102"
