@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -462,3 +463,28 @@ def test_protect_checks_each_key_length() -> None:
         with pytest.raises(ValueError):
             ciphering.protect(GET, security_control=0x30, system_title=CLIENT_TITLE, invocation_counter=1,
                               block_cipher_key=ek, authentication_key=ak)
+
+
+def test_store_state_round_trip_keeps_counters_keys_and_titles() -> None:
+    """What the meter saves in state_dir comes back after a restart: the
+    counters accepted (else a replay would pass), changed keys (else the old
+    ones would work again), client titles; every change marks the store changed."""
+    store = MeterSecurity("m")
+    assert store.accept_client_counter("a", 41)
+    store.client_titles["a"] = CLIENT_TITLE
+    assert not store.changed
+    store.change_keys("a", {"block_cipher_key": EK[1]})
+    assert store.changed
+    store.changed = False
+    store.signing_key(1)
+    assert store.changed
+    restarted = MeterSecurity("m")
+    restarted.restore(json.loads(json.dumps(store.state())))
+    assert not restarted.changed
+    assert not restarted.accept_client_counter("a", 41) and restarted.lowest_client_counter("a") == 42
+    assert restarted.keys == {"a": {"block_cipher_key": EK[1]}} and restarted.client_titles == {"a": CLIENT_TITLE}
+    assert restarted.signing_key(1).private_numbers() == store.signing_key(1).private_numbers()
+    for change in (lambda s: s.new_signing_key(1), lambda s: s.server_certificate(1, CLIENT_TITLE, NOW)):
+        restarted.changed = False
+        change(restarted)
+        assert restarted.changed
