@@ -488,3 +488,11 @@ def test_store_state_round_trip_keeps_counters_keys_and_titles() -> None:
         restarted.changed = False
         change(restarted)
         assert restarted.changed
+
+
+def test_unprotect_checks_each_key_length() -> None:
+    """A key of the wrong length for the suite is refused, either key (Green Book 9.2.3)."""
+    protected = dlms.protect(0x30, 1, CLIENT_TITLE, EK[0], AK[0], GET)
+    for ek, ak in ((EK[0], AK[0][:15]), (EK[0][:15], AK[0]), (EK[0], AK[2])):
+        with pytest.raises(SecurityError):
+            ciphering.unprotect(protected, system_title=CLIENT_TITLE, block_cipher_key=ek, authentication_key=ak)
