@@ -162,6 +162,14 @@ class Reconfigure(amp.Command):
     errors = {RefusedChange: b"REFUSED"}
 
 
+class Values(amp.Command):
+    """One of the worker's meters' live values (``server.values``), for the console."""
+
+    arguments = [(b"meter", amp.Unicode())]
+    response = [(b"values", Json())]
+    errors = {RefusedChange: b"REFUSED"}
+
+
 class Stop(amp.Command):
     """Stop the meters, hand over the last records, save the state; the
     answer comes when all of that is done (the records arrive before it)."""

@@ -25,6 +25,7 @@ from .push import PushSender
 from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .reconfigure import ReconfigureError, reconfigure
+from .values import meter_values
 from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
 from .journal import CounterJournal
@@ -209,6 +210,10 @@ class LabService(MultiService):
                 if obj.description:
                     names.setdefault(logical_name, obj.description)
         return names
+
+    def values(self, meter_id: str) -> dict[str, Any]:
+        """The meter's clock, registers and last profile rows now (``server.values``)."""
+        return meter_values(self.factories[meter_id])
 
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
         """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
 from ..monitor.capture import CaptureBus, Exchange
-from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop, Values
 from .reconfigure import ReconfigureError
 
 log = Logger()
@@ -268,6 +268,14 @@ class WorkerPool(Service):
 
         done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
         return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
+
+    def values(self, meter_id: str) -> Deferred[dict[str, Any]]:
+        """The meter's live values, from its worker; ReconfigureError when that is not running."""
+        view = self.factories[meter_id]
+        channel = self.channels.get(view.worker.index)
+        if channel is None or view.worker.state != "running":
+            raise ReconfigureError(f"the process serving {meter_id} is not running")
+        return channel.callRemote(Values, meter=meter_id).addCallback(lambda answer: answer["values"])
 
     def stopService(self) -> Deferred[Any]:
         """Ask every worker to stop its meters and hand over its last records,
