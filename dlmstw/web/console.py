@@ -239,13 +239,16 @@ class Console:
             "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
             "model": ",".join(config.model), "state": "online" if factory.online else "offline",
             "clients": factory.connections,
-            "counters": dict(counters),
+            "counters": dict(counters), "transport": config.transport,
             "requests": total - sum(counters.get(result, 0) for result in CONNECTION_RESULTS),
             "errors": total - sum(counters.get(result, 0) for result in NORMAL_RESULTS),
             "last_seen": self.last_seen.get(meter_id),
             "faults": settings.get("faults", format_faults(config.faults)),
             "anomalies": settings.get("anomalies", format_anomalies(config.anomalies)),
         }
+        if config.transport == "hdlc":
+            summary["physical_address"] = config.physical_address
+            summary["gateway"] = config.gateway
         worker = getattr(factory, "worker", None)
         if worker is not None:
             summary["worker"] = worker.summary()
