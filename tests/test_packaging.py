@@ -55,5 +55,5 @@ def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, 
     listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
     assert "dlmssim" in listing, listing
     assert "console page" in listing and "meter page" in listing, listing
-    assert "assets common.js console.css console.js favicon.svg meter.js" in listing, listing
+    assert "assets campaigns.js common.js console.css console.js favicon.svg meter.js" in listing, listing
     assert "meter endpoint MeterEndpoint" in listing, listing

@@ -247,6 +247,11 @@ class LabService(MultiService):
                     names.setdefault(logical_name, obj.description)
         return names
 
+    def object_classes(self) -> dict[bytes, int]:
+        """The class of each object of the lab's models by logical name (for campaigns that name none)."""
+        return {logical_name: obj.interface_class.class_id for directory in self._directories.values()
+                for logical_name, obj in directory.objects.items()}
+
     def values(self, meter_id: str) -> dict[str, Any]:
         """The meter's clock, registers and last profile rows now (``server.values``)."""
         return meter_values(self.factories[meter_id])

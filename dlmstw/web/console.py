@@ -63,8 +63,8 @@ class BadRequest(ValueError):
     """A request the API cannot take: answered 400 with the reason."""
 
 
-class NoSuchMeter(LookupError):
-    """A meter id the lab does not have: answered 404."""
+class NotFound(LookupError):
+    """A meter or campaign the console does not have: answered 404."""
 
 
 def templates() -> Environment:
@@ -117,6 +117,21 @@ def _key_text(name: str, value: bytes) -> str:
     return ("hex:" if name == "lls_password" else "") + value.hex().upper()
 
 
+class Campaigns(Protocol):
+    """The campaigns started from the console (``client.live.LiveCampaigns``)."""
+
+    campaigns: Iterable[Any]
+
+    def start(self, plan: Any) -> Any:
+        """Start a campaign (``summary()``, ``document()``); ValueError saying what is wrong with ``plan``."""
+
+    def find(self, number: int) -> Any:
+        """The campaign ``number``, or None."""
+
+    def stop(self, number: int) -> Any:
+        """Start no more attempts in campaign ``number``; the campaign, or None."""
+
+
 class Lab(Protocol):
     """What the console shows of the running lab (``server.service.LabService``)."""
 
@@ -165,7 +180,7 @@ class Console:
 
     def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
                  clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record,
-                 packet_log: Any = None) -> None:
+                 packet_log: Any = None, campaigns: Campaigns | None = None) -> None:
         self.lab = lab
         self.capture = capture
         self.buffer = buffer
@@ -174,6 +189,7 @@ class Console:
         self.describe = describe
         #: The packet log service, for its counters in /metrics (None when off).
         self.packet_log = packet_log
+        self.campaigns = campaigns
         self.templates = templates()
         #: The token the page's own state-changing requests carry (new with each start).
         self.csrf = secrets.token_urlsafe(24)
@@ -226,7 +242,7 @@ class Console:
 
     def _meter_id(self, meter_id: str) -> str:
         if meter_id not in self.lab.factories:
-            raise NoSuchMeter(f"no meter {meter_id!r}")
+            raise NotFound(f"no meter {meter_id!r}")
         return meter_id
 
     def meter_summary(self, meter_id: str) -> dict[str, Any]:
@@ -260,8 +276,8 @@ class Console:
     def bad_request(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error": str(failure.value)}, 400)
 
-    @app.handle_errors(NoSuchMeter)
-    def no_such_meter(self, request: IRequest, failure: Failure) -> bytes:
+    @app.handle_errors(NotFound)
+    def not_found(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error": str(failure.value)}, 404)
 
     def _page(self, request: IRequest, template: str, **values: Any) -> bytes:
@@ -337,21 +353,26 @@ class Console:
         return maybeDeferred(self.lab.values, meter_id).addCallbacks(lambda values: self._json(request, values),
                                                                      refused)
 
+    def _body(self, request: IRequest) -> dict[str, Any]:
+        """The request's JSON object; BadRequest when too long or not one."""
+        body = request.content.read(MAX_PATCH_BYTES + 1)
+        if len(body) > MAX_PATCH_BYTES:
+            raise BadRequest(f"the body is longer than {MAX_PATCH_BYTES} bytes")
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            raise BadRequest("the body must be a JSON object")
+        return value
+
     @app.route("/api/meters/<meter_id>", methods=["PATCH"])
     @authorised
     def change_meter(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
         """Change keys, passwords, load profile interval and days, anomalies,
         faults and online/offline at run time (DESIGN.md console API)."""
         self._meter_id(meter_id)
-        body = request.content.read(MAX_PATCH_BYTES + 1)
-        if len(body) > MAX_PATCH_BYTES:
-            raise BadRequest(f"the body is longer than {MAX_PATCH_BYTES} bytes")
-        try:
-            changes = json.loads(body)
-        except (ValueError, RecursionError):
-            changes = None
-        if not isinstance(changes, dict):
-            raise BadRequest("the body must be a JSON object")
+        changes = self._body(request)
 
         def refused(failure: Failure) -> bytes:
             failure.trap(ValueError)
@@ -453,6 +474,53 @@ class Console:
         done: Deferred[None] = Deferred(lambda d: closed(None))
         request.notifyFinish().addBoth(closed)
         return done
+
+    # -- campaigns ---------------------------------------------------------------
+
+    def _campaigns(self) -> Campaigns:
+        if self.campaigns is None:
+            raise NotFound("this console runs no campaigns")
+        return self.campaigns
+
+    def _campaign(self, campaign_id: str) -> Any:
+        found = self._campaigns().find(int(campaign_id)) if campaign_id.isdigit() else None
+        if found is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return found
+
+    @app.route("/campaigns", methods=["GET"])
+    @authorised
+    def campaigns_page(self, request: IRequest) -> bytes:
+        configs = self.lab.meter_configs
+        first = next(iter(configs.values()), None)
+        return self._page(request, "campaigns.html", groups=sorted({c.group for c in configs.values()}),
+                          associations=[a.name for a in first.associations] if first is not None else [])
+
+    @app.route("/api/campaigns", methods=["GET"])
+    @authorised
+    def campaign_list(self, request: IRequest) -> bytes:
+        return self._json(request, [c.summary() for c in self._campaigns().campaigns])
+
+    @app.route("/api/campaigns", methods=["POST"])
+    @authorised
+    def campaign_start(self, request: IRequest) -> bytes:
+        """Start a campaign: ``meters``, ``association``, ``attributes``, ``concurrency``, ``repetitions``."""
+        try:
+            started = self._campaigns().start(self._body(request))
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        return self._json(request, started.document(), 201)
+
+    @app.route("/api/campaigns/<campaign_id>", methods=["GET"])
+    @authorised
+    def campaign(self, request: IRequest, campaign_id: str) -> bytes:
+        return self._json(request, self._campaign(campaign_id).document())
+
+    @app.route("/api/campaigns/<campaign_id>/stop", methods=["POST"])
+    @authorised
+    def campaign_stop(self, request: IRequest, campaign_id: str) -> bytes:
+        self._campaign(campaign_id)
+        return self._json(request, self._campaigns().stop(int(campaign_id)).document())
 
     @app.route("/metrics", methods=["GET"])
     @authorised

@@ -48,3 +48,15 @@ function ago(seconds) {
   if (delta < 3600) return Math.round(delta / 60) + " min ago";
   return new Date(seconds * 1000).toISOString().slice(0, 19).replace("T", " ");
 }
+
+function clearErrors(form) {
+  form.querySelectorAll(".field-error").forEach(e => e.remove());
+}
+
+// A refusal names its field first ("load_profile_days: 1 to 35, not 40"): shown next to it.
+function showError(form, message, result) {
+  const field = message.split(": ")[0];
+  const input = form.querySelector(`[data-field="${CSS.escape(field)}"]`) || form.querySelector(`[name="${CSS.escape(field)}"]`);
+  const note = element("span", { class: "field-error", role: "alert", text: message });
+  if (input) input.insertAdjacentElement("afterend", note); else result.replaceChildren(note);
+}

@@ -33,18 +33,6 @@ function showDetail(meter) {
       .flatMap(([name, value]) => [element("dt", { text: name }), element("dd", { text: value })]));
 }
 
-function clearErrors(form) {
-  form.querySelectorAll(".field-error").forEach(e => e.remove());
-}
-
-// A refusal names its field first ("load_profile_days: 1 to 35, not 40"): shown next to it.
-function showError(form, message, result) {
-  const field = message.split(": ")[0];
-  const input = form.querySelector(`[data-field="${CSS.escape(field)}"]`) || form.querySelector(`[name="${CSS.escape(field)}"]`);
-  const note = element("span", { class: "field-error", role: "alert", text: message });
-  if (input) input.insertAdjacentElement("afterend", note); else result.replaceChildren(note);
-}
-
 async function patch(form, changes, result) {
   clearErrors(form);
   result.textContent = "";
