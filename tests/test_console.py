@@ -19,6 +19,7 @@ import pytest
 from gurux_dlms import GXDLMSException
 from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
 
+from dlmstw.monitor.capture import NORMAL_RESULTS
 from dlmstw.web.console import Console as ConsoleApp
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 
@@ -237,3 +238,104 @@ def test_patch_refuses_bad_changes_whole(console: Console, changes: object, mess
     status, body = patch(console, "abt-0", changes)
     assert status == 400 and message in body["error"]
     assert console.json("/api/meters/abt-0")["load_profile_interval"] == before["load_profile_interval"]
+
+
+def test_meters_page_shape_and_filters(console: Console) -> None:
+    """Without paging parameters /api/meters is the plain list (tested above); with any of
+    them, one page and the total (DESIGN.md)."""
+    page = console.json("/api/meters?limit=1")
+    assert page["total"] == 2 and [m["id"] for m in page["meters"]] == ["abt-0"]
+    assert [m["id"] for m in console.json("/api/meters?offset=1")["meters"]] == ["abt-1"]
+    assert console.json("/api/meters?offset=0")["limit"] == 50
+    assert [m["id"] for m in console.json("/api/meters?q=1000002")["meters"]] == ["abt-1"]
+    assert console.json("/api/meters?q=abt")["total"] == 2
+    assert console.json(f"/api/meters?q={console.lab.ports[0]}")["meters"][0]["id"] == "abt-0"
+    assert console.json("/api/meters?state=offline")["total"] == 0
+    first = console.json("/api/meters?state=online")["meters"][0]
+    assert {"requests", "errors", "last_seen", "faults", "anomalies", "clients"} <= set(first)
+    assert first["requests"] >= 3 and first["last_seen"] > 0
+    for bad in ("limit=0", "limit=1001", "offset=-1", "state=asleep", "limit=x"):
+        status, _, body = console.get(f"/api/meters?{bad}")
+        assert status == 400 and json.loads(body)["error"], bad
+
+
+def test_packet_filters(console: Console) -> None:
+    assert [r["kind"] for r in console.json("/api/packets?meter=abt-0&kind=aarq")] == ["aarq"]
+    assert {r["result"] for r in console.json("/api/packets?result=released")} == {"released"}
+    problems = console.json("/api/packets?errors=1")
+    assert all(r["result"] not in NORMAL_RESULTS for r in problems)
+    assert len(problems) < len(console.json("/api/packets"))
+    assert console.json("/api/packets?kind=nothing") == []
+    status, _, pcap = console.get("/api/packets.pcap?kind=get-request-normal")
+    assert status == 200 and len(pcap) > 24
+    status, _, body = console.get("/api/packets.json?kind=aarq")
+    assert {r["kind"] for r in json.loads(body)} == {"aarq"}
+
+
+def test_stream_starts_from_the_buffer(console: Console) -> None:
+    stream = urllib.request.urlopen(console.base + "/api/packets/stream?meter=abt-0&kind=aarq&backfill=5",
+                                    timeout=10)
+    line = ""
+    while not line.startswith("data: "):
+        line = stream.readline().decode()
+    stream.close()
+    record = json.loads(line[6:])
+    assert record["kind"] == "aarq" and record["meter"] == "abt-0"
+    assert console.get("/api/packets/stream?backfill=501")[0] == 400
+
+
+def test_meter_values_and_page(console: Console) -> None:
+    values = console.json("/api/meters/abt-0/values")
+    assert values["clock"][:2] == "20"
+    voltage = next(r for r in values["registers"] if r["obis"] == "1.0.32.7.0.255")
+    assert voltage["unit"] == "volt" and isinstance(voltage["value"], float)
+    assert values["profile"]["columns"][0] == "Clock" and 1 <= len(values["profile"]["rows"]) <= 5
+    status, headers, body = console.get("/meters/abt-0")
+    assert status == 200 and b"meter abt-0" in body and headers["content-type"].startswith("text/html")
+    assert console.get("/meters/nope")[0] == 404
+
+
+def test_keys_are_shown_on_loopback_only(console: Console) -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.web.test.requesthelper import DummyRequest
+
+    keys = console.json("/api/meters/abt-0")["keys"]
+    assert keys["reader"]["lls_password"] == "ABCD0001" and keys["public"]["lls_password"] is None
+    app = ConsoleApp.__new__(ConsoleApp)
+    app.token = None
+    request = DummyRequest([b""])
+    request.client = IPv4Address("TCP", "192.0.2.7", 40000)
+    assert not app.shows_keys(request)
+    request.client = IPv4Address("TCP", "127.0.0.1", 40000)
+    assert app.shows_keys(request)
+    app.token = TOKEN
+    request.client = IPv4Address("TCP", "192.0.2.7", 40000)
+    assert app.shows_keys(request)
+
+
+def test_the_page_changes_meters_only_with_its_csrf_token(console: Console) -> None:
+    """A browser's state-changing request (it names its origin) needs the page's token;
+    a script's (no Origin) does not, as README documents."""
+    def send(headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"{console.base}/api/meters/abt-0", data=b"{}", method="PATCH",
+                                         headers={"content-type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    page = console.get("/")[2].decode()
+    csrf = page.split('data-csrf="')[1].split('"')[0]
+    assert send({"origin": "http://evil.example"}) == 403
+    assert send({"origin": "http://evil.example", "x-csrf-token": "guess"}) == 403
+    assert send({"origin": console.base, "x-csrf-token": csrf}) == 200
+    assert send({}) == 200
+
+
+def test_assets_come_from_the_package(console: Console) -> None:
+    status, headers, body = console.get("/static/console.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript") and b"EventSource" in body
+    assert console.get("/static/favicon.svg")[1]["content-type"] == "image/svg+xml"
+    assert console.get("/static/nope.js")[0] == 404
+    assert console.get("/static/..%2Fconsole.py")[0] == 404
