@@ -67,6 +67,10 @@ def test_a_lab_in_two_processes(tmp_path: Path) -> None:
             assert session.read(GXDLMSProfileGeneric("1.0.99.1.0.255"), 4) == 300
         packets = [r for r in console.json("/api/packets") if r["kind"] == "get-request-normal"]
         assert {r["meter"] for r in packets} == {"abt-0", "abt-1", "abt-2", "abt-3"}
+        # the live values come from the worker that serves the meter
+        values = console.json("/api/meters/abt-3/values")
+        assert values["clock"] and any(r["unit"] == "volt" for r in values["registers"])
+        assert console.json("/api/meters?limit=2&offset=2")["meters"][1]["worker"]["index"] == 1
     finally:
         stop_lab(lab)
     records = [json.loads(line) for line in (tmp_path / "packets.jsonl").read_text().splitlines()]
