@@ -4,6 +4,18 @@
 // its associations and its counters.
 /* global METER */
 const KEY_FIELDS = ["lls_password", "hls_secret", "authentication_key", "block_cipher_key"];
+
+// The keys an association uses: its mechanism's password or secret, and the
+// ciphering keys when it is ciphered or authenticates by HLS-GMAC (and any key it has).
+function keysUsed(association, keys) {
+  const used = new Set(KEY_FIELDS.filter(name => keys[name]));
+  if (association.authentication === "lls") used.add("lls_password");
+  if (["hls-md5", "hls-sha1", "hls-sha256"].includes(association.authentication)) used.add("hls_secret");
+  if (association.authentication === "hls-gmac" || association.security !== "none" || association.context === "ln-ciphered") {
+    used.add("authentication_key"); used.add("block_cipher_key");
+  }
+  return KEY_FIELDS.filter(name => used.has(name));
+}
 const meterPath = "/api/meters/" + encodeURIComponent(METER.id);
 
 async function loadValues() {
@@ -78,7 +90,13 @@ function setupAssociations() {
       holder.append(form);
       continue;
     }
-    for (const name of KEY_FIELDS) {
+    const fields = keysUsed(association, keys);
+    if (!fields.length) {
+      form.append(element("span", {}), element("span", { class: "stat", text: "no keys: no authentication, not ciphered" }));
+      holder.append(form);
+      continue;
+    }
+    for (const name of fields) {
       const id = `${association.name}-${name}`;
       form.append(element("label", { for: id, text: name.replaceAll("_", " ") }),
         element("input", { id, name, "data-field": `associations.${association.name}.${name}`, value: keys[name] ?? "",
@@ -89,7 +107,7 @@ function setupAssociations() {
     form.addEventListener("submit", event => {
       event.preventDefault();
       const changed = {};
-      for (const name of KEY_FIELDS) {
+      for (const name of fields) {
         const value = form.elements[name].value.trim();
         if (value !== (keys[name] ?? "")) changed[name] = value;
       }
