@@ -11,6 +11,7 @@ from pathlib import Path
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric
 
 from dlmstw.config import parse_lab
+from dlmstw.security.store import KEY_NAMES
 from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, placement, worker_count
 from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_console import Console, patch
@@ -71,6 +72,7 @@ def test_a_lab_in_two_processes(tmp_path: Path) -> None:
         values = console.json("/api/meters/abt-3/values")
         assert values["clock"] and any(r["unit"] == "volt" for r in values["registers"])
         assert console.json("/api/meters?limit=2&offset=2")["meters"][1]["worker"]["index"] == 1
+        assert console.json("/api/meters/abt-3")["keys"] == {"public": {name: None for name in KEY_NAMES}}
     finally:
         stop_lab(lab)
     records = [json.loads(line) for line in (tmp_path / "packets.jsonl").read_text().splitlines()]

@@ -170,6 +170,14 @@ class Values(amp.Command):
     errors = {RefusedChange: b"REFUSED"}
 
 
+class ChangedKeys(amp.Command):
+    """The keys changed since lab.ini (key transfer, the console) of some of
+    the worker's meters: ``{meter: {association: {key name: hex}}}``."""
+
+    arguments = [(b"meters", Json())]
+    response = [(b"keys", Json())]
+
+
 class Stop(amp.Command):
     """Stop the meters, hand over the last records, save the state; the
     answer comes when all of that is done (the records arrive before it)."""

@@ -245,11 +245,6 @@ class MeterFactory(Factory):
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"
 
-    @property
-    def keys(self) -> dict[str, dict[str, bytes]]:
-        """The keys changed since lab.ini (key transfer, the console), by association name."""
-        return self.security.keys
-
     def session(self, client_sap: int) -> Session:
         return Session(client_sap, MANAGEMENT_WPORT, self.associations.get(client_sap), self.directory,
                        self.plugins, self.profile, self.security,

@@ -252,6 +252,10 @@ class LabService(MultiService):
         return {logical_name: obj.interface_class.class_id for directory in self._directories.values()
                 for logical_name, obj in directory.objects.items()}
 
+    def changed_keys(self, meter_ids: list[str]) -> dict[str, dict[str, dict[str, bytes]]]:
+        """The keys changed since lab.ini of each of ``meter_ids`` (this process's), by association."""
+        return {m: self.factories[m].security.keys for m in meter_ids if m in self.factories}
+
     def values(self, meter_id: str) -> dict[str, Any]:
         """The meter's clock, registers and last profile rows now (``server.values``)."""
         return meter_values(self.factories[meter_id])

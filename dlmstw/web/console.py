@@ -22,7 +22,7 @@ from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec, Pro
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from klein import Klein
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -144,6 +144,9 @@ class Lab(Protocol):
 
     def values(self, meter_id: str) -> Any:
         """The meter's live values (now, or through a Deferred); ValueError when unreadable."""
+
+    def changed_keys(self, meter_ids: list[str]) -> Any:
+        """The keys changed since lab.ini of each meter (now, or through a Deferred)."""
 
 
 def _from_a_browser(request: IRequest) -> bool:
@@ -293,8 +296,9 @@ class Console:
 
     @app.route("/meters/<meter_id>", methods=["GET"])
     @authorised
-    def meter_page(self, request: IRequest, meter_id: str) -> bytes:
-        return self._page(request, "meter.html", meter=self.meter_detail(self._meter_id(meter_id), request))
+    def meter_page(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
+        return self._detail(self._meter_id(meter_id), request).addCallback(
+            lambda meter: self._page(request, "meter.html", meter=meter))
 
     @app.route("/static/<name>", methods=["GET"])
     @authorised
@@ -337,8 +341,8 @@ class Console:
 
     @app.route("/api/meters/<meter_id>", methods=["GET"])
     @authorised
-    def meter(self, request: IRequest, meter_id: str) -> bytes:
-        return self._json(request, self.meter_detail(self._meter_id(meter_id), request))
+    def meter(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
+        return self._detail(self._meter_id(meter_id), request).addCallback(lambda meter: self._json(request, meter))
 
     @app.route("/api/meters/<meter_id>/values", methods=["GET"])
     @authorised
@@ -378,15 +382,15 @@ class Console:
             failure.trap(ValueError)
             raise BadRequest(str(failure.value))
 
-        def changed(_: object) -> bytes:
+        def changed(_: object) -> Deferred[dict[str, Any]]:
             settings = self.settings.setdefault(meter_id, {})
             for name in ("faults", "anomalies"):
                 if name in changes:
                     settings[name] = changes[name]
-            return self._json(request, self.meter_detail(meter_id, request))
+            return self._detail(meter_id, request)
 
         done = maybeDeferred(self.lab.reconfigure, meter_id, changes)
-        return done.addCallbacks(changed, refused)
+        return done.addCallbacks(changed, refused).addCallback(lambda meter: self._json(request, meter))
 
     def shows_keys(self, request: IRequest) -> bool:
         """Whether keys may be shown: to holders of the console token, or on loopback."""
@@ -397,9 +401,20 @@ class Console:
         except (AttributeError, ValueError):
             return False
 
-    def _keys(self, meter_id: str) -> dict[str, dict[str, str | None]]:
-        """Each association's keys now: lab.ini's unless changed (``security.store``)."""
-        changed = self.lab.factories[meter_id].keys
+    def _detail(self, meter_id: str, request: IRequest) -> Deferred[dict[str, Any]]:
+        """``meter_detail``, with the keys when ``request`` may see them."""
+        detail = self.meter_detail(meter_id)
+        if not self.shows_keys(request):
+            return succeed(detail)
+
+        def keyed(changed: dict[str, dict[str, dict[str, bytes]]]) -> dict[str, Any]:
+            detail["keys"] = self._keys(meter_id, changed.get(meter_id, {}))
+            return detail
+
+        return maybeDeferred(self.lab.changed_keys, [meter_id]).addCallback(keyed)
+
+    def _keys(self, meter_id: str, changed: dict[str, dict[str, bytes]]) -> dict[str, dict[str, str | None]]:
+        """Each association's keys now: lab.ini's unless ``changed`` (``security.store``)."""
         keys = {}
         for association in self.lab.meter_configs[meter_id].associations:
             mine = changed.get(association.name, {})
@@ -408,7 +423,7 @@ class Console:
                                       for name, value in current.items()}
         return keys
 
-    def meter_detail(self, meter_id: str, request: IRequest | None = None) -> dict[str, Any]:
+    def meter_detail(self, meter_id: str) -> dict[str, Any]:
         config = self.lab.meter_configs[meter_id]
         runtime = self.lab.factories[meter_id].meter
         summary = self.meter_summary(meter_id)
@@ -421,8 +436,6 @@ class Console:
                 {"name": a.name, "client_sap": a.client_sap, "authentication": a.authentication,
                  "context": a.context, "security": a.security, "access": a.access} for a in config.associations],
         })
-        if request is not None and self.shows_keys(request):
-            summary["keys"] = self._keys(meter_id)
         return summary
 
     @app.route("/api/packets", methods=["GET"])
