@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
@@ -88,8 +89,8 @@ class LiveCampaign:
 
 
 class LiveCampaigns:
-    """The console's campaigns. ``lab`` is the running lab (``meter_configs``
-    and each factory's changed ``keys``), ``mechanisms`` the installed
+    """The console's campaigns. ``lab`` is the running lab (``meter_configs``,
+    and ``changed_keys`` of its meters), ``mechanisms`` the installed
     authentication mechanisms, ``classes`` the class of each logical name of
     the lab's models."""
 
@@ -137,8 +138,9 @@ class LiveCampaigns:
             reads.append((target.descriptor(class_id), None))
         return tuple(reads)
 
-    def start(self, plan: Any) -> LiveCampaign:
-        """Check ``plan`` and start it; ValueError saying what is wrong."""
+    def start(self, plan: Any) -> Deferred[LiveCampaign]:
+        """Check ``plan`` (ValueError saying what is wrong), then start it with
+        each meter's current password or secret (asked of the lab)."""
         if not isinstance(plan, dict):
             raise ValueError("the plan must be a JSON object")
         unknown = sorted(set(plan) - {"meters", "association", "attributes", "concurrency", "repetitions"})
@@ -159,14 +161,25 @@ class LiveCampaigns:
         reads = self._reads(plan.get("attributes"))
         concurrency = _whole(plan, "concurrency", 8, MAX_CONCURRENCY)
         repetitions = _whole(plan, "repetitions", 1, MAX_REPETITIONS)
-        meters = [Meter(configs[m].interface, configs[m].port) for m in ids]
-        campaign = Campaign(meters, reads, self._sessions(ids, association, mechanism), 1, repetitions,
-                            concurrency=concurrency, timeout=TIMEOUT)
         attributes = [label(d.class_id, d.instance_id, d.attribute_id) for d, _ in reads]
-        live = LiveCampaign(next(self.numbers), {"meters": plan["meters"], "association": name,
-                                                 "attributes": attributes, "concurrency": concurrency,
-                                                 "repetitions": repetitions}, campaign, attributes)
-        self.campaigns.appendleft(live)
+        shown = {"meters": plan["meters"], "association": name, "attributes": attributes,
+                 "concurrency": concurrency, "repetitions": repetitions}
+        key = "hls_secret" if mechanism.hls else "lls_password"
+
+        def launch(changed: Mapping[str, Any]) -> LiveCampaign:
+            secrets = [changed.get(m, {}).get(name, {}).get(key, getattr(association, key)) for m in ids]
+            meters = [Meter(configs[m].interface, configs[m].port) for m in ids]
+            campaign = Campaign(meters, reads, lambda client: ClientSession(association.client_sap, mechanism,
+                                                                            secrets[client]),
+                                1, repetitions, concurrency=concurrency, timeout=TIMEOUT)
+            live = LiveCampaign(next(self.numbers), shown, campaign, attributes)
+            self.campaigns.appendleft(live)
+            self._run(live)
+            return live
+
+        return maybeDeferred(self.lab.changed_keys, ids).addCallback(launch)
+
+    def _run(self, live: LiveCampaign) -> None:
         sampler = LoopingCall(live.sample)
         sampler.clock = self.reactor
         sampler.start(SAMPLE_SECONDS, now=False)
@@ -180,20 +193,7 @@ class LiveCampaigns:
             else:
                 live.state = "stopped" if live.run.interrupted else "done"
 
-        run_campaign(self.reactor, campaign, live.run).addBoth(ended)
-        return live
-
-    def _sessions(self, ids: list[str], association: Any, mechanism: Any) -> Callable[[int], ClientSession]:
-        """A session per client, with the meter's current password or secret."""
-        factories = self.lab.factories
-        key = "hls_secret" if mechanism.hls else "lls_password"
-
-        def new_session(client: int) -> ClientSession:
-            meter_id = ids[client]
-            secret = factories[meter_id].keys.get(association.name, {}).get(key, getattr(association, key))
-            return ClientSession(association.client_sap, mechanism, secret)
-
-        return new_session
+        run_campaign(self.reactor, live.campaign, live.run).addBoth(ended)
 
     def find(self, number: int) -> LiveCampaign | None:
         return next((c for c in self.campaigns if c.id == number), None)

@@ -123,7 +123,8 @@ class Campaigns(Protocol):
     campaigns: Iterable[Any]
 
     def start(self, plan: Any) -> Any:
-        """Start a campaign (``summary()``, ``document()``); ValueError saying what is wrong with ``plan``."""
+        """Start a campaign (now or through a Deferred: ``summary()``, ``document()``); ValueError
+        saying what is wrong with ``plan``."""
 
     def find(self, number: int) -> Any:
         """The campaign ``number``, or None."""
@@ -516,13 +517,14 @@ class Console:
 
     @app.route("/api/campaigns", methods=["POST"])
     @authorised
-    def campaign_start(self, request: IRequest) -> bytes:
+    def campaign_start(self, request: IRequest) -> Deferred[bytes]:
         """Start a campaign: ``meters``, ``association``, ``attributes``, ``concurrency``, ``repetitions``."""
-        try:
-            started = self._campaigns().start(self._body(request))
-        except ValueError as error:
-            raise BadRequest(str(error)) from None
-        return self._json(request, started.document(), 201)
+        def refused(failure: Failure) -> bytes:
+            failure.trap(ValueError)
+            raise BadRequest(str(failure.value))
+
+        started = maybeDeferred(self._campaigns().start, self._body(request))
+        return started.addCallbacks(lambda live: self._json(request, live.document(), 201), refused)
 
     @app.route("/api/campaigns/<campaign_id>", methods=["GET"])
     @authorised
