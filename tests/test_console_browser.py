@@ -127,3 +127,23 @@ def test_4_an_lls_password_changed_from_the_page(page: Page, lab: tuple[Lab, Con
     with MeterSession(meters.ports[1], 32, "NEWPASS9") as session:
         session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
     shot(page, "5-password")
+
+
+def test_5_a_campaign_started_from_the_console_shows_its_kpis(page: Page, lab: tuple[Lab, Console]) -> None:
+    _, console = lab
+    page.goto(console.base + "/campaigns")
+    page.locator("#plan-meters").fill("abt")
+    page.select_option("#plan-association", "public")
+    page.locator("#plan-attributes").fill("0.0.1.0.0.255:2, 1.0.32.7.0.255:2")
+    page.locator("#plan-concurrency").fill("2")
+    page.locator("#plan-repetitions").fill("5")
+    page.click("#plan button[type=submit]")
+    expect(page.locator("#campaign-state")).to_contain_text("done", timeout=20_000)
+    expect(page.locator('[data-kpi="attempts"] b')).to_have_text("10 of 10")
+    expect(page.locator('[data-kpi="failure rate"] b')).to_have_text("0.00 %")
+    assert page.locator('#chart polyline[data-series="p50"]').count() == 1
+    expect(page.locator("#history tr")).to_have_count(1)
+    page.locator("#plan-concurrency").fill("0")
+    page.click("#plan button[type=submit]")
+    expect(page.locator("#plan .field-error")).to_contain_text("concurrency")
+    shot(page, "6-campaign")

@@ -25,6 +25,11 @@ function chart(timeline) {
     line.setAttribute("fill", "none"); line.setAttribute("stroke", colour); line.setAttribute("stroke-width", "2");
     line.setAttribute("vector-effect", "non-scaling-stroke"); line.dataset.series = name;
     svg.append(line);
+    if (points.length > 1) continue;
+    const dot = document.createElementNS(ns, "circle");  // one point makes no line
+    dot.setAttribute("cx", x(points[0].t)); dot.setAttribute("cy", y(points[0][name])); dot.setAttribute("r", 4);
+    dot.setAttribute("fill", colour);
+    svg.append(dot);
   }
 }
 
