@@ -344,3 +344,42 @@ def test_assets_come_from_the_package(console: Console) -> None:
     assert console.get("/static/favicon.svg")[1]["content-type"] == "image/svg+xml"
     assert console.get("/static/nope.js")[0] == 404
     assert console.get("/static/..%2Fconsole.py")[0] == 404
+
+
+def post(console: Console, path: str, value: object, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(console.base + path, data=json.dumps(value).encode(), method="POST",
+                                     headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body.startswith(b"{") else body.decode()
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ({"meters": "nope", "association": "public", "attributes": ["0.0.1.0.0.255:2"]}, "meters"),
+    ({"meters": "abt", "association": "nobody", "attributes": ["0.0.1.0.0.255:2"]}, "association"),
+    ({"meters": "abt", "association": "public", "attributes": ["9.9.9.9.9.9:2"]}, "attributes"),
+    ({"meters": "abt", "association": "public", "attributes": ["0.0.1.0.0.255:2"], "concurrency": 0}, "concurrency"),
+    ({"meters": "abt", "association": "public", "attributes": ["0.0.1.0.0.255:2"], "colour": "red"}, "colour"),
+])
+def test_campaign_plans_are_checked(console: Console, plan: dict[str, Any], message: str) -> None:
+    status, body = post(console, "/api/campaigns", plan)
+    assert status == 400 and message in body["error"]
+
+
+def test_a_campaign_runs_in_the_lab(console: Console) -> None:
+    status, started = post(console, "/api/campaigns", {"meters": "abt-0", "association": "reader",
+                                                       "attributes": ["0.0.1.0.0.255:2"], "repetitions": 3})
+    assert status == 201 and started["state"] == "running" and started["planned"] == 3
+    deadline = time.monotonic() + 20
+    while (found := console.json(f"/api/campaigns/{started['id']}"))["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert found["state"] == "done" and found["kpis"]["successes"] == 3, found
+    assert found["kpis"]["acquisition_time_ms"]["total"]["p50"] > 0 and found["timeline"]
+    assert started["id"] in [c["id"] for c in console.json("/api/campaigns")]
+    assert console.get("/api/campaigns/999")[0] == 404
+    # a browser's POST needs the page's CSRF token
+    assert post(console, "/api/campaigns", {}, {"origin": "http://evil.example"})[0] == 403
