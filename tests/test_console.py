@@ -383,3 +383,17 @@ def test_a_campaign_runs_in_the_lab(console: Console) -> None:
     assert console.get("/api/campaigns/999")[0] == 404
     # a browser's POST needs the page's CSRF token
     assert post(console, "/api/campaigns", {}, {"origin": "http://evil.example"})[0] == 403
+
+
+def test_a_console_without_token_answers_loopback_hosts_only(console: Console) -> None:
+    """DNS rebinding: a site whose name resolves to 127.0.0.1 must not read the console."""
+    def status(host: str) -> int:
+        request = urllib.request.Request(console.base + "/api/meters/abt-0", headers={"host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status("evil.example:8080") == 403
+    assert status("127.0.0.1") == status("localhost:8080") == status("[::1]:8080") == 200

@@ -156,11 +156,28 @@ def _from_a_browser(request: IRequest) -> bool:
     return any(request.getHeader(name) for name in ("origin", "sec-fetch-site", "cookie", "referer"))
 
 
+def _loopback_host(request: IRequest) -> bool:
+    """Whether the request's Host names loopback (``localhost``, 127.0.0.0/8, ``::1``), or is absent."""
+    host = (request.getHeader("host") or "").strip().lower()
+    if not host:
+        return True
+    name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] or host
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def authorised(route: Callable[Concatenate[Console, IRequest, P], R]) -> Callable[Concatenate[Console, IRequest, P], R | bytes]:
     """A route only for holders of the console token, when the console has
     one (a bearer token or a ``token`` query parameter); 401 otherwise. A
-    state-changing request from a browser must also carry the page's CSRF
-    token (``X-CSRF-Token``), so that another site cannot send one; 403 otherwise."""
+    console without a token (on loopback) answers only requests for a
+    loopback Host, so that a site whose name is made to point at 127.0.0.1
+    (DNS rebinding) cannot read it. A state-changing request from a browser
+    must also carry the page's CSRF token (``X-CSRF-Token``), so that another
+    site cannot send one; 403 otherwise."""
     @wraps(route)
     def guarded(console: Console, request: IRequest, *args: P.args, **kwargs: P.kwargs) -> R | bytes:
         if console.token:
@@ -170,6 +187,9 @@ def authorised(route: Callable[Concatenate[Console, IRequest, P], R]) -> Callabl
                 request.setResponseCode(401)
                 request.setHeader("www-authenticate", 'Bearer realm="dlmstw console"')
                 return b"console token required\n"
+        elif not _loopback_host(request):
+            request.setResponseCode(403)
+            return b"this console answers requests for a loopback host name or address only\n"
         if request.method not in (b"GET", b"HEAD") and _from_a_browser(request):
             csrf = (request.getHeader("x-csrf-token") or "").encode()
             if not hmac.compare_digest(csrf, console.csrf.encode()):
