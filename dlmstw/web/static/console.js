@@ -28,7 +28,8 @@ async function loadMeters() {
       element("td", {}, link), element("td", { text: meter.serial }),
       element("td", { text: `${meter.address}:${meter.port}` }), element("td", { text: meter.model }),
       element("td", { class: "state " + meter.state, text: meter.state + (meter.worker ? ` · worker ${meter.worker.index}`
-        + (meter.worker.state !== "running" ? " " + meter.worker.state : "") : "") }),
+        + (meter.worker.state !== "running" ? " " + meter.worker.state : "")
+        + (meter.worker.restarts ? ` (restarts: ${meter.worker.restarts})` : "") : "") }),
       element("td", { text: meter.faults || "—" }), element("td", { class: "num clients", text: meter.clients }),
       element("td", { class: "num", text: meter.requests }),
       element("td", { class: "num" + (meter.errors ? " bad" : ""), text: meter.errors }),
