@@ -293,7 +293,7 @@ def test_meter_values_and_page(console: Console) -> None:
     values = console.json("/api/meters/abt-0/values")
     assert values["clock"][:2] == "20"
     voltage = next(r for r in values["registers"] if r["obis"] == "1.0.32.7.0.255")
-    assert voltage["unit"] == "volt" and isinstance(voltage["value"], float)
+    assert voltage["unit"] == "V" and isinstance(voltage["value"], float)
     assert values["profile"]["columns"][0] == "Clock" and 1 <= len(values["profile"]["rows"]) <= 5
     status, headers, body = console.get("/meters/abt-0")
     assert status == 200 and b"meter abt-0" in body and headers["content-type"].startswith("text/html")

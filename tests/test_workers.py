@@ -70,7 +70,7 @@ def test_a_lab_in_two_processes(tmp_path: Path) -> None:
         assert {r["meter"] for r in packets} == {"abt-0", "abt-1", "abt-2", "abt-3"}
         # the live values come from the worker that serves the meter
         values = console.json("/api/meters/abt-3/values")
-        assert values["clock"] and any(r["unit"] == "volt" for r in values["registers"])
+        assert values["clock"] and any(r["unit"] == "V" for r in values["registers"])
         assert console.json("/api/meters?limit=2&offset=2")["meters"][1]["worker"]["index"] == 1
         assert console.json("/api/meters/abt-3")["keys"] == {"public": {name: None for name in KEY_NAMES}}
     finally:

@@ -11,12 +11,14 @@ from typing import Any
 from ..codec.axdr import CosemDateTime, Data, decode_data
 from ..codec.obis import format_obis, parse_obis
 from ..cosem.base import Context, CosemObject
-from ..enums import DataAccessResult, DataType, Unit
+from ..enums import UNIT_SYMBOLS, DataAccessResult, DataType
 from .meter import MeterFactory
 
 CLOCK = parse_obis("0.0.1.0.0.255")
 LOAD_PROFILE = parse_obis("1.0.99.1.0.255")
 REGISTER_CLASS = 3
+#: Classes whose value (attribute 2) has a scaler_unit in attribute 3: Register, Extended register (4.3.2, 4.3.3).
+SCALED_CLASSES = (3, 4)
 PROFILE_CLASS = 7
 #: Profile rows the page shows, the newest last.
 PROFILE_ROWS = 5
@@ -50,17 +52,17 @@ def _cell(value: Data) -> Any:
     return payload if isinstance(payload, (int, float, str, bool)) or payload is None else str(payload)
 
 
-def _scaled(raw: Any, scaler_unit: Data | None) -> tuple[Any, str]:
-    """raw × 10^scaler (Blue Book 4.3.2) and the unit's name."""
+def _scaled(raw: Any, scaler_unit: Data | None) -> Any:
+    """raw × 10^scaler (Blue Book 4.3.2), exact in decimal before it becomes a float."""
     if scaler_unit is None or not isinstance(raw, int) or isinstance(raw, bool):
-        return raw, ""
-    scaler, unit = scaler_unit[1][0][1], scaler_unit[1][1][1]
-    try:
-        name = Unit(unit).name.lower()
-    except ValueError:
-        name = str(unit)
-    value = raw * 10**scaler if scaler >= 0 else float(Decimal(raw).scaleb(scaler))
-    return value, "" if name == "count" else name
+        return raw
+    scaler = scaler_unit[1][0][1]
+    return raw * 10**scaler if scaler >= 0 else float(Decimal(raw).scaleb(scaler))
+
+
+def _unit(scaler_unit: Data | None) -> str:
+    """The symbol of a scaler_unit's unit ("" for none, or a count)."""
+    return "" if scaler_unit is None else UNIT_SYMBOLS.get(scaler_unit[1][1][1], "")
 
 
 def meter_values(factory: MeterFactory) -> dict[str, Any]:
@@ -79,9 +81,10 @@ def meter_values(factory: MeterFactory) -> dict[str, Any]:
         raw = _read(obj, 2, ctx)
         if raw is None:
             continue
-        value, unit = _scaled(raw[1], _read(obj, 3, ctx))
+        scaler_unit = _read(obj, 3, ctx)
         values["registers"].append({"obis": format_obis(obj.logical_name), "name": obj.description,
-                                    "value": _cell((raw[0], value)), "unit": unit})
+                                    "value": _cell((raw[0], _scaled(raw[1], scaler_unit))),
+                                    "unit": _unit(scaler_unit)})
     profile = model.objects.get(LOAD_PROFILE)
     if profile is not None:
         values["profile"] = _profile(profile, ctx)
@@ -99,11 +102,17 @@ def _profile(obj: CosemObject, ctx: Context) -> dict[str, Any] | None:
                                              (DataType.DOUBLE_LONG_UNSIGNED, last),
                                              (DataType.LONG_UNSIGNED, 1), (DataType.LONG_UNSIGNED, 0)])
     rows = _read(obj, 2, ctx, ENTRY_DESCRIPTOR, descriptor) if last else (DataType.ARRAY, [])
-    names = []
+    names, scalers = [], []
     for column in columns[1]:
         class_id, logical_name, attribute_id = (item[1] for item in column[1][:3])
         described = ctx.directory.objects.get(logical_name)
-        names.append(described.description if described is not None and described.description
-                     else f"{class_id}/{format_obis(logical_name)}:{attribute_id}")
+        scaler_unit = (_read(described, 3, ctx) if described is not None and class_id in SCALED_CLASSES
+                       and attribute_id == 2 else None)
+        unit = _unit(scaler_unit)
+        name = (described.description if described is not None and described.description
+                else f"{class_id}/{format_obis(logical_name)}:{attribute_id}")
+        names.append(f"{name} [{unit}]" if unit else name)
+        scalers.append(scaler_unit)
     return {"obis": format_obis(obj.logical_name), "columns": names,
-            "rows": [] if rows is None else [_cell(row) for row in rows[1]]}
+            "rows": [] if rows is None else [[_cell((cell[0], _scaled(cell[1], scaler_unit)))
+                                              for cell, scaler_unit in zip(row[1], scalers)] for row in rows[1]]}
