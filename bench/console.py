@@ -1,6 +1,6 @@
 """The console on a large lab: ``twistd -n dlmssim`` with N meters (100,000 by
-default, in groups of 50,000 on 127.0.0.2, 127.0.0.3... so that each has
-ports enough; worker processes as ``workers = auto`` chooses), then
+default, in groups of 50,000 on 127.77.0.1, 127.77.0.2... so that each has
+ports enough, on addresses other benchmarks leave alone; worker processes as ``workers = auto`` chooses), then
 
 - ``GET /api/meters?limit=50``: the slowest of 10 answers after a warm-up;
 - the console page in headless Chromium (Playwright) at 1280×800: from
@@ -27,6 +27,7 @@ API_TARGET = 0.200
 PAGE_TARGET = 1.0
 GROUP_SIZE = 50_000
 FIRST_PORT = 10_000
+LOOPBACK_NET = "127.77.0"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -35,7 +36,7 @@ def lab_ini(meters: int, console_port: int, directory: Path) -> str:
     groups = []
     for index, start in enumerate(range(0, meters, GROUP_SIZE)):
         groups.append(f"[meters:g{index}]\ncount = {min(GROUP_SIZE, meters - start)}\n"
-                      f"interface = 127.0.0.{index + 2}\nport = {FIRST_PORT}\nload_profile_days = 1\n")
+                      f"interface = {LOOPBACK_NET}.{index + 1}\nport = {FIRST_PORT}\nload_profile_days = 1\n")
     return (f"[simulator]\nconsole = tcp:{console_port}:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
             "packet_log = -\n\n" + "\n".join(groups) + "\n[association:public]\nclient_sap = 16\n")
 
