@@ -17,7 +17,7 @@ from dlmstw.plugins.registry import load_registry
 REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 TEMPLATE = ("from dlmstw.web.console import ASSETS, templates; "
-            "print('console page', len(templates().get_template('console.html').render(meters=0, token='')), "
+            "print('console page', len(templates().get_template('console.html').render(first_page={'total': 0, 'meters': []}, token='')), "
             "'meter page' if templates().get_template('meter.html') else '', "
             "'assets', *sorted(p.name for p in ASSETS.iterdir()))")
 ENDPOINT = ("from twisted.internet.endpoints import serverFromString; from twisted.internet.task import Clock; "

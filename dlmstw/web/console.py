@@ -313,7 +313,8 @@ class Console:
     @app.route("/", methods=["GET"])
     @authorised
     def index(self, request: IRequest) -> bytes:
-        return self._page(request, "console.html", meters=len(self.lab.factories))
+        # The first page of meters comes with the page: one request until they show.
+        return self._page(request, "console.html", first_page=self.meter_page_of(0, PAGE_LIMIT))
 
     @app.route("/meters/<meter_id>", methods=["GET"])
     @authorised
@@ -341,12 +342,16 @@ class Console:
         or ``state``, one page of them and how many match (DESIGN.md)."""
         if not any(name in request.args for name in PAGE_PARAMETERS):
             return self._json(request, [self.meter_summary(m) for m in self.lab.factories])
-        offset = self._whole(request, "offset", 0) or 0
-        limit = self._whole(request, "limit", 1, MAX_PAGE_LIMIT) or PAGE_LIMIT
         state = self._arg(request, "state") or None
         if state not in (None, "online", "offline"):
             raise BadRequest("state must be online or offline")
-        query = (self._arg(request, "q") or "").strip()
+        return self._json(request, self.meter_page_of(self._whole(request, "offset", 0) or 0,
+                                                      self._whole(request, "limit", 1, MAX_PAGE_LIMIT) or PAGE_LIMIT,
+                                                      (self._arg(request, "q") or "").strip(), state))
+
+    def meter_page_of(self, offset: int, limit: int, query: str = "", state: str | None = None) -> dict[str, Any]:
+        """``limit`` meters from ``offset`` among those whose id or serial holds
+        ``query`` or whose port is ``query``, in ``state``; and how many match."""
         factories, configs = self.lab.factories, self.lab.meter_configs
         if state is None and not query:
             total, chosen = len(factories), list(islice(factories, offset, offset + limit))
@@ -357,8 +362,7 @@ class Console:
                         and (not query or query in m or query in str(configs[m].serial)
                              or query == str(configs[m].port))]
             total, chosen = len(matching), matching[offset:offset + limit]
-        return self._json(request, {"total": total, "offset": offset, "limit": limit,
-                                    "meters": [self.meter_summary(m) for m in chosen]})
+        return {"total": total, "offset": offset, "limit": limit, "meters": [self.meter_summary(m) for m in chosen]}
 
     @app.route("/api/meters/<meter_id>", methods=["GET"])
     @authorised

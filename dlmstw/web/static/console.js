@@ -15,6 +15,10 @@ async function loadMeters() {
   try {
     page = await getJson("/api/meters", { offset: meters.offset, limit: meters.limit, q: meters.q, state: meters.state });
   } catch (error) { document.getElementById("meter-range").textContent = error.message; return; }
+  showMeters(page);
+}
+
+function showMeters(page) {
   meters.total = page.total;
   document.getElementById("meter-total").textContent = page.total + (meters.q || meters.state ? " matching" : "");
   const last = Math.min(page.total, meters.offset + page.meters.length);
@@ -59,7 +63,7 @@ function setupMeters() {
   document.getElementById("meter-next").addEventListener("click", () => {
     if (meters.offset + meters.limit < meters.total) { meters.offset += meters.limit; loadMeters(); }
   });
-  loadMeters();
+  showMeters(JSON.parse(document.getElementById("first-page").textContent));
   setInterval(loadMeters, 2000);
 }
 
