@@ -4,8 +4,9 @@ ports enough, on addresses other benchmarks leave alone; worker processes as ``w
 
 - ``GET /api/meters?limit=50``: the slowest of 10 answers, 10 s after the
   lab listens and one warm-up request;
-- the console page in headless Chromium (Playwright) at 1280×800: from
-  navigation to the first page of meters shown, the slowest of 3 loads.
+- the console page in headless Chromium (Playwright) at 1280×800: from the
+  start of the navigation to the first page of meters shown (the page's own
+  performance mark), the slowest of 3 loads after a first one.
 
 Targets: the API under 200 ms, the page under 1 s. Exit status 0 when both
 hold, 1 when one does not, 2 when the benchmark could not run.
@@ -19,13 +20,19 @@ processes the highest scheduling weight (``harness.place``).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from harness import BenchError, free_port_range, place, run_main, stop_group, twistd, verdict, wait_listening
+from harness import (LAB_START_TIMEOUT, BenchError, free_port_range, place, run_main, stop_group, twistd, verdict,
+                     wait_listening)
+
+from dlmstw.config import parse_lab
+from dlmstw.server.workers import worker_count
 
 API_TARGET = 0.200
 PAGE_TARGET = 1.0
@@ -47,6 +54,20 @@ def lab_ini(meters: int, console_port: int, directory: Path) -> str:
             "packet_log = -\n\n" + "\n".join(groups) + "\n[association:public]\nclient_sap = 16\n")
 
 
+def wait_workers(lab: subprocess.Popen[bytes], directory: Path, workers: int, groups: int) -> float:
+    """Seconds until twistd's log says every worker process (or, with one, every group) listens."""
+    if workers == 1:
+        return wait_listening(lab, directory, groups)
+    began = time.monotonic()
+    while True:
+        text = (directory / "twistd.log").read_text(errors="replace")
+        if text.count(" meters listening\n") >= workers:
+            return time.monotonic() - began
+        if lab.poll() is not None or time.monotonic() - began > LAB_START_TIMEOUT:
+            raise BenchError(f"the lab did not start\n{text[-3000:]}")
+        time.sleep(0.5)
+
+
 def timed_get(url: str) -> float:
     began = time.perf_counter()
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -61,16 +82,20 @@ def page_load(url: str) -> float:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise BenchError("Debian's chromium is needed (apt-get install chromium)")
+    place(os.getpid(), None)  # the browser, started from here, with this process's weight
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             times = []
             for _ in range(4):
-                began = time.perf_counter()
-                page.goto(url)
-                page.wait_for_function("document.querySelectorAll('tr.meter').length === 50", timeout=30_000)
-                times.append(time.perf_counter() - began)
+                page.goto(url, wait_until="commit")
+                page.wait_for_function("performance.getEntriesByName('dlmstw-meters-shown').length > 0",
+                                       timeout=30_000)
+                if page.locator("tr.meter").count() != 50:
+                    raise BenchError("the console page does not show the first 50 meters")
+                # from the start of the navigation to the meters shown, as the page measured it
+                times.append(page.evaluate("performance.getEntriesByName('dlmstw-meters-shown')[0].startTime") / 1000)
             return max(times[1:])
         finally:
             browser.close()
@@ -85,15 +110,15 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="dlmstw-console-") as temporary:
         directory = Path(temporary)
         console_port = free_port_range(1)
-        (directory / "lab.ini").write_text(lab_ini(args.meters, console_port, directory))
+        text = lab_ini(args.meters, console_port, directory)
+        (directory / "lab.ini").write_text(text)
         lab = twistd(directory)
         place(lab.pid, None)
         try:
-            groups = -(-args.meters // GROUP_SIZE)
-            started = wait_listening(lab, directory, groups)
+            started = wait_workers(lab, directory, worker_count(parse_lab(text)), -(-args.meters // GROUP_SIZE))
             base = f"http://127.0.0.1:{console_port}"
-            workers = (directory / "twistd.log").read_text(errors="replace").count(" meters listening")
-            print(f"{args.meters:,} meters in {workers} worker processes listening after {started:.1f} s")
+            print(f"{args.meters:,} meters in {worker_count(parse_lab(text))} worker processes listening "
+                  f"after {started:.1f} s")
             time.sleep(SETTLE_SECONDS)
             timed_get(base + "/api/meters?limit=50")
             api = max(timed_get(base + "/api/meters?limit=50") for _ in range(10))
