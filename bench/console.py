@@ -28,8 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import (LAB_START_TIMEOUT, BenchError, free_port_range, place, run_main, stop_group, twistd, verdict,
-                     wait_listening)
+from harness import (LAB_START_TIMEOUT, BenchError, free_port_range, place, process_tree, run_main, stop_group,
+                     twistd, verdict, wait_listening)
 
 from dlmstw.config import parse_lab
 from dlmstw.server.workers import worker_count
@@ -82,9 +82,10 @@ def page_load(url: str) -> float:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise BenchError("Debian's chromium is needed (apt-get install chromium)")
-    place(os.getpid(), None)  # the browser, started from here, with this process's weight
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        for pid in process_tree(os.getpid()):  # the browser's processes, with the lab's weight
+            place(pid, None)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             times = []
