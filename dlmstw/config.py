@@ -15,7 +15,7 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -450,6 +450,17 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
         except ValueError as exc:
             raise ValueError(f"{kind}: {exc}") from None
     return tuple(faults)
+
+
+def format_anomalies(anomalies: Sequence[AnomalyRate]) -> str:
+    """The text ``parse_anomalies`` reads back, e.g. ``gaps:0.02, negative:0.01``."""
+    return ", ".join(f"{a.kind}:{a.rate:g}" for a in anomalies)
+
+
+def format_faults(faults: Sequence[Fault]) -> str:
+    """The text ``parse_faults`` reads back, e.g. ``delay:50ms..200ms, drop:0.001``."""
+    return ", ".join(f"delay:{f.min_delay * 1000:g}ms..{f.max_delay * 1000:g}ms" if f.kind == "delay"
+                     else f"{f.kind}:{f.rate:g}" for f in faults)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:

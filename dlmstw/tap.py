@@ -25,6 +25,7 @@ from .server.packet_log import PacketLog
 from .plugins.registry import Registry, check_lab, load_registry
 from .server.service import LabService, ListenFailure, listen_reason
 from .server.workers import WorkerPool, first_of_each_group, worker_count
+from .client.live import LiveCampaigns
 from .web.console import Console
 
 log = Logger()
@@ -170,7 +171,8 @@ def makeService(options: Options) -> IService:
     if settings.packet_log is not None:
         packet_log = PacketLog(settings.packet_log, capture, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
-    console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log)
+    campaigns = LiveCampaigns(reactor, lab, options.registry.mechanisms, meters.object_classes())
+    console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log, campaigns)
     lab_service.totals = console.totals
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(lab_service)
     if packet_log is not None:

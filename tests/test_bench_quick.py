@@ -21,6 +21,7 @@ VERDICTS = {
     "memory.py": "resident per idle meter = ",
     "profile_memory.py": "memory growth reading the 35-day profile ",
     "stop.py": "stopping a busy lab: within 5 s, status 0, nothing lost: ",
+    "console.py": "console page, first page of meters shown: ",
 }
 
 

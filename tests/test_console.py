@@ -9,6 +9,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from gurux_dlms import GXDLMSException
 from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
 
+from dlmstw.monitor.capture import NORMAL_RESULTS
 from dlmstw.web.console import Console as ConsoleApp
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 
@@ -162,8 +164,12 @@ def test_metrics(console: Console) -> None:
 
 
 def test_packet_log_file(console: Console) -> None:
-    lines = (console.lab.directory / "packets.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+    """The log's writer is a low-priority process: on a busy machine its first batch takes a moment."""
+    path = console.lab.directory / "packets.jsonl"
+    deadline = time.monotonic() + 10
+    while not (path.exists() and '"aarq"' in path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     assert any(r["kind"] == "aarq" and r["result"] == "success" for r in records)
     assert all(RECORD_FIELDS <= set(r) for r in records)
 
@@ -237,3 +243,157 @@ def test_patch_refuses_bad_changes_whole(console: Console, changes: object, mess
     status, body = patch(console, "abt-0", changes)
     assert status == 400 and message in body["error"]
     assert console.json("/api/meters/abt-0")["load_profile_interval"] == before["load_profile_interval"]
+
+
+def test_meters_page_shape_and_filters(console: Console) -> None:
+    """Without paging parameters /api/meters is the plain list (tested above); with any of
+    them, one page and the total (DESIGN.md)."""
+    page = console.json("/api/meters?limit=1")
+    assert page["total"] == 2 and [m["id"] for m in page["meters"]] == ["abt-0"]
+    assert [m["id"] for m in console.json("/api/meters?offset=1")["meters"]] == ["abt-1"]
+    assert console.json("/api/meters?offset=0")["limit"] == 50
+    assert [m["id"] for m in console.json("/api/meters?q=1000002")["meters"]] == ["abt-1"]
+    assert console.json("/api/meters?q=abt")["total"] == 2
+    assert console.json(f"/api/meters?q={console.lab.ports[0]}")["meters"][0]["id"] == "abt-0"
+    assert console.json("/api/meters?state=offline")["total"] == 0
+    first = console.json("/api/meters?state=online")["meters"][0]
+    assert {"requests", "errors", "last_seen", "faults", "anomalies", "clients"} <= set(first)
+    assert first["requests"] >= 3 and first["last_seen"] > 0
+    for bad in ("limit=0", "limit=1001", "offset=-1", "state=asleep", "limit=x"):
+        status, _, body = console.get(f"/api/meters?{bad}")
+        assert status == 400 and json.loads(body)["error"], bad
+
+
+def test_packet_filters(console: Console) -> None:
+    assert [r["kind"] for r in console.json("/api/packets?meter=abt-0&kind=aarq")] == ["aarq"]
+    assert {r["result"] for r in console.json("/api/packets?result=released")} == {"released"}
+    problems = console.json("/api/packets?errors=1")
+    assert all(r["result"] not in NORMAL_RESULTS for r in problems)
+    assert len(problems) < len(console.json("/api/packets"))
+    assert console.json("/api/packets?kind=nothing") == []
+    status, _, pcap = console.get("/api/packets.pcap?kind=get-request-normal")
+    assert status == 200 and len(pcap) > 24
+    status, _, body = console.get("/api/packets.json?kind=aarq")
+    assert {r["kind"] for r in json.loads(body)} == {"aarq"}
+
+
+def test_stream_starts_from_the_buffer(console: Console) -> None:
+    stream = urllib.request.urlopen(console.base + "/api/packets/stream?meter=abt-0&kind=aarq&backfill=5",
+                                    timeout=10)
+    line = ""
+    while not line.startswith("data: "):
+        line = stream.readline().decode()
+    stream.close()
+    record = json.loads(line[6:])
+    assert record["kind"] == "aarq" and record["meter"] == "abt-0"
+    assert console.get("/api/packets/stream?backfill=501")[0] == 400
+
+
+def test_meter_values_and_page(console: Console) -> None:
+    values = console.json("/api/meters/abt-0/values")
+    assert values["clock"][:2] == "20"
+    voltage = next(r for r in values["registers"] if r["obis"] == "1.0.32.7.0.255")
+    assert voltage["unit"] == "V" and isinstance(voltage["value"], float)
+    assert values["profile"]["columns"][0] == "Clock" and 1 <= len(values["profile"]["rows"]) <= 5
+    status, headers, body = console.get("/meters/abt-0")
+    assert status == 200 and b"meter abt-0" in body and headers["content-type"].startswith("text/html")
+    assert console.get("/meters/nope")[0] == 404
+
+
+def test_keys_are_shown_on_loopback_only(console: Console) -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.web.test.requesthelper import DummyRequest
+
+    keys = console.json("/api/meters/abt-0")["keys"]
+    assert keys["reader"]["lls_password"] == "ABCD0001" and keys["public"]["lls_password"] is None
+    app = ConsoleApp.__new__(ConsoleApp)
+    app.token = None
+    request = DummyRequest([b""])
+    request.client = IPv4Address("TCP", "192.0.2.7", 40000)
+    assert not app.shows_keys(request)
+    request.client = IPv4Address("TCP", "127.0.0.1", 40000)
+    assert app.shows_keys(request)
+    app.token = TOKEN
+    request.client = IPv4Address("TCP", "192.0.2.7", 40000)
+    assert app.shows_keys(request)
+
+
+def test_the_page_changes_meters_only_with_its_csrf_token(console: Console) -> None:
+    """A browser's state-changing request (it names its origin) needs the page's token;
+    a script's (no Origin) does not, as README documents."""
+    def send(headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"{console.base}/api/meters/abt-0", data=b"{}", method="PATCH",
+                                         headers={"content-type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    page = console.get("/")[2].decode()
+    csrf = page.split('data-csrf="')[1].split('"')[0]
+    assert send({"origin": "http://evil.example"}) == 403
+    assert send({"origin": "http://evil.example", "x-csrf-token": "guess"}) == 403
+    assert send({"origin": console.base, "x-csrf-token": csrf}) == 200
+    assert send({}) == 200
+
+
+def test_assets_come_from_the_package(console: Console) -> None:
+    status, headers, body = console.get("/static/console.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript") and b"EventSource" in body
+    assert console.get("/static/favicon.svg")[1]["content-type"] == "image/svg+xml"
+    assert console.get("/static/nope.js")[0] == 404
+    assert console.get("/static/..%2Fconsole.py")[0] == 404
+
+
+def post(console: Console, path: str, value: object, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(console.base + path, data=json.dumps(value).encode(), method="POST",
+                                     headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body.startswith(b"{") else body.decode()
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ({"meters": "nope", "association": "public", "attributes": ["0.0.1.0.0.255:2"]}, "meters"),
+    ({"meters": "abt", "association": "nobody", "attributes": ["0.0.1.0.0.255:2"]}, "association"),
+    ({"meters": "abt", "association": "public", "attributes": ["9.9.9.9.9.9:2"]}, "attributes"),
+    ({"meters": "abt", "association": "public", "attributes": ["0.0.1.0.0.255:2"], "concurrency": 0}, "concurrency"),
+    ({"meters": "abt", "association": "public", "attributes": ["0.0.1.0.0.255:2"], "colour": "red"}, "colour"),
+])
+def test_campaign_plans_are_checked(console: Console, plan: dict[str, Any], message: str) -> None:
+    status, body = post(console, "/api/campaigns", plan)
+    assert status == 400 and message in body["error"]
+
+
+def test_a_campaign_runs_in_the_lab(console: Console) -> None:
+    status, started = post(console, "/api/campaigns", {"meters": "abt-0", "association": "reader",
+                                                       "attributes": ["0.0.1.0.0.255:2"], "repetitions": 3})
+    assert status == 201 and started["state"] == "running" and started["planned"] == 3
+    deadline = time.monotonic() + 20
+    while (found := console.json(f"/api/campaigns/{started['id']}"))["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert found["state"] == "done" and found["kpis"]["successes"] == 3, found
+    assert found["kpis"]["acquisition_time_ms"]["total"]["p50"] > 0 and found["timeline"]
+    assert started["id"] in [c["id"] for c in console.json("/api/campaigns")]
+    assert console.get("/api/campaigns/999")[0] == 404
+    # a browser's POST needs the page's CSRF token
+    assert post(console, "/api/campaigns", {}, {"origin": "http://evil.example"})[0] == 403
+
+
+def test_a_console_without_token_answers_loopback_hosts_only(console: Console) -> None:
+    """DNS rebinding: a site whose name resolves to 127.0.0.1 must not read the console."""
+    def status(host: str) -> int:
+        request = urllib.request.Request(console.base + "/api/meters/abt-0", headers={"host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status("evil.example:8080") == 403
+    assert status("127.0.0.1") == status("localhost:8080") == status("[::1]:8080") == 200

@@ -1,51 +1,149 @@
-"""The console page in a real browser (Debian's chromium driven by
-Playwright): the meters are listed, packets appear live as a gurux client
-talks to a meter, and clicking one shows its byte-by-byte description."""
+"""The console in a real browser (Debian's chromium driven by Playwright) at
+1280×800, one lab and one browser session for every step, a screenshot of
+each step in tests/screenshots/ (git-ignored): the meters are listed; a
+gurux client's reading appears live; a field of its tree highlights its
+bytes; a meter taken offline from its page refuses connections; an LLS
+password changed from the page refuses the old one and accepts the new."""
 
 from __future__ import annotations
 
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gurux_dlms import GXDLMSException
 from gurux_dlms.objects import GXDLMSClock
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from interop_support import MeterSession, stop_lab
+from interop_support import Lab, MeterSession, stop_lab
 from test_console import Console, start
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Console]]:
+    lab, port = start(tmp_path_factory.mktemp("console-browser"))
+    try:
+        yield lab, Console(lab, port)
+    finally:
+        stop_lab(lab)
+
+
+@pytest.fixture(scope="module")
+def page(lab: tuple[Lab, Console]) -> Iterator[Page]:
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is needed for the console test (apt-get install chromium)")
+    SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
+        browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(10_000)
+        yield page
         browser.close()
 
 
-def test_packets_appear_live_and_are_described(browser: Browser, tmp_path: Path) -> None:
-    lab, port = start(tmp_path)
-    try:
-        console = Console(lab, port)
-        page = browser.new_page()
-        page.goto(console.base + "/")
-        assert page.locator("tr.meter").count() == 2
-        page.wait_for_function("document.getElementById('status').textContent === 'live'", timeout=10_000)
-        with MeterSession(lab.ports[0], 32, "ABCD0001") as session:
-            session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
-        row = page.locator("tr.packet", has_text="get-request-normal").first
-        row.wait_for(timeout=10_000)
-        row.click()
-        tree = page.locator("#request-tree")
-        tree.get_by_text("Clock").first.wait_for(timeout=5_000)
-        assert "0-0:1.0.0*255" in tree.inner_text() or "0.0.1.0.0.255" in tree.inner_text()
-        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-    finally:
-        stop_lab(lab)
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_1_meters_are_listed(page: Page, lab: tuple[Lab, Console]) -> None:
+    _, console = lab
+    page.goto(console.base + "/")
+    expect(page.locator("tr.meter")).to_have_count(2)
+    expect(page.locator("tr.meter").first).to_contain_text("online")
+    expect(page.locator("#status")).to_have_text("live")
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    assert page.locator("link[rel=icon]").get_attribute("href").startswith("/static/favicon.svg")
+    shot(page, "1-meters")
+
+
+def test_2_a_reading_appears_live_and_its_bytes_are_explained(page: Page, lab: tuple[Lab, Console]) -> None:
+    meters, _ = lab
+    rows = page.locator("tr.packet", has_text="get-request-normal")
+    before = rows.count()
+    with MeterSession(meters.ports[0], 32, "ABCD0001") as session:
+        read = time.monotonic()
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    expect(rows).to_have_count(before + 1, timeout=5_000)
+    assert time.monotonic() - read < 1.0
+    shot(page, "2-live")
+    rows.first.click()
+    tree = page.locator("#tree")
+    # a collapsed branch opens when its field is chosen
+    tree.locator(".field", has=page.locator(".name", has_text="cosem-attribute-descriptor")).first.click()
+    field = tree.locator(".field", has=page.locator(".name", has_text="instance-id")).first
+    field.click()
+    marked = page.locator("#hex .byte.mark")
+    expect(marked).to_have_count(6)
+    assert "".join(marked.all_inner_texts()) == "0000010000FF"
+    # and the reverse: a byte selects the smallest field that holds it
+    page.locator('#hex .byte[data-side="request"][data-index="1"]').click()
+    expect(tree.locator(".field.selected .name")).to_have_text("version")
+    # the keyboard moves through the packets
+    page.locator("#packet-rows").focus()
+    page.keyboard.press("Home")
+    expect(page.locator("tr.packet").first).to_have_class("packet selected")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("tr.packet").nth(1)).to_have_attribute("aria-selected", "true")
+    shot(page, "3-exchange")
+
+
+def test_3_a_meter_taken_offline_from_its_page_refuses(page: Page, lab: tuple[Lab, Console]) -> None:
+    meters, console = lab
+    page.goto(console.base + "/meters/abt-1")
+    expect(page.locator("#registers tr").first).to_be_visible()
+    page.select_option("#state-field", "offline")
+    page.click("#settings button[type=submit]")
+    expect(page.locator("#state")).to_have_text("offline")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", meters.ports[1]), timeout=2).close()
+    page.locator("#days-field").fill("40")
+    page.click("#settings button[type=submit]")
+    expect(page.locator("#settings .field-error")).to_contain_text("load_profile_days")
+    shot(page, "4-offline")
+    page.locator("#days-field").fill("1")
+    page.select_option("#state-field", "online")
+    page.click("#settings button[type=submit]")
+    expect(page.locator("#state")).to_have_text("online")
+
+
+def test_4_an_lls_password_changed_from_the_page(page: Page, lab: tuple[Lab, Console]) -> None:
+    meters, _ = lab
+    field = page.locator("#reader-lls_password")
+    expect(field).to_have_value("ABCD0001")
+    field.fill("NEWPASS9")
+    page.locator('form[data-association="reader"] button[type=submit]').click()
+    expect(page.locator('form[data-association="reader"] .ok')).to_contain_text("saved")
+    with pytest.raises(GXDLMSException):
+        MeterSession(meters.ports[1], 32, "ABCD0001").associate()
+    with MeterSession(meters.ports[1], 32, "NEWPASS9") as session:
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+    shot(page, "5-password")
+
+
+def test_5_a_campaign_started_from_the_console_shows_its_kpis(page: Page, lab: tuple[Lab, Console]) -> None:
+    _, console = lab
+    page.goto(console.base + "/campaigns")
+    page.locator("#plan-meters").fill("abt")
+    page.select_option("#plan-association", "public")
+    page.locator("#plan-attributes").fill("0.0.1.0.0.255:2, 1.0.32.7.0.255:2")
+    page.locator("#plan-concurrency").fill("2")
+    page.locator("#plan-repetitions").fill("5")
+    page.click("#plan button[type=submit]")
+    expect(page.locator("#campaign-state")).to_contain_text("done", timeout=20_000)
+    expect(page.locator('[data-kpi="attempts"] b')).to_have_text("10 of 10")
+    expect(page.locator('[data-kpi="failure rate"] b')).to_have_text("0.00 %")
+    assert page.locator('#chart polyline[data-series="p50"]').count() == 1
+    expect(page.locator("#history tr")).to_have_count(1)
+    page.locator("#plan-concurrency").fill("0")
+    page.click("#plan button[type=submit]")
+    expect(page.locator("#plan .field-error")).to_contain_text("concurrency")
+    shot(page, "6-campaign")

@@ -189,19 +189,27 @@ def test_an_absent_physical_address_gets_no_answer(hdlc_lab: Lab) -> None:
             sock.recv(100)
 
 
-def records(lab: Lab) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 5
+def records(lab: Lab, discs: int = 1) -> list[dict[str, object]]:
+    """The packet log once it holds at least ``discs`` DISC exchanges (links closed)."""
+    deadline = time.monotonic() + 15
     path = lab.directory / "packets.jsonl"
     while time.monotonic() < deadline:
         if path.exists():
             lines = [json.loads(line) for line in path.read_text().splitlines()]
-            if any(r["kind"] == "disc" for r in lines):
+            if sum(r["kind"] == "disc" for r in lines) >= discs:
                 return lines
         time.sleep(0.2)
-    raise AssertionError("no HDLC records in the packet log")
+    raise AssertionError(f"fewer than {discs} DISC exchanges in the packet log")
+
+
+def discs_logged(lab: Lab) -> int:
+    path = lab.directory / "packets.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return sum(json.loads(line)["kind"] == "disc" for line in lines)
 
 
 def test_the_packet_log_shows_whole_frames_described(hdlc_lab: Lab) -> None:
+    before = discs_logged(hdlc_lab)
     session = open_session(hdlc_lab.ports[0], client_for("public", FIRST_PHYSICAL))
     try:
         profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
@@ -210,7 +218,7 @@ def test_the_packet_log_shows_whole_frames_described(hdlc_lab: Lab) -> None:
         session.release()
     finally:
         session.close()
-    log = [r for r in records(hdlc_lab) if r["meter"] == "hdlc-0"]
+    log = [r for r in records(hdlc_lab, before + 1) if r["meter"] == "hdlc-0"]
     kinds = {r["kind"] for r in log}
     assert {"snrm", "aarq", "get-request-normal", "rlrq", "disc"} <= kinds
     long_get = max((r for r in log if r["kind"] == "get-request-normal"), key=lambda r: len(r["response"]))

@@ -17,8 +17,10 @@ from dlmstw.plugins.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
-TEMPLATE = ("from dlmstw.web.console import templates; "
-            "print('console page', len(templates().get_template('console.html').render(meters=[], token='')))")
+TEMPLATE = ("from dlmstw.web.console import ASSETS, templates; "
+            "print('console page', len(templates().get_template('console.html').render(first_page={'total': 0, 'meters': []}, token='')), "
+            "'meter page' if templates().get_template('meter.html') else '', "
+            "'assets', *sorted(p.name for p in ASSETS.iterdir()))")
 ENDPOINT = ("from twisted.internet.endpoints import serverFromString; from twisted.internet.task import Clock; "
             "print('meter endpoint', type(serverFromString(Clock(), 'dlmstw-tcp:4059:interface=127.0.0.1')).__name__)")
 
@@ -68,5 +70,6 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
 def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, ...]) -> None:
     listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
     assert "dlmssim" in listing, listing
-    assert "console page" in listing, listing
+    assert "console page" in listing and "meter page" in listing, listing
+    assert "assets campaigns.js common.js console.css console.js favicon.svg meter.js" in listing, listing
     assert "meter endpoint MeterEndpoint" in listing, listing

@@ -11,9 +11,10 @@ from pathlib import Path
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric
 
 from dlmstw.config import parse_lab
+from dlmstw.security.store import KEY_NAMES
 from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, placement, worker_count
 from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
-from test_console import Console, patch
+from test_console import Console, patch, post
 
 
 def test_auto_keeps_each_process_below_its_file_budget() -> None:
@@ -67,6 +68,18 @@ def test_a_lab_in_two_processes(tmp_path: Path) -> None:
             assert session.read(GXDLMSProfileGeneric("1.0.99.1.0.255"), 4) == 300
         packets = [r for r in console.json("/api/packets") if r["kind"] == "get-request-normal"]
         assert {r["meter"] for r in packets} == {"abt-0", "abt-1", "abt-2", "abt-3"}
+        # the live values come from the worker that serves the meter
+        values = console.json("/api/meters/abt-3/values")
+        assert values["clock"] and any(r["unit"] == "V" for r in values["registers"])
+        assert console.json("/api/meters?limit=2&offset=2")["meters"][1]["worker"]["index"] == 1
+        assert console.json("/api/meters/abt-3")["keys"] == {"public": {name: None for name in KEY_NAMES}}
+        # a campaign from the console reads the meters of both processes
+        status, started = post(console, "/api/campaigns", {"meters": "all", "association": "public",
+                                                           "attributes": ["0.0.1.0.0.255:2"]})
+        assert status == 201
+        while (campaign := console.json(f"/api/campaigns/{started['id']}"))["state"] == "running":
+            time.sleep(0.1)
+        assert campaign["kpis"]["successes"] == 4, campaign
     finally:
         stop_lab(lab)
     records = [json.loads(line) for line in (tmp_path / "packets.jsonl").read_text().splitlines()]

@@ -13,6 +13,7 @@ the stores every record goes to).
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Iterable, NamedTuple
 
 from twisted.internet.interfaces import IPushProducer
@@ -55,6 +56,30 @@ class Exchange(NamedTuple):
     ciphered: bool
     result: str
     transport: str = "tcp"
+
+
+#: The results of an exchange or connection that went as it should (DESIGN.md
+#: "Result names"); every other result is a problem ("errors only" of the console).
+NORMAL_RESULTS = frozenset({"success", "accepted", "closed", "released", "authentication-required"})
+
+
+@dataclass(frozen=True, slots=True)
+class PacketFilter:
+    """Which records a reader wants: each given field must match exactly;
+    ``errors`` keeps only the results outside ``NORMAL_RESULTS``."""
+
+    meter: str | None = None
+    peer: str | None = None
+    kind: str | None = None
+    result: str | None = None
+    errors: bool = False
+
+    def __call__(self, exchange: Exchange) -> bool:
+        return ((self.meter is None or exchange.meter == self.meter)
+                and (self.peer is None or exchange.peer == self.peer)
+                and (self.kind is None or exchange.kind == self.kind)
+                and (self.result is None or exchange.result == self.result)
+                and not (self.errors and exchange.result in NORMAL_RESULTS))
 
 
 def weight(exchange: Exchange) -> int:
@@ -172,9 +197,11 @@ class RingBuffer:
             records.popleft()
             self.bytes -= weights.popleft()
 
-    def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None) -> list[Exchange]:
-        """The newest ``limit`` records (oldest first) matching the filters."""
-        chosen = [r for r in self.records if (meter is None or r.meter == meter) and (peer is None or r.peer == peer)]
+    def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None,
+               wanted: PacketFilter | None = None) -> list[Exchange]:
+        """The newest ``limit`` records (oldest first) matching ``wanted``, or ``meter`` and ``peer``."""
+        accept = wanted if wanted is not None else PacketFilter(meter, peer)
+        chosen = [r for r in self.records if accept(r)]
         return chosen[-limit:] if limit else chosen
 
 

@@ -173,6 +173,22 @@ class Reconfigure(amp.Command):
     errors = {RefusedChange: b"REFUSED"}
 
 
+class Values(amp.Command):
+    """One of the worker's meters' live values (``server.values``), for the console."""
+
+    arguments = [(b"meter", amp.Unicode())]
+    response = [(b"values", Json())]
+    errors = {RefusedChange: b"REFUSED"}
+
+
+class ChangedKeys(amp.Command):
+    """The keys changed since lab.ini (key transfer, the console) of some of
+    the worker's meters: ``{meter: {association: {key name: hex}}}``."""
+
+    arguments = [(b"meters", Json())]
+    response = [(b"keys", Json())]
+
+
 class Stop(amp.Command):
     """Stop the meters, hand over the last records, save the state; the
     answer comes when all of that is done (the records arrive before it)."""

@@ -50,19 +50,20 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
     interval = _number(changes, "load_profile_interval", lambda v: v in (5, 15), "5 or 15 (minutes)")
     days = _number(changes, "load_profile_days", lambda v: 1 <= v <= 35, "1 to 35")
     anomalies = faults = None
-    try:
-        anomalies_text = _text(changes, "anomalies")
-        if anomalies_text is not None:
+    anomalies_text = _text(changes, "anomalies")
+    if anomalies_text is not None:
+        try:
             anomalies = Anomalies.of(meter.seed, [(a.kind, a.rate) for a in parse_anomalies(anomalies_text)])
-        faults_text = _text(changes, "faults")
-        if faults_text is not None:
+        except ValueError as error:
+            raise ReconfigureError(f"anomalies: {error}") from None
+    faults_text = _text(changes, "faults")
+    if faults_text is not None:
+        try:
             faults = parse_faults(faults_text)
-            if any(f.kind == "offline" for f in faults):
-                raise ReconfigureError('faults: "offline" is chosen at start; use "state": "offline"')
-    except ReconfigureError:
-        raise
-    except ValueError as error:
-        raise ReconfigureError(str(error)) from None
+        except ValueError as error:
+            raise ReconfigureError(f"faults: {error}") from None
+        if any(f.kind == "offline" for f in faults):
+            raise ReconfigureError('faults: "offline" is chosen at start; use "state": "offline"')
     state = _text(changes, "state")
     if state not in (None, "online", "offline"):
         raise ReconfigureError(f"state: online or offline, not {state!r}")

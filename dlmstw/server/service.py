@@ -26,6 +26,7 @@ from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .hdlc import GatewayFactory, HdlcMeterProtocol
 from .reconfigure import ReconfigureError, reconfigure
+from .values import meter_values
 from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
 from .journal import CounterJournal
@@ -245,6 +246,19 @@ class LabService(MultiService):
                 if obj.description:
                     names.setdefault(logical_name, obj.description)
         return names
+
+    def object_classes(self) -> dict[bytes, int]:
+        """The class of each object of the lab's models by logical name (for campaigns that name none)."""
+        return {logical_name: obj.interface_class.class_id for directory in self._directories.values()
+                for logical_name, obj in directory.objects.items()}
+
+    def changed_keys(self, meter_ids: list[str]) -> dict[str, dict[str, dict[str, bytes]]]:
+        """The keys changed since lab.ini of each of ``meter_ids`` (this process's), by association."""
+        return {m: self.factories[m].security.keys for m in meter_ids if m in self.factories}
+
+    def values(self, meter_id: str) -> dict[str, Any]:
+        """The meter's clock, registers and last profile rows now (``server.values``)."""
+        return meter_values(self.factories[meter_id])
 
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
         """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""

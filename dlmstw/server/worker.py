@@ -22,7 +22,7 @@ from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
 from ..config import load_lab, with_overrides
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
-from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop, Values, ChangedKeys
 from .reconfigure import ReconfigureError
 from ..plugins.registry import load_registry
 from .service import LabService, ListenFailure
@@ -129,6 +129,17 @@ class Worker(ProcessChannel):
         except ReconfigureError as error:
             raise RefusedChange(str(error)) from None
         return {"status": self.status()}
+
+    @Values.responder
+    def values(self, meter: str) -> dict[str, Any]:
+        if meter not in self.service.factories:
+            raise RefusedChange(f"this worker does not serve {meter}")
+        return {"values": self.service.values(meter)}
+
+    @ChangedKeys.responder
+    def changed_keys(self, meters: list[str]) -> dict[str, Any]:
+        return {"keys": {m: {a: {n: k.hex() for n, k in ks.items()} for a, ks in keys.items()}
+                         for m, keys in self.service.changed_keys(meters).items()}}
 
     @Stop.responder
     @inlineCallbacks

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.endpoints import ProcessEndpoint, connectProtocol
 from twisted.logger import Logger, LogLevel
@@ -29,7 +29,8 @@ from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
 from ..monitor.capture import CaptureBus, Exchange
-from .channel import child_argv, unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import (child_argv, unless_gone, ProcessChannel, Captured, ChangedKeys, ListenError, Log,
+                      Reconfigure, RefusedChange, Start, Status, Stop, Values)
 from .reconfigure import ReconfigureError
 
 log = Logger()
@@ -279,6 +280,33 @@ class WorkerPool(Service):
 
         done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
         return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
+
+    def values(self, meter_id: str) -> Deferred[dict[str, Any]]:
+        """The meter's live values, from its worker; ReconfigureError when that is not running."""
+        view = self.factories[meter_id]
+        channel = self.channels.get(view.worker.index)
+        if channel is None or view.worker.state != "running":
+            raise ReconfigureError(f"the process serving {meter_id} is not running")
+        return channel.callRemote(Values, meter=meter_id).addCallback(lambda answer: answer["values"])
+
+    def changed_keys(self, meter_ids: list[str]) -> Deferred[dict[str, dict[str, dict[str, bytes]]]]:
+        """The keys changed since lab.ini of each of ``meter_ids``, asked of the
+        workers that serve them (one call each); ReconfigureError when one is not running."""
+        by_worker: dict[int, list[str]] = {}
+        for meter_id in meter_ids:
+            by_worker.setdefault(self.factories[meter_id].worker.index, []).append(meter_id)
+        calls = []
+        for index, meters in by_worker.items():
+            channel = self.channels.get(index)
+            if channel is None or self.workers[index].state != "running":
+                raise ReconfigureError(f"the process serving {meters[0]} is not running")
+            calls.append(channel.callRemote(ChangedKeys, meters=meters))
+
+        def merged(answers: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, bytes]]]:
+            return {m: {a: {n: bytes.fromhex(k) for n, k in ks.items()} for a, ks in keys.items()}
+                    for answer in answers for m, keys in answer["keys"].items()}
+
+        return gatherResults(calls, consumeErrors=True).addCallback(merged)
 
     def stopService(self) -> Deferred[Any]:
         """Ask every worker to stop its meters and hand over its last records,

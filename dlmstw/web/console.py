@@ -10,23 +10,28 @@ token or a ``token`` query parameter).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+import secrets
 import sys
 from collections import Counter, deque
 from functools import wraps
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec, Protocol, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from klein import Klein
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
+from ..config import format_anomalies, format_faults
 from ..dissector.record import packet_record
-from ..monitor.capture import CaptureBus, Exchange, PausableObserver, RingBuffer
+from ..monitor.capture import NORMAL_RESULTS, CaptureBus, Exchange, PacketFilter, PausableObserver, RingBuffer
 from ..monitor.pcap import write_pcap
+from ..security.store import KEY_NAMES
 
 #: Where the templates are: the checkout (development) or the installed data files.
 TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
@@ -36,6 +41,18 @@ STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
 #: A PATCH body longer than this is refused.
 MAX_PATCH_BYTES = 64 * 1024
+#: The page's own assets (script, style, icon), served from the package.
+ASSETS = Path(__file__).resolve().parent / "static"
+CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".svg": "image/svg+xml", ".txt": "text/plain; charset=utf-8"}
+#: /api/meters pages: any of these parameters asks for one, ``limit`` meters long.
+PAGE_PARAMETERS = (b"offset", b"limit", b"q", b"state")
+PAGE_LIMIT = 50
+MAX_PAGE_LIMIT = 1_000
+#: Buffered records a stream starts with, at most (``?backfill=N``).
+MAX_BACKFILL = 500
+#: Results of the connection events every exchange is framed by (not requests).
+CONNECTION_RESULTS = ("accepted", "closed")
 
 
 P = ParamSpec("P")
@@ -46,8 +63,8 @@ class BadRequest(ValueError):
     """A request the API cannot take: answered 400 with the reason."""
 
 
-class NoSuchMeter(LookupError):
-    """A meter id the lab does not have: answered 404."""
+class NotFound(LookupError):
+    """A meter or campaign the console does not have: answered 404."""
 
 
 def templates() -> Environment:
@@ -84,10 +101,37 @@ class EventStream(PausableObserver):
             parts.append(f"event: dropped\ndata: {self.dropped}\n\n")
             self.dropped = 0
         while self.queue:
-            record = self.describe(self.queue.popleft())
-            parts.append(f"id: {record['sequence']}\nevent: exchange\ndata: {json.dumps(record)}\n\n")
+            parts.append(_event(self.describe(self.queue.popleft())))
         if parts:
             self.request.write("".join(parts).encode())
+
+def _event(record: dict[str, Any]) -> str:
+    """One server-sent event of a packet record."""
+    return f"id: {record['sequence']}\nevent: exchange\ndata: {json.dumps(record)}\n\n"
+
+
+def _key_text(name: str, value: bytes) -> str:
+    """A key as lab.ini writes it: a printable password as text, else hex."""
+    if name == "lls_password" and all(0x20 <= b <= 0x7E for b in value) and not value.startswith(b"hex:"):
+        return value.decode("ascii")
+    return ("hex:" if name == "lls_password" else "") + value.hex().upper()
+
+
+class Campaigns(Protocol):
+    """The campaigns started from the console (``client.live.LiveCampaigns``)."""
+
+    campaigns: Iterable[Any]
+
+    def start(self, plan: Any) -> Any:
+        """Start a campaign (now or through a Deferred: ``summary()``, ``document()``); ValueError
+        saying what is wrong with ``plan``."""
+
+    def find(self, number: int) -> Any:
+        """The campaign ``number``, or None."""
+
+    def stop(self, number: int) -> Any:
+        """Start no more attempts in campaign ``number``; the campaign, or None."""
+
 
 class Lab(Protocol):
     """What the console shows of the running lab (``server.service.LabService``)."""
@@ -99,10 +143,41 @@ class Lab(Protocol):
         """Change a running meter (now, or through a Deferred); ValueError with
         the reason when refused."""
 
+    def values(self, meter_id: str) -> Any:
+        """The meter's live values (now, or through a Deferred); ValueError when unreadable."""
+
+    def changed_keys(self, meter_ids: list[str]) -> Any:
+        """The keys changed since lab.ini of each meter (now, or through a Deferred)."""
+
+
+def _from_a_browser(request: IRequest) -> bool:
+    """Whether a browser sent ``request`` (it names its origin or the site it
+    came from; scripts such as curl send neither)."""
+    return any(request.getHeader(name) for name in ("origin", "sec-fetch-site", "cookie", "referer"))
+
+
+def _loopback_host(request: IRequest) -> bool:
+    """Whether the request's Host names loopback (``localhost``, 127.0.0.0/8, ``::1``), or is absent."""
+    host = (request.getHeader("host") or "").strip().lower()
+    if not host:
+        return True
+    name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] or host
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
 
 def authorised(route: Callable[Concatenate[Console, IRequest, P], R]) -> Callable[Concatenate[Console, IRequest, P], R | bytes]:
     """A route only for holders of the console token, when the console has
-    one (a bearer token or a ``token`` query parameter); 401 otherwise."""
+    one (a bearer token or a ``token`` query parameter); 401 otherwise. A
+    console without a token (on loopback) answers only requests for a
+    loopback Host, so that a site whose name is made to point at 127.0.0.1
+    (DNS rebinding) cannot read it. A state-changing request from a browser
+    must also carry the page's CSRF token (``X-CSRF-Token``), so that another
+    site cannot send one; 403 otherwise."""
     @wraps(route)
     def guarded(console: Console, request: IRequest, *args: P.args, **kwargs: P.kwargs) -> R | bytes:
         if console.token:
@@ -112,6 +187,14 @@ def authorised(route: Callable[Concatenate[Console, IRequest, P], R]) -> Callabl
                 request.setResponseCode(401)
                 request.setHeader("www-authenticate", 'Bearer realm="dlmstw console"')
                 return b"console token required\n"
+        elif not _loopback_host(request):
+            request.setResponseCode(403)
+            return b"this console answers requests for a loopback host name or address only\n"
+        if request.method not in (b"GET", b"HEAD") and _from_a_browser(request):
+            csrf = (request.getHeader("x-csrf-token") or "").encode()
+            if not hmac.compare_digest(csrf, console.csrf.encode()):
+                request.setResponseCode(403)
+                return b"the page's CSRF token is missing or wrong; reload the console\n"
         return route(console, request, *args, **kwargs)
     return guarded
 
@@ -121,7 +204,7 @@ class Console:
 
     def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
                  clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record,
-                 packet_log: Any = None) -> None:
+                 packet_log: Any = None, campaigns: Campaigns | None = None) -> None:
         self.lab = lab
         self.capture = capture
         self.buffer = buffer
@@ -130,7 +213,14 @@ class Console:
         self.describe = describe
         #: The packet log service, for its counters in /metrics (None when off).
         self.packet_log = packet_log
+        self.campaigns = campaigns
         self.templates = templates()
+        #: The token the page's own state-changing requests carry (new with each start).
+        self.csrf = secrets.token_urlsafe(24)
+        #: Each meter's last capture record time, and its faults and anomalies as last set.
+        self.last_seen: dict[str, float] = {}
+        self.settings: dict[str, dict[str, str]] = {}
+        capture.subscribe_batches(self._seen)
         self.streams: set[EventStream] = set()
         self._flusher = LoopingCall(self._flush)
         self._flusher.clock = clock
@@ -146,28 +236,55 @@ class Console:
         values = request.args.get(name.encode())
         return values[0].decode(errors="replace") if values else None
 
-    def _selected(self, request: IRequest) -> list[Exchange]:
-        """The captured exchanges the query's ``meter``, ``peer`` and ``limit`` select; BadRequest for a bad limit."""
-        limit_text = self._arg(request, "limit")
+    def _whole(self, request: IRequest, name: str, low: int, high: int | None = None) -> int | None:
+        """The query's whole-number parameter ``name`` in ``low..high``; BadRequest otherwise."""
+        text = self._arg(request, name)
+        if not text:
+            return None
         try:
-            limit = int(limit_text) if limit_text else None
+            value = int(text)
         except ValueError:
-            raise BadRequest("limit must be a whole number") from None
-        return self.buffer.select(self._arg(request, "meter"), self._arg(request, "peer"), limit)
+            raise BadRequest(f"{name} must be a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise BadRequest(f"{name} must be {low} to {high}" if high is not None else f"{name} must be at least {low}")
+        return value
+
+    def _filter(self, request: IRequest) -> PacketFilter:
+        """The query's ``meter``, ``peer``, ``kind``, ``result`` and ``errors`` (1: only problems)."""
+        return PacketFilter(self._arg(request, "meter") or None, self._arg(request, "peer") or None,
+                            self._arg(request, "kind") or None, self._arg(request, "result") or None,
+                            self._arg(request, "errors") in ("1", "true", "yes"))
+
+    def _selected(self, request: IRequest) -> list[Exchange]:
+        """The captured exchanges the query's filters and ``limit`` select; BadRequest for a bad limit."""
+        return self.buffer.select(limit=self._whole(request, "limit", 0), wanted=self._filter(request))
+
+    def _seen(self, batch: list[Exchange]) -> None:
+        last_seen = self.last_seen
+        for exchange in batch:
+            last_seen[exchange.meter] = exchange.time_res or exchange.time_req
 
     def _meter_id(self, meter_id: str) -> str:
         if meter_id not in self.lab.factories:
-            raise NoSuchMeter(f"no meter {meter_id!r}")
+            raise NotFound(f"no meter {meter_id!r}")
         return meter_id
 
     def meter_summary(self, meter_id: str) -> dict[str, Any]:
         factory = self.lab.factories[meter_id]
         config = self.lab.meter_configs[meter_id]
+        counters = factory.counters
+        total = sum(counters.values())
+        settings = self.settings.get(meter_id, {})
         summary = {
             "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
             "model": ",".join(config.model), "state": "online" if factory.online else "offline",
             "clients": factory.connections,
-            "counters": dict(factory.counters), "transport": config.transport,
+            "counters": dict(counters), "transport": config.transport,
+            "requests": total - sum(counters.get(result, 0) for result in CONNECTION_RESULTS),
+            "errors": total - sum(counters.get(result, 0) for result in NORMAL_RESULTS),
+            "last_seen": self.last_seen.get(meter_id),
+            "faults": settings.get("faults", format_faults(config.faults)),
+            "anomalies": settings.get("anomalies", format_anomalies(config.anomalies)),
         }
         if config.transport == "hdlc":
             summary["physical_address"] = config.physical_address
@@ -183,27 +300,100 @@ class Console:
     def bad_request(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error": str(failure.value)}, 400)
 
-    @app.handle_errors(NoSuchMeter)
-    def no_such_meter(self, request: IRequest, failure: Failure) -> bytes:
+    @app.handle_errors(NotFound)
+    def not_found(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error": str(failure.value)}, 404)
+
+    def _page(self, request: IRequest, template: str, **values: Any) -> bytes:
+        request.setHeader("content-type", "text/html; charset=utf-8")
+        page = self.templates.get_template(template)
+        return page.render(token=self.token or "", csrf=self.csrf, normal_results=sorted(NORMAL_RESULTS),
+                           **values).encode()
 
     @app.route("/", methods=["GET"])
     @authorised
     def index(self, request: IRequest) -> bytes:
-        request.setHeader("content-type", "text/html; charset=utf-8")
-        page = self.templates.get_template("console.html")
-        return page.render(meters=[self.meter_summary(m) for m in self.lab.factories],
-                           token=self.token or "").encode()
+        # The first page of meters comes with the page: one request until they show.
+        return self._page(request, "console.html", first_page=self.meter_page_of(0, PAGE_LIMIT))
+
+    @app.route("/meters/<meter_id>", methods=["GET"])
+    @authorised
+    def meter_page(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
+        return self._detail(self._meter_id(meter_id), request).addCallback(
+            lambda meter: self._page(request, "meter.html", meter=meter))
+
+    @app.route("/static/<name>", methods=["GET"])
+    @authorised
+    def asset(self, request: IRequest, name: str) -> bytes:
+        """The page's script, style and icon (only the files of ``ASSETS``)."""
+        path = ASSETS / name
+        kind = CONTENT_TYPES.get(path.suffix)
+        if kind is None or "/" in name or name.startswith(".") or not path.is_file():
+            request.setResponseCode(404)
+            return b"no such file\n"
+        request.setHeader("content-type", kind)
+        request.setHeader("cache-control", "max-age=300")
+        return path.read_bytes()
 
     @app.route("/api/meters", methods=["GET"])
     @authorised
     def meters(self, request: IRequest) -> bytes:
-        return self._json(request, [self.meter_summary(m) for m in self.lab.factories])
+        """The plain list of every meter; with any of ``offset``, ``limit``, ``q``
+        or ``state``, one page of them and how many match (DESIGN.md)."""
+        if not any(name in request.args for name in PAGE_PARAMETERS):
+            return self._json(request, [self.meter_summary(m) for m in self.lab.factories])
+        state = self._arg(request, "state") or None
+        if state not in (None, "online", "offline"):
+            raise BadRequest("state must be online or offline")
+        return self._json(request, self.meter_page_of(self._whole(request, "offset", 0) or 0,
+                                                      self._whole(request, "limit", 1, MAX_PAGE_LIMIT) or PAGE_LIMIT,
+                                                      (self._arg(request, "q") or "").strip(), state))
+
+    def meter_page_of(self, offset: int, limit: int, query: str = "", state: str | None = None) -> dict[str, Any]:
+        """``limit`` meters from ``offset`` among those whose id or serial holds
+        ``query`` or whose port is ``query``, in ``state``; and how many match."""
+        factories, configs = self.lab.factories, self.lab.meter_configs
+        if state is None and not query:
+            total, chosen = len(factories), list(islice(factories, offset, offset + limit))
+        else:
+            online = state == "online"
+            matching = [m for m in factories
+                        if (state is None or factories[m].online == online)
+                        and (not query or query in m or query in str(configs[m].serial)
+                             or query == str(configs[m].port))]
+            total, chosen = len(matching), matching[offset:offset + limit]
+        return {"total": total, "offset": offset, "limit": limit, "meters": [self.meter_summary(m) for m in chosen]}
 
     @app.route("/api/meters/<meter_id>", methods=["GET"])
     @authorised
-    def meter(self, request: IRequest, meter_id: str) -> bytes:
-        return self._json(request, self.meter_detail(self._meter_id(meter_id)))
+    def meter(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
+        return self._detail(self._meter_id(meter_id), request).addCallback(lambda meter: self._json(request, meter))
+
+    @app.route("/api/meters/<meter_id>/values", methods=["GET"])
+    @authorised
+    def meter_values(self, request: IRequest, meter_id: str) -> Deferred[bytes]:
+        """The meter's clock, registers and last profile rows, read through its objects now."""
+        self._meter_id(meter_id)
+
+        def refused(failure: Failure) -> bytes:
+            failure.trap(ValueError)
+            return self._json(request, {"error": str(failure.value)}, 503)
+
+        return maybeDeferred(self.lab.values, meter_id).addCallbacks(lambda values: self._json(request, values),
+                                                                     refused)
+
+    def _body(self, request: IRequest) -> dict[str, Any]:
+        """The request's JSON object; BadRequest when too long or not one."""
+        body = request.content.read(MAX_PATCH_BYTES + 1)
+        if len(body) > MAX_PATCH_BYTES:
+            raise BadRequest(f"the body is longer than {MAX_PATCH_BYTES} bytes")
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            raise BadRequest("the body must be a JSON object")
+        return value
 
     @app.route("/api/meters/<meter_id>", methods=["PATCH"])
     @authorised
@@ -211,22 +401,52 @@ class Console:
         """Change keys, passwords, load profile interval and days, anomalies,
         faults and online/offline at run time (DESIGN.md console API)."""
         self._meter_id(meter_id)
-        body = request.content.read(MAX_PATCH_BYTES + 1)
-        if len(body) > MAX_PATCH_BYTES:
-            raise BadRequest(f"the body is longer than {MAX_PATCH_BYTES} bytes")
-        try:
-            changes = json.loads(body)
-        except (ValueError, RecursionError):
-            changes = None
-        if not isinstance(changes, dict):
-            raise BadRequest("the body must be a JSON object")
+        changes = self._body(request)
 
         def refused(failure: Failure) -> bytes:
             failure.trap(ValueError)
             raise BadRequest(str(failure.value))
 
+        def changed(_: object) -> Deferred[dict[str, Any]]:
+            settings = self.settings.setdefault(meter_id, {})
+            for name in ("faults", "anomalies"):
+                if name in changes:
+                    settings[name] = changes[name]
+            return self._detail(meter_id, request)
+
         done = maybeDeferred(self.lab.reconfigure, meter_id, changes)
-        return done.addCallbacks(lambda _: self._json(request, self.meter_detail(meter_id)), refused)
+        return done.addCallbacks(changed, refused).addCallback(lambda meter: self._json(request, meter))
+
+    def shows_keys(self, request: IRequest) -> bool:
+        """Whether keys may be shown: to holders of the console token, or on loopback."""
+        if self.token:
+            return True
+        try:
+            return ipaddress.ip_address(request.getClientAddress().host).is_loopback
+        except (AttributeError, ValueError):
+            return False
+
+    def _detail(self, meter_id: str, request: IRequest) -> Deferred[dict[str, Any]]:
+        """``meter_detail``, with the keys when ``request`` may see them."""
+        detail = self.meter_detail(meter_id)
+        if not self.shows_keys(request):
+            return succeed(detail)
+
+        def keyed(changed: dict[str, dict[str, dict[str, bytes]]]) -> dict[str, Any]:
+            detail["keys"] = self._keys(meter_id, changed.get(meter_id, {}))
+            return detail
+
+        return maybeDeferred(self.lab.changed_keys, [meter_id]).addCallback(keyed)
+
+    def _keys(self, meter_id: str, changed: dict[str, dict[str, bytes]]) -> dict[str, dict[str, str | None]]:
+        """Each association's keys now: lab.ini's unless ``changed`` (``security.store``)."""
+        keys = {}
+        for association in self.lab.meter_configs[meter_id].associations:
+            mine = changed.get(association.name, {})
+            current = {name: mine.get(name, getattr(association, name)) for name in KEY_NAMES}
+            keys[association.name] = {name: None if value is None else _key_text(name, value)
+                                      for name, value in current.items()}
+        return keys
 
     def meter_detail(self, meter_id: str) -> dict[str, Any]:
         config = self.lab.meter_configs[meter_id]
@@ -266,13 +486,18 @@ class Console:
     @app.route("/api/packets/stream", methods=["GET"])
     @authorised
     def stream(self, request: IRequest) -> Deferred[None]:
-        meter, peer = self._arg(request, "meter"), self._arg(request, "peer")
+        """Live records matching the filters; ``backfill=N`` starts with the
+        newest N buffered ones (at most ``MAX_BACKFILL``), with no gap between."""
+        wanted = self._filter(request)
+        backfill = self._whole(request, "backfill", 0, MAX_BACKFILL) or 0
         request.setHeader("content-type", "text/event-stream")
         request.setHeader("cache-control", "no-cache")
-        stream = EventStream(request, self.describe,
-                             lambda e: (meter is None or e.meter == meter) and (peer is None or e.peer == peer))
+        stream = EventStream(request, self.describe, wanted)
         request.registerProducer(stream, True)
         request.write(b": dlmstw packet stream\n\n")
+        if backfill:
+            request.write("".join(_event(self.describe(e)) for e in self.buffer.select(
+                limit=backfill, wanted=wanted)).encode())
         unsubscribe = self.capture.subscribe(stream)
         self.streams.add(stream)
         if not self._flusher.running:
@@ -287,6 +512,54 @@ class Console:
         done: Deferred[None] = Deferred(lambda d: closed(None))
         request.notifyFinish().addBoth(closed)
         return done
+
+    # -- campaigns ---------------------------------------------------------------
+
+    def _campaigns(self) -> Campaigns:
+        if self.campaigns is None:
+            raise NotFound("this console runs no campaigns")
+        return self.campaigns
+
+    def _campaign(self, campaign_id: str) -> Any:
+        found = self._campaigns().find(int(campaign_id)) if campaign_id.isdigit() else None
+        if found is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return found
+
+    @app.route("/campaigns", methods=["GET"])
+    @authorised
+    def campaigns_page(self, request: IRequest) -> bytes:
+        configs = self.lab.meter_configs
+        first = next(iter(configs.values()), None)
+        return self._page(request, "campaigns.html", groups=sorted({c.group for c in configs.values()}),
+                          associations=[a.name for a in first.associations] if first is not None else [])
+
+    @app.route("/api/campaigns", methods=["GET"])
+    @authorised
+    def campaign_list(self, request: IRequest) -> bytes:
+        return self._json(request, [c.summary() for c in self._campaigns().campaigns])
+
+    @app.route("/api/campaigns", methods=["POST"])
+    @authorised
+    def campaign_start(self, request: IRequest) -> Deferred[bytes]:
+        """Start a campaign: ``meters``, ``association``, ``attributes``, ``concurrency``, ``repetitions``."""
+        def refused(failure: Failure) -> bytes:
+            failure.trap(ValueError)
+            raise BadRequest(str(failure.value))
+
+        started = maybeDeferred(self._campaigns().start, self._body(request))
+        return started.addCallbacks(lambda live: self._json(request, live.document(), 201), refused)
+
+    @app.route("/api/campaigns/<campaign_id>", methods=["GET"])
+    @authorised
+    def campaign(self, request: IRequest, campaign_id: str) -> bytes:
+        return self._json(request, self._campaign(campaign_id).document())
+
+    @app.route("/api/campaigns/<campaign_id>/stop", methods=["POST"])
+    @authorised
+    def campaign_stop(self, request: IRequest, campaign_id: str) -> bytes:
+        self._campaign(campaign_id)
+        return self._json(request, self._campaigns().stop(int(campaign_id)).document())
 
     @app.route("/metrics", methods=["GET"])
     @authorised
