@@ -146,14 +146,16 @@ class Console:
         values = request.args.get(name.encode())
         return values[0].decode(errors="replace") if values else None
 
-    def _selected(self, request: IRequest) -> list[Exchange]:
-        """The captured exchanges the query's ``meter``, ``peer`` and ``limit`` select; BadRequest for a bad limit."""
+    def _selected(self, request: IRequest, whole_connections: bool = False) -> list[Exchange]:
+        """The captured exchanges the query's ``meter``, ``peer`` and ``limit`` select (with the
+        earlier records of the TCP connections they reach into, if ``whole_connections``);
+        BadRequest for a bad limit."""
         limit_text = self._arg(request, "limit")
         try:
             limit = int(limit_text) if limit_text else None
         except ValueError:
             raise BadRequest("limit must be a whole number") from None
-        return self.buffer.select(self._arg(request, "meter"), self._arg(request, "peer"), limit)
+        return self.buffer.select(self._arg(request, "meter"), self._arg(request, "peer"), limit, whole_connections)
 
     def _meter_id(self, meter_id: str) -> str:
         if meter_id not in self.lab.factories:
@@ -255,7 +257,7 @@ class Console:
     @app.route("/api/packets.pcap", methods=["GET"])
     @authorised
     def packets_pcap(self, request: IRequest) -> bytes:
-        selected = self._selected(request)
+        selected = self._selected(request, whole_connections=True)
         request.setHeader("content-type", "application/vnd.tcpdump.pcap")
         request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.pcap"')
         return write_pcap(selected)
