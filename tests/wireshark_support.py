@@ -1,7 +1,7 @@
 """A capture exported by the console of a running lab, for the Wireshark dissector's tests.
 
 ``capture(directory)`` starts ``twistd -n dlmssim`` with a wrapper meter,
-reads it as gurux-dlms and ``dlmstw-client`` do (an LLS association: GET
+reads it as gurux-dlms and ``dlmstw-client`` do (LLS associations: GET
 normal, with-list and with blocks, SET, ACTION; an HLS-GMAC association in
 the ciphered context), makes it push a Data-Notification to a socket of
 this test, and downloads ``/api/packets.pcap`` from the console.
@@ -9,6 +9,8 @@ this test, and downloads ``/api/packets.pcap`` from the console.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import socket
 import urllib.request
 from pathlib import Path
@@ -78,6 +80,8 @@ def _reader_session(meter_port: int, push_port: int) -> None:
         with connection:
             connection.settimeout(5)
             connection.recv(4096)
+    with MeterSession(meter_port, READER, PASSWORD, max_pdu=256) as session:
+        session.read_object_list()  # GET-Response-With-Datablock, GET-Request-Next
 
 
 def capture(directory: Path) -> bytes:
@@ -93,7 +97,8 @@ def capture(directory: Path) -> bytes:
                           ["--client", str(UTILITY), "--auth", "hls-gmac", "--context", "ln-ciphered",
                            "--key", EK, "--auth-key", AK, "--system-title", CLIENT_TITLE,
                            "--invocation-counter", "1000", "8/0.0.1.0.0.255:2"]):
-            code = main(["read", address, *arguments, "--json", "--timeout", "5"])
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = main(["read", address, *arguments, "--json", "--timeout", "5"])
             assert code == 0, arguments
         with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/api/packets.pcap", timeout=10) as response:
             return response.read()
