@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from dlmstw.enums import (
 )
 from dlmstw.monitor.capture import Exchange
 from dlmstw.monitor.pcap import write_pcap
+from interop_support import REPO_ROOT, twistd_env
 from wireshark_support import AK, CLIENT_TITLE, EK, METER_TITLE, capture
 
 PLUGIN = Path(__file__).resolve().parent.parent / "dlmstw" / "contrib" / "wireshark" / "dlms.lua"
@@ -191,6 +193,23 @@ def test_lua_names_are_the_standards_as_dlmstw_spells_them() -> None:
     assert table("ACTION_RESULTS") == {int(r): enum_name(r) for r in ActionResult}
     assert table("STATE_ERRORS") == {int(e): enum_name(e) for e in StateError}
     assert table("SERVICE_ERRORS") == {int(e): enum_name(e) for e in ServiceError}
+
+
+def test_the_readmes_tshark_commands(exported: Path) -> None:
+    """README's tshark lines, run by bash where the console's download lies (dlmstw-client
+    as ``python -m dlmstw.client.cli``, so this checkout's plugin is the one found)."""
+    lines = [line.strip() for line in (REPO_ROOT / "README.md").read_text().splitlines()
+             if line.strip().startswith("tshark -X lua_script:$(dlmstw-client wireshark --path)")]
+    assert len(lines) == 2, lines
+    outputs = []
+    for line in lines:
+        command = line.replace("dlmstw-client", f"{sys.executable} -m dlmstw.client.cli")
+        result = subprocess.run(["bash", "-c", command], cwd=exported.parent, capture_output=True, text=True,
+                                timeout=120, env=twistd_env())
+        assert result.returncode == 0 and "Lua: Error" not in result.stderr, result.stderr
+        outputs.append(result.stdout)
+    assert "APDU: aarq (0x60)" in outputs[0] and "not deciphered: no block cipher key" in outputs[0]
+    assert "deciphered: deciphered, authentication tag verified" in outputs[1]
 
 
 def test_dlmstw_client_wireshark_says_where_the_plugin_is(capsys: pytest.CaptureFixture[str]) -> None:
