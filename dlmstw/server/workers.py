@@ -4,7 +4,8 @@ the per-process open-file limit and each on a core of its own.
 The twistd process keeps the console and the packet log. Worker ``i`` of
 ``n`` (``python -m dlmstw.server.worker LAB.ini i n``, a child started with
 ``ProcessEndpoint``) serves every meter whose position in the lab is ``i``
-modulo ``n`` and saves their state; the two talk by AMP (``server.channel``).
+modulo ``n`` (the meters behind a gateway go with their group's first) and
+saves their state; the two talk by AMP (``server.channel``).
 A worker that ends unexpectedly is started again with its meters; one that
 cannot listen at start stops the lab with the line that says why.
 """
@@ -63,9 +64,18 @@ def first_of_each_group(lab: Lab) -> Callable[[int], bool]:
     return firsts.__contains__
 
 
-def hosted_by(position: int, worker: int, workers: int) -> bool:
-    """Whether the meter at ``position`` in the lab is worker ``worker``'s."""
-    return position % workers == worker
+def placement(lab: Lab, workers: int) -> list[int]:
+    """The worker of each meter, by position in ``lab.meters()``: the position
+    modulo ``workers``, but the meters behind a gateway share one port, so they
+    all go with the first of their group."""
+    chosen: list[int] = []
+    gateways: dict[str, int] = {}
+    for position, meter in enumerate(lab.meters()):
+        if meter.gateway:
+            chosen.append(gateways.setdefault(meter.group, position % workers))
+        else:
+            chosen.append(position % workers)
+    return chosen
 
 
 class MeterView:
@@ -164,7 +174,8 @@ class WorkerPool(Service):
         self.workers = [WorkerState(index) for index in range(workers)]
         meters = list(lab.meters())
         self.meter_configs = {meter.id: meter for meter in meters}
-        self.factories = {meter.id: MeterView(meter, self.workers[position % workers])
+        chosen = placement(lab, workers)
+        self.factories = {meter.id: MeterView(meter, self.workers[chosen[position]])
                           for position, meter in enumerate(meters)}
         self.channels: dict[int, WorkerChannel] = {}
         self.ending: dict[int, Deferred[None]] = {}
