@@ -39,13 +39,13 @@ def session() -> list[Exchange]:
     """Two connections to one meter, one of them over IPv6, with connection events and a refused frame."""
     a, b, meter, meter6 = "192.0.2.7:50001", "192.0.2.8:50002", "127.0.0.1:4059", "[::1]:4059"
     return [
-        exchange(1, a, meter, b"", None, T0, "connect"),
+        exchange(1, a, meter, b"", None, T0, "connect")._replace(client_sap=None, server_sap=None),
         exchange(2, a, meter, AARQ, AARE, T0 + 0.001, "aarq"),
         exchange(3, b, meter, AARQ, AARE, T0 + 0.002, "aarq"),
         exchange(4, a, meter, GET, GOT, T0 + 0.1),
         exchange(5, "[2001:db8::5]:50003", meter6, GET, GOT, T0 + 0.2),
         exchange(6, b, meter, b"\x00\x02\x00\x20", None, T0 + 0.3, "malformed"),
-        exchange(7, a, meter, b"", None, T0 + 0.4, "disconnect"),
+        exchange(7, a, meter, b"", None, T0 + 0.4, "disconnect")._replace(client_sap=None, server_sap=None),
     ]
 
 
@@ -186,15 +186,23 @@ def test_whole_conversations_open_and_close() -> None:
 ])
 def test_meter_aborts_and_refusals(kind: str, result: str, flags: list[int]) -> None:
     peer, meter = "192.0.2.7:50001", "127.0.0.1:4059"
-    records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result=result)]
+    event = {"client_sap": None, "server_sap": None}
+    records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result=result, **event)]
     if kind == "disconnect":
-        records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result="accepted"),
+        records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result="accepted", **event),
                    exchange(2, peer, meter, GET, GOT, T0 + 0.1),
-                   exchange(3, peer, meter, b"", None, T0 + 120, "disconnect")._replace(result=result)]
+                   exchange(3, peer, meter, b"", None, T0 + 120, "disconnect")._replace(result=result, **event)]
     packets = packets_of(write_pcap(records))
     assert [p.flags for p in packets] == flags
     assert packets[-1].sport == (4059 if flags[-1] == RST_ACK or kind == "connect" and flags[-3] == FIN_ACK
                                  else 50001)
+
+
+def test_an_hdlc_links_disconnect_leaves_the_connection_open() -> None:
+    peer, meter = "192.0.2.7:50001", "127.0.0.1:4160"
+    records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(client_sap=None, result="accepted"),
+               exchange(2, peer, meter, b"", None, T0 + 120, "disconnect")._replace(result="inactivity-timeout")]
+    assert [p.flags for p in packets_of(write_pcap(records))] == [SYN, SYN_ACK, ACK]
 
 
 def test_a_push_over_tcp_is_a_connection_the_meter_opens_and_closes() -> None:

@@ -1,8 +1,8 @@
 """The Wireshark Lua dissector (dlmstw/contrib/wireshark/dlms.lua, issue 15 item 3)
 run by tshark on a capture the console exported: the fields of every APDU kind by
 name, a ciphered GET deciphered with the keys given as preferences (AES-GCM in
-Lua, checked against the meter's own ciphering), HDLC frames from gurux-dlms,
-and ``dlmstw-client wireshark``.
+Lua, checked against the meter's own ciphering), an HDLC meter's frames and
+segments, gurux-dlms's segmented HDLC requests, and ``dlmstw-client wireshark``.
 
 tshark is required (CI installs Debian's tshark): these tests fail without it.
 """
@@ -139,6 +139,27 @@ def test_without_the_keys_or_with_a_wrong_key_nothing_is_deciphered(exported: Pa
     assert "the authentication tag does NOT verify" in request and "get-request-normal" not in request
 
 
+def test_hdlc_frames_of_the_console(exported: Path) -> None:
+    """The HDLC meter's frames: SNRM/UA with the negotiated parameters, I frames with the LLC
+    header and their APDU, the object list in segments put together, DISC/UA."""
+    blocks = packets(tshark(exported))
+    snrm = first(blocks, "HDLC frame: SNRM P/F")
+    for line in ("destination-address: upper 1, lower 17 (2 octets)", "source-address: 32 (1 octets)",
+                 "parameter: max-info-field-length-transmit: 64", "parameter: max-info-field-length-receive: 64"):
+        assert line in snrm, snrm
+    ua = first(blocks, "HDLC frame: UA P/F\n(.|\n)*parameter: max-info-field-length-receive: 64")
+    assert "destination-address: 32 (1 octets)" in ua and "fcs: " in ua and "(good)" in ua, ua
+    aarq = first(blocks, r"HDLC frame: I N\(R\)=0 N\(S\)=0 P/F\n(.|\n)*APDU: aarq \(0x60\)")
+    assert "llc-header: e6e600" in aarq and "mechanism-name: LLS (low level security, password) (1)" in aarq
+    aare = first(blocks, r"HDLC frame: I N\(R\)=1 N\(S\)=0 P/F\n(.|\n)*APDU: aare \(0x61\)")
+    assert "llc-header: e6e700" in aare and "result: accepted (0)" in aare
+    segmented = first(blocks, r"segmentation: True")
+    assert segmented.count("HDLC frame: I ") > 10 and "service: get-response-normal" in segmented
+    assert re.search(r"data: array \(\d+ elements\)", segmented), segmented
+    assert "HDLC frame: DISC P/F" in "".join(blocks)
+    assert "(bad)" not in "".join(blocks) and "malformed" not in "".join(blocks).lower()
+
+
 def hdlc_exchanges() -> list[Exchange]:
     """gurux-dlms's HDLC frames to meter 17: SNRM, an AARQ in two segments (one TCP
     packet), a GET; and a GET answered by an exception-response in the wrapper."""
@@ -159,7 +180,7 @@ def hdlc_exchanges() -> list[Exchange]:
             record(4, wrapped_get, "get-request-normal", exception)]
 
 
-def test_hdlc_frames_and_segments(tmp_path: Path) -> None:
+def test_hdlc_frames_and_segments_of_a_client(tmp_path: Path) -> None:
     path = tmp_path / "hdlc.pcap"
     path.write_bytes(write_pcap(hdlc_exchanges()))
     blocks = packets(tshark(path, "-o", "dlms.tcp_ports:4160"))

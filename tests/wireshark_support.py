@@ -4,7 +4,8 @@
 reads it as gurux-dlms and ``dlmstw-client`` do (LLS associations: GET
 normal, with-list and with blocks, SET, ACTION; an HLS-GMAC association in
 the ciphered context), makes it push a Data-Notification to a socket of
-this test, and downloads ``/api/packets.pcap`` from the console.
+this test, reads an HDLC meter (IEC 62056-46 frames over TCP, segmented), and
+downloads ``/api/packets.pcap`` from the console.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gurux_dlms.enums import DataType as GuruxDataType
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSPushSetup
 
 from dlmstw.client.cli import main
+from hdlc_support import HdlcMeterSession, hdlc_client
 from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
 
 READER = 32
@@ -30,6 +32,8 @@ AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 CLIENT_TITLE = "4D4D4D0000000001"
 METER_TITLE = "4D4D4D0000BC614E"
 PUSH_SETUP = "0.0.25.9.0.255"
+PHYSICAL = 17
+HDLC_INFO = 64
 
 
 def ini(meter_port: int, console_port: int, directory: Path) -> str:
@@ -44,6 +48,12 @@ push_destinations = 127.0.0.0/8
 port = {meter_port}
 model = dlms-generic
 system_title = {METER_TITLE}
+load_profile_days = 1
+
+[meters:hdlc]
+port = {meter_port + 1}
+transport = hdlc
+physical_address = {PHYSICAL}
 load_profile_days = 1
 
 [association:reader]
@@ -84,14 +94,27 @@ def _reader_session(meter_port: int, push_port: int) -> None:
         session.read_object_list()  # GET-Response-With-Datablock, GET-Request-Next
 
 
+def _hdlc_session(port: int) -> None:
+    """SNRM/UA, then the clock read over LLS and the released link, in frames of at most HDLC_INFO octets."""
+    session = HdlcMeterSession(port, hdlc_client(READER, PHYSICAL, PASSWORD, max_info=HDLC_INFO))
+    try:
+        session.associate()
+        session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+        session.read_object_list()  # segmented I frames
+        session.release()
+    finally:
+        session.close()
+
+
 def capture(directory: Path) -> bytes:
     """The console's pcap of the exchanges above."""
-    meter_port = find_free_port_range(1)
+    meter_port = find_free_port_range(2)
     console_port = find_free_port_range(1)
     push_port = find_free_port_range(1)
-    lab = launch_lab(directory, ini(meter_port, console_port, directory), (meter_port, console_port))
+    lab = launch_lab(directory, ini(meter_port, console_port, directory), (meter_port, meter_port + 1, console_port))
     try:
         _reader_session(meter_port, push_port)
+        _hdlc_session(meter_port + 1)
         address = f"127.0.0.1:{meter_port}"
         for arguments in (["--client", str(READER), "--auth", "lls", "--password", PASSWORD, "0.0.40.0.0.255:2"],
                           ["--client", str(UTILITY), "--auth", "hls-gmac", "--context", "ln-ciphered",

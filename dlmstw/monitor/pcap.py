@@ -18,7 +18,9 @@ carries the frames with consistent sequence and acknowledgement numbers
 FIN-ACK, ACK; a reset from the meter when the meter aborted it (results
 ``inactivity-timeout``, ``refused-max-connections``); FIN from the meter
 right after the handshake when it refused the client (``refused-max-clients``).
-A connection still open when the records end stays open. A push over TCP
+A connection still open when the records end stays open. (The
+``connect`` and ``disconnect`` records of an HDLC link, which name their
+client, are not the connection's.) A push over TCP
 (kind ``data-notification`` without a response) is its own connection, opened by
 the meter (``local``) to its destination (``peer``) and closed by the meter
 after its frame. IPv4 header and TCP checksums are correct. An exchange
@@ -201,14 +203,15 @@ class _Writer:
     def exchange(self, exchange: Exchange, peer: Address, local: Address) -> None:
         """The packets of one record (module docstring)."""
         key = (peer, local)
-        if exchange.kind == CONNECT:
+        link_event = exchange.client_sap is not None  # an HDLC link's, inside a connection that stays open
+        if exchange.kind == CONNECT and not link_event:
             if key in self.connections:  # the port pair is used again: the old connection is gone
                 self.close(exchange.time_req, self.connections[key], True)
             c = self.open(exchange.time_req, peer, local)
             if exchange.result in ABORTED or exchange.result == REFUSED_MAX_CLIENTS:
                 self.close(exchange.time_req, c, False, abort=exchange.result in ABORTED)
             return
-        if exchange.kind == DISCONNECT:
+        if exchange.kind == DISCONNECT and not link_event:
             if key in self.connections:
                 aborted = exchange.result in ABORTED
                 self.close(exchange.time_req, self.connections[key], not aborted, abort=aborted)

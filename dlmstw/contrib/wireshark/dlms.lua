@@ -1063,7 +1063,12 @@ local function dissect_frames(tvb, pinfo, tree)
       summary = type(summary) == "table" and summary.dlms or tostring(summary)
       root:add(F.unparsed, tvb(offset, length), summary):add_proto_expert_info(E_MALFORMED, summary)
     end
-    summaries[#summaries + 1] = summary
+    if summary:find(", segment$") and (summaries[#summaries] or ""):find("segments?$") then
+      local count = tonumber(summaries[#summaries]:match("(%d+) segments$") or 1) + 1
+      summaries[#summaries] = string.format("%d segments", count)
+    else
+      summaries[#summaries + 1] = summary
+    end
     offset = offset + length
   end
   if #summaries > 0 then
