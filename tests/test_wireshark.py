@@ -9,6 +9,7 @@ tshark is required (CI installs Debian's tshark): these tests fail without it.
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import subprocess
@@ -158,6 +159,47 @@ def test_hdlc_frames_of_the_console(exported: Path) -> None:
     assert re.search(r"data: array \(\d+ elements\)", segmented), segmented
     assert "HDLC frame: DISC P/F" in "".join(blocks)
     assert "(bad)" not in "".join(blocks) and "malformed" not in "".join(blocks).lower()
+
+
+def payloads(pcap: bytes) -> list[bytes]:
+    """The TCP payloads of a capture of ours (Ethernet, IPv4 and TCP headers of 14, 20 and 20 octets)."""
+    found, pos = [], 24
+    while pos < len(pcap):
+        size = int.from_bytes(pcap[pos + 8 : pos + 12], "little")
+        if size > 54:
+            found.append(pcap[pos + 16 + 54 : pos + 16 + size])
+        pos += 16 + size
+    return found
+
+
+def test_malformed_frames_are_shown_as_malformed_never_a_lua_error(exported: Path, tmp_path: Path) -> None:
+    """Every captured frame cut short at every octet (the wrapper length fixed to match, so the
+    APDU is read) and with random octets changed: the dissector marks them, it never fails."""
+    rng = random.Random(15)
+    records = []
+    for frame in payloads(exported.read_bytes())[::3]:
+        frame = frame[:300]
+        variants = [bytearray(frame[:cut]) for cut in range(1, len(frame))]
+        for _ in range(10):
+            variant = bytearray(frame)
+            for _ in range(rng.randint(1, 3)):
+                variant[rng.randrange(len(variant))] = rng.randrange(256)
+            variants.append(variant)
+        for variant in variants:
+            if variant[:2] == b"\x00\x01" and len(variant) >= 8:
+                variant[6:8] = (len(variant) - 8).to_bytes(2, "big")
+            n = len(records) + 1
+            records.append(Exchange(n, 1795500779.0 + n / 1000, None, "m", f"127.0.0.1:{20000 + n}",
+                                    "127.0.0.1:4059", 1, 1, bytes(variant), None, None, None, "x", False, "success"))
+    path = tmp_path / "malformed.pcap"
+    path.write_bytes(write_pcap(records))
+    program = shutil.which("tshark")
+    assert program is not None
+    result = subprocess.run([program, "-X", f"lua_script:{PLUGIN}", "-r", str(path), "-V", *KEYS],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Lua Error" not in result.stdout and "Dissector bug" not in result.stderr, result.stderr
+    assert result.stdout.count("[Expert Info (Error/Malformed): ") > len(records) // 2
 
 
 def hdlc_exchanges() -> list[Exchange]:

@@ -917,9 +917,9 @@ local function hdlc_length(tvb, offset)
   return 2 + band(tvb(offset + 1, 2):uint(), 0x07FF)
 end
 
-local function looks_like_wrapper(tvb, offset)
+local function looks_like_wrapper(tvb, offset) -- version 1 and a known APDU tag; the APDU may continue in the next segment
   local length = wrapper_length(tvb, offset)
-  return length and tvb(offset, 2):uint() == 1 and offset + length <= tvb:len() and length > 8
+  return length and length > 8 and tvb:len() > offset + 8 and tvb(offset, 2):uint() == 1
     and APDU_TAGS[tvb(offset + 8, 1):uint()] ~= nil
 end
 
@@ -1048,9 +1048,10 @@ local function dissect_frames(tvb, pinfo, tree)
     local is_hdlc = tvb(offset, 1):uint() == 0x7E
     local length = (is_hdlc and hdlc_length or wrapper_length)(tvb, offset)
     if not length or offset + length > tvb:len() then
-      if pinfo.can_desegment > 0 then
+      if pinfo.can_desegment > 0 then -- TCP gives the frame again with the octets it lacks
         pinfo.desegment_offset = offset
         pinfo.desegment_len = length and offset + length - tvb:len() or DESEGMENT_ONE_MORE_SEGMENT
+        offset = tvb:len()
         break
       end
       root:add(F.unparsed, tvb(offset), "truncated frame"):add_proto_expert_info(E_MALFORMED, "truncated frame")
