@@ -31,8 +31,10 @@ from dlmstw.enums import (
     StateError,
     enum_name,
 )
+from dlmstw.framing.wrapper import encode_wpdu
 from dlmstw.monitor.capture import Exchange
 from dlmstw.monitor.pcap import write_pcap
+from dlmstw.security.ciphering import encode_ciphered_apdu, encode_general_ciphering, protect
 from interop_support import REPO_ROOT, twistd_env
 from wireshark_support import AK, CLIENT_TITLE, EK, METER_TITLE, capture
 
@@ -159,6 +161,60 @@ def test_hdlc_frames_of_the_console(exported: Path) -> None:
     assert re.search(r"data: array \(\d+ elements\)", segmented), segmented
     assert "HDLC frame: DISC P/F" in "".join(blocks)
     assert "(bad)" not in "".join(blocks) and "malformed" not in "".join(blocks).lower()
+
+
+def test_ciphering_variants_over_udp(tmp_path: Path) -> None:
+    """Datagrams on UDP port 4059 and, found by the heuristics, on port 5000, protected with
+    dlmstw.security.ciphering: a general-glo-ciphering push (the title in the APDU), an
+    authenticated-only GET (the plain APDU read without keys, the tag checked with them), an
+    encrypted-only GET-response (the meter's title from the preferences), a ded-GET with the
+    dedicated key of the preferences, and a GET-response of suite 2 (AES-256)."""
+    meter, client = bytes.fromhex(METER_TITLE), bytes.fromhex(CLIENT_TITLE)
+    ek, ak, dk, ek256 = bytes.fromhex(EK), bytes.fromhex(AK), bytes(range(16, 32)), bytes(range(32))
+    get = bytes.fromhex("C001C100080000010000FF0200")
+    got = bytes.fromhex("C401C100090C07EA0C060702392935000000")
+    push = bytes.fromhex("0F0000000100020209060000190900FF0A03414243")
+    apdus = [
+        encode_general_ciphering(ApduTag.GENERAL_GLO_CIPHERING, meter, protect(
+            push, security_control=0x30, system_title=meter, invocation_counter=7, block_cipher_key=ek,
+            authentication_key=ak)),
+        encode_ciphered_apdu(ApduTag.GLO_GET_REQUEST, protect(
+            get, security_control=0x10, system_title=client, invocation_counter=8, block_cipher_key=ek,
+            authentication_key=ak)),
+        encode_ciphered_apdu(ApduTag.GLO_GET_RESPONSE, protect(
+            got, security_control=0x20, system_title=meter, invocation_counter=9, block_cipher_key=ek,
+            authentication_key=ak)),
+        encode_ciphered_apdu(ApduTag.DED_GET_REQUEST, protect(
+            get, security_control=0x30, system_title=client, invocation_counter=10, block_cipher_key=dk,
+            authentication_key=ak)),
+        encode_ciphered_apdu(ApduTag.GLO_GET_RESPONSE, protect(
+            got, security_control=0x32, system_title=meter, invocation_counter=11, block_cipher_key=ek256,
+            authentication_key=ek256[::-1])),
+    ]
+    records = [Exchange(n, 1795500779.0 + n, None, "m", "127.0.0.1:40000", f"127.0.0.1:{port}", 1, 1,
+                        encode_wpdu(16, 1, apdu), None, None, None, "x", True, "success", "udp")
+               for n, (port, apdu) in enumerate(zip((4059, 5000, 4059, 5000, 4059), apdus), 1)]
+    path = tmp_path / "udp.pcap"
+    path.write_bytes(write_pcap(records))
+    blocks = packets(tshark(path, *KEYS, "-o", f"dlms.dedicated_key:{dk.hex()}",
+                            "-o", f"dlms.server_system_title:{METER_TITLE}",
+                            "-o", f"dlms.client_system_title:{CLIENT_TITLE}"))
+    assert len(blocks) == 5, blocks
+    assert f"system-title: {METER_TITLE.lower()}" in blocks[0]
+    assert "deciphered: deciphered, authentication tag verified" in blocks[0]
+    assert "[1]: visible-string: \"ABC\"" in blocks[0], blocks[0]
+    assert "deciphered: authenticated, authentication tag verified" in blocks[1]
+    assert "instance-id: 0-0:1.0.0*255" in blocks[1]
+    assert "deciphered: deciphered\n" in blocks[2] and "service: get-response-normal" in blocks[2]
+    assert "APDU: ded-get-request (0xd0)" in blocks[3] and "service: get-request-normal" in blocks[3]
+    suite2 = packets(tshark(path, "-o", f"dlms.block_cipher_key:{ek256.hex()}",
+                            "-o", f"dlms.authentication_key:{ek256[::-1].hex()}",
+                            "-o", f"dlms.server_system_title:{METER_TITLE}"))[4]
+    assert "security-suite: ECDH-ECDSA-AES-GCM-256-SHA-384 (2)" in suite2
+    assert "deciphered: deciphered, authentication tag verified" in suite2 and "get-response-normal" in suite2
+    plain = packets(tshark(path))
+    assert "instance-id: 0-0:1.0.0*255" in plain[1]  # authenticated only: readable without keys
+    assert "not deciphered: no block cipher key" in plain[0]
 
 
 def payloads(pcap: bytes) -> list[bytes]:

@@ -887,7 +887,9 @@ function dissect_apdu(tvb, pinfo, tree)
     item:add_proto_expert_info(E_MALFORMED, text)
     summary = summary .. " [malformed: " .. text .. "]"
   end
-  item:append_text(summary:sub(1, #name + 1) == name .. ":" and summary:sub(#name + 1) or ": " .. summary)
+  if summary ~= name then
+    item:append_text(summary:sub(1, #name + 1) == name .. ":" and summary:sub(#name + 1) or ": " .. summary)
+  end
   return summary
 end
 
