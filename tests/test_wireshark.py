@@ -174,23 +174,15 @@ def test_ciphering_variants_over_udp(tmp_path: Path) -> None:
     get = bytes.fromhex("C001C100080000010000FF0200")
     got = bytes.fromhex("C401C100090C07EA0C060702392935000000")
     push = bytes.fromhex("0F0000000100020209060000190900FF0A03414243")
-    apdus = [
-        encode_general_ciphering(ApduTag.GENERAL_GLO_CIPHERING, meter, protect(
-            push, security_control=0x30, system_title=meter, invocation_counter=7, block_cipher_key=ek,
-            authentication_key=ak)),
-        encode_ciphered_apdu(ApduTag.GLO_GET_REQUEST, protect(
-            get, security_control=0x10, system_title=client, invocation_counter=8, block_cipher_key=ek,
-            authentication_key=ak)),
-        encode_ciphered_apdu(ApduTag.GLO_GET_RESPONSE, protect(
-            got, security_control=0x20, system_title=meter, invocation_counter=9, block_cipher_key=ek,
-            authentication_key=ak)),
-        encode_ciphered_apdu(ApduTag.DED_GET_REQUEST, protect(
-            get, security_control=0x30, system_title=client, invocation_counter=10, block_cipher_key=dk,
-            authentication_key=ak)),
-        encode_ciphered_apdu(ApduTag.GLO_GET_RESPONSE, protect(
-            got, security_control=0x32, system_title=meter, invocation_counter=11, block_cipher_key=ek256,
-            authentication_key=ek256[::-1])),
-    ]
+    plans = [  # (plain APDU, security control, sender's title, invocation counter, key, authentication key)
+        (push, 0x30, meter, 7, ek, ak), (get, 0x10, client, 8, ek, ak), (got, 0x20, meter, 9, ek, ak),
+        (get, 0x30, client, 10, dk, ak), (got, 0x32, meter, 11, ek256, ek256[::-1])]
+    protected = [protect(plain, security_control=sc, system_title=title, invocation_counter=ic,
+                         block_cipher_key=key, authentication_key=auth) for plain, sc, title, ic, key, auth in plans]
+    apdus = [encode_general_ciphering(ApduTag.GENERAL_GLO_CIPHERING, meter, protected[0])]
+    apdus += [encode_ciphered_apdu(tag, text) for tag, text in zip(
+        (ApduTag.GLO_GET_REQUEST, ApduTag.GLO_GET_RESPONSE, ApduTag.DED_GET_REQUEST, ApduTag.GLO_GET_RESPONSE),
+        protected[1:])]
     records = [Exchange(n, 1795500779.0 + n, None, "m", "127.0.0.1:40000", f"127.0.0.1:{port}", 1, 1,
                         encode_wpdu(16, 1, apdu), None, None, None, "x", True, "success", "udp")
                for n, (port, apdu) in enumerate(zip((4059, 5000, 4059, 5000, 4059), apdus), 1)]
