@@ -161,12 +161,6 @@ local function named(values, value)
   return name and string.format("%s (%d)", name, value) or string.format("%d (not known here)", value)
 end
 
-local function vals(names)
-  local out = {}
-  for value, name in pairs(names) do out[value] = name end
-  return out
-end
-
 local F = {
   wrapper = ProtoField.bytes(P .. ".wrapper", "Wrapper header"),
   version = ProtoField.uint16(P .. ".wrapper.version", "version"),
@@ -186,27 +180,27 @@ local F = {
   hdlc_fcs = ProtoField.uint16(P .. ".hdlc.fcs", "fcs", base.HEX),
   hdlc_llc = ProtoField.bytes(P .. ".hdlc.llc", "llc-header"),
   hdlc_parameter = ProtoField.string(P .. ".hdlc.parameter", "parameter"),
-  apdu = ProtoField.uint8(P .. ".apdu", "APDU", base.HEX, vals(APDU_TAGS)),
+  apdu = ProtoField.uint8(P .. ".apdu", "APDU", base.HEX, APDU_TAGS),
   service = ProtoField.string(P .. ".service", "service"),
   invoke_id_and_priority = ProtoField.uint8(P .. ".invoke_id_and_priority", "invoke-id-and-priority", base.HEX),
   invoke_id = ProtoField.uint8(P .. ".invoke_id", "invoke-id", base.DEC, nil, 0x0F),
   service_class = ProtoField.bool(P .. ".service_class", "service-class confirmed", 8, nil, 0x40),
   priority = ProtoField.bool(P .. ".priority", "priority high", 8, nil, 0x80),
   long_invoke_id = ProtoField.uint32(P .. ".long_invoke_id_and_priority", "long-invoke-id-and-priority", base.HEX),
-  class_id = ProtoField.uint16(P .. ".class_id", "class-id", base.DEC, vals(CLASSES)),
+  class_id = ProtoField.uint16(P .. ".class_id", "class-id", base.DEC, CLASSES),
   instance_id = ProtoField.string(P .. ".instance_id", "instance-id"),
   attribute_id = ProtoField.int8(P .. ".attribute_id", "attribute-id"),
   method_id = ProtoField.int8(P .. ".method_id", "method-id"),
   access_selector = ProtoField.uint8(P .. ".access_selector", "access-selector"),
   data_access_result = ProtoField.uint8(P .. ".data_access_result", "data-access-result", base.DEC,
-                                        vals(DATA_ACCESS_RESULTS)),
-  action_result = ProtoField.uint8(P .. ".action_result", "action-result", base.DEC, vals(ACTION_RESULTS)),
+                                        DATA_ACCESS_RESULTS),
+  action_result = ProtoField.uint8(P .. ".action_result", "action-result", base.DEC, ACTION_RESULTS),
   last_block = ProtoField.bool(P .. ".last_block", "last-block"),
   block_number = ProtoField.uint32(P .. ".block_number", "block-number"),
   raw_data = ProtoField.bytes(P .. ".raw_data", "raw-data"),
   data = ProtoField.string(P .. ".data", "data"),
-  state_error = ProtoField.uint8(P .. ".state_error", "state-error", base.DEC, vals(STATE_ERRORS)),
-  service_error = ProtoField.uint8(P .. ".service_error", "service-error", base.DEC, vals(SERVICE_ERRORS)),
+  state_error = ProtoField.uint8(P .. ".state_error", "state-error", base.DEC, STATE_ERRORS),
+  service_error = ProtoField.uint8(P .. ".service_error", "service-error", base.DEC, SERVICE_ERRORS),
   acse = ProtoField.string(P .. ".acse", "ACSE member"),
   application_context_name = ProtoField.string(P .. ".application_context_name", "application-context-name"),
   mechanism_name = ProtoField.string(P .. ".mechanism_name", "mechanism-name"),
@@ -216,7 +210,7 @@ local F = {
                                                   "calling-authentication-value"),
   responding_authentication_value = ProtoField.bytes(P .. ".responding_authentication_value",
                                                      "responding-authentication-value"),
-  result = ProtoField.uint8(P .. ".result", "result", base.DEC, vals(ASSOCIATION_RESULTS)),
+  result = ProtoField.uint8(P .. ".result", "result", base.DEC, ASSOCIATION_RESULTS),
   diagnostic = ProtoField.string(P .. ".result_source_diagnostic", "result-source-diagnostic"),
   reason = ProtoField.string(P .. ".reason", "reason"),
   dlms_version = ProtoField.uint8(P .. ".dlms_version", "dlms-version-number"),
@@ -227,7 +221,7 @@ local F = {
   response_allowed = ProtoField.bool(P .. ".response_allowed", "response-allowed"),
   quality_of_service = ProtoField.int8(P .. ".quality_of_service", "quality-of-service"),
   security_control = ProtoField.uint8(P .. ".security_control", "security-control", base.HEX),
-  security_suite = ProtoField.uint8(P .. ".security_suite", "security-suite", base.DEC, vals(SUITES), 0x0F),
+  security_suite = ProtoField.uint8(P .. ".security_suite", "security-suite", base.DEC, SUITES, 0x0F),
   sc_authentication = ProtoField.bool(P .. ".security_control.authentication", "authentication", 8, nil, 0x10),
   sc_encryption = ProtoField.bool(P .. ".security_control.encryption", "encryption", 8, nil, 0x20),
   sc_broadcast = ProtoField.bool(P .. ".security_control.broadcast", "broadcast key", 8, nil, 0x40),
@@ -262,7 +256,8 @@ dlms.experts = { E_MALFORMED, E_SECURITY }
 dlms.prefs.tcp_ports = Pref.range("TCP ports", "4059", "TCP ports of meters (wrapper or HDLC)", 65535)
 dlms.prefs.udp_ports = Pref.range("UDP ports", "4059", "UDP ports of meters (wrapper)", 65535)
 dlms.prefs.heuristics = Pref.bool("Heuristics", true, "Find wrapper and HDLC frames on other ports too")
-dlms.prefs.block_cipher_key = Pref.string("Block cipher key (hex)", "", "Global unicast encryption key, 16 or 32 octets")
+dlms.prefs.block_cipher_key = Pref.string("Block cipher key (hex)", "",
+                                          "Global unicast encryption key, 16 or 32 octets")
 dlms.prefs.authentication_key = Pref.string("Authentication key (hex)", "", "Global authentication key")
 dlms.prefs.dedicated_key = Pref.string("Dedicated key (hex)", "",
                                        "Used for ded- APDUs when the InitiateRequest could not be read")
@@ -540,132 +535,134 @@ local function data(tvb, pos, tree, budget, depth, label)
     end
     pos = pos + octets
   end
-  if tree then tree:add(F.data, tvb(start, pos - start), name .. " " .. text):set_text(label .. name .. ": " .. text) end
+  if tree then
+    tree:add(F.data, tvb(start, pos - start), name .. " " .. text):set_text(label .. name .. ": " .. text)
+  end
   return pos
 end
 
-local function attribute_descriptor(tvb, pos, tree, method)
+local function descriptor(tvb, pos, tree, method) -- cosem-attribute-descriptor or cosem-method-descriptor
   local range = need(tvb, pos, 9, "cosem descriptor")
-  local subtree = tree:add(F.service, range, method and "cosem-method-descriptor" or "cosem-attribute-descriptor")
-  subtree:set_text(string.format("%s: class %d, %s, %s %d", method and "cosem-method-descriptor"
-    or "cosem-attribute-descriptor", range(0, 2):uint(), obis(range(2, 6)), method and "method" or "attribute",
-    range(8, 1):int()))
+  local what = method and "cosem-method-descriptor" or "cosem-attribute-descriptor"
+  local info = string.format("%s %s %d", obis(range(2, 6)), method and "method" or "attr", range(8, 1):int())
+  local subtree = tree:add(F.service, range, what)
+  subtree:set_text(string.format("%s: class %d, %s, %s %d", what, range(0, 2):uint(), obis(range(2, 6)),
+                                 method and "method" or "attribute", range(8, 1):int()))
   subtree:add(F.class_id, range(0, 2))
   subtree:add(F.instance_id, range(2, 6), obis(range(2, 6)))
   subtree:add(method and F.method_id or F.attribute_id, range(8, 1))
-  return pos + 9, string.format("%s %s %d", obis(range(2, 6)), method and "method" or "attr", range(8, 1):int())
+  return pos + 9, info
 end
 
-local function access_selection(tvb, pos, tree, budget) -- OPTIONAL selective-access-descriptor
-  local present
-  present, pos = u8(tvb, pos)
-  if present == 0 then return pos end
-  pos = select(2, u8(tvb, pos, tree, F.access_selector))
-  return data(tvb, pos, tree, budget, 1, "access-parameters")
-end
-
-local function sequence_of(tvb, pos, tree, what, each)
-  local count, start = nil, pos
-  count, pos = length_at(tvb, pos)
-  local list = tree:add(F.service, tvb(start, pos - start), what)
-  for i = 1, count do
-    local item_start = pos
-    local item = list:add(F.service, tvb(pos, 0), what):set_text(string.format("[%d]", i - 1))
-    pos = each(tvb, pos, item)
-    item:set_len(pos - item_start)
+local function optional_data(label) -- an OPTIONAL Data: a presence octet, then the Data
+  return function(tvb, pos, tree, budget)
+    local present
+    present, pos = u8(tvb, pos)
+    return present == 0 and pos or data(tvb, pos, tree, budget, 1, label)
   end
-  list:set_len(pos - start)
-  list:set_text(string.format("%s (%d)", what, count))
-  return pos
 end
 
-local function get_data_result(tvb, pos, tree, budget) -- CHOICE data [0] | data-access-result [1]
-  local choice
-  choice, pos = u8(tvb, pos)
-  if choice == 0 then return data(tvb, pos, tree, budget, 1, "data"), "data" end
-  local range = need(tvb, pos, 1, "data-access-result")
-  tree:add(F.data_access_result, range)
-  return pos + 1, DATA_ACCESS_RESULTS[range:uint()] or "data-access-result " .. range:uint()
+local function enumerated(field, names) -- one ENUMERATED octet; its name is the summary
+  return function(tvb, pos, tree)
+    local value
+    value, pos = u8(tvb, pos, tree, field)
+    return pos, names[value] or tostring(value)
+  end
 end
 
-local function datablock(tvb, pos, tree, with_result, budget) -- DataBlock-G / DataBlock-SA
-  pos = select(2, u8(tvb, pos, tree, F.last_block))
-  pos = select(2, u32(tvb, pos, tree, F.block_number))
-  local choice = 0
-  if with_result then choice, pos = u8(tvb, pos) end
-  if choice ~= 0 then return select(2, u8(tvb, pos, tree, F.data_access_result)) end
-  local length, start = length_at(tvb, pos)
-  tree:add(F.raw_data, need(tvb, start, length, "raw-data"))
-  return start + length
+local function datablock(with_result) -- DataBlock-G (a raw-data or data-access-result CHOICE) or DataBlock-SA
+  return function(tvb, pos, tree)
+    pos = select(2, u8(tvb, pos, tree, F.last_block))
+    local number
+    number, pos = u32(tvb, pos, tree, F.block_number)
+    local choice = 0
+    if with_result then choice, pos = u8(tvb, pos) end
+    if choice ~= 0 then return select(2, u8(tvb, pos, tree, F.data_access_result)) end
+    local length, start = length_at(tvb, pos)
+    tree:add(F.raw_data, need(tvb, start, length, "raw-data"))
+    return start + length, "block " .. number
+  end
 end
 
--- Each service form: (tvb, pos after invoke-id, tree, budget) -> pos, info. `nil` forms are not read here.
-local function descriptor_and_access(tvb, pos, item, budget)
-  pos = attribute_descriptor(tvb, pos, item)
-  return access_selection(tvb, pos, item, budget)
-end
-local function block_number(tvb, pos, tree) return u32(tvb, pos, tree, F.block_number) end
-local function action_with_optional_data(tvb, pos, item, budget)
-  pos = select(2, u8(tvb, pos, item, F.action_result))
-  local present
-  present, pos = u8(tvb, pos)
-  if present == 0 then return pos end
-  return (get_data_result(tvb, pos, item, budget))
-end
-local function result_of(field) return function(tvb, pos, item) return select(2, u8(tvb, pos, item, field)) end end
-local function data_item(budget) return function(tvb, pos, item) return data(tvb, pos, item, budget, 1) end end
+-- The parts of the GET, SET and ACTION forms (Green Book 9.5), by name: each reads
+-- (tvb, pos, tree, budget) and returns the next position and, maybe, a summary.
+local PARTS
+PARTS = {
+  ["attribute"] = function(tvb, pos, tree) return descriptor(tvb, pos, tree, false) end,
+  ["method"] = function(tvb, pos, tree) return descriptor(tvb, pos, tree, true) end,
+  ["access"] = function(tvb, pos, tree, budget) -- OPTIONAL selective-access-descriptor
+    local present
+    present, pos = u8(tvb, pos)
+    if present == 0 then return pos end
+    pos = select(2, u8(tvb, pos, tree, F.access_selector))
+    return data(tvb, pos, tree, budget, 1, "access-parameters")
+  end,
+  ["value"] = function(tvb, pos, tree, budget) return data(tvb, pos, tree, budget, 1, "value") end,
+  ["parameters"] = optional_data("method-invocation-parameters"),
+  ["block-number"] = function(tvb, pos, tree)
+    local number
+    number, pos = u32(tvb, pos, tree, F.block_number)
+    return pos, "block " .. number
+  end,
+  ["get-data-result"] = function(tvb, pos, tree, budget) -- CHOICE data [0] | data-access-result [1]
+    local choice
+    choice, pos = u8(tvb, pos)
+    if choice == 0 then return data(tvb, pos, tree, budget, 1, "data"), "data" end
+    return enumerated(F.data_access_result, DATA_ACCESS_RESULTS)(tvb, pos, tree)
+  end,
+  ["data-access-result"] = enumerated(F.data_access_result, DATA_ACCESS_RESULTS),
+  ["action-result"] = function(tvb, pos, tree, budget) -- Action-Response-With-Optional-Data
+    local info
+    pos, info = enumerated(F.action_result, ACTION_RESULTS)(tvb, pos, tree)
+    local present
+    present, pos = u8(tvb, pos)
+    if present ~= 0 then pos = PARTS["get-data-result"](tvb, pos, tree, budget) end
+    return pos, info
+  end,
+  ["datablock-g"] = datablock(true),
+  ["datablock-sa"] = datablock(false),
+}
 
+-- A SEQUENCE OF the parts `...` (one list item per element), shown as `name`.
+local function list(name, ...)
+  local parts = { ... }
+  return function(tvb, pos, tree, budget)
+    local start, count = pos, nil
+    count, pos = length_at(tvb, pos)
+    local items = tree:add(F.service, tvb(start, pos - start), name)
+    for i = 1, count do
+      local item_start = pos
+      local item = items:add(F.service, tvb(pos, 0), name):set_text(string.format("[%d]", i - 1))
+      for _, part in ipairs(parts) do pos = PARTS[part](tvb, pos, item, budget) end
+      item:set_len(pos - item_start)
+    end
+    items:set_len(pos - start)
+    items:set_text(string.format("%s (%d)", name, count))
+    return pos
+  end
+end
+local ATTRIBUTES, METHODS = list("attribute-descriptor-list", "attribute", "access"),
+                            list("cosem-method-descriptor-list", "method")
+
+-- Each service's forms, by CHOICE: the parts that follow invoke-id-and-priority.
 local SERVICES = {
-  [0xC0] = {
-    function(t, p, tr, b) local pos, info = attribute_descriptor(t, p, tr); return access_selection(t, pos, tr, b), info end,
-    function(t, p, tr) local n, pos = block_number(t, p, tr); return pos, "block " .. n end,
-    function(t, p, tr, b) return sequence_of(t, p, tr, "attribute-descriptor-list", function(t2, p2, i) return descriptor_and_access(t2, p2, i, b) end) end,
-  },
-  [0xC4] = {
-    function(t, p, tr, b) return get_data_result(t, p, tr, b) end,
-    function(t, p, tr, b) return datablock(t, p, tr, true, b), "block" end,
-    function(t, p, tr, b) return sequence_of(t, p, tr, "result", function(t2, p2, i) return (get_data_result(t2, p2, i, b)) end) end,
-  },
-  [0xC1] = {
-    function(t, p, tr, b) local pos, info = attribute_descriptor(t, p, tr); pos = access_selection(t, pos, tr, b); return data(t, pos, tr, b, 1, "value"), info end,
-    function(t, p, tr, b) local pos, info = attribute_descriptor(t, p, tr); pos = access_selection(t, pos, tr, b); return datablock(t, pos, tr, false, b), info end,
-    function(t, p, tr, b) return datablock(t, p, tr, false, b) end,
-    function(t, p, tr, b) local pos = sequence_of(t, p, tr, "attribute-descriptor-list", function(t2, p2, i) return descriptor_and_access(t2, p2, i, b) end); return sequence_of(t, pos, tr, "value-list", data_item(b)) end,
-    function(t, p, tr, b) local pos = sequence_of(t, p, tr, "attribute-descriptor-list", function(t2, p2, i) return descriptor_and_access(t2, p2, i, b) end); return datablock(t, pos, tr, false, b) end,
-  },
-  [0xC5] = {
-    function(t, p, tr) return select(2, u8(t, p, tr, F.data_access_result)), DATA_ACCESS_RESULTS[t(p, 1):uint()] end,
-    block_number,
-    function(t, p, tr) local pos = select(2, u8(t, p, tr, F.data_access_result)); return select(2, block_number(t, pos, tr)) end,
-    function(t, p, tr) local pos = sequence_of(t, p, tr, "result", result_of(F.data_access_result)); return select(2, block_number(t, pos, tr)) end,
-    function(t, p, tr) return sequence_of(t, p, tr, "result", result_of(F.data_access_result)) end,
-  },
-  [0xC3] = {
-    function(t, p, tr, b)
-      local pos, info = attribute_descriptor(t, p, tr, true)
-      local present
-      present, pos = u8(t, pos)
-      if present ~= 0 then pos = data(t, pos, tr, b, 1, "method-invocation-parameters") end
-      return pos, info
-    end,
-    block_number,
-    function(t, p, tr, b) local pos = sequence_of(t, p, tr, "cosem-method-descriptor-list", function(t2, p2, i) return (attribute_descriptor(t2, p2, i, true)) end); return sequence_of(t, pos, tr, "method-invocation-parameters", data_item(b)) end,
-    function(t, p, tr, b) local pos, info = attribute_descriptor(t, p, tr, true); return datablock(t, pos, tr, false, b), info end,
-    function(t, p, tr, b) local pos = sequence_of(t, p, tr, "cosem-method-descriptor-list", function(t2, p2, i) return (attribute_descriptor(t2, p2, i, true)) end); return datablock(t, pos, tr, false, b) end,
-    function(t, p, tr, b) return datablock(t, p, tr, false, b) end,
-  },
-  [0xC7] = {
-    function(t, p, tr, b) return action_with_optional_data(t, p, tr, b), ACTION_RESULTS[t(p, 1):uint()] end,
-    function(t, p, tr, b) return datablock(t, p, tr, false, b) end,
-    function(t, p, tr, b) return sequence_of(t, p, tr, "action-response", function(t2, p2, i) return action_with_optional_data(t2, p2, i, b) end) end,
-    block_number,
-  },
+  [0xC0] = { { "attribute", "access" }, { "block-number" }, { ATTRIBUTES } },
+  [0xC4] = { { "get-data-result" }, { "datablock-g" }, { list("result", "get-data-result") } },
+  [0xC1] = { { "attribute", "access", "value" }, { "attribute", "access", "datablock-sa" }, { "datablock-sa" },
+             { ATTRIBUTES, list("value-list", "value") }, { ATTRIBUTES, "datablock-sa" } },
+  [0xC5] = { { "data-access-result" }, { "block-number" }, { "data-access-result", "block-number" },
+             { list("result", "data-access-result"), "block-number" }, { list("result", "data-access-result") } },
+  [0xC3] = { { "method", "parameters" }, { "block-number" }, { METHODS, list("method-invocation-parameters", "value") },
+             { "method", "datablock-sa" }, { METHODS, "datablock-sa" }, { "datablock-sa" } },
+  [0xC7] = { { "action-result" }, { "datablock-sa" }, { list("action-response", "action-result") },
+             { "block-number" } },
 }
 
 ---------------------------------------------------------------------------
--- Per-capture state: system titles by sender, dedicated keys by connection, HDLC segments by sender.
+-- Per-capture state: system titles by sender, dedicated keys by connection, HDLC segments by sender
+-- (and, by frame, the APDUs put together and whether a frame continues one).
 
-local titles, dedicated, segments, reassembled = {}, {}, {}, {}
+local titles, dedicated, segments, reassembled, continued = {}, {}, {}, {}, {}
 
 local function sender(pinfo) return tostring(pinfo.src) .. ":" .. pinfo.src_port end
 local function connection(pinfo)
@@ -838,7 +835,12 @@ function dissect_apdu(tvb, pinfo, tree)
       local invoke = need(tvb, 2, 1, "invoke-id-and-priority")
       local ip = item:add(F.invoke_id_and_priority, invoke)
       for _, field in ipairs({ F.invoke_id, F.service_class, F.priority }) do ip:add(field, invoke) end
-      local pos, info = form(tvb, 3, item, budget)
+      local pos, info = 3, nil
+      for _, part in ipairs(form) do
+        local said
+        pos, said = (type(part) == "function" and part or PARTS[part])(tvb, pos, item, budget)
+        info = info or said
+      end
       if info then summary = summary .. " " .. info end
       if pos ~= tvb:len() then fail(string.format("%d octets after the %s", tvb:len() - pos, service)) end
     elseif ACSE_MEMBERS[tag] then
@@ -919,7 +921,8 @@ local function hdlc_length(tvb, offset)
   return 2 + band(tvb(offset + 1, 2):uint(), 0x07FF)
 end
 
-local function looks_like_wrapper(tvb, offset) -- version 1 and a known APDU tag; the APDU may continue in the next segment
+-- Version 1 and a known APDU tag (the APDU may continue in the next segment).
+local function looks_like_wrapper(tvb, offset)
   local length = wrapper_length(tvb, offset)
   return length and length > 8 and tvb:len() > offset + 8 and tvb(offset, 2):uint() == 1
     and APDU_TAGS[tvb(offset + 8, 1):uint()] ~= nil
@@ -973,6 +976,11 @@ local function control_text(control)
   return (HDLC_U[bare] or string.format("U 0x%02X", bare)) .. pf, HDLC_U[bare] or "U"
 end
 
+local function check_sequence(tree, field, range, covered) -- HCS or FCS, sent least significant octet first
+  local value = range:le_uint()
+  tree:add(field, range, value):append_text(fcs16(covered) == value and " (good)" or " (bad)")
+end
+
 local function hdlc(tvb, pinfo, tree, index)
   local length = tvb:len()
   local frame = tree:add(F.hdlc, tvb())
@@ -991,8 +999,7 @@ local function hdlc(tvb, pinfo, tree, index)
   frame:set_text("HDLC frame: " .. text)
   local summary = text
   if length > pos + 3 then -- HCS, information
-    local hcs = tvb(pos, 2)
-    frame:add(F.hdlc_hcs, hcs, hcs:le_uint()):append_text(fcs16(tvb(1, pos - 1)) == hcs:le_uint() and " (good)" or " (bad)")
+    check_sequence(frame, F.hdlc_hcs, tvb(pos, 2), tvb(1, pos - 1))
     pos = pos + 2
     local information = tvb(pos, length - 3 - pos)
     if kind == "SNRM" or kind == "UA" then -- parameter negotiation: 81 80 length {id length value}
@@ -1005,20 +1012,19 @@ local function hdlc(tvb, pinfo, tree, index)
         at = at + 2 + size
       end
     elseif kind == "I" or kind == "UI" then
-      local segmented = band(format:uint(), 0x0800) ~= 0
-      local key = sender(pinfo)
-      local apdu = information
-      local first = not segments[key]
-      if first and information:len() >= 3 and (information(0, 2):uint() == 0xE6E6 or information(0, 2):uint() == 0xE6E7) then
+      -- A segmented APDU (Green Book 8.4.4.3) is put together on the first pass, then kept by frame;
+      -- only its first segment starts with the LLC header (Green Book 8.4.4.2).
+      local segmented, key, id = band(format:uint(), 0x0800) ~= 0, sender(pinfo), pinfo.number .. ":" .. index
+      if not pinfo.visited then continued[id] = segments[key] ~= nil end
+      local apdu, llc = information, information:len() >= 3 and information(0, 2):uint()
+      if not continued[id] and (llc == 0xE6E6 or llc == 0xE6E7) then
         frame:add(F.hdlc_llc, information(0, 3))
         apdu = information:len() > 3 and information(3) or nil
       end
-      -- A segmented APDU (Green Book 8.4.4.3) is put together on the first pass, then kept by frame.
-      local id = pinfo.number .. ":" .. index
       if not pinfo.visited then
         if segmented then
           segments[key] = (segments[key] or "") .. (apdu and apdu:raw() or "")
-        elseif not first then
+        elseif continued[id] then
           reassembled[id] = segments[key] .. (apdu and apdu:raw() or "")
           segments[key] = nil
         end
@@ -1026,16 +1032,14 @@ local function hdlc(tvb, pinfo, tree, index)
       if segmented then
         summary = summary .. ", segment"
       elseif reassembled[id] then
-        local parts = {}
-        for i = 1, #reassembled[id] do parts[i] = string.format("%02X", reassembled[id]:byte(i)) end
-        summary = summary .. ": " .. dissect_apdu(ByteArray.new(table.concat(parts)):tvb("Reassembled APDU"), pinfo, frame)
+        local whole = ByteArray.new(reassembled[id], true):tvb("Reassembled APDU")
+        summary = summary .. ": " .. dissect_apdu(whole, pinfo, frame)
       elseif apdu then
         summary = summary .. ": " .. dissect_apdu(apdu:tvb(), pinfo, frame)
       end
     end
   end
-  local fcs = tvb(length - 3, 2)
-  frame:add(F.hdlc_fcs, fcs, fcs:le_uint()):append_text(fcs16(tvb(1, length - 4)) == fcs:le_uint() and " (good)" or " (bad)")
+  check_sequence(frame, F.hdlc_fcs, tvb(length - 3, 2), tvb(1, length - 4))
   return summary
 end
 
@@ -1106,5 +1110,5 @@ dlms.prefs_changed = register_ports
 register_ports()
 
 function dlms.init() -- a new capture file: forget what the last one taught
-  titles, dedicated, segments, reassembled = {}, {}, {}, {}
+  titles, dedicated, segments, reassembled, continued = {}, {}, {}, {}, {}
 end
