@@ -430,20 +430,20 @@ local function obis(range) -- "1-0:99.1.0*255" (Blue Book 7.3.2)
   return string.format("%d-%d:%d.%d.%d*%d", o[1], o[2], o[3], o[4], o[5], o[6])
 end
 
-local function date_time_text(o, at) -- COSEM date-time at octet `at` (Blue Book 4.1.6.1); 0xFF parts are "*"
+local function date_time_text(range) -- a COSEM date-time (Blue Book 4.1.6.1); 0xFF parts are "*"
+  local o = octets_of(range)
   local function part(value, width, unspecified)
     return value == unspecified and string.rep("*", width) or string.format("%0" .. width .. "d", value)
   end
-  local year = o[at] * 256 + o[at + 1]
-  local text = string.format("%s-%s-%s %s:%s:%s.%s", part(year, 4, 0xFFFF), part(o[at + 2], 2, 0xFF),
-                             part(o[at + 3], 2, 0xFF), part(o[at + 5], 2, 0xFF), part(o[at + 6], 2, 0xFF),
-                             part(o[at + 7], 2, 0xFF), part(o[at + 8], 2, 0xFF))
-  local deviation = o[at + 9] * 256 + o[at + 10]
-  if deviation ~= 0x8000 then
+  local text = string.format("%s-%s-%s %s:%s:%s.%s", part(o[1] * 256 + o[2], 4, 0xFFFF), part(o[3], 2, 0xFF),
+                             part(o[4], 2, 0xFF), part(o[6], 2, 0xFF), part(o[7], 2, 0xFF), part(o[8], 2, 0xFF),
+                             part(o[9], 2, 0xFF))
+  local deviation = o[10] * 256 + o[11]
+  if deviation ~= 0x8000 then -- 0x8000: not specified
     if deviation >= 0x8000 then deviation = deviation - 0x10000 end
     text = text .. string.format(", deviation %d min", deviation)
   end
-  return text .. string.format(", status 0x%02X", o[at + 11])
+  return text .. string.format(", status 0x%02X", o[12])
 end
 
 ---------------------------------------------------------------------------
@@ -477,7 +477,7 @@ local function u32(tvb, pos, tree, field)
   return range:uint(), pos + 4
 end
 
-local MAX_ITEMS = 5000 -- Data elements shown per APDU; more are summed up in one item
+local MAX_ITEMS = 5000 -- Data elements shown per APDU; an array or structure counts those it does not show
 local MAX_DEPTH = 32
 
 -- One A-XDR Data (Green Book 9.5, Blue Book 4.1.5) under `tree` (read past, when nil);
@@ -510,9 +510,8 @@ local function data(tvb, pos, tree, budget, depth, label)
   elseif size then
     local range = size > 0 and need(tvb, pos, size, name) or tvb(start, 1)
     if tag == 3 then text = range:uint() ~= 0 and "true" or "false"
-    elseif tag == 23 then text = tostring(range:float())
-    elseif tag == 24 then text = tostring(range:float())
-    elseif tag == 25 then text = date_time_text(octets_of(range), 1)
+    elseif tag == 23 or tag == 24 then text = tostring(range:float())
+    elseif tag == 25 then text = date_time_text(range)
     elseif tag == 26 or tag == 27 or tag == 13 then text = tostring(range:bytes())
     elseif size == 8 then text = tostring(SIGNED[tag] and range:int64() or range:uint64())
     elseif size > 0 then text = tostring(SIGNED[tag] and range:int() or range:uint())
@@ -531,7 +530,7 @@ local function data(tvb, pos, tree, budget, depth, label)
     else
       text = range and tostring(range:bytes()) or ""
       if octets == 6 then text = text .. " (" .. obis(range) .. ")"
-      elseif octets == 12 then text = text .. " (" .. date_time_text(octets_of(range), 1) .. ")" end
+      elseif octets == 12 then text = text .. " (" .. date_time_text(range) .. ")" end
     end
     pos = pos + octets
   end
@@ -852,7 +851,7 @@ function dissect_apdu(tvb, pinfo, tree)
       local pos = select(2, u32(tvb, 1, item, F.long_invoke_id))
       local length
       length, pos = length_at(tvb, pos)
-      if length == 12 then item:add(F.date_time, tvb(pos, 12), date_time_text(octets_of(tvb(pos, 12)), 1))
+      if length == 12 then item:add(F.date_time, tvb(pos, 12), date_time_text(tvb(pos, 12)))
       elseif length > 0 then item:add(F.date_time, need(tvb, pos, length, "date-time"), "not a date-time") end
       pos = data(tvb, pos + length, item, budget, 1, "notification-body")
       if pos ~= tvb:len() then fail(string.format("%d octets after the notification-body", tvb:len() - pos)) end
