@@ -199,6 +199,7 @@ local F = {
   block_number = ProtoField.uint32(P .. ".block_number", "block-number"),
   raw_data = ProtoField.bytes(P .. ".raw_data", "raw-data"),
   data = ProtoField.string(P .. ".data", "data"),
+  confirmed_service_error = ProtoField.string(P .. ".confirmed_service_error", "ConfirmedServiceError"),
   state_error = ProtoField.uint8(P .. ".state_error", "state-error", base.DEC, STATE_ERRORS),
   service_error = ProtoField.uint8(P .. ".service_error", "service-error", base.DEC, SERVICE_ERRORS),
   acse = ProtoField.string(P .. ".acse", "ACSE member"),
@@ -747,10 +748,10 @@ local function initiate(tvb, pos, pinfo, tree, tag)
     local choice, service
     choice, pos = u8(tvb, pos)
     service, pos = u8(tvb, pos)
-    local range = need(tvb, pos, 1, "service error")
-    tree:add(F.service_error, range, range:uint()):set_text(string.format(
-      "ConfirmedServiceError: service %d, error kind %d, value %d", choice, service, range:uint()))
-    return "ConfirmedServiceError"
+    local value = need(tvb, pos, 1, "service error"):uint()
+    local text = string.format("service %d, ServiceError CHOICE %d, value %d", choice, service, value)
+    tree:add(F.confirmed_service_error, tvb(1, pos), text)
+    return "ConfirmedServiceError: " .. text
   end
   if tag == 0x01 then
     local key = optional(F.dedicated_key)
