@@ -670,8 +670,9 @@ local function connection(pinfo)
   return a < b and a .. "|" .. b or b .. "|" .. a
 end
 
-local function is_response(tag) -- the meter's: 0x28, 0x2E, 0x48, 0x4E and 0xC4-0xC7, 0xCC-0xCF, 0xD4-0xD7
-  return tag == 0x28 or tag == 0x2E or tag == 0x48 or tag == 0x4E or tag >= 0xC4 and band(tag, 0x04) ~= 0
+local METER_SENT = { [0x28] = true, [0x2E] = true, [0x48] = true, [0x4E] = true, [0xCA] = true, [0xD2] = true }
+local function is_response(tag) -- the meter's: initiate responses, errors, event notifications, service responses
+  return METER_SENT[tag] or tag >= 0xC4 and band(tag, 0x04) ~= 0
 end
 
 local dissect_apdu -- forward: (tvb, pinfo, tree) -> summary
