@@ -89,6 +89,26 @@ def test_ring_buffer_filters() -> None:
     assert [e.sequence for e in buffer.select(peer="p1", limit=1)] == [3]
 
 
+def test_a_limited_selection_takes_the_connections_it_reaches_into_whole() -> None:
+    """The newest 2 records reach into connection p1 (opened by record 1) and p2 (opened
+    among them); p1 is taken from its connect. p3 reused the ports of a closed connection:
+    only the new one is taken. A UDP record is never widened."""
+    buffer = RingBuffer()
+    plan = [("p1", "connect"), ("p3", "connect"), ("p1", "get-request-normal"), ("p3", "disconnect"),
+            ("p3", "get-request-normal"), ("p1", "get-request-normal"), ("p2", "connect"), ("p3", "rlrq"),
+            ("p1", "rlrq")]
+    for n, (peer, kind) in enumerate(plan, 1):
+        buffer(exchange(n, "a", peer)._replace(kind=kind))
+    assert [e.sequence for e in buffer.select(limit=2)] == [8, 9]
+    assert [e.sequence for e in buffer.select(limit=2, whole_connections=True)] == [1, 3, 5, 6, 8, 9]
+    assert [e.sequence for e in buffer.select(limit=3, whole_connections=True)] == [1, 3, 5, 6, 7, 8, 9]
+    assert [e.sequence for e in buffer.select(peer="p2", limit=1, whole_connections=True)] == [7]
+    udp = RingBuffer()
+    for n in range(1, 4):
+        udp(exchange(n, "a", "p1")._replace(kind="data-notification", transport="udp"))
+    assert [e.sequence for e in udp.select(limit=1, whole_connections=True)] == [3]
+
+
 def test_fifty_clients_reading_lose_nothing(tmp_path: Path) -> None:
     meter_port = find_free_port_range(5)
     console_port = find_free_port_range(1)

@@ -108,7 +108,7 @@ def test_packets_follow_the_log_record_contract(console: Console) -> None:
 
 def test_json_download_and_pcap(console: Console, tmp_path: Path) -> None:
     """The pcap opens in tshark without complaint and has the JSON log's frames,
-    in order, with their addresses and ports (issue 5)."""
+    in order, with their addresses and ports (issue 5), in whole TCP conversations (issue 15)."""
     status, headers, body = console.get("/api/packets.json")
     assert status == 200 and "attachment" in headers["content-disposition"]
     expected = []
@@ -125,9 +125,13 @@ def test_json_download_and_pcap(console: Console, tmp_path: Path) -> None:
         pytest.fail("tshark is needed to open the pcap (Debian package tshark)")
     path = tmp_path / "capture.pcap"
     path.write_bytes(pcap)
-    result = subprocess.run([tshark, "-r", str(path), "-T", "fields", "-E", "separator=,", "-e", "ip.src",
-                             "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport"],
+    result = subprocess.run([tshark, "-r", str(path), "-Y", "tcp.len > 0", "-T", "fields", "-E", "separator=,",
+                             "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport"],
                             capture_output=True, text=True, timeout=60, check=True)
+    opened = subprocess.run([tshark, "-r", str(path), "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    connections = {(r["peer"], r["local"]) for r in json.loads(body) if r["transport"] == "tcp"}
+    assert len(opened.stdout.splitlines()) == len(connections)  # a SYN per connection
     complaints = [line for line in result.stderr.splitlines() if line and not line.startswith("Running as user")]
     assert complaints == []
     listed = []

@@ -1,7 +1,8 @@
 """``twistd`` finds the ``dlmssim`` plugin, and ``serverFromString`` the
 meters' ``dlmstw-tcp`` endpoint type, after a plain and after an editable
 install (Twisted scans only real folders on sys.path for ``twisted/plugins``),
-and the built-in plugins are found by ``getPlugins``."""
+the Wireshark dissector is installed with the package, and the built-in
+plugins are found by ``getPlugins``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ TEMPLATE = ("from dlmstw.web.console import ASSETS, templates; "
             "print('console page', len(templates().get_template('console.html').render(first_page={'total': 0, 'meters': []}, token='')), "
             "'meter page' if templates().get_template('meter.html') else '', "
             "'assets', *sorted(p.name for p in ASSETS.iterdir()))")
+PLUGIN = ("import io, contextlib; from pathlib import Path; from dlmstw.client.cli import main; out = io.StringIO()\n"
+          "with contextlib.redirect_stdout(out): code = main(['wireshark', '--path'])\n"
+          "path = Path(out.getvalue().strip()); print('wireshark plugin', code, path.name, "
+          "path.read_text().startswith('-- dlms.lua'))")
 ENDPOINT = ("from twisted.internet.endpoints import serverFromString; from twisted.internet.task import Clock; "
             "print('meter endpoint', type(serverFromString(Clock(), 'dlmstw-tcp:4059:interface=127.0.0.1')).__name__)")
 
@@ -59,7 +64,7 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
     result = subprocess.run([str(python), "-c", TWISTD, "--help"], cwd=directory, capture_output=True,
                             text=True, timeout=120)
     probes = [subprocess.run([str(python), "-c", probe], cwd=directory, capture_output=True, text=True, timeout=120)
-              for probe in (TEMPLATE, ENDPOINT)]
+              for probe in (TEMPLATE, ENDPOINT, PLUGIN)]
     return result.stdout + result.stderr + "".join(probe.stdout + probe.stderr for probe in probes)
 
 
@@ -73,3 +78,4 @@ def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, 
     assert "console page" in listing and "meter page" in listing, listing
     assert "assets campaigns.js common.js console.css console.js favicon.svg meter.js" in listing, listing
     assert "meter endpoint MeterEndpoint" in listing, listing
+    assert "wireshark plugin 0 dlms.lua True" in listing, listing

@@ -1,5 +1,6 @@
-"""pcap export of captured exchanges (issue 5): headers, checksums and TCP
-numbering checked by parsing our own output, then opened with tshark.
+"""pcap export of captured exchanges (issues 5 and 15): headers, checksums, whole
+TCP conversations (handshake, data, close) and their numbering checked by
+parsing our own output, then opened with tshark, which follows the streams.
 
 Frames are the paper's figure 4 AARQ/AARE (tests/vectors/acse.json) and a GET
 from public-vectors.md 3.4 ([U] u9n/dlms-cosem tests/test_xdlms/test_get.py).
@@ -38,13 +39,13 @@ def session() -> list[Exchange]:
     """Two connections to one meter, one of them over IPv6, with connection events and a refused frame."""
     a, b, meter, meter6 = "192.0.2.7:50001", "192.0.2.8:50002", "127.0.0.1:4059", "[::1]:4059"
     return [
-        exchange(1, a, meter, b"", None, T0, "connect"),
+        exchange(1, a, meter, b"", None, T0, "connect")._replace(client_sap=None, server_sap=None),
         exchange(2, a, meter, AARQ, AARE, T0 + 0.001, "aarq"),
         exchange(3, b, meter, AARQ, AARE, T0 + 0.002, "aarq"),
         exchange(4, a, meter, GET, GOT, T0 + 0.1),
         exchange(5, "[2001:db8::5]:50003", meter6, GET, GOT, T0 + 0.2),
         exchange(6, b, meter, b"\x00\x02\x00\x20", None, T0 + 0.3, "malformed"),
-        exchange(7, a, meter, b"", None, T0 + 0.4, "disconnect"),
+        exchange(7, a, meter, b"", None, T0 + 0.4, "disconnect")._replace(client_sap=None, server_sap=None),
     ]
 
 
@@ -61,6 +62,9 @@ def read_pcap(data: bytes) -> tuple[tuple[int, ...], list[tuple[int, int, bytes]
     return header, records
 
 
+SYN, SYN_ACK, ACK, DATA, FIN_ACK, RST_ACK = 0x02, 0x12, 0x10, 0x18, 0x11, 0x14
+
+
 class Packet(NamedTuple):
     version: int
     src: bytes
@@ -71,6 +75,7 @@ class Packet(NamedTuple):
     ack: int
     payload: bytes
     macs: tuple[bytes, bytes]
+    flags: int
 
 
 def dissect_packet(packet: bytes) -> Packet:
@@ -93,15 +98,26 @@ def dissect_packet(packet: bytes) -> Packet:
         version = 6
     assert internet_checksum(pseudo + tcp) == 0
     sport, dport, seq, ack, offset, flags = struct.unpack_from(">HHIIBB", tcp, 0)
-    assert (offset >> 4, flags) == (5, 0x18)
-    return Packet(version, src, dst, sport, dport, seq, ack, tcp[20:], (destination_mac, source_mac))
+    assert offset >> 4 == 5
+    return Packet(version, src, dst, sport, dport, seq, ack, tcp[20:], (destination_mac, source_mac), flags)
+
+
+def packets_of(data: bytes) -> list[Packet]:
+    return [dissect_packet(packet) for _, _, packet in read_pcap(data)[1]]
+
+
+def data_of(data: bytes) -> list[Packet]:
+    """The packets that carry frames."""
+    return [packet for packet in packets_of(data) if packet.payload]
 
 
 def test_file_header_and_one_packet_per_frame() -> None:
     header, records = read_pcap(write_pcap(session()))
     assert header == (0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    records = [record for record in records if dissect_packet(record[2]).payload]
     packets = [dissect_packet(packet) for _, _, packet in records]
     assert [p.payload for p in packets] == [AARQ, AARQ, AARE, AARE, GET, GOT, GET, GOT, b"\x00\x02\x00\x20"]
+    assert {p.flags for p in packets} == {DATA}
     assert [(s, m) for s, m, _ in records] == [  # in time order across connections
         (1795500779, 72760), (1795500779, 73760), (1795500779, 83260), (1795500779, 84260),
         (1795500779, 171760), (1795500779, 182260), (1795500779, 271760), (1795500779, 282260),
@@ -109,8 +125,7 @@ def test_file_header_and_one_packet_per_frame() -> None:
 
 
 def test_addresses_ports_and_directions() -> None:
-    _, records = read_pcap(write_pcap(session()))
-    packets = [dissect_packet(packet) for _, _, packet in records]
+    packets = data_of(write_pcap(session()))
     first, second = packets[0], packets[2]
     assert (first.src, first.sport, first.dst, first.dport) == (bytes((192, 0, 2, 7)), 50001,
                                                                           bytes((127, 0, 0, 1)), 4059)
@@ -123,8 +138,7 @@ def test_addresses_ports_and_directions() -> None:
 
 
 def test_sequence_and_acknowledgement_numbers_per_connection() -> None:
-    _, records = read_pcap(write_pcap(session()))
-    packets = [dissect_packet(packet) for _, _, packet in records]
+    packets = data_of(write_pcap(session()))
     a = [p for p in packets if 50001 in (p.sport, p.dport)]
     request, response, get, got = a
     assert response.ack == request.seq + len(AARQ)
@@ -139,11 +153,65 @@ def test_large_frames_are_cut_into_segments_and_bad_addresses_skipped() -> None:
     exchanges = [exchange(1, "192.0.2.7:50001", "127.0.0.1:4059", GET, big, T0),
                  exchange(2, "not-an-address", "127.0.0.1:4059", GET, GOT, T0),
                  exchange(3, "[::1]:50001", "127.0.0.1:4059", GET, GOT, T0)]
-    _, records = read_pcap(write_pcap(exchanges))
-    packets = [dissect_packet(packet) for _, _, packet in records]
+    packets = data_of(write_pcap(exchanges))
     assert [len(p.payload) for p in packets] == [len(GET), 65495, len(big) - 65495]
     assert packets[2].seq == packets[1].seq + 65495
     assert b"".join(p.payload for p in packets[1:]) == big
+
+
+def test_whole_conversations_open_and_close() -> None:
+    """Connection a has its connect and disconnect records: handshake at the connect, FIN
+    at the disconnect. b's records start mid-connection: its handshake comes just before
+    its first frame, and it stays open; the IPv6 one likewise."""
+    packets = packets_of(write_pcap(session()))
+    a = [p for p in packets if 50001 in (p.sport, p.dport) and p.version == 4]
+    assert [p.flags for p in a] == [SYN, SYN_ACK, ACK, DATA, DATA, DATA, DATA, FIN_ACK, FIN_ACK, ACK]
+    assert [p.sport == 50001 for p in a] == [True, False, True, True, False, True, False, True, False, True]
+    syn, syn_ack, ack, aarq = a[:4]
+    assert (syn.ack, syn_ack.ack, ack.seq, ack.ack) == (0, syn.seq + 1, syn.seq + 1, syn_ack.seq + 1)
+    assert (aarq.seq, aarq.ack) == (syn.seq + 1, syn_ack.seq + 1)
+    fin, fin_ack, last = a[-3:]
+    assert fin.seq == a[5].seq + len(GET) and fin_ack.ack == fin.seq + 1 and last.ack == fin_ack.seq + 1
+    b = [p for p in packets if 50002 in (p.sport, p.dport)]
+    assert [p.flags for p in b] == [SYN, SYN_ACK, ACK, DATA, DATA, DATA]
+    six = [p for p in packets if p.version == 6]
+    assert [p.flags for p in six] == [SYN, SYN_ACK, ACK, DATA, DATA]
+    assert len({p.seq for p in (a[0], b[0], six[0])}) == 3  # each connection its own initial numbers
+
+
+@pytest.mark.parametrize(("kind", "result", "flags"), [
+    ("disconnect", "inactivity-timeout", [SYN, SYN_ACK, ACK, DATA, DATA, RST_ACK]),
+    ("connect", "refused-max-connections", [SYN, SYN_ACK, ACK, RST_ACK]),
+    ("connect", "refused-max-clients", [SYN, SYN_ACK, ACK, FIN_ACK, FIN_ACK, ACK]),
+])
+def test_meter_aborts_and_refusals(kind: str, result: str, flags: list[int]) -> None:
+    peer, meter = "192.0.2.7:50001", "127.0.0.1:4059"
+    event = {"client_sap": None, "server_sap": None}
+    records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result=result, **event)]
+    if kind == "disconnect":
+        records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(result="accepted", **event),
+                   exchange(2, peer, meter, GET, GOT, T0 + 0.1),
+                   exchange(3, peer, meter, b"", None, T0 + 120, "disconnect")._replace(result=result, **event)]
+    packets = packets_of(write_pcap(records))
+    assert [p.flags for p in packets] == flags
+    assert packets[-1].sport == (4059 if flags[-1] == RST_ACK or kind == "connect" and flags[-3] == FIN_ACK
+                                 else 50001)
+
+
+def test_an_hdlc_links_disconnect_leaves_the_connection_open() -> None:
+    peer, meter = "192.0.2.7:50001", "127.0.0.1:4160"
+    records = [exchange(1, peer, meter, b"", None, T0, "connect")._replace(client_sap=None, result="accepted"),
+               exchange(2, peer, meter, b"", None, T0 + 120, "disconnect")._replace(result="inactivity-timeout")]
+    assert [p.flags for p in packets_of(write_pcap(records))] == [SYN, SYN_ACK, ACK]
+
+
+def test_a_push_over_tcp_is_a_connection_the_meter_opens_and_closes() -> None:
+    push = encode_wpdu(1, 0x66, bytes.fromhex("0F000000010002020906000019090000FF"))
+    record = exchange(1, "127.0.0.1:4444", "127.0.0.1:40000", push, None, T0, "data-notification")
+    packets = packets_of(write_pcap([record]))
+    assert [(p.flags, p.sport) for p in packets] == [(SYN, 40000), (SYN_ACK, 4444), (ACK, 40000), (DATA, 40000),
+                                                     (FIN_ACK, 40000), (FIN_ACK, 4444), (ACK, 40000)]
+    assert packets[3].payload == push
 
 
 def test_parse_endpoint() -> None:
@@ -158,11 +226,10 @@ def test_parse_endpoint() -> None:
 TSHARK = shutil.which("tshark")
 
 
-@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
 def test_tshark_reads_the_file(tmp_path: Path) -> None:
     path = tmp_path / "capture.pcap"
     path.write_bytes(write_pcap(session()))
-    assert TSHARK is not None
+    assert TSHARK is not None, "tshark is not installed (CI installs it: apt-get install tshark)"
     fields = subprocess.run(
         [TSHARK, "-r", str(path), "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport",
@@ -170,6 +237,7 @@ def test_tshark_reads_the_file(tmp_path: Path) -> None:
          "-e", "_ws.expert.message"],
         capture_output=True, text=True, check=True)
     rows = [line.split(",") for line in fields.stdout.splitlines()]
+    rows = [row for row in rows if row[6] != "0"]  # the frames, not the handshakes and closes
     a = ["192.0.2.7", "", "50001", "127.0.0.1", "", "4059"]
     a_back = ["127.0.0.1", "", "4059", "192.0.2.7", "", "50001"]
     b = ["192.0.2.8", "", "50002", "127.0.0.1", "", "4059"]
@@ -180,4 +248,11 @@ def test_tshark_reads_the_file(tmp_path: Path) -> None:
     assert [int(row[6]) for row in rows] == [len(AARQ), len(AARQ), len(AARE), len(AARE), len(GET), len(GOT),
                                              len(GET), len(GOT), 4]
     assert {row[7] for row in rows} == {"1"}  # checksum status Good
-    assert all(row[8] == "" for row in rows), rows  # no expert warnings (retransmissions, bad checksums)
+    problems = subprocess.run([TSHARK, "-r", str(path), "-Y", "tcp.analysis.flags || _ws.expert.severity >= 6291456"],
+                              capture_output=True, text=True, check=True)
+    assert problems.stdout == ""  # no retransmissions, lost segments, bad checksums (warnings or worse)
+    follow = subprocess.run([TSHARK, "-r", str(path), "-q", "-z", "follow,tcp,raw,0"], capture_output=True, text=True,
+                            check=True)
+    streamed = "".join(line.strip() for line in follow.stdout.splitlines() if line.strip() and
+                       all(c in "0123456789abcdef" for c in line.strip()))
+    assert streamed == (AARQ + AARE + GET + GOT).hex()  # Wireshark follows connection a from SYN to FIN

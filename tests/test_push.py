@@ -357,10 +357,13 @@ def test_pcap_shows_a_push_from_the_meter_and_udp_as_udp() -> None:
                     None, "data-notification", False, "success", "tcp")
     udp = Exchange(2, NOW + 1, NOW + 1.1, "m-0", "127.0.0.1:5000", "127.0.0.1:4100", 16, 1, b"\x00\x01" * 4,
                    b"\x00\x01" * 5, None, None, "aarq", False, "success", "udp")
-    first, request, response = _packets(write_pcap([push, udp]))
+    packets = _packets(write_pcap([push, udp]))
+    assert len(packets) == 9  # the push's connection: handshake, frame, close; then two datagrams
+    first, (request, response) = packets[3], packets[-2:]
     ip = first[14:34]
-    assert ip[9] == 6
+    assert ip[9] == 6 and first[54:] == frame
     assert struct.unpack(">HH", first[34:38]) == (40000, 4058)
+    assert struct.unpack(">HH", packets[0][34:38]) == (40000, 4058) and packets[0][47] == 0x02  # the meter's SYN
     assert request[14 + 9] == 17 and response[14 + 9] == 17
     assert struct.unpack(">HHH", request[34:40]) == (5000, 4100, 8 + 8)
     assert struct.unpack(">HH", response[34:38]) == (4100, 5000)

@@ -37,6 +37,11 @@ ELSEWHERE = {
     "python -m pip install . examples/acme-pq": "tests/test_example_acme_pq.py installs both in a fresh venv",
     "twistd -n dlmssim -c examples/acme-pq/lab.ini": "tests/test_example_acme_pq.py serves that lab",
     "twistd -n dlmssim -c etc/hdlc.ini": "tests/test_interop_hdlc.py serves etc/hdlc.ini and reads it with gurux",
+    "tshark -X lua_script:$(dlmstw-client wireshark --path) -r dlmstw-packets.pcap -V":
+        "tests/test_wireshark.py runs it where the console's pcap was downloaded",
+    ("tshark -X lua_script:$(dlmstw-client wireshark --path) -o dlms.block_cipher_key:000102030405060708090A0B0C0D0E0F"
+     " -o dlms.authentication_key:D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF -r dlmstw-packets.pcap -V"):
+        "tests/test_wireshark.py runs it where the console's pcap was downloaded",
 }
 """README commands run by other tests (or by CI), and where."""
 

@@ -22,13 +22,17 @@ import argparse
 import contextlib
 import csv
 import datetime
+import importlib.resources
 import itertools
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Final, NamedTuple, NoReturn, TextIO
 
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -827,6 +831,54 @@ def _run_listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The Lua dissector, installed with the package (setup.cfg package_data).
+WIRESHARK_PLUGIN: Final = ("dlmstw.contrib.wireshark", "dlms.lua")
+#: Where Wireshark looks for a user's Lua plugins when ``tshark -G folders`` cannot say (Linux, macOS).
+LUA_PLUGINS_DEFAULT: Final = "~/.local/lib/wireshark/plugins"
+
+
+def _add_wireshark(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--path", action="store_true", help="print only the plugin's path (for tshark -X lua_script:)")
+
+
+def _lua_plugins_folder() -> str:
+    """Wireshark's personal Lua plugins folder, as ``tshark -G folders`` names it, else the usual one."""
+    tshark = shutil.which("tshark")
+    if tshark is not None:
+        try:
+            listing = subprocess.run([tshark, "-G", "folders"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            listing = ""
+        for line in listing.splitlines():
+            name, _, folder = line.partition(":")
+            if name.strip() == "Personal Lua Plugins" and folder.strip():
+                return folder.strip()
+    return LUA_PLUGINS_DEFAULT
+
+
+def _run_wireshark(args: argparse.Namespace) -> int:
+    package, name = WIRESHARK_PLUGIN
+    plugin = Path(str(importlib.resources.files(package) / name))
+    if not plugin.is_file():
+        sys.stderr.write(f"dlmstw-client wireshark: {plugin} is missing; reinstall dlmstw\n")
+        return EXIT_RUNTIME
+    if args.path:
+        print(plugin)
+        return EXIT_OK
+    folder = _lua_plugins_folder()
+    print(f"""\
+Wireshark dissector of DLMS/COSEM (wrapper and HDLC frames, ACSE, GET/SET/ACTION, pushes, ciphered APDUs):
+  {plugin}
+Install it for Wireshark and tshark (then restart Wireshark, or Analyze > Reload Lua Plugins):
+  mkdir -p {folder} && cp {plugin} {folder}/
+Or use it for one run:
+  tshark -X lua_script:{plugin} -r dlmstw-packets.pcap -V
+Ciphered APDUs are deciphered with the keys in its preferences (Protocols > DLMS), e.g.:
+  tshark -X lua_script:{plugin} -o dlms.block_cipher_key:HEX -o dlms.authentication_key:HEX -r FILE -V
+Meters on ports other than 4059 are found by heuristics, or set the port range: -o dlms.tcp_ports:4059-4100""")
+    return EXIT_OK
+
+
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                 Callable[[argparse.Namespace], int]]]] = {
     "dissect": ("print what every byte of a frame or APDU means", _add_dissect, _run_dissect),
@@ -834,6 +886,7 @@ COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "campaign": ("KPI run: data acquisition time and communication failure rate over many meters",
                  _add_campaign, _run_campaign),
     "listen": ("receive, decipher and print pushes (Data-Notifications over TCP and UDP)", _add_listen, _run_listen),
+    "wireshark": ("where the Wireshark Lua dissector is and how to install it", _add_wireshark, _run_wireshark),
 }
 """Subcommand name -> (help, argument adder, runner)."""
 

@@ -20,6 +20,8 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from .kinds import CONNECT, DISCONNECT
+
 Observer = Callable[["Exchange"], None]
 BatchObserver = Callable[[list["Exchange"]], None]
 Scheduler = Callable[[float, Callable[[], None]], object]
@@ -198,11 +200,41 @@ class RingBuffer:
             self.bytes -= weights.popleft()
 
     def select(self, meter: str | None = None, peer: str | None = None, limit: int | None = None,
-               wanted: PacketFilter | None = None) -> list[Exchange]:
-        """The newest ``limit`` records (oldest first) matching ``wanted``, or ``meter`` and ``peer``."""
+               wanted: PacketFilter | None = None, whole_connections: bool = False) -> list[Exchange]:
+        """The newest ``limit`` records (oldest first) matching ``wanted``, or ``meter`` and ``peer``. With
+        ``whole_connections``, a TCP connection the newest ``limit`` reach into is
+        taken whole: its earlier records are added back to its ``connect`` record
+        (or to the oldest the buffer still holds), so a capture never starts in the
+        middle of an association."""
         accept = wanted if wanted is not None else PacketFilter(meter, peer)
         chosen = [r for r in self.records if accept(r)]
-        return chosen[-limit:] if limit else chosen
+        if not limit or limit >= len(chosen):
+            return chosen
+        newest = chosen[-limit:]
+        if not whole_connections:
+            return newest
+        seen: set[tuple[str, str]] = set()
+        reaching: set[tuple[str, str]] = set()  # connections whose opening is older than the newest records
+        for record in newest:
+            key = (record.peer, record.local)
+            if record.transport == "tcp" and key not in seen:
+                seen.add(key)
+                if record.kind != CONNECT:
+                    reaching.add(key)
+        earlier: list[Exchange] = []
+        for record in reversed(chosen[:-limit]):
+            if not reaching:
+                break
+            key = (record.peer, record.local)
+            if key not in reaching or record.transport != "tcp":
+                continue
+            if record.kind == DISCONNECT:  # an older connection of the same ports: this one's opening is gone
+                reaching.discard(key)
+                continue
+            earlier.append(record)
+            if record.kind == CONNECT:
+                reaching.discard(key)
+        return earlier[::-1] + newest
 
 
 @implementer(IPushProducer)

@@ -25,7 +25,14 @@ from ..cosem.directory import MeterDirectory
 from ..errors import DecodeError
 from ..framing.wrapper import WrapperDecoder, encode_wpdu
 from ..monitor.capture import CaptureBus
-from ..monitor.kinds import apdu_kind
+from ..monitor.kinds import (
+    CONNECT,
+    DISCONNECT,
+    INACTIVITY_TIMEOUT,
+    REFUSED_MAX_CLIENTS,
+    REFUSED_MAX_CONNECTIONS,
+    apdu_kind,
+)
 from ..simulator.meter import MeterRuntime
 
 if TYPE_CHECKING:
@@ -39,9 +46,6 @@ MAX_SESSIONS_PER_CONNECTION = 8
 MAX_CAPTURED_GARBAGE = 4096
 log = Logger()
 now = time.time
-#: The results of a refused connection (DESIGN.md "Result names").
-REFUSED_MAX_CLIENTS = "refused-max-clients"
-REFUSED_MAX_CONNECTIONS = "refused-max-connections"
 
 
 @implementer(IPushProducer)
@@ -87,13 +91,13 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.local = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
         budget = factory.budget
         if budget.open >= budget.limit:
-            self.event("connect", REFUSED_MAX_CONNECTIONS)
+            self.event(CONNECT, REFUSED_MAX_CONNECTIONS)
             self.transport.abortConnection()
             return
         if factory.connections >= factory.max_clients:
             log.info("meter {meter}: refusing {peer}, {count} clients already connected",
                      meter=factory.meter.id, peer=self.peer, count=factory.connections)
-            self.event("connect", REFUSED_MAX_CLIENTS)
+            self.event(CONNECT, REFUSED_MAX_CLIENTS)
             self.transport.loseConnection()
             return
         factory.connections += 1
@@ -101,7 +105,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.counted = True
         self.transport.registerProducer(self, True)
         factory.protocols.add(self)
-        self.event("connect", "accepted")
+        self.event(CONNECT, "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
 
@@ -177,13 +181,13 @@ class MeterProtocol(Protocol, TimeoutMixin):
     def timeoutConnection(self) -> None:
         log.info("meter {meter}: {peer} inactive for {seconds} s, closing", meter=self.factory.meter.id,
                  peer=self.peer, seconds=self.factory.inactivity_timeout)
-        self.event("disconnect", "inactivity-timeout")
+        self.event(DISCONNECT, INACTIVITY_TIMEOUT)
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.setTimeout(None)
         if self.counted:
-            self.event("disconnect", "closed")
+            self.event(DISCONNECT, "closed")
             self.factory.protocols.discard(self)
         for session in self.sessions.values():
             session.connection_lost()

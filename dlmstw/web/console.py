@@ -255,9 +255,12 @@ class Console:
                             self._arg(request, "kind") or None, self._arg(request, "result") or None,
                             self._arg(request, "errors") in ("1", "true", "yes"))
 
-    def _selected(self, request: IRequest) -> list[Exchange]:
-        """The captured exchanges the query's filters and ``limit`` select; BadRequest for a bad limit."""
-        return self.buffer.select(limit=self._whole(request, "limit", 0), wanted=self._filter(request))
+    def _selected(self, request: IRequest, whole_connections: bool = False) -> list[Exchange]:
+        """The captured exchanges the query's filters and ``limit`` select (with the
+        earlier records of the TCP connections they reach into, if
+        ``whole_connections``); BadRequest for a bad limit."""
+        return self.buffer.select(limit=self._whole(request, "limit", 0), wanted=self._filter(request),
+                                  whole_connections=whole_connections)
 
     def _seen(self, batch: list[Exchange]) -> None:
         last_seen = self.last_seen
@@ -478,7 +481,7 @@ class Console:
     @app.route("/api/packets.pcap", methods=["GET"])
     @authorised
     def packets_pcap(self, request: IRequest) -> bytes:
-        selected = self._selected(request)
+        selected = self._selected(request, whole_connections=True)
         request.setHeader("content-type", "application/vnd.tcpdump.pcap")
         request.setHeader("content-disposition", 'attachment; filename="dlmstw-packets.pcap"')
         return write_pcap(selected)
