@@ -15,7 +15,7 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -261,19 +261,29 @@ class Lab:
     groups: tuple[MeterGroup, ...]
     associations: tuple[AssociationConfig, ...]
 
-    def meters(self) -> Iterator[MeterConfig]:
+    def meters(self, hosted: Callable[[int], bool] | None = None,
+               groups: Container[str] | None = None) -> Iterator[MeterConfig]:
         """Every meter of every group this instance serves (its ``shard``), in
         file order: meter i listens on port + i, has serial + i, seed + i, and
         the group's system title with i added to its last 4 bytes (big-endian,
-        modulo 2**32)."""
+        modulo 2**32). Only those whose position in that order ``hosted``
+        accepts, of the ``groups`` named, when given (the others are not made)."""
         shard, shards = self.simulator.shard
         by_name = {association.name: association for association in self.associations}
+        position = -1
         for group in self.groups:
+            indexes = range(shard, group.count, shards)
+            if groups is not None and group.name not in groups:
+                position += len(indexes)
+                continue
             if group.associations is None:
                 associations = self.associations
             else:
                 associations = tuple(by_name[name] for name in group.associations)
-            for index in range(shard, group.count, shards):
+            for index in indexes:
+                position += 1
+                if hosted is not None and not hosted(position):
+                    continue
                 yield MeterConfig(
                     id=f"{group.name}-{index}",
                     group=group.name,

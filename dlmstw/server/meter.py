@@ -89,7 +89,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         budget.open += 1
         self.counted = True
         self.transport.registerProducer(self, True)
-        factory.protocols.add(self)
+        factory.protocols[self] = None
         self.event("connect", "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
@@ -173,7 +173,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.setTimeout(None)
         if self.counted:
             self.event("disconnect", "closed")
-            self.factory.protocols.discard(self)
+            self.factory.protocols.pop(self, None)
         for session in self.sessions.values():
             session.connection_lost()
         self.sessions.clear()
@@ -200,6 +200,10 @@ class MeterFactory(Factory):
 
     protocol = MeterProtocol
     noisy = False
+    #: A lab holds one factory per meter: no instance dictionary.
+    __slots__ = ("meter", "directory", "associations", "plugins", "profile", "max_clients", "inactivity_timeout",
+                 "capture", "faults", "online", "security", "max_apdu_length", "budget", "connections", "protocols",
+                 "counters", "transport", "numPorts")
 
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], plugins: Plugins,
@@ -224,12 +228,14 @@ class MeterFactory(Factory):
         #: The connections of every meter of this process, and how many it accepts.
         self.budget = budget if budget is not None else ConnectionBudget(DEFAULT_MAX_CONNECTIONS)
         self.connections = 0
-        #: The connections being served, so that taking the meter offline can end them.
-        self.protocols: set[MeterProtocol] = set()
+        #: The connections being served (keys; a dict is the smaller empty set),
+        #: so that taking the meter offline can end them.
+        self.protocols: dict[MeterProtocol, None] = {}
         #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
         #: What carries the meter's frames, as captures name it: "tcp", or "udp" (``server.udp``).
         self.transport = "tcp"
+        self.numPorts = 0
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

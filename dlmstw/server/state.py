@@ -64,9 +64,13 @@ class StateStore(Service):
         """Restore every part that has a saved state; a file that cannot be
         read back is moved aside with one log line, and that part starts from
         lab.ini."""
-        for meter in self.parts:
+        try:
+            saved = {entry.name for entry in os.scandir(self.directory)}
+        except OSError:
+            saved = set()
+        for meter in self.parts if saved else ():
             path = self.path(meter)
-            if not path.exists():
+            if path.name not in saved:
                 continue
             try:
                 meter.restore(json.loads(path.read_text(encoding="utf-8")))
