@@ -25,7 +25,7 @@ from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 from ..plugins.registry import load_registry
-from .service import LabService, ListenFailure
+from .service import LabService, ListenFailure, freeze_built_objects
 from .workers import hosted_by
 
 #: Seconds between two batches of captured exchanges, and between two statuses.
@@ -180,6 +180,7 @@ def main(argv: list[str]) -> None:
         capture = CaptureBus(reactor.callLater)
         service = LabService(lab, load_registry(), capture,
                              hosted=lambda position: hosted_by(position, worker, workers), reactor=reactor)
+        freeze_built_objects()
         return Worker(service, capture, reactor, f"worker-{worker}-of-{workers}")
 
     run_child(channel)
