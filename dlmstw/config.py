@@ -53,6 +53,13 @@ MAX_SECURITY_SUITE = 15
 MAX_GROUP_COUNT = 100_000
 """Upper bound of ``count`` in one ``[meters:NAME]`` group."""
 
+HDLC_ADDRESS_SIZES: Mapping[int, tuple[int, int]] = {2: (0x10, 0x7D), 4: (0x0010, 0x3FFD)}
+"""``address_size`` (octets of an HDLC server address) -> the physical (lower) addresses a
+meter may have: one octet of lower address with 2, two with 4 (Green Book 8.4.2.3)."""
+
+DEFAULT_PHYSICAL_ADDRESS = 17
+DEFAULT_ADDRESS_SIZE = 2
+
 DEFAULT_CONSOLE = "tcp:8080:interface=127.0.0.1"
 DEFAULT_STATE_DIR = "var/state"
 DEFAULT_PACKET_LOG = "var/log/packets.jsonl"
@@ -62,10 +69,12 @@ DEFAULT_PACKET_LOG_KEEP = 5
 DEFAULT_MAX_CONNECTIONS = 4000
 #: Where meters may push (Push setup, class 40) unless lab.ini says otherwise.
 DEFAULT_PUSH_DESTINATIONS = (ipaddress.ip_network("127.0.0.0/8"),)
-#: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP.
+#: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP, or
+#: HDLC frames (IEC 62056-46) over TCP.
 WRAPPER = "wrapper"
 UDP_WRAPPER = "udp-wrapper"
-TRANSPORTS: tuple[str, ...] = (WRAPPER, UDP_WRAPPER)
+HDLC = "hdlc"
+TRANSPORTS: tuple[str, ...] = (WRAPPER, UDP_WRAPPER, HDLC)
 DEFAULT_SERIAL = 1000001
 DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 
@@ -91,7 +100,11 @@ _METERS_KEYS = (
     "associations",
     "transport",
     "push_association",
+    "gateway",
+    "physical_address",
+    "address_size",
 )
+_HDLC_KEYS = ("gateway", "physical_address", "address_size")
 _ASSOCIATION_KEYS = (
     "client_sap",
     "authentication",
@@ -224,6 +237,15 @@ class MeterGroup:
     associations: tuple[str, ...] | None = None
     transport: str = "wrapper"
     push_association: str | None = None
+    gateway: int | None = None
+    """The port all the group's meters share, chosen by physical address (HDLC only); None: a port each."""
+    physical_address: int = DEFAULT_PHYSICAL_ADDRESS
+    address_size: int = DEFAULT_ADDRESS_SIZE
+
+    @property
+    def listening(self) -> tuple[int, int]:
+        """The group's ports: (first, how many); a gateway's one port."""
+        return (self.gateway, 1) if self.gateway is not None else (self.port, self.count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +273,10 @@ class MeterConfig:
     push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
     #: The association whose client SAP, security policy and keys a push uses (None: plain pushes).
     push_association: AssociationConfig | None = None
+    gateway: bool = False
+    """True when the meter is behind its group's gateway (``port`` is then the gateway's)."""
+    physical_address: int = DEFAULT_PHYSICAL_ADDRESS
+    address_size: int = DEFAULT_ADDRESS_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,18 +287,27 @@ class Lab:
     groups: tuple[MeterGroup, ...]
     associations: tuple[AssociationConfig, ...]
 
+    def served(self, group: MeterGroup) -> range:
+        """The indexes of ``group``'s meters this instance serves (its ``shard``):
+        index % n == i, or every one of a gateway's on shard 0."""
+        shard, shards = self.simulator.shard
+        if group.gateway is not None:
+            return range(group.count if shard == 0 else 0)
+        return range(shard, group.count, shards)
+
     def meters(self, hosted: Callable[[int], bool] | None = None,
                groups: Container[str] | None = None) -> Iterator[MeterConfig]:
         """Every meter of every group this instance serves (its ``shard``), in
         file order: meter i listens on port + i, has serial + i, seed + i, and
         the group's system title with i added to its last 4 bytes (big-endian,
-        modulo 2**32). Only those whose position in that order ``hosted``
+        modulo 2**32). HDLC meters have physical address + i; behind a gateway,
+        every meter's port is the gateway's, and shard 0 serves them all (they
+        share one port). Only those whose position in that order ``hosted``
         accepts, of the ``groups`` named, when given (the others are not made)."""
-        shard, shards = self.simulator.shard
         by_name = {association.name: association for association in self.associations}
         position = -1
         for group in self.groups:
-            indexes = range(shard, group.count, shards)
+            indexes = self.served(group)
             if groups is not None and group.name not in groups:
                 position += len(indexes)
                 continue
@@ -289,7 +324,7 @@ class Lab:
                     group=group.name,
                     index=index,
                     interface=group.interface,
-                    port=group.port + index,
+                    port=group.gateway if group.gateway is not None else group.port + index,
                     model=group.model,
                     serial=group.serial + index,
                     system_title=system_title_at(group.system_title, index),
@@ -304,6 +339,9 @@ class Lab:
                     transport=group.transport,
                     push_destinations=self.simulator.push_destinations,
                     push_association=None if group.push_association is None else by_name[group.push_association],
+                    gateway=group.gateway is not None,
+                    physical_address=group.physical_address + index,
+                    address_size=group.address_size,
                 )
 
 
@@ -812,6 +850,22 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
     model = section.get("model", _names, ("is15959-abt",))
     if not model:
         raise section.error("model", "names no object set")
+    transport = section.get("transport", _choice(TRANSPORTS), WRAPPER)
+    if transport != HDLC:
+        for key in _HDLC_KEYS:
+            if key in section.raw:
+                why = " (the wrapper has no physical address)" if key == "gateway" else ""
+                raise section.error(key, f"needs transport = hdlc{why}")
+    gateway = section.get("gateway", _integer(1, 65535), None)
+    if gateway is not None and "port" in section.raw:
+        raise section.error("port", f"the group's meters are behind gateway = {gateway}: give one or the other")
+    address_size = section.get("address_size", _int_choice(tuple(HDLC_ADDRESS_SIZES)), DEFAULT_ADDRESS_SIZE)
+    physical = section.get("physical_address", _integer(0), DEFAULT_PHYSICAL_ADDRESS)
+    low, high = HDLC_ADDRESS_SIZES[address_size]
+    if transport == HDLC and (not low <= physical or physical + count - 1 > high):
+        raise section.error("physical_address", f"physical addresses {physical}..{physical + count - 1} "
+                            f"(count = {count}) must lie in 0x{low:X}..0x{high:X} ({low}..{high}) with "
+                            f"address_size = {address_size}")
     return MeterGroup(
         name=name,
         count=count,
@@ -828,8 +882,11 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
         anomalies=section.get("anomalies", parse_anomalies, ()),
         faults=section.get("faults", parse_faults, ()),
         associations=section.get("associations", _optional_names, None),
-        transport=section.get("transport", _choice(TRANSPORTS), "wrapper"),
+        transport=transport,
         push_association=section.get("push_association", _optional_name, None),
+        gateway=gateway,
+        physical_address=physical,
+        address_size=address_size,
     )
 
 
@@ -911,15 +968,16 @@ def _check_lab(path: str, lab: Lab) -> None:
                                   f"[association:{group.push_association}] is not one of the group's associations")
         for other in lab.groups[:index]:
             where = f"[meters:{other.name}]"
+            (first, count), (other_first, other_count) = group.listening, other.listening
             if _interfaces_clash(group.interface, other.interface) and _ranges_overlap(
-                group.port, group.count, other.port, other.count
+                first, count, other_first, other_count
             ):
                 raise ConfigError(
                     path,
                     section,
-                    "port",
-                    f"ports {group.port}..{group.port + group.count - 1} on {group.interface} overlap {where}"
-                    f" ports {other.port}..{other.port + other.count - 1} on {other.interface}",
+                    "gateway" if group.gateway is not None else "port",
+                    f"ports {first}..{first + count - 1} on {group.interface} overlap {where}"
+                    f" ports {other_first}..{other_first + other_count - 1} on {other.interface}",
                 )
             if _ranges_overlap(group.serial, group.count, other.serial, other.count):
                 raise ConfigError(path, section, "serial", f"serials overlap those of {where}")
@@ -942,7 +1000,8 @@ def _check_console_port(path: str, lab: Lab) -> None:
     except ValueError:
         return
     for group in lab.groups:
-        if _interfaces_clash(interface, group.interface) and group.port <= port < group.port + group.count:
+        first, count = group.listening
+        if _interfaces_clash(interface, group.interface) and first <= port < first + count:
             raise ConfigError(path, "simulator", "console", f"port {port} is a meter port of [meters:{group.name}]")
 
 

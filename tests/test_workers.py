@@ -11,7 +11,7 @@ from pathlib import Path
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric
 
 from dlmstw.config import parse_lab
-from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, hosted_by, worker_count
+from dlmstw.server.workers import FILES_PER_WORKER, first_of_each_group, placement, worker_count
 from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_console import Console, patch
 
@@ -28,7 +28,11 @@ def test_auto_keeps_each_process_below_its_file_budget() -> None:
     assert worker_count(budgeted) == 3
     fixed = parse_lab("[simulator]\nworkers = 4\n[meters:a]\n[association:p]\nclient_sap = 16\n")
     assert worker_count(fixed) == 4
-    assert [p for p in range(7) if hosted_by(p, 1, 3)] == [1, 4]
+    seven = parse_lab("[meters:a]\ncount = 7\n[association:p]\nclient_sap = 16\n")
+    assert [p for p, worker in enumerate(placement(seven, 3)) if worker == 1] == [1, 4]
+    gateway = parse_lab("[meters:a]\ncount = 2\n[meters:g]\ncount = 3\ntransport = hdlc\ngateway = 5000\n"
+                        "serial = 9\nsystem_title = 4D4D4D0000000099\n[association:p]\nclient_sap = 16\n")
+    assert placement(gateway, 2) == [0, 1, 0, 0, 0]  # the gateway's meters go with its first
     two_groups = parse_lab("[meters:a]\ncount = 3\n[meters:b]\ncount = 2\nport = 5000\nserial = 9\n"
                            "system_title = 4D4D4D0000000099\n[association:p]\nclient_sap = 16\n")
     assert [p for p in range(5) if first_of_each_group(two_groups)(p)] == [0, 3]

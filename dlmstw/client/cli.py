@@ -80,13 +80,14 @@ def _hex_argument(text: str) -> bytes:
 
 
 def is_wrapper_frame(data: bytes) -> bool:
-    """True when ``data`` starts with the wrapper version 0x0001 (IEC 62056-47).
+    """True when ``data`` starts with the wrapper version 0x0001 (IEC 62056-47),
+    or with the HDLC flag 0x7E (IEC 62056-46).
 
-    No APDU starts with 0x00 (Green Book 9.5 tags), so a frame whose length
-    field does not match what follows is still a frame, and its dissection
-    reports the mismatch.
+    No APDU starts with 0x00 or 0x7E (Green Book 9.5 tags), so a frame whose
+    length field does not match what follows is still a frame, and its
+    dissection reports the mismatch.
     """
-    return len(data) >= 2 and int.from_bytes(data[:2], "big") == WRAPPER_VERSION
+    return (len(data) >= 2 and int.from_bytes(data[:2], "big") == WRAPPER_VERSION) or data[:1] == b"\x7e"
 
 
 def render(field: Field, out: TextIO, depth: int = 0) -> None:
@@ -101,7 +102,7 @@ def render(field: Field, out: TextIO, depth: int = 0) -> None:
 
 def _add_dissect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("hex", nargs="+", type=_hex_argument, metavar="HEX",
-                        help="a wrapper frame or a bare APDU in hex (blanks allowed)")
+                        help="a wrapper frame, HDLC frames or a bare APDU in hex (blanks allowed)")
     parser.add_argument("--key", type=_hex_argument, metavar="EK", help="block cipher key (global or suite key)")
     parser.add_argument("--auth-key", type=_hex_argument, metavar="AK", help="authentication key")
     parser.add_argument("--system-title", type=_hex_argument, metavar="ST",

@@ -1,4 +1,4 @@
-"""Entry points of the dissector: a wrapper frame or a bare APDU to a field tree.
+"""Entry points of the dissector: a wrapper frame, HDLC frames or a bare APDU to a field tree.
 
 Every field comes from the codecs' own decoders: each APDU is decoded by the
 decoder the meter and the client use, with a :class:`~dlmstw.dissector.tracer.TreeTracer`
@@ -31,6 +31,8 @@ from dlmstw.dissector.tracer import DATA_BUDGET, Node, TreeTracer
 from dlmstw.dissector.wording import word
 from dlmstw.enums import ApduTag
 from dlmstw.errors import DecodeError
+from dlmstw.framing.hdlc import FLAG, LLC_REQUEST, LLC_RESPONSE, POLL_FINAL, SEGMENTATION_BIT, UI, decode_frame, \
+    frame_length
 from dlmstw.framing.wrapper import decode_wpdu
 from dlmstw.interfaces import Tracer
 from dlmstw.security import ciphering
@@ -88,6 +90,38 @@ class Dissection:
         self.plain = plain
         self.sender_title: bytes | None = None
         self._budget = [DATA_BUDGET]
+        #: The segments of an APDU read so far from HDLC frames (Green Book 8.4.4.2).
+        self.segments: list[bytes] = []
+
+    def information(self, tracer: TreeTracer, offset: int, octets: bytes) -> None:
+        """An HDLC information field: in an I or UI frame, the LLC header (first
+        segment) and the APDU, or a segment of it (the APDU of the last segment
+        dissected whole under "reassembled"); in other frames, parameters."""
+        frame = tracer.group
+        control, fmt = frame.value_of("control"), frame.value_of("frame-format") or 0
+        base = tracer.base + offset
+        if not isinstance(control, int) or (control & 1 and control & ~POLL_FINAL != UI):
+            tracer.adopt(Node("information", base, len(octets), octets, hex_of(octets, True)))
+            return
+        rest, at = octets, base
+        if not self.segments and octets[:3] in (LLC_REQUEST, LLC_RESPONSE):
+            tracer.adopt(Node("llc", base, 3, hex=octets[:3].hex().upper(), children=[
+                Node(name, base + index, 1, octets[index], f"{octets[index]:02X}")
+                for index, name in enumerate(("destination-lsap", "source-lsap", "llc-quality"))]))
+            rest, at = octets[3:], base + 3
+        segmented = bool(fmt & SEGMENTATION_BIT)
+        if not segmented and not self.segments:
+            tracer.adopt(self.embedded(rest, at))
+            return
+        tracer.adopt(Node("segment", at, len(rest), len(self.segments) + 1, hex_of(rest, True)))
+        self.segments.append(rest)
+        if not segmented:
+            apdu = b"".join(self.segments)
+            tracer.adopt(Node("reassembled", at, len(apdu), len(self.segments), hex_of(apdu, True),
+                              [self.embedded(apdu, 0)],
+                              note=f"the APDU of {len(self.segments)} segments (its offsets count from its "
+                                   "first octet)"))
+            self.segments = []
 
     def budget(self) -> list[int]:
         return self._budget
@@ -97,6 +131,9 @@ class Dissection:
         in place by the codec (``split_protected``, as ``unprotect`` splits it)."""
         if name == "apdu":
             tracer.adopt(self.embedded(octets, tracer.base + offset))
+            return
+        if name == "information":
+            self.information(tracer, offset, octets)
             return
         try:
             ciphering.split_protected(tracer.buf, offset, offset + len(octets), tracer)
@@ -211,7 +248,9 @@ def dissect_apdu(apdu: bytes, keys: Keys | None = None, names: Names | None = No
 
 def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = None,
                   plain: bytes | None = None) -> Field:
-    """The field tree of a wrapper frame (8-octet header, then one APDU).
+    """The field tree of a wrapper frame (8-octet header, then one APDU), or of
+    HDLC frames one after the other (they start with the flag 7E): an
+    exchange's frames, an APDU's segments among them.
 
     ``keys`` decipher ciphered APDUs (their ``system_title`` is the sender's);
     ``plain`` is the APDU as the meter read or answered it instead (a captured
@@ -219,7 +258,11 @@ def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = 
     meter's model.
     """
     root = Node("frame", 0, len(frame), hex=hex_of(frame, True))
-    tracer = TreeTracer(frame, 0, root, Dissection(keys, names, plain))
+    dissection = Dissection(keys, names, plain)
+    if frame[:1] == bytes((FLAG,)):
+        _hdlc_frames(frame, root, dissection)
+        return word(root, names)
+    tracer = TreeTracer(frame, 0, root, dissection)
     try:
         decode_wpdu(frame, tracer)
     except DecodeError as exc:
@@ -227,3 +270,21 @@ def dissect_frame(frame: bytes, keys: Keys | None = None, names: Names | None = 
     else:
         tracer.finish(None, len(frame))
     return word(root, names)
+
+
+def _hdlc_frames(octets: bytes, root: Node, dissection: Dissection) -> None:
+    """Each HDLC frame of ``octets`` as an "hdlc-frame" of ``root``, cut by its format field (Green Book 8.4.2)."""
+    pos = 0
+    while pos < len(octets):
+        size = frame_length(octets, pos)
+        stop = len(octets) if size is None else min(pos + size, len(octets))
+        node = Node("hdlc-frame", pos, stop - pos, hex=hex_of(octets[pos:stop], True))
+        root.children.append(node)
+        tracer = TreeTracer(octets[pos:stop], pos, node, dissection)
+        try:
+            decode_frame(octets[pos:stop], tracer)
+        except DecodeError as exc:
+            tracer.finish(exc, stop - pos)
+        else:
+            tracer.finish(None, stop - pos)
+        pos = stop

@@ -58,9 +58,11 @@ class Node:
         return None if found is None else found.value
 
 
-CARRIERS: Final = frozenset(("apdu", "protected"))
+CARRIERS: Final = frozenset(("apdu", "protected", "information"))
 """Fields whose octets hold a structure of their own: an xDLMS APDU (``apdu``), a
-protected text ``SH || body || T`` (``protected``). The dissection reads them in turn."""
+protected text ``SH || body || T`` (``protected``), an HDLC frame's information
+field (``information``: link parameters, or an LLC header and an APDU or a
+segment of one). The dissection reads them in turn."""
 
 
 class Hooks(Protocol):
@@ -188,6 +190,11 @@ class TreeTracer:
         group.length = end - start
         group.hex = hex_of(memoryview(self.buf)[start:end], True)
         self._hooks.closed(group, self._stack[-1])
+
+    @property
+    def group(self) -> Node:
+        """The group being read (what a carrier's own fields go under)."""
+        return self._stack[-1]
 
     def adopt(self, node: Node) -> None:
         """Add a node made elsewhere (an APDU a field carries) to the current group."""

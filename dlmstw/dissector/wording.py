@@ -43,6 +43,9 @@ from dlmstw.dissector.texts import (
     type_name,
 )
 from dlmstw.dissector.tracer import Node
+from dlmstw.errors import DecodeError
+from dlmstw.framing.hdlc import POLL_FINAL, control_name
+from dlmstw.framing.hdlc_link import decode_parameters
 from dlmstw.enums import (
     SERVICE_CHOICES,
     AcseServiceProviderDiagnostic,
@@ -181,6 +184,47 @@ def _default(node: Node) -> str:
     return "" if value is None else _enum_text(value)
 
 
+def _hdlc_address(address: Any) -> str:
+    """An HDLC address (Green Book 8.4.2.3): a client's SAP, or a server's logical and physical devices."""
+    if address.lower is None:
+        return f"address {address.upper} (one octet)"
+    return f"logical device {address.upper}, physical device {address.lower} ({address.size} octets)"
+
+
+def _hdlc_control(control: int) -> str:
+    """A control field: the frame type, its sequence numbers and the poll/final bit (Green Book 8.4.3.4)."""
+    name = control_name(control)
+    parts = [f"{name} frame"]
+    if name == "I":
+        parts.append(f"N(S) {control >> 1 & 7}")
+    if name in ("I", "RR", "RNR"):
+        parts.append(f"N(R) {control >> 5}")
+    if control & POLL_FINAL:
+        parts.append("poll/final")
+    return ", ".join(parts)
+
+
+def _hdlc_information(control: Any, octets: bytes) -> str:
+    """The information field of a frame other than I and UI: SNRM/UA parameters, or the FRMR reason."""
+    name = control_name(control) if isinstance(control, int) else ""
+    if name in ("SNRM", "UA"):
+        try:
+            p = decode_parameters(octets)
+        except DecodeError as exc:
+            return f"link parameters that do not parse: {exc.reason}"
+        return (f"link parameters: max information field transmit {p.max_info_transmit}, receive "
+                f"{p.max_info_receive}; window transmit {p.window_transmit}, receive {p.window_receive}")
+    if name == "FRMR" and len(octets) == 3:
+        return (f"rejected control field {octets[0]:02X}, V(S) {octets[1] >> 1 & 7}, V(R) {octets[1] >> 5}, "
+                f"reason bits {octets[2]:02X}")
+    return octets_text(octets)
+
+
+_HDLC_FIELDS: Final = frozenset(("opening-flag", "frame-format", "destination-address", "source-address", "control",
+                                 "hcs", "information", "llc", "segment", "fcs", "closing-flag", "unparsed",
+                                 "reassembled"))
+
+
 Rule = Callable[[Node], "str | Field"]
 """Words one child: a meaning for a leaf, or the whole field."""
 
@@ -251,7 +295,10 @@ class _Wording:
     # -- frames and APDUs -----------------------------------------------------------
 
     def frame(self, node: Node) -> Field:
-        """Wrapper header (IEC 62056-47, Green Book 7.3.3.4), then the APDU it carries."""
+        """Wrapper header (IEC 62056-47, Green Book 7.3.3.4), then the APDU it carries;
+        or HDLC frames (IEC 62056-46)."""
+        if node.child("hdlc-frame") is not None:
+            return self.hdlc_frames(node)
         header = node.child("wrapper-header")
 
         def meaning(meanings: dict[str, str]) -> str:
@@ -275,6 +322,49 @@ class _Wording:
             "destination-wport": lambda n: _wport(n.value),
             "length": lambda n: f"{n.value} octets of APDU",
         }, meaning)
+
+    # -- HDLC (IEC 62056-46, Green Book 8.4.2) -----------------------------------------
+
+    def hdlc_frames(self, node: Node) -> Field:
+        """An exchange's HDLC frames: each worded, the meaning of the APDU they carry."""
+        fields = [self.hdlc_frame(child) for child in node.children]
+        if len(fields) == 1:
+            return self.made(node, fields[0].meaning, fields)
+        carried = [part.meaning for field in fields for part in field.children
+                   if part.name == "reassembled" or part.name not in _HDLC_FIELDS]
+        meaning = f"{len(fields)} HDLC frames" + (f": {'; '.join(carried)}" if carried else "")
+        return self.made(node, meaning, fields)
+
+    def hdlc_frame(self, node: Node) -> Field:
+        control = node.value_of("control")
+
+        def meaning(meanings: dict[str, str]) -> str:
+            if not isinstance(control, int) or not self.parsed(node):
+                return ""
+            text = f"{meanings['control']}, {meanings['source-address']} -> {meanings['destination-address']}"
+            carried = meanings.get("apdu") or meanings.get("reassembled") or meanings.get("segment")
+            return f"{text}: {carried}" if carried else text
+
+        flag = lambda n: "flag" if n.value == 0x7E else f"0x{n.value:02X}, not the flag 7E"  # noqa: E731
+        return self.worded(node, {
+            "opening-flag": flag, "closing-flag": flag,
+            "frame-format": lambda n: (f"type {3 if n.value >> 12 == 0xA else f'0x{n.value >> 12:X}'}, "
+                                       f"{'segmented' if n.value & 0x0800 else 'last segment'}"
+                                       f", {n.value & 0x07FF} octets between the flags"),
+            "destination-address": lambda n: _hdlc_address(n.value),
+            "source-address": lambda n: _hdlc_address(n.value),
+            "control": lambda n: _hdlc_control(n.value),
+            "hcs": lambda n: f"header check sequence 0x{n.value:04X} (CRC-16/X.25, low octet first), right",
+            "fcs": lambda n: f"frame check sequence 0x{n.value:04X} (CRC-16/X.25, low octet first), right",
+            "information": lambda n: _hdlc_information(control, n.value),
+            "llc": lambda n: ("LLC header of a response" if n.hex == "E6E700" else "LLC header of a request"),
+            "segment": lambda n: f"segment {n.value} of an APDU",
+            "reassembled": self.reassembled,
+        }, meaning)
+
+    def reassembled(self, node: Node) -> Field:
+        children = [self.plain(child) for child in node.children]
+        return self.made(node, children[0].meaning if children else "", children)
 
     def apdu(self, node: Node) -> Field:
         """An APDU in the words of its kind; its meaning only when it decoded whole."""

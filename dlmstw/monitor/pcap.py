@@ -4,8 +4,9 @@ Pure: ``write_pcap(exchanges) -> bytes``. Format: the libpcap file header
 (magic a1b2c3d4, microsecond timestamps, version 2.4) with link type
 LINKTYPE_ETHERNET (1): each packet is a synthetic Ethernet II header (locally
 administered MAC addresses), an IPv4 or IPv6 header and a TCP header (a UDP
-header for exchanges whose ``transport`` is ``udp``), then one frame as the
-payload. Every request frame travels from the peer's
+header for exchanges whose ``transport`` is ``udp``), then a record's frame as
+the payload (a wrapper frame, or an exchange's HDLC frames one after the
+other, as they crossed the connection). Every request frame travels from the peer's
 address and port to the meter's (``Exchange.local``), every response back,
 stamped with ``time_req`` and ``time_res``.
 

@@ -18,7 +18,8 @@ from ..simulator.meter import MeterRuntime
 class Meter(MeterRuntime):
     """One meter of the lab: the simulation plus its security and its port."""
 
-    __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout", "push_destinations", "edge")
+    __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout", "push_destinations", "edge",
+                 "physical_address", "address_size")
 
     def __init__(self, config: MeterConfig, model: IObjectSet, clock: Callable[[], float] = time.time) -> None:
         super().__init__(config.id, config.serial, config.system_title, config.seed, model.load_shape,
@@ -30,6 +31,9 @@ class Meter(MeterRuntime):
         self.address = config.interface
         self.max_clients = config.max_clients
         self.inactivity_timeout = config.inactivity_timeout
+        #: The HDLC server address's lower part and size (lab.ini ``transport = hdlc``).
+        self.physical_address = config.physical_address
+        self.address_size = config.address_size
         self.push_destinations = config.push_destinations
         #: Pushes and schedule timers (``server.push``); None for a meter served without a reactor.
         self.edge: IMeterEdge | None = None

@@ -31,9 +31,7 @@ from twisted.python.failure import Failure
 
 from ..config import Fault, Lab, MeterConfig
 from ..errors import DecodeError
-from ..framing.wrapper import WrapperDecoder
-from ..monitor.kinds import apdu_kind
-from .meter import MANAGEMENT_WPORT, MeterFactory, MeterProtocol
+from .meter import MeterFactory, MeterProtocol
 
 #: The faults drawn for each request or answer; ``offline`` is chosen at start (``offline_meters``).
 PER_REQUEST = ("delay", "drop", "timeout")
@@ -41,8 +39,9 @@ PER_REQUEST = ("delay", "drop", "timeout")
 
 class FaultyConnection(ProtocolWrapper):
     """One connection to a meter with faults, between its transport and its
-    ``MeterProtocol``: it reads whole WPDUs (IEC 62056-47) to lose or hold
-    back whole requests, and holds answers back for their delay.
+    ``MeterProtocol``: it reads whole frames (WPDUs, or HDLC frames: the
+    protocol's ``splitter``) to lose or hold back whole requests, and holds
+    answers back for their delay.
 
     The meter's protocol writes to this wrapper, which is its transport."""
 
@@ -51,7 +50,7 @@ class FaultyConnection(ProtocolWrapper):
 
     def __init__(self, factory: FaultInjector, wrappedProtocol: MeterProtocol) -> None:
         super().__init__(factory, wrappedProtocol)
-        self.decoder = WrapperDecoder(wrappedProtocol.decoder.max_apdu_length)
+        self.split = wrappedProtocol.splitter()
         #: The connection hangs: every later request goes unanswered.
         self.hung = False
         #: Answers waiting for their delay, in order, and the call that sends the first.
@@ -69,23 +68,23 @@ class FaultyConnection(ProtocolWrapper):
             return
         meter = self.wrappedProtocol
         try:
-            frames = self.decoder.feed(data)
+            frames = self.split(data)
         except DecodeError as error:
             meter.malformed(data, error)
             return
         # Lost requests still count as activity for the inactivity timeout.
         meter.resetTimeout()
         faults = self.factory
-        for frame in frames:
-            if frame.destination_wport == MANAGEMENT_WPORT:
+        for raw, kind in frames:
+            if kind is not None:
                 if self.hung or faults.hangs():
                     self.hung = True
-                    meter.event(apdu_kind(frame.apdu), "fault-timeout", frame.raw)
+                    meter.event(kind, "fault-timeout", raw)
                     continue
                 if faults.drops():
-                    meter.event(apdu_kind(frame.apdu), "fault-drop", frame.raw)
+                    meter.event(kind, "fault-drop", raw)
                     continue
-            meter.dataReceived(frame.raw)
+            meter.dataReceived(raw)
             if self.disconnecting:
                 return
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
@@ -61,6 +61,17 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.sessions: dict[int, Session] = {}
         self.counted = False
         self.peer = self.local = ""
+
+    def splitter(self) -> Callable[[bytes], list[tuple[bytes, str | None]]]:
+        """For faults: a function cutting this connection's bytes into whole
+        frames, each with the kind of the request it carries (None: no request
+        to the meter); raises DecodeError as the decoder does."""
+        decoder = WrapperDecoder(self.decoder.max_apdu_length)
+
+        def split(data: bytes) -> list[tuple[bytes, str | None]]:
+            return [(frame.raw, apdu_kind(frame.apdu) if frame.destination_wport == MANAGEMENT_WPORT else None)
+                    for frame in decoder.feed(data)]
+        return split
 
     def event(self, kind: str, result: str, request: bytes = b"") -> None:
         """A capture record for something other than a request/response exchange, counted by its result."""
@@ -198,7 +209,7 @@ class ConnectionBudget:
 class MeterFactory(Factory):
     """One meter: its runtime state, its object directory and its associations."""
 
-    protocol = MeterProtocol
+    protocol: Callable[[int], MeterProtocol] = MeterProtocol
     noisy = False
     #: A lab holds one factory per meter: no instance dictionary.
     __slots__ = ("meter", "directory", "associations", "plugins", "profile", "max_clients", "inactivity_timeout",
@@ -250,8 +261,8 @@ class MeterFactory(Factory):
         faults = self.faults
         return self.serve(addr) if faults is None else faults.buildProtocol(addr)
 
-    def serve(self, addr: IAddress) -> MeterProtocol:
-        """A new connection's own protocol, without faults."""
-        protocol = MeterProtocol(self.max_apdu_length)
+    def serve(self, addr: IAddress | None) -> MeterProtocol:
+        """A new connection's own protocol (``protocol``: the wrapper's, or HDLC's), without faults."""
+        protocol = self.protocol(self.max_apdu_length)
         protocol.factory = self
         return protocol

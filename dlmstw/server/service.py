@@ -16,7 +16,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ..association.session import ServerProfile
-from ..config import UDP_WRAPPER, AssociationConfig, Lab, MeterConfig
+from ..config import HDLC, UDP_WRAPPER, AssociationConfig, Lab, MeterConfig, MeterGroup
 from ..cosem.directory import MeterDirectory, ModelDirectory
 from ..enums import Conformance
 from ..monitor.capture import CaptureBus
@@ -25,6 +25,7 @@ from .edge import MeterEdge
 from .push import PushSender
 from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
+from .hdlc import GatewayFactory, HdlcMeterProtocol
 from .reconfigure import ReconfigureError, reconfigure
 from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
@@ -71,7 +72,8 @@ def listen_error(meter: MeterConfig, error: CannotListenError) -> str:
 class LabService(MultiService):
     """The meters of ``lab`` this process hosts (``hosted(position)``; all of
     them unless the lab has several workers), each a ``MeterFactory`` on its
-    own port (``dlmstw-tcp`` endpoints on ``reactor``, the global one by default)."""
+    own port (``dlmstw-tcp`` endpoints on ``reactor``, the global one by
+    default), or behind its group's gateway (``hdlc.GatewayFactory``)."""
 
     def __init__(self, lab: Lab, registry: Registry, capture: CaptureBus,
                  clock: Callable[[], float] = time.time,
@@ -94,14 +96,34 @@ class LabService(MultiService):
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
         #: Each group's associations by client SAP, shared by its meters.
         self._associations: dict[str, dict[int, AssociationConfig]] = {}
+        #: The gateways of this process's groups behind one (lab.ini ``gateway``), by group.
+        self.gateways: dict[str, GatewayFactory] = {}
+        behind: dict[str, dict[int, MeterFactory]] = {}
         offline = offline_meters(lab)
         for meter in lab.meters(hosted):
             factory = self._meter(meter, clock, meter.id not in offline)
             self.factories[meter.id] = factory
             self.meter_configs[meter.id] = meter
-            if not factory.online:
-                continue
-            self._listener(meter, factory)
+            if meter.gateway:
+                behind.setdefault(meter.group, {})[meter.physical_address] = factory
+            elif factory.online:
+                self._listener(meter, factory)
+        for group in lab.groups:
+            if group.name in behind:
+                self._gateway(group, behind[group.name])
+
+    def _gateway(self, group: MeterGroup, meters: dict[int, MeterFactory]) -> None:
+        """The port of a group behind a gateway, routing frames to ``meters`` by physical address."""
+        gateway = self.gateways[group.name] = GatewayFactory(
+            group.name, meters, group.address_size, group.max_clients * group.count, group.inactivity_timeout,
+            self.capture, self.budget, group.seed)
+        gateway.faults = FaultInjector.of(gateway, group.faults)  # type: ignore[arg-type]
+        assert group.gateway is not None
+        endpoint = serverFromString(self.reactor, meter_endpoint_description(group.gateway, group.interface,
+                                                                              LISTEN_BACKLOG))
+        server = MeterListener(endpoint, gateway)
+        server.setName(gateway.meter.id)
+        server.setServiceParent(self)
 
     def _listener(self, meter: MeterConfig, factory: MeterFactory) -> MeterListener | UdpMeterListener:
         """A meter's port under this service (listening at once when the service runs)."""
@@ -132,7 +154,12 @@ class LabService(MultiService):
                     if isinstance(other, PortService) and other.port is not None:
                         other.port.stopListening()
                         other.port = None
-                raise ListenFailure(listen_error(self.meter_configs[server.name], error)) from None
+                config = self.meter_configs.get(server.name)
+                if config is None:
+                    group = next(g for g in self.lab.groups if f"{g.name}-gateway" == server.name)
+                    raise ListenFailure(f"[meters:{group.name}] gateway cannot listen on "
+                                        f"{group.interface}:{group.gateway}: {listen_reason(error)}") from None
+                raise ListenFailure(listen_error(config, error)) from None
 
     def startService(self) -> None:
         super().startService()
@@ -148,7 +175,7 @@ class LabService(MultiService):
         stopped = super().stopService()
         for edge in self.edges.values():
             edge.stop()
-        for factory in self.factories.values():
+        for factory in (*self.factories.values(), *self.gateways.values()):
             for protocol in tuple(factory.protocols):
                 protocol.transport.abortConnection()
         return stopped.addCallback(lambda _: deferLater(reactor, 0, lambda: None))
@@ -162,11 +189,17 @@ class LabService(MultiService):
                 continue
             listening = sum(1 for m in self.meter_configs.values()
                             if m.group == group.name and self.factories[m.id].online)
+            if group.gateway is not None:
+                last = group.physical_address + group.count - 1
+                lines.append(f"[meters:{group.name}] {len(ports)} HDLC meters ({', '.join(group.model)}) behind "
+                             f"gateway {group.interface}:{group.gateway}, physical addresses "
+                             f"{group.physical_address}..{last}, {listening} online")
+                continue
             step = ports[1] - ports[0] if len(ports) > 1 else 1
             every = "" if step == 1 else f" (one port in {step})"
-            udp = " (UDP)" if group.transport == UDP_WRAPPER else ""
+            carried = {UDP_WRAPPER: " (UDP)", HDLC: " (HDLC)"}.get(group.transport, "")
             lines.append(f"[meters:{group.name}] {len(ports)} meters ({', '.join(group.model)}) on "
-                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}{udp}, {listening} listening")
+                         f"{group.interface}:{ports[0]}-{ports[-1]}{every}{carried}, {listening} listening")
         return lines
 
     def _directory(self, meter: MeterConfig) -> ModelDirectory:
@@ -189,7 +222,10 @@ class LabService(MultiService):
                                self.registry,
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
                                meter.max_clients, meter.inactivity_timeout, self.capture, online, self.budget)
-        factory.faults = FaultInjector.of(factory, meter.faults)
+        if meter.transport == HDLC:
+            factory.protocol = HdlcMeterProtocol
+        if not meter.gateway:
+            factory.faults = FaultInjector.of(factory, meter.faults)
         if meter.transport == UDP_WRAPPER:
             factory.transport = "udp"
         pushing = meter.push_association
@@ -235,8 +271,13 @@ class LabService(MultiService):
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> None:
         """Change a running meter (``server.reconfigure``); ReconfigureError when refused."""
         factory = self.factories[meter_id]
+        if self.meter_configs[meter_id].gateway and "faults" in changes:
+            raise ReconfigureError("faults: a meter behind a gateway shares its connections; the group's "
+                                   "faults in lab.ini apply")
 
         def set_online(online: bool) -> None:
+            if self.meter_configs[meter_id].gateway:
+                return  # its gateway stops routing frames to it (``hdlc.GatewayFactory.route``)
             server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
             if not online:
                 if server is not None and server.running:

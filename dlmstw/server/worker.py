@@ -26,7 +26,7 @@ from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reco
 from .reconfigure import ReconfigureError
 from ..plugins.registry import load_registry
 from .service import LabService, ListenFailure, freeze_built_objects
-from .workers import hosted_by
+from .workers import placement
 
 #: Seconds between two batches of captured exchanges, and between two statuses.
 CAPTURE_SECONDS = 0.1
@@ -176,10 +176,12 @@ def main(argv: list[str]) -> None:
     config, worker, workers, overrides = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
     lab = with_overrides(load_lab(config), overrides)
 
+    chosen = placement(lab, workers)
+
     def channel(reactor: Any) -> Worker:
         capture = CaptureBus(reactor.callLater)
         service = LabService(lab, load_registry(), capture,
-                             hosted=lambda position: hosted_by(position, worker, workers), reactor=reactor)
+                             hosted=lambda position: chosen[position] == worker, reactor=reactor)
         freeze_built_objects()
         return Worker(service, capture, reactor, f"worker-{worker}-of-{workers}")
 

@@ -4,7 +4,8 @@ the per-process open-file limit and each on a core of its own.
 The twistd process keeps the console and the packet log. Worker ``i`` of
 ``n`` (``python -m dlmstw.server.worker LAB.ini i n``, a child started with
 ``ProcessEndpoint``) serves every meter whose position in the lab is ``i``
-modulo ``n`` and saves their state; the two talk by AMP (``server.channel``).
+modulo ``n`` (the meters behind a gateway go with their group's first) and
+saves their state; the two talk by AMP (``server.channel``).
 A worker that ends unexpectedly is started again with its meters; one that
 cannot listen at start stops the lab with the line that says why.
 """
@@ -46,29 +47,39 @@ MAX_RESTART_SECONDS = 10.0
 def worker_count(lab: Lab) -> int:
     """``workers`` of lab.ini, or for ``auto`` as many processes as it takes
     to keep each below ``FILES_PER_WORKER`` open files: a listening socket per
-    meter, and the shared connection budget (``max_connections``) per process."""
+    meter (one for all the meters behind a gateway), and the shared connection
+    budget (``max_connections``) per process."""
     if lab.simulator.workers is not None:
         return lab.simulator.workers
-    shard, shards = lab.simulator.shard
-    meters = sum(len(range(shard, group.count, shards)) for group in lab.groups)
-    return max(1, math.ceil(meters / (FILES_PER_WORKER - lab.simulator.max_connections)))
+    sockets = sum(min(len(lab.served(group)), 1) if group.gateway is not None else len(lab.served(group))
+                  for group in lab.groups)
+    return max(1, math.ceil(sockets / (FILES_PER_WORKER - lab.simulator.max_connections)))
 
 
 def first_of_each_group(lab: Lab) -> Callable[[int], bool]:
     """Whether a position (in ``lab.meters()``) is the first meter of its group."""
-    shard, shards = lab.simulator.shard
     firsts, position = set(), 0
     for group in lab.groups:
-        served = len(range(shard, group.count, shards))
+        served = len(lab.served(group))
         if served:
             firsts.add(position)
         position += served
     return firsts.__contains__
 
 
-def hosted_by(position: int, worker: int, workers: int) -> bool:
-    """Whether the meter at ``position`` in the lab is worker ``worker``'s."""
-    return position % workers == worker
+def placement(lab: Lab, workers: int) -> list[int]:
+    """The worker of each meter, by position in ``lab.meters()``: the position
+    modulo ``workers``, but the meters behind a gateway share one port, so they
+    all go with the first of their group. Worked out from the groups, without
+    making the meters."""
+    chosen: list[int] = []
+    for group in lab.groups:
+        first, served = len(chosen), len(lab.served(group))
+        if group.gateway is not None:
+            chosen.extend([first % workers] * served)
+        else:
+            chosen.extend((first + offset) % workers for offset in range(served))
+    return chosen
 
 
 class MeterView:
@@ -179,7 +190,8 @@ class WorkerPool(Service):
         self.workers = [WorkerState(index) for index in range(workers)]
         meters = list(lab.meters())
         self.meter_configs = {meter.id: meter for meter in meters}
-        self.factories = {meter.id: MeterView(meter, self.workers[position % workers])
+        chosen = placement(lab, workers)
+        self.factories = {meter.id: MeterView(meter, self.workers[chosen[position]])
                           for position, meter in enumerate(meters)}
         self.channels: dict[int, WorkerChannel] = {}
         self.ending: dict[int, Deferred[None]] = {}

@@ -170,8 +170,11 @@ class Console:
             "id": meter_id, "serial": config.serial, "address": config.interface, "port": config.port,
             "model": ",".join(config.model), "state": "online" if factory.online else "offline",
             "clients": factory.connections,
-            "counters": dict(factory.counters),
+            "counters": dict(factory.counters), "transport": config.transport,
         }
+        if config.transport == "hdlc":
+            summary["physical_address"] = config.physical_address
+            summary["gateway"] = config.gateway
         worker = getattr(factory, "worker", None)
         if worker is not None:
             summary["worker"] = worker.summary()
