@@ -288,11 +288,14 @@ class Lab:
     associations: tuple[AssociationConfig, ...]
 
     def served(self, group: MeterGroup) -> range:
-        """The indexes of ``group``'s meters this instance serves (its ``shard``):
-        index % n == i, or every one of a gateway's on shard 0."""
+        """The indexes of ``group``'s meters this instance serves (its ``shard``
+        i of n): those with index % n == i. The meters behind a gateway share
+        its one port, so they stay together: the k-th gateway group of the file
+        (from 0) is served whole by shard k % n."""
         shard, shards = self.simulator.shard
         if group.gateway is not None:
-            return range(group.count if shard == 0 else 0)
+            ordinal = [other.name for other in self.groups if other.gateway is not None].index(group.name)
+            return range(group.count if ordinal % shards == shard else 0)
         return range(shard, group.count, shards)
 
     def meters(self, hosted: Callable[[int], bool] | None = None,
@@ -301,8 +304,7 @@ class Lab:
         file order: meter i listens on port + i, has serial + i, seed + i, and
         the group's system title with i added to its last 4 bytes (big-endian,
         modulo 2**32). HDLC meters have physical address + i; behind a gateway,
-        every meter's port is the gateway's, and shard 0 serves them all (they
-        share one port). Only those whose position in that order ``hosted``
+        every meter's port is the gateway's (see ``served`` for shards). Only those whose position in that order ``hosted``
         accepts, of the ``groups`` named, when given (the others are not made)."""
         by_name = {association.name: association for association in self.associations}
         position = -1
