@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -27,6 +28,8 @@ def manifests() -> dict[str, dict[str, Any]]:
     for path in sorted(KUBERNETES.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             assert document["kind"] not in found, f"two {document['kind']} manifests"
+            # The API's own schemas; 1.28 is the first release with the pod-index label.
+            kubernetes_validate.validate(document, "1.28", strict=True)
             found[document["kind"]] = document
     assert set(found) == {"StatefulSet", "Service", "ConfigMap"}
     return found
