@@ -470,6 +470,26 @@ class Unit(IntEnum):
     COUNT = 255
 
 
+#: The Blue Book's symbol of each unit (4.3.2, table of enumerated units); count and other have none.
+UNIT_SYMBOLS: Final[dict[int, str]] = {
+    Unit.YEAR: "a", Unit.MONTH: "mo", Unit.WEEK: "wk", Unit.DAY: "d", Unit.HOUR: "h", Unit.MINUTE: "min",
+    Unit.SECOND: "s", Unit.DEGREE: "°", Unit.DEGREE_CELSIUS: "°C", Unit.CURRENCY: "currency", Unit.METRE: "m",
+    Unit.METRE_PER_SECOND: "m/s", Unit.CUBIC_METRE: "m³", Unit.CUBIC_METRE_CORRECTED: "m³",
+    Unit.CUBIC_METRE_PER_HOUR: "m³/h", Unit.CUBIC_METRE_PER_HOUR_CORRECTED: "m³/h", Unit.CUBIC_METRE_PER_DAY: "m³/d",
+    Unit.CUBIC_METRE_PER_DAY_CORRECTED: "m³/d", Unit.LITRE: "l", Unit.KILOGRAM: "kg", Unit.NEWTON: "N",
+    Unit.NEWTON_METRE: "Nm", Unit.PASCAL: "Pa", Unit.BAR: "bar", Unit.JOULE: "J", Unit.JOULE_PER_HOUR: "J/h",
+    Unit.WATT: "W", Unit.VOLT_AMPERE: "VA", Unit.VAR: "var", Unit.WATT_HOUR: "Wh", Unit.VOLT_AMPERE_HOUR: "VAh",
+    Unit.VAR_HOUR: "varh", Unit.AMPERE: "A", Unit.COULOMB: "C", Unit.VOLT: "V", Unit.VOLT_PER_METRE: "V/m",
+    Unit.FARAD: "F", Unit.OHM: "Ω", Unit.OHM_SQUARE_METRE_PER_METRE: "Ωm²/m", Unit.WEBER: "Wb", Unit.TESLA: "T",
+    Unit.AMPERE_PER_METRE: "A/m", Unit.HENRY: "H", Unit.HERTZ: "Hz", Unit.PER_WATT_HOUR: "1/(Wh)",
+    Unit.PER_VAR_HOUR: "1/(varh)", Unit.PER_VOLT_AMPERE_HOUR: "1/(VAh)", Unit.VOLT_SQUARED_HOUR: "V²h",
+    Unit.AMPERE_SQUARED_HOUR: "A²h", Unit.KILOGRAM_PER_SECOND: "kg/s", Unit.SIEMENS: "S", Unit.KELVIN: "K",
+    Unit.PER_VOLT_SQUARED_HOUR: "1/(V²h)", Unit.PER_AMPERE_SQUARED_HOUR: "1/(A²h)", Unit.PER_CUBIC_METRE: "1/m³",
+    Unit.PERCENTAGE: "%", Unit.AMPERE_HOUR: "Ah", Unit.WATT_HOUR_PER_CUBIC_METRE: "Wh/m³",
+    Unit.JOULE_PER_CUBIC_METRE: "J/m³", Unit.MOLE_PERCENT: "mol %", Unit.GRAM_PER_CUBIC_METRE: "g/m³",
+    Unit.PASCAL_SECOND: "Pa s", Unit.JOULE_PER_KILOGRAM: "J/kg", Unit.OTHER: "", Unit.COUNT: "",
+}
+
 def enum_name(member: IntEnum | IntFlag) -> str:
     """The standard's spelling of a member: ``DataAccessResult.READ_WRITE_DENIED``
     -> "read-write-denied" (the member names follow the Green Book's)."""

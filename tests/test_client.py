@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric
-from interop_support import MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
-from test_console import Console, patch
+from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
+from interop_support import FakeMeter, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from dlmstw.client.campaign import FAILURE_KINDS, Meter, parse_meters
-from dlmstw.client.cli import main, plain
+import dlmstw
+from dlmstw.client.campaign import Meter, parse_meter_list, parse_meters
+from dlmstw.client.cli import main
+from dlmstw.client.present import plain
+from dlmstw.client import reading
 from dlmstw.client.protocol import ConnectionClosed, DlmsClientProtocol, ResponseTimeout, ServiceRefused
 from dlmstw.client.reading import Target, classes_from_object_list, clock_column, parse_target, range_access
 from dlmstw.client.session import (
@@ -344,6 +346,8 @@ def test_meters_parse() -> None:
     for bad in ("4059", "127.0.0.1:4061-4059", "127.0.0.1:0", "127.0.0.1:a-b", ":4059"):
         with pytest.raises(ValueError):
             parse_meters(bad)
+    assert parse_meter_list("127.0.0.2:4059-4060, 127.0.0.3:4059-4060") == [
+        Meter(host, port) for host in ("127.0.0.2", "127.0.0.3") for port in (4059, 4060)]
 
 
 CLOCK_COLUMN = (DataType.STRUCTURE, [(DataType.LONG_UNSIGNED, 8), (DataType.OCTET_STRING, bytes((0, 0, 1, 0, 0, 255))),
@@ -358,7 +362,7 @@ def test_range_descriptor_bytes() -> None:
     assert encode_data(access.parameters).hex().upper() == (
         "0204" "0204" "120008" "09060000010000FF" "0F02" "120000"
         "090C" "07E40101FF00030000FF8800" "090C" "FFFFFFFFFFFFFFFFFF8000FF" "0100")
-    assert clock_column((DataType.ARRAY, [CLOCK_COLUMN])) == CLOCK_COLUMN
+    assert clock_column((DataType.ARRAY, [CLOCK_COLUMN])) == CLOCK_COLUMN == reading.CLOCK_COLUMN
     assert clock_column((DataType.ARRAY, [])) is None
 
 
@@ -473,34 +477,88 @@ def test_read_matches_gurux(lab: tuple[Any, int], capsys: pytest.CaptureFixture[
     readings = json.loads(capsys.readouterr().out)["readings"]
     assert [r["target"] for r in readings] == ["8/0.0.1.0.0.255:2", "1/0.0.96.1.0.255:2", "3/1.0.32.7.0.255:2"]
     ours = datetime.datetime.fromisoformat(readings[0]["value"])
+    voltage_register = GXDLMSRegister("1.0.32.7.0.255")
     with MeterSession(port + 1, 32, "ABCD0001") as session:
         theirs = to_utc(session.read(GXDLMSClock("0.0.1.0.0.255"), 2), -ours.utcoffset())
         serial = bytes(session.read_raw(GXDLMSData("0.0.96.1.0.255"), 2)).decode()
+        session.read(voltage_register, 3)
+        scaled_by_gurux = session.read(voltage_register, 2)
     assert abs(ours - theirs) < datetime.timedelta(seconds=5)
     assert readings[1]["value"] == serial == "1000002"
     voltage = readings[2]
-    assert (voltage["scaler"], voltage["unit"]) == (-2, "volt")
+    assert (voltage["scaler"], voltage["unit"], voltage["name"]) == (-2, "V", "Voltage L1")
     assert voltage["value"] == pytest.approx(voltage["raw"] / 100) and 40 < voltage["value"] < 80
+    # The simulated voltage moves with time: the two reads are a moment apart.
+    assert voltage["value"] == pytest.approx(scaled_by_gurux, rel=0.05)
 
 
-def test_profile_range_matches_gurux(lab: tuple[Any, int], capsys: pytest.CaptureFixture[str]) -> None:
-    _, port = lab
+def _profile_window(port: int, capsys: pytest.CaptureFixture[str],
+                    length: datetime.timedelta) -> tuple[datetime.datetime, datetime.datetime, datetime.timedelta]:
+    """A window of whole 15-minute periods, ``length`` long, ending 30 minutes before the meter's now."""
     assert main(["read", f"127.0.0.1:{port}", "0.0.1.0.0.255:2", "--json"]) == 0
     now = datetime.datetime.fromisoformat(json.loads(capsys.readouterr().out)["readings"][0]["value"])
     end = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - datetime.timedelta(minutes=30)
-    start = end - datetime.timedelta(hours=2)
-    assert main(["read", f"127.0.0.1:{port}", "1.0.99.1.0.255:2", "--max-pdu", "256", "--json",
-                 "--from", start.isoformat(), "--to", end.isoformat()]) == 0
-    reading = json.loads(capsys.readouterr().out)["readings"][0]
-    assert reading["columns"][0] == "8/0.0.1.0.0.255:2" and len(reading["rows"]) == 9
+    offset = now.utcoffset()
+    assert offset is not None
+    return end - length, end, offset
+
+
+def _gurux_rows(port: int, start: datetime.datetime, end: datetime.datetime, offset: datetime.timedelta,
+                scaled: bool) -> list[list[Any]]:
+    """The profile window as gurux reads it; with ``scaled``, gurux applies each register column's scaler."""
     profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
     with MeterSession(port) as session:
         session.read(profile, 3)
-        theirs = session.read_rows_by_range(profile, start, end)
-    offset = now.utcoffset()
-    assert [to_utc(row[0], offset) for row in theirs] == [
+        if scaled:
+            for column, _ in profile.captureObjects:
+                if isinstance(column, GXDLMSRegister):
+                    session.read(column, 3)
+        rows = session.read_rows_by_range(profile, start, end)
+    return [[to_utc(row[0], offset), *row[1:]] for row in rows]
+
+
+def test_a_one_day_profile_window_matches_gurux_scaled(lab: tuple[Any, int],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _, port = lab
+    start, end, offset = _profile_window(port, capsys, datetime.timedelta(days=1))
+    assert main(["read", f"127.0.0.1:{port}", "1.0.99.1.0.255:2", "--max-pdu", "512", "--json",
+                 "--from", start.isoformat(), "--to", end.isoformat()]) == 0
+    reading = json.loads(capsys.readouterr().out)["readings"][0]
+    columns = reading["columns"]
+    assert columns[0] == {"target": "8/0.0.1.0.0.255:2", "name": "Clock"}
+    assert columns[1] == {"target": "3/1.0.32.27.0.255:2", "name": "Average voltage L1 [V]", "scaler": -2,
+                          "unit": "V"}
+    assert len(reading["rows"]) == 97
+    theirs = _gurux_rows(port, start, end, offset, scaled=True)
+    assert [row[0] for row in theirs] == [
         datetime.datetime.fromisoformat(row[0]).astimezone(datetime.UTC) for row in reading["rows"]]
-    assert [list(row[1:]) for row in theirs] == [row[1:] for row in reading["rows"]]
+    for mine, gurux in zip(reading["rows"], theirs):
+        assert mine[1:] == pytest.approx(gurux[1:], rel=1e-9)
+    assert any(isinstance(cell, float) for row in reading["rows"] for cell in row[1:])
+
+
+def test_raw_profile_rows_match_gurux_unscaled(lab: tuple[Any, int], capsys: pytest.CaptureFixture[str]) -> None:
+    _, port = lab
+    start, end, offset = _profile_window(port, capsys, datetime.timedelta(hours=2))
+    assert main(["read", f"127.0.0.1:{port}", "1.0.99.1.0.255:2", "--max-pdu", "256", "--json", "--raw",
+                 "--from", start.isoformat(), "--to", end.isoformat()]) == 0
+    reading = json.loads(capsys.readouterr().out)["readings"][0]
+    assert "scaler" not in reading["columns"][1] and len(reading["rows"]) == 9
+    theirs = _gurux_rows(port, start, end, offset, scaled=False)
+    assert [row[1:] for row in theirs] == [row[1:] for row in reading["rows"]]
+
+
+def test_an_empty_window_says_which_window_the_profile_holds(lab: tuple[Any, int],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _, port = lab
+    assert main(["read", f"127.0.0.1:{port}", "1.0.99.1.0.255:2", "--from", "2024-05-01T00:00",
+                 "--to", "2024-05-01T06:00"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("7/1.0.99.1.0.255:2  0 rows from 2024-05-01T00:00:00 to 2024-05-01T06:00:00: "
+                           "the profile holds "), line
+    first, last = line.strip().split("the profile holds ")[1].split(" to ")
+    held = datetime.datetime.fromisoformat(last) - datetime.datetime.fromisoformat(first)
+    assert datetime.timedelta(days=1) < held <= datetime.timedelta(days=2)  # load_profile_days = 2
 
 
 def test_read_as_a_subprocess_in_text(lab: tuple[Any, int]) -> None:
@@ -509,46 +567,81 @@ def test_read_as_a_subprocess_in_text(lab: tuple[Any, int]) -> None:
                              "0.0.96.1.0.255:2", "3/0.0.96.1.0.255:2", "1.0.1.8.0.255:2"],
                             check=False, capture_output=True, text=True, timeout=30)
     lines = result.stdout.splitlines()
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 5, result.stderr
     assert lines[0] == '1/0.0.96.1.0.255:2  "1000003"'
     assert lines[1] == "3/0.0.96.1.0.255:2  !! object-class-inconsistent"
-    assert lines[2].startswith("3/1.0.1.8.0.255:2  ") and lines[2].endswith(" watt_hour")
+    assert lines[2].startswith("3/1.0.1.8.0.255:2  ") and lines[2].endswith(" Wh")
 
 
-def test_read_failures(lab: tuple[Any, int], capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_failures_are_one_line_with_the_standards_names(lab: tuple[Any, int],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _, port = lab
-    assert main(["read", f"127.0.0.1:{port}", "--client", "32", "--auth", "lls", "--password", "WRONG",
-                 "0.0.1.0.0.255:2"]) == 3
-    assert "association-rejected" in capsys.readouterr().err
-    assert main(["read", f"127.0.0.1:{port}", "--client", "32", "--auth", "lls", "0.0.1.0.0.255:2"]) == 2
-    assert main(["read", f"127.0.0.1:{port}", "9.9.9.9.9.9:2", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["readings"][0]["error"].startswith("not in the object list")
+    meter = f"127.0.0.1:{port}"
+    assert main(["read", meter, "--client", "32", "--auth", "lls", "--password", "WRONG", "0.0.1.0.0.255:2"]) == 4
+    assert capsys.readouterr().err == f"dlmstw-client read: {meter}: association rejected: authentication-failure\n"
+    assert main(["read", meter, "--client", "32", "--auth", "lls", "--password", "WRONG", "0.0.1.0.0.255:2",
+                 "--json"]) == 4
+    assert json.loads(capsys.readouterr().out)["error"] == "association-rejected:authentication-failure"
+    assert main(["read", meter, "--client", "32", "--auth", "lls", "0.0.1.0.0.255:2"]) == 2
+    assert main(["read", meter, "9.9.9.9.9.9:2", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["readings"][0]["error"].startswith("not in the object list") and "error" in document
+    assert main(["read", meter, "3/0.0.96.1.0.255:2", "--json"]) == 5
+    assert json.loads(capsys.readouterr().out)["error"] == "data-access-result:object-class-inconsistent"
+    assert main(["read", "127.0.0.1:1", "0.0.1.0.0.255:2", "--json"]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"] == "connect-refused" and len(captured.err.splitlines()) == 1
 
 
-def test_campaign_kpis_and_a_stopped_meter(lab: tuple[Any, int], capsys: pytest.CaptureFixture[str]) -> None:
-    running, port = lab
-    meters = f"127.0.0.1:{port}-{port + METERS - 1}"
-    assert main(["campaign", meters, "0.0.1.0.0.255:2", "0.0.96.1.0.255:2", "3/1.0.32.7.0.255:2",
-                 "--clients", "2", "--count", "3", "--json"]) == 0
-    kpis = json.loads(capsys.readouterr().out)
-    assert (kpis["meters"], kpis["clients_per_meter"], kpis["count"]) == (3, 2, 3)
-    assert kpis["attributes"] == ["8/0.0.1.0.0.255:2", "1/0.0.96.1.0.255:2", "3/1.0.32.7.0.255:2"]
-    assert (kpis["attempts"], kpis["successes"], kpis["failures"], kpis["failure_rate"]) == (18, 18, 0, 0.0)
-    times = kpis["acquisition_time_ms"]
-    assert 0 < times["min"] <= times["median"] <= times["p95"] <= times["max"] < 5000
-    assert [m["attempts"] for m in kpis["per_meter"]] == [6, 6, 6]
-    console = Console(running, port + METERS)
-    assert patch(console, "abt-2", {"state": "offline"})[0] == 200
-    try:
-        assert main(["campaign", meters, "8/0.0.1.0.0.255:2", "--clients", "2", "--count", "3", "--json"]) == 0
-        kpis = json.loads(capsys.readouterr().out)
-    finally:
-        patch(console, "abt-2", {"state": "online"})
-    assert (kpis["attempts"], kpis["failures"]) == (18, 6)
-    assert kpis["failure_rate"] == pytest.approx(1 / 3, abs=1e-6)
-    assert kpis["failures_by_kind"] == {kind: 6 if kind == "connect-refused" else 0 for kind in FAILURE_KINDS}
-    assert [m["failures"] for m in kpis["per_meter"]] == [0, 0, 6]
-    assert kpis["per_meter"][2]["acquisition_time_ms"] is None
-    assert main(["campaign", meters, "8/0.0.1.0.0.255:2", "--count", "1", "--with-list"]) == 0
-    text = capsys.readouterr().out
-    assert "communication failure rate: 0/3 = 0.00%" in text and "data acquisition time: " in text
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--key", "0011"], "--key: 2 octets, but security suite 0 uses 16-byte keys"),
+    (["--key", "00112233"], "--key: 4 octets, but security suite 0 uses 16-byte keys"),
+    (["--key", "xyz"], "argument --key: not hex: 'xyz'"),
+    (["--client", "300"], "argument --client: expected a client SAP 1..127, not '300'"),
+    (["--timeout", "soon"], "argument --timeout: 'soon': expected a duration"),
+    (["--timeout", "0"], "--timeout: must be more than 0 seconds"),
+    (["--system-title", "0102", "--context", "ln-ciphered"], "--system-title: 2 octets, but a system title has 8"),
+])
+def test_bad_arguments_exit_2_with_one_line(arguments: list[str], message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["read", "127.0.0.1:1", *arguments, "0.0.1.0.0.255:2"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert main(["read", "127.0.0.1:1", *arguments, "0.0.1.0.0.255:2", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "usage"
+    assert main(["read", "127.0.0.1:1", "1.2.3:2"]) == 2
+    assert main(["campaign", "127.0.0.1:1-0", "1.0.0.0.0.255:2"]) == 2
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dlmstw-client {dlmstw.__version__}"
+
+
+def _scripted(get_answer: str) -> FakeMeter:
+    """A peer that accepts the association, answers the GET with ``get_answer`` and closes at the RLRQ."""
+    def answer(_client: int, apdu: bytes) -> bytes | None:
+        if apdu[0] == 0x60:
+            return public(AARE_ACCEPTED)
+        if apdu[0] == 0xC0:
+            return bytes.fromhex(get_answer)
+        return None
+    return FakeMeter(answer)
+
+
+def test_a_failed_release_exits_6_after_the_readings(capsys: pytest.CaptureFixture[str]) -> None:
+    with _scripted(GET_RESPONSE_5009) as meter:
+        code = main(["read", f"127.0.0.1:{meter.port}", "1/0.0.43.1.0.255:2", "--json", "--timeout", "5"])
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert code == 6 and document["readings"][0]["value"] == 5009
+    assert document["error"] == "connection-lost" and document["message"].startswith("release failed: ")
+    assert err.startswith(f"dlmstw-client read: 127.0.0.1:{meter.port}: release failed: connection-lost")
+
+
+def test_an_exception_response_exits_5_with_its_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with _scripted("D80101") as meter:
+        code = main(["read", f"127.0.0.1:{meter.port}", "1/0.0.43.1.0.255:2", "--timeout", "5"])
+    assert code == 5
+    assert capsys.readouterr().err == (f"dlmstw-client read: 127.0.0.1:{meter.port}: "
+                                       "exception-response:service-not-allowed/operation-not-possible\n")

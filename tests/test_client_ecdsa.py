@@ -210,12 +210,12 @@ def test_another_meter_key_or_client_key_fails_authentication(
                                                             serialization.PublicFormat.SubjectPublicKeyInfo))
     code, _, err = read_clock(ecdsa_lab, capsys, "ecdsa-1-plain", *options(files, "ecdsa-1-plain"),
                               "--meter-key", str(other_meter))
-    assert code == 3 and "authentication-failed" in err and "f(CtoS) does not check out" in err
+    assert code == 4 and "HLS authentication-failure: the meter's f(CtoS) does not check out" in err
     other_client = files["client-1"].with_name("other-client-1.pem")
     other_client.write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption()))
     code, _, err = read_clock(ecdsa_lab, capsys, "ecdsa-1-plain", "--signing-key", str(other_client))
-    assert code == 3 and "authentication-failed" in err and "refused f(StoC)" in err
+    assert code == 4 and "HLS authentication-failure: the meter refused f(StoC)" in err
     code, _, err = read_clock(ecdsa_lab, capsys, "ecdsa-2", *options(files, "ecdsa-2"),
                               "--meter-key", str(files["ecdsa-1-plain"]))
     assert code == 2 and "not for security suite 2" in err

@@ -341,11 +341,11 @@ def test_counter_object_gives_the_next_counter(lab: Lab, capsys: pytest.CaptureF
         assert code == 0, err
 
 
-def test_a_wrong_secret_exits_3(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_wrong_secret_exits_4(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_read(lab, capsys, "hls-sha256-plain", "--auth", "hls-sha256", "--secret", "00" * 8,
                             "--system-title", "4D4D4D0000000001")
-    assert code == 3
-    assert "authentication" in err
+    assert code == 4
+    assert "HLS authentication-failure: the meter refused f(StoC)" in err
 
 
 def test_ciphering_without_a_counter_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from ..errors import DecodeError
 from ..interfaces import ISecurityStore, ISecuritySuite
 from ..security import ciphering
 from ..security.store import Keys, SecuredAssociation
-from ..security.ciphering import (DEDICATED_CIPHERED_TAG, GENERAL_CIPHERING_TAGS, GLOBAL_CIPHERED_TAG, PLAIN_TAG,
+from ..security.ciphering import (DEDICATED_CIPHERED_TAG, GENERAL_CIPHERING_TAGS, GLOBAL_CIPHERED_TAG, CIPHERED_TAGS,
                                   POLICY_CONTROL, SecurityError)
 
 #: Bytes protection adds to an APDU at the most: tag, length (3), system title
@@ -119,7 +119,7 @@ class Protection:
             if system_title != self.peer_title:
                 raise SecurityError("general ciphering from another system title")
             dedicated, general = tag == ApduTag.GENERAL_DED_CIPHERING, True
-        elif tag in PLAIN_TAG:
+        elif tag in CIPHERED_TAGS:
             tag, protected = ciphering.decode_ciphered_apdu(apdu)
             dedicated, general = tag in ciphering.DEDICATED_TAGS, False
         else:

@@ -6,54 +6,89 @@ takes the parsed namespace and returns the exit code. ``dissect`` prints the
 dissector's field tree for one frame or APDU given in hex; ``read`` reads
 attributes of one meter; ``campaign`` measures data acquisition time and
 communication failure rate over many meters. ``read`` and ``campaign`` each
-run a reactor of their own (a fresh ``PollReactor``), so ``main`` can be
+run a reactor of their own (a fresh ``EPollReactor``), so ``main`` can be
 called more than once in a process.
+
+Every error a person can cause is one line on standard error (with ``--json``
+also a JSON object with ``error`` on standard output), and the exit status
+says what kind it was (``dlmstw.client.outcomes``): 0 ok, 1 other, 2 usage,
+3 transport, 4 association, 5 a data-access/action result or exception
+response, 6 release.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import datetime
 import itertools
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from decimal import Decimal
-from typing import Any, Final, NamedTuple, TextIO
+from typing import Any, Final, NamedTuple, NoReturn, TextIO
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
-from twisted.python.failure import Failure
 
+from dlmstw import __version__
 from dlmstw.client.campaign import (
+    CSV_FIELDS,
     Campaign,
+    CampaignRun,
     Meter,
-    failure_kind,
-    parse_meters,
+    csv_rows,
+    parse_meter_list,
     report,
     run_campaign,
 )
 from dlmstw.client.listen import Push, PushDatagrams, PushKeys, PushReceiver, PushStreams
-from dlmstw.client.protocol import DlmsClientProtocol, connect, run_with_reactor
+from dlmstw.client.outcomes import (
+    EXIT_OK,
+    EXIT_RELEASE,
+    EXIT_RESULT,
+    EXIT_RUNTIME,
+    EXIT_TRANSPORT,
+    EXIT_USAGE,
+    DATA_ACCESS_RESULT,
+    ReleaseFailed,
+    describe as describe_failure,
+    exit_code,
+    failure_name,
+)
+from dlmstw.client.plan import (
+    PlanError,
+    Window,
+    association_options,
+    console_meters,
+    lab_meters,
+    load_lab_file,
+    load_plan,
+    parse_duration,
+    parse_window,
+)
+from dlmstw.client.present import campaign_text, describe, iso, label, plain, read_text
+from dlmstw.client.progress import ProgressLine
+from dlmstw.client.protocol import connect, run_with_reactor
+from dlmstw.client.readout import Reading, read_targets
 from dlmstw.client.reading import (
+    CLOCK_COLUMN,
     OBJECT_LIST,
     PROFILE_GENERIC,
-    SCALED_ATTRIBUTES,
-    SCALER_UNIT_ATTRIBUTE,
     Target,
     classes_from_object_list,
-    clock_column,
     parse_target,
     range_access,
 )
-from dlmstw.client.session import ClientProtocolError, ClientSecurity, ClientSession, GetValue
-from dlmstw.codec.axdr import CosemDate, CosemDateTime, CosemTime, Data
+from dlmstw.client.session import ClientProtocolError, ClientSecurity, ClientSession
+from dlmstw.codec.axdr import CosemDateTime
 from dlmstw.codec.obis import format_obis, parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.dissector import Field, Keys, dissect_apdu, dissect_frame
-from dlmstw.enums import AuthenticationMechanism, DataAccessResult, DataType, Unit
+from dlmstw.enums import AuthenticationMechanism, DataAccessResult
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WRAPPER_VERSION
 from dlmstw.interfaces import IAuthenticationMechanism
@@ -63,9 +98,8 @@ from dlmstw.security.ciphering import POLICY_CONTROL
 
 #: What carries a read's wrapper frames (``--transport``, or a ``udp:`` prefix).
 TRANSPORTS: Final = ("tcp", "udp")
-EXIT_OK: Final = 0
-EXIT_UNPARSED: Final = 1
-EXIT_USAGE: Final = 2
+EXIT_UNPARSED: Final = EXIT_RUNTIME
+"""dissect: some bytes did not parse."""
 _TEXT_HEX: Final = 32
 """Octets of hex a line of the text tree shows before "…"."""
 
@@ -127,33 +161,16 @@ def _run_dissect(args: argparse.Namespace) -> int:
 
 # -- read ---------------------------------------------------------------------
 
-EXIT_NOT_READ: Final = 1
-"""Some attribute came back as a Data-Access-Result, or could not be asked for."""
-EXIT_FAILED: Final = 3
-"""No reading: connect, association or transport failed."""
-
 _AUTH_HELP: Final = ("authentication mechanism (Green Book 9.2.7.4), any installed: none, lls (--password), "
                      "hls-md5, hls-sha1, hls-sha256 (--secret; hls-sha256 also --system-title), hls-gmac (--key, "
                      "--auth-key, --system-title and an invocation counter) or hls-ecdsa (--signing-key, "
                      "--system-title; --meter-key to check the meter's f(CtoS))")
 
 COUNTER_RANGE: Final = 10**6
-"""Invocation counters reserved for each client of a campaign."""
+"""Invocation counters reserved for each client of a meter in a campaign."""
 
 PUBLIC_CLIENT: Final = 16
 """Client SAP of the public client (Green Book 4.1.x), which reads the invocation counter objects."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One target's outcome; ``scaler_unit`` for registers, ``capture_objects`` for profile buffers."""
-
-    target: Target
-    class_id: int | None
-    value: GetValue | None
-    scaler_unit: GetValue | None = None
-    capture_objects: GetValue | None = None
-    problem: str | None = None
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -180,11 +197,20 @@ def _meter_address(text: str) -> MeterAddress:
     return MeterAddress(*_address(text), None)
 
 
-def _target(text: str) -> Target:
-    try:
-        return parse_target(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ValueError with a one-line reason."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
+
+
+_target = _argument(parse_target)
+_window = _argument(parse_window)
+_seconds = _argument(parse_duration)
+_obis = _argument(parse_obis)
 
 
 def _moment(text: str) -> CosemDateTime:
@@ -195,8 +221,20 @@ def _moment(text: str) -> CosemDateTime:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r} ({error})") from None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+    return int(text)
+
+
 def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) -> None:
-    parser.add_argument("--client", type=int, default=16, metavar="SAP", help="client SAP (wPort), default 16")
+    parser.add_argument("--client", type=_sap, default=16, metavar="SAP", help="client SAP (wPort), default 16")
     parser.add_argument("--auth", default="none", metavar="MECHANISM", help=_AUTH_HELP)
     parser.add_argument("--password", help="LLS password (with --auth lls)")
     parser.add_argument("--secret", type=_hex_argument, metavar="HEX",
@@ -207,7 +245,7 @@ def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) ->
                         default="authenticated-encryption",
                         help="with --context ln-ciphered: what protects every xDLMS APDU (default "
                              "authenticated-encryption)")
-    parser.add_argument("--security-suite", type=int, metavar="N",
+    parser.add_argument("--security-suite", type=_count, metavar="N",
                         help="security suite (Green Book 9.2.3): 0 (default), 1 or 2 (32-byte keys); with "
                              "--signing-key, the suite of its curve")
     parser.add_argument("--key", type=_hex_argument, metavar="EK", help="global block cipher key")
@@ -225,29 +263,27 @@ def _add_association(parser: argparse.ArgumentParser, campaign: bool = False) ->
     counter_help = ("first invocation counter of the client (ciphering, hls-gmac); it must be above the last "
                     "one the meter accepted for this association")
     if campaign:
-        counter_help += (f"; client i of the campaign (i = 0 .. meters x clients - 1) counts from "
-                         f"N + i x {COUNTER_RANGE}, so no two clients use the same counter. A dlmstw meter "
-                         f"keeps one last accepted counter per association, so with --clients above 1 the "
-                         f"clients of one meter refuse each other's lower counters: use --clients 1 there")
-    parser.add_argument("--invocation-counter", type=int, metavar="N", help=counter_help)
+        counter_help += (f"; client c of each meter (c = 0 .. --clients - 1) counts from N + c x {COUNTER_RANGE}. "
+                         f"A dlmstw meter keeps one last accepted counter per association, so with --clients "
+                         f"above 1 the clients of one meter refuse each other's lower counters: use --clients 1 there")
+    parser.add_argument("--invocation-counter", type=_count, metavar="N", help=counter_help)
     parser.add_argument("--counter-object", type=_obis, metavar="OBIS",
                         help="instead of --invocation-counter: read this invocation counter object "
                              "(0.0.43.1.x.255 for the association's Security setup x) with the public "
                              "client (SAP 16, no authentication) and count from its value + 1"
                              + (", the highest over the meters" if campaign else ""))
-    parser.add_argument("--max-pdu", type=int, default=0xFFFF, metavar="OCTETS",
+    parser.add_argument("--max-pdu", type=_count, default=0xFFFF, metavar="OCTETS",
                         help="client-max-receive-pdu-size proposed in the AARQ (default 65535)")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
                         help="for the connect and for every answer (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _obis(text: str) -> bytes:
-    """argparse type: an OBIS code A.B.C.D.E.F."""
-    try:
-        return parse_obis(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _sap(text: str) -> int:
+    """argparse type: a client SAP, 1..127 (Green Book 4.1.x; the wrapper's wPort)."""
+    if not text.isdigit() or not 0 < int(text) < 128:
+        raise argparse.ArgumentTypeError(f"expected a client SAP 1..127, not {text!r}")
+    return int(text)
 
 
 def _key_file(load: Callable[[bytes], Any]) -> Callable[[str], Any]:
@@ -272,10 +308,6 @@ def _mechanism(args: argparse.Namespace) -> IAuthenticationMechanism:
 def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechanism) -> ClientSecurity | None:
     """The client's system title, policy, suite and keys from the options; ValueError when they do not fit."""
     ciphered = args.context == "ln-ciphered"
-    if args.system_title is None:
-        if ciphered or mechanism.titled:
-            raise ValueError(f"--system-title is needed with --context {args.context} --auth {args.auth}")
-        return None
     number = args.security_suite
     if number is None:
         number = 0 if args.signing_key is None else suite_of(args.signing_key)
@@ -284,7 +316,14 @@ def _client_security(args: argparse.Namespace, mechanism: IAuthenticationMechani
         raise ValueError(f"--security-suite {number}: no such suite is installed ({sorted(installed().suites)})")
     for option, key in (("--key", args.key), ("--auth-key", args.auth_key), ("--dedicated-key", args.dedicated_key)):
         if key is not None and len(key) != suite.key_length:
-            raise ValueError(f"{option}: security suite {number} uses {suite.key_length}-byte keys")
+            raise ValueError(f"{option}: {len(key)} octets, but security suite {number} uses "
+                             f"{suite.key_length}-byte keys")
+    if args.system_title is None:
+        if ciphered or mechanism.titled:
+            raise ValueError(f"--system-title is needed with --context {args.context} --auth {args.auth}")
+        return None
+    if len(args.system_title) != 8:
+        raise ValueError(f"--system-title: {len(args.system_title)} octets, but a system title has 8")
     return ClientSecurity(args.system_title, POLICY_CONTROL[args.security] if ciphered else 0, args.key, args.auth_key,
                           args.dedicated_key, number, args.signing_key, args.meter_key)
 
@@ -293,9 +332,14 @@ def _needs_counter(args: argparse.Namespace) -> bool:
     return args.context == "ln-ciphered" or _mechanism(args).mechanism_id == AuthenticationMechanism.HLS_GMAC
 
 
-def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callable[[int], ClientSession]:
+def _session_factory(args: argparse.Namespace, counter_start: int = 0,
+                     clients_per_meter: int = 1) -> Callable[[int], ClientSession]:
     """Sessions per client index; each index keeps one counter iterator, from
-    ``counter_start + index * COUNTER_RANGE``. ValueError for options that do not fit."""
+    ``counter_start + (index % clients_per_meter) * COUNTER_RANGE`` (meters count
+    apart, so the clients of different meters may use the same counters).
+    ValueError for options that do not fit."""
+    if args.timeout <= 0:
+        raise ValueError("--timeout: must be more than 0 seconds")
     mechanism = _mechanism(args)
     if mechanism.hls:
         secret = args.secret
@@ -313,7 +357,10 @@ def _session_factory(args: argparse.Namespace, counter_start: int = 0) -> Callab
     def new_session(client: int) -> ClientSession:
         counter = None
         if counting:
-            counter = counters.setdefault(client, itertools.count(counter_start + client * COUNTER_RANGE))
+            counter = counters.get(client)
+            if counter is None:
+                start = counter_start + client % clients_per_meter * COUNTER_RANGE
+                counter = counters[client] = itertools.count(start)
         return ClientSession(args.client, mechanism, secret, max_receive_pdu_size=args.max_pdu,
                              security=security, invocation_counter=counter)
 
@@ -361,291 +408,326 @@ def _add_read(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start", type=_moment, metavar="ISO",
                         help="profile buffers: first capture time (range_descriptor on the clock column)")
     parser.add_argument("--to", dest="end", type=_moment, metavar="ISO", help="profile buffers: last capture time")
+    parser.add_argument("--last", type=_window, metavar="WINDOW",
+                        help="profile buffers: the last WINDOW up to now, e.g. '1 day' or 6h (instead of --from/--to)")
+    parser.add_argument("--raw", action="store_true", help="print values as the meter sent them, without scalers")
 
 
-@inlineCallbacks
-def read_targets(protocol: DlmsClientProtocol, targets: Sequence[Target], start: CosemDateTime | None = None,
-                 end: CosemDateTime | None = None) -> Any:
-    """Read ``targets`` on an open association; fires with one :class:`Reading` each.
-
-    Classes missing from a target come from the object list; a Register's
-    scaler_unit and a profile's capture_objects are read too, and
-    ``start``/``end`` select a profile buffer's rows by range.
-    """
-    classes: dict[bytes, int] = {}
-    if any(target.class_id is None for target in targets):
-        listing = yield protocol.get(OBJECT_LIST)
-        if not isinstance(listing, DataAccessResult):
-            classes = classes_from_object_list(listing)
-    readings = []
-    for target in targets:
-        class_id = target.class_id if target.class_id is not None else classes.get(target.logical_name)
-        if class_id is None:
-            readings.append(Reading(target, None, None, problem="not in the object list; give CLASS/OBIS:ATTR"))
-            continue
-        descriptor = target.descriptor(class_id)
-        reading = Reading(target, class_id, None)
-        access = None
-        if target.attribute_id in SCALED_ATTRIBUTES.get(class_id, ()):
-            scaler_unit = yield protocol.get(CosemAttributeDescriptor(
-                class_id, target.logical_name, SCALER_UNIT_ATTRIBUTE[class_id]))
-            reading = replace(reading, scaler_unit=scaler_unit)
-        if class_id == PROFILE_GENERIC and target.attribute_id == 2:
-            capture = yield protocol.get(CosemAttributeDescriptor(class_id, target.logical_name, 3))
-            reading = replace(reading, capture_objects=capture)
-            if start is not None or end is not None:
-                column = None if isinstance(capture, DataAccessResult) else clock_column(capture)
-                if column is None:
-                    readings.append(replace(reading, problem="no clock column to select a range on"))
-                    continue
-                access = range_access(column, start, end)
-        value = yield protocol.get(descriptor, access)
-        readings.append(replace(reading, value=value))
-    return readings
+def _window_bounds(window: Window) -> tuple[CosemDateTime, CosemDateTime]:
+    start, end = window.bounds(datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0))
+    return CosemDateTime.from_datetime(start), CosemDateTime.from_datetime(end)
 
 
 @inlineCallbacks
 def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
+    """The readings, and the error of a failed release (None when it went well)."""
     host, port, scheme = args.meter
     transport = scheme or args.transport
     start = yield _counter_start(reactor, args, [(host, port)], transport)
     protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
+    released: BaseException | None = None
     try:
         associated = yield protocol.associate()
         if not associated.ctos_checked:
             sys.stderr.write(f"dlmstw-client read: {host}:{port}: the meter's f(CtoS) was not checked "
                              "(no --meter-key)\n")
-        readings = yield read_targets(protocol, args.targets, args.start, args.end)
-        yield protocol.release()
+        readings = yield read_targets(protocol, args.targets, args.start, args.end, args.raw)
+        try:
+            yield protocol.release()
+        except Exception as error:
+            released = ReleaseFailed(error)
     finally:
         protocol.close()
-    return readings
+    return readings, released
 
 
-def _is_datetime(octets: bytes) -> bool:
-    """12 octets that make a calendar date-time (Blue Book 4.1.6.1), e.g. the Clock's time attribute."""
-    try:
-        CosemDateTime.from_bytes(octets).to_datetime()
-    except ValueError:
-        return False
-    return True
+def _fail(command: str, where: str, error: BaseException, as_json: bool, document: dict[str, Any]) -> int:
+    """One line on standard error (and the JSON object with ``error``); the exit status of ``error``."""
+    message = describe_failure(error)
+    sys.stderr.write(f"dlmstw-client {command}: {where}: {message}\n")
+    if as_json:
+        _print_json({**document, "error": failure_name(error) or "runtime-error", "message": message})
+    return exit_code(error)
 
 
-def plain(value: Data) -> Any:
-    """A JSON value for a decoded Data: date-times as ISO 8601, printable octet-strings as text, else hex."""
-    kind, payload = value
-    if kind in (DataType.ARRAY, DataType.STRUCTURE):
-        return [plain(item) for item in payload]
-    if kind == DataType.COMPACT_ARRAY:
-        return [plain(item) for item in payload.elements]
-    if kind == DataType.BIT_STRING:
-        return payload.bits
-    if kind == DataType.DATE_TIME or (kind == DataType.OCTET_STRING and len(payload) == 12 and _is_datetime(payload)):
-        return _iso(CosemDateTime.from_bytes(payload))
-    if kind == DataType.DATE:
-        return _partial_iso(lambda: CosemDate.from_bytes(payload).to_date().isoformat(), payload)
-    if kind == DataType.TIME:
-        return _partial_iso(lambda: CosemTime.from_bytes(payload).to_time().isoformat(), payload)
-    if kind in (DataType.OCTET_STRING, DataType.VISIBLE_STRING):
-        return payload.decode("ascii") if payload.isascii() and payload.decode("ascii").isprintable() else payload.hex()
-    return payload
+PRETTY_JSON_LIMIT: Final = 1 << 20
+"""Octets of compact JSON up to which the output is indented; larger documents (a campaign
+over many meters) stay compact, as the indenting encoder is pure Python and slow."""
 
 
-def _iso(stamp: CosemDateTime) -> str:
-    return _partial_iso(lambda: stamp.to_datetime().isoformat(), stamp.to_bytes())
-
-
-def _partial_iso(render: Callable[[], str], octets: bytes) -> str:
-    """ISO text, or the hex of a value with "not specified" or wildcard parts."""
-    try:
-        return render()
-    except ValueError:
-        return octets.hex()
-
-
-def _scaled(raw: int, scaler: int) -> int | float:
-    """raw × 10^scaler (Blue Book 4.3.2), exact in decimal before it becomes a float."""
-    return raw * 10**scaler if scaler >= 0 else float(Decimal(raw).scaleb(scaler))
-
-
-def _label(class_id: int | None, logical_name: bytes, attribute_id: int) -> str:
-    prefix = "" if class_id is None else f"{class_id}/"
-    return f"{prefix}{format_obis(logical_name)}:{attribute_id}"
-
-
-def describe(reading: Reading) -> dict[str, Any]:
-    """The JSON form of one reading."""
-    target = reading.target
-    document: dict[str, Any] = {"target": _label(reading.class_id, target.logical_name, target.attribute_id),
-                                "class_id": reading.class_id, "logical_name": format_obis(target.logical_name),
-                                "attribute_id": target.attribute_id}
-    value = reading.value
-    if reading.problem is not None:
-        document["error"] = reading.problem
-        return document
-    if isinstance(value, DataAccessResult) or value is None:
-        document["error"] = _dar_name(value)
-        return document
-    scaler_unit = reading.scaler_unit
-    if (scaler_unit is not None and not isinstance(scaler_unit, DataAccessResult)
-            and isinstance(value[1], int) and not isinstance(value[1], bool)):
-        scaler, unit = scaler_unit[1][0][1], scaler_unit[1][1][1]
-        document.update(value=_scaled(value[1], scaler), raw=value[1], scaler=scaler, unit=_unit_name(unit))
-        return document
-    capture = reading.capture_objects
-    if capture is not None and not isinstance(capture, DataAccessResult) and value[0] == DataType.ARRAY:
-        document["columns"] = [_label(c[1][0][1], c[1][1][1], c[1][2][1]) for c in capture[1]]
-        document["rows"] = plain(value)
-        return document
-    document["value"] = plain(value)
-    return document
-
-
-def _dar_name(result: DataAccessResult | None) -> str:
-    return "no value" if result is None else result.name.lower().replace("_", "-")
-
-
-def _unit_name(unit: int) -> str:
-    try:
-        return Unit(unit).name.lower()
-    except ValueError:
-        return str(unit)
-
-
-def _text_line(document: dict[str, Any], out: TextIO) -> None:
-    head = document["target"]
-    if "error" in document:
-        out.write(f"{head}  !! {document['error']}\n")
-    elif "rows" in document:
-        out.write(f"{head}  {len(document['rows'])} rows\n")
-        out.write("  " + " | ".join(document["columns"]) + "\n")
-        out.writelines("  " + " | ".join(str(cell) for cell in row) + "\n" for row in document["rows"])
-    elif "unit" in document:
-        out.write(f"{head}  {document['value']} {document['unit']}\n")
-    else:
-        out.write(f"{head}  {json.dumps(document['value'])}\n")
+def _print_json(document: dict[str, Any], out: TextIO | None = None) -> None:
+    stream = sys.stdout if out is None else out
+    text = json.dumps(document, ensure_ascii=False)
+    if len(text) <= PRETTY_JSON_LIMIT:
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+    stream.write(text + "\n")
 
 
 def _run_read(args: argparse.Namespace) -> int:
+    if args.last is not None:
+        if args.start is not None or args.end is not None:
+            return _usage(args, "read", "--last: give either --last or --from/--to")
+        args.start, args.end = _window_bounds(args.last)
     try:
         _session_factory(args)
     except ValueError as error:
-        sys.stderr.write(f"dlmstw-client read: {error}\n")
-        return EXIT_USAGE
+        return _usage(args, "read", str(error))
     host, port, _ = args.meter
+    head = {"meter": f"{host}:{port}", "client": args.client}
     try:
-        readings: list[Reading] = run_with_reactor(lambda reactor: _read_meter(reactor, args))
+        readings: list[Reading]
+        readings, released = run_with_reactor(lambda reactor: _read_meter(reactor, args))
     except Exception as error:
-        kind = failure_kind(Failure(error))
-        sys.stderr.write(f"dlmstw-client read: {host}:{port}: {kind}: {error}\n")
-        return EXIT_FAILED
-    documents = [describe(reading) for reading in readings]
+        return _fail("read", f"{host}:{port}", error, args.json, head)
+    documents = [describe(reading, args.raw) for reading in readings]
+    results = [d["data_access_result"] for d in documents if "data_access_result" in d]
+    code = (EXIT_RELEASE if released is not None else EXIT_RESULT if results
+            else EXIT_RUNTIME if any("error" in d for d in documents) else EXIT_OK)
     if args.json:
-        json.dump({"meter": f"{host}:{port}", "client": args.client, "readings": documents}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        document: dict[str, Any] = {**head, "readings": documents}
+        if released is not None:
+            document.update(error=failure_name(released) or "runtime-error", message=describe_failure(released))
+        elif results:
+            document["error"] = f"{DATA_ACCESS_RESULT}:{results[0]}"
+        elif code:
+            document["error"] = next(d["error"] for d in documents if "error" in d)
+        _print_json(document)
     else:
         for document in documents:
-            _text_line(document, sys.stdout)
-    return EXIT_NOT_READ if any("error" in document for document in documents) else EXIT_OK
+            read_text(document, sys.stdout)
+    if released is not None:
+        sys.stderr.write(f"dlmstw-client read: {host}:{port}: {describe_failure(released)}\n")
+    return code
 
 
 # -- campaign -----------------------------------------------------------------
 
 
-def _meters(text: str) -> list[Meter]:
-    """argparse type: comma-separated ``HOST:PORT`` or ``HOST:FIRST-LAST``."""
-    try:
-        return [meter for part in text.split(",") for meter in parse_meters(part)]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def _add_campaign(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("meters", type=_meters, metavar="HOST:PORT[-LAST][,...]",
-                        help="meters: ports or port ranges, comma separated, e.g. 127.0.0.1:4059-4063")
-    parser.add_argument("targets", nargs="+", type=_target, metavar="[CLASS/]OBIS:ATTR",
-                        help="attributes every read gets; without CLASS the class is looked up once, "
-                             "in the first meter's object list")
+    parser.add_argument("items", nargs="*", metavar="METERS|TARGET",
+                        help="the meters (HOST:PORT[-LAST], comma separated over any hosts, or the console's "
+                             "http://.../api/meters URL), then the attributes every association reads, "
+                             "[CLASS/]OBIS:ATTR (without CLASS looked up once in a meter's object list); "
+                             "with --lab or --plan the meters may be left out")
     _add_association(parser, campaign=True)
-    parser.add_argument("--clients", type=int, default=1, metavar="C", help="concurrent clients per meter")
-    parser.add_argument("--count", type=int, metavar="N", help="reads per client (default 1 without --duration)")
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="keep reading until this has passed")
-    parser.add_argument("--interval", type=float, default=0.0, metavar="SECONDS",
-                        help="pause between two reads of one client")
+    parser.add_argument("--plan", metavar="FILE", help="a TOML campaign plan (README); options given here win")
+    parser.add_argument("--lab", metavar="FILE", help="a lab.ini: its meters (unless given), and its associations "
+                                                       "for --association")
+    parser.add_argument("--association", metavar="NAME",
+                        help="take client SAP, mechanism, context and secrets from the lab's [association:NAME]")
+    parser.add_argument("--clients", type=_positive, default=1, metavar="C", help="concurrent clients per meter")
+    parser.add_argument("--count", "--repetitions", dest="repetitions", type=_positive, metavar="N",
+                        help="associations per client (default 1 without --duration)")
+    parser.add_argument("--duration", type=_seconds, metavar="SECONDS", help="keep going until this has passed")
+    parser.add_argument("--interval", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="pause between two associations of one client")
+    parser.add_argument("--concurrency", type=_positive, default=256, metavar="N",
+                        help="associations open at once over all meters (default 256)")
+    parser.add_argument("--retries", type=_count, default=0, metavar="N",
+                        help="try a failed association again, up to N times (each try is an attempt)")
     parser.add_argument("--with-list", action="store_true",
-                        help="one GET-Request-With-List per read instead of one GET-Request-Normal per attribute")
+                        help="one GET-Request-With-List per association instead of one GET-Request-Normal each")
+    parser.add_argument("--last", type=_window, metavar="WINDOW",
+                        help="profile buffers: read the last WINDOW, e.g. '1 day'")
+    parser.add_argument("--csv", metavar="FILE", help="write one row per association attempt to FILE")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the readable table too (on standard error when --json takes standard output)")
+
+
+_PLAN_CONVERTERS: Final[dict[str, Callable[[str], Any]]] = {
+    "secret": _hex_argument, "key": _hex_argument, "auth_key": _hex_argument, "system_title": _hex_argument,
+    "dedicated_key": _hex_argument, "counter_object": _obis, "signing_key": _key_file(load_private_key),
+    "meter_key": _key_file(load_public_key),
+}
+"""Client options of a plan's [association] table that are text to convert, as on the command line."""
+
+
+def _fill(args: argparse.Namespace, parser: argparse.ArgumentParser, options: dict[str, Any], where: str) -> None:
+    """Set the options the command line left at their default."""
+    for dest, value in options.items():
+        if getattr(args, dest) == parser.get_default(dest):
+            converter = _PLAN_CONVERTERS.get(dest)
+            if converter is not None and isinstance(value, str):
+                try:
+                    value = converter(value)
+                except argparse.ArgumentTypeError as error:
+                    raise PlanError(f"{where}: {dest}: {error}") from None
+            setattr(args, dest, value)
+
+
+def _split_items(items: Sequence[str]) -> tuple[str | None, list[Target]]:
+    """The meters (the first item that is no target) and the targets; ValueError for a bad target."""
+    meters: str | None = None
+    targets = []
+    for index, item in enumerate(items):
+        try:
+            targets.append(parse_target(item))
+        except ValueError:
+            if index or item.count(".") == 5:
+                raise
+            meters = item
+    return meters, targets
+
+
+_PLAN_OPTIONS: Final = ("with_list", "repetitions", "duration", "interval", "concurrency", "clients", "timeout",
+                        "retries", "lab")
+"""Plan keys that are campaign options of the same name."""
+
+
+def _campaign_setup(args: argparse.Namespace) -> tuple[list[Meter], list[tuple[Target, Window | None]]]:
+    """Merge plan, lab and command line into ``args``; the meters and targets. PlanError or ValueError."""
+    parser: argparse.ArgumentParser = args.parser
+    meter_text, cli_targets = _split_items(args.items)
+    plan = load_plan(args.plan) if args.plan else None
+    settings = dict(plan.settings) if plan else {}
+    where = args.plan or "the command line"
+    _fill(args, parser, {key: settings[key] for key in _PLAN_OPTIONS if key in settings}, where)
+    association = args.association or settings.get("association")
+    lab = load_lab_file(args.lab) if args.lab else None
+    if isinstance(association, dict):
+        _fill(args, parser, association, f"{where}: association")
+    elif association is not None:
+        if lab is None:
+            raise PlanError(f"association {association!r}: needs --lab (or lab = in the plan)")
+        _fill(args, parser, association_options(lab, association, args.lab), where)
+    if meter_text is not None:
+        meters = (console_meters(meter_text, args.timeout) if meter_text.startswith(("http://", "https://"))
+                  else parse_meter_list(meter_text))
+    elif "meters" in settings:
+        meters = settings["meters"]
+    elif "console" in settings:
+        meters = console_meters(settings["console"], args.timeout)
+    elif lab is not None:
+        meters = lab_meters(lab)
+    else:
+        raise PlanError("no meters: give HOST:PORT[-LAST], the console's /api/meters URL, --lab or a plan")
+    if not meters:
+        raise PlanError("the meter list is empty")
+    targets = [(target, args.last) for target in cli_targets] + list(plan.targets if plan else ())
+    if not targets:
+        raise PlanError("nothing to read: give [CLASS/]OBIS:ATTR targets (or read = [...] in the plan)")
+    return meters, targets
 
 
 @inlineCallbacks
-def _resolve_classes(reactor: Any, meter: Meter, targets: Sequence[Target],
-                     new_session: Callable[[int], ClientSession], timeout: float) -> Any:
-    """The targets' descriptors, classes taken from ``meter``'s object list where a target names none."""
+def _resolve_classes(reactor: Any, meters: Sequence[Meter], targets: Sequence[Target],
+                     new_session: Callable[[int], ClientSession], timeout: float, tries: int = 8) -> Any:
+    """The targets' descriptors, classes taken from a meter's object list where a target names none:
+    the first of ``meters`` (up to ``tries``) that answers."""
     if all(target.class_id is not None for target in targets):
         return tuple(target.descriptor() for target in targets)
-    protocol = yield connect(reactor, meter.host, meter.port, new_session(0), timeout)
+    failure: Exception | None = None
+    for meter in meters[:tries]:
+        try:
+            protocol = yield connect(reactor, meter.host, meter.port, new_session(0), timeout)
+        except Exception as error:
+            failure = error
+            continue
+        try:
+            yield protocol.associate()
+            listing = yield protocol.get(OBJECT_LIST)
+            yield protocol.release()
+        finally:
+            protocol.close()
+        classes = {} if isinstance(listing, DataAccessResult) else classes_from_object_list(listing)
+        missing = [t for t in targets if t.class_id is None and t.logical_name not in classes]
+        if missing:
+            raise LookupError(f"not in the object list of {meter}: "
+                              + ", ".join(label(None, t.logical_name, t.attribute_id) for t in missing))
+        return tuple(target.descriptor(classes.get(target.logical_name)) for target in targets)
+    assert failure is not None
+    raise failure
+
+
+def _reads(descriptors: Sequence[CosemAttributeDescriptor],
+           windows: Sequence[Window | None]) -> tuple[tuple[CosemAttributeDescriptor, Any], ...]:
+    """Each descriptor with the range access of its window (profile buffers only)."""
+    reads = []
+    for descriptor, window in zip(descriptors, windows):
+        access = None
+        if window is not None and descriptor.class_id == PROFILE_GENERIC and descriptor.attribute_id == 2:
+            access = range_access(CLOCK_COLUMN, *_window_bounds(window))
+        reads.append((descriptor, access))
+    return tuple(reads)
+
+
+@contextlib.contextmanager
+def _first_interrupt_stops(run: CampaignRun) -> Iterator[None]:
+    """While the campaign runs, Ctrl-C (SIGINT) starts no more attempts and lets
+    those under way finish, so the report covers what was measured; a second
+    Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: object) -> None:
+        run.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+        sys.stderr.write("dlmstw-client campaign: interrupted; finishing the associations under way "
+                         "(Ctrl-C again to stop now)\n")
+
+    signal.signal(signal.SIGINT, interrupt)
     try:
-        yield protocol.associate()
-        listing = yield protocol.get(OBJECT_LIST)
-        yield protocol.release()
+        yield
     finally:
-        protocol.close()
-    classes = {} if isinstance(listing, DataAccessResult) else classes_from_object_list(listing)
-    missing = [t for t in targets if t.class_id is None and t.logical_name not in classes]
-    if missing:
-        raise LookupError(f"not in the object list of {meter}: "
-                          + ", ".join(_label(None, t.logical_name, t.attribute_id) for t in missing))
-    return tuple(target.descriptor(classes.get(target.logical_name)) for target in targets)
-
-
-def _render_campaign(kpis: dict[str, Any], out: TextIO) -> None:
-    def times(figures: dict[str, float] | None) -> str:
-        if figures is None:
-            return "no successful read"
-        return " / ".join(f"{figures[k]:.1f}" for k in ("min", "median", "p95", "max")) + " ms (min/median/p95/max)"
-
-    out.write(f"{kpis['meters']} meters x {kpis['clients_per_meter']} clients, {len(kpis['attributes'])} attributes "
-              f"a read, {kpis['elapsed_s']:.2f} s\n")
-    out.write(f"data acquisition time: {times(kpis['acquisition_time_ms'])}\n")
-    out.write(f"communication failure rate: {kpis['failures']}/{kpis['attempts']} = {kpis['failure_rate']:.2%}\n")
-    for kind, number in kpis["failures_by_kind"].items():
-        if number:
-            out.write(f"  {kind}: {number}\n")
-    out.writelines(f"{meter['meter']}: {meter['successes']}/{meter['attempts']} read, "
-                  f"{times(meter['acquisition_time_ms'])}\n" for meter in kpis["per_meter"])
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_campaign(args: argparse.Namespace) -> int:
     try:
+        meters, targets = _campaign_setup(args)
         _session_factory(args)
     except ValueError as error:
-        sys.stderr.write(f"dlmstw-client campaign: {error}\n")
-        return EXIT_USAGE
-    if args.clients < 1 or (args.count is not None and args.count < 1):
-        sys.stderr.write("dlmstw-client campaign: --clients and --count must be at least 1\n")
-        return EXIT_USAGE
-    meters: list[Meter] = args.meters
-    count = 1 if args.count is None and args.duration is None else args.count
+        return _usage(args, "campaign", str(error))
+    try:
+        table = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else None
+    except OSError as error:
+        return _usage(args, "campaign", f"--csv {args.csv}: {error.strerror or error}")
+    with contextlib.ExitStack() as closing:
+        if table is not None:
+            closing.enter_context(table)
+        return _campaign_outcome(args, meters, targets, table)
+
+
+def _campaign_outcome(args: argparse.Namespace, meters: Sequence[Meter], targets: Sequence[tuple[Target, Any]],
+                      table: TextIO | None) -> int:
+    """Run the campaign and print its report; the exit status."""
+    repetitions = 1 if args.repetitions is None and args.duration is None else args.repetitions
+    run = CampaignRun()
 
     @inlineCallbacks
     def campaign(reactor: Any) -> Any:
         start = yield _counter_start(reactor, args, [(meter.host, meter.port) for meter in meters])
-        new_session = _session_factory(args, start)
-        attributes = yield _resolve_classes(reactor, meters[0], args.targets, new_session, args.timeout)
-        plan = Campaign(meters, attributes, new_session, args.clients, count, args.duration, args.interval,
-                        args.timeout, args.with_list)
-        result = yield run_campaign(reactor, plan)
-        return report(plan, result)
+        new_session = _session_factory(args, start, args.clients)
+        descriptors = yield _resolve_classes(reactor, meters, [t for t, _ in targets], new_session, args.timeout)
+        plan = Campaign(meters, _reads(descriptors, [w for _, w in targets]), new_session, args.clients,
+                        repetitions, args.duration, args.interval, args.concurrency, args.timeout, args.with_list,
+                        args.retries)
+        progress = ProgressLine(reactor, run, plan.planned)
+        progress.start()
+        try:
+            yield run_campaign(reactor, plan, run)
+        finally:
+            progress.stop()
+        return plan, [label(d.class_id, d.instance_id, d.attribute_id) for d in descriptors]
 
     try:
-        kpis: dict[str, Any] = run_with_reactor(campaign)
+        with _first_interrupt_stops(run):
+            plan, attributes = run_with_reactor(campaign)
     except Exception as error:
-        sys.stderr.write(f"dlmstw-client campaign: {type(error).__name__}: {error}\n")
-        return EXIT_FAILED
+        return _fail("campaign", "before the campaign", error, args.json, {})
+    kpis = report(plan, run, attributes)
+    if table is not None:
+        writer = csv.writer(table)
+        writer.writerow(CSV_FIELDS)
+        writer.writerows(csv_rows(plan, run))
     if args.json:
-        json.dump(kpis, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(kpis)
+        if args.summary:
+            campaign_text(kpis, sys.stderr)
     else:
-        _render_campaign(kpis, sys.stdout)
+        campaign_text(kpis, sys.stdout)
     return EXIT_OK
 
 
@@ -679,7 +761,7 @@ def push_document(push: Push) -> dict[str, Any]:
         "system_title": None if push.system_title is None else push.system_title.hex().upper(),
         "invocation_counter": push.invocation_counter,
         "long_invoke_id_and_priority": push.long_invoke_id_and_priority,
-        "date_time": _iso(CosemDateTime.from_bytes(push.date_time)) if len(push.date_time) == 12 else None,
+        "date_time": iso(CosemDateTime.from_bytes(push.date_time)) if len(push.date_time) == 12 else None,
         "body": plain(push.body),
     }
 
@@ -736,12 +818,12 @@ def _run_listen(args: argparse.Namespace) -> int:
     except CannotListenError as error:
         sys.stderr.write(f"dlmstw-client listen: cannot listen on {args.interface}:{args.port}: "
                          f"{getattr(error.socketError, 'strerror', None) or error.socketError}\n")
-        return EXIT_FAILED
+        return EXIT_TRANSPORT
     except KeyboardInterrupt:
         return EXIT_OK
     if args.count and len(received) < args.count:
         sys.stderr.write(f"dlmstw-client listen: {len(received)} of {args.count} pushes within {args.timeout:g} s\n")
-        return EXIT_FAILED
+        return EXIT_TRANSPORT
     return EXIT_OK
 
 
@@ -756,25 +838,59 @@ COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
 """Subcommand name -> (help, argument adder, runner)."""
 
 
+class UsageError(Exception):
+    """A command line argparse refuses: ``command`` and the one-line ``message``."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error`` raises UsageError instead of printing the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, message)
+
+
+def _usage(args: argparse.Namespace, command: str, message: str) -> int:
+    """A bad argument found after parsing: one line, JSON with ``error`` under --json, exit 2."""
+    sys.stderr.write(f"dlmstw-client {command}: {message}\n")
+    if getattr(args, "json", False):
+        _print_json({"error": "usage", "message": message})
+    return EXIT_USAGE
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlmstw-client", description="DLMS/COSEM client tools of dlmstw")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="dlmstw-client", description="DLMS/COSEM client tools of dlmstw")
+    parser.add_argument("--version", action="version", version=f"dlmstw-client {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=_Parser)
     for name, (summary, add, run) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=summary, description=summary)
         add(sub)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, parser=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dlmstw-client``; returns the exit code (2 for bad arguments)."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        args = build_parser().parse_args(arguments)
+    except UsageError as error:
+        sys.stderr.write(f"{error.command}: {error}\n")
+        if "--json" in arguments:
+            _print_json({"error": "usage", "message": str(error)})
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"dlmstw-client {args.command}: interrupted\n")
+        return EXIT_RUNTIME
     except BrokenPipeError:
         # The reader went away (``dlmstw-client dissect ... | head``): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

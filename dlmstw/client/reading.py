@@ -20,6 +20,14 @@ PROFILE_GENERIC: Final = 7
 CLOCK_CLASS: Final = 8
 RANGE_DESCRIPTOR: Final = 1
 """Profile generic selective access by range (Blue Book 4.3.6, access_selector 1)."""
+ENTRY_DESCRIPTOR: Final = 2
+"""Profile generic selective access by entry (Blue Book 4.3.6, access_selector 2)."""
+ENTRIES_IN_USE: Final = 7
+"""Profile generic attribute 7, entries_in_use (Blue Book 4.3.6)."""
+CLOCK_COLUMN: Final[Data] = (DataType.STRUCTURE, [
+    (DataType.LONG_UNSIGNED, 8), (DataType.OCTET_STRING, bytes((0, 0, 1, 0, 0, 255))), (DataType.INTEGER, 2),
+    (DataType.LONG_UNSIGNED, 0)])
+"""The capture_object_definition of the Clock's time (0.0.1.0.0.255 attribute 2), the usual first column."""
 
 SCALER_UNIT_ATTRIBUTE: Final = {3: 3, 4: 3, 5: 4}
 """Where scaler_unit lives: Register and Extended register attribute 3, Demand register 4 (Blue Book 4.3.2-4.3.4)."""
@@ -87,3 +95,22 @@ def range_access(restricting: Data, start: CosemDateTime | None, end: CosemDateT
     return SelectiveAccess(RANGE_DESCRIPTOR, (DataType.STRUCTURE, [
         restricting, (DataType.OCTET_STRING, low), (DataType.OCTET_STRING, high), (DataType.ARRAY, []),
     ]))
+
+
+def entry_access(first: int, last: int) -> SelectiveAccess:
+    """entry_descriptor (Blue Book 4.3.6): entries ``first`` to ``last`` (from 1), all columns."""
+    return SelectiveAccess(ENTRY_DESCRIPTOR, (DataType.STRUCTURE, [
+        (DataType.DOUBLE_LONG_UNSIGNED, first), (DataType.DOUBLE_LONG_UNSIGNED, last),
+        (DataType.LONG_UNSIGNED, 1), (DataType.LONG_UNSIGNED, 0),
+    ]))
+
+
+def column_targets(capture_objects: Data) -> list[tuple[int, bytes, int]]:
+    """(class_id, logical_name, attribute_id) of each capture_object_definition (Blue Book 4.3.6)."""
+    columns = []
+    for definition in capture_objects[1] if capture_objects[0] == DataType.ARRAY else []:
+        fields: list[Data] = definition[1] if definition[0] == DataType.STRUCTURE else []
+        if len(fields) < 3:
+            raise ValueError("a capture_object_definition has class_id, logical_name, attribute_index")
+        columns.append((fields[0][1], fields[1][1], fields[2][1]))
+    return columns

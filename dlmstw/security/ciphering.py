@@ -292,6 +292,11 @@ PLAIN_TAG: Final[Mapping[int, int]] = MappingProxyType(
     {ciphered: plain for table in (GLOBAL_CIPHERED_TAG, DEDICATED_CIPHERED_TAG) for plain, ciphered in table.items()})
 """Glo- or ded-ciphered tag -> the plain APDU tag it carries."""
 
+CIPHERED_TAGS: Final = frozenset(PLAIN_TAG)
+"""The glo- and ded-ciphered tags."""
+
+_TAG_OCTETS: Final = tuple(bytes((tag,)) for tag in range(256))
+
 DEDICATED_TAGS: Final = frozenset(DEDICATED_CIPHERED_TAG.values())
 """The ded-ciphered tags: their content is protected with the dedicated key."""
 
@@ -300,9 +305,9 @@ GENERAL_CIPHERING_TAGS: Final = frozenset((_T.GENERAL_GLO_CIPHERING, _T.GENERAL_
 
 def encode_ciphered_apdu(tag: int, protected: bytes) -> bytes:
     """A glo- or ded-ciphered APDU: tag, A-XDR length, protected text (Green Book 9.5)."""
-    if tag not in PLAIN_TAG:
+    if tag not in CIPHERED_TAGS:
         raise ValueError(f"{tag:#04x} is not a glo- or ded-ciphered APDU tag")
-    return b"".join((bytes((tag,)), encode_length(len(protected)), protected))
+    return b"".join((_TAG_OCTETS[tag], encode_length(len(protected)), protected))
 
 
 def _length_field(apdu: bytes, pos: int, t: Tracer | None) -> tuple[int, int]:
@@ -331,8 +336,11 @@ def decode_ciphered_apdu(apdu: bytes, tracer: Tracer | None = None) -> tuple[int
     A tracer hears ``tag``, ``length`` and the protected text as ``protected``
     (``split_protected`` reads it, as ``unprotect`` does).
     """
-    tag = _check_tag(apdu, PLAIN_TAG, "ciphered APDU", "a glo- or ded-ciphered APDU tag", tracer)
-    length, pos = _length_field(apdu, 1, tracer)
+    tag = _check_tag(apdu, CIPHERED_TAGS, "ciphered APDU", "a glo- or ded-ciphered APDU tag", tracer)
+    if tracer is None and len(apdu) > 1 and apdu[1] < 0x80:
+        length, pos = apdu[1], 2  # the short form, as every request up to 127 octets has it
+    else:
+        length, pos = _length_field(apdu, 1, tracer)
     if pos + length != len(apdu):
         raise DecodeError(f"ciphered content length {length} but {len(apdu) - pos} bytes follow", 1)
     if tracer is not None:

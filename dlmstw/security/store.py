@@ -195,7 +195,7 @@ class MeterSecurity:
 
     def accept_client_counter(self, association: str, counter: int) -> bool:
         """The counter rule: only a counter above the last accepted one passes."""
-        if counter < self.lowest_client_counter(association):
+        if counter <= self.client_counters.get(association, -1):
             return False
         self.client_counters[association] = counter
         if self.journal is not None:

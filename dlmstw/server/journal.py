@@ -37,8 +37,13 @@ NEWLINE = ord("\n")
 Line = tuple[str, str | None, int]
 
 
+def _prefix(part: str, association: str | None) -> bytes:
+    """A journal line up to its counter."""
+    return f"{part}\t{OWN if association is None else association}\t".encode()
+
+
 def _line(part: str, association: str | None, counter: int) -> bytes:
-    return f"{part}\t{OWN if association is None else association}\t{counter}\n".encode()
+    return b"%s%d\n" % (_prefix(part, association), counter)
 
 
 class CounterJournal:
@@ -51,6 +56,8 @@ class CounterJournal:
         self.size = 0
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
+        #: The start of each (part, association)'s lines, made once.
+        self._prefixes: dict[tuple[str, str | None], bytes] = {}
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +81,10 @@ class CounterJournal:
             self.open()
         journal = self._map
         assert journal is not None
-        line = _line(part, association, counter)
+        prefix = self._prefixes.get((part, association))
+        if prefix is None:
+            prefix = self._prefixes[part, association] = _prefix(part, association)
+        line = b"%s%d\n" % (prefix, counter)
         start, end = self.size, self.size + len(line)
         if end > len(journal):
             self._map_at(2 * len(journal))
