@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import math
+import os
 import random
 import re
 import socket
@@ -42,7 +44,7 @@ import time
 from pathlib import Path
 
 import harness
-from harness import BenchError, child_env, stop_group, tree_rss, twistd, verdict
+from harness import BenchError, child_env, cpu_seconds, process_tree, stop_group, tree_rss, twistd, verdict
 
 from dlmstw.config import parse_lab
 from dlmstw.server.workers import worker_count
@@ -134,6 +136,17 @@ def wait_listening(lab: subprocess.Popen[bytes], log: Path, workers: int, groups
         time.sleep(0.1)
 
 
+def lab_cpu(pid: int) -> float:
+    """CPU seconds (user + system) that ``pid`` and its descendants used so far."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except OSError:
+            continue  # ended meanwhile
+    return total
+
+
 def total_rss(pid: int) -> tuple[int, int]:
     """The summed VmRSS (bytes) of ``pid`` and its descendants, and how many processes that is."""
     resident = tree_rss(pid)
@@ -191,20 +204,27 @@ def main(argv: list[str]) -> int:
         workers = worker_count(parse_lab(text))
         print(f"{meters:,} idle is15959-abt meters on 127.0.0.{first_address}..127.0.0.{first_address + addresses - 1}"
               f" from port {first_port}, {workers} worker process{'es' if workers > 1 else ''}, packet log off")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run", flush=True)
         lab = twistd(directory)
         try:
             listen = wait_listening(lab, directory / "twistd.log", workers, addresses)
+            started_cpu = lab_cpu(lab.pid)
             time.sleep(SETTLE_SECONDS)
             idle, processes = total_rss(lab.pid)
-            print(f"  listening after {listen:.1f} s; resident {gib(idle)} in {processes} processes "
-                  f"({idle / meters / 1024:.1f} KiB per meter)", flush=True)
+            print(f"  listening after {listen:.1f} s ({started_cpu:.1f} CPU seconds of the lab); resident "
+                  f"{gib(idle)} in {processes} processes ({idle / meters / 1024:.1f} KiB per meter)", flush=True)
             if not with_sweep:
                 print("\nfigures only (the targets are for 100,000 meters; no sweep above that)")
                 return 0
             ranges = [f"127.0.0.{first_address + a}:{first_port}-"
                       f"{first_port + min(per_address, meters - a * per_address) - 1}"
                       for a in range(addresses)]
+            before_cpu, client_before = lab_cpu(lab.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
             report = sweep(ranges, args.concurrency)
+            client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sweep_cpu = lab_cpu(lab.pid) - before_cpu
+            client_cpu = (client_after.ru_utime + client_after.ru_stime
+                          - client_before.ru_utime - client_before.ru_stime)
             swept, _ = total_rss(lab.pid)
         finally:
             status = stop_group(lab)
@@ -215,6 +235,8 @@ def main(argv: list[str]) -> int:
     failures = int(report.get("failures", -1))  # type: ignore[call-overload]
     print(f"  sweep of {report.get('meters')} meters (concurrency {args.concurrency}): {elapsed:.1f} s, "
           f"{report.get('meters_per_s')} meters/s, {failures} failures {report.get('failures_by_name') or ''}")
+    print(f"  CPU seconds during the sweep: the lab {sweep_cpu:.1f}, the campaign client {client_cpu:.1f}; "
+          f"load average {os.getloadavg()[0]:.1f} after")
     print(f"  resident after the sweep {gib(swept)}")
     checks = [
         (f"listening within {LISTEN_TARGET:.0f} s", listen <= LISTEN_TARGET),

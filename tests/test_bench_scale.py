@@ -19,7 +19,8 @@ def test_quick_scale_run_sweeps_every_meter_and_passes() -> None:
     assert result.returncode == 0, out + result.stderr
     assert re.search(r"^2,000 idle is15959-abt meters on 127\.0\.0\.\d+\.\.127\.0\.0\.\d+ from port \d+, "
                      r"2 worker processes, packet log off$", out, re.M), out
-    assert re.search(r"^  listening after [\d.]+ s; resident [\d.]+ GiB in 3 processes", out, re.M), out
+    assert re.search(r"^  listening after [\d.]+ s \([\d.]+ CPU seconds of the lab\); resident [\d.]+ GiB in 3 processes",
+                     out, re.M), out
     assert re.search(r"^  sweep of 2000 meters \(concurrency 256\): [\d.]+ s, [\d.]+ meters/s, 0 failures", out,
                      re.M), out
     verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "FAIL"))]

@@ -69,9 +69,9 @@ class StateStore(Service):
         except OSError:
             saved = set()
         for meter in self.parts if saved else ():
-            path = self.path(meter)
-            if path.name not in saved:
+            if f"{meter.id}.json" not in saved:
                 continue
+            path = self.path(meter)
             try:
                 meter.restore(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
