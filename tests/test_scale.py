@@ -9,8 +9,10 @@ import time
 import weakref
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
@@ -159,3 +161,18 @@ def test_metrics_of_a_100000_meter_lab_has_few_series_and_answers_fast() -> None
         "load_profile_days": 35}}, "published": 0, "dropped": 0})
     clients, totals = pool.totals()
     assert clients == 99_999 and totals["accepted"] == 99_999 + 5 and totals["success"] == 2 * 99_999
+
+
+def test_a_restarted_workers_meters_start_again_from_lab_ini() -> None:
+    lab = parse_lab(big_lab(8, 4).replace("workers = 7", "workers = 2"))
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 2, Clock(), {}, lambda line: None)
+    first = pool.workers[0]
+    meter = next(m for m, view in pool.factories.items() if view.worker is first)
+    pool.update(first, {"meters": {meter: {"connections": 2, "counters": {"success": 7}, "online": False,
+                                           "load_profile_period": 300, "load_profile_days": 2}},
+                        "published": 0, "dropped": 0})
+    assert pool.totals() == (2, {"success": 7})
+    pool.ended(first, object(), Failure(ConnectionDone()))  # type: ignore[arg-type]
+    view = pool.factories[meter]
+    assert (view.connections, view.counters, view.online, view.load_profile_period) == (0, {}, True, 900)
+    assert pool.totals() == (0, {})

@@ -92,12 +92,17 @@ class MeterView:
     __slots__ = ("connections", "counters", "online", "load_profile_period", "load_profile_days", "worker")
 
     def __init__(self, config: MeterConfig, worker: WorkerState) -> None:
+        self.worker = worker
+        self.reset(config)
+
+    def reset(self, config: MeterConfig) -> None:
+        """Back to lab.ini's settings, as a new worker process starts the meter
+        (the worker's totals are reset with it)."""
         self.connections = 0
         self.counters: dict[str, int] = {}
         self.online = True
         self.load_profile_period = config.load_profile_interval * 60
         self.load_profile_days = config.load_profile_days
-        self.worker = worker
 
     @property
     def meter(self) -> MeterView:
@@ -276,10 +281,12 @@ class WorkerPool(Service):
             return
         worker.restarts += 1
         worker.state = "restarting"
-        for view in self.factories.values():
+        # The new process starts its meters from lab.ini and reports only what changes from there.
+        for meter_id, view in self.factories.items():
             if view.worker is worker:
-                view.connections = 0
+                view.reset(self.meter_configs[meter_id])
         worker.clients = 0
+        worker.results.clear()
         quick = time.monotonic() - worker.started < 1.0
         delay = min(MAX_RESTART_SECONDS, RESTART_SECONDS * (2 ** min(worker.restarts, 10))) if quick \
             else RESTART_SECONDS
