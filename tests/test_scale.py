@@ -12,6 +12,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
 from dlmstw.codec import acse, axdr, services, xdlms
@@ -94,17 +95,29 @@ def test_a_connection_and_its_sessions_are_freed_on_close() -> None:
     assert factory.connections == 0 and not factory.protocols and service.budget.open == 0
 
 
-def test_refused_max_connections_is_counted_in_metrics() -> None:
+def test_refused_max_connections_is_counted_in_metrics_and_logged_once() -> None:
     service = lab_service()
-    first, _ = read_voltage(service, "a-0", 50004)
-    refused = service.factories["b-1"].buildProtocol(IPv4Address("TCP", "127.0.0.1", 50005))
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 50005))
-    refused.makeConnection(transport)
-    assert transport.disconnecting
+    lines: list[str] = []
+    observer = lambda event: lines.append(formatEvent(event))  # noqa: E731
+    globalLogPublisher.addObserver(observer)
+    try:
+        first, _ = read_voltage(service, "a-0", 50004)
+        for port in (50005, 50006):
+            refused = service.factories["b-1"].buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
+            transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+            refused.makeConnection(transport)
+            assert transport.disconnecting
+        first.connectionLost()  # type: ignore[attr-defined]
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    assert [line for line in lines if "max_connections" in line] == [
+        "refusing new connections (first: 127.0.0.1:50005 to meter b-1): this process serves max_connections = 1 "
+        "already; refusals are counted as refused-max-connections",
+        "accepting connections again: below max_connections = 1"]
     console = Console(service, service.capture, RingBuffer(), None, Clock())
     text = "".join(prometheus_lines(console))
-    assert f'dlmstw_exchanges_total{{result="{REFUSED_MAX_CONNECTIONS}"}} 1\n' in text
-    assert "dlmstw_clients 1\n" in text
+    assert f'dlmstw_exchanges_total{{result="{REFUSED_MAX_CONNECTIONS}"}} 2\n' in text
+    assert "dlmstw_clients 0\n" in text
 
 
 def test_a_worker_reports_only_the_meters_that_changed() -> None:

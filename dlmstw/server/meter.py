@@ -87,6 +87,11 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.local = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
         budget = factory.budget
         if budget.open >= budget.limit:
+            if not budget.refusing:
+                budget.refusing = True
+                log.warn("refusing new connections (first: {peer} to meter {meter}): this process serves "
+                         "max_connections = {limit} already; refusals are counted as {result}",
+                         peer=self.peer, meter=factory.meter.id, limit=budget.limit, result=REFUSED_MAX_CONNECTIONS)
             self.event("connect", REFUSED_MAX_CONNECTIONS)
             self.transport.abortConnection()
             return
@@ -190,20 +195,27 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.sessions.clear()
         if self.counted:
             self.factory.connections -= 1
-            self.factory.budget.open -= 1
+            budget = self.factory.budget
+            budget.open -= 1
+            if budget.refusing:
+                budget.refusing = False
+                log.info("accepting connections again: below max_connections = {limit}", limit=budget.limit)
             self.counted = False
 
 
 class ConnectionBudget:
     """The client connections one process serves, over all its meters
     (lab.ini ``max_connections``): beyond ``limit``, a new one is refused
-    (``refused-max-connections``) and closed at once."""
+    (``refused-max-connections``) and closed at once, with one log line
+    each time the process starts refusing."""
 
-    __slots__ = ("limit", "open")
+    __slots__ = ("limit", "open", "refusing")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        #: Whether a connection was refused since the budget was last below its limit.
+        self.refusing = False
 
 
 class MeterFactory(Factory):
