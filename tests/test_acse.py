@@ -5,6 +5,7 @@ Vectors come from tests/vectors/acse.json and tests/vectors/public-vectors.md
 checked to appear there verbatim, so a typo here fails the test.
 """
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from dlmstw.codec.acse import (
     encode_aarq,
     encode_rlre,
     encode_rlrq,
+    with_user_information,
 )
 from dlmstw.enums import (
     AcseServiceUserDiagnostic,
@@ -721,3 +723,28 @@ def test_release_round_trip(reason: int | None, user_information: bytes | None) 
     assert decode_rlre(encode_rlre(RLRE(reason, user_information))) == RLRE(
         reason, user_information
     )
+
+
+GREEN_BOOK_AARQ = bytes.fromhex(
+    "6036A1090607608574050803018A0207808B0760857405080205AC0A80084B35324C41634D44BE10040E01000000065F1F0400007E1F04B0")
+
+
+@given(st.binary(max_size=600))
+def test_with_user_information_is_the_apdu_encoded_with_it(user_information: bytes) -> None:
+    """Splicing a new user-information in gives what encoding the decoded APDU with it gives."""
+    aarq = decode_aarq(GREEN_BOOK_AARQ)
+    assert with_user_information(GREEN_BOOK_AARQ, user_information) == encode_aarq(
+        dataclasses.replace(aarq, user_information=user_information))
+    aare = encode_aare(AARE(application_context_name=1, result=AssociationResult.ACCEPTED,
+                            result_source_diagnostic=(1, 0), responding_ap_title=b"MMM\x00\x00\x00\x00\x01",
+                            user_information=b"\x08\x00\x06\x5f\x1f\x04\x00\x00\x10\x14\x04\x00\x00\x07"))
+    assert with_user_information(aare, user_information) == encode_aare(
+        dataclasses.replace(decode_aare(aare), user_information=user_information))
+
+
+def test_with_user_information_needs_an_aarq_or_aare_that_has_one() -> None:
+    with pytest.raises(DecodeError, match="not an AARQ or AARE"):
+        with_user_information(bytes.fromhex("6200"), b"\x01")
+    without = encode_aarq(dataclasses.replace(decode_aarq(GREEN_BOOK_AARQ), user_information=None))
+    with pytest.raises(DecodeError, match="no user-information"):
+        with_user_information(without, b"\x01")

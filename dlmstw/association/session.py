@@ -404,7 +404,7 @@ class Session:
         try:
             initiate, negotiated, wrapping, deciphered = self._initiate(aarq, config, keys, ciphered)
             if deciphered is not None:
-                plain_request = acse.encode_aarq(dataclasses.replace(aarq, user_information=deciphered))
+                plain_request = acse.with_user_information(apdu, deciphered)
         except CounterError:
             negotiated = xdlms.initiate_error(InitiateError.OTHER)
             specific = INVOCATION_COUNTER_ERROR
@@ -427,12 +427,11 @@ class Session:
                 user_information = xdlms.encode_confirmed_service_error(negotiated)
             titled = aarq.calling_ap_title is not None or ciphered or (
                 config is not None and self._titled(config))
-            plain = dataclasses.replace(aare, responding_ap_title=self.profile.system_title if titled else None,
-                                        user_information=user_information)
-            encoded = plain_answer = acse.encode_aare(plain)
+            encoded = plain_answer = acse.encode_aare(dataclasses.replace(
+                aare, responding_ap_title=self.profile.system_title if titled else None,
+                user_information=user_information))
             if user_information is not None and wrapping is not None and protection is not None:
-                encoded = acse.encode_aare(dataclasses.replace(
-                    plain, user_information=protection.wrap(user_information, wrapping)))
+                encoded = acse.with_user_information(plain_answer, protection.wrap(user_information, wrapping))
             return Outcome(encoded, plain_request, plain_answer, plain_request is not apdu,
                            result or aare_result(aare))
 

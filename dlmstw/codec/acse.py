@@ -477,6 +477,25 @@ def encode_aare(aare: AARE) -> bytes:
     return encode_tlv(ApduTag.AARE, b"".join(parts))
 
 
+def with_user_information(apdu: bytes, user_information: bytes) -> bytes:
+    """The same AARQ or AARE with ``user_information`` in place of its own
+    (the last component, [30], Green Book 9.4.2): its other components are
+    copied as they are, not decoded and encoded again. ``DecodeError`` when
+    ``apdu`` is not one, or carries none."""
+    tag = apdu[0] if apdu else -1
+    if tag not in (ApduTag.AARQ, ApduTag.AARE):
+        raise DecodeError("not an AARQ or AARE", 0)
+    start, end = read_single(apdu, 0, len(apdu), tag)
+    component = start
+    for field_tag, _, field_end in iter_tlv(apdu, start, end):
+        if field_tag == 0xBE:
+            return encode_tlv(tag, b"".join((apdu[start:component],
+                                             _explicit(0xBE, UNIVERSAL_OCTET_STRING, user_information),
+                                             apdu[field_end:end])))
+        component = field_end
+    raise DecodeError("no user-information", end)
+
+
 def decode_aare(apdu: bytes, tracer: Tracer | None = None) -> AARE:
     """Decode a whole AARE APDU (tag 0x61); raises ``DecodeError``."""
     required = ("application_context_name", "result", "result_source_diagnostic")
