@@ -22,7 +22,9 @@ the listen time and the memory only, with no sweep and no verdict.
     python bench/scale.py [--meters 100000 | --quick] [--concurrency 256] [--per-address 25000]
 
 Every run is bounded (the lab's start, the sweep) and stops the lab it
-started, also on Ctrl-C, SIGTERM or an error. Only loopback addresses are
+started, also on Ctrl-C, SIGTERM or an error. ``DLMSTW_BENCH_PRIORITY=high``
+gives the lab's session (twistd and its workers) and the campaign's the
+highest scheduling weight, as for the other benchmarks. Only loopback addresses are
 used. Exit status: 0 PASS (or figures only), 1 FAIL, 2 the benchmark could
 not run.
 """
@@ -157,18 +159,24 @@ def sweep(ranges: list[str], concurrency: int) -> dict[str, object]:
     """``dlmstw-client campaign`` over every meter once; its JSON report."""
     argv = [sys.executable, "-m", "dlmstw.client.cli", "campaign", ",".join(ranges), *SWEEP_ATTRIBUTES,
             "--concurrency", str(concurrency), "--timeout", "20", "--json"]
+    campaign = subprocess.Popen(argv, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
     try:
-        done = subprocess.run(argv, env=child_env(), stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=SWEEP_TIMEOUT)
+        harness.place(campaign.pid, None)
+        stdout, stderr = campaign.communicate(timeout=SWEEP_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise BenchError(f"the sweep did not end within {SWEEP_TIMEOUT:.0f} s") from None
+    finally:
+        if campaign.poll() is None:
+            campaign.kill()
+            campaign.wait()
     try:
-        report = json.loads(done.stdout)
+        report = json.loads(stdout)
     except ValueError:
-        raise BenchError(f"the campaign printed no JSON report (status {done.returncode}): "
-                         f"{done.stderr.decode(errors='replace')[-2000:]}") from None
+        raise BenchError(f"the campaign printed no JSON report (status {campaign.returncode}): "
+                         f"{stderr.decode(errors='replace')[-2000:]}") from None
     if not isinstance(report, dict):
-        raise BenchError(f"the campaign's report is not a JSON object: {done.stdout[:200]!r}")
+        raise BenchError(f"the campaign's report is not a JSON object: {stdout[:200]!r}")
     return report
 
 
@@ -204,9 +212,11 @@ def main(argv: list[str]) -> int:
         workers = worker_count(parse_lab(text))
         print(f"{meters:,} idle is15959-abt meters on 127.0.0.{first_address}..127.0.0.{first_address + addresses - 1}"
               f" from port {first_port}, {workers} worker process{'es' if workers > 1 else ''}, packet log off")
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run", flush=True)
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run"
+              f"{', DLMSTW_BENCH_PRIORITY=high' if harness.PRIORITY == 'high' else ''}", flush=True)
         lab = twistd(directory)
         try:
+            harness.place(lab.pid, None)
             listen = wait_listening(lab, directory / "twistd.log", workers, addresses)
             started_cpu = lab_cpu(lab.pid)
             time.sleep(SETTLE_SECONDS)
