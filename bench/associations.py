@@ -124,7 +124,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="afterwards, run the meter under cProfile for one window and print its top N functions")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs, not a measurement: 2 connections, one 0.2 + 0.5 s window, not pinned")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.connections, args.warmup, args.duration, args.rounds, args.no_pin = 2, 0.2, 0.5, 1, True
     harness.stop_on_sigterm()
     problems = check_vectors()
     if problems:

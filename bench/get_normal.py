@@ -183,7 +183,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-ciphered", action="store_true", help="skip the ciphered series")
     parser.add_argument("--packet-log", action="store_true",
                         help="run the meter with its packet log on (every exchange described and written)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs, not a measurement: 2 connections, one 0.2 + 0.5 s window, not pinned")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.connections, args.warmup, args.duration, args.rounds, args.no_pin = 2, 0.2, 0.5, 1, True
     harness.stop_on_sigterm()
     available = harness.cpus()
     pin = not args.no_pin and len(available) >= 2

@@ -59,7 +59,10 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meters", default="10,2000",
                         help="comma-separated meter counts; the first and last give the slope (default 10,2000)")
+    parser.add_argument("--quick", action="store_true", help="a check that it runs, not a measurement: 2 and 20 meters")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.meters = "2,20"
     counts = sorted({int(text) for text in args.meters.split(",")})
     if len(counts) < 2:
         raise BenchError("--meters needs at least two different counts")

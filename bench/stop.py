@@ -63,7 +63,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10.0, help="campaign time before the first SIGINT")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs, not a measurement: 20 meters, 1 worker, 1 s")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.meters, args.workers, args.seconds = 20, 1, 1.0
     passed = True
     print(f"{args.meters:,} meters, {args.workers} worker process(es), packet log on")
     for when in ("during", "right after"):

@@ -38,6 +38,8 @@ from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSClient, GXDLMSException, 
 from gurux_dlms.enums import Authentication, DataType as GuruxDataType, InterfaceType
 from gurux_dlms.objects import GXDLMSObject, GXDLMSObjectCollection, GXDLMSProfileGeneric
 
+import independent_dlms as dlms
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -381,7 +383,16 @@ class MeterSession:
                 f"WPDU from wPort {source} to wPort {destination}; expected {METER_WPORT} -> "
                 f"{self.client.clientAddress}"
             )
+        check_protection(frame[WRAPPER_HEADER.size:], apdu, self.expected_security_control())
         return received
+
+    def expected_security_control(self) -> int | None:
+        """The security control byte every APDU of this client's association
+        carries (gurux's security policy and suite), None when plain."""
+        ciphering = getattr(self.client, "ciphering", None)
+        if ciphering is None or not ciphering.security:
+            return None
+        return int(ciphering.security) | int(ciphering.securitySuite)
 
     @property
     def last_response_apdu(self) -> bytes:
@@ -499,6 +510,39 @@ class MeterSession:
         return list(profile.buffer)
 
 
+# --------------------------------------------------------------------------- what crossed the wire
+
+
+def check_protection(request: bytes, answer: bytes, security_control: int | None) -> None:
+    """The APDUs of one exchange are protected as the association says (Green
+    Book 9.2.7.2, read with tests/independent_dlms.py, not the meter's codec):
+    with ``security_control`` every request and its answer carry a ciphered
+    tag of the same key and that security control byte (the AARQ's and AARE's
+    InitiateRequest/Response glo-ciphered); an EXCEPTION-Response, a rejected
+    AARE's ConfirmedServiceError and the RLRQ/RLRE go plain. Without it nothing
+    is ciphered. AssertionError names the APDU otherwise: a downgrade, or an
+    upgrade, on either side."""
+    if request[:1] in (b"\x62", b"\x63") or not request:
+        return
+    tag, sc = dlms.protection_of(request)
+    answer_tag, answer_sc = dlms.protection_of(answer) if answer else (None, None)
+    if security_control is None:
+        assert sc is None and answer_sc is None, f"ciphered APDU in a plain association: {request.hex()} / {answer.hex()}"
+        return
+    assert sc == security_control, f"request {request.hex()} protected {sc}, not {security_control:#04x}"
+    rejected = answer[:1] == b"\x61" and dlms.parse_aare(answer).result != 0
+    if answer_tag == dlms.EXCEPTION_RESPONSE or (rejected and answer_sc is None):
+        return
+    assert answer_sc == security_control, f"answer {answer.hex()} protected {answer_sc}, not {security_control:#04x}"
+    if tag in dlms.UNCIPHERED:
+        dedicated = dlms.CIPHERED[dlms.UNCIPHERED[tag]][1] == tag
+        assert (answer_tag in dlms.UNCIPHERED
+                and (dlms.CIPHERED[dlms.UNCIPHERED[answer_tag]][1] == answer_tag) == dedicated), (
+            f"answer {answer.hex()} not ciphered with the key of request {request.hex()}")
+    else:
+        assert answer_tag == tag, f"answer {answer.hex()} not in the form of request {request.hex()}"
+
+
 # --------------------------------------------------------------------------- a scripted peer
 
 
@@ -568,6 +612,19 @@ def start_lab_from(directory: Path, ini_for: Callable[[int, Path], str], port_co
     ``port_count`` consecutive ports from ``first_port``."""
     base_port = find_free_port_range(port_count)
     return launch_lab(directory, ini_for(base_port, directory), tuple(range(base_port, base_port + port_count)))
+
+
+def running_lab(directory: Path, ini_for: Callable[[int, Path], str], port_count: int = 1) -> Iterator[Lab]:
+    """The body of a lab fixture: ``start_lab_from``, a test failure (not an
+    error) when it does not start, stopped when the fixture ends."""
+    try:
+        lab = start_lab_from(directory, ini_for, port_count)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield lab
+    finally:
+        stop_lab(lab)
 
 
 # --------------------------------------------------------------------------- the expectation side

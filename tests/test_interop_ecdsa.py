@@ -13,7 +13,9 @@ gurux-dlms client over real TCP.
 * HLS-ECDSA on suite 2 (P-384): gurux-dlms 1.0.203 signs and verifies on P-256
   only (GXEcdsa.sign and .verify test ``Ecc.P256`` in both branches), so gurux
   frames and ciphers the exchange while f(StoC) is computed and f(CtoS) checked
-  here with ``cryptography``.
+  by the independent implementation (tests/independent_dlms.py, the Green Book
+  formula with ``cryptography``; tests/test_security_matrix.py runs the whole
+  exchange with it).
 
 Client keys: RFC 6979 A.2.5 / A.2.6 (tests/certificate_support.py).
 """
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from gurux_dlms import GXDLMSException, GXReplyData
@@ -36,9 +39,8 @@ from gurux_dlms.objects import GXDLMSAssociationLogicalName, GXDLMSClock, GXDLMS
 from gurux_dlms.objects.enums import CertificateEntity, CertificateType
 from gurux_dlms.secure import GXDLMSSecureClient
 
+import independent_dlms as dlms
 from certificate_support import RFC6979_PUBLIC, certificate, client_key
-from dlmstw.security import keys
-from dlmstw.security.certificates import load_certificate
 from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
 from test_interop_security import open_session, read_clock_and_profile
 
@@ -135,7 +137,8 @@ def ecdsa_client(association: str, meter_key: ec.EllipticCurvePublicKey, signer:
     key, which checks f(CtoS); the client's private key, which signs f(StoC))."""
     gurux = client(association, Authentication.HIGH_ECDSA, 1, security)
     gurux.ciphering.signingKeyPair = (
-        GXPublicKey.fromRawBytes(b"\x04" + keys.public_key_bytes(meter_key)),
+        GXPublicKey.fromRawBytes(meter_key.public_bytes(serialization.Encoding.X962,
+                                                        serialization.PublicFormat.UncompressedPoint)),
         GXPrivateKey.fromRawBytes(signer.private_numbers().private_value.to_bytes(32, "big")))
     return gurux
 
@@ -160,7 +163,7 @@ def export_meter_certificate(lab: Lab, association: str) -> bytes:
 
 
 def meter_public_key(lab: Lab, association: str) -> ec.EllipticCurvePublicKey:
-    public = load_certificate(export_meter_certificate(lab, association)).public_key()
+    public = x509.load_der_x509_certificate(export_meter_certificate(lab, association)).public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     return public
 
@@ -210,7 +213,7 @@ def test_suite_2_refuses_the_suite_1_keys(ecdsa_lab: Lab) -> None:
     gurux = client("gmac-2-authenticated-encryption", Authentication.HIGH_GMAC, 1, Security.AUTHENTICATION_ENCRYPTION)
     with pytest.raises(GXDLMSException) as refused:
         open_session(ecdsa_lab, gurux)
-    assert refused.value.result == 1  # rejected-permanent
+    assert (refused.value.result, refused.value.diagnostic) == (1, 1)  # rejected-permanent, no-reason-given
     public_still_reads(ecdsa_lab)
 
 
@@ -228,11 +231,12 @@ def test_ecdsa_suite_1_with_certificates_exchanged_through_security_setup(tmp_pa
     signer = client_key(1)
     try:
         exported = export_meter_certificate(lab, "ecdsa-1")
-        meter_key = load_certificate(exported).public_key()
+        meter_key = x509.load_der_x509_certificate(exported).public_key()
         assert isinstance(meter_key, ec.EllipticCurvePublicKey) and meter_key.curve.name == "secp256r1"
         # Before the client's certificate is imported the meter has no key for it.
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as refused:
             open_session(lab, ecdsa_client("ecdsa-1", meter_key, signer))
+        assert refused.value.errorCode == 3  # read-write-denied (Green Book 9.2.7.4)
         public_still_reads(lab)
         der = certificate(signer.public_key(), CLIENT_TITLE.hex().upper(), signer).public_bytes(
             serialization.Encoding.DER)
@@ -257,24 +261,36 @@ def test_ecdsa_suite_1_with_the_lab_ini_client_key_in_the_plain_context(ecdsa_la
 def test_ecdsa_suite_1_wrong_client_key_is_refused(ecdsa_lab: Lab) -> None:
     meter_key = meter_public_key(ecdsa_lab, "ecdsa-1-plain")
     gurux = ecdsa_client("ecdsa-1-plain", meter_key, ec.generate_private_key(ec.SECP256R1()), Security.NONE)
-    with pytest.raises(GXDLMSException):
+    with pytest.raises(GXDLMSException) as refused:
         open_session(ecdsa_lab, gurux)
+    assert refused.value.errorCode == 3  # read-write-denied (Green Book 9.2.7.4)
     public_still_reads(ecdsa_lab)
 
 
-def test_gurux_refuses_a_f_ctos_checked_with_another_meter_key(ecdsa_lab: Lab) -> None:
-    """The meter accepts the client's f(StoC); gurux, given a wrong meter key,
-    refuses the meter's f(CtoS) (gurux 1.0.203 then fails while printing the
-    mismatch of an ECDSA f(CtoS): any exception will do)."""
-    gurux = ecdsa_client("ecdsa-1-plain", ec.generate_private_key(ec.SECP256R1()).public_key(), client_key(1),
-                         Security.NONE)
+def test_f_ctos_checks_with_the_meter_key_only(ecdsa_lab: Lab) -> None:
+    """The meter accepts the client's f(StoC) and answers f(CtoS) = ECDSA(ST-S ||
+    ST-C || CtoS || StoC), checked here by the independent implementation
+    (tests/independent_dlms.py) with the exported meter key, and not with
+    another key. gurux, given the other key, refuses it too: gurux 1.0.203
+    fails with a NameError while wording the mismatch, and raises
+    GXDLMSException where that is fixed."""
+    meter_key = meter_public_key(ecdsa_lab, "ecdsa-1-plain")
+    other_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    gurux = ecdsa_client("ecdsa-1-plain", other_key, client_key(1), Security.NONE)
     session = MeterSession(ecdsa_lab.ports[0], gurux.clientAddress)
     session.client = gurux
     try:
         session.associate()
         reply = session.exchange(gurux.getApplicationAssociationRequest(), GXReplyData())
-        assert session.last_response_apdu[:3] == bytes.fromhex("C701C1") and session.last_response_apdu[3] == 0
-        with pytest.raises(Exception):  # noqa: B017 - see the docstring
+        answer = session.last_response_apdu
+        assert answer[:6] == bytes.fromhex("C701C1000100")  # success, with return data
+        f_ctos = bytes(reply.value)
+        settings = gurux.settings
+        stoc, ctos = bytes(settings.stoCChallenge), bytes(settings.ctoSChallenge)
+        signed = METER_TITLE + CLIENT_TITLE + ctos + stoc
+        assert dlms.ecdsa_verify(1, meter_key, signed, f_ctos)
+        assert not dlms.ecdsa_verify(1, other_key, signed, f_ctos)
+        with pytest.raises((GXDLMSException, NameError)):
             gurux.parseApplicationAssociationResponse(reply.data)
     finally:
         session.close()
@@ -296,7 +312,7 @@ def suite_2_session(lab: Lab, signer: ec.EllipticCurvePrivateKey) -> tuple[Meter
     settings = gurux.settings
     assert bytes(settings.sourceSystemTitle) == METER_TITLE
     stoc, ctos = bytes(settings.stoCChallenge), bytes(settings.ctoSChallenge)
-    proof = keys.sign(2, signer, CLIENT_TITLE + METER_TITLE + stoc + ctos)
+    proof = dlms.ecdsa_sign(2, signer, CLIENT_TITLE + METER_TITLE + stoc + ctos)
     request = gurux.method(GXDLMSAssociationLogicalName("0.0.40.0.0.255"), 1, proof, DataType.OCTET_STRING)
     f_ctos = bytes(session.exchange(request, GXReplyData()).value)
     return session, f_ctos
@@ -309,8 +325,8 @@ def test_ecdsa_suite_2(ecdsa_lab: Lab) -> None:
     settings = session.client.settings
     stoc, ctos = bytes(settings.stoCChallenge), bytes(settings.ctoSChallenge)
     assert len(f_ctos) == 96
-    assert keys.verify(2, meter_key, METER_TITLE + CLIENT_TITLE + ctos + stoc, f_ctos)
-    assert not keys.verify(2, meter_key, CLIENT_TITLE + METER_TITLE + stoc + ctos, f_ctos)
+    assert dlms.ecdsa_verify(2, meter_key, METER_TITLE + CLIENT_TITLE + ctos + stoc, f_ctos)
+    assert not dlms.ecdsa_verify(2, meter_key, CLIENT_TITLE + METER_TITLE + stoc + ctos, f_ctos)
     # What gurux's parseApplicationAssociationResponse records once f(CtoS) is right.
     settings.connected |= ConnectionState.DLMS
     read_and_release(session)

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gurux_dlms import GXDLMSException, GXReplyData
+from gurux_dlms import GXDLMSException, GXDLMSExceptionResponse, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSSecuritySetup
 from gurux_dlms.objects.enums import GlobalKeyType
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab, to_utc
+from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, running_lab, stop_lab, to_utc
 
 AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 EK = "000102030405060708090A0B0C0D0E0F"
@@ -58,16 +58,7 @@ def lab_ini(port: int, directory: Path) -> str:
 
 @pytest.fixture(scope="module")
 def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    directory = tmp_path_factory.mktemp("secure-lab")
-    port = find_free_port_range(1)
-    try:
-        lab = launch_lab(directory, lab_ini(port, directory), (port,))
-    except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield lab
-    finally:
-        stop_lab(lab)
+    yield from running_lab(tmp_path_factory.mktemp("secure-lab"), lab_ini)
 
 
 _counters = itertools.count(1, 1000)
@@ -167,10 +158,14 @@ def test_wrong_secret_is_refused_and_leaves_the_association_unusable(secure_lab:
     session.client = client
     try:
         session.associate()
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as refused:
             session.exchange(client.getApplicationAssociationRequest(), GXReplyData())
-        with pytest.raises(Exception):
+        assert refused.value.errorCode == 3  # read-write-denied (Green Book 9.2.7.4)
+        with pytest.raises(GXDLMSExceptionResponse) as unusable:
             session.read(GXDLMSClock("0.0.1.0.0.255"), 2)
+        # EXCEPTION-Response service-not-allowed / operation-not-possible (Green Book 9.5)
+        assert (unusable.value.exceptionStateError, unusable.value.exceptionServiceError) == (1, 1)
+        assert session.last_response_apdu == bytes.fromhex("D80101")
     finally:
         session.close()
     public_still_reads(secure_lab)
@@ -181,7 +176,8 @@ def test_wrong_keys_are_refused(secure_lab: Lab) -> None:
                            block_cipher_key="0F0E0D0C0B0A09080706050403020100")
     with pytest.raises(GXDLMSException) as refused:
         open_session(secure_lab, client)
-    assert refused.value.result == 1  # rejected-permanent
+    # rejected-permanent, no-reason-given: the InitiateRequest does not decipher (Green Book 9.3.2)
+    assert (refused.value.result, refused.value.diagnostic) == (1, 1)
     public_still_reads(secure_lab)
 
 
@@ -195,7 +191,8 @@ def test_replayed_invocation_counter_is_refused(secure_lab: Lab) -> None:
                            invocation_counter=counter)
     with pytest.raises(GXDLMSException) as refused:
         open_session(secure_lab, replay)
-    assert refused.value.result == 1  # rejected-permanent
+    # rejected-permanent, no-reason-given: the InitiateRequest's counter was used (Green Book 9.2.7.2.4)
+    assert (refused.value.result, refused.value.diagnostic) == (1, 1)
     public_still_reads(secure_lab)
 
 
@@ -250,11 +247,12 @@ def test_key_transfer_survives_a_restart_and_the_old_key_stops_working(tmp_path:
     lab = launch_lab(tmp_path, utility_ini(port, tmp_path), (port,))
     try:
         assert read_invocation_counter(lab) == last
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as old_keys:
             open_session(lab, utility_client(EK, AK, last + 1))
         replay = utility_client(NEW_EK, NEW_AK, last)
-        with pytest.raises(GXDLMSException):
+        with pytest.raises(GXDLMSException) as replayed:
             open_session(lab, replay)
+        assert [(e.value.result, e.value.diagnostic) for e in (old_keys, replayed)] == [(1, 1), (1, 1)]
         session = open_session(lab, utility_client(NEW_EK, NEW_AK, last + 10), max_pdu=256)
         read_clock_and_profile(session)
         session.release()

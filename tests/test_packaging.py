@@ -5,6 +5,7 @@ and the built-in plugins are found by ``getPlugins``."""
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 import venv
@@ -30,11 +31,26 @@ def test_builtin_plugins_are_found() -> None:
     assert "is15959-abt" in registry.object_sets
 
 
-def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
-    """Install the checkout into a new virtual environment (dependencies come
-    from this interpreter's site-packages) and return what ``twistd --help`` says."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(directory)
+def _fresh_venv(directory: Path) -> Path:
+    """A new virtual environment whose dependencies are those of the interpreter
+    running the tests: its site-packages directories (a virtual environment's
+    own, or the system's) are added after the new environment's own by a .pth
+    file. ``system_site_packages`` alone would give the base interpreter's,
+    which lack the dependencies when the tests run in a virtual environment."""
+    venv.EnvBuilder(with_pip=False).create(directory)
     python = directory / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    inherited = [path for path in site.getsitepackages() + [site.getusersitepackages()] if Path(path).is_dir()]
+    (Path(purelib) / "zz_running_interpreter.pth").write_text(
+        "".join(f"import site; site.addsitedir({path!r})\n" for path in inherited))
+    return python
+
+
+def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
+    """Install the checkout into a new virtual environment (``_fresh_venv``) and
+    return what ``twistd --help`` says."""
+    python = _fresh_venv(directory)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
                     "--no-deps", *install], check=True, cwd=REPO,
                    capture_output=True, timeout=300)

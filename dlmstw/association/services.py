@@ -13,10 +13,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..codec import axdr, services
 from ..codec.axdr import Data
+from ..codec.obis import format_obis
 from ..codec.services import (ActionRequestNextPblock, ActionRequestNormal, ActionRequestWithFirstPblock,
                               ActionRequestWithList, ActionRequestWithListAndFirstPblock, ActionRequestWithPblock,
                               ActionResponseNextPblock, ActionResponseNormal, ActionResponseWithList,
-                              ActionResponseWithPblock, ExceptionResponse, GetRequestNext, GetRequestNormal,
+                              ActionResponseWithPblock, CosemAttributeDescriptor, CosemMethodDescriptor,
+                              ExceptionResponse, GetRequestNext, GetRequestNormal,
                               GetRequestWithList, GetResponseNormal, GetResponseWithDatablock,
                               GetResponseWithList, SetRequestNormal, SetRequestWithDatablock,
                               SetRequestWithFirstDatablock, SetRequestWithList,
@@ -137,6 +139,11 @@ def _decode_values(data: bytes, count: int | None) -> list[Data] | None:
         return None
 
 
+#: What failed, for the log: an attribute or a method, the descriptor octets
+#: of a GET-Request-Normal, or None (a with-list answer).
+Described = CosemAttributeDescriptor | CosemMethodDescriptor | bytes | None
+
+
 class ServiceHandler:
     """Serves the xDLMS requests of one association."""
 
@@ -153,6 +160,8 @@ class ServiceHandler:
         self.max_pdu = min(max_pdu, UNLIMITED_PDU) - protection_overhead
         self.block_size = max(self.max_pdu - DATABLOCK_OVERHEAD, 1)
         self.long_get: OutgoingBlocks | None = None
+        #: What the long GET answer being sent reads (for the log when it fails).
+        self.long_get_source: Described = None
         self.long_action: OutgoingBlocks | None = None
         self.long_set: IncomingBlocks | None = None
         self.long_action_parameters: IncomingBlocks | None = None
@@ -176,6 +185,20 @@ class ServiceHandler:
             ActionRequestWithListAndFirstPblock: self.action_first_block,
             ActionRequestWithPblock: self.action_block,
         }
+
+    def _failed(self, service: str, what: Described) -> None:
+        """An exception inside a COSEM object: the answer says other-reason, the
+        log (at error level, in the shell) names the object, the attribute or
+        method and the traceback."""
+        if isinstance(what, bytes):  # the descriptor octets of a GET-Request-Normal
+            what = CosemAttributeDescriptor(int.from_bytes(what[:2], "big"), what[2:8], what[8])
+        if isinstance(what, CosemAttributeDescriptor):
+            named = f"class {what.class_id} {format_obis(what.instance_id)} attribute {what.attribute_id}"
+        elif isinstance(what, CosemMethodDescriptor):
+            named = f"class {what.class_id} {format_obis(what.instance_id)} method {what.method_id}"
+        else:
+            named = "a with-list answer"
+        self.log(f"{service} of {named} failed:\n" + traceback.format_exc())
 
     def handle(self, apdu: bytes) -> bytes:
         if (self.get_allowed and len(apdu) == GET_NORMAL_LENGTH and apdu[0] == ApduTag.GET_REQUEST and apdu[1] == 1
@@ -213,11 +236,11 @@ class ServiceHandler:
                 read = self.readers[descriptor] = self.directory.reader(request.attribute, self.association)
             value = read()
         except Exception:
-            self.log("GET failed:\n" + traceback.format_exc())
+            self._failed("GET", descriptor)
             value = DataAccessResult.OTHER_REASON
         if isinstance(value, DataAccessResult) or (isinstance(value, bytes) and len(value) + 4 <= self.max_pdu):
             return services.encode_get_response_normal(apdu[2], value)
-        return self._answer_get(apdu[2], value)
+        return self._answer_get(apdu[2], value, descriptor)
 
     def _read(self, attribute: Any, selective: Any) -> bytes | Iterable[bytes] | DataAccessResult:
         if selective is not None and not self.conformance & Conformance.SELECTIVE_ACCESS:
@@ -225,13 +248,14 @@ class ServiceHandler:
         try:
             return self.directory.get(attribute, selective, self.association)
         except Exception:
-            self.log("GET failed:\n" + traceback.format_exc())
+            self._failed("GET", attribute)
             return DataAccessResult.OTHER_REASON
 
-    def _first_block(self, invoke: int, head: bytes, chunks: Iterator[bytes]) -> bytes:
+    def _first_block(self, invoke: int, head: bytes, chunks: Iterator[bytes], source: Described = None) -> bytes:
         if not self.conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
             return services.encode_response(GetResponseNormal(invoke, DataAccessResult.OTHER_REASON))
         self.long_get = OutgoingBlocks(head, chunks, self.block_size)
+        self.long_get_source = source
         return self._send_block(invoke)
 
     def _send_block(self, invoke: int) -> bytes:
@@ -240,7 +264,7 @@ class ServiceHandler:
         try:
             last, number, data = blocks.next_block()
         except Exception:
-            self.log("GET block failed:\n" + traceback.format_exc())
+            self._failed("GET (next block)", self.long_get_source)
             self.long_get = None
             return services.encode_response(GetResponseWithDatablock(
                 invoke, True, blocks.block_number + 1, DataAccessResult.OTHER_REASON))
@@ -251,20 +275,25 @@ class ServiceHandler:
     def get_normal(self, request: GetRequestNormal) -> bytes:
         self.long_get = None
         return self._answer_get(request.invoke_id_and_priority,
-                                self._read(request.attribute, request.access_selection))
+                                self._read(request.attribute, request.access_selection), request.attribute)
 
-    def _answer_get(self, invoke: int, result: bytes | Iterable[bytes] | DataAccessResult) -> bytes:
+    def _answer_get(self, invoke: int, result: bytes | Iterable[bytes] | DataAccessResult,
+                    source: Described = None) -> bytes:
         """The GET-Response-Normal of ``result``, or the first block of a long one."""
         if isinstance(result, (bytes, DataAccessResult)):
             if isinstance(result, DataAccessResult) or len(result) + 4 <= self.max_pdu:
                 return services.encode_get_response_normal(invoke, result)
-            return self._first_block(invoke, result, iter(()))
+            return self._first_block(invoke, result, iter(()), source)
         chunks = iter(result)
         head = bytearray()
-        for chunk in chunks:
-            head += chunk
-            if len(head) + 4 > self.max_pdu:
-                return self._first_block(invoke, bytes(head), chunks)
+        try:
+            for chunk in chunks:
+                head += chunk
+                if len(head) + 4 > self.max_pdu:
+                    return self._first_block(invoke, bytes(head), chunks, source)
+        except Exception:
+            self._failed("GET", source)
+            return services.encode_get_response_normal(invoke, DataAccessResult.OTHER_REASON)
         return services.encode_get_response_normal(invoke, bytes(head))
 
     def get_next(self, request: GetRequestNext) -> bytes:
@@ -310,7 +339,7 @@ class ServiceHandler:
         try:
             return self.directory.set(attribute, selective, value, self.association)
         except Exception:
-            self.log("SET failed:\n" + traceback.format_exc())
+            self._failed("SET", attribute)
             return DataAccessResult.OTHER_REASON
 
     def set_normal(self, request: SetRequestNormal) -> bytes:
@@ -366,7 +395,7 @@ class ServiceHandler:
         try:
             return self.directory.action(method, parameters, self.association)
         except Exception:
-            self.log("ACTION failed:\n" + traceback.format_exc())
+            self._failed("ACTION", method)
             return ActionResult.OTHER_REASON, None
 
     def _action_answer(self, invoke: int, result: ActionResult, data: bytes | None) -> bytes:

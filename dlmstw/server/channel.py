@@ -10,7 +10,7 @@ as ``Chunked`` arguments spread over as many keys as they need.
 from __future__ import annotations
 
 import json
-import signal
+import sys
 from typing import Any, Callable
 
 from twisted.internet.error import ConnectionDone, ConnectionLost, ProcessDone, ProcessTerminated
@@ -56,15 +56,26 @@ def unless_gone(what: str) -> Callable[[Failure], None]:
     return report
 
 
+#: A child's first statements: SIGINT and SIGTERM ignored before anything is
+#: imported (a Ctrl-C during its start must not end it), then its module run.
+_CHILD_BOOT = ("import signal, runpy, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+               "signal.signal(signal.SIGTERM, signal.SIG_IGN); sys.argv[0] = sys.argv[1]; del sys.argv[1]; "
+               "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+
+
+def child_argv(module: str, *args: str) -> list[str]:
+    """The command line of a child process running ``module`` (see ``run_child``)."""
+    return [sys.executable, "-c", _CHILD_BOOT, module, *args]
+
+
 def run_child(channel: Callable[[Any], ProcessChannel]) -> None:
     """A child's main loop: the channel ``channel(reactor)`` on standard input
     and output. The twistd process stops its children in order, so a
     terminal's Ctrl-C or a SIGTERM to the process group must not end one
-    first: both are ignored, and the child ends when its input closes."""
+    first: both are ignored from the child's first statement
+    (``child_argv``), and the child ends when its input closes."""
     from twisted.internet import reactor
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     StandardIO(channel(reactor))
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
 

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..monitor.capture import CaptureBus, Exchange, weight
-from .channel import unless_gone, ProcessChannel, Close, Names, Write
+from .channel import child_argv, unless_gone, ProcessChannel, Close, Names, Write
 
 log = Logger()
 #: Records handed over in one piece, at the most, and their frames' and APDUs' bytes.
@@ -87,7 +87,7 @@ class PacketLog(Service):
         self._unsubscribe = self.capture.subscribe(self._collect)
 
     def _start(self) -> None:
-        argv = [sys.executable, "-m", "dlmstw.server.log_writer", self.path, str(self.max_bytes), str(self.keep)]
+        argv = child_argv("dlmstw.server.log_writer", self.path, str(self.max_bytes), str(self.keep))
         channel = WriterChannel(self._writer_ended)
         connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
 

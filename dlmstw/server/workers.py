@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 
 from ..config import Lab, MeterConfig
 from ..monitor.capture import CaptureBus, Exchange
-from .channel import unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
+from .channel import child_argv, unless_gone, ProcessChannel, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop
 from .reconfigure import ReconfigureError
 
 log = Logger()
@@ -232,8 +232,8 @@ class WorkerPool(Service):
 
     def _start(self, worker: WorkerState) -> None:
         worker.started = time.monotonic()
-        argv = [sys.executable, "-m", "dlmstw.server.worker", self.config_path, str(worker.index),
-                str(len(self.workers)), json.dumps(self.overrides)]
+        argv = child_argv("dlmstw.server.worker", self.config_path, str(worker.index), str(len(self.workers)),
+                          json.dumps(self.overrides))
         channel = WorkerChannel(self, worker)
         connected = connectProtocol(ProcessEndpoint(self.reactor, sys.executable, argv, env=os.environ), channel)
         connected.addCallback(lambda _: self._started(worker, channel))
