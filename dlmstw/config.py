@@ -15,7 +15,7 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -287,25 +287,40 @@ class Lab:
     groups: tuple[MeterGroup, ...]
     associations: tuple[AssociationConfig, ...]
 
-    def meters(self) -> Iterator[MeterConfig]:
+    def served(self, group: MeterGroup) -> range:
+        """The indexes of ``group``'s meters this instance serves (its ``shard``
+        i of n): those with index % n == i. The meters behind a gateway share
+        its one port, so they stay together: the k-th gateway group of the file
+        (from 0) is served whole by shard k % n."""
+        shard, shards = self.simulator.shard
+        if group.gateway is not None:
+            ordinal = [other.name for other in self.groups if other.gateway is not None].index(group.name)
+            return range(group.count if ordinal % shards == shard else 0)
+        return range(shard, group.count, shards)
+
+    def meters(self, hosted: Callable[[int], bool] | None = None,
+               groups: Container[str] | None = None) -> Iterator[MeterConfig]:
         """Every meter of every group this instance serves (its ``shard``), in
         file order: meter i listens on port + i, has serial + i, seed + i, and
         the group's system title with i added to its last 4 bytes (big-endian,
         modulo 2**32). HDLC meters have physical address + i; behind a gateway,
-        every meter's port is the gateway's, and shard 0 serves them all (they
-        share one port)."""
-        shard, shards = self.simulator.shard
+        every meter's port is the gateway's (see ``served`` for shards). Only those whose position in that order ``hosted``
+        accepts, of the ``groups`` named, when given (the others are not made)."""
         by_name = {association.name: association for association in self.associations}
+        position = -1
         for group in self.groups:
+            indexes = self.served(group)
+            if groups is not None and group.name not in groups:
+                position += len(indexes)
+                continue
             if group.associations is None:
                 associations = self.associations
             else:
                 associations = tuple(by_name[name] for name in group.associations)
-            if group.gateway is not None:
-                indices = range(group.count if shard == 0 else 0)
-            else:
-                indices = range(shard, group.count, shards)
-            for index in indices:
+            for index in indexes:
+                position += 1
+                if hosted is not None and not hosted(position):
+                    continue
                 yield MeterConfig(
                     id=f"{group.name}-{index}",
                     group=group.name,

@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
 from .plugins.registry import Registry, check_lab, load_registry
-from .server.service import LabService, ListenFailure, listen_reason
+from .server.service import LabService, ListenFailure, freeze_built_objects, listen_reason
 from .server.workers import WorkerPool, first_of_each_group, worker_count
 from .client.live import LiveCampaigns
 from .web.console import Console
@@ -180,4 +180,5 @@ def makeService(options: Options) -> IService:
     if isinstance(lab, LabService):
         lab.state_store("main", reactor).setServiceParent(lab_service)
     lab.setServiceParent(lab_service)
+    freeze_built_objects()
     return lab_service

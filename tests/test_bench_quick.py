@@ -2,8 +2,9 @@
 briefly, prints its verdict line and stops every process it started. A quick
 run is a check that the script works, not a measurement: its verdict may be
 FAIL (status 1), never a crash or "could not run" (status 2).
-bench/hostile.py --quick and bench/fuzz_meter.py have their own tests
-(test_hostile_bench.py, test_fuzz_target.py)."""
+bench/hostile.py --quick, bench/scale.py --quick and bench/fuzz_meter.py
+have their own tests (test_hostile_bench.py, test_bench_scale.py,
+test_fuzz_target.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_every_bench_script_has_a_smoke_run() -> None:
 
 
 #: Scripts with a quick run in a test of their own.
-OWN_TESTS = {"hostile.py", "fuzz_meter.py", "mutants.py"}
+OWN_TESTS = {"hostile.py", "scale.py", "fuzz_meter.py", "mutants.py"}
 #: Processes the benchmarks start (and so run in their quick runs).
 HELPERS = {"meter_server.py", "baseline_server.py", "loadgen.py", "gurux_reader.py"}
 

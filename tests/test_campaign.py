@@ -92,7 +92,7 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, i
            f"[meters:clean]\ncount = {METERS}\nport = {port + METERS}\nload_profile_days = 2\n\n"
            "[association:public]\nclient_sap = 16\n\n"
            "[association:reader]\nclient_sap = 32\nauthentication = lls\nlls_password = ABCD0001\n")
-    offline = {port + int(meter_id.rpartition("-")[2]) for meter_id in offline_meters(list(parse_lab(ini).meters()))}
+    offline = {port + int(meter_id.rpartition("-")[2]) for meter_id in offline_meters(parse_lab(ini))}
     assert len(offline) == 5
     listening = tuple(p for p in range(port, port + 2 * METERS + 1) if p not in offline)
     running = launch_lab(directory, ini, listening)

@@ -307,6 +307,14 @@ def test_a_gateway_port_may_not_be_another_groups_port() -> None:
                                 "ports 5000..5002 on 127.0.0.1")
 
 
+def test_each_gateway_group_is_served_whole_by_one_shard() -> None:
+    text = BASE + "transport = hdlc\ncount = 3\ngateway = 5000\n" + "".join(
+        f"[meters:h{k}]\ntransport = hdlc\ncount = 2\ngateway = {5001 + k}\nserial = {100 + 10 * k}\n"
+        f"system_title = 4D4D4D00000001{16 * k:02X}\n" for k in range(3))
+    shards = [[m.id for m in parse_lab(f"[simulator]\nshard = {i}/2\n" + text).meters()] for i in range(2)]
+    assert shards == [["g-0", "g-1", "g-2", "h1-0", "h1-1"], ["h0-0", "h0-1", "h2-0", "h2-1"]]
+
+
 def test_shard_0_serves_every_meter_behind_a_gateway() -> None:
     text = BASE + "transport = hdlc\ncount = 3\ngateway = 5000\n[meters:w]\ncount = 4\nport = 6000\nserial = 9\n" \
         "system_title = 4D4D4D0000000099\n"

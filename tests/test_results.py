@@ -62,6 +62,7 @@ from dlmstw.enums import (
 )
 from dlmstw.errors import DecodeError
 from dlmstw.security.ciphering import encode_ciphered_apdu, protect
+from dlmstw.server.service import LabService
 from dlmstw.web.console import prometheus_lines
 
 DAR = DataAccessResult
@@ -293,8 +294,11 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"
 
 
 def metrics_text(factories: dict[str, Any]) -> str:
+    """/metrics of a lab of ``factories``, summed as one process's ``LabService`` sums them."""
     totals = {"captured": 7, "capture_dropped": 0, "worker_restarts": 0}
-    console = SimpleNamespace(totals=lambda: totals, packet_log=None, lab=SimpleNamespace(factories=factories))
+    lab = SimpleNamespace(factories=factories)
+    lab.totals = lambda: LabService.totals(lab)  # type: ignore[arg-type]
+    console = SimpleNamespace(totals=lambda: totals, packet_log=None, lab=lab)
     return "".join(prometheus_lines(console))  # type: ignore[arg-type]
 
 

@@ -73,9 +73,10 @@ class MeterSecurity:
         #: counter is used: the shell writes it down so that a crash loses none
         #: (None names the meter's own reservation).
         self.journal: Callable[[str, str | None, int], None] | None = None
-        #: Called once new keys are in place: the shell saves them before the
-        #: answer that confirms them leaves (all old or all new after a crash).
-        self.persist: Callable[[], None] | None = None
+        #: Called with this store once new keys are in place: the shell saves
+        #: them before the answer that confirms them leaves (all old or all new
+        #: after a crash).
+        self.persist: Callable[[MeterSecurity], None] | None = None
         self.frame_counter = 0
         self.reserved = 0
         self.client_counters: dict[str, int] = {}
@@ -102,7 +103,7 @@ class MeterSecurity:
         self.keys.setdefault(association, {}).update(keys)
         self.changed = True
         if self.persist is not None:
-            self.persist()
+            self.persist(self)
 
     def signing_key(self, suite: int) -> ec.EllipticCurvePrivateKey:
         """The meter's digital signature key of ``suite`` (1 or 2), made on first use."""

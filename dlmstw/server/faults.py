@@ -29,7 +29,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
-from ..config import Fault, MeterConfig
+from ..config import Fault, Lab, MeterConfig
 from ..errors import DecodeError
 from .meter import MeterFactory, MeterProtocol
 
@@ -166,16 +166,17 @@ class FaultInjector(WrappingFactory):
         return self.timeout_rate > 0 and self.random.random() < self.timeout_rate
 
 
-def offline_meters(meters: Sequence[MeterConfig]) -> set[str]:
+def offline_meters(lab: Lab) -> set[str]:
     """The ids of the meters kept offline: in each group, the share its
     ``offline`` rate names (rounded), picked by a stable hash of each meter's seed."""
     chosen: set[str] = set()
     groups: dict[str, list[MeterConfig]] = {}
-    for meter in meters:
+    rates = {group.name: max((f.rate for f in group.faults if f.kind == "offline"), default=0.0)
+             for group in lab.groups}
+    for meter in lab.meters(groups={name for name, rate in rates.items() if rate > 0}):
         groups.setdefault(meter.group, []).append(meter)
     for members in groups.values():
-        rate = max((f.rate for f in members[0].faults if f.kind == "offline"), default=0.0)
-        count = round(rate * len(members))
+        count = round(rates[members[0].group] * len(members))
         ranked = sorted(members, key=lambda m: hashlib.blake2b(f"offline:{m.seed}:{m.id}".encode(),
                                                                 digest_size=8).digest())
         chosen.update(m.id for m in ranked[:count])

@@ -272,7 +272,8 @@ class GatewayFactory(Factory):
         self.max_apdu_length = max(m.max_apdu_length for m in meters.values())
         self.faults: FaultInjector | None = None
         self.connections = 0
-        self.protocols: set[MeterProtocol] = set()
+        #: The connections being served (as a meter's: a dict used as a set).
+        self.protocols: dict[MeterProtocol, None] = {}
         self.counters: Counter[str] = Counter()
         #: What carries its frames, as captures name it.
         self.transport = "tcp"

@@ -91,6 +91,11 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.local = f"{getattr(local, 'host', local)}:{getattr(local, 'port', '')}"
         budget = factory.budget
         if budget.open >= budget.limit:
+            if not budget.refusing:
+                budget.refusing = True
+                log.warn("refusing new connections (first: {peer} to meter {meter}): this process serves "
+                         "max_connections = {limit} already; refusals are counted as {result}",
+                         peer=self.peer, meter=factory.meter.id, limit=budget.limit, result=REFUSED_MAX_CONNECTIONS)
             self.event(CONNECT, REFUSED_MAX_CONNECTIONS)
             self.transport.abortConnection()
             return
@@ -104,7 +109,7 @@ class MeterProtocol(Protocol, TimeoutMixin):
         budget.open += 1
         self.counted = True
         self.transport.registerProducer(self, True)
-        factory.protocols.add(self)
+        factory.protocols[self] = None
         self.event(CONNECT, "accepted")
         if factory.inactivity_timeout:
             self.setTimeout(factory.inactivity_timeout)
@@ -188,26 +193,33 @@ class MeterProtocol(Protocol, TimeoutMixin):
         self.setTimeout(None)
         if self.counted:
             self.event(DISCONNECT, "closed")
-            self.factory.protocols.discard(self)
+            self.factory.protocols.pop(self, None)
         for session in self.sessions.values():
             session.connection_lost()
         self.sessions.clear()
         if self.counted:
             self.factory.connections -= 1
-            self.factory.budget.open -= 1
+            budget = self.factory.budget
+            budget.open -= 1
+            if budget.refusing:
+                budget.refusing = False
+                log.info("accepting connections again: below max_connections = {limit}", limit=budget.limit)
             self.counted = False
 
 
 class ConnectionBudget:
     """The client connections one process serves, over all its meters
     (lab.ini ``max_connections``): beyond ``limit``, a new one is refused
-    (``refused-max-connections``) and closed at once."""
+    (``refused-max-connections``) and closed at once, with one log line
+    each time the process starts refusing."""
 
-    __slots__ = ("limit", "open")
+    __slots__ = ("limit", "open", "refusing")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        #: Whether a connection was refused since the budget was last below its limit.
+        self.refusing = False
 
 
 class MeterFactory(Factory):
@@ -215,6 +227,10 @@ class MeterFactory(Factory):
 
     protocol: Callable[[int], MeterProtocol] = MeterProtocol
     noisy = False
+    #: A lab holds one factory per meter: no instance dictionary.
+    __slots__ = ("meter", "directory", "associations", "plugins", "profile", "max_clients", "inactivity_timeout",
+                 "capture", "faults", "online", "security", "max_apdu_length", "budget", "connections", "protocols",
+                 "counters", "transport", "numPorts")
 
     def __init__(self, meter: MeterRuntime, directory: MeterDirectory,
                  associations: Mapping[int, AssociationConfig], plugins: Plugins,
@@ -239,12 +255,14 @@ class MeterFactory(Factory):
         #: The connections of every meter of this process, and how many it accepts.
         self.budget = budget if budget is not None else ConnectionBudget(DEFAULT_MAX_CONNECTIONS)
         self.connections = 0
-        #: The connections being served, so that taking the meter offline can end them.
-        self.protocols: set[MeterProtocol] = set()
+        #: The connections being served (keys; a dict is the smaller empty set),
+        #: so that taking the meter offline can end them.
+        self.protocols: dict[MeterProtocol, None] = {}
         #: Capture records (exchanges and connection events) by result (DESIGN.md "Result names").
         self.counters: Counter[str] = Counter()
         #: What carries the meter's frames, as captures name it: "tcp", or "udp" (``server.udp``).
         self.transport = "tcp"
+        self.numPorts = 0
 
     def logPrefix(self) -> str:
         return f"meter {self.meter.id}"

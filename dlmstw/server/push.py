@@ -148,7 +148,8 @@ class PushSender:
         destination = PUSH_CLIENT_WPORT if protection is None else protection[0].client_sap
         self.framer: Framer = framer if framer is not None else WrapperFramer(MANAGEMENT_WPORT, destination)
         self.sequence = 0
-        self.pending: set[IDelayedCall] = set()
+        #: The pushes waiting for their delay (made with the first: most meters never push).
+        self.pending: set[IDelayedCall] | None = None
 
     def push(self, request: PushRequest) -> None:
         """Send ``request`` once its randomisation delay and a communication window allow."""
@@ -165,16 +166,19 @@ class PushSender:
 
     def stop(self) -> None:
         """Cancel every push still waiting (the service stops)."""
-        for call in tuple(self.pending):
+        pending, self.pending = self.pending, None
+        for call in pending or ():
             if call.active():
                 call.cancel()
-        self.pending.clear()
 
     def _later(self, delay: float, function: Any, *args: Any) -> None:
         def run() -> None:
-            self.pending.discard(call)
+            if self.pending is not None:
+                self.pending.discard(call)
             function(*args)
         call = self.reactor.callLater(delay, run)
+        if self.pending is None:
+            self.pending = set()
         self.pending.add(call)
 
     def apdu(self, request: PushRequest, sequence: int) -> tuple[bytes, bytes]:

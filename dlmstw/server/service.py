@@ -3,8 +3,9 @@ configuration, under one ``MultiService``."""
 
 from __future__ import annotations
 
+import gc
 import time
-from functools import partial
+from collections import Counter
 from typing import Any, Callable
 
 from twisted.application.service import MultiService, Service
@@ -42,6 +43,15 @@ SERVER_CONFORMANCE = (Conformance.GET | Conformance.SET | Conformance.ACTION | C
 SERVER_MAX_RECEIVE_PDU_SIZE = 1024
 LISTEN_BACKLOG = 128
 log = Logger()
+
+
+def freeze_built_objects() -> None:
+    """Move everything built so far (a lab's meters, models, plugins) out of
+    the garbage collector's sight (``gc.freeze``): they live as long as the
+    process, and a full collection would otherwise walk every meter of a
+    large lab again and again while it serves."""
+    gc.collect()
+    gc.freeze()
 
 
 class ListenFailure(Exception):
@@ -85,14 +95,13 @@ class LabService(MultiService):
         #: Each meter's pushes and timers (``edge``), running while the service runs.
         self.edges: dict[str, MeterEdge] = {}
         self._directories: dict[tuple[tuple[str, ...], tuple[str, ...]], ModelDirectory] = {}
+        #: Each group's associations by client SAP, shared by its meters.
+        self._associations: dict[str, dict[int, AssociationConfig]] = {}
         #: The gateways of this process's groups behind one (lab.ini ``gateway``), by group.
         self.gateways: dict[str, GatewayFactory] = {}
         behind: dict[str, dict[int, MeterFactory]] = {}
-        meters = list(lab.meters())
-        offline = offline_meters(meters)
-        for position, meter in enumerate(meters):
-            if not hosted(position):
-                continue
+        offline = offline_meters(lab)
+        for meter in lab.meters(hosted):
             factory = self._meter(meter, clock, meter.id not in offline)
             self.factories[meter.id] = factory
             self.meter_configs[meter.id] = meter
@@ -207,7 +216,9 @@ class LabService(MultiService):
 
     def _meter(self, meter: MeterConfig, clock: Callable[[], float], online: bool) -> MeterFactory:
         runtime = Meter(meter, self.registry.object_sets[meter.model[0]], clock)
-        associations: dict[int, AssociationConfig] = {a.client_sap: a for a in meter.associations}
+        associations = self._associations.get(meter.group)
+        if associations is None:
+            associations = self._associations[meter.group] = {a.client_sap: a for a in meter.associations}
         factory = MeterFactory(runtime, MeterDirectory(self._directory(meter), runtime), associations,
                                self.registry,
                                ServerProfile(SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE, meter.system_title),
@@ -224,6 +235,16 @@ class LabService(MultiService):
         runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender)
         return factory
 
+    def totals(self) -> tuple[int, Counter[str]]:
+        """Connected clients and capture counts by result over this process's meters (``/metrics``)."""
+        results: Counter[str] = Counter()
+        clients = 0
+        for factory in self.factories.values():
+            clients += factory.connections
+            if factory.counters:
+                results.update(factory.counters)
+        return clients, results
+
     def state_store(self, name: str, clock: object | None = None) -> StateStore:
         """The store of this process's meters in ``state_dir``, with the counter
         journal ``name`` that their invocation counters go to first."""
@@ -232,9 +253,10 @@ class LabService(MultiService):
         store = StateStore(self.lab.simulator.state_dir,
                            [f.meter for f in factories] + [f.security for f in factories], clock, journal,
                            [f.security for f in factories])
+        record, save = journal.record, store.save_part
         for factory in factories:
-            factory.security.journal = journal.record
-            factory.security.persist = partial(store.save_part, factory.security)
+            factory.security.journal = record
+            factory.security.persist = save
         return store
 
     def object_names(self) -> dict[bytes, str]:

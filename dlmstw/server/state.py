@@ -64,10 +64,14 @@ class StateStore(Service):
         """Restore every part that has a saved state; a file that cannot be
         read back is moved aside with one log line, and that part starts from
         lab.ini."""
-        for meter in self.parts:
-            path = self.path(meter)
-            if not path.exists():
+        try:
+            saved = {entry.name for entry in os.scandir(self.directory)}
+        except OSError:
+            saved = set()
+        for meter in self.parts if saved else ():
+            if f"{meter.id}.json" not in saved:
                 continue
+            path = self.path(meter)
             try:
                 meter.restore(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:

@@ -25,7 +25,7 @@ from ..monitor.capture import CaptureBus, Exchange, PausableObserver
 from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop, Values, ChangedKeys
 from .reconfigure import ReconfigureError
 from ..plugins.registry import load_registry
-from .service import LabService, ListenFailure
+from .service import LabService, ListenFailure, freeze_built_objects
 from .workers import placement
 
 #: Seconds between two batches of captured exchanges, and between two statuses.
@@ -61,15 +61,33 @@ class Forwarder(PausableObserver):
             self.channel.callRemote(Captured, records=batch)
 
 
-def meter_status(service: LabService) -> dict[str, dict[str, Any]]:
-    """What the twistd process shows of each meter (``workers.MeterView``)."""
-    return {meter_id: {
-        "connections": factory.connections, "counters": dict(factory.counters), "online": factory.online,
-        "load_profile_period": factory.meter.load_profile_period,
-        "load_profile_days": factory.meter.load_profile_days,
-        "keys": {a: {n: k.hex() for n, k in ks.items()} for a, ks in factory.security.keys.items()},
-        "client_titles": {a: t.hex() for a, t in factory.security.client_titles.items()},
-    } for meter_id, factory in service.factories.items()}
+class StatusReport:
+    """What the twistd process shows of each meter (``workers.MeterView``),
+    for the meters that changed since the last report: a 100,000-meter lab
+    would otherwise send every meter every second. The twistd process starts
+    from lab.ini's settings, so a meter nobody touched is never sent."""
+
+    def __init__(self, service: LabService) -> None:
+        self.service = service
+        #: Per meter, what the last report said (connections, exchanges counted, online, period, days).
+        self.sent: dict[str, tuple[int, int, bool, int, int]] = {
+            meter_id: (0, 0, True, config.load_profile_interval * 60, config.load_profile_days)
+            for meter_id, config in service.meter_configs.items()}
+
+    def __call__(self) -> dict[str, dict[str, Any]]:
+        changed = {}
+        sent = self.sent
+        for meter_id, factory in self.service.factories.items():
+            runtime = factory.meter
+            now = (factory.connections, factory.counters.total(), factory.online, runtime.load_profile_period,
+                   runtime.load_profile_days)
+            if now != sent[meter_id]:
+                sent[meter_id] = now
+                changed[meter_id] = {
+                    "connections": factory.connections, "counters": dict(factory.counters),
+                    "online": factory.online, "load_profile_period": runtime.load_profile_period,
+                    "load_profile_days": runtime.load_profile_days}
+        return changed
 
 
 class Worker(ProcessChannel):
@@ -82,6 +100,7 @@ class Worker(ProcessChannel):
         self.reactor = reactor
         self.store = service.state_store(name, reactor)
         self.forwarder = Forwarder(self)
+        self.meter_status = StatusReport(service)
         self.loops = [LoopingCall(self.forwarder.flush), LoopingCall(self.report)]
         for loop in self.loops:
             loop.clock = reactor
@@ -101,7 +120,7 @@ class Worker(ProcessChannel):
         self.callRemote(Log, level=level.name if level is not None else "info", text=text[:MAX_LOG_TEXT])
 
     def status(self) -> dict[str, Any]:
-        return {"meters": meter_status(self.service), "published": self.capture.published,
+        return {"meters": self.meter_status(), "published": self.capture.published,
                 "dropped": self.capture.dropped + self.forwarder.dropped, "pid": os.getpid()}
 
     def report(self) -> None:
@@ -174,6 +193,7 @@ def main(argv: list[str]) -> None:
         capture = CaptureBus(reactor.callLater)
         service = LabService(lab, load_registry(), capture,
                              hosted=lambda position: chosen[position] == worker, reactor=reactor)
+        freeze_built_objects()
         return Worker(service, capture, reactor, f"worker-{worker}-of-{workers}")
 
     run_child(channel)

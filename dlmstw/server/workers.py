@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import time
-from types import SimpleNamespace
+from collections import Counter
 from typing import Any, Callable, Mapping
 
 from twisted.application.service import Service
@@ -48,60 +48,78 @@ MAX_RESTART_SECONDS = 10.0
 def worker_count(lab: Lab) -> int:
     """``workers`` of lab.ini, or for ``auto`` as many processes as it takes
     to keep each below ``FILES_PER_WORKER`` open files: a listening socket per
-    meter, and the shared connection budget (``max_connections``) per process."""
+    meter (one for all the meters behind a gateway), and the shared connection
+    budget (``max_connections``) per process."""
     if lab.simulator.workers is not None:
         return lab.simulator.workers
-    meters = sum(1 for _ in lab.meters())
-    return max(1, math.ceil(meters / (FILES_PER_WORKER - lab.simulator.max_connections)))
+    sockets = sum(min(len(lab.served(group)), 1) if group.gateway is not None else len(lab.served(group))
+                  for group in lab.groups)
+    return max(1, math.ceil(sockets / (FILES_PER_WORKER - lab.simulator.max_connections)))
 
 
 def first_of_each_group(lab: Lab) -> Callable[[int], bool]:
     """Whether a position (in ``lab.meters()``) is the first meter of its group."""
-    firsts, previous = set(), None
-    for position, meter in enumerate(lab.meters()):
-        if meter.group != previous:
+    firsts, position = set(), 0
+    for group in lab.groups:
+        served = len(lab.served(group))
+        if served:
             firsts.add(position)
-            previous = meter.group
+        position += served
     return firsts.__contains__
 
 
 def placement(lab: Lab, workers: int) -> list[int]:
     """The worker of each meter, by position in ``lab.meters()``: the position
     modulo ``workers``, but the meters behind a gateway share one port, so they
-    all go with the first of their group."""
+    all go with the first of their group. Worked out from the groups, without
+    making the meters."""
     chosen: list[int] = []
-    gateways: dict[str, int] = {}
-    for position, meter in enumerate(lab.meters()):
-        if meter.gateway:
-            chosen.append(gateways.setdefault(meter.group, position % workers))
+    for group in lab.groups:
+        first, served = len(chosen), len(lab.served(group))
+        if group.gateway is not None:
+            chosen.extend([first % workers] * served)
         else:
-            chosen.append(position % workers)
+            chosen.extend((first + offset) % workers for offset in range(served))
     return chosen
 
 
 class MeterView:
     """What the twistd process knows of a meter another process serves,
-    from that process's last status (the console reads it as a factory)."""
+    from the statuses of that process (the console reads it as a factory,
+    and as the factory's runtime for the load profile settings). A status
+    names only the meters that changed since the one before
+    (``worker.StatusReport``)."""
+
+    __slots__ = ("connections", "counters", "online", "load_profile_period", "load_profile_days", "worker")
 
     def __init__(self, config: MeterConfig, worker: WorkerState) -> None:
+        self.worker = worker
+        self.reset(config)
+
+    def reset(self, config: MeterConfig) -> None:
+        """Back to lab.ini's settings, as a new worker process starts the meter
+        (the worker's totals are reset with it)."""
         self.connections = 0
         self.counters: dict[str, int] = {}
         self.online = True
-        self.meter = SimpleNamespace(load_profile_period=config.load_profile_interval * 60,
-                                     load_profile_days=config.load_profile_days)
-        self.keys: dict[str, dict[str, bytes]] = {}
-        self.client_titles: dict[str, bytes] = {}
-        self.system_title = config.system_title
-        self.worker = worker
+        self.load_profile_period = config.load_profile_interval * 60
+        self.load_profile_days = config.load_profile_days
+
+    @property
+    def meter(self) -> MeterView:
+        return self
 
     def update(self, status: dict[str, Any]) -> None:
+        """Take a meter's status; its connections and counts go into its worker's totals."""
+        worker = self.worker
+        worker.clients += status["connections"] - self.connections
+        worker.results.subtract(self.counters)
+        worker.results.update(status["counters"])
         self.connections = status["connections"]
         self.counters = status["counters"]
         self.online = status["online"]
-        self.meter.load_profile_period = status["load_profile_period"]
-        self.meter.load_profile_days = status["load_profile_days"]
-        self.keys = {a: {n: bytes.fromhex(k) for n, k in ks.items()} for a, ks in status["keys"].items()}
-        self.client_titles = {a: bytes.fromhex(t) for a, t in status["client_titles"].items()}
+        self.load_profile_period = status["load_profile_period"]
+        self.load_profile_days = status["load_profile_days"]
 
 
 class WorkerState:
@@ -118,6 +136,9 @@ class WorkerState:
         self.published = self.dropped = 0
         #: The counts of its earlier processes.
         self.published_before = self.dropped_before = 0
+        #: Its meters' connections and capture counts by result, summed (``/metrics``).
+        self.clients = 0
+        self.results: Counter[str] = Counter()
 
     def summary(self) -> dict[str, Any]:
         return {"index": self.index, "pid": self.pid, "state": self.state, "restarts": self.restarts}
@@ -193,6 +214,14 @@ class WorkerPool(Service):
     def dropped(self) -> int:
         return sum(w.dropped + w.dropped_before for w in self.workers)
 
+    def totals(self) -> tuple[int, Counter[str]]:
+        """Connected clients and capture counts by result over all meters,
+        from each worker's running sums (not a walk over the meters)."""
+        results: Counter[str] = Counter()
+        for worker in self.workers:
+            results.update(worker.results)
+        return sum(worker.clients for worker in self.workers), +results
+
     @property
     def restarts(self) -> int:
         return sum(w.restarts for w in self.workers)
@@ -253,9 +282,12 @@ class WorkerPool(Service):
             return
         worker.restarts += 1
         worker.state = "restarting"
-        for view in self.factories.values():
+        # The new process starts its meters from lab.ini and reports only what changes from there.
+        for meter_id, view in self.factories.items():
             if view.worker is worker:
-                view.connections = 0
+                view.reset(self.meter_configs[meter_id])
+        worker.clients = 0
+        worker.results.clear()
         quick = time.monotonic() - worker.started < 1.0
         delay = min(MAX_RESTART_SECONDS, RESTART_SECONDS * (2 ** min(worker.restarts, 10))) if quick \
             else RESTART_SECONDS

@@ -3,10 +3,12 @@ quantities COSEM objects read, all values of its seed and the time (the
 server assembles the whole ``MeterState`` of the COSEM layer from it, its
 security store and its port: ``server.assembly``).
 
-Kept small on purpose (≤ 20 KiB per idle meter): a few slots, the simulator's
-constants, a dict of the values that clients SET, a dict of the little state
-some objects keep per meter (a profile's reset time, a demand register's
-period start...), and a bounded list of what clients made the meter do.
+Kept small on purpose (a 100,000-meter lab holds them all): a few slots, a
+dict of the values that clients SET and a dict of the little state some
+objects keep per meter (a profile's reset time, a demand register's period
+start...). What a meter only needs once it is read is made on first use:
+the simulator's constants (a pure function of the seed, so made at any time
+they are the same) and the bounded list of what clients made the meter do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable, Iterable
 from ..codec.axdr import decode_data, encode_data
 from .anomalies import Anomalies
 from .events import CLOCK_NEW, CLOCK_OLD, Occurrence
+from .shapes import SHAPES
 from .sources import Cumulative, Instantaneous, Interval, MeterSimulator
 
 #: Occurrences a meter remembers (disconnections, clock sets...): the oldest go first.
@@ -106,8 +109,8 @@ class MeterRuntime:
     ``anomalies``)."""
 
     __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
-                 "load_profile_days", "utc_offset", "deviation", "clock_status", "simulator", "clock_offset",
-                 "values", "changed", "object_state", "events", "anomalies", "_snapshot", "_clock")
+                 "load_profile_days", "utc_offset", "deviation", "clock_status", "shape", "_simulator", "clock_offset",
+                 "values", "changed", "object_state", "_events", "anomalies", "_snapshot", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
                  load_profile_interval: int, load_profile_days: int, utc_offset: int = 0,
@@ -123,7 +126,10 @@ class MeterRuntime:
         #: Blue Book 4.1.6.1: the deviation is UTC minus local time, in minutes.
         self.deviation = -utc_offset // 60
         self.clock_status = 0
-        self.simulator = MeterSimulator(seed, shape, utc_offset=utc_offset)
+        if shape not in SHAPES:
+            raise ValueError(f"unknown load shape {shape!r}; known: {', '.join(sorted(SHAPES))}")
+        self.shape = shape
+        self._simulator: MeterSimulator | None = None
         self.clock_offset = 0.0
         #: Attribute values clients SET on this meter, by (logical name, attribute).
         self.values: dict[tuple[bytes, int], Any] = TrackedValues(self)
@@ -131,11 +137,26 @@ class MeterRuntime:
         self.changed = False
         #: What objects keep for this meter besides attribute values, by (logical name, key).
         self.object_state: dict[tuple[bytes, str], Any] = ObjectState(self)
-        #: What clients made the meter do, for its event logs (``simulator.events``).
-        self.events: collections.deque[Occurrence] = collections.deque(maxlen=MAX_OCCURRENCES)
+        self._events: collections.deque[Occurrence] | None = None
         self.anomalies = Anomalies.of(seed, anomalies)
         self._snapshot: Snapshot | None = None
         self._clock = clock
+
+    @property
+    def simulator(self) -> MeterSimulator:
+        """The simulated quantities of this meter's seed, made on first use."""
+        simulator = self._simulator
+        if simulator is None:
+            simulator = self._simulator = MeterSimulator(self.seed, self.shape, utc_offset=self.utc_offset)
+        return simulator
+
+    @property
+    def events(self) -> collections.deque[Occurrence]:
+        """What clients made the meter do, for its event logs (``simulator.events``), made on first use."""
+        events = self._events
+        if events is None:
+            events = self._events = collections.deque(maxlen=MAX_OCCURRENCES)
+        return events
 
     def now(self) -> float:
         return self._clock() + self.clock_offset
@@ -161,7 +182,7 @@ class MeterRuntime:
                        for (ln, attribute), value in self.values.items()],
             "object_state": [[ln.hex(), key, value] for (ln, key), value in self.object_state.items()
                              if key in ObjectState.PERSISTENT],
-            "events": [[occurrence.t, occurrence.kind] for occurrence in self.events],
+            "events": [[occurrence.t, occurrence.kind] for occurrence in self._events or ()],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -173,7 +194,9 @@ class MeterRuntime:
         for ln, key, value in state.get("object_state", []):
             saved = tuple(value) if isinstance(value, list) else value
             dict.__setitem__(self.object_state, (bytes.fromhex(ln), str(key)), saved)
-        self.events.extend(Occurrence(float(t), str(kind)) for t, kind in state.get("events", []))
+        saved = state.get("events", [])
+        if saved:
+            self.events.extend(Occurrence(float(t), str(kind)) for t, kind in saved)
         self.changed = False
 
     def snapshot(self, t: float) -> Snapshot:

@@ -139,6 +139,9 @@ class Lab(Protocol):
     factories: Mapping[str, Any]
     meter_configs: Mapping[str, Any]
 
+    def totals(self) -> tuple[int, Counter[str]]:
+        """Connected clients and capture counts by result, over all meters."""
+
     def reconfigure(self, meter_id: str, changes: dict[str, Any]) -> Any:
         """Change a running meter (now, or through a Deferred); ValueError with
         the reason when refused."""
@@ -603,12 +606,9 @@ def prometheus_lines(console: Console) -> Iterable[str]:
         yield f'dlmstw_packet_log_records_total{{outcome="dropped"}} {totals["log_dropped"]}\n'
         yield "# HELP dlmstw_packet_log_restarts_total Packet-log writers started again after they ended.\n"
         yield f"# TYPE dlmstw_packet_log_restarts_total counter\ndlmstw_packet_log_restarts_total {totals['log_restarts']}\n"
-    factories = console.lab.factories.values()
+    clients, results = console.lab.totals()
     yield "# HELP dlmstw_clients Connected clients, over all meters.\n# TYPE dlmstw_clients gauge\n"
-    yield f"dlmstw_clients {sum(factory.connections for factory in factories)}\n"
-    results: Counter[str] = Counter()
-    for factory in factories:
-        results.update(factory.counters)
+    yield f"dlmstw_clients {clients}\n"
     yield ("# HELP dlmstw_exchanges_total Captured exchanges and connection events by result, over all meters.\n"
            "# TYPE dlmstw_exchanges_total counter\n")
     for result, count in sorted(results.items()):
