@@ -16,8 +16,10 @@ import math
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .. import __version__
 from ..codec.axdr import datetime_bytes_from_timestamp
 from ..cosem.base import Context, CosemObject, period_start
+from ..cosem.classes.image_transfer import active_firmware
 from ..cosem.classes.ipv4_setup import ipv4
 from ..cosem.classes.push_setup import AXDR_XDLMS_APDU, TCP
 from ..cosem.classes.script_table import EXECUTE_METHOD, script
@@ -370,6 +372,24 @@ def add_communication(build: Builder) -> None:
               "TCP-UDP setup")
     build.add("0.0.25.1.0.255", 42, {"dl_reference": (DataType.OCTET_STRING, bytes(6)),
                                      "gateway_ip_address": ipv4("0.0.0.0")}, "IPv4 setup")
+
+
+#: The firmware identifier a meter starts with, until an image is activated.
+FIRMWARE = f"dlmstw {__version__}".encode()
+IMAGE_TRANSFER = "0.0.44.0.0.255"
+
+
+def firmware(ctx: Context) -> tuple[DataType, bytes]:
+    """The active firmware identifier (Data): the last image activated, else FIRMWARE."""
+    return (DataType.OCTET_STRING, active_firmware(ctx, FIRMWARE))
+
+
+def add_image_transfer(build: Builder) -> None:
+    """Image transfer 0.0.44.0.0.255 (firmware upgrades) and the active core
+    firmware identifier 0.0.0.2.0.255; the models give 1.0.0.2.0.255 (the
+    metrology firmware) the same ``firmware`` source."""
+    build.data("0.0.0.2.0.255", firmware, "Active firmware identifier (core)")
+    build.add(IMAGE_TRANSFER, 18, {}, "Image transfer (firmware upgrade)")
 
 
 def add_monthly_demand_reset(build: Builder, scripts: str, description: str) -> None:

@@ -29,14 +29,13 @@ from typing import Callable, Mapping
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from .. import __version__
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset, billing_boundaries, firmware,
                      cumulative, event_log,
                      instantaneous, latest_event_code, maximum_demand, obis, phase_active_power, text)
 
@@ -72,7 +71,8 @@ ENERGIES: tuple[RegisterRow, ...] = (
     ("1.0.9.8.0.255", "Apparent energy import", cumulative("apparent_energy"), 0, Unit.VOLT_AMPERE_HOUR,
      DataType.DOUBLE_LONG_UNSIGNED),
 )
-STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5}
+STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_ACTIVATED: 18,
+                   simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
 POWER_EVENTS = (1, 2)
 DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67}
 #: AMR profile status bit 7: a power failure happened in the period.
@@ -114,8 +114,8 @@ class DlmsGeneric:
         build.data("0.0.96.1.0.255", lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii")),
                    "Device ID 1 (serial number)")
         build.data("0.0.96.1.1.255", text("DLMSTW-GENERIC-3P"), "Device ID 2 (meter type)")
-        build.data("1.0.0.2.0.255", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode()),
-                   "Active firmware identifier")
+        build.data("1.0.0.2.0.255", firmware, "Active firmware identifier (metrology)")
+        add_image_transfer(build)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.LONG_UNSIGNED,
                                                   min(int(ctx.snapshot.cumulative.power_failures), 65535)),
                    "Number of power failures in any phase")

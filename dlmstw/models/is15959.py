@@ -32,7 +32,6 @@ from typing import Any, Mapping, Sequence
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from .. import __version__
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
@@ -40,7 +39,7 @@ from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset, billing_boundaries, firmware,
                      billing_count,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
                      date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
@@ -133,13 +132,16 @@ VOLTAGE_EVENTS = (Condition(7, 8, high_voltage(1.015)), Condition(9, 10, low_vol
 CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 68, over_current(1.0)))
 POWER_EVENTS = (101, 102)
 TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
-                      simulated.LIMITER_THRESHOLD: 158, simulated.DEMAND_RESET: 166}
+                      simulated.FIRMWARE_ACTIVATED: 157, simulated.LIMITER_THRESHOLD: 158,
+                      simulated.DEMAND_RESET: 166}
+#: A restart on new firmware, logged as a power failure and its restoration.
+RESTART_EVENTS = {simulated.POWER_DOWN: POWER_EVENTS[0], simulated.POWER_UP: POWER_EVENTS[1]}
 CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
 #: (E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns).
 EVENT_LOGS = (
     (0, "Voltage related events", event_log(VOLTAGE_EVENTS), 100, True),
     (1, "Current related events", event_log(CURRENT_EVENTS), 100, True),
-    (2, "Power failure related events", event_log(power=POWER_EVENTS), 100, False),
+    (2, "Power failure related events", event_log(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False),
     (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS), 50, False),
     (4, "Other events", event_log(), 50, True),
     (5, "Non-rollover events", event_log(), 1, False),
@@ -174,7 +176,7 @@ def add_name_plate(build: Builder, model: str, extra: Sequence[tuple[str, str, A
         ("0.0.96.1.0.255", "Meter serial number",
          lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii"))),
         ("0.0.96.1.1.255", "Manufacturer name", (DataType.OCTET_STRING, b"dlmstw virtual meters")),
-        ("1.0.0.2.0.255", "Firmware version", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode())),
+        ("1.0.0.2.0.255", "Firmware version", firmware),
         ("0.0.96.1.2.255", "Meter model", text(model)),
         *extra,
     ]
@@ -250,6 +252,7 @@ class IS15959ABT:
         build = Builder(classes)
         build.add(CLOCK, 8, {}, "Clock")
         add_name_plate(build, "ABT-3P4W-SIM")
+        add_image_transfer(build)
         build.registers(INSTANTANEOUS_REGISTERS)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
                                                   int(ctx.snapshot.cumulative.power_failures)),
@@ -282,6 +285,7 @@ class IS15959Household:
             ("0.0.94.91.12.255", "Current rating", text("10-60A")),
             ("0.0.96.1.4.255", "Year of manufacture", (DataType.LONG_UNSIGNED, 2025)),
         ))
+        add_image_transfer(build)
         build.registers(HOUSEHOLD_REGISTERS)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
                                                   int(ctx.snapshot.cumulative.power_failures)),

@@ -6,6 +6,7 @@ from dlmstw.cosem.classes.association_ln import AssociationLN
 from dlmstw.cosem.classes.clock import Clock
 from dlmstw.cosem.classes.data import DataClass
 from dlmstw.cosem.classes.disconnect_control import DisconnectControl
+from dlmstw.cosem.classes.image_transfer import ImageTransfer
 from dlmstw.cosem.classes.ipv4_setup import Ipv4Setup
 from dlmstw.cosem.classes.limiter import Limiter
 from dlmstw.cosem.classes.profile_generic import ProfileGeneric
@@ -31,6 +32,7 @@ profile_generic = ProfileGeneric()
 clock = Clock()
 association_ln = AssociationLN()
 sap_assignment = SapAssignment()
+image_transfer = ImageTransfer()
 security_setup = SecuritySetup()
 script_table = ScriptTable()
 activity_calendar = ActivityCalendar()

@@ -36,6 +36,11 @@ CAPTURE_PERIOD = "capture-period"
 DEMAND_PERIOD = "demand-period"
 DEMAND_RESET = "demand-reset"
 LIMITER_THRESHOLD = "limiter-threshold"
+FIRMWARE_ACTIVATED = "firmware-activated"
+"""A new firmware image became active (Image transfer, class 18)."""
+POWER_DOWN = "power-down"
+"""The meter went down on its own (a restart on new firmware), not a simulated outage."""
+POWER_UP = "power-up"
 
 #: One logged event: its instant (POSIX seconds) and its event code.
 Event = tuple[float, int]
