@@ -233,8 +233,9 @@ class IMeterEdge(Interface):
         background: framed, protected and sent as its push setup says."""
 
     def schedule_changed():  # type: ignore[misc, no-untyped-def]
-        """A Single action schedule or the clock changed: the timers of the
-        meter's schedules are computed again."""
+        """A Single action schedule, the passive calendar's activation time
+        or the clock changed: the timers of the meter's schedules are
+        computed again."""
 
     def image_write(offset, data):  # type: ignore[no-untyped-def]
         """Write ``data`` at ``offset`` of the meter's firmware image (a file in

@@ -239,6 +239,35 @@ def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...], python: s
     return lab
 
 
+#: The associations of the labs that drive a meter's life (firmware, tariffs, load): the public
+#: client and an LLS reader with full access (methods need it).
+FULL_ACCESS_ASSOCIATIONS = f"""\
+[association:public]
+client_sap = {PUBLIC_CLIENT}
+
+[association:reader]
+client_sap = {READER_CLIENT}
+authentication = lls
+lls_password = {READER_PASSWORD}
+access = full
+"""
+
+
+def simple_lab(tmp_path_factory: pytest.TempPathFactory, name: str, groups: Callable[[int], str],
+               count: int) -> Iterator[Lab]:
+    """A module fixture's lab: ``groups(first port)`` gives the ``[meters:...]`` sections of
+    ``count`` meters on consecutive ports, with FULL_ACCESS_ASSOCIATIONS, no packet log."""
+    directory = tmp_path_factory.mktemp(name)
+    base = find_free_port_range(count)
+    text = (f"[simulator]\nconsole = tcp:0:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
+            f"packet_log = -\n\n{groups(base)}\n{FULL_ACCESS_ASSOCIATIONS}")
+    running = launch_lab(directory, text, tuple(range(base, base + count)))
+    try:
+        yield running
+    finally:
+        stop_lab(running)
+
+
 def stop_lab(lab: Lab) -> None:
     """SIGTERM, then SIGKILL after 10 s."""
     if lab.process.poll() is None:

@@ -12,30 +12,22 @@ import hashlib
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gurux_dlms import GXDLMSException, GXReplyData
 from gurux_dlms.objects import GXDLMSData, GXDLMSImageTransfer
 from gurux_dlms.objects.enums import ImageTransferStatus
 
-from interop_support import Lab, MeterSession, find_free_port_range, launch_lab, stop_lab
+from interop_support import READER_CLIENT as READER, READER_PASSWORD as PASSWORD, Lab, MeterSession, simple_lab
 
-READER = 32
-PASSWORD = "ABCD0001"
 IMAGE_TRANSFER = "0.0.44.0.0.255"
 ACTIVATION_DELAY = 1.0
 #: The action-result other-reason (Green Book 9.5), as gurux reports it.
 OTHER_REASON = 250
 
 
-def ini(base: int, directory: Path) -> str:
+def groups(base: int) -> str:
     return f"""\
-[simulator]
-console = tcp:0:interface=127.0.0.1
-state_dir = {directory / "state"}
-packet_log = -
-
 [meters:household]
 port = {base}
 model = is15959-household
@@ -60,27 +52,12 @@ port = {base + 3}
 model = dlms-generic
 load_profile_days = 1
 faults = image-activate-fail:1.0
-
-[association:public]
-client_sap = 16
-
-[association:reader]
-client_sap = {READER}
-authentication = lls
-lls_password = {PASSWORD}
-access = full
 """
 
 
 @pytest.fixture(scope="module")
 def firmware_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    directory = tmp_path_factory.mktemp("firmware")
-    base = find_free_port_range(4)
-    running = launch_lab(directory, ini(base, directory), tuple(range(base, base + 4)))
-    try:
-        yield running
-    finally:
-        stop_lab(running)
+    yield from simple_lab(tmp_path_factory, "firmware", groups, 4)
 
 
 def image_of(payload: bytes) -> bytes:

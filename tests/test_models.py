@@ -127,6 +127,7 @@ def test_every_register_read_is_plausible_with_its_scaler() -> None:
 
 CLASSES = {
     9: (0, ["scripts"], ["execute"]),
+    11: (0, ["entries"], ["insert", "delete"]),
     18: (0, ["image_block_size", "image_transferred_blocks_status", "image_first_not_transferred_block_number",
              "image_transfer_enabled", "image_transfer_status", "image_to_activate_info"],
          ["image_transfer_initiate", "image_block_transfer", "image_verify", "image_activate"]),

@@ -392,13 +392,22 @@ def add_image_transfer(build: Builder) -> None:
     build.add(IMAGE_TRANSFER, 18, {}, "Image transfer (firmware upgrade)")
 
 
+BILLING_PROFILE = "1.0.98.1.0.255"
+#: The script of the demand reset script table that bills now (captures the billing profile).
+BILLING_SCRIPT = 2
+
+
 def add_monthly_demand_reset(build: Builder, scripts: str, description: str) -> None:
-    """A script table that resets the demand register (1.0.1.4.0.255) and the
-    single action schedule (0.0.15.0.0.255) that runs it on the 1st of every
+    """A script table that resets the demand register (1.0.1.4.0.255), script
+    1, or bills (captures the billing profile and resets demand), script 2,
+    and the single action schedule (0.0.15.0.0.255) that runs it on the 1st of every
     month at 00:00, the billing date."""
+    zero = (DataType.INTEGER, 0)
     build.add(scripts, 9, {"scripts": (DataType.ARRAY, [
-        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, (DataType.INTEGER, 0))),
-    ])}, f"{description} script table")
+        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
+        script(BILLING_SCRIPT, (EXECUTE_METHOD, 7, obis(BILLING_PROFILE), 2, zero),
+               (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
+    ])}, f"{description} script table (1 = demand reset, 2 = billing: capture the billing profile, reset demand)")
     build.add("0.0.15.0.0.255", 22, {
         "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(scripts)),
                                                  (DataType.LONG_UNSIGNED, 1)]),

@@ -34,6 +34,7 @@ from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset, billing_boundaries, firmware,
                      cumulative, event_log,
@@ -79,7 +80,6 @@ DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simula
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
 END_OF_BILLING_SCRIPTS = "0.0.10.0.1.255"
-ACTIVE_TARIFF = "0.0.96.14.0.255"
 #: Time-of-day tariffs: (start hour, tariff).
 TARIFF_ZONES = ((0, 1), (7, 2), (23, 1))
 
@@ -94,11 +94,6 @@ def profile_status(period: int | None) -> Callable[[Context], tuple[DataType, in
         before = ctx.at(ctx.t - length).snapshot.cumulative.power_failures
         return (DataType.UNSIGNED, POWER_DOWN if failures > before else 0)
     return status
-
-
-def active_tariff(ctx: Context) -> int:
-    hour = int((ctx.t + ctx.meter.utc_offset) % 86400 // 3600)
-    return [tariff for start, tariff in TARIFF_ZONES if start <= hour][-1]
 
 
 @implementer(IPlugin, IObjectSet)
@@ -141,7 +136,10 @@ class DlmsGeneric:
         build.profile("1.0.99.2.0.255", [build.capture(CLOCK), build.capture("0.0.96.10.2.255"), *energies],
                       "Load profile 2 (daily)", capture_period=86400,
                       profile_entries=lambda meter: meter.load_profile_days, status=obis("0.0.96.10.2.255"))
-        build.profile("1.0.98.1.0.255", [build.capture(CLOCK), *energies, build.capture("1.0.1.6.0.255"),
+        add_tariffs(build, 0)
+        build.profile("1.0.98.1.0.255", [build.capture(CLOCK), *energies,
+                                         *(build.capture(ln) for ln in TARIFF_REGISTERS),
+                                         build.capture("1.0.1.6.0.255"),
                                          build.capture("1.0.1.6.0.255", 5)],
                       "Billing profile (monthly)", profile_entries=BILLING_ENTRIES, schedule=billing_boundaries,
                       horizon=400 * 86400)
@@ -171,11 +169,11 @@ class DlmsGeneric:
                 (DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes(6)), (DataType.LONG_UNSIGNED, 0)]),
             ]),
         }, "Limiter (active power import, W)")
-        build.data(ACTIVE_TARIFF, lambda ctx: (DataType.UNSIGNED, active_tariff(ctx)), "Currently active tariff")
         tariff = obis(ACTIVE_TARIFF)
         build.add(TARIFF_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-            script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number))) for number in (1, 2)
-        ])}, "Tariffication script table")
+            script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number)))
+            for number in range(1, TARIFFS + 1)
+        ])}, "Tariffication script table (script n sets tariff n)")
         build.add("0.0.13.0.0.255", 20, {
             "calendar_name_active": text("STD"),
             "season_profile_active": (DataType.ARRAY, [(DataType.STRUCTURE, [

@@ -38,9 +38,10 @@ from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset, billing_boundaries, firmware,
-                     billing_count,
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
+                     billing_boundaries, billing_count, firmware,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
                      date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
                      low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
@@ -132,8 +133,8 @@ VOLTAGE_EVENTS = (Condition(7, 8, high_voltage(1.015)), Condition(9, 10, low_vol
 CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 68, over_current(1.0)))
 POWER_EVENTS = (101, 102)
 TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
-                      simulated.FIRMWARE_ACTIVATED: 157, simulated.LIMITER_THRESHOLD: 158,
-                      simulated.DEMAND_RESET: 166}
+                      simulated.CALENDAR_ACTIVATED: 155, simulated.FIRMWARE_ACTIVATED: 157,
+                      simulated.LIMITER_THRESHOLD: 158, simulated.DEMAND_RESET: 166}
 #: A restart on new firmware, logged as a power failure and its restoration.
 RESTART_EVENTS = {simulated.POWER_DOWN: POWER_EVENTS[0], simulated.POWER_UP: POWER_EVENTS[1]}
 CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
@@ -153,7 +154,6 @@ EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.
 
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
 MD_RESET_SCRIPTS = "0.0.10.0.1.255"
-ACTIVE_TARIFF = "0.0.96.14.0.255"
 #: Time-of-day zones of the household tariff: (start hour, tariff).
 TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
 
@@ -162,12 +162,6 @@ def programming_count(ctx: Context) -> int:
     """Configuration changes made on the meter (transaction events) so far."""
     return len([occurrence for occurrence in ctx.meter.events
                 if occurrence.kind in TRANSACTION_EVENTS and occurrence.t <= ctx.t])
-
-
-def active_tariff(ctx: Context) -> int:
-    """The tariff of the time-of-day zone of the request's local time."""
-    hour = int((ctx.t + ctx.meter.utc_offset) % 86400 // 3600)
-    return max(tariff for start, tariff in TARIFF_ZONES if start <= hour)
 
 
 def add_name_plate(build: Builder, model: str, extra: Sequence[tuple[str, str, Any]] = ()) -> None:
@@ -200,8 +194,9 @@ def add_load_profiles(build: Builder, block_registers: Sequence[RegisterRow]) ->
     build.scaler_profile("1.0.94.91.5.255", DAILY_CAPTURED, "Daily load scaler profile")
 
 
-def add_billing(build: Builder) -> None:
-    """Billing objects and the monthly billing profile with its scaler profile."""
+def add_billing(build: Builder, tariffs: Sequence[str] = ()) -> None:
+    """Billing objects and the monthly billing profile with its scaler profile
+    (with the ``tariffs`` registers, when the model has them)."""
     build.data("0.0.0.1.2.255", lambda ctx: date_time_data(ctx, last_billing(ctx)), "Billing date")
     build.data("0.0.0.1.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(billing_count(ctx), 65535)),
                "Cumulative billing count")
@@ -211,12 +206,13 @@ def add_billing(build: Builder) -> None:
         build.add(ln, 4, {"value": source, "capture_time": lambda ctx, i=time_index: maximum_demand(ctx)[i],
                           "scaler": scaler, "unit": unit, "type": value_type}, description)
     columns = ([build.capture("0.0.0.1.2.255"), build.capture("1.0.13.0.0.255")]
-               + [build.capture(ln) for ln in BILLING_CAPTURED]
+               + [build.capture(ln) for ln in (*BILLING_CAPTURED, *tariffs)]
                + [definition for ln, *_ in MAXIMUM_DEMANDS for definition in (build.capture(ln), build.capture(ln, 5))]
                + [build.capture("0.0.94.91.13.255")])
     build.profile("1.0.98.1.0.255", columns, "Billing profile", profile_entries=BILLING_ENTRIES,
                   schedule=billing_boundaries, horizon=400 * 86400)
-    build.scaler_profile("1.0.94.91.6.255", ["1.0.13.0.0.255", *BILLING_CAPTURED, *(ln for ln, *_ in MAXIMUM_DEMANDS),
+    build.scaler_profile("1.0.94.91.6.255", ["1.0.13.0.0.255", *BILLING_CAPTURED, *tariffs,
+                                             *(ln for ln, *_ in MAXIMUM_DEMANDS),
                                              "0.0.94.91.13.255"], "Billing scaler profile")
 
 
@@ -294,7 +290,8 @@ class IS15959Household:
         build.data("0.0.96.2.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(programming_count(ctx), 65535)),
                    "Cumulative programming count")
         add_demand(build, 0)
-        add_billing(build)
+        add_tariffs(build, 0)
+        add_billing(build, TARIFF_REGISTERS)
         columns = ([build.capture(CLOCK)] + [build.capture(ln) for ln, *_ in HOUSEHOLD_REGISTERS]
                    + [build.capture(ln) for ln in ("0.0.96.7.0.255", "0.0.94.91.0.255", "0.0.0.1.0.255",
                                                    "0.0.96.2.0.255", "0.0.0.1.2.255")]
@@ -324,11 +321,11 @@ def add_load_control(build: Builder) -> None:
             (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(DISCONNECT_SCRIPTS)), (DataType.LONG_UNSIGNED, 2)]),
         ]),
     }, "Limiter (load limit, W)")
-    build.data(ACTIVE_TARIFF, lambda ctx: (DataType.UNSIGNED, active_tariff(ctx)), "Currently active tariff")
     tariff = obis(ACTIVE_TARIFF)
     build.add(TARIFF_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-        script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number))) for _, number in TARIFF_ZONES
-    ])}, "Tariffication script table")
+        script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number)))
+        for number in range(1, TARIFFS + 1)
+    ])}, "Tariffication script table (script n sets tariff n)")
     day_schedule = [(DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes((hour, 0, 0, 0))),
                                           (DataType.OCTET_STRING, obis(TARIFF_SCRIPTS)),
                                           (DataType.LONG_UNSIGNED, number)]) for hour, number in TARIFF_ZONES]

@@ -17,6 +17,7 @@ from dlmstw.cosem.classes.sap_assignment import SapAssignment
 from dlmstw.cosem.classes.security_setup import SecuritySetup
 from dlmstw.cosem.classes.script_table import ScriptTable
 from dlmstw.cosem.classes.single_action_schedule import SingleActionSchedule
+from dlmstw.cosem.classes.special_days_table import SpecialDaysTable
 from dlmstw.cosem.classes.tcp_udp_setup import TcpUdpSetup
 from dlmstw.models.dlms_generic import DlmsGeneric
 from dlmstw.models.is15959 import IS15959ABT, IS15959Household
@@ -36,6 +37,7 @@ image_transfer = ImageTransfer()
 security_setup = SecuritySetup()
 script_table = ScriptTable()
 activity_calendar = ActivityCalendar()
+special_days_table = SpecialDaysTable()
 register_monitor = RegisterMonitor()
 single_action_schedule = SingleActionSchedule()
 push_setup = PushSetup()

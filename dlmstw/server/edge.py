@@ -8,6 +8,8 @@ outside, carried out with the reactor.
 - Alarms: at the start of each of the simulator's power outages
   (``simulator.events.outages``), the alarm push setup (0.4.25.9.0.255 on the
   built-in models) pushes, as a meter does on power failure.
+- The Activity calendar's passive calendar becomes active at its
+  activate_passive_calendar_time: one timer per meter.
 - Firmware images (Image transfer, class 18): the image's octets live in
   ``state_dir/images/<meter id>.img``, written block by block, never held in
   memory; an activation restarts the meter after its delay: its connections
@@ -43,6 +45,7 @@ log = Logger()
 SINGLE_ACTION_SCHEDULE = 22
 PUSH_SETUP = 40
 IMAGE_TRANSFER = 18
+ACTIVITY_CALENDAR = 20
 #: Octets read at a time when an image is hashed.
 HASH_CHUNK = 1 << 16
 #: How far ahead the next power outage is looked for (the simulator has one every 6 to 14 days).
@@ -51,13 +54,14 @@ ALARM_HORIZON = 15 * 86400
 
 @functools.cache
 def edge_objects(directory: ModelDirectory) -> tuple[tuple[CosemObject, ...], CosemObject | None,
-                                                     CosemObject | None]:
-    """A model's Single action schedules, its alarm push setup and its image
-    transfer object, found once per model."""
+                                                     CosemObject | None, CosemObject | None]:
+    """A model's Single action schedules, its alarm push setup, its image
+    transfer object and its activity calendar, found once per model."""
     schedules = tuple(obj for obj in directory.objects.values() if obj.class_id == SINGLE_ACTION_SCHEDULE)
     alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
     image = next((obj for obj in directory.objects.values() if obj.class_id == IMAGE_TRANSFER), None)
-    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None, image
+    calendar = next((obj for obj in directory.objects.values() if obj.class_id == ACTIVITY_CALENDAR), None)
+    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None, image, calendar
 
 
 @implementer(IMeterEdge)
@@ -65,8 +69,9 @@ class MeterEdge:
     """One meter's pushes, schedule timer, alarm timer and firmware image.
     ``connections`` is the meter's factory (its ``protocols`` drop on a restart)."""
 
-    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "image", "_schedule_timer",
-                 "_alarm_timer", "_activation_timer", "running", "state_dir", "connections")
+    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "image", "calendar",
+                 "_schedule_timer", "_alarm_timer", "_activation_timer", "_calendar_timer", "running", "state_dir",
+                 "connections")
 
     def __init__(self, reactor: Any, meter: Meter, directory: ModelDirectory, sender: PushSender,
                  state_dir: str = "", connections: Any = None) -> None:
@@ -74,10 +79,11 @@ class MeterEdge:
         self.meter = meter
         self.directory = directory
         self.sender = sender
-        self.schedules, self.alarm, self.image = edge_objects(directory)
+        self.schedules, self.alarm, self.image, self.calendar = edge_objects(directory)
         self._schedule_timer: IDelayedCall | None = None
         self._alarm_timer: IDelayedCall | None = None
         self._activation_timer: IDelayedCall | None = None
+        self._calendar_timer: IDelayedCall | None = None
         self.running = False
         self.state_dir = state_dir
         self.connections = connections
@@ -100,10 +106,10 @@ class MeterEdge:
     def stop(self) -> None:
         """Cancel the timers and the pushes waiting."""
         self.running = False
-        for timer in (self._schedule_timer, self._alarm_timer, self._activation_timer):
+        for timer in (self._schedule_timer, self._alarm_timer, self._activation_timer, self._calendar_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._schedule_timer = self._alarm_timer = self._activation_timer = None
+        self._schedule_timer = self._alarm_timer = self._activation_timer = self._calendar_timer = None
         self.sender.stop()
 
     def schedule_changed(self) -> None:
@@ -112,6 +118,7 @@ class MeterEdge:
         now = self.meter.now()
         self._arm_schedules(now)
         self._arm_alarm(now)
+        self._arm_calendar(now)
 
     # -- single action schedules --------------------------------------------
 
@@ -138,6 +145,28 @@ class MeterEdge:
                 log.info("meter {meter}: single action schedule {ln} ran its script: {result}",
                          meter=self.meter.id, ln=obj.logical_name.hex(), result=result.name.lower())
         self._arm_schedules(max(ctx.t, due))
+
+    # -- activity calendar ----------------------------------------------------------
+
+    def _arm_calendar(self, now: float) -> None:
+        """A timer at the passive calendar's activation time (at once when it is past)."""
+        if self._calendar_timer is not None and self._calendar_timer.active():
+            self._calendar_timer.cancel()
+        self._calendar_timer = None
+        calendar = self.calendar
+        if calendar is None:
+            return
+        at = calendar.interface_class.next_activation(calendar, self._context())
+        if at is not None:
+            self._calendar_timer = self.reactor.callLater(max(0.0, at - now), self._activate_calendar, at)
+
+    def _activate_calendar(self, at: float) -> None:
+        self._calendar_timer = None
+        calendar = self.calendar
+        assert calendar is not None
+        ctx = self._context()
+        calendar.interface_class.activate_at(calendar, ctx, max(at, ctx.t))
+        log.info("meter {meter}: passive activity calendar activated", meter=self.meter.id)
 
     # -- alarms -----------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class ObjectState(dict[tuple[bytes, str], Any]):
     register's restart) mark the meter for saving; caches do not."""
 
     __slots__ = ("owner",)
-    PERSISTENT = frozenset({"reset", "captures", "anchor", "image", "firmware"})
+    PERSISTENT = frozenset({"reset", "captures", "anchor", "image", "firmware", "calendars"})
 
     def __init__(self, owner: MeterRuntime) -> None:
         super().__init__()
