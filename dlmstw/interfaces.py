@@ -237,6 +237,9 @@ class IMeterEdge(Interface):
         or the clock changed: the timers of the meter's schedules are
         computed again."""
 
+    def occurred(kind):  # type: ignore[no-untyped-def]
+        """The meter recorded ``kind`` (``simulator.events`` kinds): push an alarm when it is one."""
+
     def image_write(offset, data):  # type: ignore[no-untyped-def]
         """Write ``data`` at ``offset`` of the meter's firmware image (a file in
         ``state_dir``); False when it cannot be written."""

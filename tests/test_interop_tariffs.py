@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from gurux_dlms import GXDateTime, GXReplyData, GXTime
-from gurux_dlms.objects import (GXDLMSActivityCalendar, GXDLMSClock, GXDLMSData, GXDLMSDayProfile,
+from gurux_dlms.objects import (GXDLMSActivityCalendar, GXDLMSData, GXDLMSDayProfile,
                                 GXDLMSDayProfileAction, GXDLMSProfileGeneric, GXDLMSRegister, GXDLMSScriptTable,
                                 GXDLMSSeasonProfile, GXDLMSWeekProfile)
 
-from interop_support import READER_CLIENT as READER, READER_PASSWORD as PASSWORD, Lab, MeterSession, simple_lab
+from interop_support import (READER_CLIENT as READER, READER_PASSWORD as PASSWORD, Lab, MeterSession, set_clock,
+                             simple_lab)
 
 CALENDAR = "0.0.13.0.0.255"
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
@@ -33,12 +34,6 @@ SWITCH = START.replace(minute=0, hour=10)
 def tariff_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from simple_lab(tmp_path_factory, "tariffs", lambda base: (
         f"[meters:generic]\nport = {base}\nmodel = dlms-generic\nload_profile_days = 1\n"), 1)
-
-
-def set_clock(session: MeterSession, moment: datetime.datetime) -> None:
-    clock = GXDLMSClock("0.0.1.0.0.255")
-    clock.time = GXDateTime(moment)
-    session.exchange(session.client.write(clock, 2), GXReplyData())
 
 
 def energies(session: MeterSession) -> tuple[int, int, int]:

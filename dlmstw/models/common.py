@@ -172,9 +172,8 @@ def maximum_demand(ctx: Context) -> tuple[float, float, float, float]:
     until, best_p, at_p, best_s, at_s, energy_p, energy_s = scan
     factor = 3600.0 / DEMAND_PERIOD
     t = until + DEMAND_PERIOD
-    simulator = meter.simulator
     while t <= end:
-        values = simulator.cumulative(t)
+        values = meter.snapshot(t).cumulative
         demand_p = (values.active_energy_import - energy_p) * factor
         demand_s = (values.apparent_energy - energy_s) * factor
         if demand_p > best_p:

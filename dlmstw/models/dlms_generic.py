@@ -75,7 +75,8 @@ ENERGIES: tuple[RegisterRow, ...] = (
 STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_ACTIVATED: 18,
                    simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
 POWER_EVENTS = (1, 2)
-DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67}
+DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67,
+                       simulated.LIMITER_TRIP: 71}
 #: AMR profile status bit 7: a power failure happened in the period.
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"

@@ -57,6 +57,12 @@ class Meter(MeterRuntime):
         """Whether lab.ini's ``push_destinations`` hold ``host``."""
         return inside(host, self.push_destinations)
 
+    def record(self, kind: str) -> None:
+        """Remember ``kind`` for the event logs; the edge may push an alarm for it."""
+        super().record(kind)
+        if self.edge is not None:
+            self.edge.occurred(kind)
+
     def set_clock(self, t: float) -> None:
         """Set the clock; the schedules' timers follow it."""
         super().set_clock(t)

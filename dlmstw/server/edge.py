@@ -10,6 +10,10 @@ outside, carried out with the reactor.
   built-in models) pushes, as a meter does on power failure.
 - The Activity calendar's passive calendar becomes active at its
   activate_passive_calendar_time: one timer per meter.
+- A limiter a client configured checks the load every
+  min_over_threshold_duration seconds (``Limiter.check``).
+- What the meter records (a restart, a new firmware or calendar, a
+  disconnection, a limiter trip) makes the alarm push setup push too.
 - Firmware images (Image transfer, class 18): the image's octets live in
   ``state_dir/images/<meter id>.img``, written block by block, never held in
   memory; an activation restarts the meter after its delay: its connections
@@ -37,7 +41,8 @@ from ..cosem.classes.push_setup import PushRequest
 from ..cosem.directory import ModelDirectory
 from ..interfaces import IMeterEdge
 from ..models.common import ALARM_PUSH_SETUP
-from ..simulator.events import POWER_DOWN, POWER_UP, outages
+from ..simulator.events import (CALENDAR_ACTIVATED, DISCONNECT, FIRMWARE_ACTIVATED, LIMITER_TRIP, POWER_DOWN,
+                                POWER_UP, RECONNECT, outages)
 from .assembly import Meter
 from .push import PushSender
 
@@ -46,6 +51,10 @@ SINGLE_ACTION_SCHEDULE = 22
 PUSH_SETUP = 40
 IMAGE_TRANSFER = 18
 ACTIVITY_CALENDAR = 20
+LIMITER = 71
+#: What the meter records that makes the alarm push setup push (as the power failures do).
+PUSHED_OCCURRENCES = frozenset({POWER_DOWN, FIRMWARE_ACTIVATED, CALENDAR_ACTIVATED, DISCONNECT, RECONNECT,
+                                LIMITER_TRIP})
 #: Octets read at a time when an image is hashed.
 HASH_CHUNK = 1 << 16
 #: How far ahead the next power outage is looked for (the simulator has one every 6 to 14 days).
@@ -54,14 +63,15 @@ ALARM_HORIZON = 15 * 86400
 
 @functools.cache
 def edge_objects(directory: ModelDirectory) -> tuple[tuple[CosemObject, ...], CosemObject | None,
-                                                     CosemObject | None, CosemObject | None]:
+                                                     CosemObject | None, CosemObject | None, CosemObject | None]:
     """A model's Single action schedules, its alarm push setup, its image
-    transfer object and its activity calendar, found once per model."""
+    transfer object, its activity calendar and its limiter, found once per model."""
     schedules = tuple(obj for obj in directory.objects.values() if obj.class_id == SINGLE_ACTION_SCHEDULE)
     alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
     image = next((obj for obj in directory.objects.values() if obj.class_id == IMAGE_TRANSFER), None)
     calendar = next((obj for obj in directory.objects.values() if obj.class_id == ACTIVITY_CALENDAR), None)
-    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None, image, calendar
+    limiter = next((obj for obj in directory.objects.values() if obj.class_id == LIMITER), None)
+    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None, image, calendar, limiter
 
 
 @implementer(IMeterEdge)
@@ -69,9 +79,9 @@ class MeterEdge:
     """One meter's pushes, schedule timer, alarm timer and firmware image.
     ``connections`` is the meter's factory (its ``protocols`` drop on a restart)."""
 
-    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "image", "calendar",
-                 "_schedule_timer", "_alarm_timer", "_activation_timer", "_calendar_timer", "running", "state_dir",
-                 "connections")
+    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "image", "calendar", "limiter",
+                 "_schedule_timer", "_alarm_timer", "_activation_timer", "_calendar_timer", "_limiter_timer",
+                 "running", "state_dir", "connections")
 
     def __init__(self, reactor: Any, meter: Meter, directory: ModelDirectory, sender: PushSender,
                  state_dir: str = "", connections: Any = None) -> None:
@@ -79,11 +89,12 @@ class MeterEdge:
         self.meter = meter
         self.directory = directory
         self.sender = sender
-        self.schedules, self.alarm, self.image, self.calendar = edge_objects(directory)
+        self.schedules, self.alarm, self.image, self.calendar, self.limiter = edge_objects(directory)
         self._schedule_timer: IDelayedCall | None = None
         self._alarm_timer: IDelayedCall | None = None
         self._activation_timer: IDelayedCall | None = None
         self._calendar_timer: IDelayedCall | None = None
+        self._limiter_timer: IDelayedCall | None = None
         self.running = False
         self.state_dir = state_dir
         self.connections = connections
@@ -106,10 +117,12 @@ class MeterEdge:
     def stop(self) -> None:
         """Cancel the timers and the pushes waiting."""
         self.running = False
-        for timer in (self._schedule_timer, self._alarm_timer, self._activation_timer, self._calendar_timer):
+        for timer in (self._schedule_timer, self._alarm_timer, self._activation_timer, self._calendar_timer,
+                      self._limiter_timer):
             if timer is not None and timer.active():
                 timer.cancel()
         self._schedule_timer = self._alarm_timer = self._activation_timer = self._calendar_timer = None
+        self._limiter_timer = None
         self.sender.stop()
 
     def schedule_changed(self) -> None:
@@ -119,6 +132,7 @@ class MeterEdge:
         self._arm_schedules(now)
         self._arm_alarm(now)
         self._arm_calendar(now)
+        self._arm_limiter()
 
     # -- single action schedules --------------------------------------------
 
@@ -167,6 +181,40 @@ class MeterEdge:
         ctx = self._context()
         calendar.interface_class.activate_at(calendar, ctx, max(at, ctx.t))
         log.info("meter {meter}: passive activity calendar activated", meter=self.meter.id)
+
+    # -- limiter -----------------------------------------------------------------------
+
+    def _arm_limiter(self) -> None:
+        """A check every min_over_threshold_duration, once a client configured the limiter."""
+        if self._limiter_timer is not None and self._limiter_timer.active():
+            self._limiter_timer.cancel()
+        self._limiter_timer = None
+        limiter = self.limiter
+        if limiter is None:
+            return
+        ctx = self._context()
+        if limiter.interface_class.armed(limiter, ctx):
+            self._limiter_timer = self.reactor.callLater(limiter.interface_class.watch_interval(limiter, ctx),
+                                                         self._check_limiter)
+
+    def _check_limiter(self) -> None:
+        self._limiter_timer = None
+        limiter = self.limiter
+        assert limiter is not None
+        if limiter.interface_class.check(limiter, self._context()) is not None:
+            log.info("meter {meter}: the limiter acted", meter=self.meter.id)
+        if self._limiter_timer is None:
+            self._arm_limiter()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def occurred(self, kind: str) -> None:
+        """Something the meter records: the alarm push setup pushes for PUSHED_OCCURRENCES."""
+        if not self.running or self.alarm is None or kind not in PUSHED_OCCURRENCES:
+            return
+        request = self.alarm.interface_class.request(self.alarm, self._context())
+        if isinstance(request, PushRequest):
+            self.sender.push(request)
 
     # -- alarms -----------------------------------------------------------------
 
