@@ -55,7 +55,8 @@ def served(tmp_path: Path, extra: str = "") -> tuple[LocalMeter, MeterEdge, Memo
     reactor = MemoryReactorClock()
     meter = LocalMeter(ini(extra), now=NOW)
     connections = Connections()
-    edge = MeterEdge(reactor, meter.runtime, meter.directory, SimpleNamespace(stop=lambda: None),  # type: ignore[arg-type]
+    edge = MeterEdge(reactor, meter.runtime, meter.directory,  # type: ignore[arg-type]
+                     SimpleNamespace(stop=lambda: None, push=lambda request: None),
                      str(tmp_path), connections)
     meter.runtime.edge = edge
     edge.start()

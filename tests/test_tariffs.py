@@ -103,7 +103,8 @@ def test_the_passive_calendar_activates_at_its_time() -> None:
     meter = LocalMeter(ini("is15959-household"), now=MIDNIGHT + 4 * 3600)
     reactor = MemoryReactorClock()
     reactor.advance(meter.now)
-    edge = MeterEdge(reactor, meter.runtime, meter.directory, SimpleNamespace(stop=lambda: None),  # type: ignore[arg-type]
+    edge = MeterEdge(reactor, meter.runtime, meter.directory,  # type: ignore[arg-type]
+                     SimpleNamespace(stop=lambda: None, push=lambda request: None),
                      "", None)
     meter.runtime.edge = edge
     edge.start()

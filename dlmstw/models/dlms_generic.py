@@ -34,11 +34,11 @@ from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
-from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset, billing_boundaries, firmware,
-                     cumulative, event_log,
-                     instantaneous, latest_event_code, maximum_demand, obis, phase_active_power, text)
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
+                     billing_boundaries, cumulative, event_log, firmware, instantaneous, latest_event_code,
+                     maximum_demand, obis, phase_active_power, text)
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
 REGISTERS: tuple[RegisterRow, ...] = (
     ("1.0.32.7.0.255", "Voltage L1", instantaneous("voltage_l1"), -1, Unit.VOLT, DataType.LONG_UNSIGNED),

@@ -38,13 +38,13 @@ from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
-from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
                      billing_boundaries, billing_count, firmware,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
                      date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
                      low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
 IST = 19800  # +05:30
 
