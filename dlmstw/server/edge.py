@@ -28,7 +28,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -61,17 +61,29 @@ HASH_CHUNK = 1 << 16
 ALARM_HORIZON = 15 * 86400
 
 
+class EdgeObjects(NamedTuple):
+    """The objects of a model the edge acts for (shared by its meters)."""
+
+    schedules: tuple[CosemObject, ...]
+    alarm: CosemObject | None
+    image: CosemObject | None
+    calendar: CosemObject | None
+    limiter: CosemObject | None
+
+
 @functools.cache
-def edge_objects(directory: ModelDirectory) -> tuple[tuple[CosemObject, ...], CosemObject | None,
-                                                     CosemObject | None, CosemObject | None, CosemObject | None]:
+def edge_objects(directory: ModelDirectory) -> EdgeObjects:
     """A model's Single action schedules, its alarm push setup, its image
     transfer object, its activity calendar and its limiter, found once per model."""
-    schedules = tuple(obj for obj in directory.objects.values() if obj.class_id == SINGLE_ACTION_SCHEDULE)
+    objects = directory.objects.values()
+
+    def first(class_id: int) -> CosemObject | None:
+        return next((obj for obj in objects if obj.class_id == class_id), None)
+
     alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
-    image = next((obj for obj in directory.objects.values() if obj.class_id == IMAGE_TRANSFER), None)
-    calendar = next((obj for obj in directory.objects.values() if obj.class_id == ACTIVITY_CALENDAR), None)
-    limiter = next((obj for obj in directory.objects.values() if obj.class_id == LIMITER), None)
-    return schedules, alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None, image, calendar, limiter
+    return EdgeObjects(tuple(obj for obj in objects if obj.class_id == SINGLE_ACTION_SCHEDULE),
+                       alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None,
+                       first(IMAGE_TRANSFER), first(ACTIVITY_CALENDAR), first(LIMITER))
 
 
 @implementer(IMeterEdge)
@@ -79,9 +91,8 @@ class MeterEdge:
     """One meter's pushes, schedule timer, alarm timer and firmware image.
     ``connections`` is the meter's factory (its ``protocols`` drop on a restart)."""
 
-    __slots__ = ("reactor", "meter", "directory", "sender", "schedules", "alarm", "image", "calendar", "limiter",
-                 "_schedule_timer", "_alarm_timer", "_activation_timer", "_calendar_timer", "_limiter_timer",
-                 "running", "state_dir", "connections")
+    __slots__ = ("reactor", "meter", "directory", "sender", "objects", "_schedule_timer", "_alarm_timer",
+                 "_activation_timer", "_calendar_timer", "_limiter_timer", "running", "state_dir", "connections")
 
     def __init__(self, reactor: Any, meter: Meter, directory: ModelDirectory, sender: PushSender,
                  state_dir: str = "", connections: Any = None) -> None:
@@ -89,7 +100,7 @@ class MeterEdge:
         self.meter = meter
         self.directory = directory
         self.sender = sender
-        self.schedules, self.alarm, self.image, self.calendar, self.limiter = edge_objects(directory)
+        self.objects = edge_objects(directory)
         self._schedule_timer: IDelayedCall | None = None
         self._alarm_timer: IDelayedCall | None = None
         self._activation_timer: IDelayedCall | None = None
@@ -98,6 +109,26 @@ class MeterEdge:
         self.running = False
         self.state_dir = state_dir
         self.connections = connections
+
+    @property
+    def schedules(self) -> tuple[CosemObject, ...]:
+        return self.objects.schedules
+
+    @property
+    def alarm(self) -> CosemObject | None:
+        return self.objects.alarm
+
+    @property
+    def image(self) -> CosemObject | None:
+        return self.objects.image
+
+    @property
+    def calendar(self) -> CosemObject | None:
+        return self.objects.calendar
+
+    @property
+    def limiter(self) -> CosemObject | None:
+        return self.objects.limiter
 
     def _context(self) -> Context:
         return Context(self.meter, None, self.directory, self.meter.now())
