@@ -186,7 +186,7 @@ class ImageTransfer(ConfiguredClass):
         self._keep(obj, ctx, changed)
         return ActionResult.SUCCESS, None
 
-    def _verified(self, obj: CosemObject, ctx: Context, transfer: dict[str, Any]) -> dict[str, Any]:
+    def _verified(self, ctx: Context, transfer: dict[str, Any]) -> dict[str, Any]:
         """The transfer after a verification: status 3 with its digest, or 4."""
         attempts = transfer.get("attempts", 0) + 1
         failed = {**transfer, "status": VERIFICATION_FAILED, "attempts": attempts}
@@ -215,7 +215,7 @@ class ImageTransfer(ConfiguredClass):
         transfer = self.transfer(obj, ctx)
         if not INITIATED <= transfer["status"] <= VERIFICATION_FAILED:
             return ActionResult.OTHER_REASON, None
-        transfer = self._verified(obj, ctx, transfer)
+        transfer = self._verified(ctx, transfer)
         self._keep(obj, ctx, transfer)
         return (ActionResult.SUCCESS if transfer["status"] == VERIFICATION_SUCCESSFUL
                 else ActionResult.OTHER_REASON), None
@@ -232,7 +232,7 @@ class ImageTransfer(ConfiguredClass):
         if transfer["status"] == ACTIVATION_INITIATED:
             return ActionResult.TEMPORARY_FAILURE, None
         if transfer["status"] in (INITIATED, VERIFICATION_FAILED):
-            transfer = self._verified(obj, ctx, transfer)
+            transfer = self._verified(ctx, transfer)
         if transfer["status"] != VERIFICATION_SUCCESSFUL:
             self._keep(obj, ctx, transfer)
             return ActionResult.OTHER_REASON, None
