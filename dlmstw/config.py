@@ -35,8 +35,9 @@ _D = TypeVar("_D")
 ANOMALY_KINDS: tuple[str, ...] = ("negative", "boundary", "gaps", "clock-jump", "duplicates", "out-of-range")
 """Kinds of data anomaly the simulator can inject (``anomalies`` key)."""
 
-FAULT_KINDS: tuple[str, ...] = ("delay", "offline", "drop", "timeout")
-"""Kinds of transport fault the server can inject (``faults`` key)."""
+FAULT_KINDS: tuple[str, ...] = ("delay", "offline", "drop", "timeout", "image-verify-fail", "image-activate-fail")
+"""Kinds of fault the server can inject (``faults`` key): transport faults, and
+the share of image verifications and activations that fail."""
 
 CONTEXTS: Mapping[str, ApplicationContextName] = {
     "ln": ApplicationContextName.LOGICAL_NAME,
@@ -67,6 +68,8 @@ DEFAULT_PACKET_LOG_MAX = 100_000_000
 DEFAULT_PACKET_LOG_KEEP = 5
 #: Client connections one process serving meters accepts in all.
 DEFAULT_MAX_CONNECTIONS = 4000
+DEFAULT_IMAGE_MAX_SIZE = 1 << 20
+DEFAULT_ACTIVATION_DELAY = 5.0
 #: Where meters may push (Push setup, class 40) unless lab.ini says otherwise.
 DEFAULT_PUSH_DESTINATIONS = (ipaddress.ip_network("127.0.0.0/8"),)
 #: ``transport`` values of a meter group: the IEC 62056-47 wrapper over TCP or over UDP, or
@@ -103,6 +106,9 @@ _METERS_KEYS = (
     "gateway",
     "physical_address",
     "address_size",
+    "image_max_size",
+    "image_digest",
+    "activation_delay",
 )
 _HDLC_KEYS = ("gateway", "physical_address", "address_size")
 _ASSOCIATION_KEYS = (
@@ -156,6 +162,19 @@ class Fault:
     rate: float
     min_delay: float = 0.0
     max_delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePolicy:
+    """How a group's meters take firmware images (Image transfer, class 18):
+    the largest image in bytes, what verification checks (``sha256-trailer``:
+    the last 32 bytes are the SHA-256 of the rest; ``none``; or the image's
+    SHA-256 in hex) and the seconds between image_activate and the restart
+    on the new firmware."""
+
+    max_size: int = DEFAULT_IMAGE_MAX_SIZE
+    digest: str = "sha256-trailer"
+    activation_delay: float = DEFAULT_ACTIVATION_DELAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +260,7 @@ class MeterGroup:
     """The port all the group's meters share, chosen by physical address (HDLC only); None: a port each."""
     physical_address: int = DEFAULT_PHYSICAL_ADDRESS
     address_size: int = DEFAULT_ADDRESS_SIZE
+    image_policy: ImagePolicy = ImagePolicy()
 
     @property
     def listening(self) -> tuple[int, int]:
@@ -277,6 +297,7 @@ class MeterConfig:
     """True when the meter is behind its group's gateway (``port`` is then the gateway's)."""
     physical_address: int = DEFAULT_PHYSICAL_ADDRESS
     address_size: int = DEFAULT_ADDRESS_SIZE
+    image_policy: ImagePolicy = ImagePolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +365,7 @@ class Lab:
                     gateway=group.gateway is not None,
                     physical_address=group.physical_address + index,
                     address_size=group.address_size,
+                    image_policy=group.image_policy,
                 )
 
 
@@ -404,6 +426,20 @@ def _duration(text: str) -> float:
         raise ValueError(f"expected a duration such as 50ms or 0.2s, got {text!r}")
     value = _number(match["number"])
     return value / 1000 if match["unit"] == "ms" else value
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds: a plain number, or with its unit (``500ms``, ``5s``)."""
+    text = text.strip()
+    return _number(text) if _NUMBER.fullmatch(text) else _duration(text)
+
+
+def _image_digest(text: str) -> str:
+    """``sha256-trailer``, ``none`` or a SHA-256 in hex (64 digits)."""
+    text = text.strip()
+    if text in ("sha256-trailer", "none") or (len(text) == 64 and _HEX.fullmatch(text)):
+        return text.lower() if len(text) == 64 else text
+    raise ValueError(f"expected sha256-trailer, none or a SHA-256 in hex (64 digits), got {text!r}")
 
 
 def _kind_and_value(item: str, kinds: tuple[str, ...], what: str, example: str) -> tuple[str, str]:
@@ -900,6 +936,10 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
         gateway=gateway,
         physical_address=physical,
         address_size=address_size,
+        image_policy=ImagePolicy(
+            max_size=section.get("image_max_size", _size, DEFAULT_IMAGE_MAX_SIZE),
+            digest=section.get("image_digest", _image_digest, "sha256-trailer"),
+            activation_delay=section.get("activation_delay", _seconds, DEFAULT_ACTIVATION_DELAY)),
     )
 
 

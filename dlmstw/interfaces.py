@@ -233,5 +233,26 @@ class IMeterEdge(Interface):
         background: framed, protected and sent as its push setup says."""
 
     def schedule_changed():  # type: ignore[misc, no-untyped-def]
-        """A Single action schedule or the clock changed: the timers of the
-        meter's schedules are computed again."""
+        """A Single action schedule, the passive calendar's activation time
+        or the clock changed: the timers of the meter's schedules are
+        computed again."""
+
+    def occurred(kind):  # type: ignore[no-untyped-def]
+        """The meter recorded ``kind`` (``simulator.events`` kinds): push an alarm when it is one."""
+
+    def image_write(offset, data):  # type: ignore[no-untyped-def]
+        """Write ``data`` at ``offset`` of the meter's firmware image (a file in
+        ``state_dir``); False when it cannot be written."""
+
+    def image_read(start, end):  # type: ignore[no-untyped-def]
+        """Octets ``start`` to ``end`` of the image (b"" where it has none)."""
+
+    def image_hash(size):  # type: ignore[no-untyped-def]
+        """The SHA-256 of the image's first ``size`` octets."""
+
+    def image_discard():  # type: ignore[misc, no-untyped-def]
+        """Forget the image (a new transfer starts)."""
+
+    def activate_image(delay):  # type: ignore[no-untyped-def]
+        """In ``delay`` seconds, restart the meter on the new image: its
+        connections drop and its image transfer object's ``activated`` runs."""

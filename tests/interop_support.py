@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from gurux_dlms import GXByteBuffer, GXDateTime, GXDLMSClient, GXDLMSException, GXReplyData
 from gurux_dlms.enums import Authentication, DataType as GuruxDataType, InterfaceType
-from gurux_dlms.objects import GXDLMSObject, GXDLMSObjectCollection, GXDLMSProfileGeneric
+from gurux_dlms.objects import GXDLMSClock, GXDLMSObject, GXDLMSObjectCollection, GXDLMSProfileGeneric
 
 import independent_dlms as dlms
 
@@ -239,6 +239,65 @@ def launch_lab(directory: Path, ini_text: str, ports: tuple[int, ...], python: s
         if waiting:
             time.sleep(0.2)
     return lab
+
+
+#: The associations of the labs that drive a meter's life (firmware, tariffs, load): the public
+#: client and an LLS reader with full access (methods need it).
+FULL_ACCESS_ASSOCIATIONS = f"""\
+[association:public]
+client_sap = {PUBLIC_CLIENT}
+
+[association:reader]
+client_sap = {READER_CLIENT}
+authentication = lls
+lls_password = {READER_PASSWORD}
+access = full
+"""
+
+
+def simple_lab(tmp_path_factory: pytest.TempPathFactory, name: str, groups: Callable[[int], str],
+               count: int) -> Iterator[Lab]:
+    """A module fixture's lab: ``groups(first port)`` gives the ``[meters:...]`` sections of
+    ``count`` meters on consecutive ports, with FULL_ACCESS_ASSOCIATIONS, no packet log."""
+    directory = tmp_path_factory.mktemp(name)
+    base = find_free_port_range(count)
+    text = (f"[simulator]\nconsole = tcp:0:interface=127.0.0.1\nstate_dir = {directory / 'state'}\n"
+            f"packet_log = -\n\n{groups(base)}\n{FULL_ACCESS_ASSOCIATIONS}")
+    running = launch_lab(directory, text, tuple(range(base, base + count)))
+    try:
+        yield running
+    finally:
+        stop_lab(running)
+
+
+def receive_frame(server: socket.socket, timeout: float) -> tuple[bytes, float]:
+    """The first wrapper frame a push connection carries, and when it arrived."""
+    server.settimeout(timeout)
+    connection, _ = server.accept()
+    with connection:
+        connection.settimeout(timeout)
+        data = b""
+        while len(data) < 8 or len(data) < 8 + int.from_bytes(data[6:8], "big"):
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data, time.monotonic()
+
+
+def listening(port: int) -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(4)
+    return server
+
+
+def set_clock(session: MeterSession, moment: datetime.datetime) -> None:
+    """SET the meter's clock (Clock attribute 2): the test clock of the meter's life tests."""
+    clock = GXDLMSClock("0.0.1.0.0.255")
+    clock.time = GXDateTime(moment)
+    session.exchange(session.client.write(clock, 2), GXReplyData())
 
 
 def stop_lab(lab: Lab) -> None:

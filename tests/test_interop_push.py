@@ -28,7 +28,7 @@ from dlmstw.codec.services import decode_data_notification
 from dlmstw.enums import DataType
 from dlmstw.framing.wrapper import decode_wpdu
 from interop_support import (
-    Lab, MeterSession, find_free_port_range, launch_lab, stop_lab, twistd_env, REPO_ROOT,
+    Lab, MeterSession, find_free_port_range, launch_lab, listening, receive_frame, stop_lab, twistd_env, REPO_ROOT,
 )
 
 READER = 32
@@ -107,29 +107,6 @@ def aim(session: MeterSession, push: GXDLMSPushSetup, port: int) -> None:
 
 def invoke_push(session: MeterSession, push: GXDLMSPushSetup) -> None:
     session.exchange(session.client.method(push, 1, 0, GuruxDataType.INT8), GXReplyData())
-
-
-def receive_frame(server: socket.socket, timeout: float) -> tuple[bytes, float]:
-    """The first wrapper frame a push connection carries, and when it arrived."""
-    server.settimeout(timeout)
-    connection, _ = server.accept()
-    with connection:
-        connection.settimeout(timeout)
-        data = b""
-        while len(data) < 8 or len(data) < 8 + int.from_bytes(data[6:8], "big"):
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data, time.monotonic()
-
-
-def listening(port: int) -> socket.socket:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", port))
-    server.listen(4)
-    return server
 
 
 def test_push_method_delivers_a_data_notification_within_2_s(push_lab: tuple[Lab, int]) -> None:

@@ -127,6 +127,10 @@ def test_every_register_read_is_plausible_with_its_scaler() -> None:
 
 CLASSES = {
     9: (0, ["scripts"], ["execute"]),
+    11: (0, ["entries"], ["insert", "delete"]),
+    18: (0, ["image_block_size", "image_transferred_blocks_status", "image_first_not_transferred_block_number",
+             "image_transfer_enabled", "image_transfer_status", "image_to_activate_info"],
+         ["image_transfer_initiate", "image_block_transfer", "image_verify", "image_activate"]),
     20: (0, ["calendar_name_active", "season_profile_active", "week_profile_table_active",
              "day_profile_table_active", "calendar_name_passive", "season_profile_passive",
              "week_profile_table_passive", "day_profile_table_passive", "activate_passive_calendar_time"],

@@ -16,8 +16,10 @@ import math
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .. import __version__
 from ..codec.axdr import datetime_bytes_from_timestamp
 from ..cosem.base import Context, CosemObject, period_start
+from ..cosem.classes.image_transfer import active_firmware
 from ..cosem.classes.ipv4_setup import ipv4
 from ..cosem.classes.push_setup import AXDR_XDLMS_APDU, TCP
 from ..cosem.classes.script_table import EXECUTE_METHOD, script
@@ -170,9 +172,8 @@ def maximum_demand(ctx: Context) -> tuple[float, float, float, float]:
     until, best_p, at_p, best_s, at_s, energy_p, energy_s = scan
     factor = 3600.0 / DEMAND_PERIOD
     t = until + DEMAND_PERIOD
-    simulator = meter.simulator
     while t <= end:
-        values = simulator.cumulative(t)
+        values = meter.snapshot(t).cumulative
         demand_p = (values.active_energy_import - energy_p) * factor
         demand_s = (values.apparent_energy - energy_s) * factor
         if demand_p > best_p:
@@ -372,13 +373,40 @@ def add_communication(build: Builder) -> None:
                                      "gateway_ip_address": ipv4("0.0.0.0")}, "IPv4 setup")
 
 
+#: The firmware identifier a meter starts with, until an image is activated.
+FIRMWARE = f"dlmstw {__version__}".encode()
+IMAGE_TRANSFER = "0.0.44.0.0.255"
+
+
+def firmware(ctx: Context) -> tuple[DataType, bytes]:
+    """The active firmware identifier (Data): the last image activated, else FIRMWARE."""
+    return (DataType.OCTET_STRING, active_firmware(ctx, FIRMWARE))
+
+
+def add_image_transfer(build: Builder) -> None:
+    """Image transfer 0.0.44.0.0.255 (firmware upgrades) and the active core
+    firmware identifier 0.0.0.2.0.255; the models give 1.0.0.2.0.255 (the
+    metrology firmware) the same ``firmware`` source."""
+    build.data("0.0.0.2.0.255", firmware, "Active firmware identifier (core)")
+    build.add(IMAGE_TRANSFER, 18, {}, "Image transfer (firmware upgrade)")
+
+
+BILLING_PROFILE = "1.0.98.1.0.255"
+#: The script of the demand reset script table that bills now (captures the billing profile).
+BILLING_SCRIPT = 2
+
+
 def add_monthly_demand_reset(build: Builder, scripts: str, description: str) -> None:
-    """A script table that resets the demand register (1.0.1.4.0.255) and the
-    single action schedule (0.0.15.0.0.255) that runs it on the 1st of every
+    """A script table that resets the demand register (1.0.1.4.0.255), script
+    1, or bills (captures the billing profile and resets demand), script 2,
+    and the single action schedule (0.0.15.0.0.255) that runs it on the 1st of every
     month at 00:00, the billing date."""
+    zero = (DataType.INTEGER, 0)
     build.add(scripts, 9, {"scripts": (DataType.ARRAY, [
-        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, (DataType.INTEGER, 0))),
-    ])}, f"{description} script table")
+        script(1, (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
+        script(BILLING_SCRIPT, (EXECUTE_METHOD, 7, obis(BILLING_PROFILE), 2, zero),
+               (EXECUTE_METHOD, 5, obis("1.0.1.4.0.255"), 1, zero)),
+    ])}, f"{description} script table (1 = demand reset, 2 = billing: capture the billing profile, reset demand)")
     build.add("0.0.15.0.0.255", 22, {
         "executed_script": (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(scripts)),
                                                  (DataType.LONG_UNSIGNED, 1)]),

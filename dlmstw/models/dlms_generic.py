@@ -29,16 +29,16 @@ from typing import Callable, Mapping
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from .. import __version__
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
-                     cumulative, event_log,
-                     instantaneous, latest_event_code, maximum_demand, obis, phase_active_power, text)
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
+                     billing_boundaries, cumulative, event_log, firmware, instantaneous, latest_event_code,
+                     maximum_demand, obis, phase_active_power, text)
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
 REGISTERS: tuple[RegisterRow, ...] = (
     ("1.0.32.7.0.255", "Voltage L1", instantaneous("voltage_l1"), -1, Unit.VOLT, DataType.LONG_UNSIGNED),
@@ -72,14 +72,15 @@ ENERGIES: tuple[RegisterRow, ...] = (
     ("1.0.9.8.0.255", "Apparent energy import", cumulative("apparent_energy"), 0, Unit.VOLT_AMPERE_HOUR,
      DataType.DOUBLE_LONG_UNSIGNED),
 )
-STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5}
+STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_ACTIVATED: 18,
+                   simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
 POWER_EVENTS = (1, 2)
-DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67}
+DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67,
+                       simulated.LIMITER_TRIP: 71}
 #: AMR profile status bit 7: a power failure happened in the period.
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
 END_OF_BILLING_SCRIPTS = "0.0.10.0.1.255"
-ACTIVE_TARIFF = "0.0.96.14.0.255"
 #: Time-of-day tariffs: (start hour, tariff).
 TARIFF_ZONES = ((0, 1), (7, 2), (23, 1))
 
@@ -96,11 +97,6 @@ def profile_status(period: int | None) -> Callable[[Context], tuple[DataType, in
     return status
 
 
-def active_tariff(ctx: Context) -> int:
-    hour = int((ctx.t + ctx.meter.utc_offset) % 86400 // 3600)
-    return [tariff for start, tariff in TARIFF_ZONES if start <= hour][-1]
-
-
 @implementer(IPlugin, IObjectSet)
 class DlmsGeneric:
     name = "dlms-generic"
@@ -114,8 +110,8 @@ class DlmsGeneric:
         build.data("0.0.96.1.0.255", lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii")),
                    "Device ID 1 (serial number)")
         build.data("0.0.96.1.1.255", text("DLMSTW-GENERIC-3P"), "Device ID 2 (meter type)")
-        build.data("1.0.0.2.0.255", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode()),
-                   "Active firmware identifier")
+        build.data("1.0.0.2.0.255", firmware, "Active firmware identifier (metrology)")
+        add_image_transfer(build)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.LONG_UNSIGNED,
                                                   min(int(ctx.snapshot.cumulative.power_failures), 65535)),
                    "Number of power failures in any phase")
@@ -141,7 +137,10 @@ class DlmsGeneric:
         build.profile("1.0.99.2.0.255", [build.capture(CLOCK), build.capture("0.0.96.10.2.255"), *energies],
                       "Load profile 2 (daily)", capture_period=86400,
                       profile_entries=lambda meter: meter.load_profile_days, status=obis("0.0.96.10.2.255"))
-        build.profile("1.0.98.1.0.255", [build.capture(CLOCK), *energies, build.capture("1.0.1.6.0.255"),
+        add_tariffs(build, 0)
+        build.profile("1.0.98.1.0.255", [build.capture(CLOCK), *energies,
+                                         *(build.capture(ln) for ln in TARIFF_REGISTERS),
+                                         build.capture("1.0.1.6.0.255"),
                                          build.capture("1.0.1.6.0.255", 5)],
                       "Billing profile (monthly)", profile_entries=BILLING_ENTRIES, schedule=billing_boundaries,
                       horizon=400 * 86400)
@@ -171,11 +170,11 @@ class DlmsGeneric:
                 (DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes(6)), (DataType.LONG_UNSIGNED, 0)]),
             ]),
         }, "Limiter (active power import, W)")
-        build.data(ACTIVE_TARIFF, lambda ctx: (DataType.UNSIGNED, active_tariff(ctx)), "Currently active tariff")
         tariff = obis(ACTIVE_TARIFF)
         build.add(TARIFF_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-            script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number))) for number in (1, 2)
-        ])}, "Tariffication script table")
+            script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number)))
+            for number in range(1, TARIFFS + 1)
+        ])}, "Tariffication script table (script n sets tariff n)")
         build.add("0.0.13.0.0.255", 20, {
             "calendar_name_active": text("STD"),
             "season_profile_active": (DataType.ARRAY, [(DataType.STRUCTURE, [

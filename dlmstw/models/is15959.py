@@ -32,7 +32,6 @@ from typing import Any, Mapping, Sequence
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from .. import __version__
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
@@ -40,11 +39,12 @@ from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
 from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
-                     add_communication, add_disconnect_control, add_monthly_demand_reset, billing_boundaries,
-                     billing_count,
+                     add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
+                     billing_boundaries, billing_count, firmware,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
                      date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
                      low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
+from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
 IST = 19800  # +05:30
 
@@ -133,13 +133,16 @@ VOLTAGE_EVENTS = (Condition(7, 8, high_voltage(1.015)), Condition(9, 10, low_vol
 CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 68, over_current(1.0)))
 POWER_EVENTS = (101, 102)
 TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
+                      simulated.CALENDAR_ACTIVATED: 155, simulated.FIRMWARE_ACTIVATED: 157,
                       simulated.LIMITER_THRESHOLD: 158, simulated.DEMAND_RESET: 166}
+#: A restart on new firmware, logged as a power failure and its restoration.
+RESTART_EVENTS = {simulated.POWER_DOWN: POWER_EVENTS[0], simulated.POWER_UP: POWER_EVENTS[1]}
 CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
 #: (E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns).
 EVENT_LOGS = (
     (0, "Voltage related events", event_log(VOLTAGE_EVENTS), 100, True),
     (1, "Current related events", event_log(CURRENT_EVENTS), 100, True),
-    (2, "Power failure related events", event_log(power=POWER_EVENTS), 100, False),
+    (2, "Power failure related events", event_log(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False),
     (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS), 50, False),
     (4, "Other events", event_log(), 50, True),
     (5, "Non-rollover events", event_log(), 1, False),
@@ -151,7 +154,6 @@ EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.
 
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
 MD_RESET_SCRIPTS = "0.0.10.0.1.255"
-ACTIVE_TARIFF = "0.0.96.14.0.255"
 #: Time-of-day zones of the household tariff: (start hour, tariff).
 TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
 
@@ -162,19 +164,13 @@ def programming_count(ctx: Context) -> int:
                 if occurrence.kind in TRANSACTION_EVENTS and occurrence.t <= ctx.t])
 
 
-def active_tariff(ctx: Context) -> int:
-    """The tariff of the time-of-day zone of the request's local time."""
-    hour = int((ctx.t + ctx.meter.utc_offset) % 86400 // 3600)
-    return max(tariff for start, tariff in TARIFF_ZONES if start <= hour)
-
-
 def add_name_plate(build: Builder, model: str, extra: Sequence[tuple[str, str, Any]] = ()) -> None:
     """Name plate objects and their profile 0.0.94.91.10.255."""
     rows: list[tuple[str, str, Any]] = [
         ("0.0.96.1.0.255", "Meter serial number",
          lambda ctx: (DataType.OCTET_STRING, str(ctx.meter.serial).encode("ascii"))),
         ("0.0.96.1.1.255", "Manufacturer name", (DataType.OCTET_STRING, b"dlmstw virtual meters")),
-        ("1.0.0.2.0.255", "Firmware version", (DataType.OCTET_STRING, f"dlmstw {__version__}".encode())),
+        ("1.0.0.2.0.255", "Firmware version", firmware),
         ("0.0.96.1.2.255", "Meter model", text(model)),
         *extra,
     ]
@@ -198,8 +194,9 @@ def add_load_profiles(build: Builder, block_registers: Sequence[RegisterRow]) ->
     build.scaler_profile("1.0.94.91.5.255", DAILY_CAPTURED, "Daily load scaler profile")
 
 
-def add_billing(build: Builder) -> None:
-    """Billing objects and the monthly billing profile with its scaler profile."""
+def add_billing(build: Builder, tariffs: Sequence[str] = ()) -> None:
+    """Billing objects and the monthly billing profile with its scaler profile
+    (with the ``tariffs`` registers, when the model has them)."""
     build.data("0.0.0.1.2.255", lambda ctx: date_time_data(ctx, last_billing(ctx)), "Billing date")
     build.data("0.0.0.1.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(billing_count(ctx), 65535)),
                "Cumulative billing count")
@@ -209,12 +206,13 @@ def add_billing(build: Builder) -> None:
         build.add(ln, 4, {"value": source, "capture_time": lambda ctx, i=time_index: maximum_demand(ctx)[i],
                           "scaler": scaler, "unit": unit, "type": value_type}, description)
     columns = ([build.capture("0.0.0.1.2.255"), build.capture("1.0.13.0.0.255")]
-               + [build.capture(ln) for ln in BILLING_CAPTURED]
+               + [build.capture(ln) for ln in (*BILLING_CAPTURED, *tariffs)]
                + [definition for ln, *_ in MAXIMUM_DEMANDS for definition in (build.capture(ln), build.capture(ln, 5))]
                + [build.capture("0.0.94.91.13.255")])
     build.profile("1.0.98.1.0.255", columns, "Billing profile", profile_entries=BILLING_ENTRIES,
                   schedule=billing_boundaries, horizon=400 * 86400)
-    build.scaler_profile("1.0.94.91.6.255", ["1.0.13.0.0.255", *BILLING_CAPTURED, *(ln for ln, *_ in MAXIMUM_DEMANDS),
+    build.scaler_profile("1.0.94.91.6.255", ["1.0.13.0.0.255", *BILLING_CAPTURED, *tariffs,
+                                             *(ln for ln, *_ in MAXIMUM_DEMANDS),
                                              "0.0.94.91.13.255"], "Billing scaler profile")
 
 
@@ -250,6 +248,7 @@ class IS15959ABT:
         build = Builder(classes)
         build.add(CLOCK, 8, {}, "Clock")
         add_name_plate(build, "ABT-3P4W-SIM")
+        add_image_transfer(build)
         build.registers(INSTANTANEOUS_REGISTERS)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
                                                   int(ctx.snapshot.cumulative.power_failures)),
@@ -282,6 +281,7 @@ class IS15959Household:
             ("0.0.94.91.12.255", "Current rating", text("10-60A")),
             ("0.0.96.1.4.255", "Year of manufacture", (DataType.LONG_UNSIGNED, 2025)),
         ))
+        add_image_transfer(build)
         build.registers(HOUSEHOLD_REGISTERS)
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
                                                   int(ctx.snapshot.cumulative.power_failures)),
@@ -290,7 +290,8 @@ class IS15959Household:
         build.data("0.0.96.2.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(programming_count(ctx), 65535)),
                    "Cumulative programming count")
         add_demand(build, 0)
-        add_billing(build)
+        add_tariffs(build, 0)
+        add_billing(build, TARIFF_REGISTERS)
         columns = ([build.capture(CLOCK)] + [build.capture(ln) for ln, *_ in HOUSEHOLD_REGISTERS]
                    + [build.capture(ln) for ln in ("0.0.96.7.0.255", "0.0.94.91.0.255", "0.0.0.1.0.255",
                                                    "0.0.96.2.0.255", "0.0.0.1.2.255")]
@@ -320,11 +321,11 @@ def add_load_control(build: Builder) -> None:
             (DataType.STRUCTURE, [(DataType.OCTET_STRING, obis(DISCONNECT_SCRIPTS)), (DataType.LONG_UNSIGNED, 2)]),
         ]),
     }, "Limiter (load limit, W)")
-    build.data(ACTIVE_TARIFF, lambda ctx: (DataType.UNSIGNED, active_tariff(ctx)), "Currently active tariff")
     tariff = obis(ACTIVE_TARIFF)
     build.add(TARIFF_SCRIPTS, 9, {"scripts": (DataType.ARRAY, [
-        script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number))) for _, number in TARIFF_ZONES
-    ])}, "Tariffication script table")
+        script(number, (WRITE_ATTRIBUTE, 1, tariff, 2, (DataType.UNSIGNED, number)))
+        for number in range(1, TARIFFS + 1)
+    ])}, "Tariffication script table (script n sets tariff n)")
     day_schedule = [(DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes((hour, 0, 0, 0))),
                                           (DataType.OCTET_STRING, obis(TARIFF_SCRIPTS)),
                                           (DataType.LONG_UNSIGNED, number)]) for hour, number in TARIFF_ZONES]

@@ -6,6 +6,7 @@ from dlmstw.cosem.classes.association_ln import AssociationLN
 from dlmstw.cosem.classes.clock import Clock
 from dlmstw.cosem.classes.data import DataClass
 from dlmstw.cosem.classes.disconnect_control import DisconnectControl
+from dlmstw.cosem.classes.image_transfer import ImageTransfer
 from dlmstw.cosem.classes.ipv4_setup import Ipv4Setup
 from dlmstw.cosem.classes.limiter import Limiter
 from dlmstw.cosem.classes.profile_generic import ProfileGeneric
@@ -16,6 +17,7 @@ from dlmstw.cosem.classes.sap_assignment import SapAssignment
 from dlmstw.cosem.classes.security_setup import SecuritySetup
 from dlmstw.cosem.classes.script_table import ScriptTable
 from dlmstw.cosem.classes.single_action_schedule import SingleActionSchedule
+from dlmstw.cosem.classes.special_days_table import SpecialDaysTable
 from dlmstw.cosem.classes.tcp_udp_setup import TcpUdpSetup
 from dlmstw.models.dlms_generic import DlmsGeneric
 from dlmstw.models.is15959 import IS15959ABT, IS15959Household
@@ -31,9 +33,11 @@ profile_generic = ProfileGeneric()
 clock = Clock()
 association_ln = AssociationLN()
 sap_assignment = SapAssignment()
+image_transfer = ImageTransfer()
 security_setup = SecuritySetup()
 script_table = ScriptTable()
 activity_calendar = ActivityCalendar()
+special_days_table = SpecialDaysTable()
 register_monitor = RegisterMonitor()
 single_action_schedule = SingleActionSchedule()
 push_setup = PushSetup()

@@ -6,10 +6,11 @@ objects read."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Callable
 
-from ..config import MeterConfig, inside
+from ..config import Fault, MeterConfig, inside
 from ..interfaces import IMeterEdge, IObjectSet
 from ..security.store import MeterSecurity
 from ..simulator.meter import MeterRuntime
@@ -19,7 +20,7 @@ class Meter(MeterRuntime):
     """One meter of the lab: the simulation plus its security and its port."""
 
     __slots__ = ("security", "port", "address", "max_clients", "inactivity_timeout", "push_destinations", "edge",
-                 "physical_address", "address_size")
+                 "physical_address", "address_size", "image_policy", "faults")
 
     def __init__(self, config: MeterConfig, model: IObjectSet, clock: Callable[[], float] = time.time) -> None:
         super().__init__(config.id, config.serial, config.system_title, config.seed, model.load_shape,
@@ -37,10 +38,30 @@ class Meter(MeterRuntime):
         self.push_destinations = config.push_destinations
         #: Pushes and schedule timers (``server.push``); None for a meter served without a reactor.
         self.edge: IMeterEdge | None = None
+        #: How the meter takes firmware images (lab.ini ``image_max_size``, ``image_digest``, ``activation_delay``).
+        self.image_policy = config.image_policy
+        #: lab.ini ``faults`` (the group's; a PATCH replaces them).
+        self.faults: tuple[Fault, ...] = config.faults
+
+    def fails(self, kind: str, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` of what fault ``kind`` names
+        (``image-verify-fail``...) fails: a stable draw from the meter's seed,
+        so a run repeats."""
+        rate = max((fault.rate for fault in self.faults if fault.kind == kind), default=0.0)
+        if rate <= 0:
+            return False
+        draw = hashlib.blake2b(f"{kind}:{self.seed}:{attempt}".encode(), digest_size=8).digest()
+        return int.from_bytes(draw, "big") < rate * 2**64
 
     def may_push_to(self, host: str) -> bool:
         """Whether lab.ini's ``push_destinations`` hold ``host``."""
         return inside(host, self.push_destinations)
+
+    def record(self, kind: str) -> None:
+        """Remember ``kind`` for the event logs; the edge may push an alarm for it."""
+        super().record(kind)
+        if self.edge is not None:
+            self.edge.occurred(kind)
 
     def set_clock(self, t: float) -> None:
         """Set the clock; the schedules' timers follow it."""

@@ -76,6 +76,7 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
         meter.anomalies = anomalies
     if faults is not None:
         factory.faults = FaultInjector.of(factory, faults)
+        meter.faults = faults  # type: ignore[attr-defined]
     by_association: dict[str, dict[str, bytes]] = {}
     for association, name, key in new_keys:
         by_association.setdefault(association, {})[name] = key

@@ -232,7 +232,8 @@ class LabService(MultiService):
         pushing = meter.push_association
         sender = PushSender(self.reactor, runtime, self.capture, None if pushing is None else
                             (pushing, self.registry.suites[pushing.security_suite]))
-        runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender)
+        runtime.edge = self.edges[meter.id] = MeterEdge(self.reactor, runtime, self._directory(meter), sender,
+                                                        self.lab.simulator.state_dir, factory)
         return factory
 
     def totals(self) -> tuple[int, Counter[str]]:

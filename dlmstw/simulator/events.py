@@ -36,6 +36,15 @@ CAPTURE_PERIOD = "capture-period"
 DEMAND_PERIOD = "demand-period"
 DEMAND_RESET = "demand-reset"
 LIMITER_THRESHOLD = "limiter-threshold"
+FIRMWARE_ACTIVATED = "firmware-activated"
+"""A new firmware image became active (Image transfer, class 18)."""
+LIMITER_TRIP = "limiter-trip"
+"""The limiter found the load over its threshold and ran its over-threshold action."""
+CALENDAR_ACTIVATED = "calendar-activated"
+"""A new activity calendar (tariff programme) became active."""
+POWER_DOWN = "power-down"
+"""The meter went down on its own (a restart on new firmware), not a simulated outage."""
+POWER_UP = "power-up"
 
 #: One logged event: its instant (POSIX seconds) and its event code.
 Event = tuple[float, int]

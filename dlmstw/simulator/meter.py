@@ -14,11 +14,13 @@ they are the same) and the bounded list of what clients made the meter do.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import time
 from typing import Any, Callable, Iterable
 
 from ..codec.axdr import decode_data, encode_data
+from ..cosem.classes.disconnect_control import DISCONNECTIONS
 from .anomalies import Anomalies
 from .events import CLOCK_NEW, CLOCK_OLD, Occurrence
 from .shapes import SHAPES
@@ -28,36 +30,90 @@ from .sources import Cumulative, Instantaneous, Interval, MeterSimulator
 MAX_OCCURRENCES = 256
 
 
+#: The Cumulative fields a disconnected meter does not measure (energies).
+ENERGIES = ("active_energy_import", "active_energy_export", "reactive_energy_lag", "reactive_energy_lead",
+            "apparent_energy")
+#: The Instantaneous fields that are zero while the output is off (no load).
+LOAD = ("current_l1", "current_l2", "current_l3", "active_power_import", "active_power_export", "reactive_power",
+        "apparent_power")
+
+
+@functools.lru_cache(maxsize=4096)
+def _used(simulator: MeterSimulator, start: float, stop: float) -> tuple[float, ...]:
+    """The energies the simulated load used in [start, stop] (a closed period's, computed once)."""
+    first, last = simulator.cumulative(start), simulator.cumulative(stop)
+    return tuple(getattr(last, name) - getattr(first, name) for name in ENERGIES)
+
+
+def withheld(simulator: MeterSimulator, periods: Iterable[Any], t: float) -> list[float]:
+    """The energies (ENERGIES order) the simulated load used while the output
+    was off ([start, end] ``periods``, end None while it lasts) up to ``t``."""
+    total = [0.0] * len(ENERGIES)
+    for start, end in periods:
+        if start >= t:
+            break
+        used = _used(simulator, start, t if end is None or end > t else end)
+        for index, value in enumerate(used):
+            total[index] += value
+    return total
+
+
 class Snapshot:
-    """The simulated quantities of one instant, each computed at most once."""
+    """The simulated quantities of one instant, each computed at most once.
+    ``off``: the periods the meter's output was off (Disconnect control):
+    energy is not measured in them, and no current flows."""
 
-    __slots__ = ("simulator", "t", "period", "_instantaneous", "_cumulative", "_interval")
+    __slots__ = ("simulator", "t", "period", "off", "_instantaneous", "_cumulative", "_interval")
 
-    def __init__(self, simulator: MeterSimulator, t: float, period: int) -> None:
+    def __init__(self, simulator: MeterSimulator, t: float, period: int, off: Any = ()) -> None:
         self.simulator = simulator
         self.t = t
         self.period = period
+        self.off = off
         self._instantaneous: Instantaneous | None = None
         self._cumulative: Cumulative | None = None
         self._interval: Interval | None = None
 
+    def _is_off(self, t: float) -> bool:
+        return any(start <= t and (end is None or t < end) for start, end in self.off)
+
     @property
     def instantaneous(self) -> Instantaneous:
         if self._instantaneous is None:
-            self._instantaneous = self.simulator.instantaneous(self.t)
+            values = self.simulator.instantaneous(self.t)
+            if self.off and self._is_off(self.t):
+                values = values._replace(**dict.fromkeys(LOAD, 0.0), power_factor_l1=1.0, power_factor_l2=1.0,
+                                         power_factor_l3=1.0, power_factor=1.0)
+            self._instantaneous = values
         return self._instantaneous
+
+    def _measured(self, t: float) -> Cumulative:
+        values = self.simulator.cumulative(t)
+        if not self.off:
+            return values
+        less = withheld(self.simulator, self.off, t)
+        return values._replace(**{name: getattr(values, name) - less[i] for i, name in enumerate(ENERGIES)})
 
     @property
     def cumulative(self) -> Cumulative:
         if self._cumulative is None:
-            self._cumulative = self.simulator.cumulative(self.t)
+            self._cumulative = self._measured(self.t)
         return self._cumulative
 
     @property
     def interval(self) -> Interval:
         """The load-profile period that ends at this instant."""
         if self._interval is None:
-            self._interval = self.simulator.interval(self.t, self.period)
+            interval = self.simulator.interval(self.t, self.period)
+            start = self.t - self.period
+            if any(begin < self.t and (end is None or end > start) for begin, end in self.off):
+                now, then = self.cumulative, self._measured(start)
+                measured = {name: getattr(now, name) - getattr(then, name) for name in ENERGIES}
+                share = measured["apparent_energy"] / interval.apparent_energy if interval.apparent_energy else 0.0
+                interval = interval._replace(**measured, avg_current_l1=interval.avg_current_l1 * share,
+                                             avg_current_l2=interval.avg_current_l2 * share,
+                                             avg_current_l3=interval.avg_current_l3 * share)
+            self._interval = interval
         return self._interval
 
 
@@ -85,7 +141,8 @@ class ObjectState(dict[tuple[bytes, str], Any]):
     register's restart) mark the meter for saving; caches do not."""
 
     __slots__ = ("owner",)
-    PERSISTENT = frozenset({"reset", "captures", "anchor"})
+    PERSISTENT = frozenset({"reset", "captures", "anchor", "image", "firmware", "calendars", "disconnections",
+                            "tripped"})
 
     def __init__(self, owner: MeterRuntime) -> None:
         super().__init__()
@@ -205,7 +262,9 @@ class MeterRuntime:
         in it, so a burst of reads computes the simulation once."""
         second = float(math.floor(t))
         cached = self._snapshot
-        if cached is not None and cached.t == second and cached.period == self.load_profile_period:
+        off = self.object_state.get(DISCONNECTIONS, ())
+        if (cached is not None and cached.t == second and cached.period == self.load_profile_period
+                and cached.off is off):
             return cached
-        cached = self._snapshot = Snapshot(self.simulator, second, self.load_profile_period)
+        cached = self._snapshot = Snapshot(self.simulator, second, self.load_profile_period, off)
         return cached

@@ -7,6 +7,12 @@ control mode allows (transitions b, c and a, d of the Blue Book's state
 diagram); a manual or local transition never happens on a simulated meter.
 In control mode 0 (no disconnection) both methods fail with temporary-failure.
 Every change of state is recorded for the meter's event logs.
+
+The simulated load obeys the output: while output_state is FALSE the meter
+measures no energy and no current. The meter keeps the periods its output
+was off (``DISCONNECTIONS`` in its persisted object state: [start, end]
+pairs, end None while it lasts), which its simulation subtracts
+(``simulator.meter.Snapshot``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ READY_FOR_RECONNECTION = 2
 #: (transition a) rather than straight to connected (transition d).
 RECONNECT_VIA_READY = frozenset({2, 4})
 CONTROL_MODES = range(7)
+#: Where the meter keeps the periods its output was off.
+DISCONNECTIONS = (b"", "disconnections")
+#: Periods kept (the oldest is forgotten: its energy then counts as measured).
+MAX_DISCONNECTIONS = 256
 
 
 class DisconnectControl(ConfiguredClass):
@@ -57,10 +67,23 @@ class DisconnectControl(ConfiguredClass):
         if state == before:
             return
         ctx.meter.values[(obj.logical_name, 3)] = (DataType.ENUM, state)
+        if (before == CONNECTED) != (state == CONNECTED):
+            self._output_changed(ctx, state == CONNECTED)
         if state == DISCONNECTED:
             ctx.meter.record("disconnect")
         elif state == CONNECTED:
             ctx.meter.record("reconnect")
+
+    @staticmethod
+    def _output_changed(ctx: Context, connected: bool) -> None:
+        """The output went off (a new period) or on again (the period ends now)."""
+        periods = [list(period) for period in ctx.meter.object_state.get(DISCONNECTIONS, ())]
+        t = ctx.meter.now()
+        if not connected:
+            periods.append([t, None])
+        elif periods and periods[-1][1] is None:
+            periods[-1][1] = max(t, periods[-1][0])
+        ctx.meter.object_state[DISCONNECTIONS] = periods[-MAX_DISCONNECTIONS:]
 
     def read_output_state(self, obj: CosemObject, ctx: Context) -> Encoded:
         return axdr.encode_boolean(self.state(obj, ctx) == CONNECTED)

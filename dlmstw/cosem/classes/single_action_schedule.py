@@ -37,7 +37,8 @@ SCRIPT_TABLE = 9
 EXECUTE = 1
 
 
-def _day_matches(day: datetime.date, date: bytes) -> bool:
+def day_matches(day: datetime.date, date: bytes) -> bool:
+    """Whether ``day`` is one the date (5 octets, fields may be not specified) names."""
     year = int.from_bytes(date[:2], "big")
     month, mday, weekday = date[2], date[3], date[4]
     if year != 0xFFFF and year != day.year:
@@ -79,7 +80,7 @@ def next_time(entries: tuple[tuple[bytes, bytes], ...], utc_offset: int, after: 
     for time, date in entries:
         for offset in range(HORIZON_DAYS):
             day = first + datetime.timedelta(days=offset)
-            if not _day_matches(day, date):
+            if not day_matches(day, date):
                 continue
             second = _first_time(time, floor if offset == 0 else -1)
             if second is None:
