@@ -205,6 +205,8 @@ def decode_frame(frame: bytes, tracer: Tracer | None = None) -> Frame:
     source, control_at = _decode_address(frame, at, stop - 2, "source-address")
     if tracer is not None:
         tracer.field("source-address", at, control_at - at, source)
+    if control_at >= stop - 2:
+        raise DecodeError("truncated: control field expected", control_at)
     control = frame[control_at]
     if tracer is not None:
         tracer.field("control", control_at, 1, control)
