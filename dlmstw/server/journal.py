@@ -42,8 +42,13 @@ def _prefix(part: str, association: str | None) -> bytes:
     return f"{part}\t{OWN if association is None else association}\t".encode()
 
 
+def _ended(prefix: bytes, counter: int) -> bytes:
+    """A journal line: its prefix, then the counter and the newline."""
+    return b"%s%d\n" % (prefix, counter)
+
+
 def _line(part: str, association: str | None, counter: int) -> bytes:
-    return b"%s%d\n" % (_prefix(part, association), counter)
+    return _ended(_prefix(part, association), counter)
 
 
 class CounterJournal:
@@ -84,7 +89,7 @@ class CounterJournal:
         prefix = self._prefixes.get((part, association))
         if prefix is None:
             prefix = self._prefixes[part, association] = _prefix(part, association)
-        line = b"%s%d\n" % (prefix, counter)
+        line = _ended(prefix, counter)
         start, end = self.size, self.size + len(line)
         if end > len(journal):
             self._map_at(2 * len(journal))
