@@ -122,14 +122,14 @@ class ISecuritySuite(Interface):
     key_length = Attribute("int: bytes of the block cipher, authentication and key encrypting keys (16 or 32)")
     asymmetric = Attribute("bool: True when the suite has the public-key methods (ECDSA and ECDH: suites 1 and 2)")
 
-    def protect(plain, *, security_control, system_title, invocation_counter,  # type: ignore[no-untyped-def]
-                block_cipher_key, authentication_key):
-        """Return SH || (ciphertext or plain text) || T (Green Book 9.2.7.2.4);
-        the security control must name this suite."""
-
-    def unprotect(protected, *, system_title, block_cipher_key, authentication_key):  # type: ignore[no-untyped-def]
-        """Return (security control, invocation counter, plain text); raise
-        ``SecurityError`` (a ``DecodeError``) and nothing else on bad input."""
+    def cipher(block_cipher_key, authentication_key):  # type: ignore[no-untyped-def]
+        """The ciphering under these keys, prepared once (Green Book 9.2.7.2.4):
+        an object with ``protect(plain, security_control, system_title,
+        invocation_counter)`` -> SH || (ciphertext or plain text) || T, and
+        ``unprotect(protected, system_title)`` -> (security control, invocation
+        counter, plain text), which raises ``SecurityError`` (a ``DecodeError``)
+        and nothing else on bad input; security controls name this suite.
+        ValueError when the keys do not fit the suite."""
 
     def wrap_key(kek, key):  # type: ignore[no-untyped-def]
         """AES key wrap (RFC 3394) under a KEK of ``key_length`` bytes (key_transfer)."""

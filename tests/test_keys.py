@@ -263,19 +263,24 @@ def test_suite_protects_with_its_own_id_only(suite_id: int, sc: int) -> None:
     suite = SecuritySuite(suite_id)
     key = bytes(range(suite.key_length))
     title = h("4D4D4D0000BC614E")
-    protected = suite.protect(b"\xc0\x01", security_control=sc, system_title=title, invocation_counter=5,
-                              block_cipher_key=key, authentication_key=key)
-    assert suite.unprotect(protected, system_title=title, block_cipher_key=key,
-                           authentication_key=key) == (sc, 5, b"\xc0\x01")
+    keyed = suite.cipher(key, key)
+    protected = keyed.protect(b"\xc0\x01", sc, title, 5)
+    assert keyed.unprotect(protected, title) == (sc, 5, b"\xc0\x01")
     other = (sc & 0xF0) | ((suite_id + 1) % 3)
     with pytest.raises(ValueError, match=f"not of suite {suite_id}"):
-        suite.protect(b"\xc0\x01", security_control=other, system_title=title, invocation_counter=5,
-                      block_cipher_key=key, authentication_key=key)
+        keyed.protect(b"\xc0\x01", other, title, 5)
     with pytest.raises(SecurityError, match=f"not of suite {suite_id}"):
-        suite.unprotect(bytes((other,)) + protected[1:], system_title=title, block_cipher_key=key,
-                        authentication_key=key)
+        keyed.unprotect(bytes((other,)) + protected[1:], title)
     with pytest.raises(SecurityError, match="security header"):
-        suite.unprotect(b"", system_title=title, block_cipher_key=key, authentication_key=key)
+        keyed.unprotect(b"", title)
+
+
+@pytest.mark.parametrize("suite_id", [0, 1, 2])
+def test_suite_ciphers_only_with_keys_of_its_length(suite_id: int) -> None:
+    suite = SecuritySuite(suite_id)
+    wrong = bytes(48 - suite.key_length)
+    with pytest.raises(ValueError, match=f"security suite {suite_id} needs {suite.key_length}-byte keys"):
+        suite.cipher(wrong, wrong)
 
 
 def test_suite_key_wrap_uses_a_kek_of_its_key_length() -> None:

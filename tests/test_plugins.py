@@ -98,8 +98,24 @@ def test_a_lab_names_any_installed_security_suite() -> None:
 
 
 @dataclass
+class WatchedCipher:
+    """A suite plugin's ciphering that counts what a session asks of it."""
+
+    cipher: Any
+    calls: list[str]
+
+    def protect(self, plain: bytes, *parameters: Any) -> bytes:
+        self.calls.append("protect")
+        return bytes(self.cipher.protect(plain, *parameters))
+
+    def unprotect(self, protected: bytes, system_title: bytes) -> tuple[int, int, bytes]:
+        self.calls.append("unprotect")
+        return tuple(self.cipher.unprotect(protected, system_title))  # type: ignore[return-value]
+
+
+@dataclass
 class WatchedSuite:
-    """A security suite plugin that counts what a session asks of it."""
+    """A security suite plugin whose ciphering counts what a session asks of it."""
 
     suite: Any
     calls: list[str] = field(default_factory=list)
@@ -107,13 +123,8 @@ class WatchedSuite:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.suite, name)
 
-    def protect(self, plain: bytes, **parameters: Any) -> bytes:
-        self.calls.append("protect")
-        return bytes(self.suite.protect(plain, **parameters))
-
-    def unprotect(self, protected: bytes, **parameters: Any) -> tuple[int, int, bytes]:
-        self.calls.append("unprotect")
-        return tuple(self.suite.unprotect(protected, **parameters))  # type: ignore[return-value]
+    def cipher(self, block_cipher_key: bytes, authentication_key: bytes) -> WatchedCipher:
+        return WatchedCipher(self.suite.cipher(block_cipher_key, authentication_key), self.calls)
 
 
 def test_a_session_protects_with_its_associations_suite_plugin() -> None:

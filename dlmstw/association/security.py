@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 from ..enums import ApduTag
@@ -44,6 +45,10 @@ class Wrapping:
     general: bool
 
 
+_wrapping = functools.lru_cache(maxsize=64)(Wrapping)
+"""A ``Wrapping``, made once for each of the few an association meets."""
+
+
 class CounterRule:
     """The counter rule for one peer (Green Book 9.2.7.2.4): only an invocation
     counter above the last one accepted passes."""
@@ -72,20 +77,19 @@ class Protection:
     as security control bits: the least protection a peer's APDU must carry;
     ``suite`` the ``ISecuritySuite`` plugin of the association's security_suite."""
 
-    __slots__ = ("accept_counter", "authentication_key", "block_cipher_key", "dedicated_key", "next_counter",
-                 "own_title", "peer_title", "required", "suite")
+    __slots__ = ("accept_counter", "dedicated_cipher", "global_cipher", "next_counter", "own_title", "peer_title",
+                 "required")
 
     def __init__(self, required: int, suite: ISecuritySuite, block_cipher_key: bytes | None,
                  authentication_key: bytes | None, own_title: bytes, peer_title: bytes | None,
                  dedicated_key: bytes | None, next_counter: Callable[[], int],
                  accept_counter: Callable[[int], bool]) -> None:
         self.required = required
-        self.suite = suite
-        self.block_cipher_key = block_cipher_key
-        self.authentication_key = authentication_key
+        #: The ciphering under the global and the dedicated key, made once; None without a usable key.
+        self.global_cipher = _cipher(suite, block_cipher_key, authentication_key)
+        self.dedicated_cipher = _cipher(suite, dedicated_key, authentication_key)
         self.own_title = own_title
         self.peer_title = peer_title
-        self.dedicated_key = dedicated_key
         self.next_counter = next_counter
         self.accept_counter = accept_counter
 
@@ -126,31 +130,37 @@ class Protection:
             if self.required:
                 raise PolicyError("an unprotected APDU where the security policy requires protection")
             return apdu, None
-        key = self.dedicated_key if dedicated else self.block_cipher_key
-        if key is None or self.authentication_key is None or self.peer_title is None:
+        keyed = self.dedicated_cipher if dedicated else self.global_cipher
+        if keyed is None or self.peer_title is None:
             raise SecurityError("no key, or no system title of the sender, for this kind of ciphering")
-        control, counter, plain = self.suite.unprotect(
-            protected, system_title=self.peer_title, block_cipher_key=key,
-            authentication_key=self.authentication_key)
+        control, counter, plain = keyed.unprotect(protected, self.peer_title)
         if control & self.required != self.required:
             raise PolicyError("protection weaker than the security policy")
         if not self.accept_counter(counter):
             raise CounterError(f"invocation counter {counter} not above the last one accepted")
-        return plain, Wrapping(tag, control, dedicated, general)
+        return plain, _wrapping(tag, control, dedicated, general)
 
     def wrap(self, plain: bytes, like: Wrapping) -> bytes:
         """``plain`` protected under the party's own system title and next
         invocation counter, as ``like`` says (the meter: as its request was;
         Green Book 9.2.7.2)."""
-        key = self.dedicated_key if like.dedicated else self.block_cipher_key
-        assert key is not None and self.authentication_key is not None
-        protected = self.suite.protect(plain, security_control=like.security_control, system_title=self.own_title,
-                                       invocation_counter=self.next_counter(), block_cipher_key=key,
-                                       authentication_key=self.authentication_key)
+        keyed = self.dedicated_cipher if like.dedicated else self.global_cipher
+        assert keyed is not None
+        protected = keyed.protect(plain, like.security_control, self.own_title, self.next_counter())
         if like.general:
             return ciphering.encode_general_ciphering(like.tag, self.own_title, protected)
         tags = DEDICATED_CIPHERED_TAG if like.dedicated else GLOBAL_CIPHERED_TAG
         return ciphering.encode_ciphered_apdu(tags[plain[0]], protected)
+
+
+def _cipher(suite: ISecuritySuite, key: bytes | None, authentication_key: bytes | None) -> Any:
+    """``suite``'s ciphering under ``key``, or None when a key is missing or does not fit the suite."""
+    if key is None or authentication_key is None:
+        return None
+    try:
+        return suite.cipher(key, authentication_key)
+    except ValueError:
+        return None
 
 
 def unwrap_initiate(user_information: bytes, association: SecuredAssociation, suite: ISecuritySuite,

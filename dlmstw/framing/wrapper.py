@@ -81,6 +81,10 @@ def decode_wpdu(frame: bytes, tracer: Tracer | None = None) -> Wpdu:
     return Wpdu(source, destination, frame[HEADER_SIZE:], frame)
 
 
+#: A ``Wpdu`` built in one step (a named tuple's own __new__ is a Python call).
+_new_tuple = tuple.__new__
+
+
 class WrapperDecoder:
     """Incremental WPDU decoder: ``feed`` bytes as they arrive, get the complete WPDUs.
 
@@ -133,7 +137,7 @@ class WrapperDecoder:
             if stop > end:
                 break
             raw = bytes(buf[pos:stop])
-            frames.append(Wpdu(source, destination, raw[HEADER_SIZE:], raw))
+            frames.append(_new_tuple(Wpdu, (source, destination, raw[HEADER_SIZE:], raw)))
             pos = stop
         self._consumed += pos
         if buf is pending:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple
+from itertools import islice
+from typing import Callable, NamedTuple, Sequence
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -58,6 +59,9 @@ class Exchange(NamedTuple):
     ciphered: bool
     result: str
     transport: str = "tcp"
+
+
+_new_tuple = tuple.__new__
 
 
 #: The results of an exchange or connection that went as it should (DESIGN.md
@@ -130,8 +134,10 @@ class CaptureBus:
             return
         self.published += 1
         self.sequence += 1
-        self._enqueue(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
-                               request, response, request_apdu, response_apdu, kind, ciphered, result, transport))
+        # Built as a tuple in one step: a named tuple's own __new__ is a Python call of 16 arguments.
+        self._enqueue(_new_tuple(Exchange, (self.sequence, time_req, time_res, meter, peer, local, client_sap,
+                                            server_sap, request, response, request_apdu, response_apdu, kind,
+                                            ciphered, result, transport)))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""
@@ -178,9 +184,10 @@ class RingBuffer:
     records and ``max_bytes`` of frames and APDUs, the oldest going first."""
 
     def __init__(self, size: int = 10_000, max_bytes: int = 8 << 20) -> None:
-        self.records: deque[Exchange] = deque()
-        #: The bytes of frames and APDUs of each record, in the same order.
-        self.weights: deque[int] = deque()
+        #: The records, and the bytes of frames and APDUs of each, in the same order;
+        #: past ``size`` a deque drops the oldest itself.
+        self.records: deque[Exchange] = deque(maxlen=size)
+        self.weights: deque[int] = deque(maxlen=size)
         self.size = size
         self.max_bytes = max_bytes
         self.bytes = 0
@@ -188,14 +195,18 @@ class RingBuffer:
     def __call__(self, exchange: Exchange) -> None:
         self.extend((exchange,))
 
-    def extend(self, exchanges: Iterable[Exchange]) -> None:
+    def extend(self, exchanges: Sequence[Exchange]) -> None:
         """Keep ``exchanges``, dropping the oldest beyond the bounds (a batch observer)."""
         records, weights = self.records, self.weights
-        records.extend(exchanges)
         sizes = list(map(weight, exchanges))
+        over = len(weights) + len(sizes) - self.size  # the oldest records the deques drop
+        if over > len(weights):  # a batch larger than the buffer
+            self.bytes = sum(sizes[-self.size:])
+        else:
+            self.bytes += sum(sizes) - (sum(islice(weights, over)) if over > 0 else 0)
+        records.extend(exchanges)
         weights.extend(sizes)
-        self.bytes += sum(sizes)
-        while len(records) > self.size or (self.bytes > self.max_bytes and len(records) > 1):
+        while self.bytes > self.max_bytes and len(records) > 1:
             records.popleft()
             self.bytes -= weights.popleft()
 

@@ -109,75 +109,146 @@ def parse_security_control(sc: int) -> SecurityControl:
     return _PARSED[sc]
 
 
-@functools.lru_cache(maxsize=1024)
-def _aesgcm(key: bytes) -> AESGCM:
-    return AESGCM(key)
-
-
-def _gcm(key: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
-    """GCM-AE (NIST SP 800-38D 7.1): the ciphertext followed by the full 16-byte tag."""
-    return _aesgcm(key).encrypt(iv, data, aad)
-
-
 #: The key length of each 4-bit suite id of a security control byte; None for an unknown suite.
 _KEY_LENGTH_BY_SUITE: Final = tuple(SUITE_KEY_LENGTHS.get(suite) for suite in range(SUITE_MASK + 1))
 
 
-def _key_length(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> str | None:
-    """What is wrong with the keys for ``suite`` (a 4-bit id), or None when they fit it."""
-    length = _KEY_LENGTH_BY_SUITE[suite]
-    if length is None:
-        return f"unknown security suite {suite}"
-    if len(block_cipher_key) != length or len(authentication_key) != length:
-        return (f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
-                f"and {len(authentication_key)}")
-    return None
+class Cipher:
+    """AES-GCM under one block cipher key and one authentication key of one
+    security suite (Green Book 9.2.7.2.4), checked and prepared once: an
+    association protects and unprotects every APDU with the same one.
+
+    Raises ValueError for an unknown suite or keys of the wrong length for it.
+    """
+
+    __slots__ = ("_authentication_key", "_gcm", "suite")
+
+    def __init__(self, suite: int, block_cipher_key: bytes, authentication_key: bytes) -> None:
+        length = _KEY_LENGTH_BY_SUITE[suite] if 0 <= suite <= SUITE_MASK else None
+        if length is None:
+            raise ValueError(f"unknown security suite {suite}")
+        if len(block_cipher_key) != length or len(authentication_key) != length:
+            raise ValueError(f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
+                             f"and {len(authentication_key)}")
+        self.suite = suite
+        self._gcm = AESGCM(block_cipher_key)
+        self._authentication_key = authentication_key
+
+    def authentication_tag(self, security_control: int, system_title: bytes, invocation_counter: int,
+                           data: bytes) -> bytes:
+        """The 12-byte GMAC tag over ``SC || AK || data`` with IV = system title || IC
+        (Green Book 9.2.7.2.4; also f(StoC) and f(CtoS) of HLS-GMAC, 9.2.7.4)."""
+        header = self._header(security_control, system_title, invocation_counter)
+        return self._gcm.encrypt(system_title + header[1:], b"",
+                                 header[:1] + self._authentication_key + data)[:TAG_LENGTH]
+
+    def _header(self, security_control: int, system_title: bytes, invocation_counter: int) -> bytes:
+        """Check the sender-side parameters; return the security header."""
+        if _suite_of(security_control) != self.suite:
+            raise ValueError(f"security control {security_control:#04x} is not of suite {self.suite}")
+        if security_control & COMPRESSION:
+            raise ValueError("compression is not supported")
+        if len(system_title) != SYSTEM_TITLE_LENGTH:
+            raise ValueError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}")
+        if not 0 <= invocation_counter <= _MAX_INVOCATION_COUNTER:
+            raise ValueError(f"invocation counter {invocation_counter} does not fit in 4 bytes")
+        return _HEADER.pack(security_control, invocation_counter)
+
+    def protect(self, plain: bytes, security_control: int, system_title: bytes, invocation_counter: int) -> bytes:
+        """Return ``SH || (ciphertext or plain text) || T`` (Green Book 9.2.7.2.4).
+
+        Raises ValueError for a security control without protection, with
+        compression or of another suite, a system title that is not 8 bytes,
+        or a counter beyond 4 bytes.
+        """
+        header = self._header(security_control, system_title, invocation_counter)
+        if not security_control & (AUTHENTICATION | ENCRYPTION):
+            raise ValueError(f"security control {security_control:#04x} asks for no protection")
+        iv = system_title + header[1:]
+        if not security_control & AUTHENTICATION:
+            return header + self._gcm.encrypt(iv, plain, b"")[:-_GCM_TAG_LENGTH]
+        if not security_control & ENCRYPTION:
+            tag = self._gcm.encrypt(iv, b"", header[:1] + self._authentication_key + plain)[:TAG_LENGTH]
+            return b"".join((header, plain, tag))
+        return header + self._gcm.encrypt(iv, plain, header[:1] + self._authentication_key)[
+            :TAG_LENGTH - _GCM_TAG_LENGTH]
+
+    def unprotect(self, protected: bytes, system_title: bytes) -> tuple[int, int, bytes]:
+        """Check and remove the protection; return (security control, invocation counter, plain text).
+
+        ``system_title`` is the sender's. Raises SecurityError, and nothing else,
+        on a truncated text, a bad tag, a security control asking for
+        compression, of another suite or for no protection, or a system title
+        that is not 8 bytes (Green Book 9.2.7.2.4). The caller checks the
+        counter against the last one accepted.
+        """
+        security_control, invocation_counter, end = split_protected(protected, 0, len(protected))
+        if security_control & (COMPRESSION | SUITE_MASK) != self.suite:
+            if security_control & COMPRESSION:
+                raise SecurityError("compression is not supported", 0)
+            raise SecurityError(f"security control {security_control:#04x} is not of suite {self.suite}", 0)
+        if not security_control & (AUTHENTICATION | ENCRYPTION):
+            raise SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
+        if len(system_title) != SYSTEM_TITLE_LENGTH:
+            raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
+        iv = system_title + protected[1:HEADER_LENGTH]
+        body = protected[HEADER_LENGTH:end]
+        gcm = self._gcm
+        if not security_control & AUTHENTICATION:
+            return security_control, invocation_counter, gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
+        if security_control & ENCRYPTION:
+            # GCTR is its own inverse; the tag is recomputed over the plain text,
+            # because AESGCM.decrypt takes only full 16-byte tags.
+            plain = gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
+            length = len(body)
+            expected = gcm.encrypt(iv, plain, protected[:1] + self._authentication_key)[length:length + TAG_LENGTH]
+        else:
+            plain = body
+            expected = gcm.encrypt(iv, b"", protected[:1] + self._authentication_key + body)[:TAG_LENGTH]
+        if not hmac.compare_digest(expected, protected[end:]):
+            raise SecurityError("authentication tag mismatch", end)
+        return security_control, invocation_counter, plain
 
 
-def _header(security_control: int, system_title: bytes, invocation_counter: int,
-            block_cipher_key: bytes, authentication_key: bytes) -> bytes:
-    """Check the sender-side parameters; return the security header."""
+def _suite_of(security_control: int) -> int:
+    """The suite id of a security control byte; ValueError when it is not a byte."""
     if not 0 <= security_control <= 0xFF:
         raise ValueError(f"security control {security_control} is not a byte")
-    if security_control & COMPRESSION:
-        raise ValueError("compression is not supported")
-    wrong = _key_length(security_control & SUITE_MASK, block_cipher_key, authentication_key)
-    if wrong is not None:
-        raise ValueError(wrong)
-    if len(system_title) != SYSTEM_TITLE_LENGTH:
-        raise ValueError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}")
-    if not 0 <= invocation_counter <= _MAX_INVOCATION_COUNTER:
-        raise ValueError(f"invocation counter {invocation_counter} does not fit in 4 bytes")
-    return _HEADER.pack(security_control, invocation_counter)
+    return security_control & SUITE_MASK
+
+
+@functools.lru_cache(maxsize=1024)
+def cipher(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> Cipher:
+    """The ``Cipher`` of these keys, made once (ValueError as ``Cipher``)."""
+    return Cipher(suite, block_cipher_key, authentication_key)
 
 
 def authentication_tag(*, security_control: int, system_title: bytes, invocation_counter: int,
                        block_cipher_key: bytes, authentication_key: bytes, data: bytes) -> bytes:
-    """The 12-byte GMAC tag over ``SC || AK || data`` with IV = system title || IC
-    (Green Book 9.2.7.2.4; also f(StoC) and f(CtoS) of HLS-GMAC, 9.2.7.4)."""
-    header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
-    return _gcm(block_cipher_key, system_title + header[1:], b"", header[:1] + authentication_key + data)[:TAG_LENGTH]
+    """``Cipher.authentication_tag`` under the suite of ``security_control``."""
+    return cipher(_suite_of(security_control), block_cipher_key, authentication_key).authentication_tag(
+        security_control, system_title, invocation_counter, data)
 
 
 def protect(plain: bytes, *, security_control: int, system_title: bytes, invocation_counter: int,
             block_cipher_key: bytes, authentication_key: bytes) -> bytes:
-    """Return ``SH || (ciphertext or plain text) || T`` (Green Book 9.2.7.2.4).
+    """``Cipher.protect`` under the suite of ``security_control`` (ValueError as it,
+    and for keys unfit for the suite)."""
+    return cipher(_suite_of(security_control), block_cipher_key, authentication_key).protect(
+        plain, security_control, system_title, invocation_counter)
 
-    Raises ValueError for a security control without protection, with
-    compression or an unknown suite, keys of the wrong length for the suite, a
-    system title that is not 8 bytes, or a counter beyond 4 bytes.
-    """
-    header = _header(security_control, system_title, invocation_counter, block_cipher_key, authentication_key)
-    if not security_control & (AUTHENTICATION | ENCRYPTION):
-        raise ValueError(f"security control {security_control:#04x} asks for no protection")
-    iv = system_title + header[1:]
-    gcm = _aesgcm(block_cipher_key)
-    if not security_control & AUTHENTICATION:
-        return header + gcm.encrypt(iv, plain, b"")[:-_GCM_TAG_LENGTH]
-    if not security_control & ENCRYPTION:
-        tag = gcm.encrypt(iv, b"", header[:1] + authentication_key + plain)[:TAG_LENGTH]
-        return b"".join((header, plain, tag))
-    return header + gcm.encrypt(iv, plain, header[:1] + authentication_key)[:TAG_LENGTH - _GCM_TAG_LENGTH]
+
+def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
+              authentication_key: bytes) -> tuple[int, int, bytes]:
+    """``Cipher.unprotect`` under the suite its security control names;
+    SecurityError, and nothing else, also for keys unfit for that suite."""
+    if not protected:
+        raise SecurityError("truncated: security header expected", 0)
+    try:
+        keyed = cipher(protected[0] & SUITE_MASK, block_cipher_key, authentication_key)
+    except ValueError as error:
+        raise SecurityError(str(error), 0) from None
+    return keyed.unprotect(protected, system_title)
 
 
 def split_protected(buf: bytes, start: int, end: int, tracer: Tracer | None = None) -> tuple[int, int, int]:
@@ -215,44 +286,6 @@ def split_protected(buf: bytes, start: int, end: int, tracer: Tracer | None = No
         if body_end < end:
             t.field("authentication-tag", body_end, TAG_LENGTH, bytes(buf[body_end:end]))
     return security_control, invocation_counter, body_end
-
-
-def unprotect(protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
-              authentication_key: bytes) -> tuple[int, int, bytes]:
-    """Check and remove the protection; return (security control, invocation counter, plain text).
-
-    ``system_title`` is the sender's. Raises SecurityError, and nothing else, on
-    a truncated text, a bad tag, a security control asking for compression, an
-    unknown suite, no protection, or keys and system title unfit for it (Green
-    Book 9.2.7.2.4). The caller checks the counter against the last one accepted.
-    """
-    security_control, invocation_counter, end = split_protected(protected, 0, len(protected))
-    if security_control & COMPRESSION:
-        raise SecurityError("compression is not supported", 0)
-    wrong = _key_length(security_control & SUITE_MASK, block_cipher_key, authentication_key)
-    if wrong is not None:
-        raise SecurityError(wrong, 0)
-    if not security_control & (AUTHENTICATION | ENCRYPTION):
-        raise SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
-    if len(system_title) != SYSTEM_TITLE_LENGTH:
-        raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
-    iv = system_title + protected[1:HEADER_LENGTH]
-    body = protected[HEADER_LENGTH:end]
-    gcm = _aesgcm(block_cipher_key)
-    if not security_control & AUTHENTICATION:
-        return security_control, invocation_counter, gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
-    if security_control & ENCRYPTION:
-        # GCTR is its own inverse; the tag is recomputed over the plain text,
-        # because AESGCM.decrypt takes only full 16-byte tags.
-        plain = gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
-        length = len(body)
-        expected = gcm.encrypt(iv, plain, protected[:1] + authentication_key)[length:length + TAG_LENGTH]
-    else:
-        plain = body
-        expected = gcm.encrypt(iv, b"", protected[:1] + authentication_key + body)[:TAG_LENGTH]
-    if not hmac.compare_digest(expected, protected[end:]):
-        raise SecurityError("authentication tag mismatch", end)
-    return security_control, invocation_counter, plain
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..interfaces import ISecuritySuite
-from .ciphering import SUITE_KEY_LENGTHS, SUITE_MASK, SecurityError, protect, unprotect
+from .ciphering import SUITE_KEY_LENGTHS, Cipher, SecurityError, cipher
 
 _KEK_LENGTHS: Final = (16, 24, 32)
 
@@ -152,20 +152,8 @@ class SecuritySuite:
     def __repr__(self) -> str:
         return f"SecuritySuite({self.suite_id})"
 
-    def protect(self, plain: bytes, *, security_control: int, system_title: bytes, invocation_counter: int,
-                block_cipher_key: bytes, authentication_key: bytes) -> bytes:
-        if security_control & SUITE_MASK != self.suite_id:
-            raise ValueError(f"security control {security_control:#04x} is not of suite {self.suite_id}")
-        return protect(plain, security_control=security_control, system_title=system_title,
-                       invocation_counter=invocation_counter, block_cipher_key=block_cipher_key,
-                       authentication_key=authentication_key)
-
-    def unprotect(self, protected: bytes, *, system_title: bytes, block_cipher_key: bytes,
-                  authentication_key: bytes) -> tuple[int, int, bytes]:
-        if protected and protected[0] & SUITE_MASK != self.suite_id:
-            raise SecurityError(f"security control {protected[0]:#04x} is not of suite {self.suite_id}", 0)
-        return unprotect(protected, system_title=system_title, block_cipher_key=block_cipher_key,
-                         authentication_key=authentication_key)
+    def cipher(self, block_cipher_key: bytes, authentication_key: bytes) -> Cipher:
+        return cipher(self.suite_id, block_cipher_key, authentication_key)
 
     def _check_kek(self, kek: bytes) -> None:
         if len(kek) != self.key_length:

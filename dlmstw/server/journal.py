@@ -42,13 +42,9 @@ def _prefix(part: str, association: str | None) -> bytes:
     return f"{part}\t{OWN if association is None else association}\t".encode()
 
 
-def _ended(prefix: bytes, counter: int) -> bytes:
-    """A journal line: its prefix, then the counter and the newline."""
-    return b"%s%d\n" % (prefix, counter)
-
-
 def _line(part: str, association: str | None, counter: int) -> bytes:
-    return _ended(_prefix(part, association), counter)
+    """A whole journal line."""
+    return b"%s%d\n" % (_prefix(part, association), counter)
 
 
 class CounterJournal:
@@ -61,6 +57,8 @@ class CounterJournal:
         self.size = 0
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
+        #: The mapped length.
+        self.capacity = 0
         #: The start of each (part, association)'s lines, made once.
         self._prefixes: dict[tuple[str, str | None], bytes] = {}
 
@@ -79,25 +77,28 @@ class CounterJournal:
             self._map.close()
         os.ftruncate(self._fd, capacity)
         self._map = mmap.mmap(self._fd, capacity)
+        self.capacity = capacity
 
     def record(self, part: str, association: str | None, counter: int) -> None:
-        """Write one counter down (``MeterSecurity.journal``)."""
-        if self._map is None:
-            self.open()
+        """Write one counter down (``MeterSecurity.journal``): the line, then its newline."""
         journal = self._map
-        assert journal is not None
+        if journal is None:
+            self.open()
+            journal = self._map
+            assert journal is not None
         prefix = self._prefixes.get((part, association))
         if prefix is None:
             prefix = self._prefixes[part, association] = _prefix(part, association)
-        line = _ended(prefix, counter)
-        start, end = self.size, self.size + len(line)
-        if end > len(journal):
-            self._map_at(2 * len(journal))
+        text = b"%s%d" % (prefix, counter)
+        start = self.size
+        end = start + len(text)
+        if end >= self.capacity:
+            self._map_at(2 * self.capacity)
             journal = self._map
             assert journal is not None
-        journal[start:end - 1] = line[:-1]
-        journal[end - 1] = NEWLINE
-        self.size = end
+        journal[start:end] = text
+        journal[end] = NEWLINE
+        self.size = end + 1
 
     def compact(self, lines: Iterable[Line]) -> None:
         """Replace the journal with ``lines``, the counters as they are now."""
