@@ -18,7 +18,8 @@ Activation happens ``activation_delay`` seconds later at the edge, which
 restarts the meter (its connections drop) and calls ``activated``: the image
 identifier becomes the active firmware identifier and the event logs get a
 firmware-activated entry. lab.ini faults ``image-verify-fail`` and
-``image-activate-fail`` make that share of attempts fail (statuses 4 and 7).
+``image-activate-fail`` make that share of attempts fail (statuses 4 and 7);
+a failed activation is recorded for the event logs and the alarm push.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ ACTIVATION_FAILED = 7
 IMAGE_BLOCK_SIZE = 256
 #: Occurrence kind recorded for the event logs when a new image becomes active.
 FIRMWARE_ACTIVATED = "firmware-activated"
+#: Occurrence kind recorded when an activation fails (the old firmware stays).
+FIRMWARE_ACTIVATION_FAILED = "firmware-activation-failed"
 #: Where the active firmware identifier lives in the meter's object state.
 FIRMWARE = (b"", "firmware")
 #: image_digest policies besides a SHA-256 given in hex.
@@ -239,6 +242,7 @@ class ImageTransfer(ConfiguredClass):
         attempts = transfer["attempts"] + 1
         if ctx.meter.fails("image-activate-fail", attempts):
             self._keep(obj, ctx, {**transfer, "status": ACTIVATION_FAILED, "attempts": attempts})
+            ctx.meter.record(FIRMWARE_ACTIVATION_FAILED)
             return ActionResult.OTHER_REASON, None
         self._keep(obj, ctx, {**transfer, "status": ACTIVATION_INITIATED, "attempts": attempts})
         ctx.meter.edge.activate_image(ctx.meter.image_policy.activation_delay)
