@@ -197,3 +197,18 @@ def test_the_models_have_an_image_transfer_object() -> None:
         meter = LocalMeter(ini().replace("dlms-generic", model), now=NOW)
         assert parse_obis(IMAGE) in meter.directory.objects
         assert meter.get("0.0.0.2.0.255", 1, 2)[1].startswith(b"dlmstw ")
+
+
+def test_a_failed_activation_is_recorded_and_pushes_the_alarm(tmp_path: Path) -> None:
+    """image-activate-fail: status (7), the old firmware stays, the meter records the failure and
+    the alarm push setup pushes."""
+    meter, edge, _, _ = served(tmp_path, "faults = image-activate-fail:1.0")
+    pushed: list[Any] = []
+    edge.sender = SimpleNamespace(stop=lambda: None, push=pushed.append)  # type: ignore[assignment]
+    initiate(meter, b"FW-9", len(SIGNED))
+    for number in range(BLOCKS):
+        block(meter, SIGNED, number)
+    assert meter.action(IMAGE, 18, 4, (DataType.INTEGER, 0))[0] == ActionResult.OTHER_REASON
+    assert status(meter) == 7
+    assert [o.kind for o in meter.runtime.events] == ["firmware-activation-failed"]
+    assert [request.push_setup for request in pushed] == [parse_obis("0.4.25.9.0.255")]
