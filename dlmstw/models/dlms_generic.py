@@ -72,9 +72,9 @@ ENERGIES: tuple[RegisterRow, ...] = (
      DataType.DOUBLE_LONG_UNSIGNED),
 )
 #: Standard event log 0.0.99.98.0.255 (IDIS event codes): 1 power down, 2 power up, 4 and 5 clock
-#: adjusted (old and new time), 18 firmware activated.
-STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_ACTIVATED: 18,
-                   simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
+#: adjusted (old and new time), 17 firmware ready for activation, 18 firmware activated.
+STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_READY: 17,
+                   simulated.FIRMWARE_ACTIVATED: 18, simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
 POWER_EVENTS = (1, 2)
 #: Fraud detection log 0.0.99.98.1.255 (IDIS event codes): 42 strong DC field detected, 43 no
 #: strong DC field anymore, 44 meter cover removed, 45 meter cover closed.
