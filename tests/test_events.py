@@ -144,12 +144,15 @@ def test_tamper_logs_hold_the_simulated_attempts(model: str, ln: str, codes: dic
 
 
 def test_the_non_rollover_log_keeps_the_last_cover_opening() -> None:
-    """IS 15959 non-rollover events: 251 meter cover opening, kept for the meter's life."""
+    """IS 15959 non-rollover events: 251 meter cover opening, kept for the meter's life, and its
+    event code object says so months later."""
     meter = LocalMeter(lab("is15959-household", days=1), now=NOW)
     sim = meter.runtime.simulator
     openings = [o.t for o in tampers(sim, sim.installed, NOW) if o.kind == COVER_OPENED]
     assert openings
     assert log(meter, "0.0.99.98.5.255") == [(openings[-1], 251)]
+    assert NOW - openings[-1] > 35 * 86400  # beyond the daily look-back of the event code object
+    assert meter.get("0.0.96.11.5.255", 1, 2) == (DataType.LONG_UNSIGNED, 251)
 
 
 def test_the_household_tamper_count_counts_the_attempts_it_logs() -> None:

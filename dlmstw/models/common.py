@@ -284,10 +284,11 @@ def tamper_count(codes: Mapping[str, int]) -> Source:
     return count
 
 
-def latest_event_code(events: EventSource) -> Source:
+def latest_event_code(events: EventSource, horizon: int | None = None) -> Source:
     """The event code object of a log: the code of its latest event at or
     before the request's instant (0 when none in the look-back), looking back
-    one day at a time."""
+    one day at a time, then (a log of a longer ``horizon``, seconds) over the
+    rest of its horizon at once."""
     def code(ctx: Context) -> int:
         until = ctx.t
         for _ in range(LATEST_EVENT_LOOKBACK_DAYS):
@@ -295,6 +296,10 @@ def latest_event_code(events: EventSource) -> Source:
             if found:
                 return found[-1][1]
             until -= 86400
+        if horizon is not None and ctx.t - horizon < until:
+            found = [event for event in events(ctx, ctx.t - horizon, until) if event[0] <= ctx.t]
+            if found:
+                return found[-1][1]
         return 0
     return code
 

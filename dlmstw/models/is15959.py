@@ -248,7 +248,8 @@ def add_event_logs(build: Builder, transformer_operated: bool) -> None:
     """The seven event logs, their event code objects and the events scaler profile."""
     for e, name, events, entries, snapshot, horizon in event_logs(transformer_operated):
         code = f"0.0.96.11.{e}.255"
-        build.data(code, lambda ctx, source=latest_event_code(events): (DataType.LONG_UNSIGNED, source(ctx)),
+        build.data(code, lambda ctx, source=latest_event_code(events, horizon): (DataType.LONG_UNSIGNED,
+                                                                                  source(ctx)),
                    f"Event code, {name.lower()}")
         columns = [build.capture(CLOCK), build.capture(code)]
         if snapshot:
