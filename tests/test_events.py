@@ -119,7 +119,9 @@ TAMPER_LOGS = (
                                                "neutral-restored": 204}),
     ("is15959-abt", "0.0.99.98.4.255", {MAGNET: 201, MAGNET_REMOVED: 202, "neutral-disturbance": 203,
                                          "neutral-restored": 204}),
-    ("is15959-abt", "0.0.99.98.1.255", {"ct-open": 57, "ct-closed": 58}),
+    ("is15959-household", "0.0.99.98.1.255", {"current-reversed": 51, "current-reverse-ended": 52}),
+    ("is15959-abt", "0.0.99.98.1.255", {"current-reversed": 51, "current-reverse-ended": 52, "ct-open": 57,
+                                         "ct-closed": 58}),
     ("is15959-abt", "0.0.99.98.0.255", {"pt-missing": 1, "pt-restored": 2}),
     ("dlms-generic", "0.0.99.98.1.255", {MAGNET: 42, MAGNET_REMOVED: 43, COVER_OPENED: 44, "cover-closed": 45}),
 )
@@ -158,7 +160,7 @@ def test_the_non_rollover_log_keeps_the_last_cover_opening() -> None:
 def test_the_household_tamper_count_counts_the_attempts_it_logs() -> None:
     meter = LocalMeter(lab("is15959-household"), now=NOW)
     sim = meter.runtime.simulator
-    logged = [t for t in TAMPERS if t.began in (MAGNET, "neutral-disturbance", COVER_OPENED)]
+    logged = [t for t in TAMPERS if t.began in (MAGNET, "neutral-disturbance", COVER_OPENED, "current-reversed")]
     count = tamper_count(sim, NOW, logged)
     assert count > 0
     assert meter.get("0.0.94.91.0.255", 1, 2) == (DataType.LONG_UNSIGNED, count)

@@ -20,8 +20,8 @@ Values come from the meter's deterministic simulator: load shape ``feeder``
 ``household`` for consumer meters. Event codes are those of the event code
 tables of IS 15959 (Parts 1 and 2), by log: voltage related 1/2 R phase
 voltage (PT link) missing (ABT only), 7/8 over voltage, 9/10 low voltage,
-11/12 voltage unbalance; current related 57/58 R phase CT open (ABT only),
-63/64 current unbalance, 67/68 over current; power failure 101/102;
+11/12 voltage unbalance; current related 51/52 R phase current reverse,
+57/58 R phase CT open (ABT only), 63/64 current unbalance, 67/68 over current; power failure 101/102;
 transaction 151 real time clock, 152 demand integration period, 153 profile
 capture period, 155 activity calendar, 157 new firmware activated, 158 load
 limit set, 166 MD reset; other events 201/202 influence of permanent magnet
@@ -142,6 +142,8 @@ CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 
 #: Tampers of a transformer-operated (ABT) meter: R phase voltage missing, R phase CT open.
 PT_EVENTS = {simulated.PT_MISSING: 1, simulated.PT_RESTORED: 2}
 CT_EVENTS = {simulated.CT_OPEN: 57, simulated.CT_CLOSED: 58}
+#: Tampers of every meter in the current related events: R phase current reverse.
+REVERSE_EVENTS = {simulated.CURRENT_REVERSED: 51, simulated.CURRENT_REVERSE_ENDED: 52}
 POWER_EVENTS = (101, 102)
 TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
                       simulated.CALENDAR_ACTIVATED: 155, simulated.FIRMWARE_ACTIVATED: 157,
@@ -163,8 +165,8 @@ def event_logs(transformer_operated: bool) -> tuple[tuple[int, str, EventSource,
     return (
         (0, "Voltage related events", EventLog(VOLTAGE_EVENTS, occurrences=PT_EVENTS if transformer_operated
                                                  else None), 100, True, None),
-        (1, "Current related events", EventLog(CURRENT_EVENTS, occurrences=CT_EVENTS if transformer_operated
-                                                 else None), 100, True, None),
+        (1, "Current related events", EventLog(CURRENT_EVENTS, occurrences={
+            **REVERSE_EVENTS, **(CT_EVENTS if transformer_operated else {})}), 100, True, None),
         (2, "Power failure related events", EventLog(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False,
          None),
         (3, "Transaction related events", EventLog(occurrences=TRANSACTION_EVENTS), 50, False, None),
@@ -182,8 +184,8 @@ MD_RESET_SCRIPTS = "0.0.10.0.1.255"
 TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
 
 
-#: The household meter's tamper attempts (its other and non-rollover events), counted.
-household_tampers = tamper_count({**OTHER_EVENTS, **NON_ROLLOVER_EVENTS})
+#: The household meter's tamper attempts (current reverse, other and non-rollover events), counted.
+household_tampers = tamper_count({**REVERSE_EVENTS, **OTHER_EVENTS, **NON_ROLLOVER_EVENTS})
 
 
 def programming_count(ctx: Context) -> int:

@@ -6,7 +6,7 @@ Pure functions of the simulator (no stored history):
   one per seed-derived slot), so a power-failure log holds the very
   interruptions the power-on time and failure count registers count;
 * ``tampers``: tamper attempts (a magnet, a neutral disturbance, an opened
-  cover, an open CT, a missing PT phase), each kind one per seed-derived slot
+  cover, a reversed current, an open CT, a missing PT phase), each kind one per seed-derived slot
   of ``Tamper.slot_days`` (``TAMPERS``), so they are rare and their rate is
   that slot; an attempt is a pair of occurrences (its start and its end) that
   the models map to event codes as they map those a client causes;
@@ -65,6 +65,9 @@ NEUTRAL_RESTORED = "neutral-restored"
 COVER_OPENED = "cover-opened"
 """The meter cover was removed."""
 COVER_CLOSED = "cover-closed"
+CURRENT_REVERSED = "current-reversed"
+"""The R (L1) phase current flows reversed (its connection swapped)."""
+CURRENT_REVERSE_ENDED = "current-reverse-ended"
 CT_OPEN = "ct-open"
 """The R (L1) phase current transformer circuit is open (CT-operated meters)."""
 CT_CLOSED = "ct-closed"
@@ -102,6 +105,7 @@ TAMPERS = (
     Tamper(MAGNET, MAGNET_REMOVED, 30, 120, 7200, 0x4D41),
     Tamper(NEUTRAL_DISTURBANCE, NEUTRAL_RESTORED, 45, 300, 14400, 0x4E44),
     Tamper(COVER_OPENED, COVER_CLOSED, 180, 60, 1200, 0x434F),
+    Tamper(CURRENT_REVERSED, CURRENT_REVERSE_ENDED, 90, 600, 21600, 0x5256),
     Tamper(CT_OPEN, CT_CLOSED, 60, 600, 21600, 0x4354),
     Tamper(PT_MISSING, PT_RESTORED, 60, 600, 21600, 0x5054),
 )
