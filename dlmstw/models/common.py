@@ -266,7 +266,6 @@ class EventLog:
         return simulated.merge(*streams)
 
 
-
 def logged_tampers(codes: Mapping[str, int]) -> tuple[simulated.Tamper, ...]:
     """The simulated tamper attempts whose start or end ``codes`` maps to an event code."""
     return tuple(tamper for tamper in simulated.TAMPERS if tamper.began in codes or tamper.ended in codes)

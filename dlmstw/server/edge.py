@@ -43,8 +43,7 @@ from ..cosem.classes.image_transfer import ACTIVATION_INITIATED, FIRMWARE
 from ..cosem.classes.push_setup import PushRequest
 from ..cosem.directory import ModelDirectory
 from ..interfaces import IMeterEdge
-from ..models.common import ALARM_PUSH_SETUP
-from ..models.common import EventLog
+from ..models.common import ALARM_PUSH_SETUP, EventLog
 from ..simulator.events import (CALENDAR_ACTIVATED, DISCONNECT, FIRMWARE_ACTIVATED, FIRMWARE_ACTIVATION_FAILED,
                                 LIMITER_TRIP, POWER_DOWN, POWER_UP, RECONNECT, TAMPERS, Tamper, outages, tampers)
 from .assembly import Meter
@@ -61,7 +60,8 @@ PUSHED_OCCURRENCES = frozenset({POWER_DOWN, FIRMWARE_ACTIVATED, FIRMWARE_ACTIVAT
                                 DISCONNECT, RECONNECT, LIMITER_TRIP, *(tamper.began for tamper in TAMPERS)})
 #: Octets read at a time when an image is hashed.
 HASH_CHUNK = 1 << 16
-#: How far ahead the next power outage is looked for (the simulator has one every 6 to 14 days).
+#: How far ahead the next power outage or tamper attempt is looked for (the simulator has an outage
+#: every 6 to 14 days: a later tamper attempt is looked for again from there).
 ALARM_HORIZON = 15 * 86400
 
 

@@ -6,10 +6,11 @@ Pure functions of the simulator (no stored history):
   one per seed-derived slot), so a power-failure log holds the very
   interruptions the power-on time and failure count registers count;
 * ``tampers``: tamper attempts (a magnet, a neutral disturbance, an opened
-  cover, a reversed current, an open CT, a missing PT phase), each kind one per seed-derived slot
-  of ``Tamper.slot_days`` (``TAMPERS``), so they are rare and their rate is
-  that slot; an attempt is a pair of occurrences (its start and its end) that
-  the models map to event codes as they map those a client causes;
+  cover, a reversed current, an open CT, a missing PT phase), each kind one
+  per seed-derived slot of ``Tamper.slot_days`` (``TAMPERS``), so they are
+  rare and their rate is that slot; an attempt is a pair of occurrences (its
+  start and its end) that the models map to event codes as they map those a
+  client causes;
 * ``crossings``: threshold conditions on the instantaneous values (voltage,
   current, ...) tested on a fixed grid of the POSIX time line; an event is
   logged where a condition differs from its value one grid step before, so an
@@ -48,7 +49,7 @@ LIMITER_TRIP = "limiter-trip"
 CALENDAR_ACTIVATED = "calendar-activated"
 """A new activity calendar (tariff programme) became active."""
 POWER_DOWN = "power-down"
-"""The meter went down on its own (a restart on new firmware), not a simulated outage."""
+"""The meter went down (a restart on new firmware, or taken offline), not a simulated outage."""
 POWER_UP = "power-up"
 LIMITER_OK = "limiter-ok"
 """A tripped limiter found the load under its threshold again and ran its under-threshold action."""
