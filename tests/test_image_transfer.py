@@ -121,8 +121,8 @@ def test_image_transfer_enabled_false_refuses_the_methods(tmp_path: Path) -> Non
 
 def test_activation_waits_its_delay_then_restarts_the_meter(tmp_path: Path) -> None:
     """Status (5) for activation_delay seconds; then the connections drop, the firmware
-    identifier changes, status (6), and the standard event log has power down, firmware
-    activated and power up."""
+    identifier changes, status (6), and the meter has recorded the image ready for activation
+    (verified by the activation), power down, firmware activated and power up."""
     meter, _, reactor, connections = served(tmp_path)
     initiate(meter, b"FW-9", len(SIGNED))
     for number in range(BLOCKS):
@@ -135,7 +135,8 @@ def test_activation_waits_its_delay_then_restarts_the_meter(tmp_path: Path) -> N
     assert connections.aborted == 1
     assert status(meter) == 6
     assert meter.get("1.0.0.2.0.255", 1, 2) == (DataType.OCTET_STRING, b"FW-9")
-    assert [o.kind for o in meter.runtime.events] == ["power-down", "firmware-activated", "power-up"]
+    assert [o.kind for o in meter.runtime.events] == ["firmware-ready", "power-down", "firmware-activated",
+                                                      "power-up"]
 
 
 def test_an_activation_cut_short_by_a_stop_completes_at_the_next_start(tmp_path: Path) -> None:
@@ -197,3 +198,19 @@ def test_the_models_have_an_image_transfer_object() -> None:
         meter = LocalMeter(ini().replace("dlms-generic", model), now=NOW)
         assert parse_obis(IMAGE) in meter.directory.objects
         assert meter.get("0.0.0.2.0.255", 1, 2)[1].startswith(b"dlmstw ")
+
+
+def test_a_failed_activation_is_recorded_and_pushes_the_alarm(tmp_path: Path) -> None:
+    """image-activate-fail: status (7), the old firmware stays, the meter records the failure
+    after the verification that made the image ready, and the alarm push setup pushes (for the
+    failure only)."""
+    meter, edge, _, _ = served(tmp_path, "faults = image-activate-fail:1.0")
+    pushed: list[Any] = []
+    edge.sender = SimpleNamespace(stop=lambda: None, push=pushed.append)  # type: ignore[assignment]
+    initiate(meter, b"FW-9", len(SIGNED))
+    for number in range(BLOCKS):
+        block(meter, SIGNED, number)
+    assert meter.action(IMAGE, 18, 4, (DataType.INTEGER, 0))[0] == ActionResult.OTHER_REASON
+    assert status(meter) == 7
+    assert [o.kind for o in meter.runtime.events] == ["firmware-ready", "firmware-activation-failed"]
+    assert [request.push_setup for request in pushed] == [parse_obis("0.4.25.9.0.255")]

@@ -137,7 +137,8 @@ def test_a_complete_image_transfer_changes_the_firmware(firmware_lab: Lab) -> No
 def test_an_interrupted_transfer_resumes_from_the_first_missing_block(firmware_lab: Lab) -> None:
     """Half the blocks, then the connection is lost: a new association reads
     image_first_not_transferred_block_number, initiates the same image again and sends only
-    the blocks from there; verification succeeds."""
+    the blocks from there; verification succeeds, and dlms-generic's standard event log ends with
+    17 (firmware ready for activation)."""
     image = image_of(bytes(reversed(range(256))) * 12)
     with MeterSession(firmware_lab.ports[1], READER, PASSWORD) as session:
         target, blocks = start_transfer(session, "FW-3.1", image)
@@ -161,6 +162,7 @@ def test_an_interrupted_transfer_resumes_from_the_first_missing_block(firmware_l
         invoke(session, target.imageVerify(session.client))
         session.read(target, 6)
         assert target.imageTransferStatus == ImageTransferStatus.IMAGE_VERIFICATION_SUCCESSFUL
+        assert read_data(session, "0.0.96.11.0.255") == 17
 
 
 def test_a_corrupt_image_and_a_missing_block_fail_verification(firmware_lab: Lab) -> None:

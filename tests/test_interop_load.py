@@ -108,7 +108,7 @@ def test_a_disconnected_meter_measures_no_energy(load_lab: Lab) -> None:
 
 def test_a_limiter_trip_disconnects_logs_and_pushes(load_lab: Lab) -> None:
     """threshold_normal 0 W over 1 s: the limiter trips, the meter is disconnected, the
-    disconnector control log has the trip (71) and the disconnection (62), and the alarm
+    disconnector control log has the trip (65, limiter threshold exceeded) and the disconnection (62), and the alarm
     push setup pushes."""
     port = free_port()
     with listening(port) as server, MeterSession(load_lab.ports[1], READER, PASSWORD) as session:
@@ -125,7 +125,7 @@ def test_a_limiter_trip_disconnects_logs_and_pushes(load_lab: Lab) -> None:
         assert control.outputState is False
         now = datetime.datetime.now(datetime.timezone.utc)
         codes = event_codes(session, DISCONNECTOR_LOG, now - datetime.timedelta(minutes=5))
-        assert 71 in codes and 62 in codes
+        assert 65 in codes and 62 in codes
     notification = decode_data_notification(decode_wpdu(frame).apdu)
     assert notification.body[1][0][1] == parse_obis(ALARM_PUSH)
 

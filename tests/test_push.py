@@ -31,7 +31,7 @@ from dlmstw.security import ciphering
 from dlmstw.server.assembly import Meter
 from dlmstw.server.edge import MeterEdge
 from dlmstw.server.push import PushSender, randomisation, window_wait
-from dlmstw.simulator.events import outages
+from dlmstw.simulator.events import outages, tampers
 from interop_support import LocalMeter, _registry
 
 NOW = 1_767_268_800.0  # 2026-01-01T12:00:00Z
@@ -322,7 +322,8 @@ def test_the_push_schedule_runs_the_push_script_at_its_time() -> None:
 
 
 def test_a_power_failure_pushes_the_alarm_push_setup() -> None:
-    """At the start of the simulator's next outage the alarm push setup pushes."""
+    """At the start of the simulator's next outage the alarm push setup pushes (after one push
+    for each simulated tamper attempt before it)."""
     reactor = MemoryReactorClock()
     reactor.advance(NOW)
     meter, directory, _, _ = running_meter(reactor)
@@ -330,11 +331,13 @@ def test_a_power_failure_pushes_the_alarm_push_setup() -> None:
     edge = meter.edge = MeterEdge(reactor, meter, directory, sender)  # type: ignore[arg-type]
     edge.start()
     start = min(s for s, _ in outages(meter.simulator, NOW, NOW + 15 * 86400) if s > NOW)
+    began = {tamper.began for tamper in edge.objects.tampers}
+    before = [o.t for o in tampers(meter.simulator, NOW, start, edge.objects.tampers) if o.kind in began]
     reactor.advance(start - NOW - 1)
-    assert sender.requests == []
+    assert len(sender.requests) == len(before)
     reactor.advance(1)
-    assert [r.push_setup for r in sender.requests] == [parse_obis(ALARM_PUSH_SETUP)]
-    body = decode_data(sender.requests[0].body)[0]
+    assert [r.push_setup for r in sender.requests] == [parse_obis(ALARM_PUSH_SETUP)] * (len(before) + 1)
+    body = decode_data(sender.requests[-1].body)[0]
     assert body[1][0] == (DataType.OCTET_STRING, parse_obis(ALARM_PUSH_SETUP))
     edge.stop()
 

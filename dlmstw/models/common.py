@@ -233,29 +233,61 @@ def over_current(limit: float) -> Callable[[Any, Any], bool]:
     return lambda values, rated: max(phase_currents(values)) > limit * rated.current
 
 
-def event_log(conditions: Sequence[Condition] = (), power: tuple[int, int] | None = None,
-              occurrences: Mapping[str, int] | None = None) -> EventSource:
-    """The events of a log in (after, until]: threshold ``conditions`` on the
-    simulated curves, the outages as (failure, restoration) codes, and the
-    meter's recorded occurrences mapped to codes (those recorded after
+class EventLog:
+    """The events of a log in (after, until] (a profile's ``events``): threshold
+    ``conditions`` on the simulated curves, the outages as (failure,
+    restoration) codes, and the occurrences of the kinds ``occurrences`` maps
+    to codes: the simulated tamper attempts of those kinds (``tampers``,
+    ``simulator.events.tampers``) and what the meter recorded (recorded after
     ``after``, even when later than the clock: a clock set back keeps them)."""
-    def events(ctx: Context, after: float, until: float) -> list[Event]:
+
+    __slots__ = ("conditions", "power", "codes", "tampers")
+
+    def __init__(self, conditions: Sequence[Condition] = (), power: tuple[int, int] | None = None,
+                 occurrences: Mapping[str, int] | None = None) -> None:
+        self.conditions = tuple(conditions)
+        self.power = power
+        self.codes = dict(occurrences or {})
+        #: The simulated tamper attempts this log holds.
+        self.tampers = logged_tampers(self.codes)
+
+    def __call__(self, ctx: Context, after: float, until: float) -> list[Event]:
         simulator = ctx.meter.simulator
         streams: list[Iterable[Event]] = []
-        if conditions:
-            streams.append(simulated.crossings(simulator, conditions, after, until, EVENT_STEP))
-        if power is not None:
-            streams.append(simulated.power_events(simulator, after, until, *power))
-        if occurrences:
-            streams.append(simulated.occurrence_events(ctx.meter.events, dict(occurrences), after))
+        if self.conditions:
+            streams.append(simulated.crossings(simulator, self.conditions, after, until, EVENT_STEP))
+        if self.power is not None:
+            streams.append(simulated.power_events(simulator, after, until, *self.power))
+        if self.tampers:
+            streams.append(simulated.occurrence_events(simulated.tampers(simulator, after, until, self.tampers),
+                                                       self.codes, after))
+        if self.codes:
+            streams.append(simulated.occurrence_events(ctx.meter.events, self.codes, after))
         return simulated.merge(*streams)
-    return events
 
 
-def latest_event_code(events: EventSource) -> Source:
+def logged_tampers(codes: Mapping[str, int]) -> tuple[simulated.Tamper, ...]:
+    """The simulated tamper attempts whose start or end ``codes`` maps to an event code."""
+    return tuple(tamper for tamper in simulated.TAMPERS if tamper.began in codes or tamper.ended in codes)
+
+
+def tamper_count(codes: Mapping[str, int]) -> Source:
+    """A cumulative tamper count: the tamper attempts ``codes`` logs (their
+    starts), simulated and recorded, up to the request's instant."""
+    tampers = logged_tampers(codes)
+    began = frozenset(tamper.began for tamper in tampers)
+
+    def count(ctx: Context) -> int:
+        recorded = sum(1 for occurrence in ctx.meter.events if occurrence.kind in began and occurrence.t <= ctx.t)
+        return simulated.tamper_count(ctx.meter.simulator, ctx.t, tampers) + recorded
+    return count
+
+
+def latest_event_code(events: EventSource, horizon: int | None = None) -> Source:
     """The event code object of a log: the code of its latest event at or
     before the request's instant (0 when none in the look-back), looking back
-    one day at a time."""
+    one day at a time, then (a log of a longer ``horizon``, seconds) over the
+    rest of its horizon at once."""
     def code(ctx: Context) -> int:
         until = ctx.t
         for _ in range(LATEST_EVENT_LOOKBACK_DAYS):
@@ -263,6 +295,10 @@ def latest_event_code(events: EventSource) -> Source:
             if found:
                 return found[-1][1]
             until -= 86400
+        if horizon is not None and ctx.t - horizon < until:
+            found = [event for event in events(ctx, ctx.t - horizon, until) if event[0] <= ctx.t]
+            if found:
+                return found[-1][1]
         return 0
     return code
 

@@ -10,11 +10,10 @@ clock, instantaneous registers with the general local port readout profile
 lab.ini period) and load profile 2 (1.0.99.2.0.255, daily) each with its AMR
 profile status (0.0.96.10.1.255 and 0.0.96.10.2.255: bit 7 power down in the
 period, bit 2 data not valid, bit 5 clock adjusted), the monthly billing
-profile 1.0.98.1.0.255, the standard event log 0.0.99.98.0.255 (event code
-0.0.96.11.0.255: 1 power down, 2 power up, 4 and 5 clock adjusted, old and
-new time) and the disconnector control log 0.0.99.98.2.255 (event code
-0.0.96.11.2.255: 62 remote disconnection, 63 remote connection, 67 limiter
-threshold changed; IDIS numbering), disconnect control with its script table
+profile 1.0.98.1.0.255, three event logs with their event code objects
+0.0.96.11.E.255 (event codes of the IDIS companion specification's standard
+event log, fraud detection log and disconnector control log: ``*_EVENTS``),
+disconnect control with its script table
 0.0.10.0.106.255, limiter, activity calendar with the tariffication script
 table, register monitor on the L1 voltage, end of billing period single
 action schedule with its script table, push setup, TCP-UDP setup and IPv4 setup.
@@ -34,9 +33,9 @@ from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
-from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
+from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
-                     billing_boundaries, cumulative, event_log, firmware, instantaneous, latest_event_code,
+                     billing_boundaries, cumulative, firmware, instantaneous, latest_event_code,
                      maximum_demand, obis, phase_active_power, text)
 from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
@@ -72,11 +71,19 @@ ENERGIES: tuple[RegisterRow, ...] = (
     ("1.0.9.8.0.255", "Apparent energy import", cumulative("apparent_energy"), 0, Unit.VOLT_AMPERE_HOUR,
      DataType.DOUBLE_LONG_UNSIGNED),
 )
-STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_ACTIVATED: 18,
-                   simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
+#: Standard event log 0.0.99.98.0.255 (IDIS event codes): 1 power down, 2 power up, 4 and 5 clock
+#: adjusted (old and new time), 17 firmware ready for activation, 18 firmware activated.
+STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIRMWARE_READY: 17,
+                   simulated.FIRMWARE_ACTIVATED: 18, simulated.POWER_DOWN: 1, simulated.POWER_UP: 2}
 POWER_EVENTS = (1, 2)
+#: Fraud detection log 0.0.99.98.1.255 (IDIS event codes): 42 strong DC field detected, 43 no
+#: strong DC field anymore, 44 meter cover removed, 45 meter cover closed.
+FRAUD_EVENTS = {simulated.MAGNET: 42, simulated.MAGNET_REMOVED: 43, simulated.COVER_OPENED: 44,
+                simulated.COVER_CLOSED: 45}
+#: Disconnector control log 0.0.99.98.2.255 (IDIS event codes): 62 remote disconnection, 63 remote
+#: connection, 65 limiter threshold exceeded, 66 limiter threshold ok, 67 limiter threshold changed.
 DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67,
-                       simulated.LIMITER_TRIP: 71}
+                       simulated.LIMITER_TRIP: 65, simulated.LIMITER_OK: 66}
 #: AMR profile status bit 7: a power failure happened in the period.
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
@@ -145,8 +152,9 @@ class DlmsGeneric:
                       "Billing profile (monthly)", profile_entries=BILLING_ENTRIES, schedule=billing_boundaries,
                       horizon=400 * 86400)
         for e, name, events, entries in (
-                (0, "Standard event log", event_log(power=POWER_EVENTS, occurrences=STANDARD_EVENTS), 100),
-                (2, "Disconnector control log", event_log(occurrences=DISCONNECTOR_EVENTS), 50)):
+                (0, "Standard event log", EventLog(power=POWER_EVENTS, occurrences=STANDARD_EVENTS), 100),
+                (1, "Fraud detection log", EventLog(occurrences=FRAUD_EVENTS), 50),
+                (2, "Disconnector control log", EventLog(occurrences=DISCONNECTOR_EVENTS), 50)):
             code = f"0.0.96.11.{e}.255"
             build.data(code, lambda ctx, source=latest_event_code(events): (DataType.UNSIGNED, source(ctx)),
                        f"Event code, {name.lower()}")

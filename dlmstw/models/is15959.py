@@ -17,12 +17,18 @@ push setup, TCP-UDP setup and IPv4 setup.
 
 Values come from the meter's deterministic simulator: load shape ``feeder``
 (CT/PT secondary side, as interface meters report them) for ABT meters,
-``household`` for consumer meters. Event codes are those of IS 15959: 7/8
-over voltage, 9/10 low voltage, 11/12 voltage unbalance, 63/64 current
-unbalance, 67/68 over current (each occurrence/restoration), 101/102 power
-failure/restoration, 151 clock set, 152 demand integration period, 153
-profile capture period, 158 load limit set, 166 MD reset, 301/302 load
-switch disconnected/connected.
+``household`` for consumer meters. Event codes are those of the event code
+tables of IS 15959 (Parts 1 and 2), by log: voltage related 1/2 R phase
+voltage (PT link) missing (ABT only), 7/8 over voltage, 9/10 low voltage,
+11/12 voltage unbalance; current related 51/52 R phase current reverse,
+57/58 R phase CT open (ABT only), 63/64 current unbalance, 67/68 over current; power failure 101/102;
+transaction 151 real time clock, 152 demand integration period, 153 profile
+capture period, 155 activity calendar, 157 new firmware activated, 158 load
+limit set, 166 MD reset; other events 201/202 influence of permanent magnet
+or AC/DC electromagnet, 203/204 neutral disturbance (HF and DC), 215/216
+overload (the limiter tripped, and recovered); non-rollover 251 meter cover
+opening; control 301/302 load switch disconnected/connected. Each pair is
+occurrence/restoration.
 """
 
 from __future__ import annotations
@@ -38,12 +44,14 @@ from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
-from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, RegisterRow,
+from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, EventSource,
+                     RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
                      billing_boundaries, billing_count, firmware,
                      billing_power_factor, billing_power_on_minutes, block, cumulative, current_unbalance,
-                     date_time_data, event_log, high_voltage, instantaneous, last_billing, latest_event_code,
-                     low_voltage, maximum_demand, net_active_power, obis, over_current, text, voltage_unbalance)
+                     date_time_data, high_voltage, instantaneous, last_billing, latest_event_code,
+                     low_voltage, maximum_demand, net_active_power, obis, over_current, tamper_count, text,
+                     voltage_unbalance)
 from .tariffs import ACTIVE_TARIFF, TARIFF_REGISTERS, TARIFFS, add_tariffs
 
 IST = 19800  # +05:30
@@ -131,23 +139,41 @@ BILLING_CAPTURED = ("1.0.1.8.0.255", "1.0.5.8.0.255", "1.0.8.8.0.255", "1.0.9.8.
 VOLTAGE_EVENTS = (Condition(7, 8, high_voltage(1.015)), Condition(9, 10, low_voltage(0.965)),
                   Condition(11, 12, voltage_unbalance(0.035)))
 CURRENT_EVENTS = (Condition(63, 64, current_unbalance(0.5, 0.1)), Condition(67, 68, over_current(1.0)))
+#: Tampers of a transformer-operated (ABT) meter: R phase voltage missing, R phase CT open.
+PT_EVENTS = {simulated.PT_MISSING: 1, simulated.PT_RESTORED: 2}
+CT_EVENTS = {simulated.CT_OPEN: 57, simulated.CT_CLOSED: 58}
+#: Tampers of every meter in the current related events: R phase current reverse.
+REVERSE_EVENTS = {simulated.CURRENT_REVERSED: 51, simulated.CURRENT_REVERSE_ENDED: 52}
 POWER_EVENTS = (101, 102)
 TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, simulated.CAPTURE_PERIOD: 153,
                       simulated.CALENDAR_ACTIVATED: 155, simulated.FIRMWARE_ACTIVATED: 157,
                       simulated.LIMITER_THRESHOLD: 158, simulated.DEMAND_RESET: 166}
 #: A restart on new firmware, logged as a power failure and its restoration.
 RESTART_EVENTS = {simulated.POWER_DOWN: POWER_EVENTS[0], simulated.POWER_UP: POWER_EVENTS[1]}
+OTHER_EVENTS = {simulated.MAGNET: 201, simulated.MAGNET_REMOVED: 202, simulated.NEUTRAL_DISTURBANCE: 203,
+                simulated.NEUTRAL_RESTORED: 204, simulated.LIMITER_TRIP: 215, simulated.LIMITER_OK: 216}
+NON_ROLLOVER_EVENTS = {simulated.COVER_OPENED: 251}
 CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
-#: (E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns).
-EVENT_LOGS = (
-    (0, "Voltage related events", event_log(VOLTAGE_EVENTS), 100, True),
-    (1, "Current related events", event_log(CURRENT_EVENTS), 100, True),
-    (2, "Power failure related events", event_log(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False),
-    (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS), 50, False),
-    (4, "Other events", event_log(), 50, True),
-    (5, "Non-rollover events", event_log(), 1, False),
-    (6, "Control events", event_log(occurrences=CONTROL_EVENTS), 25, False),
-)
+#: How far back the non-rollover log looks (its entry stays for the meter's life).
+NON_ROLLOVER_HORIZON = 3650 * 86400
+
+
+def event_logs(transformer_operated: bool) -> tuple[tuple[int, str, EventSource, int, bool, int | None], ...]:
+    """(E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns,
+    horizon in seconds or None for the meter's load profile days) of the seven event logs; a
+    transformer-operated meter also logs its PT and CT tampers."""
+    return (
+        (0, "Voltage related events", EventLog(VOLTAGE_EVENTS, occurrences=PT_EVENTS if transformer_operated
+                                                 else None), 100, True, None),
+        (1, "Current related events", EventLog(CURRENT_EVENTS, occurrences={
+            **REVERSE_EVENTS, **(CT_EVENTS if transformer_operated else {})}), 100, True, None),
+        (2, "Power failure related events", EventLog(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False,
+         None),
+        (3, "Transaction related events", EventLog(occurrences=TRANSACTION_EVENTS), 50, False, None),
+        (4, "Other events", EventLog(occurrences=OTHER_EVENTS), 50, True, None),
+        (5, "Non-rollover events", EventLog(occurrences=NON_ROLLOVER_EVENTS), 1, False, NON_ROLLOVER_HORIZON),
+        (6, "Control events", EventLog(occurrences=CONTROL_EVENTS), 25, False, None),
+    )
 #: The instantaneous values an event log entry captures besides its time and code.
 EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.7.0.255", "1.0.52.7.0.255",
                   "1.0.72.7.0.255", "1.0.33.7.0.255", "1.0.53.7.0.255", "1.0.73.7.0.255", "1.0.1.8.0.255")
@@ -156,6 +182,10 @@ TARIFF_SCRIPTS = "0.0.10.0.100.255"
 MD_RESET_SCRIPTS = "0.0.10.0.1.255"
 #: Time-of-day zones of the household tariff: (start hour, tariff).
 TARIFF_ZONES = ((0, 1), (6, 2), (18, 3), (22, 4))
+
+
+#: The household meter's tamper attempts (current reverse, other and non-rollover events), counted.
+household_tampers = tamper_count({**REVERSE_EVENTS, **OTHER_EVENTS, **NON_ROLLOVER_EVENTS})
 
 
 def programming_count(ctx: Context) -> int:
@@ -216,17 +246,18 @@ def add_billing(build: Builder, tariffs: Sequence[str] = ()) -> None:
                                              "0.0.94.91.13.255"], "Billing scaler profile")
 
 
-def add_event_logs(build: Builder) -> None:
+def add_event_logs(build: Builder, transformer_operated: bool) -> None:
     """The seven event logs, their event code objects and the events scaler profile."""
-    for e, name, events, entries, snapshot in EVENT_LOGS:
+    for e, name, events, entries, snapshot, horizon in event_logs(transformer_operated):
         code = f"0.0.96.11.{e}.255"
-        build.data(code, lambda ctx, source=latest_event_code(events): (DataType.LONG_UNSIGNED, source(ctx)),
+        build.data(code, lambda ctx, source=latest_event_code(events, horizon): (DataType.LONG_UNSIGNED,
+                                                                                  source(ctx)),
                    f"Event code, {name.lower()}")
         columns = [build.capture(CLOCK), build.capture(code)]
         if snapshot:
             columns += [build.capture(ln) for ln in EVENT_SNAPSHOT]
         build.profile(f"0.0.99.98.{e}.255", columns, name, profile_entries=entries, events=events,
-                      event_code=obis(code))
+                      event_code=obis(code), **({} if horizon is None else {"horizon": horizon}))
     build.scaler_profile("1.0.94.91.7.255", EVENT_SNAPSHOT, "Events scaler profile")
 
 
@@ -261,7 +292,7 @@ class IS15959ABT:
         build.scaler_profile("1.0.94.91.3.255", [ln for ln, *_ in INSTANTANEOUS_REGISTERS],
                              "Instantaneous scaler profile")
         add_load_profiles(build, BLOCK_REGISTERS)
-        add_event_logs(build)
+        add_event_logs(build, True)
         return build.objects
 
 
@@ -286,7 +317,8 @@ class IS15959Household:
         build.data("0.0.96.7.0.255", lambda ctx: (DataType.DOUBLE_LONG_UNSIGNED,
                                                   int(ctx.snapshot.cumulative.power_failures)),
                    "Number of power failures")
-        build.data("0.0.94.91.0.255", (DataType.LONG_UNSIGNED, 0), "Cumulative tamper count")
+        build.data("0.0.94.91.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(household_tampers(ctx), 65535)),
+                   "Cumulative tamper count")
         build.data("0.0.96.2.0.255", lambda ctx: (DataType.LONG_UNSIGNED, min(programming_count(ctx), 65535)),
                    "Cumulative programming count")
         add_demand(build, 0)
@@ -300,7 +332,7 @@ class IS15959Household:
         build.scaler_profile("1.0.94.91.3.255", [ln for ln, *_ in HOUSEHOLD_REGISTERS]
                              + [ln for ln, *_ in MAXIMUM_DEMANDS], "Instantaneous scaler profile")
         add_load_profiles(build, BLOCK_REGISTERS)
-        add_event_logs(build)
+        add_event_logs(build, False)
         add_load_control(build)
         add_communication(build)
         return build.objects

@@ -6,14 +6,17 @@ outside, carried out with the reactor.
   times: one timer per meter, at the earliest next execution of its
   schedules, computed again when a schedule or the clock is set.
 - Alarms: at the start of each of the simulator's power outages
-  (``simulator.events.outages``), the alarm push setup (0.4.25.9.0.255 on the
-  built-in models) pushes, as a meter does on power failure.
+  (``simulator.events.outages``) and of each simulated tamper attempt the
+  model's event logs hold (``simulator.events.tampers``), the alarm push
+  setup (0.4.25.9.0.255 on the built-in models) pushes, as a meter does on
+  power failure or tamper.
 - The Activity calendar's passive calendar becomes active at its
   activate_passive_calendar_time: one timer per meter.
 - A limiter a client configured checks the load every
   min_over_threshold_duration seconds (``Limiter.check``).
-- What the meter records (a restart, a new firmware or calendar, a
-  disconnection, a limiter trip) makes the alarm push setup push too.
+- What the meter records (a restart or a power failure, a new firmware or
+  a failed activation, a new calendar, a disconnection, a limiter trip, a
+  tamper) makes the alarm push setup push too (``PUSHED_OCCURRENCES``).
 - Firmware images (Image transfer, class 18): the image's octets live in
   ``state_dir/images/<meter id>.img``, written block by block, never held in
   memory; an activation restarts the meter after its delay: its connections
@@ -40,9 +43,9 @@ from ..cosem.classes.image_transfer import ACTIVATION_INITIATED, FIRMWARE
 from ..cosem.classes.push_setup import PushRequest
 from ..cosem.directory import ModelDirectory
 from ..interfaces import IMeterEdge
-from ..models.common import ALARM_PUSH_SETUP
-from ..simulator.events import (CALENDAR_ACTIVATED, DISCONNECT, FIRMWARE_ACTIVATED, LIMITER_TRIP, POWER_DOWN,
-                                POWER_UP, RECONNECT, outages)
+from ..models.common import ALARM_PUSH_SETUP, EventLog
+from ..simulator.events import (CALENDAR_ACTIVATED, DISCONNECT, FIRMWARE_ACTIVATED, FIRMWARE_ACTIVATION_FAILED,
+                                LIMITER_TRIP, POWER_DOWN, POWER_UP, RECONNECT, TAMPERS, Tamper, outages, tampers)
 from .assembly import Meter
 from .push import PushSender
 
@@ -53,11 +56,12 @@ IMAGE_TRANSFER = 18
 ACTIVITY_CALENDAR = 20
 LIMITER = 71
 #: What the meter records that makes the alarm push setup push (as the power failures do).
-PUSHED_OCCURRENCES = frozenset({POWER_DOWN, FIRMWARE_ACTIVATED, CALENDAR_ACTIVATED, DISCONNECT, RECONNECT,
-                                LIMITER_TRIP})
+PUSHED_OCCURRENCES = frozenset({POWER_DOWN, FIRMWARE_ACTIVATED, FIRMWARE_ACTIVATION_FAILED, CALENDAR_ACTIVATED,
+                                DISCONNECT, RECONNECT, LIMITER_TRIP, *(tamper.began for tamper in TAMPERS)})
 #: Octets read at a time when an image is hashed.
 HASH_CHUNK = 1 << 16
-#: How far ahead the next power outage is looked for (the simulator has one every 6 to 14 days).
+#: How far ahead the next power outage or tamper attempt is looked for (the simulator has an outage
+#: every 6 to 14 days: a later tamper attempt is looked for again from there).
 ALARM_HORIZON = 15 * 86400
 
 
@@ -69,6 +73,8 @@ class EdgeObjects(NamedTuple):
     image: CosemObject | None
     calendar: CosemObject | None
     limiter: CosemObject | None
+    #: The simulated tamper attempts the model's event logs hold.
+    tampers: tuple[Tamper, ...]
 
 
 @functools.cache
@@ -81,9 +87,11 @@ def edge_objects(directory: ModelDirectory) -> EdgeObjects:
         return next((obj for obj in objects if obj.class_id == class_id), None)
 
     alarm = directory.objects.get(parse_obis(ALARM_PUSH_SETUP))
+    logs = [obj.params["events"] for obj in objects if isinstance(obj.params.get("events"), EventLog)]
     return EdgeObjects(tuple(obj for obj in objects if obj.class_id == SINGLE_ACTION_SCHEDULE),
                        alarm if alarm is not None and alarm.class_id == PUSH_SETUP else None,
-                       first(IMAGE_TRANSFER), first(ACTIVITY_CALENDAR), first(LIMITER))
+                       first(IMAGE_TRANSFER), first(ACTIVITY_CALENDAR), first(LIMITER),
+                       tuple(tamper for tamper in TAMPERS if any(tamper in log.tampers for log in logs)))
 
 
 @implementer(IMeterEdge)
@@ -255,11 +263,16 @@ class MeterEdge:
         self._alarm_timer = None
         if self.alarm is None:
             return
-        starts = [start for start, _ in outages(self.meter.simulator, now, now + ALARM_HORIZON) if start > now]
+        simulator = self.meter.simulator
+        starts = [start for start, _ in outages(simulator, now, now + ALARM_HORIZON) if start > now]
+        starts += [occurrence.t for occurrence in tampers(simulator, now, now + ALARM_HORIZON, self.objects.tampers)
+                   if occurrence.kind in PUSHED_OCCURRENCES]
         if starts:
-            self._alarm_timer = self.reactor.callLater(starts[0] - now, self._power_failure, starts[0])
+            first = min(starts)
+            self._alarm_timer = self.reactor.callLater(first - now, self._raise_alarm, first)
 
-    def _power_failure(self, start: float) -> None:
+    def _raise_alarm(self, start: float) -> None:
+        """A power failure or a tamper attempt of the simulation began: the alarm push setup pushes."""
         self._alarm_timer = None
         obj = self.alarm
         assert obj is not None

@@ -4,7 +4,11 @@ passwords and secrets of its associations. Everything is checked before
 anything changes; keys persist like those changed by key transfer, the other
 settings last until the service restarts. New faults apply to the
 connections opened after the change; those already open keep theirs
-(``faults.FaultInjector``)."""
+(``faults.FaultInjector``).
+
+Taking a meter offline is a power failure to the meter: its runtime records
+a power down then (the event logs' power failure, and the alarm push as the
+meter's last gasp), and a power up when it comes back online."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any, Callable
 
 from ..config import parse_anomalies, parse_faults, parse_hex, parse_password
 from ..simulator.anomalies import Anomalies
+from ..simulator.events import POWER_DOWN, POWER_UP
 from .faults import FaultInjector
 from .meter import MeterFactory
 
@@ -86,8 +91,11 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
         factory.online = state == "online"
         set_online(factory.online)
         if not factory.online:
+            meter.record(POWER_DOWN)
             for protocol in tuple(factory.protocols):
                 protocol.transport.abortConnection()
+        else:
+            meter.record(POWER_UP)
 
 
 def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:

@@ -17,8 +17,10 @@ image's SHA-256 is a configured one, or any complete image (``none``).
 Activation happens ``activation_delay`` seconds later at the edge, which
 restarts the meter (its connections drop) and calls ``activated``: the image
 identifier becomes the active firmware identifier and the event logs get a
-firmware-activated entry. lab.ini faults ``image-verify-fail`` and
-``image-activate-fail`` make that share of attempts fail (statuses 4 and 7).
+firmware-activated entry (a verified image is recorded as ready for
+activation). lab.ini faults ``image-verify-fail`` and
+``image-activate-fail`` make that share of attempts fail (statuses 4 and 7);
+a failed activation is recorded for the event logs and the alarm push.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ ACTIVATION_FAILED = 7
 IMAGE_BLOCK_SIZE = 256
 #: Occurrence kind recorded for the event logs when a new image becomes active.
 FIRMWARE_ACTIVATED = "firmware-activated"
+#: Occurrence kind recorded when an image is verified, ready for activation.
+FIRMWARE_READY = "firmware-ready"
+#: Occurrence kind recorded when an activation fails (the old firmware stays).
+FIRMWARE_ACTIVATION_FAILED = "firmware-activation-failed"
 #: Where the active firmware identifier lives in the meter's object state.
 FIRMWARE = (b"", "firmware")
 #: image_digest policies besides a SHA-256 given in hex.
@@ -187,7 +193,8 @@ class ImageTransfer(ConfiguredClass):
         return ActionResult.SUCCESS, None
 
     def _verified(self, ctx: Context, transfer: dict[str, Any]) -> dict[str, Any]:
-        """The transfer after a verification: status 3 with its digest, or 4."""
+        """The transfer after a verification: status 3 with its digest (the image
+        is recorded as ready for activation), or 4."""
         attempts = transfer.get("attempts", 0) + 1
         failed = {**transfer, "status": VERIFICATION_FAILED, "attempts": attempts}
         failed.pop("digest", None)
@@ -202,8 +209,10 @@ class ImageTransfer(ConfiguredClass):
                 size - DIGEST_SIZE, size)
         else:
             good = wanted == ANY_IMAGE or bytes.fromhex(wanted) == digest
-        return {**transfer, "status": VERIFICATION_SUCCESSFUL, "attempts": attempts,
-                "digest": digest.hex()} if good else failed
+        if not good:
+            return failed
+        ctx.meter.record(FIRMWARE_READY)
+        return {**transfer, "status": VERIFICATION_SUCCESSFUL, "attempts": attempts, "digest": digest.hex()}
 
     def do_image_verify(self, obj: CosemObject, parameters: Data | None,
                         ctx: Context) -> tuple[ActionResult, bytes | None]:
@@ -239,6 +248,7 @@ class ImageTransfer(ConfiguredClass):
         attempts = transfer["attempts"] + 1
         if ctx.meter.fails("image-activate-fail", attempts):
             self._keep(obj, ctx, {**transfer, "status": ACTIVATION_FAILED, "attempts": attempts})
+            ctx.meter.record(FIRMWARE_ACTIVATION_FAILED)
             return ActionResult.OTHER_REASON, None
         self._keep(obj, ctx, {**transfer, "status": ACTIVATION_INITIATED, "attempts": attempts})
         ctx.meter.edge.activate_image(ctx.meter.image_policy.activation_delay)

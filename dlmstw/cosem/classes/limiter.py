@@ -13,7 +13,8 @@ min_over_threshold_duration seconds): above threshold_active now and
 min_over_threshold_duration ago, it trips: it runs action_over_threshold
 (on the built-in models, the disconnect script) and records a limiter trip
 for the event logs. Tripped, below the threshold now and
-min_under_threshold_duration ago, it runs action_under_threshold.
+min_under_threshold_duration ago, it runs action_under_threshold and records
+that the limiter is ok again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ NO_SCRIPT: Data = (DataType.STRUCTURE, [(DataType.OCTET_STRING, bytes(6)), (Data
 UNSPECIFIED_TIME = bytes.fromhex("FFFFFFFFFFFFFFFFFF8000FF")
 #: Occurrence kind recorded for the event logs when the limiter trips.
 LIMITER_TRIP = "limiter-trip"
+#: Occurrence kind recorded when a tripped limiter finds the load under its threshold again.
+LIMITER_OK = "limiter-ok"
 #: The attributes whose SET arms the limiter's watch.
 SETTINGS = (2, 4, 5, 6, 7, 8, 9, 11)
 SCRIPT_TABLE = 9
@@ -161,6 +164,7 @@ class Limiter(ConfiguredClass):
         if ctx.t - tripped >= under_for and self._over(obj, ctx) is False \
                 and self._over(obj, ctx.at(ctx.t - under_for)) is False:
             ctx.meter.object_state[key] = 0
+            ctx.meter.record(LIMITER_OK)
             self._run(obj, ctx, 1)
             return ActionResult.SUCCESS
         return None
