@@ -41,7 +41,7 @@ from typing import Any, Final, Mapping
 import tomli_w
 
 from ..codec.axdr import Data
-from ..codec.obis import format_obis, parse_obis
+from ..codec.obis import CURRENT_ASSOCIATION, format_obis, parse_obis
 from ..codec.typed import from_table, to_table
 from ..enums import AttributeAccess, DataAccessResult, MethodAccess
 
@@ -52,16 +52,25 @@ FORMAT: Final = 1
 #: static (kept as cloned). Register (3) and Extended register (4): value and
 #: capture time; Demand register (5): averages, status, times; Profile
 #: generic (7): buffer and entries in use; Clock (8): time and status;
-#: Association LN (15): object list and status (served for the association
-#: a request arrives on).
+#: Association LN (15): object list, xDLMS context and status (they depend on
+#: the association a request arrives on), and every attribute of the current
+#: association 0.0.40.0.0.255 (CURRENT_ASSOCIATION_DYNAMIC).
 DYNAMIC: Final[Mapping[int, frozenset[int]]] = {
     3: frozenset({2}),
     4: frozenset({2, 5}),
     5: frozenset({2, 3, 5, 6, 7}),
     7: frozenset({2, 7}),
     8: frozenset({2, 4}),
-    15: frozenset({2, 8}),
+    15: frozenset({2, 5, 8}),
 }
+CURRENT_ASSOCIATION_DYNAMIC: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9})
+
+
+def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
+    """The attributes of an object that a simulator drives (DYNAMIC)."""
+    if class_id == 15 and logical_name == CURRENT_ASSOCIATION:
+        return CURRENT_ASSOCIATION_DYNAMIC
+    return DYNAMIC.get(class_id, frozenset())
 
 #: The attributes ``clone`` does not read, per class_id: profile buffers (the
 #: simulator computes them) and object lists (the directory makes them).

@@ -5,7 +5,7 @@ The meter serves exactly the template's objects, in its order, with its
 classes' versions and access rights; each object is served by the installed
 interface class of its class_id. Static attributes answer what the template
 keeps (a value, or the Data-Access-Result it recorded); the dynamic ones
-(``template.DYNAMIC``) of the objects the simulator drives come from the data
+(``template.dynamic``) of the objects the simulator drives come from the data
 simulator:
 
 * a Register, Extended register or Data object with a simulated quantity (the
@@ -42,7 +42,7 @@ from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator.sources import Cumulative, Instantaneous
 from .common import cumulative, instantaneous, phase_active_power
-from .template import DYNAMIC, Template, TemplateObject
+from .template import Template, TemplateObject, dynamic
 
 Source = Callable[[Context], float]
 
@@ -145,7 +145,7 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
     if quantity is not None and source is None:
         raise TemplateError(f"[simulate] {format_obis(obj.logical_name)}: unknown quantity {quantity!r} "
                             f"(one of {KEPT}, {', '.join(QUANTITIES)})")
-    dynamic = DYNAMIC.get(class_id, frozenset())
+    driven = dynamic(class_id, obj.logical_name)
     if class_id == 1:
         value = obj.value(2)
         if source is None:
@@ -160,12 +160,12 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
         if source is None:
             return params, frozenset()
         if class_id in REGISTERS:
-            return {**params, "value": source}, dynamic
+            return {**params, "value": source}, driven
         name = quantity.replace("-", "_") if quantity else ""
         if name not in Cumulative._fields:
             raise TemplateError(f"{obj.name}: a Demand register needs an energy quantity, not {quantity!r}")
         return {**params, "energy": lambda snapshot: getattr(snapshot.cumulative, name),
-                "period": _int(obj.value(8), 900), "number_of_periods": _int(obj.value(9), 1)}, dynamic
+                "period": _int(obj.value(8), 900), "number_of_periods": _int(obj.value(9), 1)}, driven
     if class_id == PROFILE_GENERIC:
         columns = capture_objects(obj.value(3))
         period = _int(obj.value(4), 0)
@@ -174,16 +174,16 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
         if not drivable or columns is None:
             return {"capture_objects": [], "capture_period": 0, "profile_entries": 0}, frozenset()
         return {"capture_objects": columns, "capture_period": period,
-                "profile_entries": _int(obj.value(8), 1)}, dynamic
+                "profile_entries": _int(obj.value(8), 1)}, driven
     if class_id == ASSOCIATION_LN:
         partners = obj.value(3)
         if obj.logical_name == CURRENT_ASSOCIATION or partners is None or partners[0] != DataType.STRUCTURE \
                 or not partners[1] or not isinstance(partners[1][0][1], int):
-            return {}, dynamic
-        return {"client_sap": partners[1][0][1]}, dynamic
+            return {}, driven
+        return {"client_sap": partners[1][0][1]}, driven
     if class_id == SECURITY_SETUP and obj.logical_name[4] > 0:
         return {"association": obj.logical_name[4] - 1}, frozenset()
-    return {}, dynamic
+    return {}, driven
 
 
 def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, Any]:

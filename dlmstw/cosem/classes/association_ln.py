@@ -75,7 +75,7 @@ class AssociationLN(InterfaceClass):
         offer for one that is not in use (Blue Book 4.4.4, attribute 5)."""
         current = ctx.association
         directory = ctx.directory
-        if obj.params.get("association") is None or self._described(obj, ctx) == directory.association_index(current.client_sap):
+        if self._described(obj, ctx) == directory.association_index(current.client_sap):
             conformance, max_receive, max_send = (current.conformance, current.server_max_receive_pdu_size,
                                                   current.client_max_receive_pdu_size)
         else:
