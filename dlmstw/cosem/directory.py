@@ -212,6 +212,9 @@ class ModelDirectory:
             return obj
         if selective is None:
             return obj.interface_class.get(obj, attribute.attribute_id, ctx)
+        kept = obj.params.get("_kept")
+        if kept is not None and attribute.attribute_id in kept:
+            return kept[attribute.attribute_id]
         spec = obj.interface_class.attribute_specs[attribute.attribute_id]
         if selective.selector not in spec.selectors:
             return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
