@@ -46,6 +46,7 @@ ASSOCIATIONS = [(PUBLIC_CLIENT, None), (READER_CLIENT, READER_PASSWORD)]
 READ_MODES = {1, 3, 4, 6}
 VOLTAGE = "1.0.32.7.0.255"
 SERIAL = "0.0.96.1.0.255"
+DEVICE_ID_2 = "0.0.96.1.1.255"
 
 
 def client(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,6 +71,9 @@ def gurux_device_file(path: Path) -> None:
     serial = GXDLMSData(SERIAL)
     serial.value = "GX-000123"
     objects.append(serial)
+    device = GXDLMSData(DEVICE_ID_2)
+    device.value = "ACME GX"
+    objects.append(device)
     voltage = GXDLMSRegister(VOLTAGE)
     voltage.scaler, voltage.unit = 0.1, 35
     voltage.setDataType(2, GuruxDataType.UINT16)
@@ -190,9 +194,11 @@ def test_gurux_device_file_imports_and_serves(template_lab: Lab, templates: Path
         listed, objects = meter.read_object_list()
         assert [(entry[0], entry[2]) for entry in listed] == [
             (15, bytes((0, 0, 40, 0, 0, 255))), (8, bytes((0, 0, 1, 0, 0, 255))), (1, bytes((0, 0, 96, 1, 0, 255))),
-            (3, bytes((1, 0, 32, 7, 0, 255))), (3, bytes((1, 0, 1, 8, 0, 255))), (7, bytes((1, 0, 99, 1, 0, 255)))]
+            (1, bytes((0, 0, 96, 1, 1, 255))), (3, bytes((1, 0, 32, 7, 0, 255))), (3, bytes((1, 0, 1, 8, 0, 255))),
+            (7, bytes((1, 0, 99, 1, 0, 255)))]
         by_name = {o.logicalName: o for o in objects}
-        assert meter.read_raw(by_name[SERIAL], 2) == "GX-000123"
+        assert meter.read_raw(by_name[DEVICE_ID_2], 2) == "ACME GX"
+        assert meter.read_raw(by_name[SERIAL], 2) == "1000002"  # each meter its own serial number
         voltage = by_name[VOLTAGE]
         assert meter.read_raw(voltage, 3) == [-1, 35]
         meter.read(voltage, 3)
@@ -253,6 +259,7 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
 @pytest.mark.parametrize("template,problem", [
     ("objects = [", "not TOML"),
     ("[template]\nformat = 7\n", "format 7"),
+    ("objects = []\n[template]\nload_shape = \"factory\"\n", "load_shape 'factory' is not one of feeder, household"),
     (OBJECT.format(class_id=9999, value='{ type = "unsigned", value = 1 }'),
      "class 9999 0.0.96.1.0.255: no interface class 9999 is installed"),
     (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 300 }'), "attribute 2"),
@@ -261,7 +268,7 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
      "no object of the template"),
     (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 1 }') + '[simulate]\n"0.0.96.1.0.255" = "x"\n',
      "unknown quantity 'x'"),
-], ids=["not-toml", "format", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
+], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
         "simulate-unknown-quantity"])
 def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
     assert problem in _lab_error(tmp_path, template)

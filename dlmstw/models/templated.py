@@ -9,7 +9,7 @@ keeps (a value, or the Data-Access-Result it recorded); the dynamic ones
 simulator:
 
 * a Register, Extended register or Data object with a simulated quantity (the
-  ``[simulate]`` table, else DEFAULT_QUANTITIES by its OBIS code), scaled by
+  ``[simulate]`` table, else ``default_quantity`` by its OBIS code), scaled by
   its scaler_unit and encoded in the type the template gives its value;
 * a Demand register whose quantity is an energy;
 * every Clock (its time and status follow the meter's clock);
@@ -40,18 +40,23 @@ from ..cosem.base import Context, CosemObject, Listing
 from ..cosem.classes.configured import ConfiguredClass
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
-from ..simulator.sources import Cumulative, Instantaneous
-from .common import cumulative, instantaneous, phase_active_power
+from ..simulator.shapes import SHAPES
+from ..simulator.sources import Cumulative, Instantaneous, Interval
+from .common import block, cumulative, instantaneous, phase_active_power
 from .template import Template, TemplateObject, dynamic
 
 Source = Callable[[Context], float]
 
 #: The simulated quantities a ``[simulate]`` table may name (SI units: V, A, W,
-#: var, VA, Hz, Wh, varh, VAh; power factor as a ratio), besides ``kept``.
+#: var, VA, Hz, Wh, varh, VAh; power factor as a ratio), besides ``kept``:
+#: instantaneous values, cumulative totals, the averages and energies of the
+#: last load-profile period (``block-``), and the meter's serial number.
 QUANTITIES: Final[Mapping[str, Source]] = {
     **{name.replace("_", "-"): instantaneous(name) for name in Instantaneous._fields},
     **{name.replace("_", "-"): cumulative(name) for name in Cumulative._fields},
     **{f"active-power-l{phase}": phase_active_power(phase) for phase in (1, 2, 3)},
+    **{"block-" + name.replace("_", "-"): block(name) for name in Interval._fields},
+    "serial": lambda ctx: ctx.meter.serial,
 }
 KEPT: Final = "kept"
 #: Energies (cumulative quantities) by the C value group of electricity (A = 1).
@@ -64,8 +69,14 @@ INSTANTANEOUS: Final = {
     31: "current-l1", 51: "current-l2", 71: "current-l3", 32: "voltage-l1", 52: "voltage-l2", 72: "voltage-l3",
     33: "power-factor-l1", 53: "power-factor-l2", 73: "power-factor-l3",
 }
+#: Averages over the load-profile period (D = 27) by the C value group of electricity.
+AVERAGES: Final = {32: "block-avg-voltage-l1", 52: "block-avg-voltage-l2", 72: "block-avg-voltage-l3",
+                   31: "block-avg-current-l1", 51: "block-avg-current-l2", 71: "block-avg-current-l3",
+                   14: "block-avg-frequency", 13: "block-avg-power-factor"}
 #: Demand (D = 4 current average, 5 last average, 6 maximum) is computed from an energy.
 DEMAND_D: Final = (4, 5, 6)
+#: Device ID 1, the serial number (Blue Book 7.4.1 / DLMS UA 1000-1: 0.0.96.1.0.255).
+SERIAL_NUMBER: Final = bytes((0, 0, 96, 1, 0, 255))
 REGISTERS: Final = frozenset({3, 4})
 DEMAND_REGISTER: Final = 5
 PROFILE_GENERIC: Final = 7
@@ -80,9 +91,13 @@ _NUMBERS: Final = frozenset({DataType.INTEGER, DataType.LONG, DataType.DOUBLE_LO
 
 
 def default_quantity(obj: TemplateObject) -> str | None:
-    """The quantity an electricity object simulates by its OBIS code (A = 1,
-    E = 0 or 255): instantaneous values (D = 7), energies (D = 8) and, for
-    Demand registers, the energy of C (D = 4, 5, 6)."""
+    """The quantity an object simulates by its OBIS code: the serial number
+    (0.0.96.1.0.255, each meter its own); for electricity (A = 1, E = 0 or
+    255) instantaneous values (D = 7), energies (D = 8), averages (D = 27)
+    and energies (D = 29) of the last load-profile period and, for Demand
+    registers, the energy of C (D = 4, 5, 6)."""
+    if obj.logical_name == SERIAL_NUMBER:
+        return "serial"
     a, _, c, d, e, _ = obj.logical_name
     if a != 1 or e not in (0, 255):
         return None
@@ -92,6 +107,10 @@ def default_quantity(obj: TemplateObject) -> str | None:
         return INSTANTANEOUS.get(c)
     if d == 8:
         return ENERGIES.get(c)
+    if d == 27:
+        return AVERAGES.get(c)
+    if d == 29 and c in ENERGIES:
+        return "block-" + ENERGIES[c]
     return None
 
 
@@ -112,6 +131,20 @@ def _scaler_unit(value: Data | None) -> tuple[int, int]:
 
 def _numeric_type(value: Data | None, default: DataType) -> DataType:
     return DataType(value[0]) if value is not None and value[0] in _NUMBERS else default
+
+
+def _data_source(source: Source, value: Data | None) -> Callable[[Context], Data]:
+    """A Data object's value from a quantity, in the type of the template's
+    ``value``: a number rounded (floats kept), or the decimal digits of a string."""
+    kind = DataType(value[0]) if value is not None else DataType.DOUBLE_LONG_UNSIGNED
+    if kind in (DataType.OCTET_STRING, DataType.VISIBLE_STRING):
+        return lambda ctx: (kind, str(round(source(ctx))).encode("ascii"))
+    if kind == DataType.UTF8_STRING:
+        return lambda ctx: (kind, str(round(source(ctx))))
+    kind = _numeric_type(value, DataType.DOUBLE_LONG_UNSIGNED)
+    if kind in (DataType.FLOAT32, DataType.FLOAT64):
+        return lambda ctx: (kind, float(source(ctx)))
+    return lambda ctx: (kind, round(source(ctx)))
 
 
 def _int(value: Data | None, default: int) -> int:
@@ -150,9 +183,7 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
         value = obj.value(2)
         if source is None:
             return {"value": value or (DataType.NULL_DATA, None)}, frozenset()
-        kind = _numeric_type(value, DataType.DOUBLE_LONG_UNSIGNED)
-        convert = float if kind in (DataType.FLOAT32, DataType.FLOAT64) else round
-        return {"value": lambda ctx: (kind, convert(source(ctx)))}, frozenset({2})
+        return {"value": _data_source(source, value)}, frozenset({2})
     if class_id in REGISTERS or class_id == DEMAND_REGISTER:
         scaler, unit = _scaler_unit(obj.value(4 if class_id == DEMAND_REGISTER else 3))
         params: dict[str, Any] = {"scaler": scaler, "unit": unit,
@@ -217,7 +248,9 @@ class TemplateObjectSet:
         self.template = template
 
     def check(self, classes: Mapping[int, IInterfaceClass]) -> None:
-        """TemplateError naming the first object that cannot be served."""
+        """TemplateError naming the first object that cannot be served (or the load shape)."""
+        if self.load_shape not in SHAPES:
+            raise TemplateError(f"[template] load_shape {self.load_shape!r} is not one of {', '.join(sorted(SHAPES))}")
         built = self.objects(classes)
         for obj in built:
             try:
