@@ -21,7 +21,8 @@ from dlmstw.client.session import ClientProtocolError
 from dlmstw.codec.axdr import Data
 from dlmstw.codec.obis import format_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
-from dlmstw.enums import AttributeAccess, DataAccessResult, DataType, MethodAccess
+from dlmstw.cosem.directory import READABLE
+from dlmstw.enums import AttributeAccess, DataAccessResult, DataType, MethodAccess, enum_name
 from dlmstw.models.template import NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject
 
 CLOCK: Final = bytes((0, 0, 1, 0, 0, 255))
@@ -29,9 +30,6 @@ CLOCK_CLASS: Final = 8
 TIME_ZONE: Final = 3
 #: time_zone "not specified" (Blue Book 4.5.1: 0x8000).
 UNSPECIFIED_TIME_ZONE: Final = -0x8000
-READABLE: Final = frozenset({AttributeAccess.READ_ONLY, AttributeAccess.READ_AND_WRITE,
-                             AttributeAccess.AUTHENTICATED_READ_ONLY,
-                             AttributeAccess.AUTHENTICATED_READ_AND_WRITE})
 
 
 def _fields(value: Data, count: int, what: str) -> list[Data]:
@@ -99,7 +97,7 @@ def clone(protocol: DlmsClientProtocol, source: str, progress: Callable[[str], N
     ``progress`` hears a line per object read."""
     object_list = yield protocol.get(OBJECT_LIST)
     if isinstance(object_list, DataAccessResult):
-        raise ClientProtocolError(f"the object list cannot be read: {object_list.name.lower().replace('_', '-')}")
+        raise ClientProtocolError(f"the object list cannot be read: {enum_name(object_list)}")
     listed = parse_object_list(object_list)
     progress(f"{len(listed)} objects in the object list")
     objects = []

@@ -31,6 +31,7 @@ from typing import Callable, Final
 
 from dlmstw.codec.axdr import CosemDateTime, Data, encode_data
 from dlmstw.codec.obis import parse_obis
+from dlmstw.codec.typed import TYPE_NAMES
 from dlmstw.cosem.classes.association_ln import APPLICATION_CONTEXT_PREFIX, MECHANISM_PREFIX
 from dlmstw.enums import AttributeAccess, DataType, MethodAccess
 from dlmstw.models.template import Template, TemplateAttribute, TemplateMethod, TemplateObject
@@ -109,14 +110,14 @@ def typed(element: ET.Element, where: str) -> Data:
         elif kind in (DataType.DATE_TIME,):
             value = (kind, _date_time(text, where))
         elif kind == DataType.BIT_STRING or kind in (DataType.DATE, DataType.TIME, DataType.COMPACT_ARRAY):
-            raise ValueError(f"{where}: values of type {kind.name.lower()} are not read from Gurux files")
+            raise ValueError(f"{where}: values of type {TYPE_NAMES[kind]} are not read from Gurux files")
         else:
             value = (kind, int(text))
         encode_data(value)
     except (ValueError, UnicodeEncodeError) as error:
         message = str(error)
         raise ValueError(message if message.startswith(where) else f"{where}: {text!r} is not a "
-                         f"{kind.name.lower().replace('_', '-')}: {message}") from None
+                         f"{TYPE_NAMES[kind]}: {message}") from None
     return value
 
 
@@ -128,8 +129,10 @@ def _scaler_unit(element: ET.Element, where: str) -> Data | None:
         return None
     try:
         power = round(math.log10(float(scaler))) if scaler is not None else 0
-    except ValueError:
-        raise ValueError(f"{where}: <Scaler> {scaler!r} is not a power of ten") from None
+    except (ValueError, OverflowError):
+        power = None
+    if power is None or not -128 <= power < 128:
+        raise ValueError(f"{where}: <Scaler> {scaler!r} is not a power of ten")
     return (DataType.STRUCTURE, [(DataType.INTEGER, power), (DataType.ENUM, unit or 0)])
 
 
@@ -262,8 +265,13 @@ def convert(root: ET.Element) -> Template:
         for index, mode in enumerate(modes, 1):
             spec = specs.get(index)
             read = readers.get(index)
-            attributes.append(TemplateAttribute(index, mode, spec.selectors or None if spec else None,
-                                                read(element, where) if read is not None else None))
+            value = read(element, where) if read is not None else None
+            if value is not None:
+                try:
+                    encode_data(value)
+                except ValueError as error:
+                    raise ValueError(f"{where} attribute {index}: {error}") from None
+            attributes.append(TemplateAttribute(index, mode, spec.selectors or None if spec else None, value))
         objects.append(TemplateObject(logical_name, class_id, version, tuple(attributes),
                                       tuple(TemplateMethod(i, m) for i, m in enumerate(methods, 1))))
     return Template(tuple(objects), {}, source="Gurux device file")

@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from dlmstw.codec.axdr import BitString, Data, decode_data, encode_data
-from dlmstw.enums import DataType
+from dlmstw.enums import DataType, enum_name
 from dlmstw.errors import DecodeError
 
 #: The Blue Book's name of each Data type, and back.
-TYPE_NAMES: Final = {t: t.name.lower().replace("_", "-") for t in DataType}
+TYPE_NAMES: Final = {t: enum_name(t) for t in DataType}
 TYPES_BY_NAME: Final = {name: t for t, name in TYPE_NAMES.items()}
 
 _NUMBERS: Final = frozenset({DataType.INTEGER, DataType.LONG, DataType.DOUBLE_LONG, DataType.LONG64,

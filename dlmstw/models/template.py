@@ -43,7 +43,7 @@ import tomli_w
 from ..codec.axdr import Data
 from ..codec.obis import CURRENT_ASSOCIATION, format_obis, parse_obis
 from ..codec.typed import from_table, to_table
-from ..enums import AttributeAccess, DataAccessResult, MethodAccess
+from ..enums import AttributeAccess, DataAccessResult, MethodAccess, enum_name
 
 FORMAT: Final = 1
 """The version of the file format this module reads and writes."""
@@ -77,17 +77,14 @@ def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
 NOT_CLONED: Final[Mapping[int, frozenset[int]]] = {7: frozenset({2}), 15: frozenset({2})}
 
 
-def _names(enum: Any) -> dict[str, Any]:
-    return {member.name.lower().replace("_", "-"): member for member in enum}
+def _by_name(enum: Any) -> dict[str, Any]:
+    """The members of ``enum`` by their standard spelling (``enum_name``)."""
+    return {enum_name(member): member for member in enum}
 
 
-ATTRIBUTE_ACCESS: Final = _names(AttributeAccess)
-METHOD_ACCESS: Final = _names(MethodAccess)
-RESULTS: Final = _names(DataAccessResult)
-
-
-def name_of(member: Any) -> str:
-    return str(member.name.lower().replace("_", "-"))
+ATTRIBUTE_ACCESS: Final = _by_name(AttributeAccess)
+METHOD_ACCESS: Final = _by_name(MethodAccess)
+RESULTS: Final = _by_name(DataAccessResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +140,13 @@ class Template:
 
 
 def _attribute_table(attribute: TemplateAttribute) -> dict[str, Any]:
-    table: dict[str, Any] = {"id": attribute.index, "access": name_of(attribute.access)}
+    table: dict[str, Any] = {"id": attribute.index, "access": enum_name(attribute.access)}
     if attribute.selectors is not None:
         table["selectors"] = list(attribute.selectors)
     if attribute.value is not None:
         table["value"] = to_table(attribute.value)
     if attribute.unreadable is not None:
-        table["unreadable"] = name_of(attribute.unreadable)
+        table["unreadable"] = enum_name(attribute.unreadable)
     return table
 
 
@@ -165,7 +162,7 @@ def dumps(template: Template) -> str:
             "class_id": obj.class_id,
             "version": obj.version,
             "attributes": [_attribute_table(a) for a in obj.attributes],
-            "methods": [{"id": m.index, "access": name_of(m.access)} for m in obj.methods],
+            "methods": [{"id": m.index, "access": enum_name(m.access)} for m in obj.methods],
         } for obj in template.objects],
     }
     return ("# dlmstw device template: dlmstw-client clone / import-gurux, served by model = template:FILE\n"
