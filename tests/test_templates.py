@@ -35,7 +35,11 @@ from dlmstw.codec.axdr import decode_data, encode_data
 from dlmstw.codec.typed import from_table, to_table
 from dlmstw.config import parse_lab
 from dlmstw.errors import ConfigError
-from dlmstw.models.template import NOT_CLONED, dynamic
+from dlmstw.client.clone import parse_object_list
+from dlmstw.cosem.directory import ModelDirectory
+from dlmstw.enums import DataType, MethodAccess
+from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
+from dlmstw.models.templated import TemplateObjectSet
 from dlmstw.plugins.registry import check_lab, load_registry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -314,3 +318,28 @@ def test_clone_of_a_closed_port_is_status_3(tmp_path: Path) -> None:
 def test_readme_template_commands_are_run_here() -> None:
     for command in (CLONE_COMMAND, IMPORT_COMMAND):
         assert "tests/test_templates.py" in ELSEWHERE[command]
+
+
+V0_ASSOCIATION = """[[objects]]
+logical_name = "0.0.40.0.0.255"
+class_id = 15
+version = 0
+attributes = [{ id = 1, access = "read-only" }, { id = 2, access = "read-only" }]
+methods = [{ id = 1, access = "access" }, { id = 2, access = "no-access" }]
+"""
+
+
+def test_version_0_association_lists_method_access_as_booleans() -> None:
+    """Association LN version 0 (Blue Book 4.4.4) gives method access modes as
+    booleans; a clone of such a meter lists them so, and ``clone`` reads them back."""
+    registry = load_registry()
+    served = TemplateObjectSet("template:v0", loads(V0_ASSOCIATION))
+    lab = parse_lab("[meters:x]\n[association:public]\nclient_sap = 16\naccess = full\n")
+    directory = ModelDirectory([served], registry.classes, lab.associations, registry.mechanisms, 0x1F, 1024)
+    listed, _ = decode_data(directory.object_list(0))
+    (entry,) = listed[1]
+    methods = entry[1][3][1][1][1]
+    assert [method[1][1] for method in methods] == [(DataType.BOOLEAN, True), (DataType.BOOLEAN, False)]
+    (parsed,) = parse_object_list(listed)
+    assert parsed.version == 0 and parsed.methods == (TemplateMethod(1, MethodAccess.ACCESS),
+                                                      TemplateMethod(2, MethodAccess.NO_ACCESS))

@@ -155,22 +155,27 @@ class ModelDirectory:
         return encoded
 
     def _encode_object_list(self, index: int) -> bytes:
+        """Blue Book 4.4.4; an Association LN of version 0 (a device template's)
+        gives the method access modes as booleans."""
         attribute_rights = self._attribute_rights[index]
         method_rights = self._method_rights[index]
+        current = self.objects.get(CURRENT_ASSOCIATION)
+        boolean = current is not None and current.listing is not None and current.listing.version == 0
         parts = [axdr.encode_array_header(len(self.objects))]
         for obj in self.objects.values():
             ln = obj.logical_name
             attributes: list[Data] = [
                 (DataType.STRUCTURE, [
-                    (DataType.INTEGER, index),
-                    (DataType.ENUM, int(attribute_rights[(ln, index)])),
+                    (DataType.INTEGER, attribute),
+                    (DataType.ENUM, int(attribute_rights[(ln, attribute)])),
                     (DataType.NULL_DATA, None) if selectors is None
                     else (DataType.ARRAY, [(DataType.INTEGER, s) for s in selectors]),
-                ]) for index, _, selectors in _attributes(obj)]
+                ]) for attribute, _, selectors in _attributes(obj)]
             methods: list[Data] = [
-                (DataType.STRUCTURE, [(DataType.INTEGER, index),
-                                      (DataType.ENUM, int(method_rights[(ln, index)]))])
-                for index, _, _ in _methods(obj)]
+                (DataType.STRUCTURE, [(DataType.INTEGER, method),
+                                      (DataType.BOOLEAN, bool(method_rights[(ln, method)])) if boolean
+                                      else (DataType.ENUM, int(method_rights[(ln, method)]))])
+                for method, _, _ in _methods(obj)]
             parts.append(axdr.encode_data((DataType.STRUCTURE, [
                 (DataType.LONG_UNSIGNED, obj.class_id),
                 (DataType.UNSIGNED, obj.interface_class.version if obj.listing is None else obj.listing.version),
