@@ -272,8 +272,10 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
      "no object of the template"),
     (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 1 }') + '[simulate]\n"0.0.96.1.0.255" = "x"\n',
      "unknown quantity 'x'"),
+    (OBJECT.format(class_id=8, value='{ type = "long", value = 0 }') + '[simulate]\n"0.0.96.1.0.255" = "voltage-l1"\n',
+     "a quantity drives Data, Register, Extended register and Demand register objects"),
 ], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
-        "simulate-unknown-quantity"])
+        "simulate-unknown-quantity", "simulate-clock"])
 def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
     assert problem in _lab_error(tmp_path, template)
 

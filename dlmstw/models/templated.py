@@ -79,6 +79,8 @@ DEMAND_D: Final = (4, 5, 6)
 SERIAL_NUMBER: Final = bytes((0, 0, 96, 1, 0, 255))
 REGISTERS: Final = frozenset({3, 4})
 DEMAND_REGISTER: Final = 5
+#: The classes whose objects a ``[simulate]`` quantity drives.
+QUANTIFIED: Final = frozenset({1, *REGISTERS, DEMAND_REGISTER})
 PROFILE_GENERIC: Final = 7
 ASSOCIATION_LN: Final = 15
 SECURITY_SETUP: Final = 64
@@ -173,6 +175,11 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
     """The class parameters of ``obj`` and the attributes its class serves
     (the rest answer what the template keeps)."""
     class_id = obj.class_id
+    chosen = template.simulate.get(obj.logical_name)
+    if chosen is not None and class_id not in QUANTIFIED and not (chosen == KEPT and class_id == PROFILE_GENERIC):
+        raise TemplateError(f"[simulate] {format_obis(obj.logical_name)}: a quantity drives Data, Register, "
+                            f"Extended register and Demand register objects (a profile may be {KEPT!r}), "
+                            f"not class {class_id}")
     quantity = quantity_of(template, obj)
     source = QUANTITIES.get(quantity) if quantity is not None else None
     if quantity is not None and source is None:
