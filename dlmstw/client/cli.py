@@ -5,7 +5,9 @@ adder declares the subcommand's arguments on its argparse subparser, a runner
 takes the parsed namespace and returns the exit code. ``dissect`` prints the
 dissector's field tree for one frame or APDU given in hex; ``read`` reads
 attributes of one meter; ``campaign`` measures data acquisition time and
-communication failure rate over many meters. ``read`` and ``campaign`` each
+communication failure rate over many meters; ``clone`` reads a meter into a
+device template and ``import-gurux`` converts a Gurux device file into one
+(``dlmstw.models.template``). ``read``, ``campaign`` and ``clone`` each
 run a reactor of their own (a fresh ``EPollReactor``), so ``main`` can be
 called more than once in a process.
 
