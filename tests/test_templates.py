@@ -65,8 +65,8 @@ def readme_command(command: str, replacements: dict[str, str]) -> list[str]:
     return [replacements.get(argument, argument) for argument in arguments]
 
 
-def gurux_device_file(path: Path) -> None:
-    """A device file as gurux-dlms writes it (``GXDLMSObjectCollection.save``)."""
+def gurux_device_file(path: Path) -> GXDLMSObjectCollection:
+    """A device file as gurux-dlms writes it (``GXDLMSObjectCollection.save``), and its objects."""
     objects = GXDLMSObjectCollection()
     objects.append(GXDLMSAssociationLogicalName())
     clock = GXDLMSClock()
@@ -94,6 +94,7 @@ def gurux_device_file(path: Path) -> None:
     profile.captureObjects.append((energy, GXDLMSCaptureObject(2, 0)))
     objects.append(profile)
     objects.save(str(path))
+    return objects
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +194,13 @@ def test_clone_drives_registers_and_profiles(template_lab: Lab, templates: Path)
         assert len(rows) == 2 and len(rows[0]) == len(profile.captureObjects)
 
 
-def test_gurux_device_file_imports_and_serves(template_lab: Lab, templates: Path) -> None:
+def test_gurux_device_file_imports_and_serves(template_lab: Lab, templates: Path, tmp_path: Path) -> None:
+    written = gurux_device_file(tmp_path / "device.xml")
     with MeterSession(template_lab.ports[1], READER_CLIENT, READER_PASSWORD) as meter:
         listed, objects = meter.read_object_list()
+        # The reader association (read-write) sees the file's access modes as they are.
+        assert [[mode for _, mode, _ in entry[3][0]] for entry in listed] == [
+            [int(o.getAccess(i)) for i in range(1, o.getAttributeCount() + 1)] for o in written]
         assert [(entry[0], entry[2]) for entry in listed] == [
             (15, bytes((0, 0, 40, 0, 0, 255))), (8, bytes((0, 0, 1, 0, 0, 255))), (1, bytes((0, 0, 96, 1, 0, 255))),
             (1, bytes((0, 0, 96, 1, 1, 255))), (3, bytes((1, 0, 32, 7, 0, 255))), (3, bytes((1, 0, 1, 8, 0, 255))),
