@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Final, Mapping
 
-from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..codec import axdr
@@ -240,7 +239,7 @@ def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, Any]:
     return kept
 
 
-@implementer(IPlugin, IObjectSet)
+@implementer(IObjectSet)
 class TemplateObjectSet:
     """The objects of one device template; ``complete``: the template brings
     every object, the mandatory ones included."""
