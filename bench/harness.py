@@ -100,9 +100,10 @@ def free_port_range(count: int, attempts: int = 50) -> int:
 
 def lab_ini(first_port: int, count: int, state_dir: Path, *, max_clients: int = 64,
             load_profile_interval: int = 15, load_profile_days: int = 35,
-            associations: str | None = None, packet_log: str = "-", workers: int | None = None) -> str:
+            associations: str | None = None, packet_log: str = "-", workers: int | None = None,
+            model: str = "is15959-abt") -> str:
     """A benchmark lab in the keys of DESIGN.md "lab.ini (contract)": ``count``
-    is15959-abt meters from ``first_port``, no console traffic, no packet log
+    meters of ``model`` (default is15959-abt) from ``first_port``, no console traffic, no packet log
     unless ``packet_log`` names a file, and by default the public association only
     (``workers``: lab.ini's ``workers``, else auto)."""
     if associations is None:
@@ -123,7 +124,7 @@ packet_log = {packet_log}
 count = {count}
 interface = 127.0.0.1
 port = {first_port}
-model = is15959-abt
+model = {model}
 serial = 1000001
 system_title = 4D4D4D0000BC614E
 max_clients = {max_clients}

@@ -7,7 +7,7 @@ Per meter = (RSS(many) − RSS(few)) / (many − few): what one more meter costs
 without the interpreter, the plugins and the shared object model. Kernel
 socket buffers of the listening ports are not in RSS and not counted.
 
-    python bench/memory.py [--meters 10,2000]
+    python bench/memory.py [--meters 10,2000] [--model template:acme.toml]
 
 Exit status: 0 PASS, 1 FAIL, 2 the benchmark could not run.
 """
@@ -41,12 +41,12 @@ access = read-write
 """
 
 
-def idle_rss(count: int, directory: Path) -> int:
+def idle_rss(count: int, directory: Path, model: str) -> int:
     """VmRSS in bytes of a meter process with ``count`` idle meters, after it settled."""
     first_port = harness.free_port_range(count)
     ini = directory / f"lab-{count}.ini"
     ini.write_text(harness.lab_ini(first_port, count, directory / f"state-{count}", load_profile_interval=5,
-                                   associations=ASSOCIATIONS))
+                                   associations=ASSOCIATIONS, model=model))
     with ServerProcess(f"meter process with {count} meters", [str(harness.BENCH_DIR / "meter_server.py"), str(ini)],
                        log_path=directory / f"meter-{count}.log", start_timeout=300) as meter:
         time.sleep(SETTLE_SECONDS)
@@ -59,6 +59,8 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meters", default="10,2000",
                         help="comma-separated meter counts; the first and last give the slope (default 10,2000)")
+    parser.add_argument("--model", default="is15959-abt",
+                        help="the meters' model, e.g. template:/path/acme.toml (a device template; absolute path)")
     parser.add_argument("--quick", action="store_true", help="a check that it runs, not a measurement: 2 and 20 meters")
     args = parser.parse_args(argv)
     if args.quick:
@@ -69,12 +71,12 @@ def main(argv: list[str]) -> int:
     if counts[-1] > OPEN_FILES_LIMIT // 2:
         raise BenchError(f"{counts[-1]} meters is not well below the {OPEN_FILES_LIMIT} open files of a process")
     harness.stop_on_sigterm()
-    print("idle meters (is15959-abt, 5-minute 35-day profile), one process each count, VmRSS after "
+    print(f"idle meters ({args.model}, 5-minute 35-day profile), one process each count, VmRSS after "
           f"{SETTLE_SECONDS:g} s")
     rss: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="dlmstw-bench-") as folder:
         for count in counts:
-            rss[count] = idle_rss(count, Path(folder))
+            rss[count] = idle_rss(count, Path(folder), args.model)
             print(f"  {count:>6} meters   VmRSS {rss[count] / 2**20:>8.1f} MiB", flush=True)
     few, many = counts[0], counts[-1]
     per_meter = (rss[many] - rss[few]) / (many - few)

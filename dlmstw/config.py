@@ -737,6 +737,29 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: How lab.ini's ``model`` names a device template file (README "Device templates").
+TEMPLATE_PREFIX: Final = "template:"
+
+
+def _models(folder: str) -> Callable[[str], tuple[str, ...]]:
+    """The grammar of ``model``: object set names, or ``template:FILE`` with
+    FILE relative to ``folder`` (lab.ini's), kept as ``template:ABSOLUTE-PATH``."""
+    def parse(text: str) -> tuple[str, ...]:
+        models = []
+        for item in _split_list(text):
+            if item.startswith(TEMPLATE_PREFIX):
+                file = item[len(TEMPLATE_PREFIX):].strip()
+                if not file:
+                    raise ValueError("template: needs a file, e.g. template:acme.toml")
+                models.append(TEMPLATE_PREFIX + os.path.abspath(os.path.join(folder, file)))
+            else:
+                models.append(_name(item))
+        if len(set(models)) != len(models):
+            raise ValueError(f"a model is listed twice in {text!r}")
+        return tuple(models)
+    return parse
+
+
 def _optional_names(text: str) -> tuple[str, ...] | None:
     """Comma-separated names, or None when empty."""
     return _names(text) or None
@@ -896,7 +919,7 @@ def _group(section: _Section, name: str, above: MeterGroup | None) -> MeterGroup
     port = section.get("port", _integer(1, 65535), 4059)
     if port + count - 1 > 65535:
         raise section.error("port", f"the group's ports {port}..{port + count - 1} (count = {count}) go past 65535")
-    model = section.get("model", _names, ("is15959-abt",))
+    model = section.get("model", _models(os.path.dirname(section.path)), ("is15959-abt",))
     if not model:
         raise section.error("model", "names no object set")
     transport = section.get("transport", _choice(TRANSPORTS), WRAPPER)

@@ -5,7 +5,9 @@ adder declares the subcommand's arguments on its argparse subparser, a runner
 takes the parsed namespace and returns the exit code. ``dissect`` prints the
 dissector's field tree for one frame or APDU given in hex; ``read`` reads
 attributes of one meter; ``campaign`` measures data acquisition time and
-communication failure rate over many meters. ``read`` and ``campaign`` each
+communication failure rate over many meters; ``clone`` reads a meter into a
+device template and ``import-gurux`` converts a Gurux device file into one
+(``dlmstw.models.template``). ``read``, ``campaign`` and ``clone`` each
 run a reactor of their own (a fresh ``EPollReactor``), so ``main`` can be
 called more than once in a process.
 
@@ -39,6 +41,8 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
 
 from dlmstw import __version__
+from dlmstw.client.clone import clone as clone_meter
+from dlmstw.client.gurux_xml import import_gurux
 from dlmstw.client.campaign import (
     CSV_FIELDS,
     Campaign,
@@ -96,6 +100,7 @@ from dlmstw.enums import AuthenticationMechanism, DataAccessResult
 from dlmstw.errors import DecodeError
 from dlmstw.framing.wrapper import WRAPPER_VERSION
 from dlmstw.interfaces import IAuthenticationMechanism
+from dlmstw.models.template import dumps as dump_template
 from dlmstw.plugins.registry import installed
 from dlmstw.security.certificates import load_private_key, load_public_key, suite_of
 from dlmstw.security.ciphering import POLICY_CONTROL
@@ -831,6 +836,74 @@ def _run_listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- clone, import-gurux ---------------------------------------------------------
+
+
+def _add_clone(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("meter", type=_meter_address, metavar="[udp:]HOST:PORT", help="the meter to clone")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="tcp",
+                        help="tcp (default) or udp (the wrapper over UDP)")
+    _add_association(parser)
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the template here (default: standard output)")
+
+
+def _write_template(command: str, args: argparse.Namespace, text: str) -> int:
+    """The template on standard output, or into ``--output``."""
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as error:
+        sys.stderr.write(f"dlmstw-client {command}: {args.output}: {error.strerror or error}\n")
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+@inlineCallbacks
+def _clone_meter(reactor: Any, args: argparse.Namespace) -> Any:
+    host, port, scheme = args.meter
+    transport = scheme or args.transport
+    start = yield _counter_start(reactor, args, [(host, port)], transport)
+    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
+    try:
+        yield protocol.associate()
+        template = yield clone_meter(protocol, f"{host}:{port}",
+                                     lambda line: sys.stderr.write(f"dlmstw-client clone: {line}\n"))
+        yield protocol.release()
+    finally:
+        protocol.close()
+    return template
+
+
+def _run_clone(args: argparse.Namespace) -> int:
+    try:
+        _session_factory(args)
+    except ValueError as error:
+        return _usage(args, "clone", str(error))
+    host, port, _ = args.meter
+    try:
+        template = run_with_reactor(lambda reactor: _clone_meter(reactor, args))
+    except Exception as error:
+        return _fail("clone", f"{host}:{port}", error, args.json, {"meter": f"{host}:{port}"})
+    return _write_template("clone", args, dump_template(template))
+
+
+def _add_import_gurux(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE.xml", help="a Gurux device file (GXDLMSDirector, GXDLMSObjectCollection.save)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the template here (default: standard output)")
+
+
+def _run_import_gurux(args: argparse.Namespace) -> int:
+    try:
+        template = import_gurux(args.file)
+    except ValueError as error:
+        sys.stderr.write(f"dlmstw-client import-gurux: {args.file}: {error}\n")
+        return EXIT_USAGE
+    return _write_template("import-gurux", args, dump_template(template))
+
+
 #: The Lua dissector, installed with the package (setup.cfg package_data).
 WIRESHARK_PLUGIN: Final = ("dlmstw.contrib.wireshark", "dlms.lua")
 #: Where Wireshark looks for a user's Lua plugins when ``tshark -G folders`` cannot say (Linux, macOS).
@@ -887,6 +960,10 @@ COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                  _add_campaign, _run_campaign),
     "listen": ("receive, decipher and print pushes (Data-Notifications over TCP and UDP)", _add_listen, _run_listen),
     "wireshark": ("where the Wireshark Lua dissector is and how to install it", _add_wireshark, _run_wireshark),
+    "clone": ("read a meter's objects, access rights and static values into a device template (TOML)",
+              _add_clone, _run_clone),
+    "import-gurux": ("convert a Gurux device XML file into a device template (TOML)",
+                     _add_import_gurux, _run_import_gurux),
 }
 """Subcommand name -> (help, argument adder, runner)."""
 

@@ -41,6 +41,18 @@ class MethodSpec:
     always: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How an object appears in the object list when not as its class declares
+    (a device template's object): its version, and per attribute its most
+    access and access selectors (None: null-data), per method its most access
+    (Blue Book 4.4.4, object_list_element)."""
+
+    version: int
+    attributes: tuple[tuple[int, AttributeAccess, tuple[int, ...] | None], ...]
+    methods: tuple[tuple[int, MethodAccess], ...]
+
+
 class MeterState(Protocol):
     """What COSEM objects read of the meter that serves a request."""
 
@@ -137,7 +149,8 @@ class CosemObject:
     parameters for it (value sources, scaler, capture objects...).
 
     ``attribute_access`` / ``method_access`` narrow what the class allows for
-    this particular object (e.g. a read-only clock on a public meter).
+    this particular object (e.g. a read-only clock on a public meter); a
+    ``listing`` replaces what the class declares altogether.
     """
 
     logical_name: bytes
@@ -146,6 +159,7 @@ class CosemObject:
     description: str = ""
     attribute_access: dict[int, AttributeAccess] = field(default_factory=dict)
     method_access: dict[int, MethodAccess] = field(default_factory=dict)
+    listing: Listing | None = None
 
     @property
     def class_id(self) -> int:

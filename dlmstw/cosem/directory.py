@@ -57,8 +57,27 @@ def method_access(always: bool, allowed: MethodAccess, level: str) -> MethodAcce
     return MethodAccess.NO_ACCESS
 
 
+def _attributes(obj: CosemObject) -> Iterable[tuple[int, AttributeAccess, tuple[int, ...] | None]]:
+    """(index, most access, access selectors or None) of each attribute of ``obj``'s object-list entry."""
+    if obj.listing is not None:
+        return obj.listing.attributes
+    return [(spec.index, obj.attribute_access.get(spec.index, spec.access), spec.selectors or None)
+            for spec in obj.interface_class.attributes]
+
+
+def _methods(obj: CosemObject) -> Iterable[tuple[int, bool, MethodAccess]]:
+    """(index, whether every association may invoke it, most access) of each method of ``obj``."""
+    if obj.listing is not None:
+        always = {spec.index for spec in obj.interface_class.methods if spec.always}
+        return [(index, index in always, allowed) for index, allowed in obj.listing.methods]
+    return [(spec.index, spec.always, obj.method_access.get(spec.index, MethodAccess.ACCESS))
+            for spec in obj.interface_class.methods]
+
+
 class ModelDirectory:
-    """The objects of one meter model for one set of associations."""
+    """The objects of one meter model for one set of associations. An object
+    set that is ``complete`` (a device template) brings every object itself,
+    so the mandatory ones are not added."""
 
     def __init__(self, object_sets: Sequence[IObjectSet], classes: Mapping[int, IInterfaceClass],
                  associations: Sequence[AssociationDefinition], mechanisms: Mapping[str, IAuthenticationMechanism],
@@ -68,9 +87,11 @@ class ModelDirectory:
         self.max_receive_pdu_size = max_receive_pdu_size
         self._mechanisms = dict(mechanisms)
         self._index_by_sap = {a.client_sap: i for i, a in enumerate(self.associations)}
+        self.client_saps = frozenset(self._index_by_sap)
         self.objects: dict[bytes, CosemObject] = {}
-        for obj in self._mandatory_objects(classes):
-            self._add(obj)
+        if not any(getattr(object_set, "complete", False) for object_set in object_sets):
+            for obj in self._mandatory_objects(classes):
+                self._add(obj)
         for object_set in object_sets:
             for obj in object_set.objects(classes):
                 self._add(obj)
@@ -106,17 +127,15 @@ class ModelDirectory:
     def _rights(self, level: str) -> dict[tuple[bytes, int], AttributeAccess]:
         rights = {}
         for obj in self.objects.values():
-            for spec in obj.interface_class.attributes:
-                allowed = obj.attribute_access.get(spec.index, spec.access)
-                rights[(obj.logical_name, spec.index)] = attribute_access(allowed, level)
+            for index, allowed, _ in _attributes(obj):
+                rights[(obj.logical_name, index)] = attribute_access(allowed, level)
         return rights
 
     def _method_rights_for(self, level: str) -> dict[tuple[bytes, int], MethodAccess]:
         rights = {}
         for obj in self.objects.values():
-            for spec in obj.interface_class.methods:
-                allowed = obj.method_access.get(spec.index, MethodAccess.ACCESS)
-                rights[(obj.logical_name, spec.index)] = method_access(spec.always, allowed, level)
+            for index, always, allowed in _methods(obj):
+                rights[(obj.logical_name, index)] = method_access(always, allowed, level)
         return rights
 
     # -- association facts -------------------------------------------------
@@ -136,26 +155,30 @@ class ModelDirectory:
         return encoded
 
     def _encode_object_list(self, index: int) -> bytes:
+        """Blue Book 4.4.4; an Association LN of version 0 (a device template's)
+        gives the method access modes as booleans."""
         attribute_rights = self._attribute_rights[index]
         method_rights = self._method_rights[index]
+        current = self.objects.get(CURRENT_ASSOCIATION)
+        boolean = current is not None and current.listing is not None and current.listing.version == 0
         parts = [axdr.encode_array_header(len(self.objects))]
         for obj in self.objects.values():
-            ic = obj.interface_class
             ln = obj.logical_name
             attributes: list[Data] = [
                 (DataType.STRUCTURE, [
-                    (DataType.INTEGER, spec.index),
-                    (DataType.ENUM, int(attribute_rights[(ln, spec.index)])),
-                    (DataType.ARRAY, [(DataType.INTEGER, s) for s in spec.selectors]) if spec.selectors
-                    else (DataType.NULL_DATA, None),
-                ]) for spec in ic.attributes]
+                    (DataType.INTEGER, attribute),
+                    (DataType.ENUM, int(attribute_rights[(ln, attribute)])),
+                    (DataType.NULL_DATA, None) if selectors is None
+                    else (DataType.ARRAY, [(DataType.INTEGER, s) for s in selectors]),
+                ]) for attribute, _, selectors in _attributes(obj)]
             methods: list[Data] = [
-                (DataType.STRUCTURE, [(DataType.INTEGER, spec.index),
-                                      (DataType.ENUM, int(method_rights[(ln, spec.index)]))])
-                for spec in ic.methods]
+                (DataType.STRUCTURE, [(DataType.INTEGER, method),
+                                      (DataType.BOOLEAN, bool(method_rights[(ln, method)])) if boolean
+                                      else (DataType.ENUM, int(method_rights[(ln, method)]))])
+                for method, _, _ in _methods(obj)]
             parts.append(axdr.encode_data((DataType.STRUCTURE, [
-                (DataType.LONG_UNSIGNED, ic.class_id),
-                (DataType.UNSIGNED, ic.version),
+                (DataType.LONG_UNSIGNED, obj.class_id),
+                (DataType.UNSIGNED, obj.interface_class.version if obj.listing is None else obj.listing.version),
                 (DataType.OCTET_STRING, ln),
                 (DataType.STRUCTURE, [(DataType.ARRAY, attributes), (DataType.ARRAY, methods)]),
             ])))
@@ -194,6 +217,9 @@ class ModelDirectory:
             return obj
         if selective is None:
             return obj.interface_class.get(obj, attribute.attribute_id, ctx)
+        kept = obj.params.get("_kept")
+        if kept is not None and attribute.attribute_id in kept:
+            return kept[attribute.attribute_id]
         spec = obj.interface_class.attribute_specs[attribute.attribute_id]
         if selective.selector not in spec.selectors:
             return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED

@@ -12,7 +12,7 @@ association's keys fit it.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, TypeVar
 
 from cryptography import x509
@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.plugin import getPlugins
 
 from .. import plugins
-from ..config import AssociationConfig, Lab
+from ..config import TEMPLATE_PREFIX, AssociationConfig, Lab
 from ..errors import ConfigError
 from ..interfaces import IAuthenticationMechanism, IInterfaceClass, IObjectSet, ISecuritySuite
+from ..models import template
+from ..models.templated import TemplateObjectSet
 from ..security.keys import public_key_bytes
 
 #: The keys of an association that the security suite's block cipher uses.
@@ -35,6 +37,25 @@ class Registry:
     mechanisms: dict[str, IAuthenticationMechanism]
     suites: dict[int, ISecuritySuite]
     object_sets: dict[str, IObjectSet]
+    #: Device templates read so far, by model name (``template:PATH``): each read once per process.
+    templates: dict[str, TemplateObjectSet] = field(default_factory=dict)
+
+    def object_set(self, name: str) -> IObjectSet:
+        """The object set lab.ini's ``model`` names: an installed one, or a
+        device template (read on first use, then shared); ValueError when
+        the template cannot be served."""
+        if not name.startswith(TEMPLATE_PREFIX):
+            return self.object_sets[name]
+        found = self.templates.get(name)
+        if found is None:
+            path = name[len(TEMPLATE_PREFIX):]
+            try:
+                found = TemplateObjectSet(name, template.load(path))
+                found.check(self.classes)
+            except ValueError as error:
+                raise ValueError(f"template {path}: {error}") from None
+            self.templates[name] = found
+        return found
 
 
 K = TypeVar("K")
@@ -74,7 +95,12 @@ def check_lab(registry: Registry, lab: Lab, path: str) -> None:
     names the file (``path``), the section and the key."""
     for group in lab.groups:
         for name in group.model:
-            if name not in registry.object_sets:
+            if name.startswith(TEMPLATE_PREFIX):
+                try:
+                    registry.object_set(name)
+                except ValueError as error:
+                    raise ConfigError(path, f"meters:{group.name}", "model", str(error)) from None
+            elif name not in registry.object_sets:
                 known = ", ".join(sorted(registry.object_sets))
                 raise ConfigError(path, f"meters:{group.name}", "model",
                                   f"no object set named {name!r} is installed (installed: {known})")

@@ -209,13 +209,13 @@ class LabService(MultiService):
         directory = self._directories.get(key)
         if directory is None:
             directory = self._directories[key] = ModelDirectory(
-                [self.registry.object_sets[name] for name in meter.model], self.registry.classes,
+                [self.registry.object_set(name) for name in meter.model], self.registry.classes,
                 meter.associations, self.registry.mechanisms,
                 SERVER_CONFORMANCE, SERVER_MAX_RECEIVE_PDU_SIZE)
         return directory
 
     def _meter(self, meter: MeterConfig, clock: Callable[[], float], online: bool) -> MeterFactory:
-        runtime = Meter(meter, self.registry.object_sets[meter.model[0]], clock)
+        runtime = Meter(meter, self.registry.object_set(meter.model[0]), clock)
         associations = self._associations.get(meter.group)
         if associations is None:
             associations = self._associations[meter.group] = {a.client_sap: a for a in meter.associations}

@@ -2,7 +2,9 @@
 
 0.0.40.0.0.255 always describes the association the request arrives on;
 0.0.40.0.x.255 describes the x-th association configured for the meter
-(``params['association']`` = its index in the directory's association list).
+(``params['association']`` = its index in the directory's association list),
+or the association of client SAP ``params['client_sap']`` (a device
+template's object; the current one when the lab has none of that SAP).
 Method 1, reply_to_HLS_authentication, is HLS passes 3 and 4 (Green Book
 9.2.7.4): the association layer serves nothing else until it succeeds.
 """
@@ -48,7 +50,11 @@ class AssociationLN(InterfaceClass):
         """Index of the association this object describes."""
         index = obj.params.get("association")
         if index is None:
-            return ctx.directory.association_index(ctx.association.client_sap)
+            directory = ctx.directory
+            sap = obj.params.get("client_sap")
+            if sap is not None and sap in directory.client_saps:
+                return directory.association_index(sap)
+            return directory.association_index(ctx.association.client_sap)
         return int(index)
 
     def read_object_list(self, obj: CosemObject, ctx: Context) -> Encoded:
@@ -69,7 +75,7 @@ class AssociationLN(InterfaceClass):
         offer for one that is not in use (Blue Book 4.4.4, attribute 5)."""
         current = ctx.association
         directory = ctx.directory
-        if obj.params.get("association") is None or self._described(obj, ctx) == directory.association_index(current.client_sap):
+        if self._described(obj, ctx) == directory.association_index(current.client_sap):
             conformance, max_receive, max_send = (current.conformance, current.server_max_receive_pdu_size,
                                                   current.client_max_receive_pdu_size)
         else:

@@ -1,0 +1,295 @@
+"""Device templates: a meter's object list, access rights and attribute values
+as a TOML file (README "Device templates"), written by ``dlmstw-client clone``
+and ``import-gurux``, served by ``model = template:FILE``.
+
+The file::
+
+    [template]
+    format = 1
+    source = "10.0.0.7:4059"          # where it was cloned from (for people)
+    load_shape = "household"          # the simulator's load shape
+    utc_offset = 0                    # seconds east of UTC of the meter's local time
+
+    [simulate]                        # OBIS code -> simulated quantity (QUANTITIES)
+    "1.0.32.7.0.255" = "voltage-l1"
+
+    [[objects]]                       # in object-list order
+    logical_name = "1.0.32.7.0.255"
+    class_id = 3
+    version = 0
+    attributes = [                    # as the object list gave them (Blue Book 4.4.4)
+      { id = 1, access = "read-only" },
+      { id = 2, access = "read-only", value = { type = "long-unsigned", value = 2301 } },
+      { id = 3, access = "read-only", selectors = [], value = { type = "structure", items = [...] } },
+      { id = 4, access = "read-only", unreadable = "read-write-denied" },
+    ]
+    methods = [ { id = 1, access = "no-access" } ]
+
+Values are typed tables (``dlmstw.codec.typed``), so a value served from the
+template encodes to the bytes the cloned meter sent. ``selectors`` absent is
+null-data in the object list, present is the array of access selectors.
+Which attributes the simulator drives, and which are kept as written, is
+DYNAMIC (per class); the rest of an object is static.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Final, Mapping
+
+import tomli_w
+
+from ..codec.axdr import Data
+from ..codec.obis import CURRENT_ASSOCIATION, format_obis, parse_obis
+from ..codec.typed import from_table, to_table
+from ..enums import AttributeAccess, DataAccessResult, MethodAccess, enum_name
+
+FORMAT: Final = 1
+"""The version of the file format this module reads and writes."""
+
+#: The attributes a simulator drives, per class_id; every other attribute is
+#: static (kept as cloned). Register (3) and Extended register (4): value and
+#: capture time; Demand register (5): averages, status, times; Profile
+#: generic (7): buffer and entries in use; Clock (8): time and status;
+#: Association LN (15): object list, xDLMS context and status (they depend on
+#: the association a request arrives on), and every attribute of the current
+#: association 0.0.40.0.0.255 (CURRENT_ASSOCIATION_DYNAMIC).
+DYNAMIC: Final[Mapping[int, frozenset[int]]] = {
+    3: frozenset({2}),
+    4: frozenset({2, 5}),
+    5: frozenset({2, 3, 5, 6, 7}),
+    7: frozenset({2, 7}),
+    8: frozenset({2, 4}),
+    15: frozenset({2, 5, 8}),
+}
+CURRENT_ASSOCIATION_DYNAMIC: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9})
+
+
+def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
+    """The attributes of an object that a simulator drives (DYNAMIC)."""
+    if class_id == 15 and logical_name == CURRENT_ASSOCIATION:
+        return CURRENT_ASSOCIATION_DYNAMIC
+    return DYNAMIC.get(class_id, frozenset())
+
+#: The attributes ``clone`` does not read, per class_id: profile buffers (the
+#: simulator computes them) and object lists (the directory makes them).
+NOT_CLONED: Final[Mapping[int, frozenset[int]]] = {7: frozenset({2}), 15: frozenset({2})}
+
+
+def _by_name(enum: Any) -> dict[str, Any]:
+    """The members of ``enum`` by their standard spelling (``enum_name``)."""
+    return {enum_name(member): member for member in enum}
+
+
+ATTRIBUTE_ACCESS: Final = _by_name(AttributeAccess)
+METHOD_ACCESS: Final = _by_name(MethodAccess)
+RESULTS: Final = _by_name(DataAccessResult)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateAttribute:
+    """One attribute: its access right and access selectors as the object list
+    gave them (selectors None: null-data), and what reading it answered: a
+    ``value``, or the Data-Access-Result ``unreadable`` (neither: not read)."""
+
+    index: int
+    access: AttributeAccess
+    selectors: tuple[int, ...] | None = None
+    value: Data | None = None
+    unreadable: DataAccessResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMethod:
+    index: int
+    access: MethodAccess
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateObject:
+    logical_name: bytes
+    class_id: int
+    version: int
+    attributes: tuple[TemplateAttribute, ...]
+    methods: tuple[TemplateMethod, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """How errors name the object: "class 3 1.0.32.7.0.255"."""
+        return f"class {self.class_id} {format_obis(self.logical_name)}"
+
+    def attribute(self, index: int) -> TemplateAttribute | None:
+        return next((a for a in self.attributes if a.index == index), None)
+
+    def value(self, index: int) -> Data | None:
+        attribute = self.attribute(index)
+        return None if attribute is None else attribute.value
+
+
+@dataclass(frozen=True)
+class Template:
+    objects: tuple[TemplateObject, ...]
+    simulate: Mapping[bytes, str] = field(default_factory=dict)
+    load_shape: str = "household"
+    utc_offset: int = 0
+    source: str = ""
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def _attribute_table(attribute: TemplateAttribute) -> dict[str, Any]:
+    table: dict[str, Any] = {"id": attribute.index, "access": enum_name(attribute.access)}
+    if attribute.selectors is not None:
+        table["selectors"] = list(attribute.selectors)
+    if attribute.value is not None:
+        table["value"] = to_table(attribute.value)
+    if attribute.unreadable is not None:
+        table["unreadable"] = enum_name(attribute.unreadable)
+    return table
+
+
+def dumps(template: Template) -> str:
+    """The TOML text of ``template``."""
+    head: dict[str, Any] = {"format": FORMAT, "source": template.source, "load_shape": template.load_shape,
+                            "utc_offset": template.utc_offset}
+    document: dict[str, Any] = {
+        "template": head,
+        "simulate": {format_obis(ln): quantity for ln, quantity in template.simulate.items()},
+        "objects": [{
+            "logical_name": format_obis(obj.logical_name),
+            "class_id": obj.class_id,
+            "version": obj.version,
+            "attributes": [_attribute_table(a) for a in obj.attributes],
+            "methods": [{"id": m.index, "access": enum_name(m.access)} for m in obj.methods],
+        } for obj in template.objects],
+    }
+    return ("# dlmstw device template: dlmstw-client clone / import-gurux, served by model = template:FILE\n"
+            + tomli_w.dumps(document))
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise ValueError(f"{where}: '{key}' is missing")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _named(names: Mapping[str, Any], text: Any, where: str, what: str) -> Any:
+    found = names.get(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"{where}: {what} {text!r} is not one of {', '.join(names)}")
+    return found
+
+
+def _index(table: Mapping[str, Any], where: str) -> int:
+    index = _get(table, "id", int, where)
+    if not 0 < index < 128:
+        raise ValueError(f"{where}: id {index} is not 1..127")
+    return int(index)
+
+
+def _attribute(table: Any, where: str) -> TemplateAttribute:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected a table")
+    index = _index(table, where)
+    where = f"{where} (attribute {index})"
+    selectors = _get(table, "selectors", list, where, None)
+    if selectors is not None and not all(isinstance(s, int) and not isinstance(s, bool) and -128 <= s < 128
+                                         for s in selectors):
+        raise ValueError(f"{where}: 'selectors' must be integers -128..127")
+    value = table.get("value")
+    unreadable = table.get("unreadable")
+    if value is not None and unreadable is not None:
+        raise ValueError(f"{where}: give 'value' or 'unreadable', not both")
+    return TemplateAttribute(
+        index, _named(ATTRIBUTE_ACCESS, table.get("access"), where, "access"),
+        None if selectors is None else tuple(selectors),
+        None if value is None else from_table(value, f"{where} value"),
+        None if unreadable is None else _named(RESULTS, unreadable, where, "unreadable"))
+
+
+def _object(table: Any, where: str) -> TemplateObject:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected a table")
+    text = _get(table, "logical_name", str, where)
+    try:
+        logical_name = parse_obis(text)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    class_id = _get(table, "class_id", int, where)
+    where = f"{where} (class {class_id} {format_obis(logical_name)})"
+    if not 0 <= class_id < 65536:
+        raise ValueError(f"{where}: class_id is not 0..65535")
+    version = _get(table, "version", int, where)
+    if not 0 <= version < 256:
+        raise ValueError(f"{where}: version is not 0..255")
+    attributes = tuple(_attribute(a, f"{where} attributes[{i}]")
+                       for i, a in enumerate(_get(table, "attributes", list, where)))
+    methods = []
+    for i, m in enumerate(_get(table, "methods", list, where, [])):
+        place = f"{where} methods[{i}]"
+        if not isinstance(m, dict):
+            raise ValueError(f"{place}: expected a table")
+        methods.append(TemplateMethod(_index(m, place), _named(METHOD_ACCESS, m.get("access"), place, "access")))
+    for kind, items in (("attribute", attributes), ("method", methods)):
+        indices = [item.index for item in items]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"{where}: an {kind} id is listed twice")
+    return TemplateObject(logical_name, class_id, version, attributes, tuple(methods))
+
+
+def loads(text: str) -> Template:
+    """The template of a TOML text; ValueError says what is wrong and where."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"not TOML: {error}") from None
+    head = _get(document, "template", dict, "[template]", {})
+    version = _get(head, "format", int, "[template]", FORMAT)
+    if version != FORMAT:
+        raise ValueError(f"[template] format {version}: this dlmstw reads format {FORMAT}")
+    unknown = set(document) - {"template", "simulate", "objects"}
+    if unknown:
+        raise ValueError(f"unknown table {sorted(unknown)[0]!r}; expected [template], [simulate], [[objects]]")
+    objects = tuple(_object(t, f"objects[{i}]") for i, t in enumerate(_get(document, "objects", list, "the file")))
+    seen: set[bytes] = set()
+    for obj in objects:
+        if obj.logical_name in seen:
+            raise ValueError(f"two objects have the logical name {format_obis(obj.logical_name)}")
+        seen.add(obj.logical_name)
+    simulate: dict[bytes, str] = {}
+    for text_ln, quantity in _get(document, "simulate", dict, "[simulate]", {}).items():
+        try:
+            logical_name = parse_obis(text_ln)
+        except ValueError as error:
+            raise ValueError(f"[simulate]: {error}") from None
+        if logical_name not in seen:
+            raise ValueError(f"[simulate] {text_ln}: no object of the template has this logical name")
+        if not isinstance(quantity, str):
+            raise ValueError(f"[simulate] {text_ln}: the quantity must be a string")
+        simulate[logical_name] = quantity
+    return Template(objects, simulate, _get(head, "load_shape", str, "[template]", "household"),
+                    _get(head, "utc_offset", int, "[template]", 0), _get(head, "source", str, "[template]", ""))
+
+
+def load(path: str) -> Template:
+    """The template in the file at ``path``; ValueError (one line, without the path) when it cannot be used."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ValueError("the file does not exist") from None
+    except OSError as error:
+        raise ValueError(f"cannot read the file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.start})") from None
+    return loads(text)

@@ -1,0 +1,352 @@
+"""Device templates (README "Device templates"): a meter cloned with
+``dlmstw-client clone`` and served with ``model = template:FILE`` reads like
+the meter it was cloned from, as the unmodified gurux-dlms client sees it over
+real TCP: the object list (classes, versions, logical names, access rights)
+and every static attribute. A device file gurux-dlms writes imports with
+``dlmstw-client import-gurux`` and serves. Bad templates, bad XML and unknown
+classes are one-line errors with their documented exit status.
+
+The original meter is meter 0 of the session's lab (``interop_support.lab``,
+is15959-abt); this module starts one more lab, serving the clone and the
+imported device file.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from gurux_dlms import GXBitString, GXDLMSException
+from gurux_dlms.enums import DataType as GuruxDataType
+from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSCaptureObject, GXDLMSClock, GXDLMSData,
+                                GXDLMSObjectCollection, GXDLMSProfileGeneric, GXDLMSRegister)
+from interop_support import (PUBLIC_CLIENT, READER_CLIENT, READER_PASSWORD, Lab, MeterSession,
+                             find_free_port_range, lab_ini_text, running_lab, twistd_command, twistd_env)
+from test_readme import ELSEWHERE, commands
+
+from dlmstw.codec.axdr import decode_data, encode_data
+from dlmstw.codec.typed import from_table, to_table
+from dlmstw.config import parse_lab
+from dlmstw.errors import ConfigError
+from dlmstw.client.clone import parse_object_list
+from dlmstw.cosem.directory import ModelDirectory
+from dlmstw.enums import DataType, MethodAccess
+from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
+from dlmstw.models.templated import TemplateObjectSet
+from dlmstw.plugins.registry import check_lab, load_registry
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLONE_COMMAND = next(c for c in commands() if c.startswith("dlmstw-client clone"))
+IMPORT_COMMAND = next(c for c in commands() if c.startswith("dlmstw-client import-gurux"))
+ASSOCIATIONS = [(PUBLIC_CLIENT, None), (READER_CLIENT, READER_PASSWORD)]
+#: gurux-dlms access modes that let a client read (AccessMode 1, 3, 4, 6).
+READ_MODES = {1, 3, 4, 6}
+VOLTAGE = "1.0.32.7.0.255"
+SERIAL = "0.0.96.1.0.255"
+DEVICE_ID_2 = "0.0.96.1.1.255"
+
+
+def client(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``dlmstw-client ARGUMENTS`` run from ``cwd`` with this checkout."""
+    return subprocess.run([sys.executable, "-m", "dlmstw.client.cli", *arguments], cwd=cwd, env=twistd_env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def readme_command(command: str, replacements: dict[str, str]) -> list[str]:
+    """A README command's arguments, with its sample address and files replaced."""
+    arguments = command.split()[1:]
+    return [replacements.get(argument, argument) for argument in arguments]
+
+
+def gurux_device_file(path: Path) -> GXDLMSObjectCollection:
+    """A device file as gurux-dlms writes it (``GXDLMSObjectCollection.save``), and its objects."""
+    objects = GXDLMSObjectCollection()
+    objects.append(GXDLMSAssociationLogicalName())
+    clock = GXDLMSClock()
+    clock.timeZone = -60
+    objects.append(clock)
+    serial = GXDLMSData(SERIAL)
+    serial.value = "GX-000123"
+    objects.append(serial)
+    device = GXDLMSData(DEVICE_ID_2)
+    device.value = "ACME GX"
+    objects.append(device)
+    voltage = GXDLMSRegister(VOLTAGE)
+    voltage.scaler, voltage.unit = 0.1, 35
+    voltage.setDataType(2, GuruxDataType.UINT16)
+    voltage.value = 2300
+    objects.append(voltage)
+    energy = GXDLMSRegister("1.0.1.8.0.255")
+    energy.scaler, energy.unit = 1, 30
+    energy.setDataType(2, GuruxDataType.UINT32)
+    energy.value = 0
+    objects.append(energy)
+    profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
+    profile.capturePeriod, profile.profileEntries = 900, 96
+    profile.captureObjects.append((clock, GXDLMSCaptureObject(2, 0)))
+    profile.captureObjects.append((energy, GXDLMSCaptureObject(2, 0)))
+    objects.append(profile)
+    objects.save(str(path))
+    return objects
+
+
+@pytest.fixture(scope="module")
+def templates(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder with acme.toml (meter 0 of the session lab, cloned by the README
+    command) and gurux.toml (a gurux-dlms device file imported by the README command)."""
+    folder = tmp_path_factory.mktemp("templates")
+    cloned = client(readme_command(CLONE_COMMAND, {"127.0.0.1:4059": f"127.0.0.1:{lab.ports[0]}"}), folder)
+    assert cloned.returncode == 0, cloned.stderr
+    assert "72/72" in cloned.stderr or "objects in the object list" in cloned.stderr
+    gurux_device_file(folder / "device.xml")
+    imported = client(readme_command(IMPORT_COMMAND, {"acme.toml": "gurux.toml"}), folder)
+    assert imported.returncode == 0, imported.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def template_lab(templates: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Meter 0 serves acme.toml, meter 1 gurux.toml (paths relative to lab.ini's folder), with the
+    associations of the session's lab."""
+    directory = tmp_path_factory.mktemp("template-lab")
+    relative = Path("..") / templates.name
+    original = lab_ini_text(0, directory)
+    associations = original[original.index("[association:"):]
+
+    def ini(port: int, folder: Path) -> str:
+        return f"""\
+[simulator]
+console = tcp:0:interface=127.0.0.1
+state_dir = {folder / "state"}
+packet_log = -
+
+[meters:acme]
+port = {port}
+model = template:{relative / "acme.toml"}
+
+[meters:gurux]
+port = {port + 1}
+model = template:{relative / "gurux.toml"}
+
+{associations}"""
+    yield from running_lab(directory, ini, 2)
+
+
+def _comparable(value: Any) -> Any:
+    """A gurux value that compares by content (its bit-strings compare by identity)."""
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    if isinstance(value, GXBitString):
+        return ("bit-string", str(value))
+    return value
+
+
+def _answer(session: MeterSession, obj: Any, index: int) -> Any:
+    """What reading an attribute gives through gurux: its value, or the Data-Access-Result."""
+    try:
+        return _comparable(session.read_raw(obj, index))
+    except GXDLMSException as error:
+        return ("refused", error.errorCode)
+
+
+@pytest.mark.parametrize("client_sap,password", ASSOCIATIONS, ids=["public", "reader"])
+def test_clone_reads_like_the_meter(lab: Lab, template_lab: Lab, client_sap: int, password: str | None) -> None:
+    with MeterSession(lab.ports[0], client_sap, password) as original, \
+            MeterSession(template_lab.ports[0], client_sap, password) as clone:
+        listed, objects = original.read_object_list()
+        cloned, _ = clone.read_object_list()
+        assert cloned == listed
+        compared = 0
+        differences = []
+        for entry, obj in zip(listed, objects):
+            class_id, rights = entry[0], entry[3]
+            skipped = dynamic(class_id, bytes(entry[2])) | NOT_CLONED.get(class_id, frozenset())
+            for index, mode, _ in rights[0]:
+                if index == 1 or index in skipped or mode not in READ_MODES:
+                    continue
+                want, got = _answer(original, obj, index), _answer(clone, obj, index)
+                compared += 1
+                if want != got:
+                    differences.append(f"class {class_id} {obj.logicalName} attribute {index}: {want!r} != {got!r}")
+        assert not differences, "\n".join(differences)
+        assert compared > 150
+
+
+def test_clone_drives_registers_and_profiles(template_lab: Lab, templates: Path) -> None:
+    """A register's value comes from the simulator in the type the template gives;
+    a periodic profile's rows from its capture objects."""
+    with MeterSession(template_lab.ports[0]) as clone:
+        objects = clone.read_objects()
+        voltage = next(o for o in objects if o.logicalName == VOLTAGE)
+        clone.read(voltage, 3)
+        value = clone.read(voltage, 2)
+        assert 150 < value < 300
+        profile = next(o for o in objects if o.logicalName == "1.0.99.1.0.255")
+        clone.read(profile, 3)
+        rows = clone.read_rows_by_entry(profile, 1, 2)
+        assert len(rows) == 2 and len(rows[0]) == len(profile.captureObjects)
+
+
+def test_gurux_device_file_imports_and_serves(template_lab: Lab, templates: Path, tmp_path: Path) -> None:
+    written = gurux_device_file(tmp_path / "device.xml")
+    with MeterSession(template_lab.ports[1], READER_CLIENT, READER_PASSWORD) as meter:
+        listed, objects = meter.read_object_list()
+        # The reader association (read-write) sees the file's access modes as they are.
+        assert [[mode for _, mode, _ in entry[3][0]] for entry in listed] == [
+            [int(o.getAccess(i)) for i in range(1, o.getAttributeCount() + 1)] for o in written]
+        assert [(entry[0], entry[2]) for entry in listed] == [
+            (15, bytes((0, 0, 40, 0, 0, 255))), (8, bytes((0, 0, 1, 0, 0, 255))), (1, bytes((0, 0, 96, 1, 0, 255))),
+            (1, bytes((0, 0, 96, 1, 1, 255))), (3, bytes((1, 0, 32, 7, 0, 255))), (3, bytes((1, 0, 1, 8, 0, 255))),
+            (7, bytes((1, 0, 99, 1, 0, 255)))]
+        by_name = {o.logicalName: o for o in objects}
+        assert meter.read_raw(by_name[DEVICE_ID_2], 2) == "ACME GX"
+        assert meter.read_raw(by_name[SERIAL], 2) == "1000002"  # each meter its own serial number
+        voltage = by_name[VOLTAGE]
+        assert meter.read_raw(voltage, 3) == [-1, 35]
+        meter.read(voltage, 3)
+        assert 150 < meter.read(voltage, 2) < 300
+        assert meter.read_raw(by_name["0.0.1.0.0.255"], 3) == -60
+        profile = by_name["1.0.99.1.0.255"]
+        assert meter.read_raw(profile, 4) == 900
+        meter.read(profile, 3)
+        assert len(meter.read_rows_by_entry(profile, 1, 3)) == 3
+
+
+# -- the format --------------------------------------------------------------------------------
+
+VALUES = [
+    "00", "0100", "0300", "0301", "0408A5", "05FFFFFF85", "0600000102", "09060000010000FF", "090100",
+    "0A03414243", "0A0201FF", "0C02C3A9", "0D05", "0FFF", "107FFF", "1180", "12FFFF", "1400000000000000FF",
+    "15FFFFFFFFFFFFFFFF", "1605", "173F8CCCCD", "18400921FB54442D18", "19" + "07EA0C0607050A1E00FF8000",
+    "1A07EA0C0607", "1B0A1E00FF", "FF", "020209060000010000FF01011203E8", "13020211120601000302" + "0004",
+]
+
+
+@pytest.mark.parametrize("encoded", VALUES)
+def test_typed_values_encode_back_to_the_same_bytes(encoded: str) -> None:
+    data = bytes.fromhex(encoded)
+    value, end = decode_data(data)
+    assert end == len(data)
+    written = tomli_w.dumps({"value": to_table(value)})
+    assert encode_data(from_table(tomllib.loads(written)["value"])) == data
+
+
+def test_float_nan_survives() -> None:
+    value = from_table(tomllib.loads(tomli_w.dumps({"v": to_table((23, math.nan))}))["v"])
+    assert math.isnan(value[1])
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _lab_error(folder: Path, template: str) -> str:
+    (folder / "t.toml").write_text(template)
+    text = "[meters:x]\nmodel = template:t.toml\n[association:public]\nclient_sap = 16\n"
+    path = str(folder / "lab.ini")
+    with pytest.raises(ConfigError) as caught:
+        check_lab(load_registry(), parse_lab(text, path), path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path} [meters:x] model: template {folder / 't.toml'}: ")
+    return message
+
+
+OBJECT = """[[objects]]
+logical_name = "0.0.96.1.0.255"
+class_id = {class_id}
+version = 0
+attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only", value = {value} }}]
+"""
+
+
+@pytest.mark.parametrize("template,problem", [
+    ("objects = [", "not TOML"),
+    ("[template]\nformat = 7\n", "format 7"),
+    ("objects = []\n[template]\nload_shape = \"factory\"\n", "load_shape 'factory' is not one of feeder, household"),
+    (OBJECT.format(class_id=9999, value='{ type = "unsigned", value = 1 }'),
+     "class 9999 0.0.96.1.0.255: no interface class 9999 is installed"),
+    (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 300 }'), "attribute 2"),
+    (OBJECT.format(class_id=1, value='{ type = "octet-strin", hex = "00" }'), "unknown type 'octet-strin'"),
+    (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 1 }') + '[simulate]\n"1.0.1.8.0.255" = "x"\n',
+     "no object of the template"),
+    (OBJECT.format(class_id=1, value='{ type = "unsigned", value = 1 }') + '[simulate]\n"0.0.96.1.0.255" = "x"\n',
+     "unknown quantity 'x'"),
+    (OBJECT.format(class_id=8, value='{ type = "long", value = 0 }') + '[simulate]\n"0.0.96.1.0.255" = "voltage-l1"\n',
+     "a quantity drives Data, Register, Extended register and Demand register objects"),
+], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
+        "simulate-unknown-quantity", "simulate-clock"])
+def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
+    assert problem in _lab_error(tmp_path, template)
+
+
+def test_missing_template_stops_twistd_with_status_1(tmp_path: Path) -> None:
+    (tmp_path / "lab.ini").write_text("[meters:x]\nport = 1\nmodel = template:nowhere.toml\n"
+                                      "[association:public]\nclient_sap = 16\n")
+    result = subprocess.run(twistd_command(tmp_path / "lab.ini"), cwd=tmp_path, env=twistd_env(),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"dlmssim: {tmp_path / 'lab.ini'} [meters:x] model: template {tmp_path / 'nowhere.toml'}: "
+                     "the file does not exist"], result.stderr
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("<Objects><GXDLMSData>", "not well-formed XML"),
+    ("<Things/>", "the root element is <Things>, expected <Objects>"),
+    ("<Objects><GXDLMSWidget><LN>0.0.1.0.0.255</LN></GXDLMSWidget></Objects>",
+     "object 1 <GXDLMSWidget>: not a Gurux object type known here"),
+    ("<Objects><GXDLMSData><Access>19</Access></GXDLMSData></Objects>", "has no <LN>"),
+    ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Access>19</Access></GXDLMSData></Objects>",
+     "an access mode is not one of the Blue Book's"),
+    ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Value Type=\"17\">300</Value></GXDLMSData></Objects>",
+     "<Value>: '300' is not a unsigned"),
+    ('<!DOCTYPE x [<!ENTITY a "aaaa">]><Objects/>', "document type declarations are not accepted"),
+], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype"])
+def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, problem: str) -> None:
+    (tmp_path / "bad.xml").write_text(text)
+    result = client(["import-gurux", "bad.xml"], tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dlmstw-client import-gurux: bad.xml: ") and problem in line, line
+
+
+def test_clone_of_a_closed_port_is_status_3(tmp_path: Path) -> None:
+    result = client(["clone", f"127.0.0.1:{find_free_port_range(1)}"], tmp_path)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.strip().startswith("dlmstw-client clone: 127.0.0.1:")
+
+
+def test_readme_template_commands_are_run_here() -> None:
+    for command in (CLONE_COMMAND, IMPORT_COMMAND):
+        assert "tests/test_templates.py" in ELSEWHERE[command]
+
+
+V0_ASSOCIATION = """[[objects]]
+logical_name = "0.0.40.0.0.255"
+class_id = 15
+version = 0
+attributes = [{ id = 1, access = "read-only" }, { id = 2, access = "read-only" }]
+methods = [{ id = 1, access = "access" }, { id = 2, access = "no-access" }]
+"""
+
+
+def test_version_0_association_lists_method_access_as_booleans() -> None:
+    """Association LN version 0 (Blue Book 4.4.4) gives method access modes as
+    booleans; a clone of such a meter lists them so, and ``clone`` reads them back."""
+    registry = load_registry()
+    served = TemplateObjectSet("template:v0", loads(V0_ASSOCIATION))
+    lab = parse_lab("[meters:x]\n[association:public]\nclient_sap = 16\naccess = full\n")
+    directory = ModelDirectory([served], registry.classes, lab.associations, registry.mechanisms, 0x1F, 1024)
+    listed, _ = decode_data(directory.object_list(0))
+    (entry,) = listed[1]
+    methods = entry[1][3][1][1][1]
+    assert [method[1][1] for method in methods] == [(DataType.BOOLEAN, True), (DataType.BOOLEAN, False)]
+    (parsed,) = parse_object_list(listed)
+    assert parsed.version == 0 and parsed.methods == (TemplateMethod(1, MethodAccess.ACCESS),
+                                                      TemplateMethod(2, MethodAccess.NO_ACCESS))
