@@ -120,25 +120,23 @@ class WrapperDecoder:
         end = len(buf)
         pos = 0
         frames: list[Wpdu] = []
-        while end - pos >= 2:
-            if end - pos < HEADER_SIZE:
-                self._check_version(_VERSION.unpack_from(buf, pos)[0], pos)
-                break
-            version, source, destination, length = _HEADER.unpack_from(buf, pos)
+        limit = self.max_apdu_length
+        unpack = _HEADER.unpack_from
+        while end - pos >= HEADER_SIZE:
+            version, source, destination, length = unpack(buf, pos)
             if version != WRAPPER_VERSION:
                 self._check_version(version, pos)
-            if length > self.max_apdu_length:
-                self._fail(
-                    f"WPDU declares an APDU of {length} bytes, above the maximum "
-                    f"{self.max_apdu_length}",
-                    pos + 6,
-                )
+            if length > limit:
+                self._fail(f"WPDU declares an APDU of {length} bytes, above the maximum {limit}", pos + 6)
             stop = pos + HEADER_SIZE + length
             if stop > end:
                 break
-            raw = bytes(buf[pos:stop])
+            raw = buf[pos:stop] if buf is data else bytes(buf[pos:stop])
             frames.append(_new_tuple(Wpdu, (source, destination, raw[HEADER_SIZE:], raw)))
             pos = stop
+        else:
+            if end - pos >= 2:  # a header begun: its version is known already
+                self._check_version(_VERSION.unpack_from(buf, pos)[0], pos)
         self._consumed += pos
         if buf is pending:
             del pending[:pos]

@@ -22,10 +22,10 @@ Sans-I/O: pure functions over ``bytes``; no Twisted import.
 from __future__ import annotations
 
 import functools
-import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hmac import compare_digest
 from types import MappingProxyType
 from typing import Final
 
@@ -70,6 +70,7 @@ protected request must carry at least (Green Book 9.2.7.2.2 and 9.2.7.2.3)."""
 _MAX_INVOCATION_COUNTER: Final = 0xFFFFFFFF
 _HEADER = struct.Struct(">BI")
 _GCM_TAG_LENGTH: Final = 16
+_BOTH: Final = AUTHENTICATION | ENCRYPTION
 
 
 class SecurityError(DecodeError):
@@ -121,7 +122,7 @@ class Cipher:
     Raises ValueError for an unknown suite or keys of the wrong length for it.
     """
 
-    __slots__ = ("_authentication_key", "_gcm", "suite")
+    __slots__ = ("_authentication_key", "_controls", "_gcm", "suite")
 
     def __init__(self, suite: int, block_cipher_key: bytes, authentication_key: bytes) -> None:
         length = _KEY_LENGTH_BY_SUITE[suite] if 0 <= suite <= SUITE_MASK else None
@@ -131,6 +132,9 @@ class Cipher:
             raise ValueError(f"security suite {suite} needs {length}-byte keys, got {len(block_cipher_key)} "
                              f"and {len(authentication_key)}")
         self.suite = suite
+        #: The security controls ``unprotect`` takes: this suite, some protection, no compression.
+        self._controls = frozenset(suite | protection | broadcast for protection in (AUTHENTICATION, ENCRYPTION, _BOTH)
+                                   for broadcast in (0, BROADCAST))
         self._gcm = AESGCM(block_cipher_key)
         self._authentication_key = authentication_key
 
@@ -183,31 +187,35 @@ class Cipher:
         counter against the last one accepted.
         """
         security_control, invocation_counter, end = split_protected(protected, 0, len(protected))
-        if security_control & (COMPRESSION | SUITE_MASK) != self.suite:
-            if security_control & COMPRESSION:
-                raise SecurityError("compression is not supported", 0)
-            raise SecurityError(f"security control {security_control:#04x} is not of suite {self.suite}", 0)
-        if not security_control & (AUTHENTICATION | ENCRYPTION):
-            raise SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
+        if security_control not in self._controls:
+            raise self._refusal(security_control)
         if len(system_title) != SYSTEM_TITLE_LENGTH:
             raise SecurityError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}", 0)
         iv = system_title + protected[1:HEADER_LENGTH]
         body = protected[HEADER_LENGTH:end]
         gcm = self._gcm
-        if not security_control & AUTHENTICATION:
-            return security_control, invocation_counter, gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
-        if security_control & ENCRYPTION:
+        if security_control & _BOTH == _BOTH:
             # GCTR is its own inverse; the tag is recomputed over the plain text,
             # because AESGCM.decrypt takes only full 16-byte tags.
             plain = gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
-            length = len(body)
+            length = end - HEADER_LENGTH
             expected = gcm.encrypt(iv, plain, protected[:1] + self._authentication_key)[length:length + TAG_LENGTH]
-        else:
+        elif security_control & AUTHENTICATION:
             plain = body
             expected = gcm.encrypt(iv, b"", protected[:1] + self._authentication_key + body)[:TAG_LENGTH]
-        if not hmac.compare_digest(expected, protected[end:]):
+        else:
+            return security_control, invocation_counter, gcm.encrypt(iv, body, b"")[:-_GCM_TAG_LENGTH]
+        if not compare_digest(expected, protected[end:]):
             raise SecurityError("authentication tag mismatch", end)
         return security_control, invocation_counter, plain
+
+    def _refusal(self, security_control: int) -> SecurityError:
+        """Why ``unprotect`` refuses a security control that is not in ``_controls``."""
+        if security_control & COMPRESSION:
+            return SecurityError("compression is not supported", 0)
+        if security_control & SUITE_MASK != self.suite:
+            return SecurityError(f"security control {security_control:#04x} is not of suite {self.suite}", 0)
+        return SecurityError(f"security control {security_control:#04x} asks for no protection", 0)
 
 
 def _suite_of(security_control: int) -> int:
