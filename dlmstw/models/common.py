@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import math
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Mapping, Sequence
 
 from .. import __version__
 from ..codec.axdr import datetime_bytes_from_timestamp
@@ -234,11 +234,12 @@ def over_current(limit: float) -> Callable[[Any, Any], bool]:
 
 
 def event_log(conditions: Sequence[Condition] = (), power: tuple[int, int] | None = None,
-              occurrences: Mapping[str, int] | None = None) -> EventSource:
+              occurrences: Mapping[str, int] | None = None, taken: Container[int] = ()) -> EventSource:
     """The events of a log in (after, until]: threshold ``conditions`` on the
     simulated curves, the outages as (failure, restoration) codes, and the
     meter's recorded occurrences mapped to codes (those recorded after
-    ``after``, even when later than the clock: a clock set back keeps them)."""
+    ``after``, even when later than the clock: a clock set back keeps them),
+    with the events recorded by code whose code is ``taken`` by this log."""
     def events(ctx: Context, after: float, until: float) -> list[Event]:
         simulator = ctx.meter.simulator
         streams: list[Iterable[Event]] = []
@@ -246,8 +247,8 @@ def event_log(conditions: Sequence[Condition] = (), power: tuple[int, int] | Non
             streams.append(simulated.crossings(simulator, conditions, after, until, EVENT_STEP))
         if power is not None:
             streams.append(simulated.power_events(simulator, after, until, *power))
-        if occurrences:
-            streams.append(simulated.occurrence_events(ctx.meter.events, dict(occurrences), after))
+        if occurrences or taken:
+            streams.append(simulated.occurrence_events(ctx.meter.events, dict(occurrences or {}), after, taken))
         return simulated.merge(*streams)
     return events
 

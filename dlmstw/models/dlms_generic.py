@@ -77,6 +77,9 @@ STANDARD_EVENTS = {simulated.CLOCK_OLD: 4, simulated.CLOCK_NEW: 5, simulated.FIR
 POWER_EVENTS = (1, 2)
 DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67,
                        simulated.LIMITER_TRIP: 71}
+#: The event codes (unsigned) each log takes when recorded by code: the disconnector's own, the rest standard.
+DISCONNECTOR_CODES = frozenset(DISCONNECTOR_EVENTS.values())
+STANDARD_CODES = frozenset(range(1, 256)) - DISCONNECTOR_CODES
 #: AMR profile status bit 7: a power failure happened in the period.
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
@@ -145,8 +148,10 @@ class DlmsGeneric:
                       "Billing profile (monthly)", profile_entries=BILLING_ENTRIES, schedule=billing_boundaries,
                       horizon=400 * 86400)
         for e, name, events, entries in (
-                (0, "Standard event log", event_log(power=POWER_EVENTS, occurrences=STANDARD_EVENTS), 100),
-                (2, "Disconnector control log", event_log(occurrences=DISCONNECTOR_EVENTS), 50)):
+                (0, "Standard event log", event_log(power=POWER_EVENTS, occurrences=STANDARD_EVENTS,
+                                                    taken=STANDARD_CODES), 100),
+                (2, "Disconnector control log", event_log(occurrences=DISCONNECTOR_EVENTS,
+                                                          taken=DISCONNECTOR_CODES), 50)):
             code = f"0.0.96.11.{e}.255"
             build.data(code, lambda ctx, source=latest_event_code(events): (DataType.UNSIGNED, source(ctx)),
                        f"Event code, {name.lower()}")

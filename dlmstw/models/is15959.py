@@ -138,15 +138,23 @@ TRANSACTION_EVENTS = {simulated.CLOCK_NEW: 151, simulated.DEMAND_PERIOD: 152, si
 #: A restart on new firmware, logged as a power failure and its restoration.
 RESTART_EVENTS = {simulated.POWER_DOWN: POWER_EVENTS[0], simulated.POWER_UP: POWER_EVENTS[1]}
 CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
+
+
+def codes_of(e: int) -> range:
+    """The event codes of log E (IS 15959 numbers them in blocks of 50: voltage 1..50, current 51..100, ...)."""
+    return range(e * 50 + 1, e * 50 + 51)
+
+
 #: (E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns).
 EVENT_LOGS = (
-    (0, "Voltage related events", event_log(VOLTAGE_EVENTS), 100, True),
-    (1, "Current related events", event_log(CURRENT_EVENTS), 100, True),
-    (2, "Power failure related events", event_log(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False),
-    (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS), 50, False),
-    (4, "Other events", event_log(), 50, True),
-    (5, "Non-rollover events", event_log(), 1, False),
-    (6, "Control events", event_log(occurrences=CONTROL_EVENTS), 25, False),
+    (0, "Voltage related events", event_log(VOLTAGE_EVENTS, taken=codes_of(0)), 100, True),
+    (1, "Current related events", event_log(CURRENT_EVENTS, taken=codes_of(1)), 100, True),
+    (2, "Power failure related events", event_log(power=POWER_EVENTS, occurrences=RESTART_EVENTS,
+                                                  taken=codes_of(2)), 100, False),
+    (3, "Transaction related events", event_log(occurrences=TRANSACTION_EVENTS, taken=codes_of(3)), 50, False),
+    (4, "Other events", event_log(taken=codes_of(4)), 50, True),
+    (5, "Non-rollover events", event_log(taken=codes_of(5)), 1, False),
+    (6, "Control events", event_log(occurrences=CONTROL_EVENTS, taken=codes_of(6)), 25, False),
 )
 #: The instantaneous values an event log entry captures besides its time and code.
 EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.7.0.255", "1.0.52.7.0.255",

@@ -39,7 +39,8 @@ class Exchange(NamedTuple):
     ``malformed`` for a frame the meter refused before any session saw it.
     A push the meter sent (kind ``data-notification``) has a request only,
     which travels from ``local`` (the meter) to ``peer`` (its destination).
-    ``transport`` is ``tcp`` or ``udp``.
+    ``transport`` is ``tcp`` or ``udp``. ``scenario`` names the scenario
+    step in force on the meter when the record was made (None: none).
     """
 
     sequence: int
@@ -58,6 +59,7 @@ class Exchange(NamedTuple):
     ciphered: bool
     result: str
     transport: str = "tcp"
+    scenario: str | None = None
 
 
 #: The results of an exchange or connection that went as it should (DESIGN.md
@@ -104,6 +106,8 @@ class CaptureBus:
         self.sequence = 0
         self.dropped = 0
         self.failures = 0
+        #: The scenario step in force on each meter (``server.scenario``): records are marked with it.
+        self.scenario: dict[str, str] = {}
 
     def subscribe(self, observer: Observer) -> Callable[[], None]:
         """Add an observer of one record at a time; returns the function that removes it."""
@@ -131,7 +135,8 @@ class CaptureBus:
         self.published += 1
         self.sequence += 1
         self._enqueue(Exchange(self.sequence, time_req, time_res, meter, peer, local, client_sap, server_sap,
-                               request, response, request_apdu, response_apdu, kind, ciphered, result, transport))
+                               request, response, request_apdu, response_apdu, kind, ciphered, result, transport,
+                               self.scenario.get(meter) if self.scenario else None))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""

@@ -135,6 +135,23 @@ class TrackedValues(dict[tuple[bytes, int], Any]):
         self.owner.changed = True
 
 
+class FixedValues(TrackedValues):
+    """The values of a meter some of whose attributes a scenario fixed
+    (``MeterRuntime.fix``): a fixed value wins over everything, a client's SET
+    included, until it is released; the values clients SET stay underneath
+    (and are what is saved). Only such a meter pays for the look-up."""
+
+    __slots__ = ("fixed",)
+
+    def __init__(self, owner: MeterRuntime) -> None:
+        super().__init__(owner)
+        self.fixed: dict[tuple[bytes, int], Any] = {}
+
+    def get(self, key: tuple[bytes, int], default: Any = None) -> Any:  # type: ignore[override]
+        fixed = self.fixed.get(key)
+        return fixed if fixed is not None else super().get(key, default)
+
+
 class ObjectState(dict[tuple[bytes, str], Any]):
     """What objects keep per meter besides attribute values. The entries a
     user caused (``PERSISTENT`` keys: a profile's reset and captures, a demand
@@ -225,6 +242,29 @@ class MeterRuntime:
         self.changed = True
         self.events.append(Occurrence(before, CLOCK_OLD))
         self.events.append(Occurrence(t, CLOCK_NEW))
+
+    def fix(self, key: tuple[bytes, int], value: Any) -> None:
+        """Serve ``value`` (A-XDR ``Data``) for the attribute ``key`` until ``release``."""
+        values = self.values
+        if not isinstance(values, FixedValues):
+            values = FixedValues(self)
+            dict.update(values, self.values)
+            self.values = values
+        values.fixed[key] = value
+
+    def release(self, key: tuple[bytes, int] | None = None) -> None:
+        """Serve the attribute ``key`` (every fixed one when None) as before ``fix``."""
+        values = self.values
+        if not isinstance(values, FixedValues):
+            return
+        if key is None:
+            values.fixed.clear()
+        else:
+            values.fixed.pop(key, None)
+        if not values.fixed:
+            plain = TrackedValues(self)
+            dict.update(plain, values)
+            self.values = plain
 
     def record(self, kind: str) -> None:
         """Remember that ``kind`` (``simulator.events`` occurrence kinds) happened now."""
