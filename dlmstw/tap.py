@@ -22,7 +22,7 @@ from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
-from .server.scenario import ScenarioRunner
+from .server.scenario import ScenarioRunner, check_scenario
 from .simulator.scenario import Scenario, ScenarioError, load_scenario
 from .plugins.registry import Registry, check_lab, load_registry
 from .server.service import LabService, ListenFailure, freeze_built_objects, listen_reason
@@ -181,7 +181,13 @@ def makeService(options: Options) -> IService:
         packet_log = PacketLog(settings.packet_log, capture, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     campaigns = LiveCampaigns(reactor, lab, options.registry.mechanisms, meters.object_classes())
-    scenario = ScenarioRunner(reactor, options.lab, lab, options.scenario)
+    check = partial(check_scenario, lab=options.lab, factories=meters.factories)
+    if options.scenario is not None:
+        try:
+            check(options.scenario)
+        except ScenarioError as error:
+            fail_at_start(str(error))
+    scenario = ScenarioRunner(reactor, options.lab, lab, options.scenario, check)
     console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log, campaigns,
                       scenario)
     lab_service.totals = console.totals

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from dlmstw.monitor.records import decode_exchanges, encode_exchanges
 from dlmstw.plugins.registry import load_registry
 from dlmstw.server import meter as server_meter
 from dlmstw.server.listen import MeterListener
-from dlmstw.server.scenario import ScenarioRunner
+from dlmstw.server.scenario import ScenarioRunner, check_scenario
 from dlmstw.server.service import LabService
 from dlmstw.simulator.events import coded
 from dlmstw.simulator.scenario import ScenarioError, parse_duration, parse_scenario, select
@@ -134,7 +135,8 @@ class Lab:
         self.service.privilegedStartService()
         self.service.startService()
         self.scenario = parse_scenario(text.format(seed=seed), "storm.toml", self.config)
-        self.runner = ScenarioRunner(self.reactor, self.config, self.service, self.scenario)
+        self.runner = ScenarioRunner(self.reactor, self.config, self.service, self.scenario,
+                                     partial(check_scenario, lab=self.config, factories=self.service.factories))
         self.runner.startService()
 
     def at(self, seconds: float) -> None:
@@ -344,3 +346,20 @@ def test_the_example_scenario_fits_the_sample_lab() -> None:
         ("storm-offline", 600, "offline"), ("clock-jump", 600, "clock-jump"), ("power-failure-alarm", 660, "alarm")]
     assert select(lab, scenario.steps[1].selector, scenario.seed) == ["abt-3"]
     assert len(select(lab, scenario.steps[0].selector, scenario.seed)) == 2
+
+
+@pytest.mark.parametrize(("step", "where"), [
+    ("obis = '0.0.99.99.99.255'\nvalue = 1", "storm.toml step 1 (fixed) obis: the model of group a has no object"),
+    ("obis = '1.0.1.8.0.255'\nvalue = 'lots'",
+     "storm.toml step 1 (fixed) value: the attribute is a double-long-unsigned; 'lots' does not fit it (group a)"),
+    ("obis = '1.0.1.8.0.255'\nvalue = -5", "value: double-long-unsigned cannot hold -5 (group a)"),
+    ("obis = '0.0.1.0.0.255'\nattribute = 99\nvalue = 1",
+     "value: attribute 99 of 0000010000ff cannot be read (object-undefined) (group a)"),
+])
+def test_value_steps_are_checked_against_the_models(monkeypatch: pytest.MonkeyPatch, step: str, where: str) -> None:
+    lab = Lab(monkeypatch)
+    text = f"[[step]]\nname = 'fixed'\nat = '1s'\nmeters = 'a:1'\naction = 'value'\n{step}\n"
+    with pytest.raises(ScenarioError) as error:
+        lab.runner.parse(text, "storm.toml")
+    assert "\n" not in str(error.value) and where in str(error.value), str(error.value)
+    assert lab.runner.parse(text.replace(step, "obis = '1.0.1.8.0.255'\nvalue = 7"), "ok.toml").steps[0].name == "fixed"

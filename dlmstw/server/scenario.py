@@ -17,7 +17,7 @@ scenario is reset.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -28,10 +28,10 @@ from twisted.python.failure import Failure
 from ..codec.axdr import Data, decode_data, encode_data
 from ..config import Lab, MeterConfig, format_faults
 from ..cosem.base import Context
-from ..enums import DataType
+from ..enums import DATA_ACCESS_RESULT_NAMES, DataType
 from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
-from ..simulator.scenario import Scenario, select
+from ..simulator.scenario import Scenario, ScenarioError, groups_of, parse_scenario, select
 from .meter import MeterFactory
 from .reconfigure import ReconfigureError, reconfigure
 
@@ -133,7 +133,7 @@ class ScenarioMeters:
         elif "value" in operation:
             obis, attribute, value = operation["value"]
             key = (bytes.fromhex(obis), int(attribute))
-            meter.fix(key, self._value(factory, key, value))
+            meter.fix(key, self.fixed(factory, key, value))
             changed.add("values")
         elif "clear_value" in operation:
             obis, attribute = operation["clear_value"]
@@ -152,17 +152,17 @@ class ScenarioMeters:
             meter.edge.schedule_changed()
 
     @staticmethod
-    def _value(factory: MeterFactory, key: tuple[bytes, int], value: Any) -> Data:
+    def fixed(factory: MeterFactory, key: tuple[bytes, int], value: Any) -> Data:
         """The fixed value of attribute ``key``, in the type the meter serves it with."""
         model = factory.directory.model
         obj = model.objects.get(key[0])
         if obj is None:
-            raise ReconfigureError(f"value: the model has no object {key[0].hex()}")
+            raise ReconfigureError(f"obis: the model has no object {key[0].hex()}")
         meter = factory.meter
         current = obj.interface_class.get(obj, key[1], Context(meter, None, model, meter.now()))
         if not isinstance(current, bytes):
             raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} cannot be read "
-                                   f"({current.name.lower()})")
+                                   f"({DATA_ACCESS_RESULT_NAMES[current]})")
         try:
             return fixed_value(decode_data(current)[0], value)
         except ValueError as error:
@@ -188,6 +188,31 @@ class ScenarioMeters:
         self.capture.scenario.clear()
 
 
+def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
+    """What only the meters' models can tell: each ``value`` step's object and
+    attribute, and its value in the attribute's type, on a meter of each
+    group the step reaches (``factories`` holds one at least); ScenarioError
+    names the step and key."""
+    for step in scenario.steps:
+        if step.action != "value":
+            continue
+        key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
+        for group in groups_of(step.selector, lab):
+            factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
+            if factory is None:
+                continue  # a group this instance serves none of (shards)
+            model = factory.directory.model
+            try:
+                if key[0] not in model.objects:
+                    raise ReconfigureError(f"obis: the model of group {group} has no object {key[0].hex()}")
+                if "value" in step.arguments:
+                    ScenarioMeters.fixed(factory, key, step.arguments["value"])
+            except ReconfigureError as error:
+                where, _, problem = str(error).partition(": ")
+                raise ScenarioError(scenario.source, f"{problem} (group {group})" if where == "value" else problem,
+                                    where, step.index, step.name) from None
+
+
 class ScenarioTarget(Protocol):
     """Where a runner's steps go (``LabService``, ``WorkerPool``)."""
 
@@ -209,11 +234,13 @@ class ScenarioRunner(Service):
     pause and reset as the console asks; starts with the service when the
     scenario says ``autostart``."""
 
-    def __init__(self, clock: IReactorTime, lab: Lab, target: ScenarioTarget,
-                 scenario: Scenario | None = None) -> None:
+    def __init__(self, clock: IReactorTime, lab: Lab, target: ScenarioTarget, scenario: Scenario | None = None,
+                 check: Callable[[Scenario], None] = lambda scenario: None) -> None:
         self.clock = clock
         self.lab = lab
         self.target = target
+        #: What a scenario must pass besides its file's checks (``check_scenario``).
+        self.check = check
         self.scenario: Scenario | None = None
         #: idle (never started or reset), running, paused, finished.
         self.state = "idle"
@@ -238,6 +265,12 @@ class ScenarioRunner(Service):
              if m in served] for step in scenario.steps]
         self.ran = [False] * len(self.selected)
         self.reverted = [False] * len(self.selected)
+
+    def parse(self, text: str, source: str) -> Scenario:
+        """A scenario sent to the console, checked as lab.ini's is at start; ScenarioError names the step and key."""
+        scenario = parse_scenario(text, source, self.lab)
+        self.check(scenario)
+        return scenario
 
     def startService(self) -> None:
         super().startService()

@@ -45,7 +45,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple
 
 from ..codec.obis import parse_obis
 from ..config import Lab, parse_faults
@@ -149,10 +149,12 @@ class Step:
         return {"associations": {arguments["association"]: dict(arguments["keys"])}}
 
     def summary(self) -> dict[str, Any]:
-        """The step as the console shows it."""
+        """The step as the console shows it (a key change names its keys, never shows them)."""
+        arguments = dict(self.arguments)
+        if "keys" in arguments:
+            arguments["keys"] = sorted(arguments["keys"])
         return {"index": self.index, "name": self.name, "at": self.at, "meters": self.selector.text,
-                "action": self.action, "duration": self.duration,
-                "arguments": {k: v for k, v in self.arguments.items()}}
+                "action": self.action, "duration": self.duration, "arguments": arguments}
 
 
 class Planned(NamedTuple):
@@ -251,7 +253,7 @@ def parse_selector(value: Any, lab: Lab) -> Selector:
     return Selector(", ".join(texts) if isinstance(value, list) else str(value).strip(), tuple(items))
 
 
-def _groups_of(selector: Selector, lab: Lab) -> list[str]:
+def groups_of(selector: Selector, lab: Lab) -> list[str]:
     """The groups a selector may reach."""
     named = {group for group, *_ in selector.items}
     return [group.name for group in lab.groups] if None in named else [g for g in named if g is not None]
@@ -275,7 +277,7 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             raise ValueError("faults", str(error)) from None
         if any(fault.kind == "offline" for fault in faults):
             raise ValueError("faults", 'offline is not a fault here; use action = "offline"')
-        gateways = [g.name for g in lab.groups if g.gateway is not None and g.name in _groups_of(selector, lab)]
+        gateways = [g.name for g in lab.groups if g.gateway is not None and g.name in groups_of(selector, lab)]
         if gateways:
             raise ValueError("meters", f"group {gateways[0]} is behind a gateway, whose faults lab.ini sets")
         found["faults"] = text.strip()
@@ -321,7 +323,7 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             raise ValueError("association", f"no association {name!r} in the lab; associations: "
                                             f"{', '.join(sorted(names))}")
         for group in lab.groups:
-            if group.name in _groups_of(selector, lab) and group.associations is not None \
+            if group.name in groups_of(selector, lab) and group.associations is not None \
                     and name not in group.associations:
                 raise ValueError("association", f"group {group.name} does not have association {name!r}")
         keys = need("keys")
@@ -426,13 +428,3 @@ def load_scenario(path: str, lab: Lab, shown: str | None = None) -> Scenario:
     return parse_scenario(text, shown, lab)
 
 
-def moments(scenario: Scenario) -> Iterator[tuple[Planned, Step]]:
-    """The plan with each moment's step."""
-    for moment in scenario.plan():
-        yield moment, scenario.steps[moment.step]
-
-
-def selections(scenario: Scenario, lab: Lab) -> Sequence[list[str]]:
-    """Each step's meters, in step order."""
-    return [select(lab, step.selector, scenario.seed if step.seed is None else step.seed)
-            for step in scenario.steps]

@@ -32,7 +32,6 @@ from ..dissector.record import packet_record
 from ..monitor.capture import NORMAL_RESULTS, CaptureBus, Exchange, PacketFilter, PausableObserver, RingBuffer
 from ..monitor.pcap import write_pcap
 from ..security.store import KEY_NAMES
-from ..simulator.scenario import ScenarioError, parse_scenario
 
 #: Where the templates are: the checkout (development) or the installed data files.
 TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
@@ -140,7 +139,8 @@ class Campaigns(Protocol):
 class ScenarioControl(Protocol):
     """The lab's scenario, as the console runs it (``server.scenario.ScenarioRunner``)."""
 
-    lab: Any
+    def parse(self, text: str, source: str) -> Any:
+        """A scenario's TOML text, checked; ValueError with the one line that says what is wrong."""
 
     def status(self) -> dict[str, Any]:
         """The timeline: steps, which ran, which is next, how many meters each hits."""
@@ -624,10 +624,10 @@ class Console:
         if len(body) > MAX_SCENARIO_BYTES:
             raise BadRequest(f"the scenario is longer than {MAX_SCENARIO_BYTES} bytes")
         try:
-            scenario = parse_scenario(body.decode("utf-8"), UPLOADED_SCENARIO, runner.lab)
+            scenario = runner.parse(body.decode("utf-8"), UPLOADED_SCENARIO)
         except UnicodeDecodeError as error:
             raise BadRequest(f"{UPLOADED_SCENARIO}: not UTF-8 text (byte {error.start})") from None
-        except ScenarioError as error:
+        except ValueError as error:
             raise BadRequest(str(error)) from None
 
         def loaded(_: object) -> bytes:
