@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from dlmstw.codec import acse, axdr, services, xdlms
@@ -33,6 +35,7 @@ from dlmstw.server import meter as server_meter
 from dlmstw.server.listen import MeterListener
 from dlmstw.server.scenario import ScenarioRunner, check_scenario
 from dlmstw.server.service import LabService
+from dlmstw.server.workers import WorkerPool
 from dlmstw.simulator.events import coded
 from dlmstw.simulator.scenario import ScenarioError, parse_duration, parse_scenario, select
 
@@ -363,3 +366,35 @@ def test_value_steps_are_checked_against_the_models(monkeypatch: pytest.MonkeyPa
         lab.runner.parse(text, "storm.toml")
     assert "\n" not in str(error.value) and where in str(error.value), str(error.value)
     assert lab.runner.parse(text.replace(step, "obis = '1.0.1.8.0.255'\nvalue = 7"), "ok.toml").steps[0].name == "fixed"
+
+
+class Channel:
+    """A worker's channel that answers every ScenarioApply and keeps the calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def callRemote(self, command: Any, **arguments: Any) -> Any:
+        self.calls.append(arguments)
+        return succeed({"reached": len(arguments["meters"]), "refusal": "",
+                        "status": {"meters": {}, "published": 0, "dropped": 0}})
+
+
+def test_a_step_on_50000_meters_is_one_call_per_worker() -> None:
+    """With workers, a step reaches its meters in one ScenarioApply per worker, each with its share."""
+    lab = parse_lab("[meters:big]\ncount = 50000\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 4, Clock(), {}, lambda line: None)
+    channels = {index: Channel() for index in range(4)}
+    pool.channels = channels  # type: ignore[assignment]
+    for worker in pool.workers:
+        worker.state = "running"
+    scenario = parse_scenario("seed = 1\n[[step]]\nat = '1s'\nmeters = '*'\naction = 'offline'\n", "s", lab)
+    runner = ScenarioRunner(Clock(), lab, pool, scenario)
+    assert len(runner.selected[0]) == 50000
+    reached: list[int] = []
+    pool.apply_scenario(runner.selected[0], scenario.steps[0].operation(), "1-offline", False).addCallback(
+        reached.append)
+    assert reached == [50000]
+    assert [len(channel.calls) for channel in channels.values()] == [1, 1, 1, 1]
+    assert {m for c in channels.values() for m in c.calls[0]["meters"]} == set(runner.selected[0])
+    assert all(int(m.rpartition("-")[2]) % 4 == index for index, c in channels.items() for m in c.calls[0]["meters"])
