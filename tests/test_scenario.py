@@ -201,12 +201,12 @@ def test_each_step_happens_at_its_time_on_the_selected_meters(monkeypatch: pytes
     assert lab.online() == everyone - outage and not outage & lab.listening()
     assert lab.capture.scenario == dict.fromkeys(outage, "outage")
 
-    offset = lab.service.factories["b-1"].meter.clock_offset
+    meter = lab.service.factories["b-1"].meter
     lab.at(14.9)
-    assert offset == 0.0
+    assert meter.now() == lab.reactor.seconds()
     lab.at(15)
-    assert lab.service.factories["b-1"].meter.clock_offset == 3600.0
-    assert lab.service.factories["b-0"].meter.clock_offset == 0.0
+    assert meter.now() == lab.reactor.seconds() + 3600 and meter.clock_offset == 0.0 and not meter.changed
+    assert lab.service.factories["b-0"].meter.now() == lab.reactor.seconds()
 
     lab.at(20)
     for meter_id in ("b-0", "b-1"):
@@ -261,16 +261,16 @@ def test_pause_holds_the_timeline_and_reset_undoes_the_steps(monkeypatch: pytest
     lab.runner.pause()
     assert lab.runner.status()["elapsed"] == 12.0
     lab.at(100)
-    assert lab.service.factories["b-1"].meter.clock_offset == 0.0  # the jump at 15 s waits
+    assert lab.service.factories["b-1"].meter.clock_jump == 0.0  # the jump at 15 s waits
     lab.runner.start()
     lab.reactor.advance(3)
-    assert lab.service.factories["b-1"].meter.clock_offset == 3600.0
+    assert lab.service.factories["b-1"].meter.clock_jump == 3600.0
     lab.reactor.advance(5)  # 20 s of the scenario: the fault
     assert lab.runner.status()["elapsed"] == 20.0
     assert lab.service.factories["b-0"].faults is not None and lab.online() != everyone
     lab.runner.reset()
     assert lab.online() == everyone and lab.service.factories["b-0"].faults is None
-    assert lab.service.factories["b-1"].meter.clock_offset == 0.0 and lab.capture.scenario == {}
+    assert lab.service.factories["b-1"].meter.clock_jump == 0.0 and lab.capture.scenario == {}
     status = lab.runner.status()
     assert status["state"] == "idle" and not any(s["ran"] for s in status["steps"])
     with pytest.raises(ValueError):

@@ -74,14 +74,18 @@ def test_a_campaign_across_the_scenario_records_the_failures_it_caused(
         storm_lab: tuple[Lab, int], capsys: pytest.CaptureFixture[str]) -> None:
     lab, port = storm_lab
     code = main(["campaign", f"127.0.0.1:{port}-{port + METERS - 1}", "8/0.0.1.0.0.255:2", "--duration", "6.5",
-                 "--interval", "0.25", "--timeout", "0.5", "--json"])
+                 "--interval", "0.25", "--timeout", "1.5", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    per_meter = {row["meter"]: row["failures_by_name"] for row in json.loads(out)["per_meter"]}
-    names = [per_meter[f"127.0.0.1:{port + index}"] for index in range(METERS)]
-    assert set(names[0]) == set(names[1]) == {"connect-refused"}, (names, lab.log_text())
-    assert set(names[2]) == {"timeout"}, names
-    assert names[3] == {}, names
+    per_meter = {row["meter"]: row for row in json.loads(out)["per_meter"]}
+    names = [per_meter[f"127.0.0.1:{port + index}"]["failures_by_name"] for index in range(METERS)]
+    # Offline: refused connections; hanging: timeouts; meter 3, untouched, is never refused (a
+    # timeout there could only come from a machine too busy to answer within 1.5 s).
+    assert names[0]["connect-refused"] and names[1]["connect-refused"], (names, lab.log_text())
+    assert set(names[0]) | set(names[1]) <= {"connect-refused", "timeout"}, names
+    assert names[2]["timeout"] and "connect-refused" not in names[2], names
+    assert "connect-refused" not in names[3], names
+    assert all(per_meter[f"127.0.0.1:{port + index}"]["successes"] for index in range(METERS))
 
     status, timeline = call(port + METERS, "/api/scenario")
     assert status == 200 and timeline["state"] == "finished" and timeline["next"] is None

@@ -70,7 +70,8 @@ class ScenarioMeters:
     """A process's side of a scenario: applies operations to its meters
     (``factories``), marks their records (``capture.scenario``) and keeps what
     to undo on reset: the meters it took offline or online, gave faults,
-    whose clock it moved or whose values it fixed."""
+    whose clock it moved or whose values it fixed. None of that is saved in
+    ``state_dir``: a lab started again starts from lab.ini and its saved state."""
 
     def __init__(self, factories: dict[str, MeterFactory], configs: dict[str, MeterConfig], capture: CaptureBus,
                  set_online: Callable[[str, bool], None], offline_at_start: set[str]) -> None:
@@ -79,9 +80,8 @@ class ScenarioMeters:
         self.capture = capture
         self.set_online = set_online
         self.offline_at_start = offline_at_start
-        #: What the scenario changed, by meter: "state", "faults", "values"; and the clock moved, in seconds.
+        #: What the scenario changed, by meter: "state", "faults", "values", "clock".
         self.changed: dict[str, set[str]] = {}
-        self.jumped: dict[str, float] = {}
 
     def apply(self, meter_ids: list[str], operation: dict[str, Any], step: str, revert: bool) -> tuple[int, str]:
         """Do ``operation`` (``Step.operation``) to the meters of ``meter_ids``
@@ -105,27 +105,24 @@ class ScenarioMeters:
                 del marks[meter_id]
         return reached, refusal
 
+    def _online(self, meter_id: str) -> Callable[[bool], None]:
+        return lambda state: self.set_online(meter_id, state)
+
     def operate(self, meter_id: str, factory: MeterFactory, operation: dict[str, Any]) -> None:
         """One operation on one meter; ReconfigureError when it cannot be done."""
         meter = factory.meter
-        changed = self.changed.setdefault(meter_id, set())
-
-        def online(state: bool) -> None:
-            self.set_online(meter_id, state)
-
         if "state" in operation:
-            changed.add("state")
-            reconfigure(factory, {"state": operation["state"]}, online)
+            self.changed.setdefault(meter_id, set()).add("state")
+            reconfigure(factory, {"state": operation["state"]}, self._online(meter_id))
         elif "faults" in operation:
             faults = operation["faults"]
             if faults is None:
                 faults = format_faults([f for f in self.configs[meter_id].faults if f.kind != "offline"])
-            changed.add("faults")
-            reconfigure(factory, {"faults": faults}, online)
+            self.changed.setdefault(meter_id, set()).add("faults")
+            reconfigure(factory, {"faults": faults}, self._online(meter_id))
         elif "clock_jump" in operation:
-            seconds = float(operation["clock_jump"])
-            self.jumped[meter_id] = self.jumped.get(meter_id, 0.0) + seconds
-            self._move_clock(factory, seconds)
+            self.changed.setdefault(meter_id, set()).add("clock")
+            self._jump(factory, meter.clock_jump + float(operation["clock_jump"]))
         elif "event" in operation:
             meter.record(coded(int(operation["event"])))
             if operation.get("alarm") and meter.edge is not None:
@@ -134,20 +131,20 @@ class ScenarioMeters:
             obis, attribute, value = operation["value"]
             key = (bytes.fromhex(obis), int(attribute))
             meter.fix(key, self.fixed(factory, key, value))
-            changed.add("values")
+            self.changed.setdefault(meter_id, set()).add("values")
         elif "clear_value" in operation:
             obis, attribute = operation["clear_value"]
             meter.release((bytes.fromhex(obis), int(attribute)))
         elif "associations" in operation:
-            reconfigure(factory, {"associations": operation["associations"]}, online)
+            reconfigure(factory, {"associations": operation["associations"]}, self._online(meter_id))
         else:
             raise ReconfigureError(f"unknown scenario operation {sorted(operation)!r}")
 
     @staticmethod
-    def _move_clock(factory: MeterFactory, seconds: float) -> None:
+    def _jump(factory: MeterFactory, seconds: float) -> None:
+        """The meter's clock ``seconds`` away from where it would be (``MeterRuntime.clock_jump``); its timers follow."""
         meter = factory.meter
-        meter.clock_offset += seconds
-        meter.changed = True
+        meter.clock_jump = seconds
         if meter.edge is not None:
             meter.edge.schedule_changed()
 
@@ -176,15 +173,14 @@ class ScenarioMeters:
             factory = self.factories[meter_id]
             if "state" in changed:
                 reconfigure(factory, {"state": "offline" if meter_id in self.offline_at_start else "online"},
-                            lambda state, meter_id=meter_id: self.set_online(meter_id, state))  # type: ignore[misc]
+                            self._online(meter_id))
             if "faults" in changed:
                 self.operate(meter_id, factory, {"faults": None})
             if "values" in changed:
                 factory.meter.release()
-        for meter_id, seconds in self.jumped.items():
-            self._move_clock(self.factories[meter_id], -seconds)
+            if "clock" in changed:
+                self._jump(factory, 0.0)
         self.changed.clear()
-        self.jumped.clear()
         self.capture.scenario.clear()
 
 

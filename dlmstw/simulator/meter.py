@@ -183,7 +183,7 @@ class MeterRuntime:
     ``anomalies``)."""
 
     __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
-                 "load_profile_days", "utc_offset", "deviation", "clock_status", "shape", "_simulator", "clock_offset",
+                 "load_profile_days", "utc_offset", "deviation", "clock_status", "shape", "_simulator", "clock_offset", "clock_jump",
                  "values", "changed", "object_state", "_events", "anomalies", "_snapshot", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
@@ -205,6 +205,8 @@ class MeterRuntime:
         self.shape = shape
         self._simulator: MeterSimulator | None = None
         self.clock_offset = 0.0
+        #: Seconds a scenario moved the clock (``server.scenario``): not saved, undone when the scenario is reset.
+        self.clock_jump = 0.0
         #: Attribute values clients SET on this meter, by (logical name, attribute).
         self.values: dict[tuple[bytes, int], Any] = TrackedValues(self)
         #: Whether something a user changed is not saved yet (see ``state``).
@@ -233,12 +235,12 @@ class MeterRuntime:
         return events
 
     def now(self) -> float:
-        return self._clock() + self.clock_offset
+        return self._clock() + self.clock_offset + self.clock_jump
 
     def set_clock(self, t: float) -> None:
         """Set the clock; the event logs get the time before and after."""
         before = self.now()
-        self.clock_offset = t - self._clock()
+        self.clock_offset = t - self._clock() - self.clock_jump
         self.changed = True
         self.events.append(Occurrence(before, CLOCK_OLD))
         self.events.append(Occurrence(t, CLOCK_NEW))
