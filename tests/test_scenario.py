@@ -25,6 +25,7 @@ from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal
 from dlmstw.config import load_lab, parse_lab
+from dlmstw.cosem.base import Context
 from dlmstw.dissector.record import packet_record
 from dlmstw.enums import Conformance, DataType
 from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
@@ -152,6 +153,15 @@ class Lab:
     def listening(self) -> set[str]:
         return {service.name for service in self.service if service.running}
 
+    def events(self, meter_id: str, event_log: str) -> list[tuple[bytes, int]]:
+        """The entries (clock, code) of the meter's event log, read now."""
+        factory = self.service.factories[meter_id]
+        model = factory.directory.model
+        obj = model.objects[parse_obis(event_log)]
+        buffer = obj.interface_class.get(obj, 2, Context(factory.meter, None, model, factory.meter.now()))
+        rows = axdr.decode_data(buffer if isinstance(buffer, bytes) else b"".join(buffer))[0][1]
+        return [(row[1][0][1], int(row[1][1][1])) for row in rows]
+
     def read_energy(self, meter_id: str) -> Any:
         """The active energy import of ``meter_id`` read by a public client (its Data), or None when unanswered."""
         protocol = self.service.factories[meter_id].buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
@@ -216,9 +226,16 @@ def test_each_step_happens_at_its_time_on_the_selected_meters(monkeypatch: pytes
     assert lab.capture.scenario["b-1"] == "3-fault"
 
     pushes = len(lab.reactor.tcpClients)
+    logs = {"a-0": "0.0.99.98.2.255", "b-3": "0.0.99.98.0.255"}
+    before = {meter_id: lab.events(meter_id, log) for meter_id, log in logs.items()}
     lab.at(25)
     for meter_id in ("a-0", "b-3"):
         assert lab.service.factories[meter_id].meter.events[-1].kind == coded(101)
+    # One more entry, code 101, in the log that takes it: IS 15959's power failure log, the DLMS generic
+    # standard event log.
+    for meter_id, log in logs.items():
+        after = lab.events(meter_id, log)
+        assert after[:-1][-1:] == before[meter_id][-1:] and after[-1][1] == 101, (before[meter_id][-3:], after[-3:])
     assert lab.service.factories["a-1"].meter._events is None
     lab.at(26 + 300)  # past the alarm push setup's randomisation interval
     # b-3 (dlms-generic) pushes its alarm push setup; a-0's model has none, so it only logs the event.
