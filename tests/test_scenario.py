@@ -348,6 +348,8 @@ def test_the_same_seed_gives_the_same_packet_log(monkeypatch: pytest.MonkeyPatch
     ("[[step]]\nname = 'x'\nat = '1s'\nmeters = 'a'\naction = 'online'\n"
      "[[step]]\nname = 'x'\nat = '2s'\nmeters = 'a'\naction = 'online'\n", "step 2 (x) name: another step"),
     ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'offline'\nduration = '0s'\n", "duration: more than 0"),
+    (f"[[step]]\nname = '{'n' * 65}'\nat = '1s'\nmeters = 'a'\naction = 'offline'\n",
+     "storm.toml step 1 name: a name of letters, digits and _ . : - (at most 64)"),
     ("[[step]\n", "storm.toml: not TOML"),
 ])
 def test_bad_scenarios_are_one_line(text: str, where: str) -> None:

@@ -65,6 +65,8 @@ COMMON_KEYS = ("at", "name", "meters", "action", "seed")
 TOP_KEYS = ("seed", "autostart", "step")
 #: The keys a key-change may set (those of the console's PATCH, ``server.reconfigure.KEYS``).
 KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
+#: The longest step name (it marks every record of the meters the step reaches).
+MAX_NAME = 64
 #: Event codes are long-unsigned (Blue Book 4.1.6: the event code objects).
 MAX_EVENT_CODE = 0xFFFF
 _DURATION_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)")
@@ -347,8 +349,9 @@ def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step
         raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {action!r}", "action", index, label)
     if name is None:
         name = f"{index}-{action}"
-    elif not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ScenarioError(path, "a name of letters, digits and _ . : -", "name", index, label)
+    elif not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+        raise ScenarioError(path, f"a name of letters, digits and _ . : - (at most {MAX_NAME})", "name", index,
+                            label if label is not None and len(label) <= MAX_NAME else None)
     if name in names:
         raise ScenarioError(path, "another step has this name", "name", index, name)
 
