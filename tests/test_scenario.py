@@ -265,7 +265,7 @@ def test_durations_end_steps_and_values_are_fixed_until_then(monkeypatch: pytest
     assert all(lab.service.factories[f"b-{i}"].security.keys["reader"]["lls_password"] == b"NEWPASS1"
                for i in range(4))
     status = lab.runner.status()
-    assert status["state"] == "finished" and status["next"] is None
+    assert status["state"] == "finished" and status["next"] is None and status["elapsed"] == 40.0
     assert [(s["name"], s["hits"], s["ran"]) for s in status["steps"]] == [
         ("outage", 3, True), ("2-clock-jump", 1, True), ("3-fault", 2, True), ("power-failure", 2, True),
         ("stuck", 1, True), ("6-key-change", 4, True)]

@@ -318,8 +318,8 @@ class ScenarioRunner(Service):
     def _arm(self) -> None:
         self._timer = None
         if self._cursor >= len(self._plan):
-            self.state = "finished"
             self._elapsed = self.elapsed()
+            self.state = "finished"
             return
         due = self._plan[self._cursor].at
         self._timer = self.clock.callLater(max(0.0, due - self.elapsed()), self._fire)
