@@ -89,12 +89,14 @@ class ScenarioMeters:
         clears that mark). The meters it reached and the first refusal ("" when none)."""
         reached, refusal = 0, ""
         marks = self.capture.scenario
+        #: A fixed value in each model's type, worked out once per model (reading it costs a simulation).
+        fixed: dict[int, Data] = {}
         for meter_id in meter_ids:
             factory = self.factories.get(meter_id)
             if factory is None:
                 continue
             try:
-                self.operate(meter_id, factory, operation)
+                self.operate(meter_id, factory, operation, fixed)
             except ReconfigureError as error:
                 refusal = refusal or f"meter {meter_id}: {error}"
                 continue
@@ -108,8 +110,10 @@ class ScenarioMeters:
     def _online(self, meter_id: str) -> Callable[[bool], None]:
         return lambda state: self.set_online(meter_id, state)
 
-    def operate(self, meter_id: str, factory: MeterFactory, operation: dict[str, Any]) -> None:
-        """One operation on one meter; ReconfigureError when it cannot be done."""
+    def operate(self, meter_id: str, factory: MeterFactory, operation: dict[str, Any],
+                fixed: dict[int, Data] | None = None) -> None:
+        """One operation on one meter; ReconfigureError when it cannot be done.
+        ``fixed`` keeps a value step's value by model, for the other meters of the step."""
         meter = factory.meter
         if "state" in operation:
             self.changed.setdefault(meter_id, set()).add("state")
@@ -130,7 +134,13 @@ class ScenarioMeters:
         elif "value" in operation:
             obis, attribute, value = operation["value"]
             key = (bytes.fromhex(obis), int(attribute))
-            meter.fix(key, self.fixed(factory, key, value))
+            model = id(factory.directory.model)
+            data = None if fixed is None else fixed.get(model)
+            if data is None:
+                data = self.fixed(factory, key, value)
+                if fixed is not None:
+                    fixed[model] = data
+            meter.fix(key, data)
             self.changed.setdefault(meter_id, set()).add("values")
         elif "clear_value" in operation:
             obis, attribute = operation["clear_value"]
