@@ -188,6 +188,8 @@ def makeService(options: Options) -> IService:
         except ScenarioError as error:
             fail_at_start(str(error))
     scenario = ScenarioRunner(reactor, options.lab, lab, options.scenario, check)
+    if isinstance(lab, WorkerPool):
+        lab.on_restart = scenario.replay
     console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log, campaigns,
                       scenario)
     lab_service.totals = console.totals

@@ -13,6 +13,7 @@ import datetime
 import json
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ from dlmstw.server import meter as server_meter
 from dlmstw.server.listen import MeterListener
 from dlmstw.server.scenario import ScenarioRunner, check_scenario
 from dlmstw.server.service import LabService
+from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.simulator.events import coded
 from dlmstw.simulator.scenario import ScenarioError, parse_duration, parse_scenario, select
@@ -388,12 +390,16 @@ def test_value_steps_are_checked_against_the_models(monkeypatch: pytest.MonkeyPa
 
 
 class Channel:
-    """A worker's channel that answers every ScenarioApply and keeps the calls."""
+    """A worker's channel that answers Start and every ScenarioApply, and keeps the ScenarioApply calls."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.transport = SimpleNamespace(pid=4242)
 
     def callRemote(self, command: Any, **arguments: Any) -> Any:
+        if command is Start:
+            return succeed({"meters": 4, "listening": 4})
+        assert command is ScenarioApply
         self.calls.append(arguments)
         return succeed({"reached": len(arguments["meters"]), "refusal": "",
                         "status": {"meters": {}, "published": 0, "dropped": 0}})
@@ -417,3 +423,32 @@ def test_a_step_on_50000_meters_is_one_call_per_worker() -> None:
     assert [len(channel.calls) for channel in channels.values()] == [1, 1, 1, 1]
     assert {m for c in channels.values() for m in c.calls[0]["meters"]} == set(runner.selected[0])
     assert all(int(m.rpartition("-")[2]) % 4 == index for index, c in channels.items() for m in c.calls[0]["meters"])
+
+
+def test_a_worker_started_again_gets_the_state_the_steps_left() -> None:
+    """A worker that ended serves its meters from lab.ini again: the steps run so far that left
+    something on them (not events or keys, which its saved state has) are done again, in order."""
+    lab = parse_lab("[meters:m]\ncount = 8\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 2, Clock(), {}, lambda line: None)
+    pool.channels = {index: Channel() for index in range(2)}  # type: ignore[assignment]
+    for worker in pool.workers:
+        worker.state = "running"
+    clock = Clock()
+    scenario = parse_scenario("[[step]]\nat = '1s'\nmeters = 'm:0..3'\naction = 'offline'\n"
+                              "[[step]]\nat = '2s'\nmeters = 'm'\naction = 'alarm'\ncode = 5\n"
+                              "[[step]]\nat = '3s'\nmeters = 'm:1'\naction = 'clock-jump'\nseconds = 60\n"
+                              "duration = '1s'\n"
+                              "[[step]]\nat = '9s'\nmeters = 'm'\naction = 'online'\n", "s", lab)
+    runner = ScenarioRunner(clock, lab, pool, scenario)
+    pool.on_restart = runner.replay
+    runner.start()
+    clock.advance(5)
+    worker = pool.workers[1]
+    worker.restarts, worker.state = 1, "restarting"
+    fresh = Channel()
+    pool._started(worker, fresh)  # type: ignore[arg-type]
+    assert worker.state == "running"
+    assert [(call["step"], call["revert"], call["meters"], call["operation"]) for call in fresh.calls] == [
+        ("1-offline", False, ["m-1", "m-3"], {"state": "offline"}),
+        ("3-clock-jump", False, ["m-1"], {"clock_jump": 60}),
+        ("3-clock-jump", True, ["m-1"], {"clock_jump": -60})]

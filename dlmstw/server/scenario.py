@@ -36,6 +36,8 @@ from .meter import MeterFactory
 from .reconfigure import ReconfigureError, reconfigure
 
 log = Logger()
+#: The actions whose effect a worker started again has lost (``ScenarioRunner.replay``).
+REPLAYED = frozenset({"offline", "online", "fault", "clock-jump", "value"})
 #: A-XDR types a scenario's value may take, by the Python type of the value given.
 _INTEGERS = frozenset({DataType.DOUBLE_LONG, DataType.DOUBLE_LONG_UNSIGNED, DataType.INTEGER, DataType.LONG,
                        DataType.UNSIGNED, DataType.LONG_UNSIGNED, DataType.LONG64, DataType.LONG64_UNSIGNED,
@@ -319,6 +321,25 @@ class ScenarioRunner(Service):
         """Back to the start: the timeline idle, and the meters as the lab started them (``ScenarioMeters.reset``)."""
         self.load(self.scenario)
         return maybeDeferred(self.target.reset_scenario).addCallback(lambda _: None)
+
+    def replay(self, meter_ids: list[str]) -> None:
+        """Do again, on ``meter_ids`` (a worker's meters, started again from
+        lab.ini after it ended), what the steps run so far left on them, in
+        their order: state, faults, clock jumps and values. Events and keys
+        are not done again: the worker's saved state has them."""
+        if self.scenario is None:
+            return
+        wanted = set(meter_ids)
+        for moment in self._plan[:self._cursor]:
+            step = self.scenario.steps[moment.step]
+            if step.action not in REPLAYED:
+                continue
+            meters = [m for m in self.selected[moment.step] if m in wanted]
+            if meters:
+                maybeDeferred(self.target.apply_scenario, meters, step.operation(moment.revert), step.name,
+                              moment.revert).addErrback(self._failed, step.name)
+        log.info("scenario: {count} meters of a worker started again have the steps run so far",
+                 count=len(wanted))
 
     def _cancel(self) -> None:
         if self._timer is not None and self._timer.active():

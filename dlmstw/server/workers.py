@@ -204,6 +204,8 @@ class WorkerPool(Service):
         self.stopping = False
         #: Waiting for every worker to run its meters the first time (``when_ready``).
         self._ready: list[Deferred[None]] | None = []
+        #: Called with a worker's meters when it runs them again after it ended (``ScenarioRunner.replay``).
+        self.on_restart: Callable[[list[str]], None] | None = None
 
     def object_names(self) -> dict[bytes, str]:
         return self.names
@@ -254,6 +256,8 @@ class WorkerPool(Service):
                 waiting, self._ready = self._ready, None
                 for ready in waiting:
                     ready.callback(None)
+            if worker.restarts and self.on_restart is not None:
+                self.on_restart([m for m, view in self.factories.items() if view.worker is worker])
 
         def refused(failure: Failure) -> None:
             failure.trap(ListenError)
