@@ -39,6 +39,8 @@ def test_make_service_builds_the_lab(tmp_path: Path, workers: int, kind: type, m
     assert isinstance(lab, kind) and len(lab.factories) == meters and not root.running
     # The scenario runner comes last, so that it stops first, and drives the meters.
     assert isinstance(scenario, ScenarioRunner) and scenario.target is lab and scenario.scenario is None
+    if isinstance(lab, WorkerPool):
+        assert lab.on_restart == scenario.replay  # a worker started again gets the steps run so far
 
 
 def test_a_model_no_plugin_provides_stops_at_the_options(tmp_path: Path,
