@@ -40,7 +40,7 @@ from dlmstw.server.service import LabService
 from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.simulator.events import coded
-from dlmstw.simulator.scenario import ScenarioError, parse_duration, parse_scenario, select
+from dlmstw.simulator.scenario import ScenarioError, load_scenario, parse_duration, parse_scenario, select
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_767_225_600.0
@@ -359,6 +359,14 @@ def test_bad_scenarios_are_one_line(text: str, where: str) -> None:
         parse_scenario(text, "storm.toml", parse_lab(LAB))
     line = str(error.value)
     assert "\n" not in line and line.startswith("storm.toml") and where in line, line
+
+
+def test_a_missing_or_unreadable_scenario_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"^.*storm\.toml: the file does not exist$"):
+        load_scenario(str(tmp_path / "storm.toml"), parse_lab(LAB))
+    (tmp_path / "latin.toml").write_bytes(b"seed = 1 # caf\xe9\n")
+    with pytest.raises(ScenarioError, match=r"latin\.toml: not UTF-8 text \(byte 14\)$"):
+        load_scenario(str(tmp_path / "latin.toml"), parse_lab(LAB))
 
 
 def test_the_example_scenario_fits_the_sample_lab() -> None:
