@@ -84,7 +84,7 @@ DEFAULT_SYSTEM_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 _SIMULATOR_KEYS = (
     "console", "console_token", "state_dir", "packet_log", "packet_log_max", "packet_log_keep", "workers",
     "max_connections", "shard",
-    "max_connections", "push_destinations",
+    "max_connections", "push_destinations", "scenario",
 )
 _METERS_KEYS = (
     "count",
@@ -197,6 +197,8 @@ class SimulatorConfig:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     shard: tuple[int, int] = (0, 1)
     push_destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = DEFAULT_PUSH_DESTINATIONS
+    #: The scenario file (``simulator.scenario``), relative to lab.ini's folder until ``load_lab``; None: none.
+    scenario: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -904,6 +906,7 @@ def _simulator(section: _Section) -> SimulatorConfig:
         max_connections=section.get("max_connections", _integer(1), DEFAULT_MAX_CONNECTIONS),
         shard=section.get("shard", _shard, (0, 1)),
         push_destinations=section.get("push_destinations", _networks, DEFAULT_PUSH_DESTINATIONS),
+        scenario=section.get("scenario", _optional_text, None),
     )
 
 
@@ -1151,7 +1154,13 @@ def load_lab(path: str) -> Lab:
         raise ConfigError(path, None, None, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
-    return _absolute_paths(parse_lab(text, path))
+    lab = parse_lab(text, path)
+    scenario = lab.simulator.scenario
+    if scenario is not None:
+        # A scenario belongs to its lab: its path is relative to lab.ini's folder.
+        scenario = os.path.join(os.path.dirname(os.path.abspath(path)), scenario)
+        lab = replace(lab, simulator=replace(lab.simulator, scenario=scenario))
+    return _absolute_paths(lab)
 
 
 def _absolute_paths(lab: Lab) -> Lab:

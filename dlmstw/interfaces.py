@@ -240,6 +240,9 @@ class IMeterEdge(Interface):
     def occurred(kind):  # type: ignore[no-untyped-def]
         """The meter recorded ``kind`` (``simulator.events`` kinds): push an alarm when it is one."""
 
+    def raise_alarm():  # type: ignore[misc, no-untyped-def]
+        """The alarm push setup pushes, whatever was recorded (a scenario's alarm step)."""
+
     def image_write(offset, data):  # type: ignore[no-untyped-def]
         """Write ``data`` at ``offset`` of the meter's firmware image (a file in
         ``state_dir``); False when it cannot be written."""

@@ -22,6 +22,8 @@ from .dissector.record import packet_record
 from .errors import ConfigError
 from .monitor.capture import CaptureBus, RingBuffer
 from .server.packet_log import PacketLog
+from .server.scenario import ScenarioRunner, check_scenario
+from .simulator.scenario import Scenario, ScenarioError, load_scenario
 from .plugins.registry import Registry, check_lab, load_registry
 from .server.service import LabService, ListenFailure, freeze_built_objects, listen_reason
 from .server.workers import WorkerPool, first_of_each_group, worker_count
@@ -67,6 +69,13 @@ class Options(usage.Options):
             fail_at_start(f"{error} (twistd dlmssim --help lists the options)", 2)
         #: The processes that serve the meters (lab.ini ``workers``).
         self.workers = worker_count(self.lab)
+        #: The scenario of lab.ini, checked against the lab (None: none).
+        self.scenario: Scenario | None = None
+        if self.lab.simulator.scenario is not None:
+            try:
+                self.scenario = load_scenario(self.lab.simulator.scenario, self.lab)
+            except ScenarioError as error:
+                fail_at_start(str(error))
 
 
 class LabRoot(MultiService):
@@ -172,7 +181,17 @@ def makeService(options: Options) -> IService:
         packet_log = PacketLog(settings.packet_log, capture, names, reactor,
                                getattr(settings, "packet_log_max", 100_000_000), getattr(settings, "packet_log_keep", 5))
     campaigns = LiveCampaigns(reactor, lab, options.registry.mechanisms, meters.object_classes())
-    console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log, campaigns)
+    check = partial(check_scenario, lab=options.lab, factories=meters.factories)
+    if options.scenario is not None:
+        try:
+            check(options.scenario)
+        except ScenarioError as error:
+            fail_at_start(str(error))
+    scenario = ScenarioRunner(reactor, options.lab, lab, options.scenario, check)
+    if isinstance(lab, WorkerPool):
+        lab.on_restart = scenario.replay
+    console = Console(lab, capture, buffer, settings.console_token, reactor, describe, packet_log, campaigns,
+                      scenario)
     lab_service.totals = console.totals
     strports.service(settings.console, Site(console.app.resource())).setServiceParent(lab_service)
     if packet_log is not None:
@@ -180,5 +199,6 @@ def makeService(options: Options) -> IService:
     if isinstance(lab, LabService):
         lab.state_store("main", reactor).setServiceParent(lab_service)
     lab.setServiceParent(lab_service)
+    scenario.setServiceParent(lab_service)
     freeze_built_objects()
     return lab_service

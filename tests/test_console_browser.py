@@ -147,3 +147,36 @@ def test_5_a_campaign_started_from_the_console_shows_its_kpis(page: Page, lab: t
     page.click("#plan button[type=submit]")
     expect(page.locator("#plan .field-error")).to_contain_text("concurrency")
     shot(page, "6-campaign")
+
+
+def test_6_a_scenario_uploaded_runs_pauses_and_resets_from_its_page(page: Page, lab: tuple[Lab, Console]) -> None:
+    _, console = lab
+    page.goto(console.base + "/scenario")
+    expect(page.locator("#scenario-state")).to_have_text("no scenario loaded: upload one")
+    expect(page.locator("#scenario-start")).to_be_disabled()
+    page.locator("#scenario-text").fill("[[step]]\nat = 'soon'\nmeters = 'abt'\naction = 'offline'\n")
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#upload-result")).to_have_text(
+        "uploaded scenario step 1 (1-offline) at: expected a duration such as 90s, 10m or 1m30s, got 'soon'")
+    page.locator("#scenario-text").fill(
+        "seed = 5\n\n[[step]]\nname = 'drift'\nat = '0s'\nmeters = 'abt:0'\naction = 'clock-jump'\nseconds = 60\n\n"
+        "[[step]]\nname = 'blackout'\nat = '1h'\nmeters = 'abt:50%'\naction = 'offline'\nduration = '3m'\n")
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#upload-result")).to_have_text("loaded: 2 steps")
+    steps = page.locator("#steps tr.step")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(0)).to_contain_text("drift")
+    expect(steps.nth(1).locator("td").nth(5)).to_have_text("1")
+    expect(steps.nth(0).locator(".status")).to_have_text("next")
+    page.click("#scenario-start")
+    expect(page.locator("#scenario-state")).to_contain_text("running")
+    expect(steps.nth(0).locator(".status")).to_have_text("ran")
+    expect(steps.nth(1).locator(".status")).to_have_text("next")
+    expect(steps.nth(1)).to_contain_text("offline for 3 min")
+    page.click("#scenario-pause")
+    expect(page.locator("#scenario-state")).to_contain_text("paused")
+    expect(page.locator("#scenario-pause")).to_be_disabled()
+    shot(page, "7-scenario")
+    page.click("#scenario-reset")
+    expect(page.locator("#scenario-state")).to_contain_text("idle")
+    expect(steps.nth(0).locator(".status")).to_have_text("next")

@@ -762,7 +762,8 @@ def test_packet_record_follows_the_contract() -> None:
     assert list(record) == ["sequence", "time_req", "time_res", "meter", "peer", "local", "transport", "client_sap",
                             "server_sap",
                             "request", "response", "request_apdu", "response_apdu", "kind", "ciphered",
-                            "description_request", "description_response", "result"]
+                            "description_request", "description_response", "result", "scenario"]
+    assert record["scenario"] is None and packet_record(_exchange(scenario="storm"))["scenario"] == "storm"
     assert record["time_req"] == "2026-11-24T06:12:59.071760+00:00"
     assert record["time_res"] == "2026-11-24T06:12:59.081000+00:00"
     assert record["request"] == ACSE["paper_figure4_lls_aarq_wrapped"]["hex"]

@@ -21,6 +21,7 @@ TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twi
 TEMPLATE = ("from dlmstw.web.console import ASSETS, templates; "
             "print('console page', len(templates().get_template('console.html').render(first_page={'total': 0, 'meters': []}, token='')), "
             "'meter page' if templates().get_template('meter.html') else '', "
+            "'scenario page' if templates().get_template('scenario.html') else '', "
             "'assets', *sorted(p.name for p in ASSETS.iterdir()))")
 PLUGIN = ("import io, contextlib; from pathlib import Path; from dlmstw.client.cli import main; out = io.StringIO()\n"
           "with contextlib.redirect_stdout(out): code = main(['wireshark', '--path'])\n"
@@ -75,7 +76,7 @@ def _twistd_help_in_fresh_venv(directory: Path, *install: str) -> str:
 def test_twistd_lists_dlmssim_after_install(tmp_path: Path, install: tuple[str, ...]) -> None:
     listing = _twistd_help_in_fresh_venv(tmp_path / "venv", *install)
     assert "dlmssim" in listing, listing
-    assert "console page" in listing and "meter page" in listing, listing
-    assert "assets campaigns.js common.js console.css console.js favicon.svg meter.js" in listing, listing
+    assert "console page" in listing and "meter page" in listing and "scenario page" in listing, listing
+    assert "assets campaigns.js common.js console.css console.js favicon.svg meter.js scenario.js" in listing, listing
     assert "meter endpoint MeterEndpoint" in listing, listing
     assert "wireshark plugin 0 dlms.lua True" in listing, listing

@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 from interop_support import REPO_ROOT, Lab, find_free_port_range, launch_lab, stop_lab, twistd_env
 
+from dlmstw.config import load_lab
+from dlmstw.simulator.scenario import parse_scenario
+
 README = (REPO_ROOT / "README.md").read_text()
 BLOCK = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
 SAMPLE_PORTS = range(4059, 4064)
@@ -118,7 +121,7 @@ def test_readme_client_command_runs(command: str, sample_lab: tuple[Lab, int, in
     arguments = shlex.split(_moved(command, lab, port, console))[1:]
     for position, argument in enumerate(arguments):
         if argument == "--plan":
-            (plan,) = [block for block in blocks("toml") if "[template]" not in block]
+            (plan,) = [block for block in blocks("toml") if "[template]" not in block and "[[step]]" not in block]
             written = tmp_path / arguments[position + 1]
             written.write_text(_moved(plan, lab, port, console))
             arguments[position + 1] = str(written)
@@ -129,3 +132,13 @@ def test_readme_client_command_runs(command: str, sample_lab: tuple[Lab, int, in
     assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert result.stdout.strip()
     assert "Traceback" not in result.stderr
+
+
+def test_readme_scenario_fits_the_sample_lab() -> None:
+    """The scenario README shows is checked against etc/lab.ini as twistd checks it, and is etc/storm.toml's start."""
+    (scenario,) = [block for block in blocks("toml") if "[[step]]" in block]
+    lab = load_lab(str(REPO_ROOT / "etc" / "lab.ini"))
+    steps = parse_scenario(scenario, "README.md", lab).steps
+    example = parse_scenario((REPO_ROOT / "etc" / "storm.toml").read_text(), "etc/storm.toml", lab)
+    assert [(s.name, s.at, s.selector, s.action, s.arguments, s.duration) for s in steps] == [
+        (s.name, s.at, s.selector, s.action, s.arguments, s.duration) for s in example.steps[:len(steps)]]

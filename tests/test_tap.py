@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dlmstw import tap
+from dlmstw.server.scenario import ScenarioRunner
 from dlmstw.server.service import LabService
 from dlmstw.server.workers import WorkerPool
 
@@ -34,8 +35,12 @@ def test_make_service_builds_the_lab(tmp_path: Path, workers: int, kind: type, m
     options = tap.Options()
     options.parseOptions(["-c", str(lab_ini(tmp_path, workers=workers))])
     root = tap.makeService(options)
-    lab = list(root)[-1]  # type: ignore[call-overload]
+    *_, lab, scenario = list(root)  # type: ignore[call-overload]
     assert isinstance(lab, kind) and len(lab.factories) == meters and not root.running
+    # The scenario runner comes last, so that it stops first, and drives the meters.
+    assert isinstance(scenario, ScenarioRunner) and scenario.target is lab and scenario.scenario is None
+    if isinstance(lab, WorkerPool):
+        assert lab.on_restart == scenario.replay  # a worker started again gets the steps run so far
 
 
 def test_a_model_no_plugin_provides_stops_at_the_options(tmp_path: Path,

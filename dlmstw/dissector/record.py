@@ -54,4 +54,5 @@ def packet_record(exchange: Exchange, describe: bool = True, names: Names | None
                                                plain=exchange.response_apdu).to_json()
                                  if describe and exchange.response else None),
         "result": exchange.result,
+        "scenario": exchange.scenario,
     }

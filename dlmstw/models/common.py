@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import math
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Mapping, Sequence
 
 from .. import __version__
 from ..codec.axdr import datetime_bytes_from_timestamp
@@ -241,11 +241,13 @@ class EventLog:
     ``simulator.events.tampers``) and what the meter recorded (recorded after
     ``after``, even when later than the clock: a clock set back keeps them)."""
 
-    __slots__ = ("conditions", "power", "codes", "tampers")
+    __slots__ = ("conditions", "power", "codes", "taken", "tampers")
 
     def __init__(self, conditions: Sequence[Condition] = (), power: tuple[int, int] | None = None,
-                 occurrences: Mapping[str, int] | None = None) -> None:
+                 occurrences: Mapping[str, int] | None = None, taken: Container[int] = ()) -> None:
         self.conditions = tuple(conditions)
+        #: The event codes of events recorded by code (``simulator.events.coded``) this log holds.
+        self.taken = taken
         self.power = power
         self.codes = dict(occurrences or {})
         #: The simulated tamper attempts this log holds.
@@ -261,8 +263,8 @@ class EventLog:
         if self.tampers:
             streams.append(simulated.occurrence_events(simulated.tampers(simulator, after, until, self.tampers),
                                                        self.codes, after))
-        if self.codes:
-            streams.append(simulated.occurrence_events(ctx.meter.events, self.codes, after))
+        if self.codes or self.taken:
+            streams.append(simulated.occurrence_events(ctx.meter.events, self.codes, after, self.taken))
         return simulated.merge(*streams)
 
 

@@ -84,6 +84,11 @@ FRAUD_EVENTS = {simulated.MAGNET: 42, simulated.MAGNET_REMOVED: 43, simulated.CO
 #: connection, 65 limiter threshold exceeded, 66 limiter threshold ok, 67 limiter threshold changed.
 DISCONNECTOR_EVENTS = {simulated.DISCONNECT: 62, simulated.RECONNECT: 63, simulated.LIMITER_THRESHOLD: 67,
                        simulated.LIMITER_TRIP: 65, simulated.LIMITER_OK: 66}
+#: The event codes (unsigned) each log takes when recorded by code: the disconnector's and the
+#: fraud detection log's own, the rest standard.
+DISCONNECTOR_CODES = frozenset(DISCONNECTOR_EVENTS.values())
+FRAUD_CODES = frozenset(FRAUD_EVENTS.values())
+STANDARD_CODES = frozenset(range(1, 256)) - DISCONNECTOR_CODES - FRAUD_CODES
 #: AMR profile status bit 7: a power failure happened in the period.
 POWER_DOWN = 0x80
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
@@ -152,9 +157,11 @@ class DlmsGeneric:
                       "Billing profile (monthly)", profile_entries=BILLING_ENTRIES, schedule=billing_boundaries,
                       horizon=400 * 86400)
         for e, name, events, entries in (
-                (0, "Standard event log", EventLog(power=POWER_EVENTS, occurrences=STANDARD_EVENTS), 100),
-                (1, "Fraud detection log", EventLog(occurrences=FRAUD_EVENTS), 50),
-                (2, "Disconnector control log", EventLog(occurrences=DISCONNECTOR_EVENTS), 50)):
+                (0, "Standard event log", EventLog(power=POWER_EVENTS, occurrences=STANDARD_EVENTS,
+                                                   taken=STANDARD_CODES), 100),
+                (1, "Fraud detection log", EventLog(occurrences=FRAUD_EVENTS, taken=FRAUD_CODES), 50),
+                (2, "Disconnector control log", EventLog(occurrences=DISCONNECTOR_EVENTS,
+                                                         taken=DISCONNECTOR_CODES), 50)):
             code = f"0.0.96.11.{e}.255"
             build.data(code, lambda ctx, source=latest_event_code(events): (DataType.UNSIGNED, source(ctx)),
                        f"Event code, {name.lower()}")

@@ -158,21 +158,26 @@ CONTROL_EVENTS = {simulated.DISCONNECT: 301, simulated.RECONNECT: 302}
 NON_ROLLOVER_HORIZON = 3650 * 86400
 
 
+def codes_of(e: int) -> range:
+    """The event codes of log E (IS 15959 numbers them in blocks of 50: voltage 1..50, current 51..100, ...)."""
+    return range(e * 50 + 1, e * 50 + 51)
+
+
 def event_logs(transformer_operated: bool) -> tuple[tuple[int, str, EventSource, int, bool, int | None], ...]:
     """(E of 0.0.99.98.E.255 and 0.0.96.11.E.255, name, events, entries, with snapshot columns,
     horizon in seconds or None for the meter's load profile days) of the seven event logs; a
     transformer-operated meter also logs its PT and CT tampers."""
     return (
         (0, "Voltage related events", EventLog(VOLTAGE_EVENTS, occurrences=PT_EVENTS if transformer_operated
-                                                 else None), 100, True, None),
+                                                 else None, taken=codes_of(0)), 100, True, None),
         (1, "Current related events", EventLog(CURRENT_EVENTS, occurrences={
-            **REVERSE_EVENTS, **(CT_EVENTS if transformer_operated else {})}), 100, True, None),
-        (2, "Power failure related events", EventLog(power=POWER_EVENTS, occurrences=RESTART_EVENTS), 100, False,
+            **REVERSE_EVENTS, **(CT_EVENTS if transformer_operated else {})}, taken=codes_of(1)), 100, True, None),
+        (2, "Power failure related events", EventLog(power=POWER_EVENTS, occurrences=RESTART_EVENTS, taken=codes_of(2)), 100, False,
          None),
-        (3, "Transaction related events", EventLog(occurrences=TRANSACTION_EVENTS), 50, False, None),
-        (4, "Other events", EventLog(occurrences=OTHER_EVENTS), 50, True, None),
-        (5, "Non-rollover events", EventLog(occurrences=NON_ROLLOVER_EVENTS), 1, False, NON_ROLLOVER_HORIZON),
-        (6, "Control events", EventLog(occurrences=CONTROL_EVENTS), 25, False, None),
+        (3, "Transaction related events", EventLog(occurrences=TRANSACTION_EVENTS, taken=codes_of(3)), 50, False, None),
+        (4, "Other events", EventLog(occurrences=OTHER_EVENTS, taken=codes_of(4)), 50, True, None),
+        (5, "Non-rollover events", EventLog(occurrences=NON_ROLLOVER_EVENTS, taken=codes_of(5)), 1, False, NON_ROLLOVER_HORIZON),
+        (6, "Control events", EventLog(occurrences=CONTROL_EVENTS, taken=codes_of(6)), 25, False, None),
     )
 #: The instantaneous values an event log entry captures besides its time and code.
 EVENT_SNAPSHOT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255", "1.0.32.7.0.255", "1.0.52.7.0.255",

@@ -40,7 +40,8 @@ class Exchange(NamedTuple):
     ``malformed`` for a frame the meter refused before any session saw it.
     A push the meter sent (kind ``data-notification``) has a request only,
     which travels from ``local`` (the meter) to ``peer`` (its destination).
-    ``transport`` is ``tcp`` or ``udp``.
+    ``transport`` is ``tcp`` or ``udp``. ``scenario`` names the scenario
+    step in force on the meter when the record was made (None: none).
     """
 
     sequence: int
@@ -59,6 +60,7 @@ class Exchange(NamedTuple):
     ciphered: bool
     result: str
     transport: str = "tcp"
+    scenario: str | None = None
 
 
 _new_tuple = tuple.__new__
@@ -108,6 +110,8 @@ class CaptureBus:
         self.sequence = 0
         self.dropped = 0
         self.failures = 0
+        #: The scenario step in force on each meter (``server.scenario``): records are marked with it.
+        self.scenario: dict[str, str] = {}
 
     def subscribe(self, observer: Observer) -> Callable[[], None]:
         """Add an observer of one record at a time; returns the function that removes it."""
@@ -134,10 +138,11 @@ class CaptureBus:
             return
         self.published += 1
         self.sequence += 1
-        # Built as a tuple in one step: a named tuple's own __new__ is a Python call of 16 arguments.
+        # Built as a tuple in one step: a named tuple's own __new__ is a Python call of 17 arguments.
         self._enqueue(_new_tuple(Exchange, (self.sequence, time_req, time_res, meter, peer, local, client_sap,
                                             server_sap, request, response, request_apdu, response_apdu, kind,
-                                            ciphered, result, transport)))
+                                            ciphered, result, transport,
+                                            self.scenario.get(meter) if self.scenario else None)))
 
     def relay(self, exchange: Exchange) -> None:
         """Publish a record another process captured (and counted), numbered here."""

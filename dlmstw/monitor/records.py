@@ -23,6 +23,8 @@ NONE = 0xFFFFFFFF
 #: The variable fields of an Exchange, in their order in the layout.
 TEXTS = ("meter", "peer", "local", "kind", "result", "transport")
 BLOBS = ("request", "response", "request_apdu", "response_apdu")
+#: The optional text fields, after the blobs (None kept as None).
+OPTIONAL_TEXTS = ("scenario",)
 
 
 def put(out: bytearray, value: bytes | None) -> None:
@@ -57,6 +59,9 @@ def encode_exchange(out: bytearray, exchange: Exchange) -> None:
         put(out, getattr(exchange, name).encode())
     for name in BLOBS:
         put(out, getattr(exchange, name))
+    for name in OPTIONAL_TEXTS:
+        text = getattr(exchange, name)
+        put(out, None if text is None else text.encode())
 
 
 def decode_exchange(data: memoryview, offset: int) -> tuple[Exchange, int]:
@@ -76,6 +81,12 @@ def decode_exchange(data: memoryview, offset: int) -> tuple[Exchange, int]:
             raise DecodeError(f"record field {name} is not UTF-8", offset) from None
     for name in BLOBS:
         fields[name], offset = get(data, offset)
+    for name in OPTIONAL_TEXTS:
+        value, offset = get(data, offset)
+        try:
+            fields[name] = None if value is None else value.decode()
+        except UnicodeDecodeError:
+            raise DecodeError(f"record field {name} is not UTF-8", offset) from None
     if fields["request"] is None:
         raise DecodeError("record without a request field", offset)
     return Exchange(sequence=sequence, time_req=time_req, time_res=None if math.isnan(time_res) else time_res,

@@ -189,6 +189,21 @@ class ChangedKeys(amp.Command):
     response = [(b"keys", Json())]
 
 
+class ScenarioApply(amp.Command):
+    """A scenario step on some of the worker's meters (``scenario.ScenarioMeters.apply``):
+    one call per worker and step, whatever the number of meters."""
+
+    arguments = [(b"meters", Json()), (b"operation", Json()), (b"step", amp.Unicode()), (b"revert", amp.Boolean())]
+    response = [(b"reached", amp.Integer()), (b"refusal", amp.Unicode()), (b"status", Json())]
+
+
+class ScenarioReset(amp.Command):
+    """Undo the scenario on the worker's meters (``scenario.ScenarioMeters.reset``)."""
+
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response = [(b"status", Json())]
+
+
 class Stop(amp.Command):
     """Stop the meters, hand over the last records, save the state; the
     answer comes when all of that is done (the records arrive before it)."""

@@ -249,7 +249,12 @@ class MeterEdge:
 
     def occurred(self, kind: str) -> None:
         """Something the meter records: the alarm push setup pushes for PUSHED_OCCURRENCES."""
-        if not self.running or self.alarm is None or kind not in PUSHED_OCCURRENCES:
+        if kind in PUSHED_OCCURRENCES:
+            self.raise_alarm()
+
+    def raise_alarm(self) -> None:
+        """The alarm push setup pushes (when the meter has one and runs)."""
+        if not self.running or self.alarm is None:
             return
         request = self.alarm.interface_class.request(self.alarm, self._context())
         if isinstance(request, PushRequest):

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import deferLater
@@ -27,6 +27,7 @@ from .udp import UdpMeterListener
 from .faults import FaultInjector, offline_meters
 from .hdlc import GatewayFactory, HdlcMeterProtocol
 from .reconfigure import ReconfigureError, reconfigure
+from .scenario import ScenarioMeters
 from .values import meter_values
 from .listen import MeterEndpoint, MeterListener, PortService, meter_endpoint_description
 from .meter import ConnectionBudget, MeterFactory
@@ -101,6 +102,9 @@ class LabService(MultiService):
         self.gateways: dict[str, GatewayFactory] = {}
         behind: dict[str, dict[int, MeterFactory]] = {}
         offline = offline_meters(lab)
+        #: This process's side of the lab's scenario (``scenario.ScenarioMeters``).
+        self.scenario = ScenarioMeters(self.factories, self.meter_configs, capture, self._set_online,
+                                       offline)
         for meter in lab.meters(hosted):
             factory = self._meter(meter, clock, meter.id not in offline)
             self.factories[meter.id] = factory
@@ -289,22 +293,39 @@ class LabService(MultiService):
         if self.meter_configs[meter_id].gateway and "faults" in changes:
             raise ReconfigureError("faults: a meter behind a gateway shares its connections; the group's "
                                    "faults in lab.ini apply")
+        reconfigure(factory, changes, lambda online: self._set_online(meter_id, online))
 
-        def set_online(online: bool) -> None:
-            if self.meter_configs[meter_id].gateway:
-                return  # its gateway stops routing frames to it (``hdlc.GatewayFactory.route``)
-            server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
-            if not online:
-                if server is not None and server.running:
-                    server.stopService()
-                return
-            try:
-                if server is None:
-                    self._listener(self.meter_configs[meter_id], factory)
-                elif not server.running:
-                    server.startService()
-            except CannotListenError as error:
-                factory.online = False
-                raise ReconfigureError(listen_error(self.meter_configs[meter_id], error)) from None
+    def _set_online(self, meter_id: str, online: bool) -> None:
+        """Start or stop listening on the meter's port (``factory.online`` is already set)."""
+        if self.meter_configs[meter_id].gateway:
+            return  # its gateway stops routing frames to it (``hdlc.GatewayFactory.route``)
+        factory = self.factories[meter_id]
+        server = self.getServiceNamed(meter_id) if meter_id in self.namedServices else None
+        if not online:
+            if server is not None and server.running:
+                server.stopService()
+            return
+        try:
+            if server is None:
+                self._listener(self.meter_configs[meter_id], factory)
+            elif not server.running:
+                server.startService()
+        except CannotListenError as error:
+            factory.online = False
+            raise ReconfigureError(listen_error(self.meter_configs[meter_id], error)) from None
 
-        reconfigure(factory, changes, set_online)
+    def apply_scenario(self, meter_ids: list[str], operation: dict[str, Any], step: str,
+                       revert: bool) -> int:
+        """A scenario step on this process's meters of ``meter_ids`` (``scenario.ScenarioMeters.apply``);
+        how many it reached. A refusal is logged once per step."""
+        reached, refusal = self.scenario.apply(meter_ids, operation, step, revert)
+        if refusal:
+            log.error("scenario step {step}: {refusal}", step=step, refusal=refusal)
+        return reached
+
+    def reset_scenario(self) -> None:
+        self.scenario.reset()
+
+    def when_ready(self) -> Deferred[None]:
+        """Fires at once: this process's meters take scenario steps as soon as they exist."""
+        return succeed(None)

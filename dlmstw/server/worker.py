@@ -22,7 +22,8 @@ from twisted.logger import LogEvent, formatEvent, globalLogBeginner
 
 from ..config import load_lab, with_overrides
 from ..monitor.capture import CaptureBus, Exchange, PausableObserver
-from .channel import ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, Start, Status, Stop, Values, ChangedKeys
+from .channel import (ProcessChannel, run_child, Captured, ListenError, Log, Reconfigure, RefusedChange, ScenarioApply,
+                      ScenarioReset, Start, Status, Stop, Values, ChangedKeys)
 from .reconfigure import ReconfigureError
 from ..plugins.registry import load_registry
 from .service import LabService, ListenFailure, freeze_built_objects
@@ -159,6 +160,17 @@ class Worker(ProcessChannel):
     def changed_keys(self, meters: list[str]) -> dict[str, Any]:
         return {"keys": {m: {a: {n: k.hex() for n, k in ks.items()} for a, ks in keys.items()}
                          for m, keys in self.service.changed_keys(meters).items()}}
+
+    @ScenarioApply.responder
+    def scenario_apply(self, meters: list[str], operation: dict[str, Any], step: str,
+                       revert: bool) -> dict[str, Any]:
+        reached, refusal = self.service.scenario.apply(meters, operation, step, revert)
+        return {"reached": reached, "refusal": refusal, "status": self.status()}
+
+    @ScenarioReset.responder
+    def scenario_reset(self) -> dict[str, Any]:
+        self.service.scenario.reset()
+        return {"status": self.status()}
 
     @Stop.responder
     @inlineCallbacks

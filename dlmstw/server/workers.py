@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any, Callable, Mapping
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, succeed
 from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.endpoints import ProcessEndpoint, connectProtocol
 from twisted.logger import Logger, LogLevel
@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from ..config import Lab, MeterConfig
 from ..monitor.capture import CaptureBus, Exchange
 from .channel import (child_argv, unless_gone, ProcessChannel, Captured, ChangedKeys, ListenError, Log,
-                      Reconfigure, RefusedChange, Start, Status, Stop, Values)
+                      Reconfigure, RefusedChange, ScenarioApply, ScenarioReset, Start, Status, Stop, Values)
 from .reconfigure import ReconfigureError
 
 log = Logger()
@@ -202,6 +202,10 @@ class WorkerPool(Service):
         self.channels: dict[int, WorkerChannel] = {}
         self.ending: dict[int, Deferred[None]] = {}
         self.stopping = False
+        #: Waiting for every worker to run its meters the first time (``when_ready``).
+        self._ready: list[Deferred[None]] | None = []
+        #: Called with a worker's meters when it runs them again after it ended (``ScenarioRunner.replay``).
+        self.on_restart: Callable[[list[str]], None] | None = None
 
     def object_names(self) -> dict[bytes, str]:
         return self.names
@@ -248,6 +252,12 @@ class WorkerPool(Service):
             worker.state = "running"
             log.info("worker {index} (pid {pid}): {listening} of {meters} meters listening",
                      index=worker.index, pid=worker.pid, **answer)
+            if self._ready is not None and all(w.state == "running" for w in self.workers):
+                waiting, self._ready = self._ready, None
+                for ready in waiting:
+                    ready.callback(None)
+            if worker.restarts and self.on_restart is not None:
+                self.on_restart([m for m, view in self.factories.items() if view.worker is worker])
 
         def refused(failure: Failure) -> None:
             failure.trap(ListenError)
@@ -313,6 +323,52 @@ class WorkerPool(Service):
         done = channel.callRemote(Reconfigure, meter=meter_id, changes=changes)
         return done.addCallbacks(lambda answer: self.update(view.worker, answer["status"]), refused)
 
+    def _by_worker(self, meter_ids: list[str]) -> dict[int, list[str]]:
+        """``meter_ids`` by the index of the worker serving them, in their order."""
+        by_worker: dict[int, list[str]] = {}
+        for meter_id in meter_ids:
+            by_worker.setdefault(self.factories[meter_id].worker.index, []).append(meter_id)
+        return by_worker
+
+    def when_ready(self) -> Deferred[None]:
+        """Fires once every worker runs its meters (at once after the first time)."""
+        if self._ready is None:
+            return succeed(None)
+        ready: Deferred[None] = Deferred()
+        self._ready.append(ready)
+        return ready
+
+    def apply_scenario(self, meter_ids: list[str], operation: dict[str, Any], step: str,
+                       revert: bool) -> Deferred[int]:
+        """A scenario step on ``meter_ids``: one ``ScenarioApply`` per worker
+        serving some of them, with its share of the ids. Fires with how many
+        meters it reached; a worker not running is skipped and logged."""
+        calls = []
+        for index, meters in self._by_worker(meter_ids).items():
+            channel = self.channels.get(index)
+            worker = self.workers[index]
+            if channel is None or worker.state != "running":
+                log.error("scenario step {step}: worker {index} is not running; its {count} meters miss the step",
+                          step=step, index=index, count=len(meters))
+                continue
+
+            def applied(answer: dict[str, Any], worker: WorkerState = worker) -> int:
+                self.update(worker, answer["status"])
+                if answer["refusal"]:
+                    log.error("scenario step {step}: {refusal}", step=step, refusal=answer["refusal"])
+                return int(answer["reached"])
+
+            calls.append(channel.callRemote(ScenarioApply, meters=meters, operation=operation, step=step,
+                                            revert=revert).addCallback(applied))
+        return gatherResults(calls, consumeErrors=True).addCallback(sum)
+
+    def reset_scenario(self) -> Deferred[None]:
+        """Undo the scenario in every running worker."""
+        calls = [channel.callRemote(ScenarioReset).addCallback(
+                     lambda answer, worker=self.workers[index]: self.update(worker, answer["status"]))
+                 for index, channel in self.channels.items() if self.workers[index].state == "running"]
+        return gatherResults(calls, consumeErrors=True).addCallback(lambda _: None)
+
     def values(self, meter_id: str) -> Deferred[dict[str, Any]]:
         """The meter's live values, from its worker; ReconfigureError when that is not running."""
         view = self.factories[meter_id]
@@ -324,11 +380,8 @@ class WorkerPool(Service):
     def changed_keys(self, meter_ids: list[str]) -> Deferred[dict[str, dict[str, dict[str, bytes]]]]:
         """The keys changed since lab.ini of each of ``meter_ids``, asked of the
         workers that serve them (one call each); ReconfigureError when one is not running."""
-        by_worker: dict[int, list[str]] = {}
-        for meter_id in meter_ids:
-            by_worker.setdefault(self.factories[meter_id].worker.index, []).append(meter_id)
         calls = []
-        for index, meters in by_worker.items():
+        for index, meters in self._by_worker(meter_ids).items():
             channel = self.channels.get(index)
             if channel is None or self.workers[index].state != "running":
                 raise ReconfigureError(f"the process serving {meters[0]} is not running")

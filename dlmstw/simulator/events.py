@@ -26,7 +26,7 @@ them into their logs.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, Container, Iterable, NamedTuple, Sequence
 
 from .sources import _GOLDEN, _MASK, _OUTAGE_MAX, _OUTAGES, Instantaneous, MeterSimulator, Rating, _mix64
 
@@ -75,6 +75,13 @@ CT_CLOSED = "ct-closed"
 PT_MISSING = "pt-missing"
 """The R (L1) phase voltage (potential transformer link) is missing (PT-operated meters)."""
 PT_RESTORED = "pt-restored"
+#: The kind of an event given by its code (a scenario's ``event`` and ``alarm`` steps): this prefix and the code.
+CODED = "code:"
+
+
+def coded(code: int) -> str:
+    """The occurrence kind of event code ``code``; a log takes it when the code is one of its own."""
+    return f"{CODED}{code}"
 
 #: One logged event: its instant (POSIX seconds) and its event code.
 Event = tuple[float, int]
@@ -215,10 +222,22 @@ def crossings(simulator: MeterSimulator, conditions: Sequence[Condition], t0: fl
     return events
 
 
-def occurrence_events(occurrences: Iterable[Occurrence], codes: dict[str, int], after: float) -> list[Event]:
-    """The recorded occurrences this log holds (those of a kind in ``codes``)
-    later than ``after``, as events, in order."""
-    return sorted((o.t, codes[o.kind]) for o in occurrences if o.kind in codes and o.t > after)
+def occurrence_events(occurrences: Iterable[Occurrence], codes: dict[str, int], after: float,
+                      taken: Container[int] = ()) -> list[Event]:
+    """The recorded occurrences this log holds later than ``after``, as
+    events, in order: those of a kind in ``codes``, and those given by their
+    code (``coded``) when the code is ``taken`` by this log."""
+    found = []
+    for o in occurrences:
+        if o.t <= after:
+            continue
+        code = codes.get(o.kind)
+        if code is None and o.kind.startswith(CODED):
+            number = int(o.kind[len(CODED):])
+            code = number if number in taken else None
+        if code is not None:
+            found.append((o.t, code))
+    return sorted(found)
 
 
 def merge(*streams: Iterable[Event]) -> list[Event]:

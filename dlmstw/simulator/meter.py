@@ -135,6 +135,23 @@ class TrackedValues(dict[tuple[bytes, int], Any]):
         self.owner.changed = True
 
 
+class FixedValues(TrackedValues):
+    """The values of a meter some of whose attributes a scenario fixed
+    (``MeterRuntime.fix``): a fixed value wins over everything, a client's SET
+    included, until it is released; the values clients SET stay underneath
+    (and are what is saved). Only such a meter pays for the look-up."""
+
+    __slots__ = ("fixed",)
+
+    def __init__(self, owner: MeterRuntime) -> None:
+        super().__init__(owner)
+        self.fixed: dict[tuple[bytes, int], Any] = {}
+
+    def get(self, key: tuple[bytes, int], default: Any = None) -> Any:  # type: ignore[override]
+        fixed = self.fixed.get(key)
+        return fixed if fixed is not None else super().get(key, default)
+
+
 class ObjectState(dict[tuple[bytes, str], Any]):
     """What objects keep per meter besides attribute values. The entries a
     user caused (``PERSISTENT`` keys: a profile's reset and captures, a demand
@@ -166,7 +183,7 @@ class MeterRuntime:
     ``anomalies``)."""
 
     __slots__ = ("id", "serial", "seed", "system_title", "logical_device_name", "load_profile_period",
-                 "load_profile_days", "utc_offset", "deviation", "clock_status", "shape", "_simulator", "clock_offset",
+                 "load_profile_days", "utc_offset", "deviation", "clock_status", "shape", "_simulator", "clock_offset", "clock_jump",
                  "values", "changed", "object_state", "_events", "anomalies", "_snapshot", "_clock")
 
     def __init__(self, meter_id: str, serial: int, system_title: bytes, seed: int, shape: str,
@@ -188,6 +205,8 @@ class MeterRuntime:
         self.shape = shape
         self._simulator: MeterSimulator | None = None
         self.clock_offset = 0.0
+        #: Seconds a scenario moved the clock (``server.scenario``): not saved, undone when the scenario is reset.
+        self.clock_jump = 0.0
         #: Attribute values clients SET on this meter, by (logical name, attribute).
         self.values: dict[tuple[bytes, int], Any] = TrackedValues(self)
         #: Whether something a user changed is not saved yet (see ``state``).
@@ -216,15 +235,38 @@ class MeterRuntime:
         return events
 
     def now(self) -> float:
-        return self._clock() + self.clock_offset
+        return self._clock() + self.clock_offset + self.clock_jump
 
     def set_clock(self, t: float) -> None:
         """Set the clock; the event logs get the time before and after."""
         before = self.now()
-        self.clock_offset = t - self._clock()
+        self.clock_offset = t - self._clock() - self.clock_jump
         self.changed = True
         self.events.append(Occurrence(before, CLOCK_OLD))
         self.events.append(Occurrence(t, CLOCK_NEW))
+
+    def fix(self, key: tuple[bytes, int], value: Any) -> None:
+        """Serve ``value`` (A-XDR ``Data``) for the attribute ``key`` until ``release``."""
+        values = self.values
+        if not isinstance(values, FixedValues):
+            values = FixedValues(self)
+            dict.update(values, self.values)
+            self.values = values
+        values.fixed[key] = value
+
+    def release(self, key: tuple[bytes, int] | None = None) -> None:
+        """Serve the attribute ``key`` (every fixed one when None) as before ``fix``."""
+        values = self.values
+        if not isinstance(values, FixedValues):
+            return
+        if key is None:
+            values.fixed.clear()
+        else:
+            values.fixed.pop(key, None)
+        if not values.fixed:
+            plain = TrackedValues(self)
+            dict.update(plain, values)
+            self.values = plain
 
     def record(self, kind: str) -> None:
         """Remember that ``kind`` (``simulator.events`` occurrence kinds) happened now."""

@@ -41,6 +41,9 @@ STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
 #: A PATCH body longer than this is refused.
 MAX_PATCH_BYTES = 64 * 1024
+#: An uploaded scenario longer than this is refused; errors name it UPLOADED_SCENARIO.
+MAX_SCENARIO_BYTES = 256 * 1024
+UPLOADED_SCENARIO = "uploaded scenario"
 #: The page's own assets (script, style, icon), served from the package.
 ASSETS = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -133,6 +136,28 @@ class Campaigns(Protocol):
         """Start no more attempts in campaign ``number``; the campaign, or None."""
 
 
+class ScenarioControl(Protocol):
+    """The lab's scenario, as the console runs it (``server.scenario.ScenarioRunner``)."""
+
+    def parse(self, text: str, source: str) -> Any:
+        """A scenario's TOML text, checked; ValueError with the one line that says what is wrong."""
+
+    def status(self) -> dict[str, Any]:
+        """The timeline: steps, which ran, which is next, how many meters each hits."""
+
+    def load(self, scenario: Any) -> None:
+        """Take a new scenario (idle)."""
+
+    def start(self) -> None:
+        """Run or go on; ValueError when it cannot."""
+
+    def pause(self) -> None:
+        """Pause; ValueError when not running."""
+
+    def reset(self) -> Deferred[None]:
+        """Back to the start, the meters as the lab started them."""
+
+
 class Lab(Protocol):
     """What the console shows of the running lab (``server.service.LabService``)."""
 
@@ -207,7 +232,8 @@ class Console:
 
     def __init__(self, lab: Lab, capture: CaptureBus, buffer: RingBuffer, token: str | None,
                  clock: Any, describe: Callable[[Exchange], dict[str, Any]] = packet_record,
-                 packet_log: Any = None, campaigns: Campaigns | None = None) -> None:
+                 packet_log: Any = None, campaigns: Campaigns | None = None,
+                 scenario: ScenarioControl | None = None) -> None:
         self.lab = lab
         self.capture = capture
         self.buffer = buffer
@@ -217,6 +243,8 @@ class Console:
         #: The packet log service, for its counters in /metrics (None when off).
         self.packet_log = packet_log
         self.campaigns = campaigns
+        #: The lab's scenario runner (``server.scenario.ScenarioRunner``); None: this console has none.
+        self.scenario = scenario
         self.templates = templates()
         #: The token the page's own state-changing requests carry (new with each start).
         self.csrf = secrets.token_urlsafe(24)
@@ -566,6 +594,62 @@ class Console:
     def campaign_stop(self, request: IRequest, campaign_id: str) -> bytes:
         self._campaign(campaign_id)
         return self._json(request, self._campaigns().stop(int(campaign_id)).document())
+
+    # -- scenario ------------------------------------------------------------------
+
+    def _scenario(self) -> ScenarioControl:
+        if self.scenario is None:
+            raise NotFound("this console runs no scenario")
+        return self.scenario
+
+    @app.route("/scenario", methods=["GET"])
+    @authorised
+    def scenario_page(self, request: IRequest) -> bytes:
+        self._scenario()
+        return self._page(request, "scenario.html")
+
+    @app.route("/api/scenario", methods=["GET"])
+    @authorised
+    def scenario_state(self, request: IRequest) -> bytes:
+        """The scenario's timeline and state (``ScenarioRunner.status``)."""
+        return self._json(request, self._scenario().status())
+
+    @app.route("/api/scenario", methods=["POST"])
+    @authorised
+    def scenario_upload(self, request: IRequest) -> Deferred[bytes]:
+        """A new scenario: the body is the TOML file, checked as lab.ini's is
+        (one line naming the step and key when refused); the one running is reset first."""
+        runner = self._scenario()
+        body = request.content.read(MAX_SCENARIO_BYTES + 1)
+        if len(body) > MAX_SCENARIO_BYTES:
+            raise BadRequest(f"the scenario is longer than {MAX_SCENARIO_BYTES} bytes")
+        try:
+            scenario = runner.parse(body.decode("utf-8"), UPLOADED_SCENARIO)
+        except UnicodeDecodeError as error:
+            raise BadRequest(f"{UPLOADED_SCENARIO}: not UTF-8 text (byte {error.start})") from None
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+
+        def loaded(_: object) -> bytes:
+            runner.load(scenario)
+            return self._json(request, runner.status(), 201)
+
+        return runner.reset().addCallback(loaded)
+
+    @app.route("/api/scenario/<command>", methods=["POST"])
+    @authorised
+    def scenario_command(self, request: IRequest, command: str) -> Deferred[bytes]:
+        """``start`` (or go on after a pause), ``pause``, ``reset``; 409 when the state does not allow it."""
+        runner = self._scenario()
+        if command not in ("start", "pause", "reset"):
+            raise NotFound(f"no scenario command {command!r}; commands: start, pause, reset")
+        done = maybeDeferred(getattr(runner, command))
+
+        def conflict(failure: Failure) -> bytes:
+            failure.trap(ValueError)
+            return self._json(request, {"error": str(failure.value)}, 409)
+
+        return done.addCallbacks(lambda _: self._json(request, runner.status()), conflict)
 
     @app.route("/metrics", methods=["GET"])
     @authorised

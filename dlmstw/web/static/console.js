@@ -226,7 +226,8 @@ function showExchange(record) {
   const tree = document.getElementById("tree");
   const hex = document.getElementById("hex");
   if (!record) { tree.replaceChildren(element("p", { class: "stat", text: "—" })); hex.replaceChildren(); return; }
-  tree.replaceChildren(element("h2", { text: `#${record.sequence} ${record.kind} · ${record.result}` }));
+  const step = record.scenario ? ` · scenario step ${record.scenario}` : "";
+  tree.replaceChildren(element("h2", { text: `#${record.sequence} ${record.kind} · ${record.result}${step}` }));
   hex.replaceChildren();
   for (const [side, description, bytes] of [["request", record.description_request, record.request],
                                             ["response", record.description_response, record.response]]) {

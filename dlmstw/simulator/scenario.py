@@ -1,0 +1,433 @@
+"""Scenarios (lab.ini ``[simulator] scenario``): a TOML timeline of steps
+that change the fleet at given times, reproducible from a seed.
+
+Pure: a scenario file is read and checked against the lab (``parse_scenario``),
+a step's meters are chosen (``select``) and the timeline is ordered
+(``Scenario.plan``) without a reactor; ``server.scenario`` runs it.
+
+A scenario file::
+
+    seed = 7                  # chooses the meters of a percentage selector
+    autostart = true          # start with the lab (false: from the console)
+
+    [[step]]
+    at = "10m"                # offset from the scenario's start: 90s, 10m, 1h, 500ms, 1m30s
+    name = "storm"            # default: "<index>-<action>"
+    meters = "abt:5%"         # a selector, or a list of them (their union)
+    action = "offline"
+    duration = "3m"           # optional: the reverse is scheduled after it
+
+Selectors: ``*`` (every meter), ``N%`` (of the fleet), ``GROUP``,
+``GROUP:N%``, ``GROUP:I`` and ``GROUP:I..J`` (indexes, both included).
+A percentage takes the first meters of a ranking drawn from the seed (the
+step's own ``seed`` if it has one), so a larger share of the same group
+holds the smaller one.
+
+Actions and their keys: ``offline`` / ``online`` (``duration``), ``fault``
+(``faults``: the grammar of lab.ini ``faults`` without ``offline``, "" for
+none; ``duration``), ``clock-jump`` (``seconds``; ``duration``), ``event`` and
+``alarm`` (``code``: the event code logged; an alarm also makes the alarm push
+setup push), ``value`` (``obis``, ``attribute`` (2), ``value``, a number or
+text served as the attribute's type until cleared; or ``clear = true``;
+``duration``), ``key-change`` (``association`` and a ``keys`` table of
+``lls_password``, ``hls_secret``, ``authentication_key``, ``block_cipher_key``,
+``master_key``, as the console's PATCH takes them).
+
+What a step does to each meter is an ``operation``: a JSON object the
+server applies to a meter (``server.scenario.apply_operation``), the same in
+this process or in a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
+
+from ..codec.obis import parse_obis
+from ..config import Lab, parse_faults
+
+#: The actions a step may take, and the keys each takes besides the common ones.
+ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "offline": ("duration",),
+    "online": ("duration",),
+    "fault": ("faults", "duration"),
+    "clock-jump": ("seconds", "duration"),
+    "event": ("code",),
+    "alarm": ("code",),
+    "value": ("obis", "attribute", "value", "clear", "duration"),
+    "key-change": ("association", "keys"),
+}
+COMMON_KEYS = ("at", "name", "meters", "action", "seed")
+TOP_KEYS = ("seed", "autostart", "step")
+#: The keys a key-change may set (those of the console's PATCH, ``server.reconfigure.KEYS``).
+KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
+#: The longest step name (it marks every record of the meters the step reaches).
+MAX_NAME = 64
+#: Event codes are long-unsigned (Blue Book 4.1.6: the event code objects).
+MAX_EVENT_CODE = 0xFFFF
+_DURATION_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RANGE = re.compile(r"([0-9]+)(?:\s*\.\.\s*([0-9]+))?")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run: one line naming the file, the step (index
+    from 1, and name) and the key."""
+
+    def __init__(self, path: str, problem: str, key: str | None = None, step: int | None = None,
+                 name: str | None = None) -> None:
+        where = path
+        if step is not None:
+            where += f" step {step}" + (f" ({name})" if name else "")
+        if key is not None:
+            where += f" {key}"
+        super().__init__(f"{where}: {problem}")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds of ``90s``, ``10m``, ``1h``, ``500ms``, ``1m30s`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"expected a duration of 0 or more seconds, got {value!r}")
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
+    total, position, text = 0.0, 0, value.strip()
+    while position < len(text):
+        match = _DURATION_PART.match(text, position)
+        if match is None:
+            raise ValueError(f"expected a duration such as 90s, 10m or 1m30s, got {value!r}")
+        total += float(match[1]) * _UNITS[match[2]]
+        position = match.end()
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which meters a step acts on: ``items`` are (group or None for the
+    fleet, first index, last index, share), share None for an index range."""
+
+    text: str
+    items: tuple[tuple[str | None, int, int, float | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the timeline; ``index`` counts from 1, ``arguments`` are the action's keys, checked."""
+
+    index: int
+    name: str
+    at: float
+    selector: Selector
+    action: str
+    arguments: Mapping[str, Any]
+    duration: float | None = None
+    seed: int | None = None
+
+    def operation(self, revert: bool = False) -> dict[str, Any]:
+        """What the step does to each of its meters (``revert``: what undoes it when its duration ends)."""
+        action, arguments = self.action, self.arguments
+        if action in ("offline", "online"):
+            offline = (action == "offline") != revert
+            return {"state": "offline" if offline else "online"}
+        if action == "fault":
+            return {"faults": None if revert else arguments["faults"]}
+        if action == "clock-jump":
+            return {"clock_jump": -arguments["seconds"] if revert else arguments["seconds"]}
+        if action in ("event", "alarm"):
+            return {"event": arguments["code"], "alarm": action == "alarm"}
+        if action == "value":
+            where = [arguments["obis"], arguments["attribute"]]
+            if revert or arguments.get("clear"):
+                return {"clear_value": where}
+            return {"value": [*where, arguments["value"]]}
+        return {"associations": {arguments["association"]: dict(arguments["keys"])}}
+
+    def summary(self) -> dict[str, Any]:
+        """The step as the console shows it (a key change names its keys, never shows them)."""
+        arguments = dict(self.arguments)
+        if "keys" in arguments:
+            arguments["keys"] = sorted(arguments["keys"])
+        return {"index": self.index, "name": self.name, "at": self.at, "meters": self.selector.text,
+                "action": self.action, "duration": self.duration, "arguments": arguments}
+
+
+class Planned(NamedTuple):
+    """A moment of the timeline: step ``step`` (its position in ``Scenario.steps``) applied, or reverted."""
+
+    at: float
+    revert: bool
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A checked scenario: where it came from, its seed and its steps in file order."""
+
+    source: str
+    seed: int
+    autostart: bool
+    steps: tuple[Step, ...]
+
+    def plan(self) -> list[Planned]:
+        """Every application and reversal in the order they happen: by time,
+        a reversal before an application at the same instant, then in file order."""
+        moments = [Planned(step.at, False, position) for position, step in enumerate(self.steps)]
+        moments += [Planned(step.at + step.duration, True, position) for position, step in enumerate(self.steps)
+                    if step.duration is not None]
+        return sorted(moments, key=lambda moment: (moment.at, not moment.revert, moment.step))
+
+
+def _rank(seed: int, meter_id: str) -> bytes:
+    return hashlib.blake2b(f"scenario:{seed}:{meter_id}".encode(), digest_size=8).digest()
+
+
+def select(lab: Lab, selector: Selector, seed: int) -> list[str]:
+    """The ids of the meters ``selector`` names, in the lab's order. A share
+    of a group (or of the fleet) is the first ``round(share × size)`` of the
+    ranking by a hash of ``seed`` and the meter id, over all the group's
+    meters (every shard of a lab chooses the same)."""
+    groups = {group.name: group.count for group in lab.groups}
+    chosen: set[str] = set()
+    for group, first, last, share in selector.items:
+        if share is None:
+            assert group is not None
+            chosen.update(f"{group}-{index}" for index in range(first, last + 1))
+            continue
+        names = [group] if group is not None else list(groups)
+        members = [f"{name}-{index}" for name in names for index in range(groups[name])]
+        count = math.floor(share * len(members) + 0.5)
+        chosen.update(sorted(members, key=lambda meter_id: _rank(seed, meter_id))[:count])
+    return [f"{name}-{index}" for name, count in groups.items() for index in range(count)
+            if f"{name}-{index}" in chosen]
+
+
+def _share(text: str) -> float:
+    number = text[:-1].strip()
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:
+        raise ValueError(f"a percentage 0% to 100%, not {text!r}")
+    return value / 100
+
+
+def parse_selector(value: Any, lab: Lab) -> Selector:
+    """A step's ``meters``: a selector or a list of them, checked against the lab's groups."""
+    texts = value if isinstance(value, list) else [value]
+    if not texts or not all(isinstance(text, str) and text.strip() for text in texts):
+        raise ValueError('expected a selector such as "abt", "abt:0..9", "abt:5%", "5%" or "*", or a list of them')
+    counts = {group.name: group.count for group in lab.groups}
+    items = []
+    for text in (text.strip() for text in texts):
+        if text == "*":
+            items.append((None, 0, 0, 1.0))
+            continue
+        if text.endswith("%") and ":" not in text:
+            items.append((None, 0, 0, _share(text)))
+            continue
+        group, _, part = text.partition(":")
+        group = group.strip()
+        if group not in counts:
+            raise ValueError(f"no meter group {group!r} in the lab; groups: {', '.join(counts)}")
+        part = part.strip()
+        if not part:
+            items.append((group, 0, counts[group] - 1, None))
+        elif part.endswith("%"):
+            items.append((group, 0, 0, _share(part)))
+        else:
+            match = _RANGE.fullmatch(part)
+            if match is None:
+                raise ValueError(f"{text!r}: after the group, an index, a range I..J or a percentage")
+            first = int(match[1])
+            last = int(match[2]) if match[2] is not None else first
+            if last < first or last >= counts[group]:
+                raise ValueError(f"{text!r}: group {group} has meters 0..{counts[group] - 1}")
+            items.append((group, first, last, None))
+    return Selector(", ".join(texts) if isinstance(value, list) else str(value).strip(), tuple(items))
+
+
+def groups_of(selector: Selector, lab: Lab) -> list[str]:
+    """The groups a selector may reach."""
+    named = {group for group, *_ in selector.items}
+    return [group.name for group in lab.groups] if None in named else [g for g in named if g is not None]
+
+
+def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab) -> dict[str, Any]:
+    """The action's keys, checked; ValueError carries (key, problem) as its args."""
+    def need(key: str) -> Any:
+        if key not in raw:
+            raise ValueError(key, f"required by the {action} action")
+        return raw[key]
+
+    found: dict[str, Any] = {}
+    if action == "fault":
+        text = need("faults")
+        if not isinstance(text, str):
+            raise ValueError("faults", 'a text in the grammar of lab.ini faults, e.g. "timeout:1" ("" for none)')
+        try:
+            faults = parse_faults(text)
+        except ValueError as error:
+            raise ValueError("faults", str(error)) from None
+        if any(fault.kind == "offline" for fault in faults):
+            raise ValueError("faults", 'offline is not a fault here; use action = "offline"')
+        gateways = [g.name for g in lab.groups if g.gateway is not None and g.name in groups_of(selector, lab)]
+        if gateways:
+            raise ValueError("meters", f"group {gateways[0]} is behind a gateway, whose faults lab.ini sets")
+        found["faults"] = text.strip()
+    elif action == "clock-jump":
+        seconds = need("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds \
+                or not math.isfinite(seconds):
+            raise ValueError("seconds", f"a number of seconds other than 0 (negative: back), not {seconds!r}")
+        found["seconds"] = seconds
+    elif action in ("event", "alarm"):
+        code = need("code")
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 < code <= MAX_EVENT_CODE:
+            raise ValueError("code", f"an event code 1..{MAX_EVENT_CODE}, not {code!r}")
+        found["code"] = code
+    elif action == "value":
+        obis = need("obis")
+        try:
+            if not isinstance(obis, str):
+                raise ValueError(f"an OBIS code as text such as \"1.0.1.8.0.255\", not {obis!r}")
+            found["obis"] = parse_obis(obis).hex()
+        except ValueError as error:
+            raise ValueError("obis", str(error)) from None
+        attribute = raw.get("attribute", 2)
+        if isinstance(attribute, bool) or not isinstance(attribute, int) or not 2 <= attribute <= 127:
+            raise ValueError("attribute", f"an attribute index 2..127, not {attribute!r}")
+        found["attribute"] = attribute
+        clear = raw.get("clear", False)
+        if not isinstance(clear, bool):
+            raise ValueError("clear", f"true or false, not {clear!r}")
+        if clear:
+            if "value" in raw:
+                raise ValueError("value", "a step clears a value or sets one, not both")
+            found["clear"] = True
+        else:
+            value = need("value")
+            if not isinstance(value, (bool, int, float, str)):
+                raise ValueError("value", f"a number, true/false or text, not {value!r}")
+            found["value"] = value
+    elif action == "key-change":
+        name = need("association")
+        names = {a.name for a in lab.associations}
+        if name not in names:
+            raise ValueError("association", f"no association {name!r} in the lab; associations: "
+                                            f"{', '.join(sorted(names))}")
+        for group in lab.groups:
+            if group.name in groups_of(selector, lab) and group.associations is not None \
+                    and name not in group.associations:
+                raise ValueError("association", f"group {group.name} does not have association {name!r}")
+        keys = need("keys")
+        if not isinstance(keys, dict) or not keys:
+            raise ValueError("keys", f"a table of {', '.join(KEY_NAMES)}")
+        for key, text in keys.items():
+            if key not in KEY_NAMES or not isinstance(text, str) or not text:
+                raise ValueError(f"keys.{key}", f"one of {', '.join(KEY_NAMES)}, as text (hex for keys)")
+        found["association"], found["keys"] = name, dict(keys)
+    return found
+
+
+def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step:
+    index = position + 1
+    if not isinstance(raw, dict):
+        raise ScenarioError(path, "a step is a table ([[step]])", step=index)
+    action = raw.get("action")
+    name = raw.get("name")
+    label = name if isinstance(name, str) else None
+    if action not in ACTIONS:
+        raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {action!r}", "action", index, label)
+    if name is None:
+        name = f"{index}-{action}"
+    elif not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+        raise ScenarioError(path, f"a name of letters, digits and _ . : - (at most {MAX_NAME})", "name", index,
+                            label if label is not None and len(label) <= MAX_NAME else None)
+    if name in names:
+        raise ScenarioError(path, "another step has this name", "name", index, name)
+
+    def fail(key: str, problem: str) -> ScenarioError:
+        return ScenarioError(path, problem, key, index, name)
+
+    known = COMMON_KEYS + ACTIONS[action]
+    for key in raw:
+        if key not in known:
+            raise fail(key, f"not a key of a {action} step; its keys: {', '.join(known)}")
+    for key in ("at", "meters"):
+        if key not in raw:
+            raise fail(key, "required")
+    try:
+        at = parse_duration(raw["at"])
+    except ValueError as error:
+        raise fail("at", str(error)) from None
+    duration = None
+    if "duration" in raw:
+        try:
+            duration = parse_duration(raw["duration"])
+        except ValueError as error:
+            raise fail("duration", str(error)) from None
+        if duration <= 0:
+            raise fail("duration", "more than 0 seconds")
+    seed = raw.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise fail("seed", f"a whole number, not {seed!r}")
+    try:
+        selector = parse_selector(raw["meters"], lab)
+    except ValueError as error:
+        raise fail("meters", str(error)) from None
+    try:
+        arguments = _arguments(action, raw, selector, lab)
+    except ValueError as error:
+        key, problem = error.args
+        raise fail(key, problem) from None
+    names.add(name)
+    return Step(index, name, at, selector, action, arguments, duration, seed)
+
+
+def parse_scenario(text: str, path: str, lab: Lab) -> Scenario:
+    """Read and check a scenario (TOML) against ``lab``; ScenarioError names the first problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(path, f"not TOML: {error}") from None
+    for key in document:
+        if key not in TOP_KEYS:
+            raise ScenarioError(path, f"unknown key; keys: {', '.join(TOP_KEYS)}", key)
+    seed = document.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ScenarioError(path, f"a whole number, not {seed!r}", "seed")
+    autostart = document.get("autostart", True)
+    if not isinstance(autostart, bool):
+        raise ScenarioError(path, f"true or false, not {autostart!r}", "autostart")
+    raw_steps = document.get("step", [])
+    if not isinstance(raw_steps, list):
+        raise ScenarioError(path, "steps are an array of tables: [[step]]", "step")
+    names: set[str] = set()
+    steps = tuple(_step(position, raw, lab, path, names) for position, raw in enumerate(raw_steps))
+    return Scenario(path, seed, autostart, steps)
+
+
+def load_scenario(path: str, lab: Lab, shown: str | None = None) -> Scenario:
+    """Read the scenario file at ``path`` (errors name it ``shown``, by default ``path``)."""
+    shown = shown or path
+    try:
+        with open(path, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ScenarioError(shown, "the file does not exist") from None
+    except OSError as error:
+        raise ScenarioError(shown, f"cannot read the file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError(shown, f"not UTF-8 text (byte {error.start})") from None
+    return parse_scenario(text, shown, lab)
+
+

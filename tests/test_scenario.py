@@ -1,0 +1,462 @@
+"""Scenarios, deterministic: a test clock drives the runner, meters are
+reached through StringTransport, and the packet log's records are made as
+the writer makes them (``packet_record``).
+
+Each step happens at its time on the meters it selects and ends after its
+duration; the same scenario and seed give the same (time offset, meter,
+step, result) sequence twice, another seed another one; a bad file is one
+line naming the step and key."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from dlmstw.codec import acse, axdr, services, xdlms
+from dlmstw.codec.obis import parse_obis
+from dlmstw.codec.services import CosemAttributeDescriptor, GetRequestNormal
+from dlmstw.config import load_lab, parse_lab
+from dlmstw.cosem.base import Context
+from dlmstw.dissector.record import packet_record
+from dlmstw.enums import Conformance, DataType
+from dlmstw.framing.wrapper import WrapperDecoder, encode_wpdu
+from dlmstw.monitor.capture import CaptureBus, Exchange
+from dlmstw.monitor.records import decode_exchanges, encode_exchanges
+from dlmstw.plugins.registry import load_registry
+from dlmstw.server import meter as server_meter
+from dlmstw.server.listen import MeterListener
+from dlmstw.server.scenario import ScenarioRunner, check_scenario
+from dlmstw.server.service import LabService
+from dlmstw.server.channel import ScenarioApply, Start
+from dlmstw.server.workers import WorkerPool
+from dlmstw.simulator.events import coded
+from dlmstw.simulator.scenario import ScenarioError, load_scenario, parse_duration, parse_scenario, select
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = 1_767_225_600.0
+LAB = """
+[meters:a]
+count = 10
+port = 4501
+load_profile_days = 1
+
+[meters:b]
+count = 4
+port = 4521
+model = dlms-generic
+load_profile_days = 1
+
+[association:reader]
+client_sap = 33
+authentication = lls
+lls_password = STORMY01
+
+[association:public]
+client_sap = 16
+"""
+SCENARIO = """
+seed = {seed}
+
+[[step]]
+name = "outage"
+at = "10s"
+meters = "a:30%"
+action = "offline"
+duration = "20s"
+
+[[step]]
+at = "15s"
+meters = "b:1"
+action = "clock-jump"
+seconds = 3600
+
+[[step]]
+at = "20s"
+meters = "b:0..1"
+action = "fault"
+faults = "timeout:1"
+duration = "10s"
+
+[[step]]
+name = "power-failure"
+at = "25s"
+meters = ["a:0", "b:3"]
+action = "alarm"
+code = 101
+
+[[step]]
+name = "stuck"
+at = "30s"
+meters = "a:9"
+action = "value"
+obis = "1.0.1.8.0.255"
+value = 4242
+duration = "5s"
+
+[[step]]
+at = "40s"
+meters = "b"
+action = "key-change"
+association = "reader"
+keys = {{ lls_password = "NEWPASS1" }}
+"""
+AARQ = acse.encode_aarq(acse.AARQ(application_context_name=1, user_information=xdlms.encode_initiate_request(
+    xdlms.InitiateRequest(None, True, None, 6, Conformance(0x00FFFF), 0x04B0))))
+ENERGY = CosemAttributeDescriptor(3, parse_obis("1.0.1.8.0.255"), 2)
+GET_ENERGY = services.encode_request(GetRequestNormal(0xC1, ENERGY, None))
+
+
+class MemoryPort:
+    """A meter's port that listens nowhere: the tests reach meters through StringTransport."""
+
+    def stopListening(self) -> None:
+        pass
+
+
+class Lab:
+    """A lab of LAB in this process (its ports in memory), its scenario runner
+    on a test clock, and every capture record (timed by that clock)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seed: int = 3, text: str = SCENARIO) -> None:
+        self.reactor = MemoryReactorClock()
+        self.reactor.advance(NOW)
+        monkeypatch.setattr(MeterListener, "_open", lambda listener: MemoryPort())
+        monkeypatch.setattr(server_meter, "now", self.reactor.seconds)
+        self.config = parse_lab(LAB)
+        self.capture = CaptureBus(self.reactor.callLater)
+        self.records: list[Exchange] = []
+        self.capture.subscribe(self.records.append)
+        self.service = LabService(self.config, load_registry(), self.capture, clock=self.reactor.seconds,
+                                  reactor=self.reactor)
+        self.service.privilegedStartService()
+        self.service.startService()
+        self.scenario = parse_scenario(text.format(seed=seed), "storm.toml", self.config)
+        self.runner = ScenarioRunner(self.reactor, self.config, self.service, self.scenario,
+                                     partial(check_scenario, lab=self.config, factories=self.service.factories))
+        self.runner.startService()
+
+    def at(self, seconds: float) -> None:
+        """Advance the clock to ``seconds`` after the scenario's start."""
+        self.reactor.advance(NOW + seconds - self.reactor.seconds())
+
+    def online(self) -> set[str]:
+        return {m for m, f in self.service.factories.items() if f.online}
+
+    def listening(self) -> set[str]:
+        return {service.name for service in self.service if service.running}
+
+    def events(self, meter_id: str, event_log: str) -> list[tuple[bytes, int]]:
+        """The entries (clock, code) of the meter's event log, read now."""
+        factory = self.service.factories[meter_id]
+        model = factory.directory.model
+        obj = model.objects[parse_obis(event_log)]
+        buffer = obj.interface_class.get(obj, 2, Context(factory.meter, None, model, factory.meter.now()))
+        rows = axdr.decode_data(buffer if isinstance(buffer, bytes) else b"".join(buffer))[0][1]
+        return [(row[1][0][1], int(row[1][1][1])) for row in rows]
+
+    def read_energy(self, meter_id: str) -> Any:
+        """The active energy import of ``meter_id`` read by a public client (its Data), or None when unanswered."""
+        protocol = self.service.factories[meter_id].buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 50000))
+        protocol.makeConnection(transport)
+        protocol.dataReceived(encode_wpdu(16, 1, AARQ) + encode_wpdu(16, 1, GET_ENERGY))
+        frames = WrapperDecoder().feed(transport.value())
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        if len(frames) < 2:
+            return None
+        response = services.decode_response(frames[1].apdu)
+        return axdr.decode_data(response.result)[0]
+
+
+def test_durations() -> None:
+    assert [parse_duration(t) for t in ("90s", "10m", "1h", "500ms", "1m30s", 12, 1.5)] == \
+        [90, 600, 3600, 0.5, 90, 12, 1.5]
+    for bad in ("", "ten", "10x", "-5s", True, -1):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_selectors_are_seeded_nested_and_in_lab_order() -> None:
+    lab = parse_lab(LAB)
+    scenario = parse_scenario(SCENARIO.format(seed=3), "s.toml", lab)
+    outage = scenario.steps[0].selector
+    chosen = select(lab, outage, 3)
+    assert len(chosen) == 3 and all(m.startswith("a-") for m in chosen)
+    assert chosen == sorted(chosen, key=lambda m: int(m[2:])) and chosen == select(lab, outage, 3)
+    assert select(lab, outage, 4) != chosen
+    wider = parse_scenario(SCENARIO.format(seed=3).replace('"a:30%"', '"a:60%"'), "s.toml", lab).steps[0].selector
+    assert set(chosen) < set(select(lab, wider, 3))
+    fleet = parse_scenario(SCENARIO.format(seed=3).replace('"a:30%"', '["50%", "b:2"]'), "s.toml", lab)
+    assert len(set(select(lab, fleet.steps[0].selector, 3)) - {"b-2"}) in (6, 7)
+    assert select(lab, scenario.steps[2].selector, 3) == ["b-0", "b-1"]
+
+
+def test_each_step_happens_at_its_time_on_the_selected_meters(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(monkeypatch)
+    everyone = set(lab.service.factories)
+    outage = set(select(lab.config, lab.scenario.steps[0].selector, 3))
+    assert lab.runner.status()["state"] == "running" and lab.runner.status()["next"] == 1
+
+    lab.at(9.999)
+    assert lab.online() == everyone and lab.capture.scenario == {}
+    lab.at(10)
+    assert lab.online() == everyone - outage and not outage & lab.listening()
+    assert lab.capture.scenario == dict.fromkeys(outage, "outage")
+
+    meter = lab.service.factories["b-1"].meter
+    lab.at(14.9)
+    assert meter.now() == lab.reactor.seconds()
+    lab.at(15)
+    assert meter.now() == lab.reactor.seconds() + 3600 and meter.clock_offset == 0.0 and not meter.changed
+    assert lab.service.factories["b-0"].meter.now() == lab.reactor.seconds()
+
+    lab.at(20)
+    for meter_id in ("b-0", "b-1"):
+        assert lab.service.factories[meter_id].faults.timeout_rate == 1.0
+        assert lab.read_energy(meter_id) is None
+    assert lab.service.factories["b-2"].faults is None
+    assert lab.capture.scenario["b-1"] == "3-fault"
+
+    pushes = len(lab.reactor.tcpClients)
+    logs = {"a-0": "0.0.99.98.2.255", "b-3": "0.0.99.98.0.255"}
+    before = {meter_id: lab.events(meter_id, log) for meter_id, log in logs.items()}
+    lab.at(25)
+    for meter_id in ("a-0", "b-3"):
+        assert lab.service.factories[meter_id].meter.events[-1].kind == coded(101)
+    # One more entry, code 101, in the log that takes it: IS 15959's power failure log, the DLMS generic
+    # standard event log.
+    for meter_id, log in logs.items():
+        after = lab.events(meter_id, log)
+        assert after[:-1][-1:] == before[meter_id][-1:] and after[-1][1] == 101, (before[meter_id][-3:], after[-3:])
+    assert lab.service.factories["a-1"].meter._events is None
+    lab.at(26 + 300)  # past the alarm push setup's randomisation interval
+    # b-3 (dlms-generic) pushes its alarm push setup; a-0's model has none, so it only logs the event.
+    assert [(host, port) for host, port, *_ in lab.reactor.tcpClients[pushes:]] == [("127.0.0.1", 4058)]
+
+
+def test_durations_end_steps_and_values_are_fixed_until_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(monkeypatch)
+    everyone = set(lab.service.factories)
+    before = lab.read_energy("a-9")
+    lab.at(29.9)
+    assert lab.online() != everyone
+    lab.at(30)
+    # The outage (10 s + 20 s) and the fault (20 s + 10 s) ended; the value is fixed.
+    assert lab.online() == everyone and everyone == lab.listening()
+    assert lab.service.factories["b-0"].faults is None and lab.read_energy("b-0") is not None
+    assert lab.read_energy("a-9") == (DataType.DOUBLE_LONG_UNSIGNED, 4242)
+    # b-1's clock jump gave way to the fault, whose end leaves it unmarked.
+    assert lab.capture.scenario == {"a-9": "stuck", "a-0": "power-failure", "b-3": "power-failure"}
+    lab.at(34.9)
+    assert lab.read_energy("a-9") == (DataType.DOUBLE_LONG_UNSIGNED, 4242)
+    lab.at(35)
+    assert lab.read_energy("a-9") != (DataType.DOUBLE_LONG_UNSIGNED, 4242)
+    assert lab.read_energy("a-9")[0] == before[0] == DataType.DOUBLE_LONG_UNSIGNED
+
+    lab.at(40)
+    assert all(lab.service.factories[f"b-{i}"].security.keys["reader"]["lls_password"] == b"NEWPASS1"
+               for i in range(4))
+    status = lab.runner.status()
+    assert status["state"] == "finished" and status["next"] is None and status["elapsed"] == 40.0
+    assert [(s["name"], s["hits"], s["ran"]) for s in status["steps"]] == [
+        ("outage", 3, True), ("2-clock-jump", 1, True), ("3-fault", 2, True), ("power-failure", 2, True),
+        ("stuck", 1, True), ("6-key-change", 4, True)]
+
+
+def test_pause_holds_the_timeline_and_reset_undoes_the_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(monkeypatch)
+    everyone = set(lab.service.factories)
+    lab.at(12)
+    lab.runner.pause()
+    assert lab.runner.status()["elapsed"] == 12.0
+    lab.at(100)
+    assert lab.service.factories["b-1"].meter.clock_jump == 0.0  # the jump at 15 s waits
+    lab.runner.start()
+    lab.reactor.advance(3)
+    assert lab.service.factories["b-1"].meter.clock_jump == 3600.0
+    lab.reactor.advance(5)  # 20 s of the scenario: the fault
+    assert lab.runner.status()["elapsed"] == 20.0
+    assert lab.service.factories["b-0"].faults is not None and lab.online() != everyone
+    lab.runner.reset()
+    assert lab.online() == everyone and lab.service.factories["b-0"].faults is None
+    assert lab.service.factories["b-1"].meter.clock_jump == 0.0 and lab.capture.scenario == {}
+    status = lab.runner.status()
+    assert status["state"] == "idle" and not any(s["ran"] for s in status["steps"])
+    with pytest.raises(ValueError):
+        lab.runner.pause()
+
+
+def _polled(seed: int, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str, str | None, str]]:
+    """Every meter read once a second for 45 s across the scenario; the packet
+    log's (time offset, meter, step, result) of every record."""
+    lab = Lab(monkeypatch, seed)
+    for second in range(46):
+        lab.at(second)
+        for meter_id in sorted(lab.service.factories):
+            if lab.service.factories[meter_id].online:
+                lab.read_energy(meter_id)
+    lab.reactor.advance(0)
+    # As the packet log writer has them, after crossing a worker's channel.
+    records = [json.loads(json.dumps(packet_record(e, describe=False)))
+               for e in decode_exchanges(encode_exchanges(lab.records))]
+    return [(round(datetime.datetime.fromisoformat(record["time_req"]).timestamp() - NOW, 6), record["meter"],
+             record["scenario"], record["result"]) for record in records]
+
+
+def test_the_same_seed_gives_the_same_packet_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _polled(3, monkeypatch)
+    assert first == _polled(3, monkeypatch)
+    assert first != _polled(4, monkeypatch)
+    steps = {(step, result) for _, _, step, result in first}
+    assert {("3-fault", "fault-timeout"), ("stuck", "success"), ("power-failure", "success"),
+            (None, "success")} <= steps
+    # A meter the outage took offline has no record while it lasts, and the mark once it is back.
+    down = [m for m in select(parse_lab(LAB), parse_scenario(SCENARIO.format(seed=3), "s", parse_lab(LAB)).steps[0]
+                                                              .selector, 3)]
+    assert not [r for r in first if r[1] in down and 10 < r[0] < 30]
+    assert [r for r in first if r[1] == down[0] and r[0] >= 30 and r[3] == "success"][0][2] is None
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("seed = 1\nsped = 2\n", "storm.toml sped: unknown key"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'explode'\n", "storm.toml step 1 action: one of offline"),
+    ("[[step]]\nmeters = 'a'\naction = 'offline'\n", "storm.toml step 1 (1-offline) at: required"),
+    ("[[step]]\nat = 'soon'\nmeters = 'a'\naction = 'offline'\n", "step 1 (1-offline) at: expected a duration"),
+    ("[[step]]\nat = '1s'\nmeters = 'c'\naction = 'offline'\n", "step 1 (1-offline) meters: no meter group 'c'"),
+    ("[[step]]\nat = '1s'\nmeters = 'a:3..12'\naction = 'offline'\n", "meters: 'a:3..12': group a has meters 0..9"),
+    ("[[step]]\nat = '1s'\nmeters = 'a:120%'\naction = 'offline'\n", "meters: a percentage 0% to 100%"),
+    ("[[step]]\nname = 'x'\nat = '1s'\nmeters = 'a'\naction = 'fault'\nfaults = 'drip:1'\n",
+     "step 1 (x) faults: unknown fault 'drip'"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'fault'\nfaults = 'offline:5%'\n", "faults: offline is not"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'fault'\n", "step 1 (1-fault) faults: required by the fault"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'offline'\nseconds = 3\n", "step 1 (1-offline) seconds: not a key"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'alarm'\ncode = 70000\n", "step 1 (1-alarm) code: an event code"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'clock-jump'\nseconds = 0\n", "seconds: a number of seconds"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'value'\nobis = '1.0.1.8'\nvalue = 1\n", "obis: not an OBIS"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'key-change'\nassociation = 'utility'\nkeys = {}\n",
+     "association: no association 'utility'"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'key-change'\nassociation = 'reader'\nkeys = {pin = '1'}\n",
+     "step 1 (1-key-change) keys.pin: one of"),
+    ("[[step]]\nname = 'x'\nat = '1s'\nmeters = 'a'\naction = 'online'\n"
+     "[[step]]\nname = 'x'\nat = '2s'\nmeters = 'a'\naction = 'online'\n", "step 2 (x) name: another step"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'offline'\nduration = '0s'\n", "duration: more than 0"),
+    (f"[[step]]\nname = '{'n' * 65}'\nat = '1s'\nmeters = 'a'\naction = 'offline'\n",
+     "storm.toml step 1 name: a name of letters, digits and _ . : - (at most 64)"),
+    ("[[step]\n", "storm.toml: not TOML"),
+])
+def test_bad_scenarios_are_one_line(text: str, where: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario(text, "storm.toml", parse_lab(LAB))
+    line = str(error.value)
+    assert "\n" not in line and line.startswith("storm.toml") and where in line, line
+
+
+def test_a_missing_or_unreadable_scenario_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"^.*storm\.toml: the file does not exist$"):
+        load_scenario(str(tmp_path / "storm.toml"), parse_lab(LAB))
+    (tmp_path / "latin.toml").write_bytes(b"seed = 1 # caf\xe9\n")
+    with pytest.raises(ScenarioError, match=r"latin\.toml: not UTF-8 text \(byte 14\)$"):
+        load_scenario(str(tmp_path / "latin.toml"), parse_lab(LAB))
+
+
+def test_the_example_scenario_fits_the_sample_lab() -> None:
+    """etc/storm.toml, as README shows it, against etc/lab.ini: its steps, times and meters."""
+    lab = load_lab(str(ROOT / "etc" / "lab.ini"))
+    with (ROOT / "etc" / "storm.toml").open() as stream:
+        scenario = parse_scenario(stream.read(), "etc/storm.toml", lab)
+    assert [(s.name, s.at, s.action) for s in scenario.steps][:3] == [
+        ("storm-offline", 600, "offline"), ("clock-jump", 600, "clock-jump"), ("power-failure-alarm", 660, "alarm")]
+    assert select(lab, scenario.steps[1].selector, scenario.seed) == ["abt-3"]
+    assert len(select(lab, scenario.steps[0].selector, scenario.seed)) == 2
+
+
+@pytest.mark.parametrize(("step", "where"), [
+    ("obis = '0.0.99.99.99.255'\nvalue = 1", "storm.toml step 1 (fixed) obis: the model of group a has no object"),
+    ("obis = '1.0.1.8.0.255'\nvalue = 'lots'",
+     "storm.toml step 1 (fixed) value: the attribute is a double-long-unsigned; 'lots' does not fit it (group a)"),
+    ("obis = '1.0.1.8.0.255'\nvalue = -5", "value: double-long-unsigned cannot hold -5 (group a)"),
+    ("obis = '0.0.1.0.0.255'\nattribute = 99\nvalue = 1",
+     "value: attribute 99 of 0000010000ff cannot be read (object-undefined) (group a)"),
+])
+def test_value_steps_are_checked_against_the_models(monkeypatch: pytest.MonkeyPatch, step: str, where: str) -> None:
+    lab = Lab(monkeypatch)
+    text = f"[[step]]\nname = 'fixed'\nat = '1s'\nmeters = 'a:1'\naction = 'value'\n{step}\n"
+    with pytest.raises(ScenarioError) as error:
+        lab.runner.parse(text, "storm.toml")
+    assert "\n" not in str(error.value) and where in str(error.value), str(error.value)
+    assert lab.runner.parse(text.replace(step, "obis = '1.0.1.8.0.255'\nvalue = 7"), "ok.toml").steps[0].name == "fixed"
+
+
+class Channel:
+    """A worker's channel that answers Start and every ScenarioApply, and keeps the ScenarioApply calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.transport = SimpleNamespace(pid=4242)
+
+    def callRemote(self, command: Any, **arguments: Any) -> Any:
+        if command is Start:
+            return succeed({"meters": 4, "listening": 4})
+        assert command is ScenarioApply
+        self.calls.append(arguments)
+        return succeed({"reached": len(arguments["meters"]), "refusal": "",
+                        "status": {"meters": {}, "published": 0, "dropped": 0}})
+
+
+def test_a_step_on_50000_meters_is_one_call_per_worker() -> None:
+    """With workers, a step reaches its meters in one ScenarioApply per worker, each with its share."""
+    lab = parse_lab("[meters:big]\ncount = 50000\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 4, Clock(), {}, lambda line: None)
+    channels = {index: Channel() for index in range(4)}
+    pool.channels = channels  # type: ignore[assignment]
+    for worker in pool.workers:
+        worker.state = "running"
+    scenario = parse_scenario("seed = 1\n[[step]]\nat = '1s'\nmeters = '*'\naction = 'offline'\n", "s", lab)
+    runner = ScenarioRunner(Clock(), lab, pool, scenario)
+    assert len(runner.selected[0]) == 50000
+    reached: list[int] = []
+    pool.apply_scenario(runner.selected[0], scenario.steps[0].operation(), "1-offline", False).addCallback(
+        reached.append)
+    assert reached == [50000]
+    assert [len(channel.calls) for channel in channels.values()] == [1, 1, 1, 1]
+    assert {m for c in channels.values() for m in c.calls[0]["meters"]} == set(runner.selected[0])
+    assert all(int(m.rpartition("-")[2]) % 4 == index for index, c in channels.items() for m in c.calls[0]["meters"])
+
+
+def test_a_worker_started_again_gets_the_state_the_steps_left() -> None:
+    """A worker that ended serves its meters from lab.ini again: the steps run so far that left
+    something on them (not events or keys, which its saved state has) are done again, in order."""
+    lab = parse_lab("[meters:m]\ncount = 8\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 2, Clock(), {}, lambda line: None)
+    pool.channels = {index: Channel() for index in range(2)}  # type: ignore[assignment]
+    for worker in pool.workers:
+        worker.state = "running"
+    clock = Clock()
+    scenario = parse_scenario("[[step]]\nat = '1s'\nmeters = 'm:0..3'\naction = 'offline'\n"
+                              "[[step]]\nat = '2s'\nmeters = 'm'\naction = 'alarm'\ncode = 5\n"
+                              "[[step]]\nat = '3s'\nmeters = 'm:1'\naction = 'clock-jump'\nseconds = 60\n"
+                              "duration = '1s'\n"
+                              "[[step]]\nat = '9s'\nmeters = 'm'\naction = 'online'\n", "s", lab)
+    runner = ScenarioRunner(clock, lab, pool, scenario)
+    pool.on_restart = runner.replay
+    runner.start()
+    clock.advance(5)
+    worker = pool.workers[1]
+    worker.restarts, worker.state = 1, "restarting"
+    fresh = Channel()
+    pool._started(worker, fresh)  # type: ignore[arg-type]
+    assert worker.state == "running"
+    assert [(call["step"], call["revert"], call["meters"], call["operation"]) for call in fresh.calls] == [
+        ("1-offline", False, ["m-1", "m-3"], {"state": "offline"}),
+        ("3-clock-jump", False, ["m-1"], {"clock_jump": 60}),
+        ("3-clock-jump", True, ["m-1"], {"clock_jump": -60})]
