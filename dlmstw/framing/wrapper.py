@@ -117,6 +117,11 @@ class WrapperDecoder:
             buf: bytes | bytearray = pending
         else:
             buf = data
+            if len(data) >= HEADER_SIZE:  # one whole frame, first
+                version, source, destination, length = _HEADER.unpack_from(data)
+                if length + HEADER_SIZE == len(data) and version == WRAPPER_VERSION and length <= self.max_apdu_length:
+                    self._consumed += len(data)
+                    return [_new_tuple(Wpdu, (source, destination, data[HEADER_SIZE:], data))]
         end = len(buf)
         pos = 0
         frames: list[Wpdu] = []

@@ -377,11 +377,10 @@ def decode_ciphered_apdu(apdu: bytes, tracer: Tracer | None = None) -> tuple[int
     A tracer hears ``tag``, ``length`` and the protected text as ``protected``
     (``split_protected`` reads it, as ``unprotect`` does).
     """
+    if tracer is None and len(apdu) > 1 and apdu[1] < 0x80 and apdu[1] + 2 == len(apdu) and apdu[0] in CIPHERED_TAGS:
+        return apdu[0], apdu[2:]  # the short length form, as every APDU up to 127 octets has it
     tag = _check_tag(apdu, CIPHERED_TAGS, "ciphered APDU", "a glo- or ded-ciphered APDU tag", tracer)
-    if tracer is None and len(apdu) > 1 and apdu[1] < 0x80:
-        length, pos = apdu[1], 2  # the short form, as every request up to 127 octets has it
-    else:
-        length, pos = _length_field(apdu, 1, tracer)
+    length, pos = _length_field(apdu, 1, tracer)
     if pos + length != len(apdu):
         raise DecodeError(f"ciphered content length {length} but {len(apdu) - pos} bytes follow", 1)
     if tracer is not None:
