@@ -125,11 +125,13 @@ class ISecuritySuite(Interface):
     def cipher(block_cipher_key, authentication_key):  # type: ignore[no-untyped-def]
         """The ciphering under these keys, prepared once (Green Book 9.2.7.2.4):
         an object with ``protect(plain, security_control, system_title,
-        invocation_counter)`` -> SH || (ciphertext or plain text) || T, and
+        invocation_counter)`` -> SH || (ciphertext or plain text) || T,
         ``unprotect(protected, system_title)`` -> (security control, invocation
         counter, plain text), which raises ``SecurityError`` (a ``DecodeError``)
-        and nothing else on bad input; security controls name this suite.
-        ValueError when the keys do not fit the suite."""
+        and nothing else on bad input, and ``authentication_tag(security_control,
+        system_title, invocation_counter, data)`` -> the 12-byte GMAC tag of
+        HLS-GMAC (9.2.7.4); security controls name this suite. ValueError when
+        the keys do not fit the suite."""
 
     def wrap_key(kek, key):  # type: ignore[no-untyped-def]
         """AES key wrap (RFC 3394) under a KEK of ``key_length`` bytes (key_transfer)."""

@@ -65,13 +65,14 @@ VECTOR_SECRET = b"12345678"  # hls_hash_mechanisms._inputs
 KEYS = ClientSecurity(CLIENT_TITLE, 0, bytes.fromhex(SUITE0["encryption_key"]),
                       bytes.fromhex(SUITE0["authentication_key"]))
 MECHANISMS = load_registry().mechanisms
+SUITE_0 = load_registry().suites[0]
 
 
 def inputs(secret: bytes | None, counter: int) -> HlsInputs:
     """The client's side of the vectors' exchange, for the meter's functions (roles swapped)."""
     return client_inputs(STOC, CTOS, CLIENT_TITLE, SERVER_TITLE, secret=secret,
                          block_cipher_key=KEYS.block_cipher_key, authentication_key=KEYS.authentication_key,
-                         client_invocation_counter=counter)
+                         suite=SUITE_0, client_invocation_counter=counter)
 
 
 def client_proof(mechanism: str, secret: bytes | None, counter: int) -> bytes:

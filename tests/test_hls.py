@@ -29,6 +29,7 @@ from dlmstw.enums import DataType
 from dlmstw.interfaces import IAuthenticationMechanism
 from dlmstw.security import keys
 from dlmstw.security.ciphering import authentication_tag
+from dlmstw.security.keys import SecuritySuite
 from dlmstw.security.hls import CHALLENGE_LENGTHS, HlsEcdsa, HlsGmac, HlsInputs, HlsMd5, HlsSha1, HlsSha256
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -47,7 +48,7 @@ SECRET = h("3132333435363738")  # "12345678", hls_hash_mechanisms._inputs
 
 GREEN_BOOK = HlsInputs(
     stoc=STOC, ctos=CTOS, client_system_title=ST_C, server_system_title=ST_S, secret=SECRET,
-    block_cipher_key=EK, authentication_key=AK, security_suite=0,
+    block_cipher_key=EK, authentication_key=AK, suite=SecuritySuite(0),
     server_invocation_counter=int(GMAC["server_invocation_counter"], 16))
 
 HASH_MECHANISMS: list[tuple[Any, str]] = [(HlsMd5(), "md5_mechanism3"), (HlsSha1(), "sha1_mechanism4"), (HlsSha256(), "sha256_mechanism6")]
@@ -128,7 +129,7 @@ def test_gmac_refuses() -> None:
     assert gmac.verify_client(_with(client_system_title=ST_C[:7]), proof) is None
     assert gmac.verify_client(_with(stoc=CTOS), proof) is None
     assert gmac.verify_client(_with(authentication_key=EK), proof) is None
-    assert gmac.verify_client(_with(security_suite=1), proof) is None  # SC must be 0x11 then
+    assert gmac.verify_client(_with(suite=SecuritySuite(1)), proof) is None  # SC must be 0x11 then
 
 
 def test_gmac_returns_the_clients_counter() -> None:
@@ -140,7 +141,7 @@ def test_gmac_returns_the_clients_counter() -> None:
 
 def test_gmac_suite_2_with_256_bit_keys() -> None:
     ek, ak = bytes(range(32)), bytes(range(100, 132))
-    inputs = _with(block_cipher_key=ek, authentication_key=ak, security_suite=2, server_invocation_counter=9)
+    inputs = _with(block_cipher_key=ek, authentication_key=ak, suite=SecuritySuite(2), server_invocation_counter=9)
     server = HlsGmac().server_proof(inputs)
     assert server[:5] == h("1200000009")
     assert server[5:] == authentication_tag(security_control=0x12, system_title=ST_S, invocation_counter=9,
@@ -214,7 +215,7 @@ def test_md5_and_sha1_ignore_the_system_titles() -> None:
 
 def _ecdsa_inputs(suite: int) -> tuple[HlsInputs, Any]:
     client_key = keys.generate_key_pair(suite)
-    inputs = _with(security_suite=suite, server_signing_key=keys.generate_key_pair(suite),
+    inputs = _with(suite=SecuritySuite(suite), server_signing_key=keys.generate_key_pair(suite),
                    client_public_key=client_key.public_key(), stoc=bytes(range(32)), ctos=bytes(range(40, 72)))
     return inputs, client_key
 
@@ -249,11 +250,11 @@ def test_ecdsa_server_proof(suite: int) -> None:
 def test_ecdsa_needs_suite_1_or_2_and_its_keys() -> None:
     inputs, _ = _ecdsa_inputs(1)
     with pytest.raises(ValueError, match="suite 0 has no ECDSA"):
-        HlsEcdsa().server_proof(replace(inputs, security_suite=0))
+        HlsEcdsa().server_proof(replace(inputs, suite=SecuritySuite(0)))
     with pytest.raises(ValueError, match="needs server_signing_key"):
         HlsEcdsa().server_proof(replace(inputs, server_signing_key=None))
     with pytest.raises(ValueError, match="secp384r1"):
-        HlsEcdsa().server_proof(replace(inputs, security_suite=2))
+        HlsEcdsa().server_proof(replace(inputs, suite=SecuritySuite(2)))
 
 
 # ---------------------------------------------------------------------------
@@ -267,7 +268,7 @@ WRAPPER_HEADER = h("00010010 0001")  # version 1, client wPort 16, server wPort 
 def _gurux_client(mechanism_id: int, inputs: HlsInputs, invocation_counter: int = 0) -> GXDLMSSecureClient:
     password = None if mechanism_id in (5, 7) else inputs.secret
     client = GXDLMSSecureClient(True, 16, 1, GURUX[mechanism_id], password, InterfaceType.WRAPPER)
-    client.ciphering.securitySuite = inputs.security_suite
+    client.ciphering.securitySuite = inputs.suite.suite_id if inputs.suite is not None else 0
     client.ciphering.systemTitle = inputs.client_system_title
     client.ciphering.blockCipherKey = inputs.block_cipher_key
     client.ciphering.authenticationKey = inputs.authentication_key
@@ -342,3 +343,36 @@ def test_gurux_cross_check_ecdsa_suite_1() -> None:
     server_proof = HlsEcdsa().server_proof(inputs)
     assert _gurux_accepts(client, server_proof)
     assert not _gurux_accepts(client, _flip(server_proof, 10))
+
+
+class _WatchedSuite:
+    """A security suite plugin that records what an HLS mechanism asks of it."""
+
+    def __init__(self, suite_id: int) -> None:
+        self.suite = SecuritySuite(suite_id)
+        self.suite_id = suite_id
+        self.calls: list[str] = []
+
+    def cipher(self, block_cipher_key: bytes, authentication_key: bytes) -> Any:
+        self.calls.append("cipher")
+        return self.suite.cipher(block_cipher_key, authentication_key)
+
+    def sign(self, private_key: Any, data: bytes) -> bytes:
+        self.calls.append("sign")
+        return self.suite.sign(private_key, data)
+
+    def verify(self, public_key: Any, data: bytes, signature: bytes) -> bool:
+        self.calls.append("verify")
+        return self.suite.verify(public_key, data, signature)
+
+
+def test_gmac_and_ecdsa_proofs_come_from_the_associations_suite_plugin() -> None:
+    gmac_suite = _WatchedSuite(0)
+    proof = HlsGmac().server_proof(_with(suite=gmac_suite))
+    assert proof == HlsGmac().server_proof(GREEN_BOOK) and gmac_suite.calls == ["cipher"]
+    inputs, client_key = _ecdsa_inputs(1)
+    ecdsa_suite = _WatchedSuite(1)
+    inputs = replace(inputs, suite=ecdsa_suite)
+    HlsEcdsa().server_proof(inputs)
+    assert HlsEcdsa().verify_client(inputs, keys.sign(1, client_key, ST_C + ST_S + inputs.stoc + inputs.ctos)) == 0
+    assert ecdsa_suite.calls == ["sign", "verify"]

@@ -469,7 +469,7 @@ class Session:
             stoc=stoc, ctos=aarq.calling_authentication_value or b"",
             client_system_title=aarq.calling_ap_title, server_system_title=self.profile.system_title,
             secret=keys.hls_secret, block_cipher_key=keys.block_cipher_key,
-            authentication_key=keys.authentication_key, security_suite=suite,
+            authentication_key=keys.authentication_key, suite=self.plugins.suites[suite],
             server_signing_key=self.security.signing_key(suite) if ecdsa else None,
             client_public_key=self.security.client_public_key(config, aarq.calling_ap_title) if ecdsa else None)
         self.machine.challenged(association)

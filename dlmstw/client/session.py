@@ -444,7 +444,7 @@ class ClientSession:
         return client_inputs(
             stoc, ctos, security.system_title, self._server_title or security.system_title, secret=self.secret,
             block_cipher_key=security.block_cipher_key, authentication_key=security.authentication_key,
-            security_suite=security.suite, client_invocation_counter=invocation_counter,
+            suite=installed().suites[security.suite], client_invocation_counter=invocation_counter,
             client_signing_key=security.signing_key, server_public_key=security.server_public_key)
 
     def client_proof(self) -> bytes:

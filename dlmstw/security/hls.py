@@ -34,16 +34,15 @@ import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ..enums import AuthenticationMechanism
-from ..interfaces import IAuthenticationMechanism
-from .ciphering import AUTHENTICATION, SYSTEM_TITLE_LENGTH, TAG_LENGTH, authentication_tag
-from .keys import sign, verify
+from ..interfaces import IAuthenticationMechanism, ISecuritySuite
+from .ciphering import AUTHENTICATION, SYSTEM_TITLE_LENGTH, TAG_LENGTH
 
 CHALLENGE_LENGTHS = range(8, 65)
 """Lengths in octets of an acceptable challenge (Green Book 9.2.7.4)."""
@@ -56,9 +55,10 @@ class HlsInputs:
     """What f(StoC) and f(CtoS) are computed from; each mechanism uses some fields.
 
     ``secret`` (hls_secret) for mechanisms 3, 4 and 6; ``block_cipher_key``,
-    ``authentication_key``, ``security_suite`` and ``server_invocation_counter``
-    (the IC of the meter's f(CtoS)) for 5; ``server_signing_key`` and
-    ``client_public_key`` with ``security_suite`` 1 or 2 for 7. The system
+    ``authentication_key``, ``suite`` (the association's ``ISecuritySuite``
+    plugin) and ``server_invocation_counter`` (the IC of the meter's f(CtoS))
+    for 5; ``server_signing_key`` and ``client_public_key`` with a ``suite``
+    of the public-key methods (1 or 2) for 7. The system
     titles are needed by 5 (the client's, then the server's), 6 and 7.
     """
 
@@ -69,7 +69,7 @@ class HlsInputs:
     secret: bytes | None = None
     block_cipher_key: bytes | None = None
     authentication_key: bytes | None = None
-    security_suite: int = 0
+    suite: ISecuritySuite | None = None
     server_invocation_counter: int = 0
     server_signing_key: ec.EllipticCurvePrivateKey | None = None
     client_public_key: ec.EllipticCurvePublicKey | None = None
@@ -77,7 +77,8 @@ class HlsInputs:
 
 def client_inputs(stoc: bytes, ctos: bytes, client_system_title: bytes | None, server_system_title: bytes | None,
                   *, secret: bytes | None = None, block_cipher_key: bytes | None = None,
-                  authentication_key: bytes | None = None, security_suite: int = 0, client_invocation_counter: int = 0,
+                  authentication_key: bytes | None = None, suite: ISecuritySuite | None = None,
+                  client_invocation_counter: int = 0,
                   client_signing_key: ec.EllipticCurvePrivateKey | None = None,
                   server_public_key: ec.EllipticCurvePublicKey | None = None) -> HlsInputs:
     """The client's side of the exchange as inputs of the meter's functions.
@@ -88,7 +89,7 @@ def client_inputs(stoc: bytes, ctos: bytes, client_system_title: bytes | None, s
     f(StoC) and ``verify_client`` checks the meter's f(CtoS)."""
     return HlsInputs(stoc=ctos, ctos=stoc, client_system_title=server_system_title,
                      server_system_title=client_system_title, secret=secret, block_cipher_key=block_cipher_key,
-                     authentication_key=authentication_key, security_suite=security_suite,
+                     authentication_key=authentication_key, suite=suite,
                      server_invocation_counter=client_invocation_counter, server_signing_key=client_signing_key,
                      client_public_key=server_public_key)
 
@@ -178,31 +179,28 @@ class HlsGmac(_HlsMechanism):
     required_keys = ("authentication_key", "block_cipher_key")
     proof_length = 1 + 4 + TAG_LENGTH
 
-    def _keys(self, inputs: HlsInputs) -> tuple[bytes, bytes]:
-        return (_required(inputs.block_cipher_key, "block_cipher_key", self.name),
-                _required(inputs.authentication_key, "authentication_key", self.name))
+    def _cipher(self, inputs: HlsInputs) -> tuple[int, Any]:
+        """The security control of the proofs (0x10 | suite) and the suite's ciphering under the keys."""
+        block_cipher_key = _required(inputs.block_cipher_key, "block_cipher_key", self.name)
+        authentication_key = _required(inputs.authentication_key, "authentication_key", self.name)
+        suite = _required(inputs.suite, "suite", self.name)
+        return AUTHENTICATION | suite.suite_id, suite.cipher(block_cipher_key, authentication_key)
 
     def server_proof(self, inputs: HlsInputs) -> bytes:
-        block_cipher_key, authentication_key = self._keys(inputs)
-        sc = AUTHENTICATION | inputs.security_suite
+        sc, cipher = self._cipher(inputs)
         counter = inputs.server_invocation_counter
-        tag = authentication_tag(
-            security_control=sc, system_title=_required(inputs.server_system_title, "server_system_title", self.name),
-            invocation_counter=counter, block_cipher_key=block_cipher_key, authentication_key=authentication_key,
-            data=inputs.ctos)
+        tag = cipher.authentication_tag(
+            sc, _required(inputs.server_system_title, "server_system_title", self.name), counter, inputs.ctos)
         return b"".join((bytes((sc,)), counter.to_bytes(4, "big"), tag))
 
     def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
-        block_cipher_key, authentication_key = self._keys(inputs)
-        sc = AUTHENTICATION | inputs.security_suite
+        sc, cipher = self._cipher(inputs)
         client_system_title = inputs.client_system_title
         if (len(proof) != self.proof_length or proof[0] != sc or client_system_title is None
                 or len(client_system_title) != SYSTEM_TITLE_LENGTH):
             return None
         counter = int.from_bytes(proof[1:5], "big")
-        expected = authentication_tag(
-            security_control=sc, system_title=client_system_title, invocation_counter=counter,
-            block_cipher_key=block_cipher_key, authentication_key=authentication_key, data=inputs.stoc)
+        expected = cipher.authentication_tag(sc, client_system_title, counter, inputs.stoc)
         return counter if hmac.compare_digest(expected, proof[5:]) else None
 
 
@@ -249,11 +247,13 @@ class HlsEcdsa(_HlsMechanism):
             _required(inputs.server_system_title, "server_system_title", self.name),
             _required(inputs.client_system_title, "client_system_title", self.name),
             inputs.ctos, inputs.stoc))
-        return sign(inputs.security_suite, _required(inputs.server_signing_key, "server_signing_key", self.name), data)
+        return _required(inputs.suite, "suite", self.name).sign(
+            _required(inputs.server_signing_key, "server_signing_key", self.name), data)
 
     def verify_client(self, inputs: HlsInputs, proof: bytes) -> int | None:
         server_system_title = _required(inputs.server_system_title, "server_system_title", self.name)
         if inputs.client_system_title is None or inputs.client_public_key is None:
             return None
         data = b"".join((inputs.client_system_title, server_system_title, inputs.stoc, inputs.ctos))
-        return 0 if verify(inputs.security_suite, inputs.client_public_key, data, proof) else None
+        suite = _required(inputs.suite, "suite", self.name)
+        return 0 if suite.verify(inputs.client_public_key, data, proof) else None
