@@ -9,6 +9,7 @@ Only 127.0.0.1 is ever used. Nothing here is timed: the load itself is
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import pstats
@@ -19,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -89,12 +91,40 @@ def _ephemeral_first() -> int:
 EPHEMERAL_FIRST = _ephemeral_first()
 
 
+#: Port ranges handed out by ``free_port_range`` and not yet given back, across every benchmark
+#: process on this machine: one line "PID FIRST COUNT" each (benchmarks run side by side in the
+#: quick test, and a range checked free is only taken once its server listens).
+CLAIMS = Path(tempfile.gettempdir()) / "dlmstw-bench-ports"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def free_port_range(count: int, attempts: int = 50) -> int:
-    """A first port such that ``count`` consecutive loopback ports are free now."""
-    for _ in range(attempts):
-        first = random.randint(10000, EPHEMERAL_FIRST - count)
-        if all(_port_is_free(first + offset) for offset in range(count)):
-            return first
+    """A first port such that ``count`` consecutive loopback ports are free now
+    and not claimed by another benchmark process still running (``CLAIMS``)."""
+    with open(CLAIMS, "a+") as claims:
+        fcntl.flock(claims, fcntl.LOCK_EX)
+        claims.seek(0)
+        held = [tuple(map(int, line.split())) for line in claims.read().splitlines() if len(line.split()) == 3]
+        held = [claim for claim in held if _alive(claim[0])]
+        for _ in range(attempts):
+            first = random.randint(10000, EPHEMERAL_FIRST - count)
+            if any(first < start + length and start < first + count for _, start, length in held):
+                continue
+            if all(_port_is_free(first + offset) for offset in range(count)):
+                held.append((os.getpid(), first, count))
+                claims.seek(0)
+                claims.truncate()
+                claims.write("".join(f"{pid} {start} {length}\n" for pid, start, length in held))
+                return first
     raise BenchError(f"no {count} consecutive free loopback ports found in {attempts} tries")
 
 
