@@ -16,6 +16,7 @@ from dlmstw.codec.axdr import CosemDateTime
 from dlmstw.config import parse_lab
 from dlmstw.cosem.directory import ModelDirectory
 from dlmstw.enums import DataAccessResult, DataType
+from dlmstw.models import dlms_generic
 from dlmstw.server.assembly import Meter
 from dlmstw.server.edge import MeterEdge
 from dlmstw.server.reconfigure import reconfigure
@@ -266,3 +267,14 @@ def test_a_limiter_trip_and_its_recovery_are_logged(model: str, threshold_type: 
     meter.now += 1
     for ln, codes in logs.items():
         assert [code for _, code in log(meter, ln) if code in codes] == codes
+
+
+def test_an_event_recorded_by_code_goes_to_the_dlms_generic_log_that_takes_it() -> None:
+    recorded = [events.Occurrence(5.0, events.coded(44)), events.Occurrence(6.0, events.coded(1)),
+                events.Occurrence(7.0, events.coded(62))]
+    logs = {"standard": (dlms_generic.STANDARD_EVENTS, dlms_generic.STANDARD_CODES),
+            "fraud": (dlms_generic.FRAUD_EVENTS, dlms_generic.FRAUD_CODES),
+            "disconnector": (dlms_generic.DISCONNECTOR_EVENTS, dlms_generic.DISCONNECTOR_CODES)}
+    found = {name: events.occurrence_events(recorded, dict(codes), 0.0, taken)
+             for name, (codes, taken) in logs.items()}
+    assert found == {"standard": [(6.0, 1)], "fraud": [(5.0, 44)], "disconnector": [(7.0, 62)]}
