@@ -723,12 +723,12 @@ class LocalMeter:
                  registry: Any = None) -> None:
         config = list(parse_lab(ini_text).meters())[meter]
         registry = registry or _registry()
-        model = registry.object_sets[config.model[0]]
+        model = registry.object_set(config.model[0])
         self.now = now
         self.config = config
         self.runtime = Meter(config, model, lambda: self.now)
         self.directory = ModelDirectory(
-            [registry.object_sets[name] for name in config.model], registry.classes, config.associations,
+            [registry.object_set(name) for name in config.model], registry.classes, config.associations,
             registry.mechanisms, 0x00501F, 1024,
         )
         client_sap = config.associations[0].client_sap

@@ -14,10 +14,12 @@ imported device file.
 from __future__ import annotations
 
 import math
+import resource
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from gurux_dlms import GXBitString, GXDLMSException
 from gurux_dlms.enums import DataType as GuruxDataType
 from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSCaptureObject, GXDLMSClock, GXDLMSData,
                                 GXDLMSObjectCollection, GXDLMSProfileGeneric, GXDLMSRegister)
-from interop_support import (PUBLIC_CLIENT, READER_CLIENT, READER_PASSWORD, Lab, MeterSession,
+from interop_support import (PUBLIC_CLIENT, READER_CLIENT, READER_PASSWORD, Lab, LocalMeter, MeterSession,
                              find_free_port_range, lab_ini_text, running_lab, twistd_command, twistd_env)
 from test_readme import ELSEWHERE, commands
 
@@ -37,7 +39,7 @@ from dlmstw.config import parse_lab
 from dlmstw.errors import ConfigError
 from dlmstw.client.clone import parse_object_list
 from dlmstw.cosem.directory import ModelDirectory
-from dlmstw.enums import DataType, MethodAccess
+from dlmstw.enums import ActionResult, DataType, MethodAccess
 from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
 from dlmstw.models.templated import TemplateObjectSet
 from dlmstw.plugins.registry import check_lab, load_registry
@@ -350,3 +352,72 @@ def test_version_0_association_lists_method_access_as_booleans() -> None:
     (parsed,) = parse_object_list(listed)
     assert parsed.version == 0 and parsed.methods == (TemplateMethod(1, MethodAccess.ACCESS),
                                                       TemplateMethod(2, MethodAccess.NO_ACCESS))
+
+
+# -- served in process ---------------------------------------------------------------------------
+
+ASSOCIATION = """[[objects]]
+logical_name = "0.0.40.0.0.255"
+class_id = 15
+version = 1
+attributes = [{ id = 1, access = "read-only" }, { id = 2, access = "read-only" }]
+"""
+CLOCK_OBJECT = """[[objects]]
+logical_name = "0.0.1.0.0.255"
+class_id = 8
+version = 0
+attributes = [{ id = 1, access = "read-only" }, { id = 2, access = "read-only" }]
+"""
+ENERGY = """[[objects]]
+logical_name = "1.0.1.8.0.255"
+class_id = 3
+version = 0
+attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only", value = {value} }},
+  {{ id = 3, access = "read-only", value = {{ type = "structure", items = [{{ type = "integer", value = 0 }},
+  {{ type = "enum", value = 30 }}] }} }}]
+"""
+DWORD = '{{ type = "double-long-unsigned", value = {} }}'
+COLUMN = ('{{ type = "structure", items = [{{ type = "long-unsigned", value = {} }}, {{ type = "octet-string", '
+          'hex = "{}" }}, {{ type = "integer", value = 2 }}, {{ type = "long-unsigned", value = 0 }}] }}')
+PROFILE = """[[objects]]
+logical_name = "1.0.99.1.0.255"
+class_id = 7
+version = 1
+attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only" }},
+  {{ id = 3, access = "read-only", value = {{ type = "array", items = [{columns}] }} }},
+  {{ id = 4, access = "read-only", value = {period} }}, {{ id = 7, access = "read-only" }},
+  {{ id = 8, access = "read-only", value = {entries} }}]
+methods = [{{ id = 1, access = "access" }}, {{ id = 2, access = "access" }}]
+"""
+PROFILE_COLUMNS = f"{COLUMN.format(8, '0000010000FF')}, {COLUMN.format(3, '0100010800FF')}"
+NOW = 1_767_268_800.0
+
+
+def served(folder: Path, *objects: str, days: int = 3) -> LocalMeter:
+    """A meter serving a template of ``objects`` (after the current association and the clock) in process."""
+    (folder / "t.toml").write_text("".join((ASSOCIATION, CLOCK_OBJECT, *objects)))
+    return LocalMeter(f"[meters:m]\nmodel = template:{folder / 't.toml'}\nload_profile_days = {days}\n"
+                      "[association:admin]\nclient_sap = 48\nauthentication = lls\nlls_password = ADMIN001\n"
+                      "access = full\n", now=NOW)
+
+
+@contextmanager
+def memory_limit(extra: int = 1 << 30) -> Iterator[None]:
+    """The process may not grow by more than ``extra`` bytes of address space (MemoryError instead)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    size = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_profile_entries_as_many_as_fit_are_bounded_by_load_profile_days(tmp_path: Path) -> None:
+    """profile_entries 4294967295 (common on real meters) holds load_profile_days of periods, a capture included."""
+    meter = served(tmp_path, ENERGY.format(value=DWORD.format(0)), PROFILE.format(
+        columns=PROFILE_COLUMNS, period=DWORD.format(900), entries=DWORD.format(2**32 - 1)))
+    with memory_limit():
+        assert meter.action("1.0.99.1.0.255", 7, 2)[0] == ActionResult.SUCCESS
+        assert meter.get("1.0.99.1.0.255", 7, 7) == (DataType.DOUBLE_LONG_UNSIGNED, 3 * 96)
+    assert meter.get("1.0.99.1.0.255", 7, 8) == (DataType.DOUBLE_LONG_UNSIGNED, 2**32 - 1)

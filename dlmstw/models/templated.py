@@ -210,8 +210,11 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
                     and all(c[3] == 0 and c[1] in by_ln and by_ln[c[1]].class_id == c[0] for c in columns))
         if not drivable or columns is None:
             return {"capture_objects": [], "capture_period": 0, "profile_entries": 0}, frozenset()
+        entries = _int(obj.value(8), 1)
+        # As the built-in models: no more rows than load_profile_days of periods
+        # (a template's profile_entries may be 4294967295, "as many as fit").
         return {"capture_objects": columns, "capture_period": period,
-                "profile_entries": _int(obj.value(8), 1)}, driven
+                "profile_entries": lambda meter: min(entries, meter.load_profile_days * 86400 // period)}, driven
     if class_id == ASSOCIATION_LN:
         partners = obj.value(3)
         if obj.logical_name == CURRENT_ASSOCIATION or partners is None or partners[0] != DataType.STRUCTURE \
