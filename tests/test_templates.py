@@ -267,6 +267,10 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
 """
 
 
+#: A structure in a structure... 40 deep (A-XDR's MAX_DEPTH is 32).
+DEEP_VALUE = '{ type = "structure", items = [' * 40 + '{ type = "unsigned", value = 1 }' + "] }" * 40
+
+
 @pytest.mark.parametrize("template,problem", [
     ("objects = [", "not TOML"),
     ("[template]\nformat = 7\n", "format 7"),
@@ -281,8 +285,11 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
      "unknown quantity 'x'"),
     (OBJECT.format(class_id=8, value='{ type = "long", value = 0 }') + '[simulate]\n"0.0.96.1.0.255" = "voltage-l1"\n',
      "a quantity drives Data, Register, Extended register and Demand register objects"),
+    ("x = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+    (OBJECT.format(class_id=1, value=DEEP_VALUE), "nested deeper than 32"),
+    ("#" * (33 << 20), "larger than 32 MiB"),
 ], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
-        "simulate-unknown-quantity", "simulate-clock"])
+        "simulate-unknown-quantity", "simulate-clock", "deep-toml", "deep-value", "large"])
 def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
     assert problem in _lab_error(tmp_path, template)
 
@@ -309,7 +316,9 @@ def test_missing_template_stops_twistd_with_status_1(tmp_path: Path) -> None:
     ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Value Type=\"17\">300</Value></GXDLMSData></Objects>",
      "<Value>: '300' is not a unsigned"),
     ('<!DOCTYPE x [<!ENTITY a "aaaa">]><Objects/>', "document type declarations are not accepted"),
-], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype"])
+    ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Value Type=\"2\">" + '<Item Type="2">' * 3000
+     + "</Item>" * 3000 + "</Value></GXDLMSData></Objects>", "nested deeper than 32"),
+], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep"])
 def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, problem: str) -> None:
     (tmp_path / "bad.xml").write_text(text)
     result = client(["import-gurux", "bad.xml"], tmp_path)

@@ -29,16 +29,14 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Callable, Final
 
-from dlmstw.codec.axdr import CosemDateTime, Data, encode_data
+from dlmstw.codec.axdr import MAX_DEPTH, CosemDateTime, Data, encode_data
 from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.typed import TYPE_NAMES
 from dlmstw.cosem.classes.association_ln import APPLICATION_CONTEXT_PREFIX, MECHANISM_PREFIX
 from dlmstw.enums import AttributeAccess, DataType, MethodAccess
-from dlmstw.models.template import Template, TemplateAttribute, TemplateMethod, TemplateObject
+from dlmstw.models.template import MAX_FILE, Template, TemplateAttribute, TemplateMethod, TemplateObject
 from dlmstw.plugins.registry import installed
 
-#: Largest file read (a device file is some hundred kilobytes).
-MAX_FILE: Final = 32 << 20
 PREFIX: Final = "GXDLMS"
 #: The Gurux names of the interface classes (Blue Book 4), by class_id.
 CLASS_NAMES: Final = {
@@ -85,8 +83,9 @@ def _date_time(text: str, where: str) -> bytes:
     return CosemDateTime.from_datetime(moment).to_bytes()
 
 
-def typed(element: ET.Element, where: str) -> Data:
-    """The Data of an element with ``Type`` (and ``Item`` children for arrays and structures)."""
+def typed(element: ET.Element, where: str, depth: int = 0) -> Data:
+    """The Data of an element with ``Type`` (and ``Item`` children for arrays and
+    structures, nested no deeper than A-XDR's MAX_DEPTH)."""
     tag = element.get("Type")
     try:
         kind = DataType(int(tag or ""))
@@ -96,7 +95,9 @@ def typed(element: ET.Element, where: str) -> Data:
     value: Data
     try:
         if kind in (DataType.ARRAY, DataType.STRUCTURE):
-            value = (kind, [typed(item, f"{where}/Item") for item in element.findall("Item")])
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"{where}: nested deeper than {MAX_DEPTH}")
+            value = (kind, [typed(item, f"{where}/Item", depth + 1) for item in element.findall("Item")])
         elif kind in (DataType.NULL_DATA, DataType.DONT_CARE):
             value = (kind, None)
         elif kind == DataType.BOOLEAN:

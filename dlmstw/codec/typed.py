@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from dlmstw.codec.axdr import BitString, Data, decode_data, encode_data
+from dlmstw.codec.axdr import MAX_DEPTH, BitString, Data, decode_data, encode_data
 from dlmstw.enums import DataType, enum_name
 from dlmstw.errors import DecodeError
 
@@ -66,8 +66,9 @@ def to_table(value: Data) -> dict[str, Any]:
     return table
 
 
-def from_table(table: Any, where: str = "value") -> Data:
-    """The Data a typed table describes; ValueError naming ``where`` and what is wrong."""
+def from_table(table: Any, where: str = "value", depth: int = 0) -> Data:
+    """The Data a typed table describes; ValueError naming ``where`` and what is wrong
+    (arrays and structures nested deeper than A-XDR's MAX_DEPTH included)."""
     if not isinstance(table, dict):
         raise ValueError(f"{where}: expected a table with 'type', not {table!r}")
     name = table.get("type")
@@ -82,8 +83,10 @@ def from_table(table: Any, where: str = "value") -> Data:
         return found
 
     if kind in _SEQUENCES:
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {MAX_DEPTH}")
         items = field("items", list)
-        return (kind, [from_table(item, f"{where}.items[{i}]") for i, item in enumerate(items)])
+        return (kind, [from_table(item, f"{where}.items[{i}]", depth + 1) for i, item in enumerate(items)])
     if kind in (DataType.NULL_DATA, DataType.DONT_CARE):
         value: Data = (kind, None)
     elif kind == DataType.BOOLEAN:

@@ -47,6 +47,8 @@ from ..enums import AttributeAccess, DataAccessResult, MethodAccess, enum_name
 
 FORMAT: Final = 1
 """The version of the file format this module reads and writes."""
+#: Largest device file read, a template or a Gurux device file (a meter's is some hundred kilobytes).
+MAX_FILE: Final = 32 << 20
 
 #: The attributes a simulator drives, per class_id; every other attribute is
 #: static (kept as cloned). Register (3) and Extended register (4): value and
@@ -253,6 +255,8 @@ def loads(text: str) -> Template:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"not TOML: {error}") from None
+    except RecursionError:
+        raise ValueError("not TOML this reader takes: arrays or tables nested too deeply") from None
     head = _get(document, "template", dict, "[template]", {})
     version = _get(head, "format", int, "[template]", FORMAT)
     if version != FORMAT:
@@ -285,11 +289,13 @@ def load(path: str) -> Template:
     """The template in the file at ``path``; ValueError (one line, without the path) when it cannot be used."""
     try:
         with open(path, encoding="utf-8") as stream:
-            text = stream.read()
+            text = stream.read(MAX_FILE + 1)
     except FileNotFoundError:
         raise ValueError("the file does not exist") from None
     except OSError as error:
         raise ValueError(f"cannot read the file: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 text (byte {error.start})") from None
+    if len(text) > MAX_FILE:
+        raise ValueError(f"larger than {MAX_FILE >> 20} MiB")
     return loads(text)
