@@ -327,6 +327,16 @@ def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, prob
     assert line.startswith("dlmstw-client import-gurux: bad.xml: ") and problem in line, line
 
 
+def test_utf16_device_file_with_a_dtd_is_refused(tmp_path: Path) -> None:
+    """The entity guard is not passed by another encoding: a UTF-16 file is refused before parsing."""
+    text = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+            '<Objects><GXDLMSData><LN>0.0.96.1.1.255</LN><Value Type="10">&b;</Value></GXDLMSData></Objects>')
+    (tmp_path / "bad.xml").write_bytes(text.encode("utf-16"))
+    result = client(["import-gurux", "bad.xml"], tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "dlmstw-client import-gurux: bad.xml: not UTF-8 text (byte 0)\n"
+
+
 def test_clone_of_a_closed_port_is_status_3(tmp_path: Path) -> None:
     result = client(["clone", f"127.0.0.1:{find_free_port_range(1)}"], tmp_path)
     assert result.returncode == 3 and result.stdout == ""

@@ -287,10 +287,15 @@ def import_gurux(path: str) -> Template:
         raise ValueError(error.strerror or str(error)) from None
     if len(data) > MAX_FILE:
         raise ValueError(f"larger than {MAX_FILE >> 20} MiB")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    # Decoded here, strictly, so that a declaration in another encoding (UTF-16) cannot pass the check.
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.start})") from None
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise ValueError("document type declarations are not accepted in a device file")
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(text)
     except ET.ParseError as error:
         raise ValueError(f"not well-formed XML: {error}") from None
     return convert(root)
