@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import tomllib
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -413,9 +414,12 @@ NOW = 1_767_268_800.0
 
 
 def served(folder: Path, *objects: str, days: int = 3) -> LocalMeter:
-    """A meter serving a template of ``objects`` (after the current association and the clock) in process."""
-    (folder / "t.toml").write_text("".join((ASSOCIATION, CLOCK_OBJECT, *objects)))
-    return LocalMeter(f"[meters:m]\nmodel = template:{folder / 't.toml'}\nload_profile_days = {days}\n"
+    """A meter serving a template of ``objects`` (after the current association and the clock) in process;
+    the file is named by its text (a process reads a template once)."""
+    text = "".join((ASSOCIATION, CLOCK_OBJECT, *objects))
+    path = folder / f"{zlib.crc32(text.encode()):08x}.toml"
+    path.write_text(text)
+    return LocalMeter(f"[meters:m]\nmodel = template:{path}\nload_profile_days = {days}\n"
                       "[association:admin]\nclient_sap = 48\nauthentication = lls\nlls_password = ADMIN001\n"
                       "access = full\n", now=NOW)
 
@@ -440,3 +444,21 @@ def test_profile_entries_as_many_as_fit_are_bounded_by_load_profile_days(tmp_pat
         assert meter.action("1.0.99.1.0.255", 7, 2)[0] == ActionResult.SUCCESS
         assert meter.get("1.0.99.1.0.255", 7, 7) == (DataType.DOUBLE_LONG_UNSIGNED, 3 * 96)
     assert meter.get("1.0.99.1.0.255", 7, 8) == (DataType.DOUBLE_LONG_UNSIGNED, 2**32 - 1)
+
+
+def test_a_register_narrower_than_its_quantity_rolls_over(tmp_path: Path) -> None:
+    """An energy register as long-unsigned (scaler 0) answers the energy modulo 65536, as a meter's register rolls over."""
+    meter = served(tmp_path, ENERGY.format(value='{ type = "long-unsigned", value = 0 }'))
+    value = meter.get("1.0.1.8.0.255", 3, 2)
+    assert value[0] == DataType.LONG_UNSIGNED and 0 <= value[1] < 65536
+    wide = served(tmp_path, ENERGY.format(value=DWORD.format(0))).get("1.0.1.8.0.255", 3, 2)
+    assert wide[1] > 65536 and value[1] == wide[1] % 65536
+
+
+def test_values_a_quantity_cannot_stand_in_for_are_kept(tmp_path: Path) -> None:
+    """An energy register whose value is an enum keeps it; naming a quantity for it in [simulate] is refused."""
+    kept = ENERGY.format(value='{ type = "enum", value = 7 }')
+    assert served(tmp_path, kept).get("1.0.1.8.0.255", 3, 2) == (DataType.ENUM, 7)
+    message = _lab_error(tmp_path, "".join((ASSOCIATION, CLOCK_OBJECT, kept, '[simulate]\n"1.0.1.8.0.255" = '
+                                                                        '"active-energy-import"\n')))
+    assert message.endswith("a quantity cannot stand in for a value of type enum")

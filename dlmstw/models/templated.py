@@ -37,7 +37,8 @@ from ..codec.axdr import Data
 from ..codec.obis import CURRENT_ASSOCIATION, format_obis
 from ..cosem.base import Context, CosemObject, Listing
 from ..cosem.classes.configured import ConfiguredClass
-from ..enums import DataType, Unit
+from ..cosem.classes.register import INTEGER_RANGES
+from ..enums import DataType, Unit, enum_name
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator.shapes import SHAPES
 from ..simulator.sources import Cumulative, Instantaneous, Interval
@@ -76,19 +77,21 @@ AVERAGES: Final = {32: "block-avg-voltage-l1", 52: "block-avg-voltage-l2", 72: "
 DEMAND_D: Final = (4, 5, 6)
 #: Device ID 1, the serial number (Blue Book 7.4.1 / DLMS UA 1000-1: 0.0.96.1.0.255).
 SERIAL_NUMBER: Final = bytes((0, 0, 96, 1, 0, 255))
+DATA: Final = 1
 REGISTERS: Final = frozenset({3, 4})
 DEMAND_REGISTER: Final = 5
 #: The classes whose objects a ``[simulate]`` quantity drives.
-QUANTIFIED: Final = frozenset({1, *REGISTERS, DEMAND_REGISTER})
+QUANTIFIED: Final = frozenset({DATA, *REGISTERS, DEMAND_REGISTER})
 PROFILE_GENERIC: Final = 7
 ASSOCIATION_LN: Final = 15
 SECURITY_SETUP: Final = 64
 #: An empty buffer and no entries in use (a profile the simulator does not drive).
 EMPTY_BUFFER: Final = axdr.encode_array_header(0)
 NO_ENTRIES: Final = axdr.encode_double_long_unsigned(0)
-_NUMBERS: Final = frozenset({DataType.INTEGER, DataType.LONG, DataType.DOUBLE_LONG, DataType.LONG64,
-                             DataType.UNSIGNED, DataType.LONG_UNSIGNED, DataType.DOUBLE_LONG_UNSIGNED,
-                             DataType.LONG64_UNSIGNED, DataType.FLOAT32, DataType.FLOAT64})
+_FLOATS: Final = frozenset({DataType.FLOAT32, DataType.FLOAT64})
+_NUMBERS: Final = frozenset({*INTEGER_RANGES, *_FLOATS})
+#: The string types a Data object's simulated value may have (its decimal digits).
+_STRINGS: Final = frozenset({DataType.OCTET_STRING, DataType.VISIBLE_STRING, DataType.UTF8_STRING})
 
 
 def default_quantity(obj: TemplateObject) -> str | None:
@@ -134,18 +137,26 @@ def _numeric_type(value: Data | None, default: DataType) -> DataType:
     return DataType(value[0]) if value is not None and value[0] in _NUMBERS else default
 
 
+def simulable(class_id: int, value: Data | None) -> bool:
+    """Whether a quantity can stand in for the template's value of a Data or
+    register object: there is none, or it is a number (or, for Data, a
+    string); an enum, a bcd, a structure... stays as the template keeps it."""
+    return value is None or value[0] in _NUMBERS or (class_id == DATA and value[0] in _STRINGS)
+
+
 def _data_source(source: Source, value: Data | None) -> Callable[[Context], Data]:
     """A Data object's value from a quantity, in the type of the template's
-    ``value``: a number rounded (floats kept), or the decimal digits of a string."""
+    ``value``: a number rounded (floats kept; an integer rolls over at its
+    type's range, as a register does), or the decimal digits of a string."""
     kind = DataType(value[0]) if value is not None else DataType.DOUBLE_LONG_UNSIGNED
     if kind in (DataType.OCTET_STRING, DataType.VISIBLE_STRING):
         return lambda ctx: (kind, str(round(source(ctx))).encode("ascii"))
     if kind == DataType.UTF8_STRING:
         return lambda ctx: (kind, str(round(source(ctx))))
-    kind = _numeric_type(value, DataType.DOUBLE_LONG_UNSIGNED)
-    if kind in (DataType.FLOAT32, DataType.FLOAT64):
+    if kind in _FLOATS:
         return lambda ctx: (kind, float(source(ctx)))
-    return lambda ctx: (kind, round(source(ctx)))
+    least, count = INTEGER_RANGES[kind]
+    return lambda ctx: (kind, (round(source(ctx)) - least) % count + least)
 
 
 def _int(value: Data | None, default: int) -> int:
@@ -185,14 +196,19 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
         raise TemplateError(f"[simulate] {format_obis(obj.logical_name)}: unknown quantity {quantity!r} "
                             f"(one of {KEPT}, {', '.join(QUANTITIES)})")
     driven = dynamic(class_id, obj.logical_name)
-    if class_id == 1:
+    if source is not None and class_id in QUANTIFIED and not simulable(class_id, obj.value(2)):
+        if chosen is not None:
+            raise TemplateError(f"[simulate] {format_obis(obj.logical_name)}: a quantity cannot stand in for a "
+                                f"value of type {enum_name(DataType(obj.value(2)[0]))}")
+        source = None
+    if class_id == DATA:
         value = obj.value(2)
         if source is None:
             return {"value": value or (DataType.NULL_DATA, None)}, frozenset()
         return {"value": _data_source(source, value)}, frozenset({2})
     if class_id in REGISTERS or class_id == DEMAND_REGISTER:
         scaler, unit = _scaler_unit(obj.value(4 if class_id == DEMAND_REGISTER else 3))
-        params: dict[str, Any] = {"scaler": scaler, "unit": unit,
+        params: dict[str, Any] = {"scaler": scaler, "unit": unit, "rollover": True,
                                   "type": _numeric_type(obj.value(2), DataType.DOUBLE_LONG_UNSIGNED)}
         if source is None:
             return params, frozenset()

@@ -29,9 +29,28 @@ NUMERIC_ENCODERS: dict[DataType, Callable[[int], bytes]] = {
     DataType.LONG64_UNSIGNED: axdr.encode_long64_unsigned,
 }
 
+#: The integer types a register value may have: (least value, count of values) (Green Book 9.5).
+INTEGER_RANGES: dict[DataType, tuple[int, int]] = {
+    DataType.INTEGER: (-1 << 7, 1 << 8),
+    DataType.LONG: (-1 << 15, 1 << 16),
+    DataType.DOUBLE_LONG: (-1 << 31, 1 << 32),
+    DataType.LONG64: (-1 << 63, 1 << 64),
+    DataType.UNSIGNED: (0, 1 << 8),
+    DataType.LONG_UNSIGNED: (0, 1 << 16),
+    DataType.DOUBLE_LONG_UNSIGNED: (0, 1 << 32),
+    DataType.LONG64_UNSIGNED: (0, 1 << 64),
+}
+
+
+def _rolling(encode: Callable[[int], bytes], value_type: DataType) -> Callable[[int], bytes]:
+    """``encode`` of a value taken modulo the range of ``value_type``, as a register rolls over."""
+    least, count = INTEGER_RANGES[value_type]
+    return lambda value: encode((value - least) % count + least)
+
 
 def prepare_scaled(obj: CosemObject) -> None:
-    """Pre-encode scaler_unit and choose the value encoder of ``obj``."""
+    """Pre-encode scaler_unit and choose the value encoder of ``obj``; with
+    ``params["rollover"]`` an integer value rolls over at its type's range."""
     params = obj.params
     scaler = params.get("scaler", 0)
     params["_scaler_unit"] = axdr.encode_data(
@@ -41,6 +60,8 @@ def prepare_scaled(obj: CosemObject) -> None:
     params["_float"] = value_type in (DataType.FLOAT32, DataType.FLOAT64)
     params["_factor"] = 10.0 ** -scaler
     params["_encode"] = NUMERIC_ENCODERS.get(value_type) or (lambda v, t=value_type: axdr.encode_data((t, float(v))))
+    if params.get("rollover") and value_type in INTEGER_RANGES:
+        params["_encode"] = _rolling(params["_encode"], value_type)
 
 
 def encode_scaled(obj: CosemObject, quantity: float, ctx: Context) -> bytes:
