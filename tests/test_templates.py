@@ -272,6 +272,15 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
 DEEP_VALUE = '{ type = "structure", items = [' * 40 + '{ type = "unsigned", value = 1 }' + "] }" * 40
 
 
+DEMAND = """[[objects]]
+logical_name = "1.0.1.4.0.255"
+class_id = 5
+version = 0
+attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only", value = {{ type = "double-long-unsigned", value = 0 }} }},
+  {{ id = 8, access = "read-only", value = {{ type = "double-long-unsigned", value = {period} }} }}]
+"""
+
+
 @pytest.mark.parametrize("template,problem", [
     ("objects = [", "not TOML"),
     ("[template]\nformat = 7\n", "format 7"),
@@ -289,8 +298,12 @@ DEEP_VALUE = '{ type = "structure", items = [' * 40 + '{ type = "unsigned", valu
     ("x = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
     (OBJECT.format(class_id=1, value=DEEP_VALUE), "nested deeper than 32"),
     ("#" * (33 << 20), "larger than 32 MiB"),
+    ("objects = []\n[template]\nutc_offset = 1000000000000\n", "utc_offset 1000000000000 is not -43200..43200 seconds"),
+    (DEMAND.format(period=0), "class 5 1.0.1.4.0.255: period 0 is not 60..86400 seconds dividing the day"),
+    (DEMAND.format(period=7), "period 7 is not 60..86400 seconds dividing the day"),
 ], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
-        "simulate-unknown-quantity", "simulate-clock", "deep-toml", "deep-value", "large"])
+        "simulate-unknown-quantity", "simulate-clock", "deep-toml", "deep-value", "large",
+        "utc-offset", "demand-period-0", "demand-period-7"])
 def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
     assert problem in _lab_error(tmp_path, template)
 

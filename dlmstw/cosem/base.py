@@ -169,6 +169,12 @@ class CosemObject:
 ValueSource = Callable[[Context], Any]
 
 
+def divides_the_day(period: int) -> bool:
+    """A capture or demand period that keeps periods on the clock grid:
+    60..86400 seconds, dividing the day."""
+    return 60 <= period <= 86400 and not 86400 % period
+
+
 def period_start(meter: MeterState, t: float, period: int) -> float:
     """Start of the capture period containing ``t``: periods are aligned to
     the meter's local time, so a daily period starts at local midnight."""

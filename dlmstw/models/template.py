@@ -49,6 +49,9 @@ FORMAT: Final = 1
 """The version of the file format this module reads and writes."""
 #: Largest device file read, a template or a Gurux device file (a meter's is some hundred kilobytes).
 MAX_FILE: Final = 32 << 20
+#: The most a meter's local time is from UTC, in seconds (Blue Book 4.1.6.1:
+#: deviation -720..720 minutes).
+MAX_UTC_OFFSET: Final = 720 * 60
 
 #: The attributes a simulator drives, per class_id; every other attribute is
 #: static (kept as cloned). Register (3) and Extended register (4): value and
@@ -281,8 +284,11 @@ def loads(text: str) -> Template:
         if not isinstance(quantity, str):
             raise ValueError(f"[simulate] {text_ln}: the quantity must be a string")
         simulate[logical_name] = quantity
+    utc_offset = _get(head, "utc_offset", int, "[template]", 0)
+    if not -MAX_UTC_OFFSET <= utc_offset <= MAX_UTC_OFFSET:
+        raise ValueError(f"[template] utc_offset {utc_offset} is not -{MAX_UTC_OFFSET}..{MAX_UTC_OFFSET} seconds")
     return Template(objects, simulate, _get(head, "load_shape", str, "[template]", "household"),
-                    _get(head, "utc_offset", int, "[template]", 0), _get(head, "source", str, "[template]", ""))
+                    utc_offset, _get(head, "source", str, "[template]", ""))
 
 
 def load(path: str) -> Template:

@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 from ...codec import axdr
 from ...codec.axdr import CosemDateTime, Data
 from ...enums import ActionResult, AttributeAccess, DataAccessResult, DataType
-from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of, period_start
+from ..base import (AttributeSpec, Context, CosemObject, Encoded, MethodSpec, divides_the_day, encode_time_of,
+                    period_start)
 from ..interface_class import InterfaceClass
 
 #: Sort methods (Blue Book 4.3.6, attribute 5): 1 = fifo, first in first out.
@@ -347,7 +348,7 @@ class ProfileGeneric(InterfaceClass):
         if "events" in params or "schedule" in params or self._period(obj, ctx) == 0:
             return DataAccessResult.READ_WRITE_DENIED
         period = int(value[1])
-        if not 60 <= period <= 86400 or 86400 % period:
+        if not divides_the_day(period):
             return DataAccessResult.OTHER_REASON
         meter = ctx.meter
         meter.values[(obj.logical_name, 4)] = value

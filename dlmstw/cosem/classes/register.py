@@ -14,7 +14,8 @@ from typing import Any, Callable
 from ...codec import axdr
 from ...codec.axdr import Data
 from ...enums import ActionResult, AttributeAccess, DataAccessResult, DataType
-from ..base import AttributeSpec, Context, CosemObject, Encoded, MethodSpec, encode_time_of, period_start
+from ..base import (AttributeSpec, Context, CosemObject, Encoded, MethodSpec, divides_the_day, encode_time_of,
+                    period_start)
 from ..interface_class import InterfaceClass, constant_or_source
 
 #: Fast encoders of the numeric types a register value may have.
@@ -165,6 +166,9 @@ class DemandRegister(InterfaceClass):
         super().prepare(obj)
         prepare_scaled(obj)
         obj.params["_status"] = axdr.encode_data(obj.params.get("status", (DataType.UNSIGNED, 0)))
+        period = obj.params["period"]
+        if not divides_the_day(int(period)):
+            raise ValueError(f"period {period} is not 60..86400 seconds dividing the day")
 
     def _period(self, obj: CosemObject, ctx: Context) -> int:
         stored = ctx.meter.values.get((obj.logical_name, 8))
@@ -228,7 +232,7 @@ class DemandRegister(InterfaceClass):
         """A period must divide the day so that periods stay on the clock grid."""
         if value[0] != DataType.DOUBLE_LONG_UNSIGNED:
             return DataAccessResult.TYPE_UNMATCHED
-        if not 60 <= value[1] <= 86400 or 86400 % value[1]:
+        if not divides_the_day(value[1]):
             return DataAccessResult.OTHER_REASON
         ctx.meter.values[(obj.logical_name, 8)] = value
         ctx.meter.record("demand-period")
