@@ -332,7 +332,9 @@ def test_missing_template_stops_twistd_with_status_1(tmp_path: Path) -> None:
     ('<!DOCTYPE x [<!ENTITY a "aaaa">]><Objects/>', "document type declarations are not accepted"),
     ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Value Type=\"2\">" + '<Item Type="2">' * 3000
      + "</Item>" * 3000 + "</Value></GXDLMSData></Objects>", "nested deeper than 32"),
-], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep"])
+    ("<Objects><GXDLMSRegister><LN>1.0.1.8.0.255</LN><Scaler>0.3</Scaler><Unit>30</Unit></GXDLMSRegister>"
+     "</Objects>", "<Scaler> '0.3' is not a power of ten"),
+], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep", "scaler"])
 def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, problem: str) -> None:
     (tmp_path / "bad.xml").write_text(text)
     result = client(["import-gurux", "bad.xml"], tmp_path)

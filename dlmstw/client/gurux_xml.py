@@ -132,7 +132,8 @@ def _scaler_unit(element: ET.Element, where: str) -> Data | None:
         power = round(math.log10(float(scaler))) if scaler is not None else 0
     except (ValueError, OverflowError):
         power = None
-    if power is None or not -128 <= power < 128:
+    if power is None or not -128 <= power < 128 or (
+            scaler is not None and not math.isclose(10.0 ** power, float(scaler), rel_tol=1e-9)):
         raise ValueError(f"{where}: <Scaler> {scaler!r} is not a power of ten")
     return (DataType.STRUCTURE, [(DataType.INTEGER, power), (DataType.ENUM, unit or 0)])
 
