@@ -39,6 +39,7 @@ from dlmstw.codec.typed import from_table, to_table
 from dlmstw.config import parse_lab
 from dlmstw.errors import ConfigError
 from dlmstw.client.clone import parse_object_list
+from dlmstw.client.session import ClientProtocolError
 from dlmstw.cosem.directory import ModelDirectory
 from dlmstw.enums import ActionResult, DataType, MethodAccess
 from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
@@ -111,6 +112,8 @@ def templates(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     gurux_device_file(folder / "device.xml")
     imported = client(readme_command(IMPORT_COMMAND, {"acme.toml": "gurux.toml"}), folder)
     assert imported.returncode == 0, imported.stderr
+    for name in ("acme.toml", "gurux.toml"):  # what clone and import-gurux write, loads reads
+        loads((folder / name).read_text())
     return folder
 
 
@@ -334,7 +337,15 @@ def test_missing_template_stops_twistd_with_status_1(tmp_path: Path) -> None:
      + "</Item>" * 3000 + "</Value></GXDLMSData></Objects>", "nested deeper than 32"),
     ("<Objects><GXDLMSRegister><LN>1.0.1.8.0.255</LN><Scaler>0.3</Scaler><Unit>30</Unit></GXDLMSRegister>"
      "</Objects>", "<Scaler> '0.3' is not a power of ten"),
-], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep", "scaler"])
+    (f"<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Access>{'1' * 200}</Access></GXDLMSData></Objects>",
+     "object 1 <GXDLMSData> 0.0.1.0.0.255: attribute id 128 is not 1..127"),
+    ("<Objects><GXDLMSData><LN>0.0.1.0.0.255</LN><Version>999</Version></GXDLMSData></Objects>",
+     "object 1 <GXDLMSData> 0.0.1.0.0.255: version 999 is not 0..255"),
+    ("<Objects><GXDLMSAssociationLogicalName><LN>0.0.40.0.0.255</LN><ApplicationContextName><ContextId>300"
+     "</ContextId></ApplicationContextName></GXDLMSAssociationLogicalName></Objects>",
+     "<ApplicationContextName><ContextId> 300 is not 0..255"),
+], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep", "scaler", "attributes",
+        "version", "context-id"])
 def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, problem: str) -> None:
     (tmp_path / "bad.xml").write_text(text)
     result = client(["import-gurux", "bad.xml"], tmp_path)
@@ -477,3 +488,30 @@ def test_values_a_quantity_cannot_stand_in_for_are_kept(tmp_path: Path) -> None:
     message = _lab_error(tmp_path, "".join((ASSOCIATION, CLOCK_OBJECT, kept, '[simulate]\n"1.0.1.8.0.255" = '
                                                                         '"active-energy-import"\n')))
     assert message.endswith("a quantity cannot stand in for a value of type enum")
+
+
+def _entry(class_id: Any, version: Any, ln: bytes, attribute: Any, mode: Any = (DataType.ENUM, 1),
+           selectors: Any = (DataType.NULL_DATA, None)) -> Any:
+    """An object_list entry (Blue Book 4.4.4) with one attribute and no methods."""
+    rights = (DataType.STRUCTURE, [(DataType.ARRAY, [(DataType.STRUCTURE, [attribute, mode, selectors])]),
+                                   (DataType.ARRAY, [])])
+    return (DataType.STRUCTURE, [class_id, version, (DataType.OCTET_STRING, ln), rights])
+
+
+@pytest.mark.parametrize("entry,problem", [
+    (_entry((DataType.OCTET_STRING, b"x"), (DataType.UNSIGNED, 0), bytes(6), (DataType.INTEGER, 1)),
+     "class_id b'x' is not 0..65535"),
+    (_entry((DataType.LONG_UNSIGNED, 1), (DataType.VISIBLE_STRING, b"1"), bytes(6), (DataType.INTEGER, 1)),
+     "version b'1' is not 0..255"),
+    (_entry((DataType.LONG_UNSIGNED, 1), (DataType.UNSIGNED, 0), bytes(6), (DataType.BOOLEAN, True)),
+     "attribute id True is not 1..127"),
+    (_entry((DataType.LONG_UNSIGNED, 1), (DataType.UNSIGNED, 0), bytes(6), (DataType.INTEGER, 1),
+            selectors=(DataType.INTEGER, 5)), "access_selectors is not an array"),
+    (_entry((DataType.LONG_UNSIGNED, 1), (DataType.UNSIGNED, 0), bytes(6), (DataType.INTEGER, 1),
+            selectors=(DataType.ARRAY, [(DataType.OCTET_STRING, b"1")])), "selectors (b'1',) are not integers"),
+], ids=["class-id", "version", "attribute-id", "selectors", "selector"])
+def test_object_list_entries_a_template_cannot_hold_are_refused(entry: Any, problem: str) -> None:
+    """parse_object_list checks an entry as loads does, so that what clone writes loads reads."""
+    with pytest.raises(ClientProtocolError) as caught:
+        parse_object_list((DataType.ARRAY, [entry]))
+    assert problem in str(caught.value) and str(caught.value).startswith("object_list: class ")

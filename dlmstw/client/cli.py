@@ -884,10 +884,10 @@ def _run_clone(args: argparse.Namespace) -> int:
         return _usage(args, "clone", str(error))
     host, port, _ = args.meter
     try:
-        template = run_with_reactor(lambda reactor: _clone_meter(reactor, args))
+        text = dump_template(run_with_reactor(lambda reactor: _clone_meter(reactor, args)))
     except Exception as error:
         return _fail("clone", f"{host}:{port}", error, args.json, {"meter": f"{host}:{port}"})
-    return _write_template("clone", args, dump_template(template))
+    return _write_template("clone", args, text)
 
 
 def _add_import_gurux(parser: argparse.ArgumentParser) -> None:
@@ -897,11 +897,11 @@ def _add_import_gurux(parser: argparse.ArgumentParser) -> None:
 
 def _run_import_gurux(args: argparse.Namespace) -> int:
     try:
-        template = import_gurux(args.file)
+        text = dump_template(import_gurux(args.file))
     except ValueError as error:
         sys.stderr.write(f"dlmstw-client import-gurux: {args.file}: {error}\n")
         return EXIT_USAGE
-    return _write_template("import-gurux", args, dump_template(template))
+    return _write_template("import-gurux", args, text)
 
 
 #: The Lua dissector, installed with the package (setup.cfg package_data).

@@ -57,26 +57,31 @@ def _access(enum: Any, value: Data, what: str) -> Any:
 
 
 def parse_object_list(object_list: Data) -> list[TemplateObject]:
-    """The objects of an object_list (Blue Book 4.4.4), their attributes not yet read."""
+    """The objects of an object_list (Blue Book 4.4.4), their attributes not yet
+    read; ClientProtocolError when an entry is not what a template may hold."""
     objects = []
     for entry in _items(object_list, "the value"):
         class_id, version, logical_name, rights = _fields(entry, 4, "an entry")
         ln = logical_name[1]
         if not isinstance(ln, bytes) or len(ln) != 6:
             raise ClientProtocolError(f"object_list: logical name {ln!r} is not 6 octets")
-        what = f"class {class_id[1]} {format_obis(ln)}"
+        what = f"class {class_id[1]!r} {format_obis(ln)}"
         attribute_rights, method_rights = _fields(rights, 2, f"{what} access_rights")
-        attributes = []
-        for item in _items(attribute_rights, f"{what} attribute_access"):
-            index, mode, selectors = _fields(item, 3, f"{what} attribute_access_item")
-            attributes.append(TemplateAttribute(
-                index[1], _access(AttributeAccess, mode, what),
-                None if selectors[0] == DataType.NULL_DATA else tuple(s[1] for s in selectors[1])))
-        methods = []
-        for item in _items(method_rights, f"{what} method_access"):
-            index, mode = _fields(item, 2, f"{what} method_access_item")
-            methods.append(TemplateMethod(index[1], _access(MethodAccess, mode, what)))
-        objects.append(TemplateObject(ln, class_id[1], version[1], tuple(attributes), tuple(methods)))
+        try:
+            attributes = []
+            for item in _items(attribute_rights, f"{what} attribute_access"):
+                index, mode, selectors = _fields(item, 3, f"{what} attribute_access_item")
+                attributes.append(TemplateAttribute(
+                    index[1], _access(AttributeAccess, mode, what),
+                    None if selectors[0] == DataType.NULL_DATA
+                    else tuple(s[1] for s in _items(selectors, f"{what} access_selectors"))))
+            methods = []
+            for item in _items(method_rights, f"{what} method_access"):
+                index, mode = _fields(item, 2, f"{what} method_access_item")
+                methods.append(TemplateMethod(index[1], _access(MethodAccess, mode, what)))
+            objects.append(TemplateObject(ln, class_id[1], version[1], tuple(attributes), tuple(methods)))
+        except (ValueError, TypeError) as error:
+            raise ClientProtocolError(f"object_list: {what}: {error}") from None
     return objects
 
 

@@ -34,7 +34,7 @@ from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.typed import TYPE_NAMES
 from dlmstw.cosem.classes.association_ln import APPLICATION_CONTEXT_PREFIX, MECHANISM_PREFIX
 from dlmstw.enums import AttributeAccess, DataType, MethodAccess
-from dlmstw.models.template import MAX_FILE, Template, TemplateAttribute, TemplateMethod, TemplateObject
+from dlmstw.models.template import MAX_FILE, Template, TemplateAttribute, TemplateMethod, TemplateObject, placed
 from dlmstw.plugins.registry import installed
 
 PREFIX: Final = "GXDLMS"
@@ -185,6 +185,8 @@ def _name(prefix: bytes, tag: str, last: str) -> Callable[[ET.Element, str], Dat
     def read(element: ET.Element, where: str) -> Data | None:
         found = element.find(tag)
         arc = None if found is None else _int(found, last, where)
+        if arc is not None and not 0 <= arc <= 255:
+            raise ValueError(f"{where}: <{tag}><{last}> {arc} is not 0..255")
         return None if arc is None else (DataType.OCTET_STRING, prefix + bytes((arc,)))
     return read
 
@@ -273,9 +275,15 @@ def convert(root: ET.Element) -> Template:
                     encode_data(value)
                 except ValueError as error:
                     raise ValueError(f"{where} attribute {index}: {error}") from None
-            attributes.append(TemplateAttribute(index, mode, spec.selectors or None if spec else None, value))
-        objects.append(TemplateObject(logical_name, class_id, version, tuple(attributes),
-                                      tuple(TemplateMethod(i, m) for i, m in enumerate(methods, 1))))
+            try:
+                attributes.append(TemplateAttribute(index, mode, spec.selectors or None if spec else None, value))
+            except ValueError as error:
+                raise placed(where, error) from None
+        try:
+            objects.append(TemplateObject(logical_name, class_id, version, tuple(attributes),
+                                          tuple(TemplateMethod(i, m) for i, m in enumerate(methods, 1))))
+        except ValueError as error:
+            raise placed(where, error) from None
     return Template(tuple(objects), {}, source="Gurux device file")
 
 

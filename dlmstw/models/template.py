@@ -92,6 +92,23 @@ METHOD_ACCESS: Final = _by_name(MethodAccess)
 RESULTS: Final = _by_name(DataAccessResult)
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    """``value`` is an int (not a bool) in low..high."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_item(kind: str, index: Any, access: Any, modes: type) -> None:
+    if not _whole(index, 1, 127):
+        raise ValueError(f"{kind} id {index!r} is not 1..127")
+    if not isinstance(access, modes):
+        raise ValueError(f"{kind} {index}: access {access!r} is not one of {', '.join(map(enum_name, modes))}")
+
+
+# Every way a template is made (loads, clone, import-gurux) makes these; their
+# checks are the one place that says what a template may hold (the object
+# list's ranges, Blue Book 4.4.4), so that what clone writes loads reads.
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateAttribute:
     """One attribute: its access right and access selectors as the object list
@@ -104,11 +121,22 @@ class TemplateAttribute:
     value: Data | None = None
     unreadable: DataAccessResult | None = None
 
+    def __post_init__(self) -> None:
+        _check_item("attribute", self.index, self.access, AttributeAccess)
+        if self.selectors is not None and not (isinstance(self.selectors, tuple)
+                                               and all(_whole(s, -128, 127) for s in self.selectors)):
+            raise ValueError(f"attribute {self.index}: selectors {self.selectors!r} are not integers -128..127")
+        if self.value is not None and self.unreadable is not None:
+            raise ValueError(f"attribute {self.index}: give 'value' or 'unreadable', not both")
+
 
 @dataclass(frozen=True, slots=True)
 class TemplateMethod:
     index: int
     access: MethodAccess
+
+    def __post_init__(self) -> None:
+        _check_item("method", self.index, self.access, MethodAccess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +146,18 @@ class TemplateObject:
     version: int
     attributes: tuple[TemplateAttribute, ...]
     methods: tuple[TemplateMethod, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.logical_name, bytes) or len(self.logical_name) != 6:
+            raise ValueError(f"logical name {self.logical_name!r} is not 6 octets")
+        if not _whole(self.class_id, 0, 65535):
+            raise ValueError(f"class_id {self.class_id!r} is not 0..65535")
+        if not _whole(self.version, 0, 255):
+            raise ValueError(f"version {self.version!r} is not 0..255")
+        for kind, items in (("attribute", self.attributes), ("method", self.methods)):
+            indices = [item.index for item in items]
+            if len(set(indices)) != len(indices):
+                raise ValueError(f"an {kind} id is listed twice")
 
     @property
     def name(self) -> str:
@@ -195,31 +235,28 @@ def _named(names: Mapping[str, Any], text: Any, where: str, what: str) -> Any:
     return found
 
 
-def _index(table: Mapping[str, Any], where: str) -> int:
-    index = _get(table, "id", int, where)
-    if not 0 < index < 128:
-        raise ValueError(f"{where}: id {index} is not 1..127")
-    return int(index)
+def placed(where: str, error: ValueError) -> ValueError:
+    """``error`` saying ``where`` (once)."""
+    message = str(error)
+    return ValueError(message if message.startswith(where) else f"{where}: {message}")
 
 
 def _attribute(table: Any, where: str) -> TemplateAttribute:
     if not isinstance(table, dict):
         raise ValueError(f"{where}: expected a table")
-    index = _index(table, where)
+    index = _get(table, "id", int, where)
     where = f"{where} (attribute {index})"
     selectors = _get(table, "selectors", list, where, None)
-    if selectors is not None and not all(isinstance(s, int) and not isinstance(s, bool) and -128 <= s < 128
-                                         for s in selectors):
-        raise ValueError(f"{where}: 'selectors' must be integers -128..127")
     value = table.get("value")
     unreadable = table.get("unreadable")
-    if value is not None and unreadable is not None:
-        raise ValueError(f"{where}: give 'value' or 'unreadable', not both")
-    return TemplateAttribute(
-        index, _named(ATTRIBUTE_ACCESS, table.get("access"), where, "access"),
-        None if selectors is None else tuple(selectors),
-        None if value is None else from_table(value, f"{where} value"),
-        None if unreadable is None else _named(RESULTS, unreadable, where, "unreadable"))
+    try:
+        return TemplateAttribute(
+            index, _named(ATTRIBUTE_ACCESS, table.get("access"), where, "access"),
+            None if selectors is None else tuple(selectors),
+            None if value is None else from_table(value, f"{where} value"),
+            None if unreadable is None else _named(RESULTS, unreadable, where, "unreadable"))
+    except ValueError as error:
+        raise placed(where, error) from None
 
 
 def _object(table: Any, where: str) -> TemplateObject:
@@ -232,11 +269,7 @@ def _object(table: Any, where: str) -> TemplateObject:
         raise ValueError(f"{where}: {error}") from None
     class_id = _get(table, "class_id", int, where)
     where = f"{where} (class {class_id} {format_obis(logical_name)})"
-    if not 0 <= class_id < 65536:
-        raise ValueError(f"{where}: class_id is not 0..65535")
     version = _get(table, "version", int, where)
-    if not 0 <= version < 256:
-        raise ValueError(f"{where}: version is not 0..255")
     attributes = tuple(_attribute(a, f"{where} attributes[{i}]")
                        for i, a in enumerate(_get(table, "attributes", list, where)))
     methods = []
@@ -244,12 +277,15 @@ def _object(table: Any, where: str) -> TemplateObject:
         place = f"{where} methods[{i}]"
         if not isinstance(m, dict):
             raise ValueError(f"{place}: expected a table")
-        methods.append(TemplateMethod(_index(m, place), _named(METHOD_ACCESS, m.get("access"), place, "access")))
-    for kind, items in (("attribute", attributes), ("method", methods)):
-        indices = [item.index for item in items]
-        if len(set(indices)) != len(indices):
-            raise ValueError(f"{where}: an {kind} id is listed twice")
-    return TemplateObject(logical_name, class_id, version, attributes, tuple(methods))
+        try:
+            methods.append(TemplateMethod(_get(m, "id", int, place),
+                                          _named(METHOD_ACCESS, m.get("access"), place, "access")))
+        except ValueError as error:
+            raise placed(place, error) from None
+    try:
+        return TemplateObject(logical_name, class_id, version, attributes, tuple(methods))
+    except ValueError as error:
+        raise placed(where, error) from None
 
 
 def loads(text: str) -> Template:
