@@ -41,7 +41,7 @@ from dlmstw.errors import ConfigError
 from dlmstw.client.clone import parse_object_list
 from dlmstw.client.session import ClientProtocolError
 from dlmstw.cosem.directory import ModelDirectory
-from dlmstw.enums import ActionResult, DataType, MethodAccess
+from dlmstw.enums import ActionResult, DataAccessResult, DataType, MethodAccess
 from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
 from dlmstw.models.templated import TemplateObjectSet
 from dlmstw.plugins.registry import check_lab, load_registry
@@ -515,3 +515,35 @@ def test_object_list_entries_a_template_cannot_hold_are_refused(entry: Any, prob
     with pytest.raises(ClientProtocolError) as caught:
         parse_object_list((DataType.ARRAY, [entry]))
     assert problem in str(caught.value) and str(caught.value).startswith("object_list: class ")
+
+
+KEPT_PROFILE = """[[objects]]
+logical_name = "1.0.99.1.0.255"
+class_id = 7
+version = 1
+attributes = [{ id = 1, access = "read-only" },
+  { id = 2, access = "read-only", selectors = [1], value = { type = "array", items = [
+    { type = "structure", items = [{ type = "unsigned", value = 1 }] },
+    { type = "structure", items = [{ type = "unsigned", value = 2 }] }] } },
+  { id = 20, access = "read-only", selectors = [1, 2] }]
+[simulate]
+"1.0.99.1.0.255" = "kept"
+"""
+
+
+def test_selective_access_to_a_kept_value_is_refused(tmp_path: Path) -> None:
+    """A kept buffer is not served whole under an entry descriptor; selectors are the listing's (the template
+    lists only 1, by range); an attribute the class does not have answers scope-of-access-violated."""
+    meter = served(tmp_path, KEPT_PROFILE)
+    assert meter.get("1.0.99.1.0.255", 7, 2)[1] == [(DataType.STRUCTURE, [(DataType.UNSIGNED, 1)]),
+                                                   (DataType.STRUCTURE, [(DataType.UNSIGNED, 2)])]
+    by_entry = (2, (DataType.STRUCTURE, [(DataType.DOUBLE_LONG_UNSIGNED, 1), (DataType.DOUBLE_LONG_UNSIGNED, 1),
+                                         (DataType.LONG_UNSIGNED, 1), (DataType.LONG_UNSIGNED, 0)]))
+    assert meter.get("1.0.99.1.0.255", 7, 2, by_entry) == DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+    by_range = (1, (DataType.STRUCTURE, [(DataType.NULL_DATA, None)] * 4))
+    assert meter.get("1.0.99.1.0.255", 7, 2, by_range) == DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+    assert meter.get("1.0.99.1.0.255", 7, 20, by_entry) == DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+    idle = served(tmp_path, PROFILE.format(columns=PROFILE_COLUMNS, period=DWORD.format(0), entries=DWORD.format(1))
+                  .replace('{ id = 2, access = "read-only" }', '{ id = 2, access = "read-only", selectors = [1, 2] }'),
+                  ENERGY.format(value=DWORD.format(0)))
+    assert idle.get("1.0.99.1.0.255", 7, 2, by_entry) == (DataType.ARRAY, [])  # a profile holding no entries

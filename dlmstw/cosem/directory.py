@@ -21,6 +21,8 @@ from ..interfaces import IAuthenticationMechanism, IInterfaceClass, IObjectDirec
 from .base import AssociationState, Context, CosemObject, Encoded, MeterState
 from .classes.security_setup import security_setup_objects
 
+#: An array of no elements: an empty profile buffer.
+EMPTY_ARRAY = axdr.encode_array_header(0)
 SAP_ASSIGNMENT = bytes((0, 0, 41, 0, 0, 255))
 LOGICAL_DEVICE_NAME = bytes((0, 0, 42, 0, 0, 255))
 
@@ -217,14 +219,20 @@ class ModelDirectory:
             return obj
         if selective is None:
             return obj.interface_class.get(obj, attribute.attribute_id, ctx)
-        kept = obj.params.get("_kept")
-        if kept is not None and attribute.attribute_id in kept:
-            return kept[attribute.attribute_id]
-        spec = obj.interface_class.attribute_specs[attribute.attribute_id]
-        if selective.selector not in spec.selectors:
+        index = attribute.attribute_id
+        selectors = next((listed for i, _, listed in _attributes(obj) if i == index), None)
+        if selectors is None or selective.selector not in selectors:
             return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-        return obj.interface_class.get_selective(obj, attribute.attribute_id, selective.selector,
-                                                 selective.parameters, ctx)
+        kept = obj.params.get("_kept")
+        if kept is not None and index in kept:
+            # A kept value is not selected from, except an empty buffer (nothing selected from nothing)
+            # and a refusal the meter recorded.
+            value = kept[index]
+            return value if value == EMPTY_ARRAY or isinstance(value, DataAccessResult) \
+                else DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        if index not in obj.interface_class.attribute_specs:
+            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        return obj.interface_class.get_selective(obj, index, selective.selector, selective.parameters, ctx)
 
     def reader(self, association: AssociationState,
                attribute: CosemAttributeDescriptor) -> Callable[[Context], Encoded | DataAccessResult]:

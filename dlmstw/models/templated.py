@@ -38,6 +38,7 @@ from ..codec.obis import CURRENT_ASSOCIATION, format_obis
 from ..cosem.base import Context, CosemObject, Listing
 from ..cosem.classes.configured import ConfiguredClass
 from ..cosem.classes.register import INTEGER_RANGES
+from ..cosem.directory import EMPTY_ARRAY
 from ..enums import DataType, Unit, enum_name
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator.shapes import SHAPES
@@ -85,8 +86,7 @@ QUANTIFIED: Final = frozenset({DATA, *REGISTERS, DEMAND_REGISTER})
 PROFILE_GENERIC: Final = 7
 ASSOCIATION_LN: Final = 15
 SECURITY_SETUP: Final = 64
-#: An empty buffer and no entries in use (a profile the simulator does not drive).
-EMPTY_BUFFER: Final = axdr.encode_array_header(0)
+#: No entries in use (a profile the simulator does not drive: its buffer is EMPTY_ARRAY).
 NO_ENTRIES: Final = axdr.encode_double_long_unsigned(0)
 _FLOATS: Final = frozenset({DataType.FLOAT32, DataType.FLOAT64})
 _NUMBERS: Final = frozenset({*INTEGER_RANGES, *_FLOATS})
@@ -253,7 +253,7 @@ def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, Any]:
         elif attribute.unreadable is not None:
             kept[attribute.index] = attribute.unreadable
     if obj.class_id == PROFILE_GENERIC and not served:
-        kept.setdefault(2, EMPTY_BUFFER)
+        kept.setdefault(2, EMPTY_ARRAY)
         kept.setdefault(7, NO_ENTRIES)
     return kept
 
