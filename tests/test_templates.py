@@ -42,8 +42,8 @@ from dlmstw.client.clone import parse_object_list
 from dlmstw.client.session import ClientProtocolError
 from dlmstw.cosem.directory import ModelDirectory
 from dlmstw.enums import ActionResult, DataAccessResult, DataType, MethodAccess
-from dlmstw.models.template import NOT_CLONED, TemplateMethod, dynamic, loads
-from dlmstw.models.templated import TemplateObjectSet
+from dlmstw.models.template import NOT_CLONED, TemplateMethod, loads
+from dlmstw.models.templated import TemplateObjectSet, served_attributes
 from dlmstw.plugins.registry import check_lab, load_registry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +163,12 @@ def _answer(session: MeterSession, obj: Any, index: int) -> Any:
 
 
 @pytest.mark.parametrize("client_sap,password", ASSOCIATIONS, ids=["public", "reader"])
-def test_clone_reads_like_the_meter(lab: Lab, template_lab: Lab, client_sap: int, password: str | None) -> None:
+def test_clone_reads_like_the_meter(lab: Lab, template_lab: Lab, templates: Path, client_sap: int,
+                                    password: str | None) -> None:
+    """Every attribute the clone does not drive (served_attributes, as the meter serving it decides) reads as
+    the original's."""
+    template = loads((templates / "acme.toml").read_text())
+    by_ln = {obj.logical_name: obj for obj in template.objects}
     with MeterSession(lab.ports[0], client_sap, password) as original, \
             MeterSession(template_lab.ports[0], client_sap, password) as clone:
         listed, objects = original.read_object_list()
@@ -173,7 +178,7 @@ def test_clone_reads_like_the_meter(lab: Lab, template_lab: Lab, client_sap: int
         differences = []
         for entry, obj in zip(listed, objects):
             class_id, rights = entry[0], entry[3]
-            skipped = dynamic(class_id, bytes(entry[2])) | NOT_CLONED.get(class_id, frozenset())
+            skipped = served_attributes(template, by_ln[bytes(entry[2])]) | NOT_CLONED.get(class_id, frozenset())
             for index, mode, _ in rights[0]:
                 if index == 1 or index in skipped or mode not in READ_MODES:
                     continue
@@ -547,3 +552,14 @@ def test_selective_access_to_a_kept_value_is_refused(tmp_path: Path) -> None:
                   .replace('{ id = 2, access = "read-only" }', '{ id = 2, access = "read-only", selectors = [1, 2] }'),
                   ENERGY.format(value=DWORD.format(0)))
     assert idle.get("1.0.99.1.0.255", 7, 2, by_entry) == (DataType.ARRAY, [])  # a profile holding no entries
+
+
+def test_served_attributes_of_data_follow_its_quantity(tmp_path: Path) -> None:
+    """The serial number (0.0.96.1.0.255) is driven, each meter its own; another Data object is kept."""
+    template = loads(OBJECT.format(class_id=1, value='{ type = "octet-string", text = "ABC" }')
+                     + OBJECT.format(class_id=1, value='{ type = "octet-string", text = "ABC" }')
+                     .replace("0.0.96.1.0.255", "0.0.96.1.1.255"))
+    serial, other = template.objects
+    assert served_attributes(template, serial) == frozenset({2}) and served_attributes(template, other) == frozenset()
+    meter = served(tmp_path, OBJECT.format(class_id=1, value='{ type = "octet-string", text = "ABC" }'))
+    assert meter.get("0.0.96.1.0.255", 1, 2) == (DataType.OCTET_STRING, str(meter.runtime.serial).encode())

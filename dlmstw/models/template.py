@@ -53,14 +53,16 @@ MAX_FILE: Final = 32 << 20
 #: deviation -720..720 minutes).
 MAX_UTC_OFFSET: Final = 720 * 60
 
-#: The attributes a simulator drives, per class_id; every other attribute is
-#: static (kept as cloned). Register (3) and Extended register (4): value and
+#: The attributes a simulator may drive, per class_id; every other attribute is
+#: static (kept as cloned). Which it does drive for an object of a template
+#: is ``templated.served_attributes``. Data (1): value; Register (3) and Extended register (4): value and
 #: capture time; Demand register (5): averages, status, times; Profile
 #: generic (7): buffer and entries in use; Clock (8): time and status;
 #: Association LN (15): object list, xDLMS context and status (they depend on
 #: the association a request arrives on), and every attribute of the current
 #: association 0.0.40.0.0.255 (CURRENT_ASSOCIATION_DYNAMIC).
 DYNAMIC: Final[Mapping[int, frozenset[int]]] = {
+    1: frozenset({2}),
     3: frozenset({2}),
     4: frozenset({2, 5}),
     5: frozenset({2, 3, 5, 6, 7}),
@@ -72,7 +74,7 @@ CURRENT_ASSOCIATION_DYNAMIC: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9})
 
 
 def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
-    """The attributes of an object that a simulator drives (DYNAMIC)."""
+    """The attributes of an object that a simulator may drive (DYNAMIC)."""
     if class_id == 15 and logical_name == CURRENT_ASSOCIATION:
         return CURRENT_ASSOCIATION_DYNAMIC
     return DYNAMIC.get(class_id, frozenset())

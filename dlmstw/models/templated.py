@@ -205,7 +205,7 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
         value = obj.value(2)
         if source is None:
             return {"value": value or (DataType.NULL_DATA, None)}, frozenset()
-        return {"value": _data_source(source, value)}, frozenset({2})
+        return {"value": _data_source(source, value)}, driven
     if class_id in REGISTERS or class_id == DEMAND_REGISTER:
         scaler, unit = _scaler_unit(obj.value(4 if class_id == DEMAND_REGISTER else 3))
         params: dict[str, Any] = {"scaler": scaler, "unit": unit, "rollover": True,
@@ -240,6 +240,12 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
     if class_id == SECURITY_SETUP and obj.logical_name[4] > 0:
         return {"association": obj.logical_name[4] - 1}, frozenset()
     return {}, driven
+
+
+def served_attributes(template: Template, obj: TemplateObject) -> frozenset[int]:
+    """The attributes of ``obj`` that the simulator drives when ``template`` is
+    served; the others answer what the template keeps."""
+    return _driven(template, obj, {o.logical_name: o for o in template.objects})[1]
 
 
 def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, Any]:
