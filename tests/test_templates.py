@@ -563,3 +563,25 @@ def test_served_attributes_of_data_follow_its_quantity(tmp_path: Path) -> None:
     assert served_attributes(template, serial) == frozenset({2}) and served_attributes(template, other) == frozenset()
     meter = served(tmp_path, OBJECT.format(class_id=1, value='{ type = "octet-string", text = "ABC" }'))
     assert meter.get("0.0.96.1.0.255", 1, 2) == (DataType.OCTET_STRING, str(meter.runtime.serial).encode())
+
+
+@pytest.mark.parametrize("model,problem", [
+    ("is15959-abt, template:t.toml", "template:{t} brings every object of the meter: give it alone, not with "
+                                     "is15959-abt"),
+    ("template:t.toml, template:u.toml", "template:{t} brings every object of the meter: give it alone, not with "
+                                         "template:{u}"),
+], ids=["with-a-model", "two-templates"])
+def test_a_template_is_the_only_object_set_of_its_group(tmp_path: Path, model: str, problem: str) -> None:
+    """The template's path as lab.ini's folder resolves it."""
+    (tmp_path / "t.toml").write_text(ASSOCIATION + CLOCK_OBJECT)
+    problem = problem.format(t=tmp_path / "t.toml", u=tmp_path / "u.toml")
+    path = str(tmp_path / "lab.ini")
+    lab = parse_lab(f"[meters:x]\nmodel = {model}\n[association:public]\nclient_sap = 16\n", path)
+    with pytest.raises(ConfigError) as caught:
+        check_lab(load_registry(), lab, path)
+    assert str(caught.value) == f"{path} [meters:x] model: {problem}"
+
+
+def test_a_template_without_the_current_association_is_refused(tmp_path: Path) -> None:
+    assert _lab_error(tmp_path, CLOCK_OBJECT).endswith(
+        "no Association LN (class 15) 0.0.40.0.0.255: a client could not read the object list")

@@ -279,7 +279,8 @@ class TemplateObjectSet:
         self.template = template
 
     def check(self, classes: Mapping[int, IInterfaceClass]) -> None:
-        """TemplateError naming the first object that cannot be served (or the load shape)."""
+        """TemplateError naming the first object that cannot be served (or the
+        load shape, or the current association that every meter has)."""
         if self.load_shape not in SHAPES:
             raise TemplateError(f"[template] load_shape {self.load_shape!r} is not one of {', '.join(sorted(SHAPES))}")
         built = self.objects(classes)
@@ -291,6 +292,9 @@ class TemplateObjectSet:
                                     f"value of {error.args[0]}") from None
             except (TypeError, ValueError) as error:
                 raise TemplateError(f"class {obj.class_id} {format_obis(obj.logical_name)}: {error}") from None
+        if not any(obj.logical_name == CURRENT_ASSOCIATION and obj.class_id == ASSOCIATION_LN for obj in built):
+            raise TemplateError(f"no Association LN (class {ASSOCIATION_LN}) {format_obis(CURRENT_ASSOCIATION)}: "
+                                "a client could not read the object list")
 
     def objects(self, classes: Mapping[int, IInterfaceClass]) -> list[CosemObject]:
         template = self.template

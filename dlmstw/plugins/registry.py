@@ -94,6 +94,10 @@ def check_lab(registry: Registry, lab: Lab, path: str) -> None:
     and each association's keys fit its mechanism and suite; ConfigError
     names the file (``path``), the section and the key."""
     for group in lab.groups:
+        templates = [name for name in group.model if name.startswith(TEMPLATE_PREFIX)]
+        if templates and len(group.model) > 1:
+            raise ConfigError(path, f"meters:{group.name}", "model", f"{templates[0]} brings every object of the "
+                              f"meter: give it alone, not with {', '.join(n for n in group.model if n != templates[0])}")
         for name in group.model:
             if name.startswith(TEMPLATE_PREFIX):
                 try:
