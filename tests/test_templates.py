@@ -237,6 +237,8 @@ VALUES = [
     "0A03414243", "0A0201FF", "0C02C3A9", "0D05", "0FFF", "107FFF", "1180", "12FFFF", "1400000000000000FF",
     "15FFFFFFFFFFFFFFFF", "1605", "173F8CCCCD", "18400921FB54442D18", "19" + "07EA0C0607050A1E00FF8000",
     "1A07EA0C0607", "1B0A1E00FF", "FF", "020209060000010000FF01011203E8", "13020211120601000302" + "0004",
+    "17FFC00000", "177FC00001", "18FFF8000000000000", "187FF0000000000001",  # NaNs: sign and payload kept
+    "158000000000000000",  # long64-unsigned above TOML's integers
 ]
 
 
@@ -247,6 +249,12 @@ def test_typed_values_encode_back_to_the_same_bytes(encoded: str) -> None:
     assert end == len(data)
     written = tomli_w.dumps({"value": to_table(value)})
     assert encode_data(from_table(tomllib.loads(written)["value"])) == data
+
+
+def test_long64_unsigned_above_toml_integers_is_hex() -> None:
+    """TOML integers are 64-bit signed: a larger long64-unsigned is written as its octets."""
+    assert to_table((DataType.LONG64_UNSIGNED, 2**63)) == {"type": "long64-unsigned", "hex": "8000000000000000"}
+    assert to_table((DataType.LONG64_UNSIGNED, 2**63 - 1))["value"] == 2**63 - 1
 
 
 def test_float_nan_survives() -> None:

@@ -7,7 +7,8 @@ and carries its payload in the one key that type uses:
 
 =======================================  ==========================================
 null-data, dont-care                     nothing else
-boolean, integers, enum, bcd, floats     ``value``
+boolean, integers, enum, bcd, floats     ``value``; ``hex`` of the octets for a NaN
+                                         and a long64-unsigned above TOML's integers
 octet-string, visible-string             ``text`` (printable ASCII) or ``hex``
 utf8-string                              ``text``
 bit-string                               ``bits`` ("0101...")
@@ -19,6 +20,7 @@ compact-array                            ``hex`` of its whole encoding (tag incl
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 from dlmstw.codec.axdr import MAX_DEPTH, BitString, Data, decode_data, encode_data
@@ -36,6 +38,10 @@ _FLOATS: Final = frozenset({DataType.FLOAT32, DataType.FLOAT64})
 _OCTETS: Final = frozenset({DataType.OCTET_STRING, DataType.VISIBLE_STRING})
 _FIXED: Final = {DataType.DATE_TIME: 12, DataType.DATE: 5, DataType.TIME: 4}
 _SEQUENCES: Final = frozenset({DataType.ARRAY, DataType.STRUCTURE})
+#: The types whose ``value`` may instead be the ``hex`` of their octets: a NaN keeps
+#: its sign and payload, a long64-unsigned above TOML's largest integer fits.
+_HEX_WIDTHS: Final = {DataType.FLOAT32: 4, DataType.FLOAT64: 8, DataType.LONG64_UNSIGNED: 8}
+TOML_INTEGER_MAX: Final = 2**63 - 1
 
 
 def _printable(octets: bytes) -> bool:
@@ -48,6 +54,8 @@ def to_table(value: Data) -> dict[str, Any]:
     table: dict[str, Any] = {"type": TYPE_NAMES[DataType(kind)]}
     if kind in _SEQUENCES:
         table["items"] = [to_table(item) for item in payload]
+    elif (kind in _FLOATS and math.isnan(payload)) or (kind == DataType.LONG64_UNSIGNED and payload > TOML_INTEGER_MAX):
+        table["hex"] = encode_data(value)[1:].hex().upper()
     elif kind == DataType.BOOLEAN or kind in _NUMBERS or kind in _FLOATS:
         table["value"] = payload
     elif kind in _OCTETS:
@@ -63,6 +71,8 @@ def to_table(value: Data) -> dict[str, Any]:
         table["hex"] = payload.hex().upper()
     elif kind == DataType.COMPACT_ARRAY:
         table["hex"] = encode_data(value).hex().upper()
+    elif kind not in (DataType.NULL_DATA, DataType.DONT_CARE):
+        raise ValueError(f"{table['type']} is not written in a typed table")
     return table
 
 
@@ -87,8 +97,13 @@ def from_table(table: Any, where: str = "value", depth: int = 0) -> Data:
             raise ValueError(f"{where}: nested deeper than {MAX_DEPTH}")
         items = field("items", list)
         return (kind, [from_table(item, f"{where}.items[{i}]", depth + 1) for i, item in enumerate(items)])
-    if kind in (DataType.NULL_DATA, DataType.DONT_CARE):
-        value: Data = (kind, None)
+    if kind in _HEX_WIDTHS and "hex" in table:
+        octets = _hex(field("hex", str), where)
+        if len(octets) != _HEX_WIDTHS[kind]:
+            raise ValueError(f"{where}: {name} has {_HEX_WIDTHS[kind]} octets, not {len(octets)}")
+        value: Data = decode_data(bytes((kind,)) + octets)[0]
+    elif kind in (DataType.NULL_DATA, DataType.DONT_CARE):
+        value = (kind, None)
     elif kind == DataType.BOOLEAN:
         value = (kind, field("value", bool))
     elif kind in _NUMBERS:
@@ -109,7 +124,7 @@ def from_table(table: Any, where: str = "value", depth: int = 0) -> Data:
         if len(octets) != _FIXED[kind]:
             raise ValueError(f"{where}: {name} has {_FIXED[kind]} octets, not {len(octets)}")
         value = (kind, octets)
-    else:
+    elif kind == DataType.COMPACT_ARRAY:
         encoded = _hex(field("hex", str), where)
         try:
             value, end = decode_data(encoded)
@@ -117,6 +132,8 @@ def from_table(table: Any, where: str = "value", depth: int = 0) -> Data:
             raise ValueError(f"{where}: not a compact-array: {error}") from None
         if value[0] != kind or end != len(encoded):
             raise ValueError(f"{where}: 'hex' is not one whole compact-array")
+    else:
+        raise ValueError(f"{where}: values of type {name} are not read from typed tables")
     try:
         encode_data(value)
     except ValueError as error:
