@@ -317,9 +317,11 @@ attributes = [{{ id = 1, access = "read-only" }}, {{ id = 2, access = "read-only
     ("objects = []\n[template]\nutc_offset = 1000000000000\n", "utc_offset 1000000000000 is not -43200..43200 seconds"),
     (DEMAND.format(period=0), "class 5 1.0.1.4.0.255: period 0 is not 60..86400 seconds dividing the day"),
     (DEMAND.format(period=7), "period 7 is not 60..86400 seconds dividing the day"),
+    ("""[[objects]]\nlogical_name = "0.0.40.0.0.255"\nclass_id = 15\nversion = 3\nattributes = []\n""",
+     "Association LN version 3 gives access rights as bit flags (Blue Book 4.4.4)"),
 ], ids=["not-toml", "format", "load-shape", "unknown-class", "out-of-range", "unknown-type", "simulate-unknown-object",
         "simulate-unknown-quantity", "simulate-clock", "deep-toml", "deep-value", "large",
-        "utc-offset", "demand-period-0", "demand-period-7"])
+        "utc-offset", "demand-period-0", "demand-period-7", "association-version-3"])
 def test_bad_template_is_one_line(tmp_path: Path, template: str, problem: str) -> None:
     assert problem in _lab_error(tmp_path, template)
 
@@ -357,8 +359,12 @@ def test_missing_template_stops_twistd_with_status_1(tmp_path: Path) -> None:
     ("<Objects><GXDLMSAssociationLogicalName><LN>0.0.40.0.0.255</LN><ApplicationContextName><ContextId>300"
      "</ContextId></ApplicationContextName></GXDLMSAssociationLogicalName></Objects>",
      "<ApplicationContextName><ContextId> 300 is not 0..255"),
+    ("<Objects><GXDLMSAssociationLogicalName><LN>0.0.40.0.0.255</LN><Version>3</Version><Access3>80018001"
+     "</Access3></GXDLMSAssociationLogicalName></Objects>", "<Access3>/<MethodAccess3> (Association LN version 3"),
+    ("<Objects><GXDLMSAssociationLogicalName><LN>0.0.40.0.0.255</LN><Version>3</Version>"
+     "</GXDLMSAssociationLogicalName></Objects>", "Association LN version 3 gives access rights as bit flags"),
 ], ids=["truncated", "root", "unknown-type", "no-ln", "access", "value", "doctype", "deep", "scaler", "attributes",
-        "version", "context-id"])
+        "version", "context-id", "access3", "version-3"])
 def test_bad_gurux_file_is_one_line_and_status_2(tmp_path: Path, text: str, problem: str) -> None:
     (tmp_path / "bad.xml").write_text(text)
     result = client(["import-gurux", "bad.xml"], tmp_path)
@@ -522,12 +528,14 @@ def _entry(class_id: Any, version: Any, ln: bytes, attribute: Any, mode: Any = (
             selectors=(DataType.INTEGER, 5)), "access_selectors is not an array"),
     (_entry((DataType.LONG_UNSIGNED, 1), (DataType.UNSIGNED, 0), bytes(6), (DataType.INTEGER, 1),
             selectors=(DataType.ARRAY, [(DataType.OCTET_STRING, b"1")])), "selectors (b'1',) are not integers"),
-], ids=["class-id", "version", "attribute-id", "selectors", "selector"])
+    (_entry((DataType.LONG_UNSIGNED, 15), (DataType.UNSIGNED, 3), bytes((0, 0, 40, 0, 0, 255)), (DataType.INTEGER, 1),
+            (DataType.ENUM, 5)), "Association LN version 3 gives access rights as bit flags"),
+], ids=["class-id", "version", "attribute-id", "selectors", "selector", "version-3"])
 def test_object_list_entries_a_template_cannot_hold_are_refused(entry: Any, problem: str) -> None:
     """parse_object_list checks an entry as loads does, so that what clone writes loads reads."""
     with pytest.raises(ClientProtocolError) as caught:
         parse_object_list((DataType.ARRAY, [entry]))
-    assert problem in str(caught.value) and str(caught.value).startswith("object_list: class ")
+    assert problem in str(caught.value) and str(caught.value).startswith("object_list: ")
 
 
 KEPT_PROFILE = """[[objects]]

@@ -23,7 +23,8 @@ from dlmstw.codec.obis import format_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.cosem.directory import READABLE
 from dlmstw.enums import AttributeAccess, DataAccessResult, DataType, MethodAccess, enum_name
-from dlmstw.models.template import NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject
+from dlmstw.models.template import (NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject,
+                                   flag_access_refused)
 
 CLOCK: Final = bytes((0, 0, 1, 0, 0, 255))
 CLOCK_CLASS: Final = 8
@@ -82,6 +83,9 @@ def parse_object_list(object_list: Data) -> list[TemplateObject]:
             objects.append(TemplateObject(ln, class_id[1], version[1], tuple(attributes), tuple(methods)))
         except (ValueError, TypeError) as error:
             raise ClientProtocolError(f"object_list: {what}: {error}") from None
+    refused = flag_access_refused(objects)
+    if refused is not None:
+        raise ClientProtocolError(f"object_list: {refused}")
     return objects
 
 

@@ -13,9 +13,8 @@ The file's layout, as those tools write it::
         <Unit>35</Unit> <Scaler>0.1</Scaler> <Value Type="18">2301</Value>
       </GXDLMSRegister>
 
-Association LN version 3 files give ``Access3`` / ``MethodAccess3`` instead:
-four hex digits per attribute or method, 0x8000 set, then bits read (1) and
-write (2), or access (1). Values are read for the classes whose elements
+Association LN version 3 files give ``Access3`` / ``MethodAccess3`` instead,
+bit flags that templates do not hold: such files are refused. Values are read for the classes whose elements
 VALUE_READERS knows; other attributes are left to the class that serves the
 object. ``Type`` is the Data tag (Green Book 9.5); arrays and structures
 hold ``Item`` elements. Access selectors are not in the file: they come from
@@ -34,7 +33,8 @@ from dlmstw.codec.obis import parse_obis
 from dlmstw.codec.typed import TYPE_NAMES
 from dlmstw.cosem.classes.association_ln import APPLICATION_CONTEXT_PREFIX, MECHANISM_PREFIX
 from dlmstw.enums import AttributeAccess, DataType, MethodAccess
-from dlmstw.models.template import MAX_FILE, Template, TemplateAttribute, TemplateMethod, TemplateObject, placed
+from dlmstw.models.template import (FLAG_ACCESS_VERSION, MAX_FILE, Template, TemplateAttribute, TemplateMethod,
+                                   TemplateObject, flag_access_refused, placed)
 from dlmstw.plugins.registry import installed
 
 PREFIX: Final = "GXDLMS"
@@ -223,12 +223,6 @@ def _modes(element: ET.Element, where: str) -> tuple[list[AttributeAccess] | Non
         text = _text(element, "MethodAccess")
         if text is not None:
             methods = [MethodAccess(int(digit)) for digit in text]
-        text = _text(element, "Access3")
-        if text is not None:
-            attributes = [AttributeAccess(int(text[i:i + 4], 16) & 3) for i in range(0, len(text), 4)]
-        text = _text(element, "MethodAccess3")
-        if text is not None:
-            methods = [MethodAccess(int(text[i:i + 4], 16) & 1) for i in range(0, len(text), 4)]
     except ValueError:
         raise ValueError(f"{where}: an access mode is not one of the Blue Book's") from None
     return attributes, methods
@@ -259,6 +253,9 @@ def convert(root: ET.Element) -> Template:
             raise ValueError(f"{where}: the logical name appears twice")
         seen.add(logical_name)
         version = _int(element, "Version", where) or 0
+        if element.find("Access3") is not None or element.find("MethodAccess3") is not None:
+            raise ValueError(f"{where}: <Access3>/<MethodAccess3> (Association LN version "
+                             f"{FLAG_ACCESS_VERSION} access rights, bit flags) are not read")
         modes, methods = _modes(element, where)
         interface_class = classes.get(class_id)
         specs = {} if interface_class is None else interface_class.attribute_specs
@@ -284,6 +281,9 @@ def convert(root: ET.Element) -> Template:
                                           tuple(TemplateMethod(i, m) for i, m in enumerate(methods, 1))))
         except ValueError as error:
             raise placed(where, error) from None
+    refused = flag_access_refused(objects)
+    if refused is not None:
+        raise ValueError(refused)
     return Template(tuple(objects), {}, source="Gurux device file")
 
 

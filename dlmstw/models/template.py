@@ -79,6 +79,21 @@ def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
         return CURRENT_ASSOCIATION_DYNAMIC
     return DYNAMIC.get(class_id, frozenset())
 
+#: The first Association LN version whose access modes are bit flags (read,
+#: write, authenticated/encrypted/signed request and response; Blue Book
+#: 4.4.4), not the access-mode enums a template holds: not supported.
+FLAG_ACCESS_VERSION: Final = 3
+
+
+def flag_access_refused(objects: Any) -> str | None:
+    """Why objects listed by an Association LN of FLAG_ACCESS_VERSION or later cannot be a template, or None."""
+    for obj in objects:
+        if obj.class_id == 15 and obj.logical_name == CURRENT_ASSOCIATION and obj.version >= FLAG_ACCESS_VERSION:
+            return (f"Association LN version {obj.version} gives access rights as bit flags "
+                    f"(Blue Book 4.4.4), which templates do not hold (versions 0..{FLAG_ACCESS_VERSION - 1})")
+    return None
+
+
 #: The attributes ``clone`` does not read, per class_id: profile buffers (the
 #: simulator computes them) and object lists (the directory makes them).
 NOT_CLONED: Final[Mapping[int, frozenset[int]]] = {7: frozenset({2}), 15: frozenset({2})}
@@ -306,6 +321,9 @@ def loads(text: str) -> Template:
     if unknown:
         raise ValueError(f"unknown table {sorted(unknown)[0]!r}; expected [template], [simulate], [[objects]]")
     objects = tuple(_object(t, f"objects[{i}]") for i, t in enumerate(_get(document, "objects", list, "the file")))
+    refused = flag_access_refused(objects)
+    if refused is not None:
+        raise ValueError(refused)
     seen: set[bytes] = set()
     for obj in objects:
         if obj.logical_name in seen:
