@@ -491,6 +491,11 @@ def test_profile_entries_as_many_as_fit_are_bounded_by_load_profile_days(tmp_pat
         assert meter.action("1.0.99.1.0.255", 7, 2)[0] == ActionResult.SUCCESS
         assert meter.get("1.0.99.1.0.255", 7, 7) == (DataType.DOUBLE_LONG_UNSIGNED, 3 * 96)
     assert meter.get("1.0.99.1.0.255", 7, 8) == (DataType.DOUBLE_LONG_UNSIGNED, 2**32 - 1)
+    each_second = served(tmp_path, ENERGY.format(value=DWORD.format(0)), PROFILE.format(
+        columns=PROFILE_COLUMNS, period=DWORD.format(1), entries=DWORD.format(2**32 - 1)), days=35)
+    with memory_limit(256 << 20):  # not a grid of 35 days of seconds: periods shorter than a minute are not driven
+        assert each_second.action("1.0.99.1.0.255", 7, 2)[0] == ActionResult.SUCCESS
+        assert each_second.get("1.0.99.1.0.255", 7, 7) == (DataType.DOUBLE_LONG_UNSIGNED, 0)
 
 
 def test_a_register_narrower_than_its_quantity_rolls_over(tmp_path: Path) -> None:

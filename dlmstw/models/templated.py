@@ -13,8 +13,9 @@ simulator:
   its scaler_unit and encoded in the type the template gives its value;
 * a Demand register whose quantity is an energy;
 * every Clock (its time and status follow the meter's clock);
-* every Profile generic with a capture period whose capture objects are in
-  the template (its rows computed from them); other profiles hold no entries;
+* every Profile generic with a capture period of 60..86400 seconds dividing
+  the day whose capture objects are in the template (its rows computed from
+  them, at most load_profile_days of periods); other profiles hold no entries;
 * every Association LN (the object list and status of the association it
   describes: 0.0.40.0.0.255 the current one, another the lab's association of
   the client SAP in its associated_partners_id).
@@ -35,7 +36,7 @@ from zope.interface import implementer
 from ..codec import axdr
 from ..codec.axdr import Data
 from ..codec.obis import CURRENT_ASSOCIATION, format_obis
-from ..cosem.base import Context, CosemObject, Listing
+from ..cosem.base import Context, CosemObject, Listing, divides_the_day
 from ..cosem.classes.configured import ConfiguredClass
 from ..cosem.classes.register import INTEGER_RANGES
 from ..cosem.directory import EMPTY_ARRAY
@@ -222,7 +223,7 @@ def _driven(template: Template, obj: TemplateObject, by_ln: Mapping[bytes, Templ
     if class_id == PROFILE_GENERIC:
         columns = capture_objects(obj.value(3))
         period = _int(obj.value(4), 0)
-        drivable = (columns is not None and period > 0 and template.simulate.get(obj.logical_name) != KEPT
+        drivable = (columns is not None and divides_the_day(period) and template.simulate.get(obj.logical_name) != KEPT
                     and all(c[3] == 0 and c[1] in by_ln and by_ln[c[1]].class_id == c[0] for c in columns))
         if not drivable or columns is None:
             return {"capture_objects": [], "capture_period": 0, "profile_entries": 0}, frozenset()
