@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 from ..codec.axdr import datetime_bytes_from_timestamp
-from ..enums import AttributeAccess, MethodAccess
+from ..enums import AttributeAccess, DataAccessResult, MethodAccess
 from ..interfaces import ISecurityStore
 
 #: Encoded A-XDR Data: the bytes, or an iterable of byte chunks for values
@@ -150,7 +150,10 @@ class CosemObject:
 
     ``attribute_access`` / ``method_access`` narrow what the class allows for
     this particular object (e.g. a read-only clock on a public meter); a
-    ``listing`` replaces what the class declares altogether.
+    ``listing`` replaces what the class declares altogether. ``kept``: answers
+    of the object's own (attribute -> encoded value or Data-Access-Result, a
+    device template's static values), before the class's ``read_<name>``,
+    after a value a client SET.
     """
 
     logical_name: bytes
@@ -160,6 +163,7 @@ class CosemObject:
     attribute_access: dict[int, AttributeAccess] = field(default_factory=dict)
     method_access: dict[int, MethodAccess] = field(default_factory=dict)
     listing: Listing | None = None
+    kept: dict[int, bytes | DataAccessResult] = field(default_factory=dict)
 
     @property
     def class_id(self) -> int:

@@ -223,11 +223,10 @@ class ModelDirectory:
         selectors = next((listed for i, _, listed in _attributes(obj) if i == index), None)
         if selectors is None or selective.selector not in selectors:
             return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-        kept = obj.params.get("_kept")
-        if kept is not None and index in kept:
+        value = obj.kept.get(index)
+        if value is not None:
             # A kept value is not selected from, except an empty buffer (nothing selected from nothing)
             # and a refusal the meter recorded.
-            value = kept[index]
             return value if value == EMPTY_ARRAY or isinstance(value, DataAccessResult) \
                 else DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
         if index not in obj.interface_class.attribute_specs:

@@ -2,9 +2,8 @@
 logical name, attribute reads dispatch to ``read_<name>`` methods, values a
 client SET are kept per meter, methods dispatch to ``do_<name>``.
 
-An object may keep answers of its own, ``params["_kept"]`` (attribute ->
-encoded value or Data-Access-Result, a device template's static values):
-they come before the class's ``read_<name>``, after a value a client SET.
+An object may keep answers of its own (``CosemObject.kept``): they come
+before the class's ``read_<name>``, after a value a client SET.
 """
 
 from __future__ import annotations
@@ -54,9 +53,9 @@ class InterfaceClass:
         stored = ctx.meter.values.get((obj.logical_name, attribute_id))
         if stored is not None:
             return encode_data(stored)
-        kept = obj.params.get("_kept")
-        if kept is not None and attribute_id in kept:
-            return kept[attribute_id]
+        kept = obj.kept.get(attribute_id)
+        if kept is not None:
+            return kept
         reader = self._readers.get(attribute_id)
         if reader is None:
             return (DataAccessResult.READ_WRITE_DENIED if attribute_id in self.attribute_specs
@@ -69,8 +68,7 @@ class InterfaceClass:
         if attribute_id == 1:
             logical_name = obj.params["_logical_name"]
             return lambda ctx: logical_name
-        kept = obj.params.get("_kept")
-        read = None if kept is not None and attribute_id in kept else self.bind_reader(obj, attribute_id)
+        read = None if attribute_id in obj.kept else self.bind_reader(obj, attribute_id)
         if read is None:
             return functools.partial(self.get, obj, attribute_id)
         key = (obj.logical_name, attribute_id)

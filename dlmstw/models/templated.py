@@ -40,7 +40,7 @@ from ..cosem.base import Context, CosemObject, Listing, divides_the_day
 from ..cosem.classes.configured import ConfiguredClass
 from ..cosem.classes.register import INTEGER_RANGES
 from ..cosem.directory import EMPTY_ARRAY
-from ..enums import DataType, Unit, enum_name
+from ..enums import DataAccessResult, DataType, Unit, enum_name
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator.shapes import SHAPES
 from ..simulator.sources import Cumulative, Instantaneous, Interval
@@ -249,9 +249,9 @@ def served_attributes(template: Template, obj: TemplateObject) -> frozenset[int]
     return _driven(template, obj, {o.logical_name: o for o in template.objects})[1]
 
 
-def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, Any]:
+def _kept(obj: TemplateObject, served: frozenset[int]) -> dict[int, bytes | DataAccessResult]:
     """What the template answers for each attribute its class does not serve."""
-    kept: dict[int, Any] = {}
+    kept: dict[int, bytes | DataAccessResult] = {}
     for attribute in obj.attributes:
         if attribute.index == 1 or attribute.index in served:
             continue
@@ -311,10 +311,8 @@ class TemplateObjectSet:
                 for attribute in obj.attributes:
                     if attribute.value is not None and attribute.index in specs and attribute.index > 1:
                         params.setdefault(specs[attribute.index].name, attribute.value)
-            kept = _kept(obj, served)
-            if kept:
-                params["_kept"] = kept
             listing = Listing(obj.version, tuple((a.index, a.access, a.selectors) for a in obj.attributes),
                               tuple((m.index, m.access) for m in obj.methods))
-            built.append(CosemObject(obj.logical_name, interface_class, params, listing=listing))
+            built.append(CosemObject(obj.logical_name, interface_class, params, listing=listing,
+                                     kept=_kept(obj, served)))
         return built
