@@ -18,19 +18,16 @@ from twisted.internet.defer import inlineCallbacks
 from dlmstw.client.protocol import DlmsClientProtocol, ServiceRefused
 from dlmstw.client.reading import OBJECT_LIST
 from dlmstw.client.session import ClientProtocolError
-from dlmstw.codec.axdr import Data
-from dlmstw.codec.obis import format_obis
+from dlmstw.codec.axdr import DEVIATION_NOT_SPECIFIED, Data
+from dlmstw.codec.obis import CLOCK, format_obis
 from dlmstw.codec.services import CosemAttributeDescriptor
+from dlmstw.cosem.classes.clock import Clock
 from dlmstw.cosem.directory import READABLE
 from dlmstw.enums import AttributeAccess, DataAccessResult, DataType, MethodAccess, enum_name
 from dlmstw.models.template import (NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject,
                                    flag_access_refused)
 
-CLOCK: Final = bytes((0, 0, 1, 0, 0, 255))
-CLOCK_CLASS: Final = 8
 TIME_ZONE: Final = 3
-#: time_zone "not specified" (Blue Book 4.5.1: 0x8000).
-UNSPECIFIED_TIME_ZONE: Final = -0x8000
 
 
 def _fields(value: Data, count: int, what: str) -> list[Data]:
@@ -93,9 +90,9 @@ def utc_offset_of(objects: list[TemplateObject]) -> int:
     """Seconds east of UTC from the Clock's time_zone (Blue Book 4.5.1: minutes of
     UTC minus local time), 0 when there is none."""
     for obj in objects:
-        if obj.logical_name == CLOCK and obj.class_id == CLOCK_CLASS:
+        if obj.logical_name == CLOCK and obj.class_id == Clock.class_id:
             value = obj.value(TIME_ZONE)
-            if value is not None and value[0] == DataType.LONG and value[1] != UNSPECIFIED_TIME_ZONE:
+            if value is not None and value[0] == DataType.LONG and value[1] != DEVIATION_NOT_SPECIFIED:
                 return -int(value[1]) * 60
     return 0
 

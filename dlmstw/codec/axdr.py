@@ -803,7 +803,8 @@ def decode_data(buf: bytes, offset: int = 0, tracer: Tracer | None = None, name:
 _DATE_TIME = struct.Struct(">HBBBBBBBhB")
 _DATE = struct.Struct(">HBBB")
 _TIME = struct.Struct(">BBBB")
-_DEVIATION_NOT_SPECIFIED = -0x8000  # 0x8000 read as Integer16
+#: deviation (and a Clock's time_zone) "not specified": 0x8000 read as Integer16 (Blue Book 4.1.6.1).
+DEVIATION_NOT_SPECIFIED = -0x8000
 
 
 def _ff(value: int) -> int | None:
@@ -887,7 +888,7 @@ class CosemDateTime:
             _ff(minute),
             _ff(second),
             _ff(hundredths),
-            None if deviation == _DEVIATION_NOT_SPECIFIED else deviation,
+            None if deviation == DEVIATION_NOT_SPECIFIED else deviation,
             _ff(status),
         )
 
@@ -904,7 +905,7 @@ class CosemDateTime:
             _or_ff(self.minute),
             _or_ff(self.second),
             _or_ff(self.hundredths),
-            _DEVIATION_NOT_SPECIFIED if self.deviation is None else self.deviation,
+            DEVIATION_NOT_SPECIFIED if self.deviation is None else self.deviation,
             _or_ff(self.clock_status),
         )
 

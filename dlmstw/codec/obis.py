@@ -9,6 +9,8 @@ from typing import Final
 CURRENT_ASSOCIATION: Final = bytes((0, 0, 40, 0, 0, 255))
 """The Association LN object that always describes the association a request
 arrives on (Blue Book 4.4.4)."""
+CLOCK: Final = bytes((0, 0, 1, 0, 0, 255))
+"""The meter's Clock object (Blue Book 4.5.1)."""
 
 _GROUP = r"([0-9]{1,3})"
 _DOTTED = re.compile(r"\.".join([_GROUP] * 6))

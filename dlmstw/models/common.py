@@ -27,7 +27,6 @@ from ..enums import AttributeAccess, DataType, Unit
 from ..simulator import events as simulated
 from ..simulator.events import Condition, Event
 
-CLOCK = bytes((0, 0, 1, 0, 0, 255))
 DISCONNECT_CONTROL = "0.0.96.3.10.255"
 DISCONNECT_SCRIPTS = "0.0.10.0.106.255"
 #: Demand periods of the maximum demand registers (seconds).

@@ -28,12 +28,13 @@ from typing import Callable, Mapping
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from ..codec.obis import CLOCK
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
-from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, RegisterRow,
+from .common import (BILLING_ENTRIES, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
                      billing_boundaries, cumulative, firmware, instantaneous, latest_event_code,
                      maximum_demand, obis, phase_active_power, text)

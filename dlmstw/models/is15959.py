@@ -38,13 +38,14 @@ from typing import Any, Mapping, Sequence
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from ..codec.obis import CLOCK
 from ..cosem.base import Context, CosemObject
 from ..cosem.classes.script_table import WRITE_ATTRIBUTE, script
 from ..enums import DataType, Unit
 from ..interfaces import IInterfaceClass, IObjectSet
 from ..simulator import events as simulated
 from ..simulator.events import Condition
-from .common import (BILLING_ENTRIES, CLOCK, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, EventSource,
+from .common import (BILLING_ENTRIES, DEMAND_PERIOD, DISCONNECT_SCRIPTS, Builder, EventLog, EventSource,
                      RegisterRow,
                      add_communication, add_disconnect_control, add_image_transfer, add_monthly_demand_reset,
                      billing_boundaries, billing_count, firmware,

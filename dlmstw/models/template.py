@@ -43,6 +43,7 @@ import tomli_w
 from ..codec.axdr import Data
 from ..codec.obis import CURRENT_ASSOCIATION, format_obis, parse_obis
 from ..codec.typed import from_table, to_table
+from ..cosem.classes.association_ln import AssociationLN
 from ..enums import AttributeAccess, DataAccessResult, MethodAccess, enum_name
 
 FORMAT: Final = 1
@@ -75,7 +76,7 @@ CURRENT_ASSOCIATION_DYNAMIC: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9})
 
 def dynamic(class_id: int, logical_name: bytes) -> frozenset[int]:
     """The attributes of an object that a simulator may drive (DYNAMIC)."""
-    if class_id == 15 and logical_name == CURRENT_ASSOCIATION:
+    if class_id == AssociationLN.class_id and logical_name == CURRENT_ASSOCIATION:
         return CURRENT_ASSOCIATION_DYNAMIC
     return DYNAMIC.get(class_id, frozenset())
 
@@ -88,7 +89,8 @@ FLAG_ACCESS_VERSION: Final = 3
 def flag_access_refused(objects: Any) -> str | None:
     """Why objects listed by an Association LN of FLAG_ACCESS_VERSION or later cannot be a template, or None."""
     for obj in objects:
-        if obj.class_id == 15 and obj.logical_name == CURRENT_ASSOCIATION and obj.version >= FLAG_ACCESS_VERSION:
+        if obj.class_id == AssociationLN.class_id and obj.logical_name == CURRENT_ASSOCIATION \
+                and obj.version >= FLAG_ACCESS_VERSION:
             return (f"Association LN version {obj.version} gives access rights as bit flags "
                     f"(Blue Book 4.4.4), which templates do not hold (versions 0..{FLAG_ACCESS_VERSION - 1})")
     return None

@@ -37,8 +37,12 @@ from ..codec import axdr
 from ..codec.axdr import Data
 from ..codec.obis import CURRENT_ASSOCIATION, format_obis
 from ..cosem.base import Context, CosemObject, Listing, divides_the_day
+from ..cosem.classes.association_ln import AssociationLN
 from ..cosem.classes.configured import ConfiguredClass
-from ..cosem.classes.register import INTEGER_RANGES
+from ..cosem.classes.data import DataClass
+from ..cosem.classes.profile_generic import ProfileGeneric
+from ..cosem.classes.register import INTEGER_RANGES, DemandRegister, ExtendedRegister, Register
+from ..cosem.classes.security_setup import SecuritySetup
 from ..cosem.directory import EMPTY_ARRAY
 from ..enums import DataAccessResult, DataType, Unit, enum_name
 from ..interfaces import IInterfaceClass, IObjectSet
@@ -79,14 +83,14 @@ AVERAGES: Final = {32: "block-avg-voltage-l1", 52: "block-avg-voltage-l2", 72: "
 DEMAND_D: Final = (4, 5, 6)
 #: Device ID 1, the serial number (Blue Book 7.4.1 / DLMS UA 1000-1: 0.0.96.1.0.255).
 SERIAL_NUMBER: Final = bytes((0, 0, 96, 1, 0, 255))
-DATA: Final = 1
-REGISTERS: Final = frozenset({3, 4})
-DEMAND_REGISTER: Final = 5
+DATA: Final = DataClass.class_id
+REGISTERS: Final = frozenset({Register.class_id, ExtendedRegister.class_id})
+DEMAND_REGISTER: Final = DemandRegister.class_id
 #: The classes whose objects a ``[simulate]`` quantity drives.
 QUANTIFIED: Final = frozenset({DATA, *REGISTERS, DEMAND_REGISTER})
-PROFILE_GENERIC: Final = 7
-ASSOCIATION_LN: Final = 15
-SECURITY_SETUP: Final = 64
+PROFILE_GENERIC: Final = ProfileGeneric.class_id
+ASSOCIATION_LN: Final = AssociationLN.class_id
+SECURITY_SETUP: Final = SecuritySetup.class_id
 #: No entries in use (a profile the simulator does not drive: its buffer is EMPTY_ARRAY).
 NO_ENTRIES: Final = axdr.encode_double_long_unsigned(0)
 _FLOATS: Final = frozenset({DataType.FLOAT32, DataType.FLOAT64})
