@@ -38,11 +38,11 @@ from dlmstw.codec.axdr import decode_data, encode_data
 from dlmstw.codec.typed import from_table, to_table
 from dlmstw.config import parse_lab
 from dlmstw.errors import ConfigError
-from dlmstw.client.clone import parse_object_list
+from dlmstw.client.clone import parse_object_list, utc_offset_of
 from dlmstw.client.session import ClientProtocolError
 from dlmstw.cosem.directory import ModelDirectory
-from dlmstw.enums import ActionResult, DataAccessResult, DataType, MethodAccess
-from dlmstw.models.template import NOT_CLONED, TemplateMethod, loads
+from dlmstw.enums import ActionResult, AttributeAccess, DataAccessResult, DataType, MethodAccess
+from dlmstw.models.template import NOT_CLONED, TemplateAttribute, TemplateMethod, TemplateObject, loads
 from dlmstw.models.templated import TemplateObjectSet, served_attributes
 from dlmstw.plugins.registry import check_lab, load_registry
 
@@ -608,3 +608,12 @@ def test_a_template_is_the_only_object_set_of_its_group(tmp_path: Path, model: s
 def test_a_template_without_the_current_association_is_refused(tmp_path: Path) -> None:
     assert _lab_error(tmp_path, CLOCK_OBJECT).endswith(
         "no Association LN (class 15) 0.0.40.0.0.255: a client could not read the object list")
+
+
+@pytest.mark.parametrize("time_zone,offset", [(-330, 19800), (60, -3600), (-0x8000, 0), (0x7FFF, 0), (721, 0)])
+def test_clone_takes_utc_offset_from_a_time_zone_a_template_holds(time_zone: int, offset: int) -> None:
+    """What clone writes, loads reads: a time_zone outside -720..720 minutes is not an offset."""
+    clock = TemplateObject(bytes((0, 0, 1, 0, 0, 255)), 8, 0, (TemplateAttribute(3, AttributeAccess.READ_ONLY, None,
+                                                                                 (DataType.LONG, time_zone)),))
+    assert utc_offset_of([clock]) == offset
+    loads(f"objects = []\n[template]\nutc_offset = {offset}\n")

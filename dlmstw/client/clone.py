@@ -24,7 +24,7 @@ from dlmstw.codec.services import CosemAttributeDescriptor
 from dlmstw.cosem.classes.clock import Clock
 from dlmstw.cosem.directory import READABLE
 from dlmstw.enums import AttributeAccess, DataAccessResult, DataType, MethodAccess, enum_name
-from dlmstw.models.template import (NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject,
+from dlmstw.models.template import (MAX_UTC_OFFSET, NOT_CLONED, Template, TemplateAttribute, TemplateMethod, TemplateObject,
                                    flag_access_refused)
 
 TIME_ZONE: Final = 3
@@ -88,11 +88,13 @@ def parse_object_list(object_list: Data) -> list[TemplateObject]:
 
 def utc_offset_of(objects: list[TemplateObject]) -> int:
     """Seconds east of UTC from the Clock's time_zone (Blue Book 4.5.1: minutes of
-    UTC minus local time), 0 when there is none."""
+    UTC minus local time), 0 when there is none or it is not a deviation
+    (-720..720 minutes, as a template's utc_offset: MAX_UTC_OFFSET)."""
     for obj in objects:
         if obj.logical_name == CLOCK and obj.class_id == Clock.class_id:
             value = obj.value(TIME_ZONE)
-            if value is not None and value[0] == DataType.LONG and value[1] != DEVIATION_NOT_SPECIFIED:
+            if value is not None and value[0] == DataType.LONG and value[1] != DEVIATION_NOT_SPECIFIED \
+                    and abs(value[1]) * 60 <= MAX_UTC_OFFSET:
                 return -int(value[1]) * 60
     return 0
 
