@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_every_bench_script_has_a_smoke_run() -> None:
 
 
 #: Scripts with a quick run in a test of their own.
-OWN_TESTS = {"hostile.py", "scale.py", "fuzz_meter.py", "mutants.py"}
+OWN_TESTS = {"hostile.py", "scale.py", "fuzz_meter.py", "mutants.py", "instructions.py"}
 #: Processes the benchmarks start (and so run in their quick runs).
 HELPERS = {"meter_server.py", "baseline_server.py", "loadgen.py", "gurux_reader.py"}
 
@@ -62,3 +63,22 @@ def test_mutants_quick_run_needs_mutmut(tmp_path: Path) -> None:
         assert (done.returncode, done.stdout) == (2, "mutmut is not installed: pip install 'mutmut==3.8.1'\n")
     else:
         assert done.returncode in (0, 1) and " survivors (" in done.stdout, done.stdout[-3000:] + done.stderr
+
+
+def test_instructions_are_counted_the_same_twice() -> None:
+    """bench/instructions.py --quick --base HEAD counts this checkout's meter and
+    HEAD's under callgrind. When dlmstw/ has no change against HEAD (as on CI's
+    clean clone) the two agree within the tool's resolution (a few per cent:
+    the two checkouts' files differ in where they lie). A meter always costs
+    more than the do-nothing server."""
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "instructions.py"), "--quick", "--base", "HEAD"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    found = re.search(r"GET-normal ping-pong: meter ([\d,]+), do-nothing server ([\d,]+) instructions per request; "
+                      r"HEAD ([\d,]+), this checkout/HEAD = ([\d.]+)$", done.stdout, re.M)
+    assert found is not None, done.stdout
+    meter, baseline, head = (int(found.group(n).replace(",", "")) for n in (1, 2, 3))
+    assert meter > baseline > 0 and head > baseline
+    unchanged = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "dlmstw"]).returncode == 0
+    if unchanged:
+        assert abs(meter / head - 1) < 0.05 and abs(float(found.group(4)) - 1) < 0.05

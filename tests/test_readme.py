@@ -34,7 +34,7 @@ ELSEWHERE = {
     "python -m pip install .": "tests/test_packaging.py installs the checkout and finds the plugin",
     "export DEBIAN_FRONTEND=noninteractive": "CI: the set-up of the machine the suite runs on",
     "apt-get update -qq": "CI",
-    "apt-get install -y -qq tshark chromium > /dev/null": "CI",
+    "apt-get install -y -qq tshark chromium valgrind > /dev/null": "CI",
     "python -m pip install --quiet '.[test]'": "CI",
     "python -m pytest -q -p no:cacheprovider tests": "CI: the suite itself",
     "python -m pip install . examples/acme-pq": "tests/test_example_acme_pq.py installs both in a fresh venv",
