@@ -255,8 +255,9 @@ def test_durations_end_steps_and_values_are_fixed_until_then(monkeypatch: pytest
     assert lab.online() == everyone and everyone == lab.listening()
     assert lab.service.factories["b-0"].faults is None and lab.read_energy("b-0") is not None
     assert lab.read_energy("a-9") == (DataType.DOUBLE_LONG_UNSIGNED, 4242)
-    # b-1's clock jump gave way to the fault, whose end leaves it unmarked.
-    assert lab.capture.scenario == {"a-9": "stuck", "a-0": "power-failure", "b-3": "power-failure"}
+    # The fault ended on b-1; its clock jump (no duration) is still in force and marks it again.
+    assert lab.capture.scenario == {"a-9": "stuck", "a-0": "power-failure", "b-3": "power-failure",
+                                    "b-1": "2-clock-jump"}
     lab.at(34.9)
     assert lab.read_energy("a-9") == (DataType.DOUBLE_LONG_UNSIGNED, 4242)
     lab.at(35)
@@ -271,6 +272,81 @@ def test_durations_end_steps_and_values_are_fixed_until_then(monkeypatch: pytest
     assert [(s["name"], s["hits"], s["ran"]) for s in status["steps"]] == [
         ("outage", 3, True), ("2-clock-jump", 1, True), ("3-fault", 2, True), ("power-failure", 2, True),
         ("stuck", 1, True), ("6-key-change", 4, True)]
+
+
+OVERLAPPING = """
+[[step]]
+at = "1s"
+meters = "a:0"
+action = "offline"
+duration = "10s"
+
+[[step]]
+at = "5s"
+meters = "a:0..1"
+action = "offline"
+duration = "20s"
+
+[[step]]
+at = "6s"
+meters = "a:0"
+action = "alarm"
+code = 101
+
+[[step]]
+at = "7s"
+meters = "b:0"
+action = "fault"
+faults = "timeout:1"
+duration = "10s"
+
+[[step]]
+at = "8s"
+meters = "b:0"
+action = "fault"
+faults = "timeout:0.5"
+duration = "20s"
+
+[[step]]
+at = "9s"
+meters = "a:5"
+action = "value"
+obis = "1.0.1.8.0.255"
+value = 111
+duration = "10s"
+
+[[step]]
+at = "10s"
+meters = "a:5"
+action = "value"
+obis = "1.0.1.8.0.255"
+value = 222
+duration = "2s"
+"""
+
+
+def test_overlapping_steps_give_way_to_the_latest_still_in_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(monkeypatch, text=OVERLAPPING)
+    lab.at(6)
+    # The alarm is momentary: the offline step in force still marks the meter.
+    assert lab.capture.scenario["a-0"] == "2-offline"
+    lab.at(10)
+    assert lab.read_energy("a-5") == (DataType.DOUBLE_LONG_UNSIGNED, 222)
+    lab.at(12)
+    # Step 1 ended; step 2 still holds a-0 offline.
+    assert "a-0" not in lab.online() and lab.capture.scenario["a-0"] == "2-offline"
+    # The second value ended: the first one, still in force, is served again.
+    assert lab.read_energy("a-5") == (DataType.DOUBLE_LONG_UNSIGNED, 111)
+    assert lab.capture.scenario["a-5"] == "6-value"
+    lab.at(17)
+    assert lab.service.factories["b-0"].faults.timeout_rate == 0.5 and lab.capture.scenario["b-0"] == "5-fault"
+    lab.at(19)
+    assert lab.read_energy("a-5") != (DataType.DOUBLE_LONG_UNSIGNED, 111) and "a-5" not in lab.capture.scenario
+    lab.at(25)
+    assert "a-0" in lab.online() and "a-1" in lab.online()
+    assert lab.capture.scenario["a-0"] == "3-alarm" and "a-1" not in lab.capture.scenario
+    lab.at(28)
+    assert lab.service.factories["b-0"].faults is None and "b-0" not in lab.capture.scenario
 
 
 def test_pause_holds_the_timeline_and_reset_undoes_the_steps(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,9 +10,10 @@ steps to its own meters and to undo them on reset; ``apply_operation`` does
 one step to one meter, through the paths the console's PATCH takes
 (``reconfigure``) where there is one.
 
-The step in force on a meter marks its capture records (``scenario``): set
-when a step reaches the meter, cleared when that step's duration ends or the
-scenario is reset.
+Steps may overlap on a meter: each process keeps the steps in force on each
+of its meters, and a step's end gives what it held (the state, the faults,
+a value) back to the latest step still holding it, else to lab.ini's. The
+latest step in force marks the meter's capture records (``scenario``).
 """
 
 from __future__ import annotations
@@ -84,13 +85,17 @@ class ScenarioMeters:
         self.offline_at_start = offline_at_start
         #: What the scenario changed, by meter: "state", "faults", "values", "clock".
         self.changed: dict[str, set[str]] = {}
+        #: The steps in force, by meter, in the order they reached it: (step, what it holds, operation);
+        #: what it holds is "state", "faults", "clock", ("value", obis, attribute) or None (events, keys).
+        self.in_force: dict[str, list[tuple[str, Any, dict[str, Any]]]] = {}
 
     def apply(self, meter_ids: list[str], operation: dict[str, Any], step: str, revert: bool) -> tuple[int, str]:
         """Do ``operation`` (``Step.operation``) to the meters of ``meter_ids``
-        this process serves; marks their records with ``step`` (a revert
-        clears that mark). The meters it reached and the first refusal ("" when none)."""
+        this process serves, or end it (``revert``): what the step held goes
+        back to the latest step still in force on it, else to lab.ini's. Marks
+        each meter's records from the steps in force (``in_force``). The
+        meters it reached and the first refusal ("" when none)."""
         reached, refusal = 0, ""
-        marks = self.capture.scenario
         #: A fixed value in each model's type, worked out once per model (reading it costs a simulation).
         fixed: dict[int, Data] = {}
         for meter_id in meter_ids:
@@ -98,16 +103,55 @@ class ScenarioMeters:
             if factory is None:
                 continue
             try:
-                self.operate(meter_id, factory, operation, fixed)
+                if revert:
+                    self._end(meter_id, factory, operation, step)
+                else:
+                    self.operate(meter_id, factory, operation, fixed)
+                    self._begin(meter_id, operation, step)
             except ReconfigureError as error:
                 refusal = refusal or f"meter {meter_id}: {error}"
                 continue
+            finally:
+                self._mark(meter_id)
             reached += 1
-            if not revert:
-                marks[meter_id] = step
-            elif marks.get(meter_id) == step:
-                del marks[meter_id]
         return reached, refusal
+
+    def _begin(self, meter_id: str, operation: dict[str, Any], step: str) -> None:
+        """``step`` is in force on the meter (a value cleared: no step holds that value any more)."""
+        steps = self.in_force.setdefault(meter_id, [])
+        if "clear_value" in operation:
+            cleared = _held(operation)
+            steps[:] = [entry for entry in steps if entry[1] != cleared]
+        else:
+            steps.append((step, _held(operation), operation))
+        if not steps:
+            del self.in_force[meter_id]
+
+    def _end(self, meter_id: str, factory: MeterFactory, operation: dict[str, Any], step: str) -> None:
+        """``step``'s duration ended on the meter: what it held goes to the latest step still holding it, else lab.ini's."""
+        held = _held(operation)
+        steps = self.in_force.get(meter_id, [])
+        steps[:] = [entry for entry in steps if entry[0] != step]
+        if not steps:
+            self.in_force.pop(meter_id, None)
+        if held == "clock":
+            self.operate(meter_id, factory, operation)  # jumps add up: the end takes back its own
+            return
+        latest = next((entry[2] for entry in reversed(steps) if entry[1] == held), None)
+        if latest is None and held == "state":
+            latest = {"state": "offline" if meter_id in self.offline_at_start else "online"}
+        self.operate(meter_id, factory, operation if latest is None else latest)
+
+    def _mark(self, meter_id: str) -> None:
+        """The meter's records carry the latest step in force that holds a
+        state, faults, a clock or a value, else the latest event, alarm or key change."""
+        steps = self.in_force.get(meter_id, ())
+        step = next((entry[0] for entry in reversed(steps) if entry[1] is not None), None) \
+            or next((entry[0] for entry in reversed(steps)), None)
+        if step is None:
+            self.capture.scenario.pop(meter_id, None)
+        else:
+            self.capture.scenario[meter_id] = step
 
     def _online(self, meter_id: str) -> Callable[[bool], None]:
         return lambda state: self.set_online(meter_id, state)
@@ -193,7 +237,19 @@ class ScenarioMeters:
             if "clock" in changed:
                 self._jump(factory, 0.0)
         self.changed.clear()
+        self.in_force.clear()
         self.capture.scenario.clear()
+
+
+def _held(operation: dict[str, Any]) -> Any:
+    """What an operation holds on a meter while its step is in force (``ScenarioMeters.in_force``)."""
+    for held in ("state", "faults"):
+        if held in operation:
+            return held
+    if "clock_jump" in operation:
+        return "clock"
+    where = operation.get("value", operation.get("clear_value"))
+    return None if where is None else ("value", where[0], int(where[1]))
 
 
 def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
