@@ -463,6 +463,8 @@ def test_the_example_scenario_fits_the_sample_lab() -> None:
     ("obis = '1.0.1.8.0.255'\nvalue = -5", "value: double-long-unsigned cannot hold -5 (group a)"),
     ("obis = '0.0.1.0.0.255'\nattribute = 99\nvalue = 1",
      "value: attribute 99 of 0000010000ff cannot be read (object-undefined) (group a)"),
+    ("obis = '1.0.99.1.0.255'\nvalue = 1", "value: attribute 2 of 0100630100ff is not a simple value (group a)"),
+    ("obis = '0.0.40.0.0.255'\nvalue = 1", "value: attribute 2 of 0000280000ff is not a simple value"),
 ])
 def test_value_steps_are_checked_against_the_models(monkeypatch: pytest.MonkeyPatch, step: str, where: str) -> None:
     lab = Lab(monkeypatch)

@@ -212,10 +212,16 @@ class ScenarioMeters:
         if obj is None:
             raise ReconfigureError(f"obis: the model has no object {key[0].hex()}")
         meter = factory.meter
-        current = obj.interface_class.get(obj, key[1], Context(meter, None, model, meter.now()))
-        if not isinstance(current, bytes):
+        try:
+            current = obj.interface_class.get(obj, key[1], Context(meter, None, model, meter.now()))
+        except Exception as error:  # an attribute that needs what a scenario does not have (an association)
+            raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} is not a simple value "
+                                   f"({type(error).__name__})") from None
+        if isinstance(current, int) and current in DATA_ACCESS_RESULT_NAMES:
             raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} cannot be read "
                                    f"({DATA_ACCESS_RESULT_NAMES[current]})")
+        if not isinstance(current, bytes):
+            raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} is not a simple value")
         try:
             return fixed_value(decode_data(current)[0], value)
         except ValueError as error:
