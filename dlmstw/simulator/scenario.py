@@ -67,6 +67,10 @@ TOP_KEYS = ("seed", "autostart", "step")
 KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
 #: The longest step name (it marks every record of the meters the step reaches).
 MAX_NAME = 64
+#: The latest a step may start or end, the longest clock jump (seconds): ten years.
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+#: Whole numbers a scenario gives (seeds, values) fit 64 bits (long64 .. long64-unsigned).
+MIN_WHOLE, MAX_WHOLE = -(1 << 63), (1 << 64) - 1
 #: Event codes are long-unsigned (Blue Book 4.1.6: the event code objects).
 MAX_EVENT_CODE = 0xFFFF
 _DURATION_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)")
@@ -89,23 +93,32 @@ class ScenarioError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+def _shown(value: Any) -> str:
+    """A value for an error line: a long one cut short (a 400-digit number, a long text)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
 def parse_duration(value: Any) -> float:
-    """Seconds of ``90s``, ``10m``, ``1h``, ``500ms``, ``1m30s`` or a plain number of seconds."""
+    """Seconds of ``90s``, ``10m``, ``1h``, ``500ms``, ``1m30s`` or a plain
+    number of seconds, 0 to ``MAX_SECONDS``."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
     if isinstance(value, (int, float)):
-        if value < 0 or not math.isfinite(value):
-            raise ValueError(f"expected a duration of 0 or more seconds, got {value!r}")
+        if not 0 <= value <= MAX_SECONDS:  # no float(): a huge whole number stays exact, nan fails
+            raise ValueError(f"expected a duration of 0 to {MAX_SECONDS:.0f} seconds (ten years), got {_shown(value)}")
         return float(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
+        raise ValueError(f"expected a duration such as 90s or 10m, got {_shown(value)}")
     total, position, text = 0.0, 0, value.strip()
     while position < len(text):
         match = _DURATION_PART.match(text, position)
         if match is None:
-            raise ValueError(f"expected a duration such as 90s, 10m or 1m30s, got {value!r}")
+            raise ValueError(f"expected a duration such as 90s, 10m or 1m30s, got {_shown(value)}")
         total += float(match[1]) * _UNITS[match[2]]
         position = match.end()
+    if not total <= MAX_SECONDS:
+        raise ValueError(f"expected a duration of at most {MAX_SECONDS:.0f} seconds (ten years), got {_shown(value)}")
     return total
 
 
@@ -286,13 +299,14 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
     elif action == "clock-jump":
         seconds = need("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds \
-                or not math.isfinite(seconds):
-            raise ValueError("seconds", f"a number of seconds other than 0 (negative: back), not {seconds!r}")
+                or not -MAX_SECONDS <= seconds <= MAX_SECONDS:
+            raise ValueError("seconds", f"a number of seconds other than 0, within ten years (negative: back), "
+                                        f"not {_shown(seconds)}")
         found["seconds"] = seconds
     elif action in ("event", "alarm"):
         code = need("code")
         if isinstance(code, bool) or not isinstance(code, int) or not 0 < code <= MAX_EVENT_CODE:
-            raise ValueError("code", f"an event code 1..{MAX_EVENT_CODE}, not {code!r}")
+            raise ValueError("code", f"an event code 1..{MAX_EVENT_CODE}, not {_shown(code)}")
         found["code"] = code
     elif action == "value":
         obis = need("obis")
@@ -304,7 +318,7 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             raise ValueError("obis", str(error)) from None
         attribute = raw.get("attribute", 2)
         if isinstance(attribute, bool) or not isinstance(attribute, int) or not 2 <= attribute <= 127:
-            raise ValueError("attribute", f"an attribute index 2..127, not {attribute!r}")
+            raise ValueError("attribute", f"an attribute index 2..127, not {_shown(attribute)}")
         found["attribute"] = attribute
         clear = raw.get("clear", False)
         if not isinstance(clear, bool):
@@ -315,14 +329,15 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             found["clear"] = True
         else:
             value = need("value")
-            if not isinstance(value, (bool, int, float, str)):
-                raise ValueError("value", f"a number, true/false or text, not {value!r}")
+            if not isinstance(value, (bool, int, float, str)) or isinstance(value, float) and not math.isfinite(value) \
+                    or isinstance(value, int) and not MIN_WHOLE <= value <= MAX_WHOLE:
+                raise ValueError("value", f"a finite number within 64 bits, true/false or text, not {_shown(value)}")
             found["value"] = value
     elif action == "key-change":
         name = need("association")
         names = {a.name for a in lab.associations}
-        if name not in names:
-            raise ValueError("association", f"no association {name!r} in the lab; associations: "
+        if not isinstance(name, str) or name not in names:
+            raise ValueError("association", f"no association {_shown(name)} in the lab; associations: "
                                             f"{', '.join(sorted(names))}")
         for group in lab.groups:
             if group.name in groups_of(selector, lab) and group.associations is not None \
@@ -345,8 +360,8 @@ def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step
     action = raw.get("action")
     name = raw.get("name")
     label = name if isinstance(name, str) else None
-    if action not in ACTIONS:
-        raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {action!r}", "action", index, label)
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {_shown(action)}", "action", index, label)
     if name is None:
         name = f"{index}-{action}"
     elif not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
@@ -378,8 +393,8 @@ def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step
         if duration <= 0:
             raise fail("duration", "more than 0 seconds")
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise fail("seed", f"a whole number, not {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not MIN_WHOLE <= seed <= MAX_WHOLE):
+        raise fail("seed", f"a whole number within 64 bits, not {_shown(seed)}")
     try:
         selector = parse_selector(raw["meters"], lab)
     except ValueError as error:
@@ -399,15 +414,17 @@ def parse_scenario(text: str, path: str, lab: Lab) -> Scenario:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(path, f"not TOML: {error}") from None
+    except ValueError as error:  # a number tomllib will not convert (more digits than int() takes)
+        raise ScenarioError(path, f"not TOML: {error}") from None
     for key in document:
         if key not in TOP_KEYS:
             raise ScenarioError(path, f"unknown key; keys: {', '.join(TOP_KEYS)}", key)
     seed = document.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ScenarioError(path, f"a whole number, not {seed!r}", "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not MIN_WHOLE <= seed <= MAX_WHOLE:
+        raise ScenarioError(path, f"a whole number within 64 bits, not {_shown(seed)}", "seed")
     autostart = document.get("autostart", True)
     if not isinstance(autostart, bool):
-        raise ScenarioError(path, f"true or false, not {autostart!r}", "autostart")
+        raise ScenarioError(path, f"true or false, not {_shown(autostart)}", "autostart")
     raw_steps = document.get("step", [])
     if not isinstance(raw_steps, list):
         raise ScenarioError(path, "steps are an array of tables: [[step]]", "step")

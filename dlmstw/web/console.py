@@ -261,7 +261,7 @@ class Console:
     def _json(self, request: IRequest, value: Any, status: int = 200) -> bytes:
         request.setResponseCode(status)
         request.setHeader("content-type", "application/json")
-        return json.dumps(value, indent=1).encode()
+        return json.dumps(value, indent=1, allow_nan=False).encode()
 
     def _arg(self, request: IRequest, name: str) -> str | None:
         values = request.args.get(name.encode())
