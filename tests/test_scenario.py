@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +41,7 @@ from dlmstw.server.service import LabService
 from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.simulator.events import coded
-from dlmstw.simulator.scenario import ScenarioError, load_scenario, parse_duration, parse_scenario, select
+from dlmstw.simulator.scenario import MAX_SCENARIO_BYTES, ScenarioError, load_scenario, parse_duration, parse_scenario, select
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A whole number no 64-bit field holds.
@@ -564,3 +565,22 @@ def test_a_worker_started_again_gets_the_state_the_steps_left() -> None:
         ("1-offline", False, ["m-1", "m-3"], {"state": "offline"}),
         ("3-clock-jump", False, ["m-1"], {"clock_jump": 60}),
         ("3-clock-jump", True, ["m-1"], {"clock_jump": -60})]
+
+
+def test_a_long_scenario_on_a_large_fleet_loads_quickly(tmp_path: Path) -> None:
+    """A thousand percentage steps on 50,000 meters rank the fleet once per seed and select once
+    per selector (one shared list), in well under a second; more steps, or a longer file, are refused."""
+    lab = parse_lab("[meters:big]\ncount = 50000\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    steps = "".join(f"[[step]]\nat = '{index}s'\nmeters = '5%'\naction = 'alarm'\ncode = 7\n" for index in range(1000))
+    scenario = parse_scenario("seed = 1\n" + steps, "s", lab)
+    target = SimpleNamespace(factories=dict.fromkeys(f"big-{index}" for index in range(50000)))
+    began = time.process_time()
+    runner = ScenarioRunner(Clock(), lab, target, scenario)  # type: ignore[arg-type]
+    assert time.process_time() - began < 1.0
+    assert len(runner.selected[0]) == 2500 and all(s is runner.selected[0] for s in runner.selected)
+    with pytest.raises(ScenarioError, match=r"^s step: 1001 steps; a scenario has at most 1000$"):
+        parse_scenario(steps + steps[:steps.index("[[step]]", 1)], "s", lab)
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * MAX_SCENARIO_BYTES + "\n")
+    with pytest.raises(ScenarioError, match=r"big\.toml: the file is longer than 262144 bytes$"):
+        load_scenario(str(big), lab)

@@ -32,7 +32,7 @@ from ..cosem.base import Context
 from ..enums import DATA_ACCESS_RESULT_NAMES, DataType
 from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
-from ..simulator.scenario import Scenario, ScenarioError, groups_of, parse_scenario, select
+from ..simulator.scenario import Scenario, ScenarioError, Selections, groups_of, parse_scenario
 from .meter import MeterFactory
 from .reconfigure import ReconfigureError, reconfigure
 
@@ -328,11 +328,12 @@ class ScenarioRunner(Service):
         self._elapsed = 0.0
         self._plan = scenario.plan() if scenario is not None else []
         self._cursor = 0
-        served = self.target.factories
-        #: Each step's meters that this lab serves, in the lab's order.
+        selections = Selections(self.lab, self.target.factories)
+        #: Each step's meters that this lab serves, in the lab's order (steps with the same selector and seed
+        #: share one list).
         self.selected = [] if scenario is None else [
-            [m for m in select(self.lab, step.selector, scenario.seed if step.seed is None else step.seed)
-             if m in served] for step in scenario.steps]
+            selections.select(step.selector, scenario.seed if step.seed is None else step.seed)
+            for step in scenario.steps]
         self.ran = [False] * len(self.selected)
         self.reverted = [False] * len(self.selected)
 

@@ -45,7 +45,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Container, Mapping, NamedTuple
 
 from ..codec.obis import parse_obis
 from ..config import Lab, parse_faults
@@ -65,6 +65,10 @@ COMMON_KEYS = ("at", "name", "meters", "action", "seed")
 TOP_KEYS = ("seed", "autostart", "step")
 #: The keys a key-change may set (those of the console's PATCH, ``server.reconfigure.KEYS``).
 KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
+#: The most steps a scenario has, and the longest scenario file (bytes): the console's upload
+#: and lab.ini's file alike. Selecting each step's meters at load stays short on a large fleet.
+MAX_STEPS = 1000
+MAX_SCENARIO_BYTES = 256 * 1024
 #: The longest step name (it marks every record of the meters the step reaches).
 MAX_NAME = 64
 #: The latest a step may start or end, the longest clock jump (seconds): ten years.
@@ -202,24 +206,51 @@ def _rank(seed: int, meter_id: str) -> bytes:
     return hashlib.blake2b(f"scenario:{seed}:{meter_id}".encode(), digest_size=8).digest()
 
 
+class Selections:
+    """The meters of a lab that selectors name (``select``), restricted to
+    ``served`` when given: each ranking is drawn once per group and seed and
+    each selection made once per selector and seed, whatever the number of
+    steps; the ids are those of one list per group."""
+
+    def __init__(self, lab: Lab, served: Container[str] | None = None) -> None:
+        self.groups = {group.name: [f"{group.name}-{index}" for index in range(group.count)] for group in lab.groups}
+        self.served = served
+        self._rankings: dict[tuple[str | None, int], list[str]] = {}
+        self._chosen: dict[tuple[Any, int | None], list[str]] = {}
+
+    def ranking(self, group: str | None, seed: int) -> list[str]:
+        """The group's meters (None: the fleet's) ranked by a hash of ``seed`` and the meter id."""
+        ranked = self._rankings.get((group, seed))
+        if ranked is None:
+            members = self.groups[group] if group is not None else [m for ids in self.groups.values() for m in ids]
+            ranked = self._rankings[(group, seed)] = sorted(members, key=lambda meter_id: _rank(seed, meter_id))
+        return ranked
+
+    def select(self, selector: Selector, seed: int) -> list[str]:
+        """The ids of the meters ``selector`` names, in the lab's order. A
+        share of a group (or of the fleet) is the first ``round(share × size)``
+        of the ranking over all the group's meters (every shard of a lab chooses the same)."""
+        key = (selector.items, seed if any(share is not None for *_, share in selector.items) else None)
+        found = self._chosen.get(key)
+        if found is not None:
+            return found
+        chosen: set[str] = set()
+        for group, first, last, share in selector.items:
+            if share is None:
+                assert group is not None
+                chosen.update(self.groups[group][first:last + 1])
+                continue
+            ranked = self.ranking(group, seed)
+            chosen.update(ranked[:math.floor(share * len(ranked) + 0.5)])
+        served = self.served
+        found = self._chosen[key] = [m for ids in self.groups.values() for m in ids
+                                     if m in chosen and (served is None or m in served)]
+        return found
+
+
 def select(lab: Lab, selector: Selector, seed: int) -> list[str]:
-    """The ids of the meters ``selector`` names, in the lab's order. A share
-    of a group (or of the fleet) is the first ``round(share × size)`` of the
-    ranking by a hash of ``seed`` and the meter id, over all the group's
-    meters (every shard of a lab chooses the same)."""
-    groups = {group.name: group.count for group in lab.groups}
-    chosen: set[str] = set()
-    for group, first, last, share in selector.items:
-        if share is None:
-            assert group is not None
-            chosen.update(f"{group}-{index}" for index in range(first, last + 1))
-            continue
-        names = [group] if group is not None else list(groups)
-        members = [f"{name}-{index}" for name in names for index in range(groups[name])]
-        count = math.floor(share * len(members) + 0.5)
-        chosen.update(sorted(members, key=lambda meter_id: _rank(seed, meter_id))[:count])
-    return [f"{name}-{index}" for name, count in groups.items() for index in range(count)
-            if f"{name}-{index}" in chosen]
+    """The ids of the meters ``selector`` names, in the lab's order (``Selections.select``)."""
+    return Selections(lab).select(selector, seed)
 
 
 def _share(text: str) -> float:
@@ -428,6 +459,8 @@ def parse_scenario(text: str, path: str, lab: Lab) -> Scenario:
     raw_steps = document.get("step", [])
     if not isinstance(raw_steps, list):
         raise ScenarioError(path, "steps are an array of tables: [[step]]", "step")
+    if len(raw_steps) > MAX_STEPS:
+        raise ScenarioError(path, f"{len(raw_steps)} steps; a scenario has at most {MAX_STEPS}", "step")
     names: set[str] = set()
     steps = tuple(_step(position, raw, lab, path, names) for position, raw in enumerate(raw_steps))
     return Scenario(path, seed, autostart, steps)
@@ -438,13 +471,15 @@ def load_scenario(path: str, lab: Lab, shown: str | None = None) -> Scenario:
     shown = shown or path
     try:
         with open(path, encoding="utf-8-sig") as stream:
-            text = stream.read()
+            text = stream.read(MAX_SCENARIO_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(shown, "the file does not exist") from None
     except OSError as error:
         raise ScenarioError(shown, f"cannot read the file: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ScenarioError(shown, f"not UTF-8 text (byte {error.start})") from None
+    if len(text.encode()) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(shown, f"the file is longer than {MAX_SCENARIO_BYTES} bytes")
     return parse_scenario(text, shown, lab)
 
 

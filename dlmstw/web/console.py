@@ -32,6 +32,7 @@ from ..dissector.record import packet_record
 from ..monitor.capture import NORMAL_RESULTS, CaptureBus, Exchange, PacketFilter, PausableObserver, RingBuffer
 from ..monitor.pcap import write_pcap
 from ..security.store import KEY_NAMES
+from ..simulator.scenario import MAX_SCENARIO_BYTES
 
 #: Where the templates are: the checkout (development) or the installed data files.
 TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
@@ -41,8 +42,7 @@ STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
 #: A PATCH body longer than this is refused.
 MAX_PATCH_BYTES = 64 * 1024
-#: An uploaded scenario longer than this is refused; errors name it UPLOADED_SCENARIO.
-MAX_SCENARIO_BYTES = 256 * 1024
+#: Errors name an uploaded scenario so (at most ``simulator.scenario.MAX_SCENARIO_BYTES``).
 UPLOADED_SCENARIO = "uploaded scenario"
 #: The page's own assets (script, style, icon), served from the package.
 ASSETS = Path(__file__).resolve().parent / "static"
