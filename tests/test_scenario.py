@@ -10,18 +10,22 @@ line naming the step and key."""
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import time
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, FirstError, succeed
+from twisted.internet.error import CannotListenError
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.web.test.requesthelper import DummyRequest
 
 from dlmstw.codec import acse, axdr, services, xdlms
 from dlmstw.codec.obis import parse_obis
@@ -36,10 +40,12 @@ from dlmstw.monitor.records import decode_exchanges, encode_exchanges
 from dlmstw.plugins.registry import load_registry
 from dlmstw.server import meter as server_meter
 from dlmstw.server.listen import MeterListener
-from dlmstw.server.scenario import ScenarioRunner, check_scenario
+from dlmstw.server.reconfigure import ReconfigureError
+from dlmstw.server.scenario import ResetFailed, ScenarioRunner, check_scenario
 from dlmstw.server.service import LabService
 from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
+from dlmstw.web.console import Console as ConsoleApp
 from dlmstw.simulator.events import coded
 from dlmstw.simulator.scenario import MAX_SCENARIO_BYTES, ScenarioError, load_scenario, parse_duration, parse_scenario, select
 
@@ -584,3 +590,75 @@ def test_a_long_scenario_on_a_large_fleet_loads_quickly(tmp_path: Path) -> None:
     big.write_text("# " + "x" * MAX_SCENARIO_BYTES + "\n")
     with pytest.raises(ScenarioError, match=r"big\.toml: the file is longer than 262144 bytes$"):
         load_scenario(str(big), lab)
+
+
+def test_a_reset_a_meter_refuses_resets_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A meter whose port is taken when it comes back online: every other meter is reset, the marks
+    cleared, the runner idle, and the reset fails with one line naming the meter."""
+    lab = Lab(monkeypatch)
+    everyone = set(lab.service.factories)
+    lab.at(21)
+    outage = sorted(everyone - lab.online())
+    assert len(outage) == 3
+    taken = lab.service.factories[outage[0]]
+
+    def open_port(listener: MeterListener) -> MemoryPort:
+        if listener.factory is taken:
+            raise CannotListenError("127.0.0.1", 4501, OSError("taken"))
+        return MemoryPort()
+
+    monkeypatch.setattr(MeterListener, "_open", open_port)
+    failures: list[Failure] = []
+    lab.runner.reset().addErrback(failures.append)
+    assert len(failures) == 1 and failures[0].check(ResetFailed)
+    line = failures[0].getErrorMessage()
+    assert "\n" not in line and line.startswith(f"the scenario's reset did not finish: meter {outage[0]}: "), line
+    assert lab.online() == everyone - {outage[0]} and lab.capture.scenario == {}
+    assert lab.service.factories["b-0"].faults is None and lab.runner.state == "idle"
+
+
+def test_nothing_starts_or_loads_while_a_reset_is_pending() -> None:
+    """The workers' reset is pending: start, pause, another reset and an upload are refused with 409;
+    a worker's refusal is a 502 of one line."""
+    lab = parse_lab(LAB)
+    pending: list[Deferred[None]] = []
+    target = SimpleNamespace(factories={"a-0": None}, reset_scenario=lambda: pending.append(Deferred()) or pending[-1])
+    runner = ScenarioRunner(Clock(), lab, target, parse_scenario(SCENARIO.format(seed=1), "s", lab))  # type: ignore[arg-type]
+    app = ConsoleApp.__new__(ConsoleApp)
+    app.token, app.scenario = "secret", runner
+
+    def send(path: str, body: bytes = b"") -> Callable[[], tuple[int, dict[str, Any]]]:
+        """POST to the scenario's API; the answer (0 while pending)."""
+        request = DummyRequest([b""])
+        request.method = b"POST"
+        request.requestHeaders.addRawHeader(b"authorization", b"Bearer secret")
+        request.content = io.BytesIO(body)
+        answers: list[bytes] = []
+        if path == "upload":
+            app.scenario_upload(request).addCallback(answers.append)
+        else:
+            app.scenario_command(request, path).addCallback(answers.append)
+        return lambda: (request.responseCode, json.loads(answers[0])) if answers else (0, {})
+
+    def post(path: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+        return send(path, body)()
+
+    assert post("start")[0] == 200
+    assert post("reset") == (0, {}) and runner.state == "resetting"
+    for command in ("start", "pause", "reset", "upload"):
+        status, answer = post(command, SCENARIO.format(seed=2).encode())
+        assert status == 409 and "\n" not in answer["error"], (command, answer)
+    assert runner.scenario is not None and runner.scenario.seed == 1
+    line = "the scenario's reset did not finish: meter a-0: the port is taken"
+    answered = send("reset")
+    assert answered()[0] == 409
+    pending[0].errback(FirstError(Failure(ReconfigureError("meter a-0: the port is taken")), 0))
+    assert runner.state == "idle"
+    upload = send("upload", SCENARIO.format(seed=2).encode())
+    assert upload() == (0, {}) and runner.state == "resetting"
+    pending[1].errback(ReconfigureError("meter a-0: the port is taken"))
+    # The reset a meter refused: the scenario is not replaced; one line, 502.
+    assert upload() == (502, {"error": line}) and runner.scenario.seed == 1 and runner.state == "idle"
+    upload = send("upload", SCENARIO.format(seed=2).encode())
+    pending[2].callback(None)
+    assert upload()[0] == 201 and runner.scenario.seed == 2

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Protocol
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, FirstError, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -230,21 +230,29 @@ class ScenarioMeters:
     def reset(self) -> None:
         """Undo what the scenario changed: online as at start, lab.ini's faults,
         the clock moved back, no fixed value, no record marked. Events logged
-        and keys changed stay: they are the meter's history."""
+        and keys changed stay: they are the meter's history. Every meter is
+        reset whatever another refuses; ReconfigureError then names the first refusal."""
+        refusal = ""
         for meter_id, changed in self.changed.items():
             factory = self.factories[meter_id]
-            if "state" in changed:
-                reconfigure(factory, {"state": "offline" if meter_id in self.offline_at_start else "online"},
-                            self._online(meter_id))
-            if "faults" in changed:
-                self.operate(meter_id, factory, {"faults": None})
-            if "values" in changed:
-                factory.meter.release()
-            if "clock" in changed:
-                self._jump(factory, 0.0)
+            for what in sorted(changed):
+                try:
+                    if what == "state":
+                        reconfigure(factory, {"state": "offline" if meter_id in self.offline_at_start else "online"},
+                                    self._online(meter_id))
+                    elif what == "faults":
+                        self.operate(meter_id, factory, {"faults": None})
+                    elif what == "values":
+                        factory.meter.release()
+                    else:
+                        self._jump(factory, 0.0)
+                except ReconfigureError as error:
+                    refusal = refusal or f"meter {meter_id}: {error}"
         self.changed.clear()
         self.in_force.clear()
         self.capture.scenario.clear()
+        if refusal:
+            raise ReconfigureError(refusal)
 
 
 def _held(operation: dict[str, Any]) -> Any:
@@ -283,6 +291,10 @@ def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFa
                                     where, step.index, step.name) from None
 
 
+class ResetFailed(Exception):
+    """A reset some meter or worker refused (the others are reset): one line saying which and why."""
+
+
 class ScenarioTarget(Protocol):
     """Where a runner's steps go (``LabService``, ``WorkerPool``)."""
 
@@ -312,7 +324,7 @@ class ScenarioRunner(Service):
         #: What a scenario must pass besides its file's checks (``check_scenario``).
         self.check = check
         self.scenario: Scenario | None = None
-        #: idle (never started or reset), running, paused, finished.
+        #: idle (never started or reset), running, paused, finished, resetting (until the meters are).
         self.state = "idle"
         self._timer: IDelayedCall | None = None
         #: Seconds of the scenario run before the current run started, and when that was (clock seconds).
@@ -364,6 +376,8 @@ class ScenarioRunner(Service):
             raise ValueError("no scenario is loaded")
         if self.state == "running":
             return
+        if self.state == "resetting":
+            raise ValueError("the scenario is being reset; start it once it is idle")
         if self.state == "finished":
             raise ValueError("the scenario has finished; reset it to run it again")
         self.state = "running"
@@ -381,9 +395,22 @@ class ScenarioRunner(Service):
         self._cancel()
 
     def reset(self) -> Deferred[None]:
-        """Back to the start: the timeline idle, and the meters as the lab started them (``ScenarioMeters.reset``)."""
+        """Back to the start: the timeline idle, and the meters as the lab
+        started them (``ScenarioMeters.reset``); ``resetting`` until they are,
+        when start, pause and another reset are refused (ValueError). Fails
+        with ResetFailed, one line, when a meter or a worker refused."""
+        if self.state == "resetting":
+            raise ValueError("the scenario is being reset already")
         self.load(self.scenario)
-        return maybeDeferred(self.target.reset_scenario).addCallback(lambda _: None)
+        self.state = "resetting"
+
+        def done(result: object) -> None:
+            self.state = "idle"
+            if isinstance(result, Failure):
+                error = result.value.subFailure.value if isinstance(result.value, FirstError) else result.value
+                raise ResetFailed(f"the scenario's reset did not finish: {error}")
+
+        return maybeDeferred(self.target.reset_scenario).addBoth(done)
 
     def replay(self, meter_ids: list[str]) -> None:
         """Do again, on ``meter_ids`` (a worker's meters, started again from

@@ -15,7 +15,7 @@ import json
 import secrets
 import sys
 from collections import Counter, deque
-from functools import wraps
+from functools import partial, wraps
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec, Protocol, TypeVar
@@ -155,7 +155,8 @@ class ScenarioControl(Protocol):
         """Pause; ValueError when not running."""
 
     def reset(self) -> Deferred[None]:
-        """Back to the start, the meters as the lab started them."""
+        """Back to the start, the meters as the lab started them; ValueError
+        while a reset is pending; fails otherwise (not ValueError) when a meter refused."""
 
 
 class Lab(Protocol):
@@ -634,7 +635,7 @@ class Console:
             runner.load(scenario)
             return self._json(request, runner.status(), 201)
 
-        return runner.reset().addCallback(loaded)
+        return maybeDeferred(runner.reset).addCallbacks(loaded, partial(self._scenario_refused, request))
 
     @app.route("/api/scenario/<command>", methods=["POST"])
     @authorised
@@ -644,12 +645,15 @@ class Console:
         if command not in ("start", "pause", "reset"):
             raise NotFound(f"no scenario command {command!r}; commands: start, pause, reset")
         done = maybeDeferred(getattr(runner, command))
+        return done.addCallbacks(lambda _: self._json(request, runner.status()),
+                                 partial(self._scenario_refused, request))
 
-        def conflict(failure: Failure) -> bytes:
-            failure.trap(ValueError)
+    def _scenario_refused(self, request: IRequest, failure: Failure) -> bytes:
+        """409 for what the scenario's state does not allow (ValueError, e.g.
+        while it is resetting), 502 for a reset a meter or worker refused: one line."""
+        if failure.check(ValueError):
             return self._json(request, {"error": str(failure.value)}, 409)
-
-        return done.addCallbacks(lambda _: self._json(request, runner.status()), conflict)
+        return self._json(request, {"error": failure.getErrorMessage().splitlines()[0]}, 502)
 
     @app.route("/metrics", methods=["GET"])
     @authorised
