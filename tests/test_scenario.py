@@ -662,3 +662,16 @@ def test_nothing_starts_or_loads_while_a_reset_is_pending() -> None:
     upload = send("upload", SCENARIO.format(seed=2).encode())
     pending[2].callback(None)
     assert upload()[0] == 201 and runner.scenario.seed == 2
+
+
+def test_an_event_code_no_log_takes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IS 15959 logs take codes 1..350, DLMS generic's 1..255: code 300 suits group a, not group b."""
+    lab = Lab(monkeypatch)
+    text = "[[step]]\nname = 'odd'\nat = '1s'\nmeters = '{meters}'\naction = '{action}'\ncode = {code}\n"
+    assert lab.runner.parse(text.format(meters="a", action="event", code=300), "ok.toml").steps[0].name == "odd"
+    for meters, action in (("b:1", "event"), ("*", "alarm")):
+        with pytest.raises(ScenarioError) as error:
+            lab.runner.parse(text.format(meters=meters, action=action, code=300), "storm.toml")
+        assert str(error.value) == "storm.toml step 1 (odd) code: no event log of group b's model takes event code 300"
+    with pytest.raises(ScenarioError, match="group a's model takes event code 351$"):
+        lab.runner.parse(text.format(meters="a:2", action="event", code=351), "storm.toml")

@@ -30,6 +30,7 @@ from ..codec.axdr import Data, decode_data, encode_data
 from ..config import Lab, MeterConfig, format_faults
 from ..cosem.base import Context
 from ..enums import DATA_ACCESS_RESULT_NAMES, DataType
+from ..models.common import takes_code
 from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
 from ..simulator.scenario import Scenario, ScenarioError, Selections, groups_of, parse_scenario
@@ -268,10 +269,13 @@ def _held(operation: dict[str, Any]) -> Any:
 
 def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
     """What only the meters' models can tell: each ``value`` step's object and
-    attribute, and its value in the attribute's type, on a meter of each
-    group the step reaches (``factories`` holds one at least); ScenarioError
-    names the step and key."""
+    attribute, and its value in the attribute's type, and that an event log
+    takes each ``event`` and ``alarm`` step's code, on a meter of each group
+    the step reaches (``factories`` holds one at least); ScenarioError names
+    the step and key."""
     for step in scenario.steps:
+        if step.action in ("event", "alarm"):
+            _check_code(scenario, step, lab, factories)
         if step.action != "value":
             continue
         key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
@@ -289,6 +293,16 @@ def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFa
                 where, _, problem = str(error).partition(": ")
                 raise ScenarioError(scenario.source, f"{problem} (group {group})" if where == "value" else problem,
                                     where, step.index, step.name) from None
+
+
+def _check_code(scenario: Scenario, step: Any, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
+    """ScenarioError unless an event log of each group's model the step reaches takes its code."""
+    code = step.arguments["code"]
+    for group in groups_of(step.selector, lab):
+        factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
+        if factory is not None and not takes_code(factory.directory.model, code):
+            raise ScenarioError(scenario.source, f"no event log of group {group}'s model takes event code {code}",
+                                "code", step.index, step.name)
 
 
 class ResetFailed(Exception):
