@@ -438,6 +438,10 @@ def test_the_same_seed_gives_the_same_packet_log(monkeypatch: pytest.MonkeyPatch
     (f"[[step]]\nname = '{'n' * 65}'\nat = '1s'\nmeters = 'a'\naction = 'offline'\n",
      "storm.toml step 1 name: a name of letters, digits and _ . : - (at most 64)"),
     ("[[step]\n", "storm.toml: not TOML"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'key-change'\nassociation = 'reader'\n"
+     "keys = {authentication_key = 'zz'}\n", "step 1 (1-key-change) keys.authentication_key: expected hex digits"),
+    ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'key-change'\nassociation = 'reader'\n"
+     "keys = {lls_password = 'caf\u00e9'}\n", "keys.lls_password: not printable ASCII"),
     # Wrong TOML types and huge or non-finite numbers: one line, never a traceback.
     ("[[step]]\nat = '1s'\nmeters = 'a'\naction = ['offline']\n", "step 1 action: one of offline"),
     ("[[step]]\nat = '1s'\nmeters = 'a'\naction = 'key-change'\nassociation = ['reader']\nkeys = {}\n",
@@ -675,3 +679,14 @@ def test_an_event_code_no_log_takes_is_refused(monkeypatch: pytest.MonkeyPatch) 
         assert str(error.value) == "storm.toml step 1 (odd) code: no event log of group b's model takes event code 300"
     with pytest.raises(ScenarioError, match="group a's model takes event code 351$"):
         lab.runner.parse(text.format(meters="a:2", action="event", code=351), "storm.toml")
+
+
+def test_key_lengths_are_checked_against_the_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(monkeypatch)
+    text = "[[step]]\nname = 'rekey'\nat = '1s'\nmeters = 'b'\naction = 'key-change'\nassociation = 'reader'\n" \
+           "keys = {{ block_cipher_key = '{key}' }}\n"
+    with pytest.raises(ScenarioError) as error:
+        lab.runner.parse(text.format(key="0011"), "storm.toml")
+    assert str(error.value) == ("storm.toml step 1 (rekey) keys.block_cipher_key: 16 bytes for security suite 0, "
+                                "not 2 (group b)"), str(error.value)
+    assert lab.runner.parse(text.format(key="00" * 16), "ok.toml").steps[0].name == "rekey"

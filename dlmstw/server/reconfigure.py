@@ -72,7 +72,7 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
     state = _text(changes, "state")
     if state not in (None, "online", "offline"):
         raise ReconfigureError(f"state: online or offline, not {state!r}")
-    new_keys = _keys(factory, changes.get("associations", {}))
+    new_keys = checked_keys(factory, changes.get("associations", {}))
     if interval is not None:
         meter.load_profile_period = interval * 60
     if days is not None:
@@ -98,8 +98,9 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
             meter.record(POWER_UP)
 
 
-def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
-    """The (association, key name, key) changes asked for, checked."""
+def checked_keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
+    """The (association, key name, key) changes asked for, checked against
+    the meter's associations and their suites' key lengths; ReconfigureError otherwise."""
     if not isinstance(changes, dict):
         raise ReconfigureError("associations: an object of association names")
     by_name = {a.name: a for a in factory.associations.values()}

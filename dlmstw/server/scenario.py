@@ -35,7 +35,7 @@ from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
 from ..simulator.scenario import Scenario, ScenarioError, Selections, groups_of, parse_scenario
 from .meter import MeterFactory
-from .reconfigure import ReconfigureError, reconfigure
+from .reconfigure import ReconfigureError, checked_keys, reconfigure
 
 log = Logger()
 #: The actions whose effect a worker started again has lost (``ScenarioRunner.replay``).
@@ -276,6 +276,8 @@ def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFa
     for step in scenario.steps:
         if step.action in ("event", "alarm"):
             _check_code(scenario, step, lab, factories)
+        if step.action == "key-change":
+            _check_keys(scenario, step, lab, factories)
         if step.action != "value":
             continue
         key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
@@ -303,6 +305,20 @@ def _check_code(scenario: Scenario, step: Any, lab: Lab, factories: Mapping[str,
         if factory is not None and not takes_code(factory.directory.model, code):
             raise ScenarioError(scenario.source, f"no event log of group {group}'s model takes event code {code}",
                                 "code", step.index, step.name)
+
+
+def _check_keys(scenario: Scenario, step: Any, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
+    """ScenarioError unless a meter of each group the step reaches takes its keys (``checked_keys``: their lengths)."""
+    for group in groups_of(step.selector, lab):
+        factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
+        if factory is None:
+            continue
+        try:
+            checked_keys(factory, {step.arguments["association"]: step.arguments["keys"]})
+        except ReconfigureError as error:
+            where, _, problem = str(error).partition(": ")
+            raise ScenarioError(scenario.source, f"{problem} (group {group})", f"keys.{where.rpartition('.')[2]}",
+                                step.index, step.name) from None
 
 
 class ResetFailed(Exception):

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Container, Mapping, NamedTuple
 
 from ..codec.obis import parse_obis
-from ..config import Lab, parse_faults
+from ..config import Lab, parse_faults, parse_hex, parse_password
 
 #: The actions a step may take, and the keys each takes besides the common ones.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -380,6 +380,11 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
         for key, text in keys.items():
             if key not in KEY_NAMES or not isinstance(text, str) or not text:
                 raise ValueError(f"keys.{key}", f"one of {', '.join(KEY_NAMES)}, as text (hex for keys)")
+            try:
+                if not (parse_password(text) if key == "lls_password" else parse_hex(text)):
+                    raise ValueError("empty")
+            except ValueError as error:
+                raise ValueError(f"keys.{key}", str(error)) from None
         found["association"], found["keys"] = name, dict(keys)
     return found
 
