@@ -690,3 +690,16 @@ def test_key_lengths_are_checked_against_the_suite(monkeypatch: pytest.MonkeyPat
     assert str(error.value) == ("storm.toml step 1 (rekey) keys.block_cipher_key: 16 bytes for security suite 0, "
                                 "not 2 (group b)"), str(error.value)
     assert lab.runner.parse(text.format(key="00" * 16), "ok.toml").steps[0].name == "rekey"
+
+
+def test_an_offline_meter_pushes_only_its_last_gasp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """b-3's alarm push setup pushes when it goes offline (the last gasp), not for an alarm while
+    offline; online again, an alarm pushes."""
+    lab = Lab(monkeypatch, text="[[step]]\nat = '1s'\nmeters = 'b:3'\naction = 'offline'\nduration = '500s'\n"
+                                "[[step]]\nat = '2s'\nmeters = 'b:3'\naction = 'alarm'\ncode = 101\n"
+                                "[[step]]\nat = '600s'\nmeters = 'b:3'\naction = 'alarm'\ncode = 101\n")
+    pushes = len(lab.reactor.tcpClients)
+    lab.at(400)
+    assert [(host, port) for host, port, *_ in lab.reactor.tcpClients[pushes:]] == [("127.0.0.1", 4058)]
+    lab.at(1000)
+    assert len(lab.reactor.tcpClients) - pushes == 2
