@@ -491,6 +491,12 @@ def test_the_example_scenario_fits_the_sample_lab() -> None:
         ("storm-offline", 600, "offline"), ("clock-jump", 600, "clock-jump"), ("power-failure-alarm", 660, "alarm")]
     assert select(lab, scenario.steps[1].selector, scenario.seed) == ["abt-3"]
     assert len(select(lab, scenario.steps[0].selector, scenario.seed)) == 2
+    # Every step, as twistd checks it at start against the models of etc/lab.ini's meters.
+    service = LabService(lab, load_registry(), CaptureBus(Clock().callLater), clock=lambda: NOW,
+                         reactor=MemoryReactorClock())
+    check_scenario(scenario, lab, service.factories)
+    assert [s.action for s in scenario.steps] == [
+        "offline", "clock-jump", "alarm", "fault", "value", "key-change"]
 
 
 @pytest.mark.parametrize(("step", "where"), [
