@@ -47,7 +47,8 @@ from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.web.console import Console as ConsoleApp
 from dlmstw.simulator.events import coded
-from dlmstw.simulator.scenario import MAX_SCENARIO_BYTES, ScenarioError, load_scenario, parse_duration, parse_scenario, select
+from dlmstw.simulator.scenario import (MAX_SCENARIO_BYTES, ScenarioError, groups_of, load_scenario, parse_duration,
+                                      parse_scenario, parse_selector, select)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A whole number no 64-bit field holds.
@@ -208,6 +209,10 @@ def test_selectors_are_seeded_nested_and_in_lab_order() -> None:
     fleet = parse_scenario(SCENARIO.format(seed=3).replace('"a:30%"', '["50%", "b:2"]'), "s.toml", lab)
     assert len(set(select(lab, fleet.steps[0].selector, 3)) - {"b-2"}) in (6, 7)
     assert select(lab, scenario.steps[2].selector, 3) == ["b-0", "b-1"]
+    many = parse_lab("".join(f"[meters:g{index}]\ncount = 1\nport = {4600 + index}\n\n" for index in range(12))
+                     + "[association:public]\nclient_sap = 16\n")
+    reversed_groups = parse_selector([f"g{index}" for index in reversed(range(12))], many)
+    assert groups_of(reversed_groups, many) == [f"g{index}" for index in range(12)]
 
 
 def test_each_step_happens_at_its_time_on_the_selected_meters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -682,8 +687,8 @@ def test_an_event_code_no_log_takes_is_refused(monkeypatch: pytest.MonkeyPatch) 
     for meters, action in (("b:1", "event"), ("*", "alarm")):
         with pytest.raises(ScenarioError) as error:
             lab.runner.parse(text.format(meters=meters, action=action, code=300), "storm.toml")
-        assert str(error.value) == "storm.toml step 1 (odd) code: no event log of group b's model takes event code 300"
-    with pytest.raises(ScenarioError, match="group a's model takes event code 351$"):
+        assert str(error.value) == "storm.toml step 1 (odd) code: no event log of the model takes event code 300 (group b)"
+    with pytest.raises(ScenarioError, match=r"takes event code 351 \(group a\)$"):
         lab.runner.parse(text.format(meters="a:2", action="event", code=351), "storm.toml")
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..config import parse_anomalies, parse_faults, parse_hex, parse_password
+from ..config import CHANGEABLE_KEYS, parse_anomalies, parse_faults, parse_hex, parse_password
 from ..simulator.anomalies import Anomalies
 from ..simulator.events import POWER_DOWN, POWER_UP
 from .faults import FaultInjector
 from .meter import MeterFactory
 
-KEYS = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
 SETTINGS = ("load_profile_interval", "load_profile_days", "anomalies", "faults", "state", "associations")
 
 
@@ -112,8 +111,8 @@ def checked_keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, by
         if not isinstance(keys, dict):
             raise ReconfigureError(f"associations.{name}: an object of keys")
         for key, text in keys.items():
-            if key not in KEYS or not isinstance(text, str):
-                raise ReconfigureError(f"associations.{name}.{key}: one of {', '.join(KEYS)}, as a string")
+            if key not in CHANGEABLE_KEYS or not isinstance(text, str):
+                raise ReconfigureError(f"associations.{name}.{key}: one of {', '.join(CHANGEABLE_KEYS)}, as a string")
             try:
                 value = parse_password(text) if key == "lls_password" else parse_hex(text)
             except ValueError as error:

@@ -27,13 +27,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..codec.axdr import Data, decode_data, encode_data
-from ..config import Lab, MeterConfig, format_faults
+from ..config import Lab, MeterConfig, format_faults, group_of
 from ..cosem.base import Context
 from ..enums import DATA_ACCESS_RESULT_NAMES, DataType
 from ..models.common import takes_code
 from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
-from ..simulator.scenario import Scenario, ScenarioError, Selections, groups_of, parse_scenario
+from ..simulator.scenario import Scenario, ScenarioError, Selections, Step, groups_of, parse_scenario
 from .meter import MeterFactory
 from .reconfigure import ReconfigureError, checked_keys, reconfigure
 
@@ -268,57 +268,42 @@ def _held(operation: dict[str, Any]) -> Any:
 
 
 def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
-    """What only the meters' models can tell: each ``value`` step's object and
-    attribute, and its value in the attribute's type, and that an event log
-    takes each ``event`` and ``alarm`` step's code, on a meter of each group
-    the step reaches (``factories`` holds one at least); ScenarioError names
-    the step and key."""
+    """What only the meters' models can tell, on a meter of each group a step
+    reaches (a group this process serves none of, a shard's, is skipped): a
+    ``value`` step's object and attribute and its value in the attribute's
+    type, that an event log takes an ``event`` or ``alarm`` step's code, that
+    the association takes a ``key-change`` step's keys. ScenarioError names the step and key."""
+    first: dict[str, MeterFactory] = {}
+    for meter_id, factory in factories.items():
+        first.setdefault(group_of(meter_id), factory)
     for step in scenario.steps:
-        if step.action in ("event", "alarm"):
-            _check_code(scenario, step, lab, factories)
-        if step.action == "key-change":
-            _check_keys(scenario, step, lab, factories)
-        if step.action != "value":
-            continue
-        key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
         for group in groups_of(step.selector, lab):
-            factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
+            factory = first.get(group)
             if factory is None:
-                continue  # a group this instance serves none of (shards)
-            model = factory.directory.model
+                continue
             try:
-                if key[0] not in model.objects:
-                    raise ReconfigureError(f"obis: the model of group {group} has no object {key[0].hex()}")
-                if "value" in step.arguments:
-                    ScenarioMeters.fixed(factory, key, step.arguments["value"])
+                _check_step(step, group, factory)
             except ReconfigureError as error:
                 where, _, problem = str(error).partition(": ")
-                raise ScenarioError(scenario.source, f"{problem} (group {group})" if where == "value" else problem,
+                if where.startswith("associations."):
+                    where = f"keys.{where.rpartition('.')[2]}"
+                raise ScenarioError(scenario.source, problem if where == "obis" else f"{problem} (group {group})",
                                     where, step.index, step.name) from None
 
 
-def _check_code(scenario: Scenario, step: Any, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
-    """ScenarioError unless an event log of each group's model the step reaches takes its code."""
-    code = step.arguments["code"]
-    for group in groups_of(step.selector, lab):
-        factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
-        if factory is not None and not takes_code(factory.directory.model, code):
-            raise ScenarioError(scenario.source, f"no event log of group {group}'s model takes event code {code}",
-                                "code", step.index, step.name)
-
-
-def _check_keys(scenario: Scenario, step: Any, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
-    """ScenarioError unless a meter of each group the step reaches takes its keys (``checked_keys``: their lengths)."""
-    for group in groups_of(step.selector, lab):
-        factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
-        if factory is None:
-            continue
-        try:
-            checked_keys(factory, {step.arguments["association"]: step.arguments["keys"]})
-        except ReconfigureError as error:
-            where, _, problem = str(error).partition(": ")
-            raise ScenarioError(scenario.source, f"{problem} (group {group})", f"keys.{where.rpartition('.')[2]}",
-                                step.index, step.name) from None
+def _check_step(step: Step, group: str, factory: MeterFactory) -> None:
+    """One step against a meter of ``group``; ReconfigureError "key: problem" otherwise."""
+    model = factory.directory.model
+    if step.action in ("event", "alarm") and not takes_code(model, step.arguments["code"]):
+        raise ReconfigureError(f"code: no event log of the model takes event code {step.arguments['code']}")
+    if step.action == "key-change":
+        checked_keys(factory, {step.arguments["association"]: step.arguments["keys"]})
+    if step.action == "value":
+        key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
+        if key[0] not in model.objects:
+            raise ReconfigureError(f"obis: the model of group {group} has no object {key[0].hex()}")
+        if "value" in step.arguments:
+            ScenarioMeters.fixed(factory, key, step.arguments["value"])
 
 
 class ResetFailed(Exception):

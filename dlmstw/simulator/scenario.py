@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Container, Mapping, NamedTuple
 
 from ..codec.obis import parse_obis
-from ..config import Lab, parse_faults, parse_hex, parse_password
+from ..config import CHANGEABLE_KEYS, Lab, meter_id, parse_faults, parse_hex, parse_password
 
 #: The actions a step may take, and the keys each takes besides the common ones.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -63,8 +63,6 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
 }
 COMMON_KEYS = ("at", "name", "meters", "action", "seed")
 TOP_KEYS = ("seed", "autostart", "step")
-#: The keys a key-change may set (those of the console's PATCH, ``server.reconfigure.KEYS``).
-KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
 #: The most steps a scenario has, and the longest scenario file (bytes): the console's upload
 #: and lab.ini's file alike. Selecting each step's meters at load stays short on a large fleet.
 MAX_STEPS = 1000
@@ -213,7 +211,7 @@ class Selections:
     steps; the ids are those of one list per group."""
 
     def __init__(self, lab: Lab, served: Container[str] | None = None) -> None:
-        self.groups = {group.name: [f"{group.name}-{index}" for index in range(group.count)] for group in lab.groups}
+        self.groups = {group.name: [meter_id(group.name, index) for index in range(group.count)] for group in lab.groups}
         self.served = served
         self._rankings: dict[tuple[str | None, int], list[str]] = {}
         self._chosen: dict[tuple[Any, int | None], list[str]] = {}
@@ -300,9 +298,9 @@ def parse_selector(value: Any, lab: Lab) -> Selector:
 
 
 def groups_of(selector: Selector, lab: Lab) -> list[str]:
-    """The groups a selector may reach."""
+    """The groups a selector may reach, in the lab's order."""
     named = {group for group, *_ in selector.items}
-    return [group.name for group in lab.groups] if None in named else [g for g in named if g is not None]
+    return [group.name for group in lab.groups if None in named or group.name in named]
 
 
 def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab) -> dict[str, Any]:
@@ -376,10 +374,10 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
                 raise ValueError("association", f"group {group.name} does not have association {name!r}")
         keys = need("keys")
         if not isinstance(keys, dict) or not keys:
-            raise ValueError("keys", f"a table of {', '.join(KEY_NAMES)}")
+            raise ValueError("keys", f"a table of {', '.join(CHANGEABLE_KEYS)}")
         for key, text in keys.items():
-            if key not in KEY_NAMES or not isinstance(text, str) or not text:
-                raise ValueError(f"keys.{key}", f"one of {', '.join(KEY_NAMES)}, as text (hex for keys)")
+            if key not in CHANGEABLE_KEYS or not isinstance(text, str) or not text:
+                raise ValueError(f"keys.{key}", f"one of {', '.join(CHANGEABLE_KEYS)}, as text (hex for keys)")
             try:
                 if not (parse_password(text) if key == "lls_password" else parse_hex(text)):
                     raise ValueError("empty")
