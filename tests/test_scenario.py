@@ -47,7 +47,7 @@ from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.web.console import Console as ConsoleApp
 from dlmstw.simulator.events import coded
-from dlmstw.simulator.scenario import (MAX_SCENARIO_BYTES, ScenarioError, groups_of, load_scenario, parse_duration,
+from dlmstw.simulator.scenario import (MAX_SCENARIO_BYTES, ScenarioError, Selections, groups_of, load_scenario, parse_duration,
                                       parse_scenario, parse_selector, select)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -549,13 +549,13 @@ def test_a_step_on_50000_meters_is_one_call_per_worker() -> None:
         worker.state = "running"
     scenario = parse_scenario("seed = 1\n[[step]]\nat = '1s'\nmeters = '*'\naction = 'offline'\n", "s", lab)
     runner = ScenarioRunner(Clock(), lab, pool, scenario)
-    assert len(runner.selected[0]) == 50000
+    assert len(runner.meters(0)) == 50000
     reached: list[int] = []
-    pool.apply_scenario(runner.selected[0], scenario.steps[0].operation(), "1-offline", False).addCallback(
+    pool.apply_scenario(runner.meters(0), scenario.steps[0].operation(), "1-offline", False).addCallback(
         reached.append)
     assert reached == [50000]
     assert [len(channel.calls) for channel in channels.values()] == [1, 1, 1, 1]
-    assert {m for c in channels.values() for m in c.calls[0]["meters"]} == set(runner.selected[0])
+    assert {m for c in channels.values() for m in c.calls[0]["meters"]} == set(runner.meters(0))
     assert all(int(m.rpartition("-")[2]) % 4 == index for index, c in channels.items() for m in c.calls[0]["meters"])
 
 
@@ -589,8 +589,9 @@ def test_a_worker_started_again_gets_the_state_the_steps_left() -> None:
 
 
 def test_a_long_scenario_on_a_large_fleet_loads_quickly(tmp_path: Path) -> None:
-    """A thousand percentage steps on 50,000 meters rank the fleet once per seed and select once
-    per selector (one shared list), in well under a second; more steps, or a longer file, are refused."""
+    """A thousand percentage steps on 50,000 meters rank the fleet once per seed and share one
+    selection, a thousand different index ranges cost the meters they hold: each loads in well
+    under a second; more steps, or a longer file, are refused."""
     lab = parse_lab("[meters:big]\ncount = 50000\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
     steps = "".join(f"[[step]]\nat = '{index}s'\nmeters = '5%'\naction = 'alarm'\ncode = 7\n" for index in range(1000))
     scenario = parse_scenario("seed = 1\n" + steps, "s", lab)
@@ -598,7 +599,21 @@ def test_a_long_scenario_on_a_large_fleet_loads_quickly(tmp_path: Path) -> None:
     began = time.process_time()
     runner = ScenarioRunner(Clock(), lab, target, scenario)  # type: ignore[arg-type]
     assert time.process_time() - began < 1.0
-    assert len(runner.selected[0]) == 2500 and all(s is runner.selected[0] for s in runner.selected)
+    assert runner.hits == [2500] * 1000 and runner.meters(999) is runner.meters(0)
+    ranges = "".join(f"[[step]]\nat = '{index}s'\nmeters = 'big:{index}..49999'\naction = 'alarm'\ncode = 7\n"
+                     for index in range(1000))
+    began = time.process_time()
+    runner = ScenarioRunner(Clock(), lab, target, parse_scenario(ranges, "s", lab))  # type: ignore[arg-type]
+    assert time.process_time() - began < 1.0
+    assert runner.hits == [50000 - index for index in range(1000)] and runner.meters(999)[0] == "big-999"
+    seeds = "".join(f"[[step]]\nat = '{index}s'\nmeters = 'big:50%'\nseed = {index}\naction = 'alarm'\ncode = 7\n"
+                    for index in range(1000))
+    began = time.process_time()
+    runner = ScenarioRunner(Clock(), lab, target, parse_scenario(seeds, "s", lab))  # type: ignore[arg-type]
+    assert time.process_time() - began < 1.0 and runner.hits == [25000] * 1000
+    assert len(runner.meters(7)) == 25000 and runner.meters(7) != runner.meters(8)
+    overlapping = parse_selector(["big:5..20", "big:0..9", "big:30", "big:18..25"], lab)
+    assert Selections(lab).count(overlapping, 0) == len(select(lab, overlapping, 0)) == 27
     with pytest.raises(ScenarioError, match=r"^s step: 1001 steps; a scenario has at most 1000$"):
         parse_scenario(steps + steps[:steps.index("[[step]]", 1)], "s", lab)
     big = tmp_path / "big.toml"

@@ -355,14 +355,19 @@ class ScenarioRunner(Service):
         self._elapsed = 0.0
         self._plan = scenario.plan() if scenario is not None else []
         self._cursor = 0
-        selections = Selections(self.lab, self.target.factories)
-        #: Each step's meters that this lab serves, in the lab's order (steps with the same selector and seed
-        #: share one list).
-        self.selected = [] if scenario is None else [
-            selections.select(step.selector, scenario.seed if step.seed is None else step.seed)
+        self._selections = Selections(self.lab, self.target.factories)
+        #: How many meters this lab serves each step selects (its meters are chosen again when it runs).
+        self.hits = [] if scenario is None else [
+            self._selections.count(step.selector, scenario.seed if step.seed is None else step.seed)
             for step in scenario.steps]
-        self.ran = [False] * len(self.selected)
-        self.reverted = [False] * len(self.selected)
+        self.ran = [False] * len(self.hits)
+        self.reverted = [False] * len(self.hits)
+
+    def meters(self, position: int) -> list[str]:
+        """The meters this lab serves that step ``position`` selects, in the lab's order."""
+        assert self.scenario is not None
+        step = self.scenario.steps[position]
+        return self._selections.select(step.selector, self.scenario.seed if step.seed is None else step.seed)
 
     def parse(self, text: str, source: str) -> Scenario:
         """A scenario sent to the console, checked as lab.ini's is at start; ScenarioError names the step and key."""
@@ -439,7 +444,7 @@ class ScenarioRunner(Service):
             step = self.scenario.steps[moment.step]
             if step.action not in REPLAYED:
                 continue
-            meters = [m for m in self.selected[moment.step] if m in wanted]
+            meters = [m for m in self.meters(moment.step) if m in wanted]
             if meters:
                 maybeDeferred(self.target.apply_scenario, meters, step.operation(moment.revert), step.name,
                               moment.revert).addErrback(self._failed, step.name)
@@ -469,7 +474,7 @@ class ScenarioRunner(Service):
             moment = self._plan[self._cursor]
             self._cursor += 1
             step = self.scenario.steps[moment.step]
-            meters = self.selected[moment.step]
+            meters = self.meters(moment.step)
             if moment.revert:
                 self.reverted[moment.step] = True
             else:
@@ -496,7 +501,7 @@ class ScenarioRunner(Service):
             "loaded": True, "source": scenario.source, "seed": scenario.seed, "autostart": scenario.autostart,
             "state": self.state, "elapsed": round(self.elapsed(), 3),
             "next": None if upcoming is None else scenario.steps[upcoming.step].index,
-            "steps": [{**step.summary(), "hits": len(self.selected[position]), "ran": self.ran[position],
+            "steps": [{**step.summary(), "hits": self.hits[position], "ran": self.ran[position],
                        "ended": self.reverted[position]}
                       for position, step in enumerate(scenario.steps)],
         }

@@ -206,44 +206,85 @@ def _rank(seed: int, meter_id: str) -> bytes:
 
 class Selections:
     """The meters of a lab that selectors name (``select``), restricted to
-    ``served`` when given: each ranking is drawn once per group and seed and
-    each selection made once per selector and seed, whatever the number of
-    steps; the ids are those of one list per group."""
+    ``served`` when given: each ranking is drawn once per group and seed; a
+    selection costs the meters it holds, not the fleet; the latest few are
+    kept (``KEPT``), so steps that repeat a selector share one list."""
+
+    #: The selections kept, the latest made (each may hold a whole fleet).
+    KEPT = 8
 
     def __init__(self, lab: Lab, served: Container[str] | None = None) -> None:
         self.groups = {group.name: [meter_id(group.name, index) for index in range(group.count)] for group in lab.groups}
-        self.served = served
+        #: Each meter's position in the lab's order.
+        self.position = {m: position for position, m in enumerate(m for ids in self.groups.values() for m in ids)}
+        #: None when every meter is served (nothing to leave out).
+        self.served = None if served is None or all(m in served for m in self.position) else served
         self._rankings: dict[tuple[str | None, int], list[str]] = {}
         self._chosen: dict[tuple[Any, int | None], list[str]] = {}
 
     def ranking(self, group: str | None, seed: int) -> list[str]:
         """The group's meters (None: the fleet's) ranked by a hash of ``seed`` and the meter id."""
-        ranked = self._rankings.get((group, seed))
+        ranked = self._rankings.pop((group, seed), None)
         if ranked is None:
-            members = self.groups[group] if group is not None else [m for ids in self.groups.values() for m in ids]
-            ranked = self._rankings[(group, seed)] = sorted(members, key=lambda meter_id: _rank(seed, meter_id))
+            members = self.groups[group] if group is not None else list(self.position)
+            ranked = sorted(members, key=lambda meter_id: _rank(seed, meter_id))
+        self._rankings[(group, seed)] = ranked
+        while len(self._rankings) > self.KEPT:
+            del self._rankings[next(iter(self._rankings))]
         return ranked
+
+    def count(self, selector: Selector, seed: int) -> int:
+        """How many meters ``select`` gives, worked out without choosing them
+        when every meter is served and the selector is one share or index ranges."""
+        items = selector.items
+        if self.served is not None or len(items) > 1 and any(share is not None for *_, share in items):
+            return len(self.select(selector, seed))
+        group, _, _, share = items[0]
+        if share is not None:
+            size = len(self.groups[group]) if group is not None else len(self.position)
+            return math.floor(share * size + 0.5)
+        spans: dict[str | None, list[tuple[int, int]]] = {}
+        for group, first, last, _ in items:
+            spans.setdefault(group, []).append((first, last))
+        total = 0
+        for ranges in spans.values():
+            end = -1
+            for first, last in sorted(ranges):
+                total += max(0, last - max(first, end + 1) + 1)
+                end = max(end, last)
+        return total
 
     def select(self, selector: Selector, seed: int) -> list[str]:
         """The ids of the meters ``selector`` names, in the lab's order. A
         share of a group (or of the fleet) is the first ``round(share × size)``
         of the ranking over all the group's meters (every shard of a lab chooses the same)."""
         key = (selector.items, seed if any(share is not None for *_, share in selector.items) else None)
-        found = self._chosen.get(key)
-        if found is not None:
-            return found
-        chosen: set[str] = set()
-        for group, first, last, share in selector.items:
-            if share is None:
-                assert group is not None
-                chosen.update(self.groups[group][first:last + 1])
-                continue
-            ranked = self.ranking(group, seed)
-            chosen.update(ranked[:math.floor(share * len(ranked) + 0.5)])
-        served = self.served
-        found = self._chosen[key] = [m for ids in self.groups.values() for m in ids
-                                     if m in chosen and (served is None or m in served)]
+        found = self._chosen.pop(key, None)
+        if found is None:
+            found = self._select(selector, seed)
+        self._chosen[key] = found
+        while len(self._chosen) > self.KEPT:
+            del self._chosen[next(iter(self._chosen))]
         return found
+
+    def _select(self, selector: Selector, seed: int) -> list[str]:
+        items = selector.items
+        if len(items) == 1 and items[0][3] is None:  # one index range: a slice, already in order
+            group, first, last, _ = items[0]
+            assert group is not None
+            found = self.groups[group][first:last + 1]
+        else:
+            chosen: set[str] = set()
+            for group, first, last, share in items:
+                if share is None:
+                    assert group is not None
+                    chosen.update(self.groups[group][first:last + 1])
+                    continue
+                ranked = self.ranking(group, seed)
+                chosen.update(ranked[:math.floor(share * len(ranked) + 0.5)])
+            found = sorted(chosen, key=self.position.__getitem__)
+        served = self.served
+        return found if served is None else [m for m in found if m in served]
 
 
 def select(lab: Lab, selector: Selector, seed: int) -> list[str]:
