@@ -47,8 +47,8 @@ from dlmstw.server.channel import ScenarioApply, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.web.console import Console as ConsoleApp
 from dlmstw.simulator.events import coded
-from dlmstw.simulator.scenario import (MAX_SCENARIO_BYTES, ScenarioError, Selections, groups_of, load_scenario, parse_duration,
-                                      parse_scenario, parse_selector, select)
+from dlmstw.simulator.scenario import (MAX_SCENARIO_BYTES, ScenarioError, Selections, groups_of, load_scenario,
+                                      parse_duration, parse_scenario, parse_selector, select)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A whole number no 64-bit field holds.
