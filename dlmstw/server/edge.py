@@ -97,7 +97,8 @@ def edge_objects(directory: ModelDirectory) -> EdgeObjects:
 @implementer(IMeterEdge)
 class MeterEdge:
     """One meter's pushes, schedule timer, alarm timer and firmware image.
-    ``connections`` is the meter's factory (its ``protocols`` drop on a restart)."""
+    ``connections`` is the meter's factory (its ``protocols`` drop on a
+    restart; an offline one, not ``online``, pushes only its last gasp)."""
 
     __slots__ = ("reactor", "meter", "directory", "sender", "objects", "_schedule_timer", "_alarm_timer",
                  "_activation_timer", "_calendar_timer", "_limiter_timer", "running", "state_dir", "connections")
