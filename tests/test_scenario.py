@@ -43,7 +43,7 @@ from dlmstw.server.listen import MeterListener
 from dlmstw.server.reconfigure import ReconfigureError
 from dlmstw.server.scenario import ResetFailed, ScenarioRunner, check_scenario
 from dlmstw.server.service import LabService
-from dlmstw.server.channel import ScenarioApply, Start
+from dlmstw.server.channel import ScenarioApply, ScenarioReset, Start
 from dlmstw.server.workers import WorkerPool
 from dlmstw.web.console import Console as ConsoleApp
 from dlmstw.simulator.events import coded
@@ -729,3 +729,30 @@ def test_an_offline_meter_pushes_only_its_last_gasp(monkeypatch: pytest.MonkeyPa
     assert [(host, port) for host, port, *_ in lab.reactor.tcpClients[pushes:]] == [("127.0.0.1", 4058)]
     lab.at(1000)
     assert len(lab.reactor.tcpClients) - pushes == 2
+
+
+def test_a_worker_that_refuses_a_reset_fails_it_once_every_worker_answered() -> None:
+    lab = parse_lab("[meters:m]\ncount = 4\nport = 10000\n\n[association:public]\nclient_sap = 16\n")
+    pool = WorkerPool("lab.ini", lab, CaptureBus(Clock().callLater), 2, Clock(), {}, lambda line: None)
+    status = {"meters": {}, "published": 0, "dropped": 0}
+    answers = {0: {"refusal": "", "status": status}, 1: {"refusal": "meter m-1: the port is taken", "status": status}}
+    asked: list[int] = []
+
+    def channel(index: int) -> SimpleNamespace:
+        def call(command: Any, **arguments: Any) -> Any:
+            assert command is ScenarioReset
+            asked.append(index)
+            return succeed(answers[index])
+        return SimpleNamespace(callRemote=call, transport=SimpleNamespace(pid=4242))
+
+    pool.channels = {index: channel(index) for index in range(2)}  # type: ignore[assignment]
+    for worker in pool.workers:
+        worker.state = "running"
+    failures: list[Failure] = []
+    pool.reset_scenario().addErrback(failures.append)
+    assert sorted(asked) == [0, 1] and len(failures) == 1
+    assert failures[0].check(ReconfigureError) and failures[0].getErrorMessage() == "meter m-1: the port is taken"
+    answers[1]["refusal"] = ""
+    done: list[object] = []
+    pool.reset_scenario().addCallback(done.append)
+    assert done == [None]
