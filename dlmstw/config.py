@@ -345,7 +345,7 @@ class Lab:
                 if hosted is not None and not hosted(position):
                     continue
                 yield MeterConfig(
-                    id=f"{group.name}-{index}",
+                    id=meter_id(group.name, index),
                     group=group.name,
                     index=index,
                     interface=group.interface,
@@ -615,6 +615,20 @@ def _workers(text: str) -> int | None:
     """``auto`` (None) or a number of worker processes."""
     text = text.strip()
     return None if text == "auto" else _integer(1)(text)
+
+
+def meter_id(group: str, index: int) -> str:
+    """A meter's id: its group's name and its index in the group (``abt-3``)."""
+    return f"{group}-{index}"
+
+
+def group_of(meter: str) -> str:
+    """The group of meter id ``meter`` (``meter_id``)."""
+    return meter.rpartition("-")[0]
+
+
+#: The keys of an association a user may change (the console's PATCH, a scenario's key-change).
+CHANGEABLE_KEYS = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
 
 
 def parse_hex(text: str) -> bytes:

@@ -41,10 +41,11 @@ access = full
 
 
 class Connections:
-    """The meter's open connections: one, which the restart aborts."""
+    """The meter's factory as its edge sees it: online, one open connection, which the restart aborts."""
 
     def __init__(self) -> None:
         self.aborted = 0
+        self.online = True
         self.protocols = [SimpleNamespace(transport=SimpleNamespace(abortConnection=self.abort))]
 
     def abort(self) -> None:

@@ -1,8 +1,9 @@
 """Scenarios end to end, over real sockets: ``twistd -n dlmssim`` with two
 worker processes and a scenario of a few seconds; ``dlmstw-client campaign``
-runs across it and records the failures the scenario caused; the packet log
-marks the records of the step in force; the console shows the timeline and
-runs uploaded scenarios; a bad scenario file stops the lab with one line."""
+runs across it (started from the console just before) and records the
+failures the scenario caused, and the packet log marks the records of the
+step in force; the console shows the timeline and runs uploaded scenarios;
+a bad scenario file stops the lab with one line."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ METERS = 4
 #: The storm: meters 0 and 1 offline, meter 2 hanging (every request unanswered), from 2 s for 3 s.
 STORM = """\
 seed = 11
+autostart = false
 
 [[step]]
 name = "outage"
@@ -70,32 +72,12 @@ def call(port: int, path: str, body: bytes | None = None, headers: dict[str, str
         return error.code, json.loads(text) if text.startswith(b"{") else text.decode()
 
 
-def test_a_campaign_across_the_scenario_records_the_failures_it_caused(
-        storm_lab: tuple[Lab, int], capsys: pytest.CaptureFixture[str]) -> None:
-    lab, port = storm_lab
-    code = main(["campaign", f"127.0.0.1:{port}-{port + METERS - 1}", "8/0.0.1.0.0.255:2", "--duration", "6.5",
-                 "--interval", "0.25", "--timeout", "1.5", "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    per_meter = {row["meter"]: row for row in json.loads(out)["per_meter"]}
-    names = [per_meter[f"127.0.0.1:{port + index}"]["failures_by_name"] for index in range(METERS)]
-    # Offline: refused connections; hanging: timeouts; meter 3, untouched, is never refused (a
-    # timeout there could only come from a machine too busy to answer within 1.5 s).
-    assert names[0]["connect-refused"] and names[1]["connect-refused"], (names, lab.log_text())
-    assert set(names[0]) | set(names[1]) <= {"connect-refused", "timeout"}, names
-    assert names[2]["timeout"] and "connect-refused" not in names[2], names
-    assert "connect-refused" not in names[3], names
-    assert all(per_meter[f"127.0.0.1:{port + index}"]["successes"] for index in range(METERS))
-
-    status, timeline = call(port + METERS, "/api/scenario")
-    assert status == 200 and timeline["state"] == "finished" and timeline["next"] is None
-    assert [(s["name"], s["hits"], s["ran"], s["ended"]) for s in timeline["steps"]] == [
-        ("outage", 2, True, True), ("hang", 1, True, True)]
-
-
 def test_the_console_uploads_starts_pauses_and_resets_a_scenario(storm_lab: tuple[Lab, int]) -> None:
     _, port = storm_lab
     console = port + METERS
+    # lab.ini's scenario waits for the console (autostart = false).
+    status, waiting = call(console, "/api/scenario")
+    assert status == 200 and waiting["state"] == "idle" and waiting["source"].endswith("storm.toml")
     status, refused = call(console, "/api/scenario", b"[[step]]\nat = 'soon'\nmeters = 'g'\naction = 'offline'\n")
     assert status == 400 and refused["error"] == (
         "uploaded scenario step 1 (1-offline) at: expected a duration such as 90s, 10m or 1m30s, got 'soon'")
@@ -116,8 +98,34 @@ def test_the_console_uploads_starts_pauses_and_resets_a_scenario(storm_lab: tupl
     assert call(console, "/api/scenario/explode", b"")[0] == 404
 
 
-def test_the_packet_log_marks_the_step_in_force(storm_lab: tuple[Lab, int]) -> None:
-    lab, _ = storm_lab
+def test_a_campaign_across_the_scenario_records_the_failures_it_caused(
+        storm_lab: tuple[Lab, int], capsys: pytest.CaptureFixture[str]) -> None:
+    """The last test of the lab (it stops it to read the whole packet log): the storm, uploaded
+    again after the console's test, starts just before the campaign."""
+    lab, port = storm_lab
+    status, _ = call(port + METERS, "/api/scenario", STORM.encode())
+    assert status == 201
+    assert call(port + METERS, "/api/scenario/start", b"")[0] == 200
+    code = main(["campaign", f"127.0.0.1:{port}-{port + METERS - 1}", "8/0.0.1.0.0.255:2", "--duration", "6.5",
+                 "--interval", "0.25", "--timeout", "1.5", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    per_meter = {row["meter"]: row for row in json.loads(out)["per_meter"]}
+    names = [per_meter[f"127.0.0.1:{port + index}"]["failures_by_name"] for index in range(METERS)]
+    # Offline: refused connections; hanging: timeouts; meter 3, untouched, is never refused (a
+    # timeout there could only come from a machine too busy to answer within 1.5 s).
+    assert names[0]["connect-refused"] and names[1]["connect-refused"], (names, lab.log_text())
+    assert set(names[0]) | set(names[1]) <= {"connect-refused", "timeout"}, names
+    assert names[2]["timeout"] and "connect-refused" not in names[2], names
+    assert "connect-refused" not in names[3], names
+    assert all(per_meter[f"127.0.0.1:{port + index}"]["successes"] for index in range(METERS))
+
+    status, timeline = call(port + METERS, "/api/scenario")
+    assert status == 200 and timeline["state"] == "finished" and timeline["next"] is None
+    assert [(s["name"], s["hits"], s["ran"], s["ended"]) for s in timeline["steps"]] == [
+        ("outage", 2, True, True), ("hang", 1, True, True)]
+
+    # The packet log marks the records of the step in force.
     stop_lab(lab)
     records = [json.loads(line) for line in (lab.directory / "packets.jsonl").read_text().splitlines()]
     marked = {(r["meter"], r["scenario"], r["result"]) for r in records if r["scenario"] is not None}

@@ -267,6 +267,13 @@ class EventLog:
         return simulated.merge(*streams)
 
 
+def takes_code(model: Any, code: int) -> bool:
+    """Whether an event log of ``model`` (a profile whose ``events`` is an
+    ``EventLog``) takes events recorded by code ``code`` (``EventLog.taken``)."""
+    return any(isinstance(events := obj.params.get("events"), EventLog) and code in events.taken
+               for obj in model.objects.values())
+
+
 def logged_tampers(codes: Mapping[str, int]) -> tuple[simulated.Tamper, ...]:
     """The simulated tamper attempts whose start or end ``codes`` maps to an event code."""
     return tuple(tamper for tamper in simulated.TAMPERS if tamper.began in codes or tamper.ended in codes)

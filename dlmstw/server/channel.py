@@ -198,10 +198,11 @@ class ScenarioApply(amp.Command):
 
 
 class ScenarioReset(amp.Command):
-    """Undo the scenario on the worker's meters (``scenario.ScenarioMeters.reset``)."""
+    """Undo the scenario on the worker's meters (``scenario.ScenarioMeters.reset``);
+    ``refusal``: the first a meter made ("" when none)."""
 
     arguments: list[tuple[bytes, amp.Argument]] = []
-    response = [(b"status", Json())]
+    response = [(b"refusal", amp.Unicode()), (b"status", Json())]
 
 
 class Stop(amp.Command):

@@ -97,7 +97,8 @@ def edge_objects(directory: ModelDirectory) -> EdgeObjects:
 @implementer(IMeterEdge)
 class MeterEdge:
     """One meter's pushes, schedule timer, alarm timer and firmware image.
-    ``connections`` is the meter's factory (its ``protocols`` drop on a restart)."""
+    ``connections`` is the meter's factory (its ``protocols`` drop on a
+    restart; an offline one, not ``online``, pushes only its last gasp)."""
 
     __slots__ = ("reactor", "meter", "directory", "sender", "objects", "_schedule_timer", "_alarm_timer",
                  "_activation_timer", "_calendar_timer", "_limiter_timer", "running", "state_dir", "connections")
@@ -248,17 +249,24 @@ class MeterEdge:
     # -- events ---------------------------------------------------------------------------
 
     def occurred(self, kind: str) -> None:
-        """Something the meter records: the alarm push setup pushes for PUSHED_OCCURRENCES."""
+        """Something the meter records: the alarm push setup pushes for
+        PUSHED_OCCURRENCES; POWER_DOWN is the last gasp of a meter going offline."""
         if kind in PUSHED_OCCURRENCES:
-            self.raise_alarm()
+            self.raise_alarm(last_gasp=kind == POWER_DOWN)
 
-    def raise_alarm(self) -> None:
-        """The alarm push setup pushes (when the meter has one and runs)."""
+    def raise_alarm(self, last_gasp: bool = False) -> None:
+        """The alarm push setup pushes (when the meter has one, runs, and is
+        online: only the ``last_gasp`` leaves an offline meter); a refused push is logged."""
         if not self.running or self.alarm is None:
+            return
+        if not last_gasp and self.connections is not None and not self.connections.online:
             return
         request = self.alarm.interface_class.request(self.alarm, self._context())
         if isinstance(request, PushRequest):
             self.sender.push(request)
+        else:
+            log.info("meter {meter}: alarm push refused: {result}", meter=self.meter.id,
+                     result=request.name.lower())
 
     # -- alarms -----------------------------------------------------------------
 
@@ -279,14 +287,7 @@ class MeterEdge:
     def _raise_alarm(self, start: float) -> None:
         """A power failure or a tamper attempt of the simulation began: the alarm push setup pushes."""
         self._alarm_timer = None
-        obj = self.alarm
-        assert obj is not None
-        request = obj.interface_class.request(obj, self._context())
-        if isinstance(request, PushRequest):
-            self.sender.push(request)
-        else:
-            log.info("meter {meter}: alarm push refused: {result}", meter=self.meter.id,
-                     result=request.name.lower())
+        self.raise_alarm()
         self._arm_alarm(max(self.meter.now(), start))
 
     # -- firmware image ---------------------------------------------------------

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..config import parse_anomalies, parse_faults, parse_hex, parse_password
+from ..config import CHANGEABLE_KEYS, parse_anomalies, parse_faults, parse_hex, parse_password
 from ..simulator.anomalies import Anomalies
 from ..simulator.events import POWER_DOWN, POWER_UP
 from .faults import FaultInjector
 from .meter import MeterFactory
 
-KEYS = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
 SETTINGS = ("load_profile_interval", "load_profile_days", "anomalies", "faults", "state", "associations")
 
 
@@ -72,7 +71,7 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
     state = _text(changes, "state")
     if state not in (None, "online", "offline"):
         raise ReconfigureError(f"state: online or offline, not {state!r}")
-    new_keys = _keys(factory, changes.get("associations", {}))
+    new_keys = checked_keys(factory, changes.get("associations", {}))
     if interval is not None:
         meter.load_profile_period = interval * 60
     if days is not None:
@@ -98,8 +97,9 @@ def reconfigure(factory: MeterFactory, changes: dict[str, Any], set_online: Call
             meter.record(POWER_UP)
 
 
-def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
-    """The (association, key name, key) changes asked for, checked."""
+def checked_keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
+    """The (association, key name, key) changes asked for, checked against
+    the meter's associations and their suites' key lengths; ReconfigureError otherwise."""
     if not isinstance(changes, dict):
         raise ReconfigureError("associations: an object of association names")
     by_name = {a.name: a for a in factory.associations.values()}
@@ -111,8 +111,8 @@ def _keys(factory: MeterFactory, changes: Any) -> list[tuple[str, str, bytes]]:
         if not isinstance(keys, dict):
             raise ReconfigureError(f"associations.{name}: an object of keys")
         for key, text in keys.items():
-            if key not in KEYS or not isinstance(text, str):
-                raise ReconfigureError(f"associations.{name}.{key}: one of {', '.join(KEYS)}, as a string")
+            if key not in CHANGEABLE_KEYS or not isinstance(text, str):
+                raise ReconfigureError(f"associations.{name}.{key}: one of {', '.join(CHANGEABLE_KEYS)}, as a string")
             try:
                 value = parse_password(text) if key == "lls_password" else parse_hex(text)
             except ValueError as error:

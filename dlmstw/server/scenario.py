@@ -10,9 +10,10 @@ steps to its own meters and to undo them on reset; ``apply_operation`` does
 one step to one meter, through the paths the console's PATCH takes
 (``reconfigure``) where there is one.
 
-The step in force on a meter marks its capture records (``scenario``): set
-when a step reaches the meter, cleared when that step's duration ends or the
-scenario is reset.
+Steps may overlap on a meter: each process keeps the steps in force on each
+of its meters, and a step's end gives what it held (the state, the faults,
+a value) back to the latest step still holding it, else to lab.ini's. The
+latest step in force marks the meter's capture records (``scenario``).
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Protocol
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, FirstError, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..codec.axdr import Data, decode_data, encode_data
-from ..config import Lab, MeterConfig, format_faults
+from ..config import Lab, MeterConfig, format_faults, group_of
 from ..cosem.base import Context
 from ..enums import DATA_ACCESS_RESULT_NAMES, DataType
+from ..models.common import takes_code
 from ..monitor.capture import CaptureBus
 from ..simulator.events import coded
-from ..simulator.scenario import Scenario, ScenarioError, groups_of, parse_scenario, select
+from ..simulator.scenario import Scenario, ScenarioError, Selections, Step, groups_of, parse_scenario
 from .meter import MeterFactory
-from .reconfigure import ReconfigureError, reconfigure
+from .reconfigure import ReconfigureError, checked_keys, reconfigure
 
 log = Logger()
 #: The actions whose effect a worker started again has lost (``ScenarioRunner.replay``).
@@ -84,13 +86,17 @@ class ScenarioMeters:
         self.offline_at_start = offline_at_start
         #: What the scenario changed, by meter: "state", "faults", "values", "clock".
         self.changed: dict[str, set[str]] = {}
+        #: The steps in force, by meter, in the order they reached it: (step, what it holds, operation);
+        #: what it holds is "state", "faults", "clock", ("value", obis, attribute) or None (events, keys).
+        self.in_force: dict[str, list[tuple[str, Any, dict[str, Any]]]] = {}
 
     def apply(self, meter_ids: list[str], operation: dict[str, Any], step: str, revert: bool) -> tuple[int, str]:
         """Do ``operation`` (``Step.operation``) to the meters of ``meter_ids``
-        this process serves; marks their records with ``step`` (a revert
-        clears that mark). The meters it reached and the first refusal ("" when none)."""
+        this process serves, or end it (``revert``): what the step held goes
+        back to the latest step still in force on it, else to lab.ini's. Marks
+        each meter's records from the steps in force (``in_force``). The
+        meters it reached and the first refusal ("" when none)."""
         reached, refusal = 0, ""
-        marks = self.capture.scenario
         #: A fixed value in each model's type, worked out once per model (reading it costs a simulation).
         fixed: dict[int, Data] = {}
         for meter_id in meter_ids:
@@ -98,16 +104,55 @@ class ScenarioMeters:
             if factory is None:
                 continue
             try:
-                self.operate(meter_id, factory, operation, fixed)
+                if revert:
+                    self._end(meter_id, factory, operation, step)
+                else:
+                    self.operate(meter_id, factory, operation, fixed)
+                    self._begin(meter_id, operation, step)
             except ReconfigureError as error:
                 refusal = refusal or f"meter {meter_id}: {error}"
                 continue
+            finally:
+                self._mark(meter_id)
             reached += 1
-            if not revert:
-                marks[meter_id] = step
-            elif marks.get(meter_id) == step:
-                del marks[meter_id]
         return reached, refusal
+
+    def _begin(self, meter_id: str, operation: dict[str, Any], step: str) -> None:
+        """``step`` is in force on the meter (a value cleared: no step holds that value any more)."""
+        steps = self.in_force.setdefault(meter_id, [])
+        if "clear_value" in operation:
+            cleared = _held(operation)
+            steps[:] = [entry for entry in steps if entry[1] != cleared]
+        else:
+            steps.append((step, _held(operation), operation))
+        if not steps:
+            del self.in_force[meter_id]
+
+    def _end(self, meter_id: str, factory: MeterFactory, operation: dict[str, Any], step: str) -> None:
+        """``step``'s duration ended on the meter: what it held goes to the latest step still holding it, else lab.ini's."""
+        held = _held(operation)
+        steps = self.in_force.get(meter_id, [])
+        steps[:] = [entry for entry in steps if entry[0] != step]
+        if not steps:
+            self.in_force.pop(meter_id, None)
+        if held == "clock":
+            self.operate(meter_id, factory, operation)  # jumps add up: the end takes back its own
+            return
+        latest = next((entry[2] for entry in reversed(steps) if entry[1] == held), None)
+        if latest is None and held == "state":
+            latest = {"state": "offline" if meter_id in self.offline_at_start else "online"}
+        self.operate(meter_id, factory, operation if latest is None else latest)
+
+    def _mark(self, meter_id: str) -> None:
+        """The meter's records carry the latest step in force that holds a
+        state, faults, a clock or a value, else the latest event, alarm or key change."""
+        steps = self.in_force.get(meter_id, ())
+        step = next((entry[0] for entry in reversed(steps) if entry[1] is not None), None) \
+            or next((entry[0] for entry in reversed(steps)), None)
+        if step is None:
+            self.capture.scenario.pop(meter_id, None)
+        else:
+            self.capture.scenario[meter_id] = step
 
     def _online(self, meter_id: str) -> Callable[[bool], None]:
         return lambda state: self.set_online(meter_id, state)
@@ -168,10 +213,16 @@ class ScenarioMeters:
         if obj is None:
             raise ReconfigureError(f"obis: the model has no object {key[0].hex()}")
         meter = factory.meter
-        current = obj.interface_class.get(obj, key[1], Context(meter, None, model, meter.now()))
-        if not isinstance(current, bytes):
+        try:
+            current = obj.interface_class.get(obj, key[1], Context(meter, None, model, meter.now()))
+        except Exception as error:  # an attribute that needs what a scenario does not have (an association)
+            raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} is not a simple value "
+                                   f"({type(error).__name__})") from None
+        if isinstance(current, int) and current in DATA_ACCESS_RESULT_NAMES:
             raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} cannot be read "
                                    f"({DATA_ACCESS_RESULT_NAMES[current]})")
+        if not isinstance(current, bytes):
+            raise ReconfigureError(f"value: attribute {key[1]} of {key[0].hex()} is not a simple value")
         try:
             return fixed_value(decode_data(current)[0], value)
         except ValueError as error:
@@ -180,45 +231,83 @@ class ScenarioMeters:
     def reset(self) -> None:
         """Undo what the scenario changed: online as at start, lab.ini's faults,
         the clock moved back, no fixed value, no record marked. Events logged
-        and keys changed stay: they are the meter's history."""
+        and keys changed stay: they are the meter's history. Every meter is
+        reset whatever another refuses; ReconfigureError then names the first refusal."""
+        refusal = ""
         for meter_id, changed in self.changed.items():
             factory = self.factories[meter_id]
-            if "state" in changed:
-                reconfigure(factory, {"state": "offline" if meter_id in self.offline_at_start else "online"},
-                            self._online(meter_id))
-            if "faults" in changed:
-                self.operate(meter_id, factory, {"faults": None})
-            if "values" in changed:
-                factory.meter.release()
-            if "clock" in changed:
-                self._jump(factory, 0.0)
+            for what in sorted(changed):
+                try:
+                    if what == "state":
+                        reconfigure(factory, {"state": "offline" if meter_id in self.offline_at_start else "online"},
+                                    self._online(meter_id))
+                    elif what == "faults":
+                        self.operate(meter_id, factory, {"faults": None})
+                    elif what == "values":
+                        factory.meter.release()
+                    else:
+                        self._jump(factory, 0.0)
+                except ReconfigureError as error:
+                    refusal = refusal or f"meter {meter_id}: {error}"
         self.changed.clear()
+        self.in_force.clear()
         self.capture.scenario.clear()
+        if refusal:
+            raise ReconfigureError(refusal)
+
+
+def _held(operation: dict[str, Any]) -> Any:
+    """What an operation holds on a meter while its step is in force (``ScenarioMeters.in_force``)."""
+    for held in ("state", "faults"):
+        if held in operation:
+            return held
+    if "clock_jump" in operation:
+        return "clock"
+    where = operation.get("value", operation.get("clear_value"))
+    return None if where is None else ("value", where[0], int(where[1]))
 
 
 def check_scenario(scenario: Scenario, lab: Lab, factories: Mapping[str, MeterFactory]) -> None:
-    """What only the meters' models can tell: each ``value`` step's object and
-    attribute, and its value in the attribute's type, on a meter of each
-    group the step reaches (``factories`` holds one at least); ScenarioError
-    names the step and key."""
+    """What only the meters' models can tell, on a meter of each group a step
+    reaches (a group this process serves none of, a shard's, is skipped): a
+    ``value`` step's object and attribute and its value in the attribute's
+    type, that an event log takes an ``event`` or ``alarm`` step's code, that
+    the association takes a ``key-change`` step's keys. ScenarioError names the step and key."""
+    first: dict[str, MeterFactory] = {}
+    for meter_id, factory in factories.items():
+        first.setdefault(group_of(meter_id), factory)
     for step in scenario.steps:
-        if step.action != "value":
-            continue
-        key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
         for group in groups_of(step.selector, lab):
-            factory = next((f for meter_id, f in factories.items() if meter_id.rpartition("-")[0] == group), None)
+            factory = first.get(group)
             if factory is None:
-                continue  # a group this instance serves none of (shards)
-            model = factory.directory.model
+                continue
             try:
-                if key[0] not in model.objects:
-                    raise ReconfigureError(f"obis: the model of group {group} has no object {key[0].hex()}")
-                if "value" in step.arguments:
-                    ScenarioMeters.fixed(factory, key, step.arguments["value"])
+                _check_step(step, group, factory)
             except ReconfigureError as error:
                 where, _, problem = str(error).partition(": ")
-                raise ScenarioError(scenario.source, f"{problem} (group {group})" if where == "value" else problem,
+                if where.startswith("associations."):
+                    where = f"keys.{where.rpartition('.')[2]}"
+                raise ScenarioError(scenario.source, problem if where == "obis" else f"{problem} (group {group})",
                                     where, step.index, step.name) from None
+
+
+def _check_step(step: Step, group: str, factory: MeterFactory) -> None:
+    """One step against a meter of ``group``; ReconfigureError "key: problem" otherwise."""
+    model = factory.directory.model
+    if step.action in ("event", "alarm") and not takes_code(model, step.arguments["code"]):
+        raise ReconfigureError(f"code: no event log of the model takes event code {step.arguments['code']}")
+    if step.action == "key-change":
+        checked_keys(factory, {step.arguments["association"]: step.arguments["keys"]})
+    if step.action == "value":
+        key = (bytes.fromhex(step.arguments["obis"]), step.arguments["attribute"])
+        if key[0] not in model.objects:
+            raise ReconfigureError(f"obis: the model of group {group} has no object {key[0].hex()}")
+        if "value" in step.arguments:
+            ScenarioMeters.fixed(factory, key, step.arguments["value"])
+
+
+class ResetFailed(Exception):
+    """A reset some meter or worker refused (the others are reset): one line saying which and why."""
 
 
 class ScenarioTarget(Protocol):
@@ -250,7 +339,7 @@ class ScenarioRunner(Service):
         #: What a scenario must pass besides its file's checks (``check_scenario``).
         self.check = check
         self.scenario: Scenario | None = None
-        #: idle (never started or reset), running, paused, finished.
+        #: idle (never started or reset), running, paused, finished, resetting (until the meters are).
         self.state = "idle"
         self._timer: IDelayedCall | None = None
         #: Seconds of the scenario run before the current run started, and when that was (clock seconds).
@@ -266,13 +355,19 @@ class ScenarioRunner(Service):
         self._elapsed = 0.0
         self._plan = scenario.plan() if scenario is not None else []
         self._cursor = 0
-        served = self.target.factories
-        #: Each step's meters that this lab serves, in the lab's order.
-        self.selected = [] if scenario is None else [
-            [m for m in select(self.lab, step.selector, scenario.seed if step.seed is None else step.seed)
-             if m in served] for step in scenario.steps]
-        self.ran = [False] * len(self.selected)
-        self.reverted = [False] * len(self.selected)
+        self._selections = Selections(self.lab, self.target.factories)
+        #: How many meters this lab serves each step selects (its meters are chosen again when it runs).
+        self.hits = [] if scenario is None else [
+            self._selections.count(step.selector, scenario.seed if step.seed is None else step.seed)
+            for step in scenario.steps]
+        self.ran = [False] * len(self.hits)
+        self.reverted = [False] * len(self.hits)
+
+    def meters(self, position: int) -> list[str]:
+        """The meters this lab serves that step ``position`` selects, in the lab's order."""
+        assert self.scenario is not None
+        step = self.scenario.steps[position]
+        return self._selections.select(step.selector, self.scenario.seed if step.seed is None else step.seed)
 
     def parse(self, text: str, source: str) -> Scenario:
         """A scenario sent to the console, checked as lab.ini's is at start; ScenarioError names the step and key."""
@@ -301,6 +396,8 @@ class ScenarioRunner(Service):
             raise ValueError("no scenario is loaded")
         if self.state == "running":
             return
+        if self.state == "resetting":
+            raise ValueError("the scenario is being reset; start it once it is idle")
         if self.state == "finished":
             raise ValueError("the scenario has finished; reset it to run it again")
         self.state = "running"
@@ -318,9 +415,22 @@ class ScenarioRunner(Service):
         self._cancel()
 
     def reset(self) -> Deferred[None]:
-        """Back to the start: the timeline idle, and the meters as the lab started them (``ScenarioMeters.reset``)."""
+        """Back to the start: the timeline idle, and the meters as the lab
+        started them (``ScenarioMeters.reset``); ``resetting`` until they are,
+        when start, pause and another reset are refused (ValueError). Fails
+        with ResetFailed, one line, when a meter or a worker refused."""
+        if self.state == "resetting":
+            raise ValueError("the scenario is being reset already")
         self.load(self.scenario)
-        return maybeDeferred(self.target.reset_scenario).addCallback(lambda _: None)
+        self.state = "resetting"
+
+        def done(result: object) -> None:
+            self.state = "idle"
+            if isinstance(result, Failure):
+                error = result.value.subFailure.value if isinstance(result.value, FirstError) else result.value
+                raise ResetFailed(f"the scenario's reset did not finish: {error}")
+
+        return maybeDeferred(self.target.reset_scenario).addBoth(done)
 
     def replay(self, meter_ids: list[str]) -> None:
         """Do again, on ``meter_ids`` (a worker's meters, started again from
@@ -334,7 +444,7 @@ class ScenarioRunner(Service):
             step = self.scenario.steps[moment.step]
             if step.action not in REPLAYED:
                 continue
-            meters = [m for m in self.selected[moment.step] if m in wanted]
+            meters = [m for m in self.meters(moment.step) if m in wanted]
             if meters:
                 maybeDeferred(self.target.apply_scenario, meters, step.operation(moment.revert), step.name,
                               moment.revert).addErrback(self._failed, step.name)
@@ -364,7 +474,7 @@ class ScenarioRunner(Service):
             moment = self._plan[self._cursor]
             self._cursor += 1
             step = self.scenario.steps[moment.step]
-            meters = self.selected[moment.step]
+            meters = self.meters(moment.step)
             if moment.revert:
                 self.reverted[moment.step] = True
             else:
@@ -391,7 +501,7 @@ class ScenarioRunner(Service):
             "loaded": True, "source": scenario.source, "seed": scenario.seed, "autostart": scenario.autostart,
             "state": self.state, "elapsed": round(self.elapsed(), 3),
             "next": None if upcoming is None else scenario.steps[upcoming.step].index,
-            "steps": [{**step.summary(), "hits": len(self.selected[position]), "ran": self.ran[position],
+            "steps": [{**step.summary(), "hits": self.hits[position], "ran": self.ran[position],
                        "ended": self.reverted[position]}
                       for position, step in enumerate(scenario.steps)],
         }

@@ -169,8 +169,11 @@ class Worker(ProcessChannel):
 
     @ScenarioReset.responder
     def scenario_reset(self) -> dict[str, Any]:
-        self.service.scenario.reset()
-        return {"status": self.status()}
+        try:
+            self.service.scenario.reset()
+        except ReconfigureError as error:
+            return {"refusal": str(error), "status": self.status()}
+        return {"refusal": "", "status": self.status()}
 
     @Stop.responder
     @inlineCallbacks

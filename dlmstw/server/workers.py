@@ -363,11 +363,20 @@ class WorkerPool(Service):
         return gatherResults(calls, consumeErrors=True).addCallback(sum)
 
     def reset_scenario(self) -> Deferred[None]:
-        """Undo the scenario in every running worker."""
-        calls = [channel.callRemote(ScenarioReset).addCallback(
-                     lambda answer, worker=self.workers[index]: self.update(worker, answer["status"]))
+        """Undo the scenario in every running worker; fails with the first
+        refusal (ReconfigureError) once every worker answered."""
+        def reset(answer: dict[str, Any], worker: WorkerState) -> str:
+            self.update(worker, answer["status"])
+            return str(answer["refusal"])
+
+        def refused(refusals: list[str]) -> None:
+            first = next((refusal for refusal in refusals if refusal), None)
+            if first is not None:
+                raise ReconfigureError(first)
+
+        calls = [channel.callRemote(ScenarioReset).addCallback(reset, self.workers[index])
                  for index, channel in self.channels.items() if self.workers[index].state == "running"]
-        return gatherResults(calls, consumeErrors=True).addCallback(lambda _: None)
+        return gatherResults(calls, consumeErrors=True).addCallback(refused)
 
     def values(self, meter_id: str) -> Deferred[dict[str, Any]]:
         """The meter's live values, from its worker; ReconfigureError when that is not running."""

@@ -45,10 +45,10 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Container, Mapping, NamedTuple
 
 from ..codec.obis import parse_obis
-from ..config import Lab, parse_faults
+from ..config import CHANGEABLE_KEYS, Lab, meter_id, parse_faults, parse_hex, parse_password
 
 #: The actions a step may take, and the keys each takes besides the common ones.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -63,10 +63,16 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
 }
 COMMON_KEYS = ("at", "name", "meters", "action", "seed")
 TOP_KEYS = ("seed", "autostart", "step")
-#: The keys a key-change may set (those of the console's PATCH, ``server.reconfigure.KEYS``).
-KEY_NAMES = ("lls_password", "hls_secret", "authentication_key", "block_cipher_key", "master_key")
+#: The most steps a scenario has, and the longest scenario file (bytes): the console's upload
+#: and lab.ini's file alike. Selecting each step's meters at load stays short on a large fleet.
+MAX_STEPS = 1000
+MAX_SCENARIO_BYTES = 256 * 1024
 #: The longest step name (it marks every record of the meters the step reaches).
 MAX_NAME = 64
+#: The latest a step may start or end, the longest clock jump (seconds): ten years.
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+#: Whole numbers a scenario gives (seeds, values) fit 64 bits (long64 .. long64-unsigned).
+MIN_WHOLE, MAX_WHOLE = -(1 << 63), (1 << 64) - 1
 #: Event codes are long-unsigned (Blue Book 4.1.6: the event code objects).
 MAX_EVENT_CODE = 0xFFFF
 _DURATION_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)")
@@ -89,23 +95,32 @@ class ScenarioError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+def _shown(value: Any) -> str:
+    """A value for an error line: a long one cut short (a 400-digit number, a long text)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
 def parse_duration(value: Any) -> float:
-    """Seconds of ``90s``, ``10m``, ``1h``, ``500ms``, ``1m30s`` or a plain number of seconds."""
+    """Seconds of ``90s``, ``10m``, ``1h``, ``500ms``, ``1m30s`` or a plain
+    number of seconds, 0 to ``MAX_SECONDS``."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
     if isinstance(value, (int, float)):
-        if value < 0 or not math.isfinite(value):
-            raise ValueError(f"expected a duration of 0 or more seconds, got {value!r}")
+        if not 0 <= value <= MAX_SECONDS:  # no float(): a huge whole number stays exact, nan fails
+            raise ValueError(f"expected a duration of 0 to {MAX_SECONDS:.0f} seconds (ten years), got {_shown(value)}")
         return float(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a duration such as 90s or 10m, got {value!r}")
+        raise ValueError(f"expected a duration such as 90s or 10m, got {_shown(value)}")
     total, position, text = 0.0, 0, value.strip()
     while position < len(text):
         match = _DURATION_PART.match(text, position)
         if match is None:
-            raise ValueError(f"expected a duration such as 90s, 10m or 1m30s, got {value!r}")
+            raise ValueError(f"expected a duration such as 90s, 10m or 1m30s, got {_shown(value)}")
         total += float(match[1]) * _UNITS[match[2]]
         position = match.end()
+    if not total <= MAX_SECONDS:
+        raise ValueError(f"expected a duration of at most {MAX_SECONDS:.0f} seconds (ten years), got {_shown(value)}")
     return total
 
 
@@ -189,24 +204,92 @@ def _rank(seed: int, meter_id: str) -> bytes:
     return hashlib.blake2b(f"scenario:{seed}:{meter_id}".encode(), digest_size=8).digest()
 
 
-def select(lab: Lab, selector: Selector, seed: int) -> list[str]:
-    """The ids of the meters ``selector`` names, in the lab's order. A share
-    of a group (or of the fleet) is the first ``round(share × size)`` of the
-    ranking by a hash of ``seed`` and the meter id, over all the group's
-    meters (every shard of a lab chooses the same)."""
-    groups = {group.name: group.count for group in lab.groups}
-    chosen: set[str] = set()
-    for group, first, last, share in selector.items:
-        if share is None:
+class Selections:
+    """The meters of a lab that selectors name (``select``), restricted to
+    ``served`` when given: each ranking is drawn once per group and seed; a
+    selection costs the meters it holds, not the fleet; the latest few are
+    kept (``KEPT``), so steps that repeat a selector share one list."""
+
+    #: The selections kept, the latest made (each may hold a whole fleet).
+    KEPT = 8
+
+    def __init__(self, lab: Lab, served: Container[str] | None = None) -> None:
+        self.groups = {group.name: [meter_id(group.name, index) for index in range(group.count)] for group in lab.groups}
+        #: Each meter's position in the lab's order.
+        self.position = {m: position for position, m in enumerate(m for ids in self.groups.values() for m in ids)}
+        #: None when every meter is served (nothing to leave out).
+        self.served = None if served is None or all(m in served for m in self.position) else served
+        self._rankings: dict[tuple[str | None, int], list[str]] = {}
+        self._chosen: dict[tuple[Any, int | None], list[str]] = {}
+
+    def ranking(self, group: str | None, seed: int) -> list[str]:
+        """The group's meters (None: the fleet's) ranked by a hash of ``seed`` and the meter id."""
+        ranked = self._rankings.pop((group, seed), None)
+        if ranked is None:
+            members = self.groups[group] if group is not None else list(self.position)
+            ranked = sorted(members, key=lambda meter_id: _rank(seed, meter_id))
+        self._rankings[(group, seed)] = ranked
+        while len(self._rankings) > self.KEPT:
+            del self._rankings[next(iter(self._rankings))]
+        return ranked
+
+    def count(self, selector: Selector, seed: int) -> int:
+        """How many meters ``select`` gives, worked out without choosing them
+        when every meter is served and the selector is one share or index ranges."""
+        items = selector.items
+        if self.served is not None or len(items) > 1 and any(share is not None for *_, share in items):
+            return len(self.select(selector, seed))
+        group, _, _, share = items[0]
+        if share is not None:
+            size = len(self.groups[group]) if group is not None else len(self.position)
+            return math.floor(share * size + 0.5)
+        spans: dict[str | None, list[tuple[int, int]]] = {}
+        for group, first, last, _ in items:
+            spans.setdefault(group, []).append((first, last))
+        total = 0
+        for ranges in spans.values():
+            end = -1
+            for first, last in sorted(ranges):
+                total += max(0, last - max(first, end + 1) + 1)
+                end = max(end, last)
+        return total
+
+    def select(self, selector: Selector, seed: int) -> list[str]:
+        """The ids of the meters ``selector`` names, in the lab's order. A
+        share of a group (or of the fleet) is the first ``round(share × size)``
+        of the ranking over all the group's meters (every shard of a lab chooses the same)."""
+        key = (selector.items, seed if any(share is not None for *_, share in selector.items) else None)
+        found = self._chosen.pop(key, None)
+        if found is None:
+            found = self._select(selector, seed)
+        self._chosen[key] = found
+        while len(self._chosen) > self.KEPT:
+            del self._chosen[next(iter(self._chosen))]
+        return found
+
+    def _select(self, selector: Selector, seed: int) -> list[str]:
+        items = selector.items
+        if len(items) == 1 and items[0][3] is None:  # one index range: a slice, already in order
+            group, first, last, _ = items[0]
             assert group is not None
-            chosen.update(f"{group}-{index}" for index in range(first, last + 1))
-            continue
-        names = [group] if group is not None else list(groups)
-        members = [f"{name}-{index}" for name in names for index in range(groups[name])]
-        count = math.floor(share * len(members) + 0.5)
-        chosen.update(sorted(members, key=lambda meter_id: _rank(seed, meter_id))[:count])
-    return [f"{name}-{index}" for name, count in groups.items() for index in range(count)
-            if f"{name}-{index}" in chosen]
+            found = self.groups[group][first:last + 1]
+        else:
+            chosen: set[str] = set()
+            for group, first, last, share in items:
+                if share is None:
+                    assert group is not None
+                    chosen.update(self.groups[group][first:last + 1])
+                    continue
+                ranked = self.ranking(group, seed)
+                chosen.update(ranked[:math.floor(share * len(ranked) + 0.5)])
+            found = sorted(chosen, key=self.position.__getitem__)
+        served = self.served
+        return found if served is None else [m for m in found if m in served]
+
+
+def select(lab: Lab, selector: Selector, seed: int) -> list[str]:
+    """The ids of the meters ``selector`` names, in the lab's order (``Selections.select``)."""
+    return Selections(lab).select(selector, seed)
 
 
 def _share(text: str) -> float:
@@ -256,9 +339,9 @@ def parse_selector(value: Any, lab: Lab) -> Selector:
 
 
 def groups_of(selector: Selector, lab: Lab) -> list[str]:
-    """The groups a selector may reach."""
+    """The groups a selector may reach, in the lab's order."""
     named = {group for group, *_ in selector.items}
-    return [group.name for group in lab.groups] if None in named else [g for g in named if g is not None]
+    return [group.name for group in lab.groups if None in named or group.name in named]
 
 
 def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab) -> dict[str, Any]:
@@ -286,13 +369,14 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
     elif action == "clock-jump":
         seconds = need("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds \
-                or not math.isfinite(seconds):
-            raise ValueError("seconds", f"a number of seconds other than 0 (negative: back), not {seconds!r}")
+                or not -MAX_SECONDS <= seconds <= MAX_SECONDS:
+            raise ValueError("seconds", f"a number of seconds other than 0, within ten years (negative: back), "
+                                        f"not {_shown(seconds)}")
         found["seconds"] = seconds
     elif action in ("event", "alarm"):
         code = need("code")
         if isinstance(code, bool) or not isinstance(code, int) or not 0 < code <= MAX_EVENT_CODE:
-            raise ValueError("code", f"an event code 1..{MAX_EVENT_CODE}, not {code!r}")
+            raise ValueError("code", f"an event code 1..{MAX_EVENT_CODE}, not {_shown(code)}")
         found["code"] = code
     elif action == "value":
         obis = need("obis")
@@ -304,7 +388,7 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             raise ValueError("obis", str(error)) from None
         attribute = raw.get("attribute", 2)
         if isinstance(attribute, bool) or not isinstance(attribute, int) or not 2 <= attribute <= 127:
-            raise ValueError("attribute", f"an attribute index 2..127, not {attribute!r}")
+            raise ValueError("attribute", f"an attribute index 2..127, not {_shown(attribute)}")
         found["attribute"] = attribute
         clear = raw.get("clear", False)
         if not isinstance(clear, bool):
@@ -315,14 +399,15 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
             found["clear"] = True
         else:
             value = need("value")
-            if not isinstance(value, (bool, int, float, str)):
-                raise ValueError("value", f"a number, true/false or text, not {value!r}")
+            if not isinstance(value, (bool, int, float, str)) or isinstance(value, float) and not math.isfinite(value) \
+                    or isinstance(value, int) and not MIN_WHOLE <= value <= MAX_WHOLE:
+                raise ValueError("value", f"a finite number within 64 bits, true/false or text, not {_shown(value)}")
             found["value"] = value
     elif action == "key-change":
         name = need("association")
         names = {a.name for a in lab.associations}
-        if name not in names:
-            raise ValueError("association", f"no association {name!r} in the lab; associations: "
+        if not isinstance(name, str) or name not in names:
+            raise ValueError("association", f"no association {_shown(name)} in the lab; associations: "
                                             f"{', '.join(sorted(names))}")
         for group in lab.groups:
             if group.name in groups_of(selector, lab) and group.associations is not None \
@@ -330,10 +415,15 @@ def _arguments(action: str, raw: Mapping[str, Any], selector: Selector, lab: Lab
                 raise ValueError("association", f"group {group.name} does not have association {name!r}")
         keys = need("keys")
         if not isinstance(keys, dict) or not keys:
-            raise ValueError("keys", f"a table of {', '.join(KEY_NAMES)}")
+            raise ValueError("keys", f"a table of {', '.join(CHANGEABLE_KEYS)}")
         for key, text in keys.items():
-            if key not in KEY_NAMES or not isinstance(text, str) or not text:
-                raise ValueError(f"keys.{key}", f"one of {', '.join(KEY_NAMES)}, as text (hex for keys)")
+            if key not in CHANGEABLE_KEYS or not isinstance(text, str) or not text:
+                raise ValueError(f"keys.{key}", f"one of {', '.join(CHANGEABLE_KEYS)}, as text (hex for keys)")
+            try:
+                if not (parse_password(text) if key == "lls_password" else parse_hex(text)):
+                    raise ValueError("empty")
+            except ValueError as error:
+                raise ValueError(f"keys.{key}", str(error)) from None
         found["association"], found["keys"] = name, dict(keys)
     return found
 
@@ -345,8 +435,8 @@ def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step
     action = raw.get("action")
     name = raw.get("name")
     label = name if isinstance(name, str) else None
-    if action not in ACTIONS:
-        raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {action!r}", "action", index, label)
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ScenarioError(path, f"one of {', '.join(ACTIONS)}, not {_shown(action)}", "action", index, label)
     if name is None:
         name = f"{index}-{action}"
     elif not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
@@ -378,8 +468,8 @@ def _step(position: int, raw: Any, lab: Lab, path: str, names: set[str]) -> Step
         if duration <= 0:
             raise fail("duration", "more than 0 seconds")
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise fail("seed", f"a whole number, not {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not MIN_WHOLE <= seed <= MAX_WHOLE):
+        raise fail("seed", f"a whole number within 64 bits, not {_shown(seed)}")
     try:
         selector = parse_selector(raw["meters"], lab)
     except ValueError as error:
@@ -399,18 +489,22 @@ def parse_scenario(text: str, path: str, lab: Lab) -> Scenario:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(path, f"not TOML: {error}") from None
+    except ValueError as error:  # a number tomllib will not convert (more digits than int() takes)
+        raise ScenarioError(path, f"not TOML: {error}") from None
     for key in document:
         if key not in TOP_KEYS:
             raise ScenarioError(path, f"unknown key; keys: {', '.join(TOP_KEYS)}", key)
     seed = document.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ScenarioError(path, f"a whole number, not {seed!r}", "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not MIN_WHOLE <= seed <= MAX_WHOLE:
+        raise ScenarioError(path, f"a whole number within 64 bits, not {_shown(seed)}", "seed")
     autostart = document.get("autostart", True)
     if not isinstance(autostart, bool):
-        raise ScenarioError(path, f"true or false, not {autostart!r}", "autostart")
+        raise ScenarioError(path, f"true or false, not {_shown(autostart)}", "autostart")
     raw_steps = document.get("step", [])
     if not isinstance(raw_steps, list):
         raise ScenarioError(path, "steps are an array of tables: [[step]]", "step")
+    if len(raw_steps) > MAX_STEPS:
+        raise ScenarioError(path, f"{len(raw_steps)} steps; a scenario has at most {MAX_STEPS}", "step")
     names: set[str] = set()
     steps = tuple(_step(position, raw, lab, path, names) for position, raw in enumerate(raw_steps))
     return Scenario(path, seed, autostart, steps)
@@ -421,13 +515,15 @@ def load_scenario(path: str, lab: Lab, shown: str | None = None) -> Scenario:
     shown = shown or path
     try:
         with open(path, encoding="utf-8-sig") as stream:
-            text = stream.read()
+            text = stream.read(MAX_SCENARIO_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(shown, "the file does not exist") from None
     except OSError as error:
         raise ScenarioError(shown, f"cannot read the file: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ScenarioError(shown, f"not UTF-8 text (byte {error.start})") from None
+    if len(text.encode()) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(shown, f"the file is longer than {MAX_SCENARIO_BYTES} bytes")
     return parse_scenario(text, shown, lab)
 
 

@@ -15,7 +15,7 @@ import json
 import secrets
 import sys
 from collections import Counter, deque
-from functools import wraps
+from functools import partial, wraps
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Concatenate, Iterable, Mapping, ParamSpec, Protocol, TypeVar
@@ -32,6 +32,7 @@ from ..dissector.record import packet_record
 from ..monitor.capture import NORMAL_RESULTS, CaptureBus, Exchange, PacketFilter, PausableObserver, RingBuffer
 from ..monitor.pcap import write_pcap
 from ..security.store import KEY_NAMES
+from ..simulator.scenario import MAX_SCENARIO_BYTES
 
 #: Where the templates are: the checkout (development) or the installed data files.
 TEMPLATE_FOLDERS = (Path(__file__).resolve().parents[2] / "templates",
@@ -41,8 +42,7 @@ STREAM_EVENTS_PER_SECOND = 200
 STREAM_FLUSH_SECONDS = 0.1
 #: A PATCH body longer than this is refused.
 MAX_PATCH_BYTES = 64 * 1024
-#: An uploaded scenario longer than this is refused; errors name it UPLOADED_SCENARIO.
-MAX_SCENARIO_BYTES = 256 * 1024
+#: Errors name an uploaded scenario so (at most ``simulator.scenario.MAX_SCENARIO_BYTES``).
 UPLOADED_SCENARIO = "uploaded scenario"
 #: The page's own assets (script, style, icon), served from the package.
 ASSETS = Path(__file__).resolve().parent / "static"
@@ -155,7 +155,8 @@ class ScenarioControl(Protocol):
         """Pause; ValueError when not running."""
 
     def reset(self) -> Deferred[None]:
-        """Back to the start, the meters as the lab started them."""
+        """Back to the start, the meters as the lab started them; ValueError
+        while a reset is pending; fails otherwise (not ValueError) when a meter refused."""
 
 
 class Lab(Protocol):
@@ -261,7 +262,7 @@ class Console:
     def _json(self, request: IRequest, value: Any, status: int = 200) -> bytes:
         request.setResponseCode(status)
         request.setHeader("content-type", "application/json")
-        return json.dumps(value, indent=1).encode()
+        return json.dumps(value, indent=1, allow_nan=False).encode()
 
     def _arg(self, request: IRequest, name: str) -> str | None:
         values = request.args.get(name.encode())
@@ -634,7 +635,7 @@ class Console:
             runner.load(scenario)
             return self._json(request, runner.status(), 201)
 
-        return runner.reset().addCallback(loaded)
+        return maybeDeferred(runner.reset).addCallbacks(loaded, partial(self._scenario_refused, request))
 
     @app.route("/api/scenario/<command>", methods=["POST"])
     @authorised
@@ -644,12 +645,15 @@ class Console:
         if command not in ("start", "pause", "reset"):
             raise NotFound(f"no scenario command {command!r}; commands: start, pause, reset")
         done = maybeDeferred(getattr(runner, command))
+        return done.addCallbacks(lambda _: self._json(request, runner.status()),
+                                 partial(self._scenario_refused, request))
 
-        def conflict(failure: Failure) -> bytes:
-            failure.trap(ValueError)
+    def _scenario_refused(self, request: IRequest, failure: Failure) -> bytes:
+        """409 for what the scenario's state does not allow (ValueError, e.g.
+        while it is resetting), 502 for a reset a meter or worker refused: one line."""
+        if failure.check(ValueError):
             return self._json(request, {"error": str(failure.value)}, 409)
-
-        return done.addCallbacks(lambda _: self._json(request, runner.status()), conflict)
+        return self._json(request, {"error": failure.getErrorMessage().splitlines()[0]}, 502)
 
     @app.route("/metrics", methods=["GET"])
     @authorised
