@@ -27,7 +27,7 @@ from dlmstw.security.ciphering import (
     PLAIN_TAG,
     SecurityControl,
     SecurityError,
-    authentication_tag,
+    cipher,
     decode_ciphered_apdu,
     decode_general_ciphering,
     encode_ciphered_apdu,
@@ -165,7 +165,7 @@ def test_json_fields_agree_with_the_full_apdus() -> None:
 
 
 def test_authentication_tag_is_the_tag_of_authentication_only() -> None:
-    tag = authentication_tag(security_control=0x10, system_title=ST, invocation_counter=IC, data=PLAIN, **KEYS)
+    tag = cipher(0, EK, AK).authentication_tag(0x10, ST, IC, PLAIN)
     assert tag == h(GCM["authentication_only"]["tag"])
 
 

@@ -28,7 +28,7 @@ from dlmstw.codec.services import ActionRequestNormal, CosemMethodDescriptor, de
 from dlmstw.enums import DataType
 from dlmstw.interfaces import IAuthenticationMechanism
 from dlmstw.security import keys
-from dlmstw.security.ciphering import authentication_tag
+from dlmstw.security.ciphering import cipher
 from dlmstw.security.keys import SecuritySuite
 from dlmstw.security.hls import CHALLENGE_LENGTHS, HlsEcdsa, HlsGmac, HlsInputs, HlsMd5, HlsSha1, HlsSha256
 
@@ -111,8 +111,7 @@ def test_gmac_vectors() -> None:
 def test_gmac_proof_is_sc_ic_and_the_tag_over_sc_ak_challenge() -> None:
     proof = h(GMAC["f_StoC_sent_by_client"])
     assert proof[:5] == h("1000000001")
-    assert proof[5:] == authentication_tag(security_control=0x10, system_title=ST_C, invocation_counter=1,
-                                           block_cipher_key=EK, authentication_key=AK, data=STOC)
+    assert proof[5:] == cipher(0x10 & 0x0F, EK, AK).authentication_tag(0x10, ST_C, 1, STOC)
 
 
 def test_gmac_refuses() -> None:
@@ -134,8 +133,7 @@ def test_gmac_refuses() -> None:
 
 def test_gmac_returns_the_clients_counter() -> None:
     counter = 0xFEDCBA98
-    tag = authentication_tag(security_control=0x10, system_title=ST_C, invocation_counter=counter,
-                             block_cipher_key=EK, authentication_key=AK, data=STOC)
+    tag = cipher(0x10 & 0x0F, EK, AK).authentication_tag(0x10, ST_C, counter, STOC)
     assert HlsGmac().verify_client(GREEN_BOOK, h("10FEDCBA98") + tag) == counter
 
 
@@ -144,10 +142,8 @@ def test_gmac_suite_2_with_256_bit_keys() -> None:
     inputs = _with(block_cipher_key=ek, authentication_key=ak, suite=SecuritySuite(2), server_invocation_counter=9)
     server = HlsGmac().server_proof(inputs)
     assert server[:5] == h("1200000009")
-    assert server[5:] == authentication_tag(security_control=0x12, system_title=ST_S, invocation_counter=9,
-                                            block_cipher_key=ek, authentication_key=ak, data=CTOS)
-    client = h("1200000003") + authentication_tag(security_control=0x12, system_title=ST_C, invocation_counter=3,
-                                                  block_cipher_key=ek, authentication_key=ak, data=STOC)
+    assert server[5:] == cipher(0x12 & 0x0F, ek, ak).authentication_tag(0x12, ST_S, 9, CTOS)
+    client = h("1200000003") + cipher(0x12 & 0x0F, ek, ak).authentication_tag(0x12, ST_C, 3, STOC)
     assert HlsGmac().verify_client(inputs, client) == 3
     assert HlsGmac().verify_client(inputs, b"\x10" + client[1:]) is None
 

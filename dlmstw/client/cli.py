@@ -428,12 +428,20 @@ def _window_bounds(window: Window) -> tuple[CosemDateTime, CosemDateTime]:
 
 
 @inlineCallbacks
-def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
-    """The readings, and the error of a failed release (None when it went well)."""
+def _connect_meter(reactor: Any, args: argparse.Namespace) -> Any:
+    """A connection to ``args.meter`` with a session of the association options, not yet associated."""
     host, port, scheme = args.meter
     transport = scheme or args.transport
     start = yield _counter_start(reactor, args, [(host, port)], transport)
     protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
+    return protocol
+
+
+@inlineCallbacks
+def _read_meter(reactor: Any, args: argparse.Namespace) -> Any:
+    """The readings, and the error of a failed release (None when it went well)."""
+    host, port, _ = args.meter
+    protocol = yield _connect_meter(reactor, args)
     released: BaseException | None = None
     try:
         associated = yield protocol.associate()
@@ -863,10 +871,9 @@ def _write_template(command: str, args: argparse.Namespace, text: str) -> int:
 
 @inlineCallbacks
 def _clone_meter(reactor: Any, args: argparse.Namespace) -> Any:
-    host, port, scheme = args.meter
-    transport = scheme or args.transport
-    start = yield _counter_start(reactor, args, [(host, port)], transport)
-    protocol = yield connect(reactor, host, port, _session_factory(args, start)(0), args.timeout, transport)
+    """The template of ``args.meter``, read over one association."""
+    host, port, _ = args.meter
+    protocol = yield _connect_meter(reactor, args)
     try:
         yield protocol.associate()
         template = yield clone_meter(protocol, f"{host}:{port}",

@@ -231,13 +231,6 @@ def cipher(suite: int, block_cipher_key: bytes, authentication_key: bytes) -> Ci
     return Cipher(suite, block_cipher_key, authentication_key)
 
 
-def authentication_tag(*, security_control: int, system_title: bytes, invocation_counter: int,
-                       block_cipher_key: bytes, authentication_key: bytes, data: bytes) -> bytes:
-    """``Cipher.authentication_tag`` under the suite of ``security_control``."""
-    return cipher(_suite_of(security_control), block_cipher_key, authentication_key).authentication_tag(
-        security_control, system_title, invocation_counter, data)
-
-
 def protect(plain: bytes, *, security_control: int, system_title: bytes, invocation_counter: int,
             block_cipher_key: bytes, authentication_key: bytes) -> bytes:
     """``Cipher.protect`` under the suite of ``security_control`` (ValueError as it,
